@@ -1,0 +1,41 @@
+//! The vocabulary shared by the Raft core, storage and the server: node ids, terms, indexes, log
+//! entries and the hard state that must survive a crash.
+
+use serde::{Deserialize, Serialize};
+
+/// A node's identity in the cluster. Node `i` listens on `127.0.0.(10+i)` in a riptide run.
+pub type NodeId = u64;
+
+/// A Raft term: a logical clock that only moves forward (Raft paper §5.1).
+pub type Term = u64;
+
+/// A position in the replicated log. The first entry has index 1; index 0 means "before the log".
+pub type Index = u64;
+
+/// One entry of the replicated log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: Term,
+    pub index: Index,
+    pub payload: Payload,
+}
+
+/// What an entry carries. The core treats commands as opaque bytes: it replicates and commits them,
+/// the state machine gives them meaning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// Appended by a new leader so that it can commit an entry of its own term (Raft paper §8);
+    /// until that happens it can neither commit older entries nor serve ReadIndex reads.
+    Noop,
+    /// A serialized state-machine command.
+    Command(Vec<u8>),
+}
+
+/// The part of a node's state that must be durable before it answers anything that depends on it
+/// (Raft paper Figure 2, "persistent state"). Forgetting a vote means voting twice in one term,
+/// which means two leaders in one term.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    pub term: Term,
+    pub voted_for: Option<NodeId>,
+}
