@@ -1,0 +1,316 @@
+//! Reading the log back after a restart: validate every record, cut a torn tail, refuse damage.
+//!
+//! The rules (the module docs of [`super`] explain why):
+//!
+//! 1. Segments whose entries all precede the snapshot's last index are deleted unread (an
+//!    interrupted compaction). The segment holding the snapshot's last index is always read, so
+//!    that its term can be compared with the snapshot's.
+//! 2. Every other segment is read in full. Its name must equal the index that follows the previous
+//!    segment's last entry (the first one must not start after the snapshot): a gap or an overlap
+//!    is corruption. Every record must be valid and hold the expected index, and terms must never
+//!    decrease; a record with a good checksum that breaks these is corruption, never a torn write.
+//! 3. A bad record in the newest segment with no valid record anywhere after it is a torn final
+//!    write: the file is cut there (and fsynced) and the cut is reported in `repairs`. A bad record
+//!    with a valid record after it, or a bad record in an older (sealed) segment, is corruption.
+//! 4. If the log ends before the snapshot's last index, or holds that index with another term, the
+//!    log is from before an interrupted snapshot install: it is deleted (reported in `repairs`).
+//!    The first entry after the snapshot must not have a lower term than the snapshot.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::error::{Error, Result};
+use super::fs::sync_dir;
+use super::record::{decode_entry, find_valid_entry_record, read_record, ENTRY_FIXED_LEN};
+use super::segment::{self, Segment, HEADER_LEN, MAGIC};
+use super::terms::TermRuns;
+use crate::types::{Entry, Index, Term};
+
+/// The log as recovery found (and repaired) it.
+pub(crate) struct RecoveredLog {
+    /// The surviving segments in order; empty if there is no log left (the store creates one).
+    pub segments: Vec<Segment>,
+    pub terms: TermRuns,
+    /// The last entry the segments hold, if any.
+    pub last: Option<(Index, Term)>,
+    /// The entries after the snapshot.
+    pub entries: Vec<Entry>,
+}
+
+fn corrupt(file: &Path, offset: usize, detail: String) -> Error {
+    Error::Corrupt {
+        file: file.to_path_buf(),
+        offset: offset as u64,
+        detail,
+    }
+}
+
+/// Recovers the log in `log_dir` against the snapshot's last `(index, term)` (`(0, 0)` if none).
+pub(crate) fn recover_log(
+    log_dir: &Path,
+    (snap_index, snap_term): (Index, Term),
+    repairs: &mut Vec<String>,
+) -> Result<RecoveredLog> {
+    let mut files = segment::list(log_dir, repairs)?;
+
+    // Rule 1: segments followed by one that starts at or before the snapshot's last index.
+    let covered = files
+        .windows(2)
+        .take_while(|w| w[1].0 <= snap_index)
+        .count();
+    for (first, path) in files.drain(..covered) {
+        fs::remove_file(&path).map_err(Error::io("remove", &path))?;
+        repairs.push(format!(
+            "deleted segment {}: all its entries precede the snapshot at {snap_index} \
+             (finishing an interrupted compaction)",
+            segment::file_name(first)
+        ));
+    }
+    if covered > 0 {
+        sync_dir(log_dir)?;
+    }
+
+    let mut log = RecoveredLog {
+        segments: Vec::new(),
+        terms: TermRuns::default(),
+        last: None,
+        entries: Vec::new(),
+    };
+    let mut diverged = false;
+    let newest = files.len().saturating_sub(1);
+    for (i, (first, path)) in files.into_iter().enumerate() {
+        // Rule 2: segment names chain without gaps or overlaps.
+        match log.segments.last().map(Segment::next_index) {
+            Some(next) if first != next => {
+                return Err(corrupt(
+                    &path,
+                    0,
+                    format!(
+                        "segment starts at entry {first}, but the previous segment ends at entry \
+                         {}: the log has a gap or an overlap",
+                        next.saturating_sub(1)
+                    ),
+                ))
+            }
+            _ if first == 0 => {
+                return Err(corrupt(
+                    &path,
+                    0,
+                    "segment named 0: index 0 is never an entry".into(),
+                ))
+            }
+            None if first > snap_index + 1 => {
+                return Err(corrupt(
+                    &path,
+                    0,
+                    format!(
+                        "the log starts at entry {first}, but the snapshot ends at entry \
+                         {snap_index}: entries {}..={} are missing",
+                        snap_index + 1,
+                        first - 1
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        let seg = scan_segment(
+            first,
+            path,
+            i == newest,
+            (snap_index, snap_term),
+            &mut log,
+            &mut diverged,
+            repairs,
+        )?;
+        log.segments.push(seg);
+        if diverged {
+            break;
+        }
+    }
+
+    // Rule 4: the log must reach the snapshot and agree with it there.
+    let reset = if diverged {
+        Some(format!(
+            "its entry {snap_index} has another term than the snapshot's ({snap_term}), so the \
+             entries after it are from another history"
+        ))
+    } else {
+        match (log.last, log.segments.last()) {
+            (Some((last, _)), _) if last < snap_index => Some(format!(
+                "it ends at entry {last}, before the snapshot's last entry {snap_index}"
+            )),
+            (None, Some(seg)) if seg.first <= snap_index => Some(format!(
+                "it is empty and starts at {}, before the snapshot's last entry {snap_index}",
+                seg.first
+            )),
+            _ => None,
+        }
+    };
+    if let Some(why) = reset {
+        let paths: Vec<PathBuf> = log.segments.drain(..).map(|s| s.path).collect();
+        remove_newest_first(log_dir, &paths)?;
+        repairs.push(format!(
+            "deleted the whole log ({} segment(s)): {why} (finishing an interrupted snapshot \
+             install)",
+            paths.len()
+        ));
+        log.terms.clear();
+        log.last = None;
+        log.entries.clear();
+    }
+    Ok(log)
+}
+
+/// Reads one segment, appending its entries to `log`. Stops early (setting `diverged`) at an entry
+/// at the snapshot's index with another term.
+fn scan_segment(
+    first: Index,
+    path: PathBuf,
+    is_newest: bool,
+    (snap_index, snap_term): (Index, Term),
+    log: &mut RecoveredLog,
+    diverged: &mut bool,
+    repairs: &mut Vec<String>,
+) -> Result<Segment> {
+    let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
+    let mut seg = Segment {
+        first,
+        path,
+        offsets: Vec::new(),
+        len: HEADER_LEN,
+    };
+    let header = HEADER_LEN as usize;
+
+    let mut end = header;
+    let mut bad = if bytes.len() >= header && bytes[..header] == MAGIC[..] {
+        None
+    } else if bytes.len() < header && MAGIC.starts_with(&bytes) {
+        Some((
+            0,
+            format!("torn segment header ({} of {header} bytes)", bytes.len()),
+        ))
+    } else {
+        Some((0, "not a riptide log segment (bad magic)".to_string()))
+    };
+    while bad.is_none() && end < bytes.len() {
+        let (payload, after) = match read_record(&bytes, end, ENTRY_FIXED_LEN) {
+            Ok(ok) => ok,
+            Err(why) => {
+                bad = Some((end, why.to_string()));
+                break;
+            }
+        };
+        let entry = decode_entry(payload).map_err(|why| {
+            corrupt(
+                &seg.path,
+                end,
+                format!("{why} (its checksum matched: not a torn write)"),
+            )
+        })?;
+        let expected = seg.next_index();
+        if entry.index != expected {
+            return Err(corrupt(
+                &seg.path,
+                end,
+                format!(
+                    "record holds entry {}, expected entry {expected}",
+                    entry.index
+                ),
+            ));
+        }
+        if let Some((_, previous)) = log.last {
+            if entry.term < previous {
+                return Err(corrupt(
+                    &seg.path,
+                    end,
+                    format!(
+                        "entry {} has term {} after term {previous}: terms never decrease in a \
+                         Raft log",
+                        entry.index, entry.term
+                    ),
+                ));
+            }
+        }
+        if entry.index == snap_index && entry.term != snap_term {
+            *diverged = true;
+            return Ok(seg);
+        }
+        if entry.index == snap_index + 1 && entry.term < snap_term {
+            return Err(corrupt(
+                &seg.path,
+                end,
+                format!(
+                    "entry {} has term {}, lower than the snapshot's last term {snap_term}",
+                    entry.index, entry.term
+                ),
+            ));
+        }
+        seg.offsets.push(end as u64);
+        log.terms.push(entry.index, entry.term);
+        log.last = Some((entry.index, entry.term));
+        if entry.index > snap_index {
+            log.entries.push(entry);
+        }
+        end = after;
+    }
+
+    // Rule 3: a bad record is a torn tail only at the very end of the newest segment.
+    if let Some((at, why)) = bad {
+        let name = seg.name();
+        if !is_newest {
+            return Err(corrupt(
+                &seg.path,
+                at,
+                format!(
+                    "{why} in sealed segment {name}: a newer segment exists, and a segment is \
+                     fsynced before the next one is created, so this is not a torn write"
+                ),
+            ));
+        }
+        if let Some(valid) = find_valid_entry_record(&bytes, at + 1) {
+            return Err(corrupt(
+                &seg.path,
+                at,
+                format!(
+                    "{why}, but a valid record follows at offset {valid}: damage in the middle \
+                     of the log, not a torn write"
+                ),
+            ));
+        }
+        cut(&seg.path, at as u64)?;
+        repairs.push(format!(
+            "segment {name}: {why} at offset {at}; cut {} bytes (a torn final write)",
+            bytes.len() - at
+        ));
+        end = end.max(header);
+    }
+    seg.len = end as u64;
+    Ok(seg)
+}
+
+/// Cuts `path` to `at` bytes (rewriting the segment header if `at` is inside it) and fsyncs it, so
+/// that later appends land after a durable end and can never expose the cut bytes again.
+fn cut(path: &Path, at: u64) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(Error::io("open", path))?;
+    if at < HEADER_LEN {
+        file.set_len(0).map_err(Error::io("truncate", path))?;
+        file.write_all(MAGIC).map_err(Error::io("write", path))?;
+    } else {
+        file.set_len(at).map_err(Error::io("truncate", path))?;
+    }
+    file.sync_all().map_err(Error::io("fsync", path))
+}
+
+/// Deletes segment files from the newest to the oldest, fsyncing the directory after each, so that
+/// a crash part-way always leaves a prefix of the log (never a log with a hole in it).
+pub(crate) fn remove_newest_first(log_dir: &Path, paths: &[PathBuf]) -> Result<()> {
+    for path in paths.iter().rev() {
+        fs::remove_file(path).map_err(Error::io("remove", path))?;
+        sync_dir(log_dir)?;
+    }
+    Ok(())
+}
