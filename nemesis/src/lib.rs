@@ -1,1 +1,101 @@
-//! placeholder
+//! riptide-nemesis: the faults of a riptide run, and the sandbox they happen in.
+//!
+//! A Jepsen-style test is only as good as its nemesis: the part that breaks things while clients
+//! work, so the checker can see whether the system under test kept its promises. This crate breaks
+//! a riptide cluster in four ways and records every break:
+//!
+//! | fault | how | what the nodes see |
+//! |---|---|---|
+//! | `kill` | `SIGKILL` the exact pid, restart later on the same data dir | a crash: connections reset, unflushed state lost, recovery from disk |
+//! | `pause` | `SIGSTOP`, later `SIGCONT` | a frozen node: connects hang in the backlog, requests time out, then it wakes up stale |
+//! | `partition` | iptables `DROP` on (source, destination) node addresses | silence: packets vanish, connects time out, the cluster splits |
+//! | `loss` | iptables `statistic` match, random drops | a bad network: retransmissions, slow links, occasional timeouts |
+//!
+//! # The parts, one module each
+//!
+//! - [`sandbox`]: the run's private network namespace (own loopback, own iptables), entered before
+//!   any thread starts; [`sandbox::run_isolated`] gives tests the same on one thread.
+//! - [`supervisor`]: starts the node processes, keeps their exact pids, kills, restarts, pauses
+//!   and resumes them; nodes never outlive the runner.
+//! - [`firewall`]: rules as data ([`Rule`]) with their exact iptables command, applied in the
+//!   run's own chain; healing is one flush.
+//! - [`partition`]: partition shapes as pure functions to a [`Grudge`] (who stops hearing whom).
+//! - [`spec`]: the `--nemesis` syntax ([`NemesisSpec`]).
+//! - [`schedule`]: the seeded fault sequence ([`Schedule`] of [`Plan`]s), a pure function of seed,
+//!   spec and nodes.
+//! - [`nemesis`]: the loop that starts and stops faults every interval and reports each as a
+//!   [`NemesisEvent`]; the final [`Nemesis::heal_all`].
+//!
+//! # Cleanup guarantees
+//!
+//! | how the run ends | rules | paused nodes | node processes |
+//! |---|---|---|---|
+//! | normal exit, error, panic (unwinding) | flushed by [`Nemesis`]'s and [`Firewall`]'s `Drop` | resumed by [`Nemesis`]'s `Drop`, and again by [`Supervisor`]'s | SIGKILLed and reaped by [`Supervisor`]'s `Drop` |
+//! | Ctrl-C | the runner turns it into a normal shutdown ([`Shutdown::trigger`]) | as above | as above |
+//! | `kill -9` of the runner, abort | gone with the namespace, which the kernel destroys when its last process exits | SIGKILLed by the kernel (`PR_SET_PDEATHSIG`) | SIGKILLed by the kernel (`PR_SET_PDEATHSIG`) |
+//!
+//! No rule is ever added outside the run's namespace: the firewall checks, before each command,
+//! that the calling thread is inside the sandbox.
+//!
+//! # What this crate leaves out
+//!
+//! Clock faults, disk faults (fsync lies, torn writes), and membership changes. It does not speak
+//! the node protocol: the leader comes from a [`ClusterView`] that the runner implements, and
+//! waiting for the cluster to recover after [`Nemesis::heal_all`] is the runner's job.
+
+pub mod error;
+pub mod firewall;
+pub mod nemesis;
+pub mod partition;
+pub mod sandbox;
+pub mod schedule;
+pub mod spec;
+pub mod supervisor;
+
+use std::net::Ipv4Addr;
+
+pub use error::{Error, Result};
+pub use firewall::{Firewall, Rule, RuleKind};
+pub use nemesis::{
+    ClusterView, FaultName, Nemesis, NemesisConfig, NemesisEvent, NoLeader, Phase, Shutdown,
+    DEFAULT_INTERVAL,
+};
+pub use partition::{Grudge, Partition, PartitionKind};
+pub use sandbox::{Sandbox, SandboxMode};
+pub use schedule::{Plan, Schedule};
+pub use spec::{Family, FaultSpec, NemesisSpec, Target};
+pub use supervisor::{NodeSpec, NodeState, NodeStatus, Pid, Supervisor};
+
+/// A node's id: 1, 2, ... (the same as `riptide_node`'s, which this crate does not depend on).
+pub type NodeId = u64;
+
+/// Node addresses start at 127.0.0.11 so that 127.0.0.1, the clients' address, and the few below
+/// stay outside every node-to-node rule.
+const NODE_IP_BASE: u8 = 10;
+
+/// The address node `id` listens on and dials from: 127.0.0.(10 + id).
+///
+/// # Panics
+///
+/// If `id` is 0 or above 245 (the address would leave 127.0.0.11..=127.0.0.255).
+pub fn node_ip(id: NodeId) -> Ipv4Addr {
+    let last = u8::try_from(id)
+        .ok()
+        .filter(|&i| i >= 1)
+        .and_then(|i| i.checked_add(NODE_IP_BASE))
+        .unwrap_or_else(|| panic!("node id {id} out of range 1..=245"));
+    Ipv4Addr::new(127, 0, 0, last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_addresses() {
+        assert_eq!(node_ip(1), Ipv4Addr::new(127, 0, 0, 11));
+        assert_eq!(node_ip(245), Ipv4Addr::new(127, 0, 0, 255));
+        assert!(std::panic::catch_unwind(|| node_ip(0)).is_err());
+        assert!(std::panic::catch_unwind(|| node_ip(246)).is_err());
+    }
+}

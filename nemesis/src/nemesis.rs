@@ -1,0 +1,598 @@
+//! The nemesis at run time: start a fault, wait, stop it, wait, and so on; heal everything at the end.
+//!
+//! [`Nemesis::run`] is a blocking loop meant for a thread of its own. Every `interval` it either
+//! starts the next fault of the [`Schedule`] or stops the active one, so faults and quiet periods
+//! alternate, and it reports every start and stop as a [`NemesisEvent`] for the history. When the
+//! [`Shutdown`] is triggered it stops the active fault (reporting that too) and returns.
+//!
+//! At the end of a run, [`Nemesis::heal_all`] makes sure nothing is left: it flushes the run's
+//! chain, resumes every paused node and restarts every killed one, whatever state the loop was in.
+//! Dropping the nemesis does the same, so an error or a panic that unwinds past it still heals.
+//!
+//! The leader, for `kill:leader`, `pause:leader`, `isolate-leader`, comes from a [`ClusterView`]
+//! that the runner implements with the node's status request (this crate does not speak the node
+//! protocol).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::firewall::Firewall;
+use crate::partition::PartitionKind;
+use crate::schedule::{Plan, Schedule};
+use crate::spec::{Family, NemesisSpec, Target};
+use crate::supervisor::{NodeState, Pid, Supervisor};
+use crate::NodeId;
+
+/// The default `--nemesis-interval`: long enough for a Raft cluster to elect a leader and serve a
+/// burst of operations between faults (elections take a few hundred ms), short enough that a
+/// minute-long test sees several faults.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What the nemesis needs to know about the live cluster.
+pub trait ClusterView: Send + Sync {
+    /// The node that currently leads, if any is known (asked through the status request).
+    fn leader(&self) -> Option<NodeId>;
+}
+
+/// A view that never knows the leader: leader targets fall back to a random node.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLeader;
+
+impl ClusterView for NoLeader {
+    fn leader(&self) -> Option<NodeId> {
+        None
+    }
+}
+
+impl<F> ClusterView for F
+where
+    F: Fn() -> Option<NodeId> + Send + Sync,
+{
+    fn leader(&self) -> Option<NodeId> {
+        self()
+    }
+}
+
+/// A stop signal shared between the runner (Ctrl-C, end of the time limit) and the nemesis
+/// thread, which wakes from its wait at once when triggered.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Arc<(Mutex<bool>, Condvar)>);
+
+impl Shutdown {
+    /// A signal not yet triggered.
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Triggers the signal; every waiter returns. Callable from any thread, async code included.
+    pub fn trigger(&self) {
+        let (flag, cond) = &*self.0;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cond.notify_all();
+    }
+
+    /// Whether it was triggered.
+    pub fn is_triggered(&self) -> bool {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits up to `timeout`; returns true if the signal was (or gets) triggered.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let (flag, cond) = &*self.0;
+        let guard = flag.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = cond
+            .wait_timeout_while(guard, timeout, |triggered| !*triggered)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard
+    }
+}
+
+/// Whether an event starts or stops a fault: the history op's `f`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Start,
+    Stop,
+}
+
+impl Phase {
+    /// `"start"` or `"stop"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Start => "start",
+            Phase::Stop => "stop",
+        }
+    }
+}
+
+/// What an event is about: a fault family, or the final sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultName {
+    Kill,
+    Pause,
+    Partition,
+    Loss,
+    /// [`Nemesis::heal_all`] undoing what was still in place at the end.
+    Heal,
+}
+
+impl From<Family> for FaultName {
+    fn from(family: Family) -> FaultName {
+        match family {
+            Family::Kill => FaultName::Kill,
+            Family::Pause => FaultName::Pause,
+            Family::Partition => FaultName::Partition,
+            Family::Loss => FaultName::Loss,
+        }
+    }
+}
+
+/// One start or stop, as recorded in the history: the op is
+/// `{"process":"nemesis","type":"info","f":event.f.as_str(),"value":event}`.
+///
+/// The serialised value is, e.g.
+/// `{"fault":"partition","kind":"majority","nodes":[1,2,3,4,5],"groups":[[2,4],[1,3,5]],
+/// "rules":["iptables -A riptide -s 127.0.0.11 -d 127.0.0.12 -j DROP", ...],"pids":{}}`.
+/// It is reported once the action is done, so the rules and pids are what really happened.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NemesisEvent {
+    /// Start or stop: the op's `f`, not repeated in the value.
+    #[serde(skip)]
+    pub f: Phase,
+    pub fault: FaultName,
+    /// The partition kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<PartitionKind>,
+    /// The target of kill, pause and loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// The nodes the fault acts on (for partitions: every node that loses a link).
+    pub nodes: Vec<NodeId>,
+    /// The partition's shape (see [`crate::Partition::groups`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Vec<NodeId>>,
+    /// The exact iptables commands run, one per rule (`iptables -A riptide ...`), or the flush.
+    pub rules: Vec<String>,
+    /// For kill and pause: node → pid killed, paused, resumed, or (at the stop of a kill) the
+    /// restarted node's new pid.
+    pub pids: BTreeMap<NodeId, Pid>,
+    /// The loss probability.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// What went wrong, if part of the action failed (the rest was still done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl NemesisEvent {
+    fn new(f: Phase, fault: FaultName) -> NemesisEvent {
+        NemesisEvent {
+            f,
+            fault,
+            kind: None,
+            target: None,
+            nodes: Vec::new(),
+            groups: Vec::new(),
+            rules: Vec::new(),
+            pids: BTreeMap::new(),
+            probability: None,
+            error: None,
+        }
+    }
+
+    /// The history op's `value`.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("events serialise")
+    }
+
+    fn describe(plan: &Plan, f: Phase) -> NemesisEvent {
+        let mut event = NemesisEvent::new(f, plan.family().into());
+        match plan {
+            Plan::Kill { target, nodes } | Plan::Pause { target, nodes } => {
+                event.target = Some(*target);
+                event.nodes = nodes.clone();
+            }
+            Plan::Partition(p) => {
+                event.kind = Some(p.kind);
+                event.nodes = p.grudge.affected();
+                event.groups = p.groups.clone();
+            }
+            Plan::Loss {
+                target,
+                nodes,
+                probability,
+                ..
+            } => {
+                event.target = Some(*target);
+                event.nodes = nodes.clone();
+                event.probability = Some(*probability);
+            }
+        }
+        event
+    }
+
+    fn add_error(&mut self, error: impl std::fmt::Display) {
+        let error = error.to_string();
+        tracing::warn!(fault = ?self.fault, phase = self.f.as_str(), "{error}");
+        self.error = Some(match self.error.take() {
+            Some(before) => format!("{before}; {error}"),
+            None => error,
+        });
+    }
+}
+
+/// How the nemesis runs: the seed, the spec, the interval.
+#[derive(Debug, Clone)]
+pub struct NemesisConfig {
+    /// The run's seed; the schedule is a pure function of it, the spec and the node ids.
+    pub seed: u64,
+    /// Which faults.
+    pub spec: NemesisSpec,
+    /// Time between a start and its stop, and between a stop and the next start.
+    pub interval: Duration,
+}
+
+/// The nemesis of one run. Share it as `Arc<Nemesis>`: the loop runs on its own thread, the
+/// runner calls [`Nemesis::heal_all`] at the end.
+pub struct Nemesis {
+    config: NemesisConfig,
+    nodes: Vec<NodeId>,
+    supervisor: Arc<Supervisor>,
+    firewall: Option<Firewall>,
+    view: Arc<dyn ClusterView>,
+    state: Mutex<State>,
+}
+
+struct State {
+    schedule: Schedule,
+    active: Option<Active>,
+}
+
+/// The fault in place, and the nodes it really reached (with their pids).
+struct Active {
+    plan: Plan,
+    done: BTreeMap<NodeId, Pid>,
+}
+
+impl Nemesis {
+    /// A nemesis over the supervisor's nodes.
+    ///
+    /// `firewall` is needed for partition and loss; without one, a spec that asks for them is
+    /// refused with one line and the fix ([`Error::NetworkFaultsUnavailable`]), while kill and
+    /// pause work. Fails also if a fault of the spec cannot be built on this many nodes.
+    pub fn new(
+        config: NemesisConfig,
+        supervisor: Arc<Supervisor>,
+        firewall: Option<Firewall>,
+        view: Arc<dyn ClusterView>,
+    ) -> Result<Nemesis> {
+        if config.spec.needs_network() && firewall.is_none() {
+            return Err(Error::NetworkFaultsUnavailable {
+                spec: config.spec.to_string(),
+            });
+        }
+        let nodes = supervisor.ids();
+        let schedule = Schedule::new(config.seed, &config.spec, &nodes)?;
+        Ok(Nemesis {
+            config,
+            nodes,
+            supervisor,
+            firewall,
+            view,
+            state: Mutex::new(State {
+                schedule,
+                active: None,
+            }),
+        })
+    }
+
+    /// The nodes faults are drawn from.
+    pub fn nodes(&self) -> &[NodeId] {
+        &self.nodes
+    }
+
+    /// The firewall, if network faults are possible.
+    pub fn firewall(&self) -> Option<&Firewall> {
+        self.firewall.as_ref()
+    }
+
+    /// The supervisor of the nodes.
+    pub fn supervisor(&self) -> &Arc<Supervisor> {
+        &self.supervisor
+    }
+
+    /// The fault in place, if any.
+    pub fn active(&self) -> Option<Plan> {
+        self.lock().active.as_ref().map(|a| a.plan.clone())
+    }
+
+    /// The loop: every `interval`, start the next fault or stop the active one, reporting each to
+    /// `record`. Returns when `shutdown` is triggered, after stopping the active fault.
+    pub fn run(&self, shutdown: &Shutdown, record: &mut dyn FnMut(NemesisEvent)) {
+        let interval = self.config.interval;
+        while !shutdown.wait(interval) {
+            match self.start_next() {
+                Ok(Some(event)) => record(event),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("nemesis: {e}"),
+            }
+            if shutdown.wait(interval) {
+                break;
+            }
+            if let Some(event) = self.stop_active() {
+                record(event);
+            }
+        }
+        if let Some(event) = self.stop_active() {
+            record(event);
+        }
+    }
+
+    /// Starts the schedule's next fault (the leader asked from the cluster view if it matters).
+    /// `None` if the spec is empty.
+    pub fn start_next(&self) -> Result<Option<NemesisEvent>> {
+        let plan = {
+            let mut state = self.lock();
+            if let Some(active) = &state.active {
+                return Err(Error::FaultActive {
+                    new: "new".to_string(),
+                    active: active.plan.family().to_string(),
+                });
+            }
+            state.schedule.next_plan()
+        };
+        let Some(plan) = plan else {
+            return Ok(None);
+        };
+        let plan = if plan.needs_leader() {
+            plan.with_leader(self.view.leader(), &self.nodes)
+        } else {
+            plan
+        };
+        self.start(plan).map(Some)
+    }
+
+    /// Starts this fault now. Partial failures (a node that already died, a rule that did not
+    /// apply) are reported in the event's `error`; a failed rule set is flushed at once so no
+    /// half partition stays.
+    pub fn start(&self, plan: Plan) -> Result<NemesisEvent> {
+        let mut state = self.lock();
+        if let Some(active) = &state.active {
+            return Err(Error::FaultActive {
+                new: plan.family().to_string(),
+                active: active.plan.family().to_string(),
+            });
+        }
+        let mut event = NemesisEvent::describe(&plan, Phase::Start);
+        let mut done = BTreeMap::new();
+        match &plan {
+            Plan::Kill { nodes, .. } | Plan::Pause { nodes, .. } => {
+                let kill = plan.family() == Family::Kill;
+                for &id in nodes {
+                    let result = if kill {
+                        self.supervisor.kill(id)
+                    } else {
+                        self.supervisor.pause(id)
+                    };
+                    match result {
+                        Ok(pid) => {
+                            done.insert(id, pid);
+                        }
+                        Err(e) => event.add_error(e),
+                    }
+                }
+                event.pids = done.clone();
+            }
+            Plan::Partition(_) | Plan::Loss { .. } => {
+                let firewall = self.firewall_for(&plan)?;
+                match firewall.apply(&plan.rules()) {
+                    Ok(commands) => event.rules = commands,
+                    Err(e) => {
+                        event.add_error(&e);
+                        if let Err(e) = firewall.heal() {
+                            event.add_error(e);
+                        }
+                    }
+                }
+            }
+        }
+        tracing::info!(value = %event.value(), "nemesis start");
+        state.active = Some(Active { plan, done });
+        Ok(event)
+    }
+
+    /// Stops the active fault: restarts the killed nodes, resumes the paused ones, or flushes the
+    /// rules. `None` if no fault is active.
+    pub fn stop_active(&self) -> Option<NemesisEvent> {
+        let mut state = self.lock();
+        let Active { plan, done } = state.active.take()?;
+        let mut event = NemesisEvent::describe(&plan, Phase::Stop);
+        match &plan {
+            Plan::Kill { .. } | Plan::Pause { .. } => {
+                let kill = plan.family() == Family::Kill;
+                for &id in done.keys() {
+                    let result = if kill {
+                        self.supervisor.restart(id)
+                    } else {
+                        self.supervisor.resume(id)
+                    };
+                    match result {
+                        Ok(pid) => {
+                            event.pids.insert(id, pid);
+                        }
+                        Err(e) => event.add_error(e),
+                    }
+                }
+            }
+            Plan::Partition(_) | Plan::Loss { .. } => {
+                match self.firewall.as_ref().map(Firewall::heal) {
+                    Some(Ok(command)) => event.rules = vec![command],
+                    Some(Err(e)) => event.add_error(e),
+                    None => {}
+                }
+            }
+        }
+        tracing::info!(value = %event.value(), "nemesis stop");
+        Some(event)
+    }
+
+    /// Heals everything, whatever state the loop left: stops the active fault, then flushes the
+    /// run's chain, resumes every paused node and restarts every killed one. Returns the events to
+    /// record (none if nothing was in place). Nodes that exited on their own are left as they are,
+    /// for the runner to see in [`Supervisor::statuses`].
+    pub fn heal_all(&self) -> Vec<NemesisEvent> {
+        let mut events: Vec<NemesisEvent> = self.stop_active().into_iter().collect();
+        let _state = self.lock();
+        let mut sweep = NemesisEvent::new(Phase::Stop, FaultName::Heal);
+        if let Some(firewall) = &self.firewall {
+            let had_rules = !firewall.rules().is_empty();
+            match firewall.heal() {
+                Ok(command) if had_rules => sweep.rules.push(command),
+                Ok(_) => {}
+                Err(e) => sweep.add_error(e),
+            }
+        }
+        for status in self.supervisor.statuses() {
+            let result = match status.state {
+                NodeState::Paused => self.supervisor.resume(status.id),
+                NodeState::Killed => self.supervisor.restart(status.id),
+                _ => continue,
+            };
+            sweep.nodes.push(status.id);
+            match result {
+                Ok(pid) => {
+                    sweep.pids.insert(status.id, pid);
+                }
+                Err(e) => sweep.add_error(e),
+            }
+        }
+        if !sweep.rules.is_empty() || !sweep.nodes.is_empty() || sweep.error.is_some() {
+            tracing::info!(value = %sweep.value(), "nemesis heal");
+            events.push(sweep);
+        }
+        events
+    }
+
+    fn firewall_for(&self, plan: &Plan) -> Result<&Firewall> {
+        self.firewall
+            .as_ref()
+            .ok_or_else(|| Error::NetworkFaultsUnavailable {
+                spec: plan.family().to_string(),
+            })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Each change of the state is one assignment: a panic cannot leave it half-done, and the
+        // heal on drop must still run.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Nemesis {
+    fn drop(&mut self) {
+        for event in self.heal_all() {
+            tracing::info!(value = %event.value(), "healed on drop");
+        }
+    }
+}
+
+impl std::fmt::Debug for Nemesis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nemesis")
+            .field("config", &self.config)
+            .field("nodes", &self.nodes)
+            .field("firewall", &self.firewall.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::firewall::Rule;
+    use crate::partition::Grudge;
+
+    #[test]
+    fn a_partition_event_serialises_as_the_history_value() {
+        let mut grudge = Grudge::new();
+        grudge.cut(1, 2);
+        let plan = Plan::Partition(crate::Partition {
+            kind: PartitionKind::One,
+            groups: vec![vec![1], vec![2]],
+            grudge,
+        });
+        let mut event = NemesisEvent::describe(&plan, Phase::Start);
+        event.rules = plan.rules().iter().map(Rule::command).collect();
+        assert_eq!(event.f.as_str(), "start");
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"fault":"partition","kind":"one","nodes":[1,2],"groups":[[1],[2]],"rules":["iptables -A riptide -s 127.0.0.12 -d 127.0.0.11 -j DROP","iptables -A riptide -s 127.0.0.11 -d 127.0.0.12 -j DROP"],"pids":{}}"#
+        );
+    }
+
+    #[test]
+    fn a_kill_event_names_target_nodes_and_pids() {
+        let plan = Plan::Kill {
+            target: Target::Leader,
+            nodes: vec![3],
+        };
+        let mut event = NemesisEvent::describe(&plan, Phase::Stop);
+        event.pids.insert(3, 4242);
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"fault":"kill","target":"leader","nodes":[3],"rules":[],"pids":{"3":4242}}"#
+        );
+    }
+
+    #[test]
+    fn a_loss_event_carries_its_probability() {
+        let plan = Plan::Loss {
+            target: Target::One,
+            nodes: vec![1],
+            probability: 0.2,
+            links: Grudge::new(),
+        };
+        let event = NemesisEvent::describe(&plan, Phase::Start);
+        assert_eq!(event.value()["probability"], 0.2);
+        assert_eq!(event.value()["fault"], "loss");
+    }
+
+    #[test]
+    fn shutdown_wakes_a_waiter_at_once() {
+        let shutdown = Shutdown::new();
+        assert!(!shutdown.wait(Duration::from_millis(1)));
+        let waiter = {
+            let shutdown = shutdown.clone();
+            std::thread::spawn(move || shutdown.wait(Duration::from_secs(600)))
+        };
+        shutdown.trigger();
+        assert!(waiter.join().unwrap());
+        assert!(shutdown.is_triggered());
+    }
+
+    #[test]
+    fn network_faults_without_a_firewall_are_refused_in_one_line() {
+        let supervisor = Arc::new(Supervisor::new().unwrap());
+        let config = NemesisConfig {
+            seed: 1,
+            spec: "kill,partition".parse().unwrap(),
+            interval: DEFAULT_INTERVAL,
+        };
+        let err = Nemesis::new(config, supervisor, None, Arc::new(NoLeader)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--nemesis kill,partition needs iptables inside a private network namespace, which \
+             this run does not have; fix: apt-get install iptables and run as root, or use \
+             --nemesis kill,pause"
+        );
+    }
+
+    #[test]
+    fn a_closure_is_a_cluster_view() {
+        let view: Arc<dyn ClusterView> = Arc::new(|| Some(3));
+        assert_eq!(view.leader(), Some(3));
+    }
+}

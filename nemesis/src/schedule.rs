@@ -1,0 +1,436 @@
+//! The seeded fault schedule: which fault comes next, on which nodes.
+//!
+//! A [`Schedule`] is an endless sequence of [`Plan`]s and a pure function of (seed, spec, node
+//! ids): the same three give the same faults in the same order, on every machine. Each plan picks
+//! one item of the spec uniformly, then fills in what the item leaves open (target, partition kind)
+//! and draws the nodes, all from one ChaCha RNG.
+//!
+//! The only input from the live cluster is the leader, for the `leader` target and the
+//! `isolate-leader` partition. The schedule draws a stand-in node for those as for any other
+//! target, and the nemesis swaps in the real leader when the fault starts
+//! ([`Plan::with_leader`]). The RNG never sees the leader, so the rest of the sequence does not
+//! depend on who led when.
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+use crate::firewall::{Rule, RuleKind};
+use crate::partition::{self, Grudge, Partition, PartitionKind};
+use crate::spec::{Family, FaultSpec, NemesisSpec, Target, DEFAULT_LOSS_PROBABILITY};
+use crate::NodeId;
+
+/// The ChaCha stream the nemesis draws from. The run's seed also seeds the workload; a stream of
+/// its own keeps the two sequences independent, so a change to the workload never changes the
+/// faults of a seed. (The value is "nemesis" in ASCII.)
+pub const NEMESIS_STREAM: u64 = 0x006e_656d_6573_6973;
+
+/// One fault, decided but not yet applied.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "fault", rename_all = "kebab-case")]
+pub enum Plan {
+    /// SIGKILL `nodes`; restart them at the stop.
+    Kill { target: Target, nodes: Vec<NodeId> },
+    /// SIGSTOP `nodes`; SIGCONT them at the stop.
+    Pause { target: Target, nodes: Vec<NodeId> },
+    /// Cut links with DROP rules; flush them at the stop.
+    Partition(Partition),
+    /// Drop packets with `probability` on every link to or from `nodes` (`links` says which).
+    Loss {
+        target: Target,
+        nodes: Vec<NodeId>,
+        probability: f64,
+        links: Grudge,
+    },
+}
+
+impl Plan {
+    /// The plan's family.
+    pub fn family(&self) -> Family {
+        match self {
+            Plan::Kill { .. } => Family::Kill,
+            Plan::Pause { .. } => Family::Pause,
+            Plan::Partition(_) => Family::Partition,
+            Plan::Loss { .. } => Family::Loss,
+        }
+    }
+
+    /// Whether the plan's nodes depend on who leads (the stand-in must be replaced).
+    pub fn needs_leader(&self) -> bool {
+        match self {
+            Plan::Kill { target, .. } | Plan::Pause { target, .. } | Plan::Loss { target, .. } => {
+                *target == Target::Leader
+            }
+            Plan::Partition(p) => p.kind == PartitionKind::IsolateLeader,
+        }
+    }
+
+    /// The plan with the live leader in place of the stand-in the schedule drew. With no leader
+    /// (or one that is not among `nodes`), the stand-in stays: a random node.
+    pub fn with_leader(self, leader: Option<NodeId>, nodes: &[NodeId]) -> Plan {
+        let Some(leader) = leader.filter(|l| nodes.contains(l)) else {
+            return self;
+        };
+        if !self.needs_leader() {
+            return self;
+        }
+        match self {
+            Plan::Kill { target, .. } => Plan::Kill {
+                target,
+                nodes: vec![leader],
+            },
+            Plan::Pause { target, .. } => Plan::Pause {
+                target,
+                nodes: vec![leader],
+            },
+            Plan::Loss {
+                target,
+                probability,
+                ..
+            } => Plan::Loss {
+                target,
+                nodes: vec![leader],
+                probability,
+                links: loss_links(&[leader], nodes),
+            },
+            Plan::Partition(p) => Plan::Partition(partition::isolate(p.kind, leader, nodes)),
+        }
+    }
+
+    /// The iptables rules a network plan applies (none for kill and pause).
+    pub fn rules(&self) -> Vec<Rule> {
+        match self {
+            Plan::Partition(p) => p.grudge.rules(RuleKind::Drop),
+            Plan::Loss {
+                probability, links, ..
+            } => links.rules(RuleKind::Loss(*probability)),
+            Plan::Kill { .. } | Plan::Pause { .. } => Vec::new(),
+        }
+    }
+}
+
+/// The seeded, endless sequence of plans.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    rng: ChaCha8Rng,
+    faults: Vec<FaultSpec>,
+    nodes: Vec<NodeId>,
+}
+
+impl Schedule {
+    /// The schedule of `spec` on `nodes`, drawn from `seed`.
+    ///
+    /// Fails if a fault of the spec cannot be built on this many nodes (a pinned partition kind
+    /// too big for the cluster, a partition or loss on one node).
+    pub fn new(seed: u64, spec: &NemesisSpec, nodes: &[NodeId]) -> Result<Schedule> {
+        let mut nodes = nodes.to_vec();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let n = nodes.len();
+        for fault in spec.faults() {
+            let min = match fault {
+                FaultSpec::Kill(_) | FaultSpec::Pause(_) => 1,
+                FaultSpec::Loss(_) => 2,
+                FaultSpec::Partition(Some(kind)) => kind.min_nodes(),
+                FaultSpec::Partition(None) => PartitionKind::ALL
+                    .iter()
+                    .map(|k| k.min_nodes())
+                    .min()
+                    .unwrap_or(2),
+            };
+            if n < min {
+                return Err(Error::TooFewNodes {
+                    what: format!("--nemesis {fault}"),
+                    min,
+                    n,
+                });
+            }
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(NEMESIS_STREAM);
+        Ok(Schedule {
+            rng,
+            faults: spec.faults().to_vec(),
+            nodes,
+        })
+    }
+
+    /// The nodes the schedule draws from, sorted.
+    pub fn nodes(&self) -> &[NodeId] {
+        &self.nodes
+    }
+
+    /// The next fault, or `None` if the spec is empty.
+    pub fn next_plan(&mut self) -> Option<Plan> {
+        let fault = *self.faults.choose(&mut self.rng)?;
+        let plan = match fault {
+            FaultSpec::Kill(target) => {
+                let target = target.unwrap_or_else(|| self.random_target());
+                Plan::Kill {
+                    target,
+                    nodes: self.pick(target),
+                }
+            }
+            FaultSpec::Pause(target) => {
+                let target = target.unwrap_or_else(|| self.random_target());
+                Plan::Pause {
+                    target,
+                    nodes: self.pick(target),
+                }
+            }
+            FaultSpec::Partition(kind) => {
+                let kind = kind.unwrap_or_else(|| {
+                    let n = self.nodes.len();
+                    let fitting: Vec<PartitionKind> = PartitionKind::ALL
+                        .into_iter()
+                        .filter(|k| k.min_nodes() <= n)
+                        .collect();
+                    *fitting
+                        .choose(&mut self.rng)
+                        .expect("checked in Schedule::new")
+                });
+                let p = partition::partition(kind, &self.nodes, &mut self.rng, None)
+                    .expect("node count checked in Schedule::new");
+                Plan::Partition(p)
+            }
+            FaultSpec::Loss(probability) => {
+                let target = self.random_target();
+                let nodes = self.pick(target);
+                Plan::Loss {
+                    target,
+                    links: loss_links(&nodes, &self.nodes),
+                    nodes,
+                    probability: probability.unwrap_or(DEFAULT_LOSS_PROBABILITY),
+                }
+            }
+        };
+        Some(plan)
+    }
+
+    fn random_target(&mut self) -> Target {
+        *Target::ALL.choose(&mut self.rng).expect("ALL is not empty")
+    }
+
+    /// Draws the nodes for `target`; for `leader`, one random stand-in.
+    fn pick(&mut self, target: Target) -> Vec<NodeId> {
+        let n = self.nodes.len();
+        let k = match target {
+            Target::One | Target::Leader => 1,
+            Target::Minority => ((n.saturating_sub(1)) / 2).max(1),
+            Target::Majority => n / 2 + 1,
+            Target::All => n,
+            Target::Random => self.rng.gen_range(1..=n),
+        };
+        let mut picked: Vec<NodeId> = self
+            .nodes
+            .choose_multiple(&mut self.rng, k.min(n))
+            .copied()
+            .collect();
+        picked.sort_unstable();
+        picked
+    }
+}
+
+impl Iterator for Schedule {
+    type Item = Plan;
+
+    fn next(&mut self) -> Option<Plan> {
+        self.next_plan()
+    }
+}
+
+/// Every directed link with an end among `targets`.
+fn loss_links(targets: &[NodeId], nodes: &[NodeId]) -> Grudge {
+    let mut links = Grudge::new();
+    for &a in nodes {
+        for &b in nodes {
+            if a != b && (targets.contains(&a) || targets.contains(&b)) {
+                links.cut_one_way(a, b);
+            }
+        }
+    }
+    links
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(seed: u64, spec: &str, n: u64) -> Schedule {
+        let nodes: Vec<NodeId> = (1..=n).collect();
+        Schedule::new(seed, &spec.parse().unwrap(), &nodes).unwrap()
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_fault_sequence() {
+        let a: Vec<Plan> = schedule(42, "all", 5).take(200).collect();
+        let b: Vec<Plan> = schedule(42, "all", 5).take(200).collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn another_seed_gives_another_sequence() {
+        let a: Vec<Plan> = schedule(1, "all", 5).take(20).collect();
+        let b: Vec<Plan> = schedule(2, "all", 5).take(20).collect();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn node_order_does_not_matter() {
+        let nodes = [3, 1, 5, 2, 4];
+        let shuffled = Schedule::new(7, &NemesisSpec::all(), &nodes).unwrap();
+        let a: Vec<Plan> = shuffled.take(50).collect();
+        let b: Vec<Plan> = schedule(7, "all", 5).take(50).collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn every_family_kind_and_target_shows_up() {
+        let plans: Vec<Plan> = schedule(3, "all", 5).take(2000).collect();
+        for family in Family::ALL {
+            assert!(
+                plans.iter().any(|p| p.family() == family),
+                "{family} never drawn"
+            );
+        }
+        for kind in PartitionKind::ALL {
+            assert!(
+                plans
+                    .iter()
+                    .any(|p| matches!(p, Plan::Partition(q) if q.kind == kind)),
+                "{kind} never drawn"
+            );
+        }
+        for target in Target::ALL {
+            assert!(
+                plans
+                    .iter()
+                    .any(|p| matches!(p, Plan::Kill { target: t, .. } if *t == target)),
+                "kill:{target} never drawn"
+            );
+        }
+    }
+
+    #[test]
+    fn pinned_items_are_respected() {
+        for plan in schedule(5, "kill:majority,partition:bridge", 5).take(100) {
+            match plan {
+                Plan::Kill { target, nodes } => {
+                    assert_eq!(target, Target::Majority);
+                    assert_eq!(nodes.len(), 3);
+                }
+                Plan::Partition(p) => assert_eq!(p.kind, PartitionKind::Bridge),
+                other => panic!("not in the spec: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn target_sizes() {
+        // (target, n, size)
+        let table = [
+            (Target::One, 5, 1),
+            (Target::Minority, 5, 2),
+            (Target::Minority, 3, 1),
+            (Target::Minority, 2, 1),
+            (Target::Majority, 5, 3),
+            (Target::Majority, 4, 3),
+            (Target::All, 5, 5),
+            (Target::Leader, 5, 1),
+        ];
+        for (target, n, size) in table {
+            let spec = format!("pause:{target}");
+            for plan in schedule(11, &spec, n).take(20) {
+                let Plan::Pause { nodes, .. } = plan else {
+                    unreachable!()
+                };
+                assert_eq!(nodes.len(), size, "{target} on {n}");
+            }
+        }
+        for plan in schedule(11, "pause:random", 5).take(50) {
+            let Plan::Pause { nodes, .. } = plan else {
+                unreachable!()
+            };
+            assert!((1..=5).contains(&nodes.len()));
+        }
+    }
+
+    #[test]
+    fn partition_kinds_drawn_at_random_fit_the_cluster() {
+        for plan in schedule(9, "partition", 3).take(200) {
+            let Plan::Partition(p) = plan else {
+                unreachable!()
+            };
+            assert_ne!(p.kind, PartitionKind::MajoritiesRing, "needs 4 nodes");
+        }
+    }
+
+    #[test]
+    fn leader_plans_take_the_live_leader_and_keep_the_stand_in_without_one() {
+        let nodes = [1, 2, 3, 4, 5];
+        let plan = schedule(1, "kill:leader", 5).next().unwrap();
+        assert!(plan.needs_leader());
+        assert_eq!(
+            plan.clone().with_leader(Some(4), &nodes),
+            Plan::Kill {
+                target: Target::Leader,
+                nodes: vec![4]
+            }
+        );
+        assert_eq!(plan.clone().with_leader(None, &nodes), plan);
+
+        let plan = schedule(1, "partition:isolate-leader", 5).next().unwrap();
+        let Plan::Partition(p) = plan.with_leader(Some(2), &nodes) else {
+            unreachable!()
+        };
+        assert_eq!(p.groups, vec![vec![2], vec![1, 3, 4, 5]]);
+        assert!(!p.grudge.can_connect(2, 1));
+        assert!(p.grudge.can_connect(3, 1));
+    }
+
+    #[test]
+    fn loss_covers_every_link_of_its_nodes_both_ways() {
+        let links = loss_links(&[2], &[1, 2, 3]);
+        let rules: Vec<String> = links
+            .rules(RuleKind::Loss(0.5))
+            .iter()
+            .map(|r| format!("{}>{}", r.src, r.dst))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "127.0.0.12>127.0.0.11",
+                "127.0.0.11>127.0.0.12",
+                "127.0.0.13>127.0.0.12",
+                "127.0.0.12>127.0.0.13",
+            ]
+        );
+    }
+
+    #[test]
+    fn loss_uses_the_pinned_probability() {
+        for plan in schedule(4, "loss:0.5", 3).take(10) {
+            let Plan::Loss { probability, .. } = plan else {
+                unreachable!()
+            };
+            assert_eq!(probability, 0.5);
+        }
+    }
+
+    #[test]
+    fn too_small_clusters_are_refused_up_front() {
+        let err = Schedule::new(1, &"partition:bridge".parse().unwrap(), &[1, 2]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--nemesis partition:bridge needs at least 3 nodes, the cluster has 2"
+        );
+        assert!(Schedule::new(1, &"loss".parse().unwrap(), &[1]).is_err());
+        assert!(Schedule::new(1, &"kill".parse().unwrap(), &[1]).is_ok());
+    }
+
+    #[test]
+    fn an_empty_spec_plans_nothing() {
+        assert_eq!(schedule(1, "none", 5).next(), None);
+    }
+}

@@ -1,0 +1,383 @@
+//! The `--nemesis` spec: which faults a run may inject.
+//!
+//! Syntax: a comma-separated list of faults, each optionally pinned with `:OPTION`.
+//!
+//! | item | meaning |
+//! |---|---|
+//! | `kill` / `kill:TARGET` | SIGKILL nodes, restart them on the same data dir at the next stop |
+//! | `pause` / `pause:TARGET` | SIGSTOP nodes, SIGCONT them at the next stop |
+//! | `partition` / `partition:KIND` | cut node-to-node links with iptables |
+//! | `loss` / `loss:P` | drop packets at random with probability P (default 0.2) on the target nodes' links |
+//! | `all` | `kill,pause,partition,loss` |
+//! | `none` | no faults |
+//!
+//! TARGET is one of `one`, `minority`, `majority`, `all`, `leader`, `random`; without one, each
+//! fault draws a target at random. KIND is a [`PartitionKind`] name; without one, each partition
+//! draws a kind at random among those the cluster is big enough for. Items may repeat
+//! (`partition:one,partition:bridge`); each start picks one item uniformly.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::partition::PartitionKind;
+
+/// The default loss probability: high enough that Raft sees retransmissions and the occasional
+/// timeout, low enough that TCP still makes progress and the cluster stays available.
+pub const DEFAULT_LOSS_PROBABILITY: f64 = 0.2;
+
+/// Which nodes a process fault (or packet loss) hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// One random node.
+    One,
+    /// A random minority: ⌊(n−1)/2⌋ nodes, at least one.
+    Minority,
+    /// A random majority: ⌊n/2⌋ + 1 nodes.
+    Majority,
+    /// Every node.
+    All,
+    /// The current leader, asked from the cluster when the fault starts (a random node if none).
+    Leader,
+    /// A random non-empty subset, its size uniform in 1..=n.
+    Random,
+}
+
+impl Target {
+    /// Every target, in the order the schedule draws from.
+    pub const ALL: [Target; 6] = [
+        Target::One,
+        Target::Minority,
+        Target::Majority,
+        Target::All,
+        Target::Leader,
+        Target::Random,
+    ];
+
+    /// The target's name on the command line and in the history.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::One => "one",
+            Target::Minority => "minority",
+            Target::Majority => "majority",
+            Target::All => "all",
+            Target::Leader => "leader",
+            Target::Random => "random",
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Target::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
+                format!("unknown target `{s}`; valid: {}", names.join(", "))
+            })
+    }
+}
+
+/// The four fault families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    Kill,
+    Pause,
+    Partition,
+    Loss,
+}
+
+impl Family {
+    /// Every family, as `all` expands.
+    pub const ALL: [Family; 4] = [Family::Kill, Family::Pause, Family::Partition, Family::Loss];
+
+    /// The family's name on the command line and in the history.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Kill => "kill",
+            Family::Pause => "pause",
+            Family::Partition => "partition",
+            Family::Loss => "loss",
+        }
+    }
+
+    /// Whether the family needs iptables inside the sandbox.
+    pub fn needs_network(self) -> bool {
+        matches!(self, Family::Partition | Family::Loss)
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One item of the spec: a family with its optional pin.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultSpec {
+    Kill(Option<Target>),
+    Pause(Option<Target>),
+    Partition(Option<PartitionKind>),
+    /// Loss probability; `None` means [`DEFAULT_LOSS_PROBABILITY`].
+    Loss(Option<f64>),
+}
+
+impl FaultSpec {
+    /// The item's family.
+    pub fn family(&self) -> Family {
+        match self {
+            FaultSpec::Kill(_) => Family::Kill,
+            FaultSpec::Pause(_) => Family::Pause,
+            FaultSpec::Partition(_) => Family::Partition,
+            FaultSpec::Loss(_) => Family::Loss,
+        }
+    }
+}
+
+impl fmt::Display for FaultSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.family().name())?;
+        match self {
+            FaultSpec::Kill(Some(t)) | FaultSpec::Pause(Some(t)) => write!(f, ":{t}"),
+            FaultSpec::Partition(Some(k)) => write!(f, ":{k}"),
+            FaultSpec::Loss(Some(p)) => write!(f, ":{p}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The parsed `--nemesis` value: the faults a run may inject, possibly none.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(into = "String")]
+pub struct NemesisSpec {
+    faults: Vec<FaultSpec>,
+}
+
+impl NemesisSpec {
+    /// No faults.
+    pub fn none() -> NemesisSpec {
+        NemesisSpec::default()
+    }
+
+    /// Every family, nothing pinned.
+    pub fn all() -> NemesisSpec {
+        NemesisSpec {
+            faults: vec![
+                FaultSpec::Kill(None),
+                FaultSpec::Pause(None),
+                FaultSpec::Partition(None),
+                FaultSpec::Loss(None),
+            ],
+        }
+    }
+
+    /// The items, in the order given.
+    pub fn faults(&self) -> &[FaultSpec] {
+        &self.faults
+    }
+
+    /// True for `none`.
+    pub fn is_empty(&self) -> bool {
+        self.faults.is_empty()
+    }
+
+    /// Whether any item needs iptables (partition or loss).
+    pub fn needs_network(&self) -> bool {
+        self.faults.iter().any(|f| f.family().needs_network())
+    }
+
+    /// The same spec without partition and loss: what a run without iptables can still do.
+    pub fn without_network(&self) -> NemesisSpec {
+        NemesisSpec {
+            faults: self
+                .faults
+                .iter()
+                .copied()
+                .filter(|f| !f.family().needs_network())
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Display for NemesisSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.faults.is_empty() {
+            return f.write_str("none");
+        }
+        let items: Vec<String> = self.faults.iter().map(ToString::to_string).collect();
+        f.write_str(&items.join(","))
+    }
+}
+
+impl From<NemesisSpec> for String {
+    fn from(spec: NemesisSpec) -> String {
+        spec.to_string()
+    }
+}
+
+/// What the parse errors list as valid.
+const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
+                     all, none; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
+
+impl FromStr for NemesisSpec {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<NemesisSpec> {
+        let bad = |reason: String| Error::Spec {
+            spec: s.to_string(),
+            reason,
+        };
+        let mut faults: Vec<FaultSpec> = Vec::new();
+        let mut saw_none = false;
+        for item in s.split(',').map(str::trim) {
+            let (name, option) = match item.split_once(':') {
+                Some((name, option)) => (name, Some(option)),
+                None => (item, None),
+            };
+            let parsed: Vec<FaultSpec> = match (name, option) {
+                ("", _) => return Err(bad(format!("empty fault name; {VALID}"))),
+                ("none", None) => {
+                    saw_none = true;
+                    Vec::new()
+                }
+                ("all", None) => NemesisSpec::all().faults,
+                ("kill", _) => vec![FaultSpec::Kill(parse_opt(option).map_err(bad)?)],
+                ("pause", _) => vec![FaultSpec::Pause(parse_opt(option).map_err(bad)?)],
+                ("partition", _) => vec![FaultSpec::Partition(parse_opt(option).map_err(bad)?)],
+                ("loss", _) => vec![FaultSpec::Loss(parse_probability(option).map_err(bad)?)],
+                ("none" | "all", Some(_)) => {
+                    return Err(bad(format!("`{name}` takes no option; {VALID}")))
+                }
+                _ => return Err(bad(format!("unknown fault `{name}`; {VALID}"))),
+            };
+            for fault in parsed {
+                if !faults.contains(&fault) {
+                    faults.push(fault);
+                }
+            }
+        }
+        if saw_none && !faults.is_empty() {
+            return Err(bad("`none` cannot be combined with faults".to_string()));
+        }
+        Ok(NemesisSpec { faults })
+    }
+}
+
+fn parse_opt<T: FromStr<Err = String>>(
+    option: Option<&str>,
+) -> std::result::Result<Option<T>, String> {
+    option.map(str::parse).transpose()
+}
+
+fn parse_probability(option: Option<&str>) -> std::result::Result<Option<f64>, String> {
+    let Some(text) = option else {
+        return Ok(None);
+    };
+    match text.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(Some(p)),
+        _ => Err(format!(
+            "loss probability `{text}` must be a number in (0, 1], e.g. loss:0.2"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> NemesisSpec {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn families_parse_and_print_back() {
+        for text in [
+            "kill",
+            "kill,pause,partition,loss",
+            "pause:leader",
+            "partition:majorities-ring",
+            "partition:one,partition:bridge",
+            "loss:0.5",
+            "kill:minority,loss",
+        ] {
+            assert_eq!(parse(text).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn all_and_none() {
+        assert_eq!(parse("all"), NemesisSpec::all());
+        assert_eq!(parse("all").to_string(), "kill,pause,partition,loss");
+        assert!(parse("none").is_empty());
+        assert_eq!(parse("none").to_string(), "none");
+        assert_eq!(parse("all,kill"), NemesisSpec::all(), "duplicates fold");
+    }
+
+    #[test]
+    fn network_needs_are_known() {
+        assert!(parse("kill,loss").needs_network());
+        assert!(!parse("kill,pause").needs_network());
+        assert_eq!(parse("all").without_network(), parse("kill,pause"));
+    }
+
+    #[test]
+    fn unknown_names_list_the_valid_ones() {
+        let err = "kill,smash".parse::<NemesisSpec>().unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid --nemesis `kill,smash`: unknown fault `smash`; valid: kill")
+        );
+        let err = "kill:everyone"
+            .parse::<NemesisSpec>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown target `everyone`; valid: one, minority"),
+            "{err}"
+        );
+        let err = "partition:halves"
+            .parse::<NemesisSpec>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown partition kind `halves`"), "{err}");
+    }
+
+    #[test]
+    fn bad_shapes_are_rejected() {
+        for text in [
+            "",
+            "kill,,pause",
+            "loss:2",
+            "loss:0",
+            "loss:x",
+            "all:one",
+            "none,kill",
+        ] {
+            assert!(
+                text.parse::<NemesisSpec>().is_err(),
+                "`{text}` should not parse"
+            );
+        }
+    }
+
+    #[test]
+    fn spec_serialises_as_its_text() {
+        assert_eq!(
+            serde_json::to_string(&parse("kill:leader,partition")).unwrap(),
+            "\"kill:leader,partition\""
+        );
+    }
+}
