@@ -4,6 +4,15 @@
 //! - [`types`]: node ids, terms, indexes, entries, hard state;
 //! - [`raft`]: the pure consensus core (no I/O, no clock, no threads);
 //! - [`storage`]: the write-ahead log, hard state and snapshots on disk;
-//! - [`protocol`]: the wire types clients and peers exchange, and the frame codec.
+//! - [`kv`]: the key-value state machine with client sessions;
+//! - [`protocol`]: the wire types clients and peers exchange, and the frame codec;
+//! - [`server`]: the Raft loop thread and the TCP transport around the core;
+//! - [`logging`]: log lines tagged with node id and term.
 
+pub mod kv;
+pub mod logging;
+pub mod protocol;
+pub mod raft;
+pub mod server;
+pub mod storage;
 pub mod types;

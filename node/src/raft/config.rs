@@ -1,0 +1,92 @@
+//! Tunables of the Raft core. Time is counted in ticks; the server decides how long a tick is.
+
+use crate::types::NodeId;
+
+/// How a node behaves. `Config::new` gives the defaults described on each field.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node.
+    pub id: NodeId,
+    /// Every voting member, including this node.
+    pub voters: Vec<NodeId>,
+    /// Election timeout is drawn uniformly from `[min, max)` ticks each time it is reset, so that
+    /// split votes resolve quickly (paper §5.2). Default 15..30 ticks = 150–300 ms at 10 ms a tick,
+    /// the range the paper suggests.
+    pub election_timeout_min: u32,
+    pub election_timeout_max: u32,
+    /// A leader sends AppendEntries (heartbeats if there is nothing new) at least this often.
+    /// Default 5 ticks = 50 ms: well under the minimum election timeout, so a few lost heartbeats
+    /// do not trigger an election.
+    pub heartbeat_interval: u32,
+    /// At most this many entries in one AppendEntries. Default 512: batches amortise per-message
+    /// cost while keeping a single message far below the frame limit.
+    pub max_batch_entries: usize,
+    /// At most about this many payload bytes in one AppendEntries. Default 1 MiB (frame limit 16 MiB).
+    pub max_batch_bytes: usize,
+    /// How many AppendEntries may be outstanding to one follower before the leader waits for an
+    /// answer (pipelining). Default 64.
+    pub max_inflight: usize,
+    /// Ask for pre-votes before a real election (thesis §9.6). Default on.
+    pub pre_vote: bool,
+    /// A leader that has not heard from a majority within an election timeout steps down, and a
+    /// follower that heard from a live leader within the minimum election timeout ignores vote
+    /// requests (thesis §6.2 and §4.2.3). Default on.
+    pub check_quorum: bool,
+    /// Seed of the election-timeout randomness (mixed with the node id).
+    pub seed: u64,
+    /// TEST ONLY: grant votes without checking that the candidate's log is up to date. Breaks the
+    /// election restriction (paper §5.4.1) so that riptide can prove it finds lost writes.
+    pub unsafe_vote_any_log: bool,
+}
+
+impl Config {
+    /// The defaults for a node in a cluster of `voters`.
+    pub fn new(id: NodeId, voters: Vec<NodeId>) -> Config {
+        Config {
+            id,
+            voters,
+            election_timeout_min: 15,
+            election_timeout_max: 30,
+            heartbeat_interval: 5,
+            max_batch_entries: 512,
+            max_batch_bytes: 1024 * 1024,
+            max_inflight: 64,
+            pre_vote: true,
+            check_quorum: true,
+            seed: 0,
+            unsafe_vote_any_log: false,
+        }
+    }
+
+    /// Checks that the configuration makes sense; the error says which field is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.voters.contains(&self.id) {
+            return Err(format!(
+                "node {} is not among the voters {:?}",
+                self.id, self.voters
+            ));
+        }
+        if self.election_timeout_min == 0 || self.election_timeout_max <= self.election_timeout_min
+        {
+            return Err(format!(
+                "election timeout range {}..{} ticks is empty; max must exceed min > 0",
+                self.election_timeout_min, self.election_timeout_max
+            ));
+        }
+        if self.heartbeat_interval == 0 || self.heartbeat_interval >= self.election_timeout_min {
+            return Err(format!(
+                "heartbeat interval {} ticks must be > 0 and below the minimum election timeout {}",
+                self.heartbeat_interval, self.election_timeout_min
+            ));
+        }
+        if self.max_batch_entries == 0 || self.max_inflight == 0 {
+            return Err("max_batch_entries and max_inflight must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Votes needed to win an election or commit: a strict majority of voters.
+    pub fn quorum(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+}

@@ -1,0 +1,50 @@
+//! The Raft consensus core: a deterministic state machine with no I/O, no clock and no threads.
+//!
+//! # How it is driven
+//!
+//! The server around it feeds in four kinds of input and drains one kind of output:
+//!
+//! - [`Raft::tick`]: one unit of logical time. Election timeouts and heartbeats count ticks;
+//!   the core never reads a clock.
+//! - [`Raft::step`]: a [`Message`] from a peer.
+//! - [`Raft::propose`]: a client command, on the leader.
+//! - [`Raft::read_index`]: a linearizable read, on the leader (see [`read_index`]).
+//! - [`Raft::ready`] returns a [`Ready`]: hard state and entries to make durable, messages to send
+//!   once they are, committed entries to apply, and reads that became safe.
+//!
+//! Because nothing inside depends on the outside world, the same inputs give the same outputs;
+//! the scenario tests in `node/tests/raft_*.rs` drive whole clusters message by message.
+//!
+//! # The protocol, in brief (Raft paper, Ongaro & Ousterhout 2014)
+//!
+//! - **Terms** (§5.1) number leaderships. Every message carries its sender's term; the *term gate*
+//!   at the top of [`Raft::step`] drops older terms and makes the node a follower on newer ones.
+//! - **Election** (§5.2, [`election`]): randomised timeouts, pre-vote (thesis §9.6), one vote per
+//!   term, only for candidates whose log is at least as up to date (§5.4.1).
+//! - **Replication** (§5.3, [`replication`]): batches, pipelining, conflict hints. A new leader
+//!   appends a no-op so that it can commit in its own term.
+//! - **Commitment** (§5.4.2): only entries of the current term are committed by counting replicas;
+//!   older ones commit indirectly (Figure 8).
+//! - **Reads** (thesis §6.4): ReadIndex, see [`read_index`].
+//! - **Check quorum** (thesis §6.2): a leader that cannot hear a majority steps down, and followers
+//!   that hear a live leader ignore vote requests (§4.2.3).
+//!
+//! # Not implemented (yet)
+//!
+//! Snapshots and InstallSnapshot (the log is kept whole; storage already supports discarding a
+//! prefix), membership changes, leadership transfer, lease reads.
+
+pub mod config;
+pub mod election;
+pub mod log;
+pub mod message;
+pub mod node;
+pub mod progress;
+pub mod read_index;
+pub mod replication;
+
+pub use config::Config;
+pub use log::RaftLog;
+pub use message::{AppendResult, Body, Message};
+pub use node::{NotLeader, Raft, Ready};
+pub use read_index::{ReadId, ReadState};

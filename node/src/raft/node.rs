@@ -1,0 +1,479 @@
+//! The Raft state machine: one struct, driven by [`Raft::step`], [`Raft::tick`],
+//! [`Raft::propose`] and [`Raft::read_index`], drained by [`Raft::ready`].
+//!
+//! Elections live in `election.rs`, replication in `replication.rs`; this file holds the state,
+//! the term gate and the role transitions (`become_*`), which do all of a transition's bookkeeping
+//! in one place.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::config::Config;
+use super::log::RaftLog;
+use super::message::{AppendResult, Body, Message};
+use super::progress::Progress;
+use super::read_index::{ReadId, ReadQueue, ReadState};
+use crate::protocol::Role;
+use crate::types::{Entry, HardState, Index, NodeId, Payload, Term};
+
+/// Work for the server, produced by [`Raft::ready`]. It must be carried out in this order:
+/// 1. persist `hard_state` (fsync) if present;
+/// 2. persist `entries` (replacing any stored entries from `entries[0].index` on), fsync, then
+///    call [`Raft::persisted`] with the last index;
+/// 3. send `messages` (only now: they may promise what steps 1 and 2 made durable);
+/// 4. apply `committed` to the state machine in order;
+/// 5. answer each read in `reads` once the state machine has applied its index; answer
+///    `failed_reads` with "not leader".
+#[derive(Debug, Default)]
+pub struct Ready {
+    pub hard_state: Option<HardState>,
+    pub entries: Vec<Entry>,
+    pub messages: Vec<Message>,
+    pub committed: Vec<Entry>,
+    pub reads: Vec<ReadState>,
+    pub failed_reads: Vec<ReadId>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.hard_state.is_none()
+            && self.entries.is_empty()
+            && self.messages.is_empty()
+            && self.committed.is_empty()
+            && self.reads.is_empty()
+            && self.failed_reads.is_empty()
+    }
+}
+
+/// The answer to a proposal or read on a node that is not the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotLeader {
+    pub leader_hint: Option<NodeId>,
+}
+
+/// Per-role state. Only the leader keeps much.
+#[derive(Debug)]
+pub(super) enum RoleState {
+    Follower,
+    PreCandidate {
+        granted: BTreeSet<NodeId>,
+        rejected: BTreeSet<NodeId>,
+    },
+    Candidate {
+        granted: BTreeSet<NodeId>,
+        rejected: BTreeSet<NodeId>,
+    },
+    Leader(Box<LeaderState>),
+}
+
+#[derive(Debug)]
+pub(super) struct LeaderState {
+    pub progress: BTreeMap<NodeId, Progress>,
+    /// Index of the no-op this leader appended; committing it means committing in our own term.
+    pub term_start: Index,
+    pub reads: ReadQueue,
+}
+
+/// A Raft node's consensus state. Pure: no I/O, no clock, no threads.
+pub struct Raft {
+    pub(super) config: Config,
+    pub(super) term: Term,
+    pub(super) voted_for: Option<NodeId>,
+    pub(super) leader: Option<NodeId>,
+    pub(super) role: RoleState,
+    pub(super) log: RaftLog,
+    /// Ticks since the last heard-from-leader / vote grant (followers, candidates), or since the
+    /// last check-quorum round (leaders).
+    pub(super) election_elapsed: u32,
+    pub(super) election_timeout: u32,
+    pub(super) heartbeat_elapsed: u32,
+    rng: ChaCha8Rng,
+    hard_state_dirty: bool,
+    pub(super) outbox: Vec<Message>,
+    pub(super) reads_ready: Vec<ReadState>,
+    pub(super) reads_failed: Vec<ReadId>,
+}
+
+impl Raft {
+    /// A node restarting (or starting fresh) from its durable state.
+    pub fn new(config: Config, hard_state: HardState, log: RaftLog) -> Result<Raft, String> {
+        config.validate()?;
+        let rng =
+            ChaCha8Rng::seed_from_u64(config.seed ^ config.id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut raft = Raft {
+            term: hard_state.term,
+            voted_for: hard_state.voted_for,
+            leader: None,
+            role: RoleState::Follower,
+            log,
+            election_elapsed: 0,
+            election_timeout: 0,
+            heartbeat_elapsed: 0,
+            rng,
+            hard_state_dirty: false,
+            outbox: Vec::new(),
+            reads_ready: Vec::new(),
+            reads_failed: Vec::new(),
+            config,
+        };
+        raft.reset_election_timer();
+        // A lone voter needs nobody's permission.
+        if raft.config.voters.len() == 1 {
+            raft.campaign(false);
+        }
+        Ok(raft)
+    }
+
+    // ---- accessors -----------------------------------------------------------------------------
+
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+    pub fn term(&self) -> Term {
+        self.term
+    }
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn role(&self) -> Role {
+        match self.role {
+            RoleState::Follower => Role::Follower,
+            RoleState::PreCandidate { .. } => Role::PreCandidate,
+            RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, RoleState::Leader(_))
+    }
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+        }
+    }
+
+    // ---- inputs --------------------------------------------------------------------------------
+
+    /// Starts an election now, as if the election timeout had fired (honours pre-vote). For
+    /// scripted tests and operators; a leader ignores it.
+    pub fn campaign_now(&mut self) {
+        if !self.is_leader() {
+            self.campaign(self.config.pre_vote);
+        }
+    }
+
+    /// Advances logical time by one tick.
+    pub fn tick(&mut self) {
+        if self.is_leader() {
+            self.tick_leader();
+        } else {
+            self.election_elapsed += 1;
+            if self.election_elapsed >= self.election_timeout {
+                self.campaign(self.config.pre_vote);
+            }
+        }
+    }
+
+    fn tick_leader(&mut self) {
+        self.heartbeat_elapsed += 1;
+        if self.heartbeat_elapsed >= self.config.heartbeat_interval {
+            self.heartbeat_elapsed = 0;
+            self.broadcast_heartbeat();
+        }
+        self.election_elapsed += 1;
+        if self.config.check_quorum && self.election_elapsed >= self.config.election_timeout_min {
+            self.election_elapsed = 0;
+            if !self.quorum_active() {
+                tracing::warn!(
+                    term = self.term,
+                    "leader lost contact with a majority; stepping down"
+                );
+                self.become_follower(self.term, None);
+            }
+        }
+    }
+
+    /// Did a majority (counting ourselves) talk to us since the last check? Resets the marks.
+    fn quorum_active(&mut self) -> bool {
+        let quorum = self.config.quorum();
+        let RoleState::Leader(leader) = &mut self.role else {
+            return false;
+        };
+        let mut active = 1;
+        for progress in leader.progress.values_mut() {
+            if progress.recent_active {
+                active += 1;
+            }
+            progress.recent_active = false;
+        }
+        active >= quorum
+    }
+
+    /// Processes one message from a peer.
+    pub fn step(&mut self, msg: Message) {
+        if msg.to != self.config.id || !self.config.voters.contains(&msg.from) || msg.from == msg.to
+        {
+            tracing::warn!(
+                from = msg.from,
+                to = msg.to,
+                "dropping a message not meant for this cluster member"
+            );
+            return;
+        }
+        // The term gate: the one place where terms are compared.
+        if msg.term > self.term {
+            let is_vote_request = matches!(msg.body, Body::RequestVote { .. });
+            if is_vote_request && self.in_lease() {
+                tracing::debug!(
+                    from = msg.from,
+                    term = msg.term,
+                    "ignoring a vote request: a live leader was heard from recently"
+                );
+                return;
+            }
+            match msg.body {
+                // Pre-votes never change anyone's term.
+                Body::RequestVote { pre_vote: true, .. } => {}
+                Body::RequestVoteResponse {
+                    pre_vote: true,
+                    granted: true,
+                } => {}
+                Body::AppendEntries { .. } => self.become_follower(msg.term, Some(msg.from)),
+                _ => self.become_follower(msg.term, None),
+            }
+        } else if msg.term < self.term {
+            self.reject_stale(msg);
+            return;
+        }
+        match msg.body {
+            Body::RequestVote {
+                last_log_index,
+                last_log_term,
+                pre_vote,
+            } => self.handle_vote_request(
+                msg.from,
+                msg.term,
+                last_log_index,
+                last_log_term,
+                pre_vote,
+            ),
+            Body::RequestVoteResponse { granted, pre_vote } => {
+                self.handle_vote_response(msg.from, msg.term, granted, pre_vote)
+            }
+            Body::AppendEntries {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+                read_round,
+            } => self.handle_append(msg.from, prev_index, prev_term, entries, commit, read_round),
+            Body::AppendEntriesResponse { result, read_round } => {
+                self.handle_append_response(msg.from, result, read_round)
+            }
+        }
+    }
+
+    /// A message from an older term. Most are dropped; an AppendEntries or pre-vote gets an answer
+    /// carrying our term, so that a deposed leader or a lagging pre-candidate learns it is behind
+    /// (without this, a stale leader behind a healed partition could wait forever).
+    fn reject_stale(&mut self, msg: Message) {
+        tracing::debug!(
+            from = msg.from,
+            msg_term = msg.term,
+            kind = msg.body.kind(),
+            "dropping a stale-term message"
+        );
+        let body = match msg.body {
+            Body::AppendEntries {
+                prev_index,
+                read_round,
+                ..
+            } => Body::AppendEntriesResponse {
+                result: AppendResult::Reject {
+                    rejected_prev: prev_index,
+                    conflict_term: None,
+                    conflict_index: 0,
+                },
+                read_round,
+            },
+            Body::RequestVote { pre_vote: true, .. } => Body::RequestVoteResponse {
+                granted: false,
+                pre_vote: true,
+            },
+            _ => return,
+        };
+        self.send(msg.from, body);
+    }
+
+    /// Appends a command if this node is the leader. Returns the index it will commit at, if ever;
+    /// the server matches the applied entry at that index (and this term) to the client.
+    pub fn propose(&mut self, command: Vec<u8>) -> Result<(Index, Term), NotLeader> {
+        if !self.is_leader() {
+            return Err(NotLeader {
+                leader_hint: self.leader,
+            });
+        }
+        let index = self.log.append(self.term, Payload::Command(command));
+        Ok((index, self.term))
+    }
+
+    /// Starts a linearizable read. The read comes back in [`Ready::reads`] with the index the state
+    /// machine must reach before answering, or in [`Ready::failed_reads`] if leadership is lost.
+    pub fn read_index(&mut self, id: ReadId) -> Result<(), NotLeader> {
+        let committed_own_term = self.committed_own_term();
+        let commit = self.log.commit_index();
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Err(NotLeader {
+                leader_hint: self.leader,
+            });
+        };
+        leader
+            .reads
+            .register(id, committed_own_term.then_some(commit));
+        self.maybe_start_read_round();
+        Ok(())
+    }
+
+    /// The storage has made every entry up to `index` durable.
+    pub fn persisted(&mut self, index: Index) {
+        self.log.persisted_to(index);
+        if self.is_leader() {
+            self.maybe_commit();
+        }
+    }
+
+    /// Collects the work produced since the last call. See [`Ready`] for the order to do it in.
+    pub fn ready(&mut self) -> Ready {
+        if self.is_leader() {
+            self.replicate_to_all();
+        }
+        let hard_state = std::mem::take(&mut self.hard_state_dirty).then(|| self.hard_state());
+        Ready {
+            hard_state,
+            entries: self.log.take_unpersisted(),
+            messages: std::mem::take(&mut self.outbox),
+            committed: self.log.take_committed(),
+            reads: std::mem::take(&mut self.reads_ready),
+            failed_reads: std::mem::take(&mut self.reads_failed),
+        }
+    }
+
+    // ---- shared helpers -------------------------------------------------------------------------
+
+    pub(super) fn send(&mut self, to: NodeId, body: Body) {
+        self.outbox.push(Message {
+            from: self.config.id,
+            to,
+            term: self.term,
+            body,
+        });
+    }
+
+    pub(super) fn peers(&self) -> Vec<NodeId> {
+        self.config
+            .voters
+            .iter()
+            .copied()
+            .filter(|&id| id != self.config.id)
+            .collect()
+    }
+
+    pub(super) fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        self.election_timeout = self
+            .rng
+            .gen_range(self.config.election_timeout_min..self.config.election_timeout_max);
+    }
+
+    /// Has a live leader been heard from within the minimum election timeout? Then vote requests
+    /// are ignored (thesis §4.2.3): a node that was cut off must not depose a working leader.
+    fn in_lease(&self) -> bool {
+        self.config.check_quorum
+            && self.leader.is_some()
+            && (self.is_leader() || self.election_elapsed < self.config.election_timeout_min)
+    }
+
+    pub(super) fn committed_own_term(&self) -> bool {
+        match &self.role {
+            RoleState::Leader(leader) => self.log.commit_index() >= leader.term_start,
+            _ => false,
+        }
+    }
+
+    pub(super) fn set_term(&mut self, term: Term, voted_for: Option<NodeId>) {
+        if (term, voted_for) != (self.term, self.voted_for) {
+            self.term = term;
+            self.voted_for = voted_for;
+            self.hard_state_dirty = true;
+        }
+    }
+
+    // ---- role transitions -----------------------------------------------------------------------
+
+    /// Becomes a follower in `term` (a newer term forgets the vote). Pending reads fail.
+    pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        if term > self.term {
+            self.set_term(term, None);
+        }
+        if let RoleState::Leader(state) = &mut self.role {
+            let failed = state.reads.drain();
+            self.reads_failed.extend(failed);
+        }
+        if !matches!(self.role, RoleState::Follower) || self.leader != leader {
+            tracing::info!(term = self.term, leader = ?leader, "became follower");
+        }
+        self.role = RoleState::Follower;
+        self.leader = leader;
+        self.reset_election_timer();
+    }
+
+    /// Becomes the leader of the current term: fresh progress for every follower and a no-op entry
+    /// so that it can commit (and serve reads) in its own term.
+    pub(super) fn become_leader(&mut self) {
+        let next = self.log.last_index() + 1;
+        let progress = self
+            .peers()
+            .into_iter()
+            .map(|id| (id, Progress::new(next)))
+            .collect();
+        let term_start = self.log.append(self.term, Payload::Noop);
+        tracing::info!(term = self.term, term_start, "became leader");
+        self.role = RoleState::Leader(Box::new(LeaderState {
+            progress,
+            term_start,
+            reads: ReadQueue::default(),
+        }));
+        self.leader = Some(self.config.id);
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        self.broadcast_heartbeat();
+        self.maybe_commit();
+    }
+
+    pub(super) fn become_candidate(&mut self, pre_vote: bool) {
+        let me = self.config.id;
+        let granted = BTreeSet::from([me]);
+        let rejected = BTreeSet::new();
+        self.leader = None;
+        if pre_vote {
+            self.role = RoleState::PreCandidate { granted, rejected };
+        } else {
+            self.set_term(self.term + 1, Some(me));
+            self.role = RoleState::Candidate { granted, rejected };
+        }
+        self.reset_election_timer();
+        tracing::info!(term = self.term, pre_vote, "campaigning");
+    }
+}

@@ -1,0 +1,94 @@
+//! What a leader knows about each follower's log, and how it decides what to send next.
+//!
+//! A follower is either being *probed* (the leader does not know where their logs agree; it sends
+//! one AppendEntries and waits) or *replicated to* (the logs agree up to `match_index`; the leader
+//! streams batches without waiting, up to `max_inflight` of them: pipelining). A rejection sends a
+//! follower back to probing; a success moves it to replicating.
+
+use std::collections::VecDeque;
+
+use crate::types::Index;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicationState {
+    Probe,
+    Replicate,
+}
+
+/// The leader's view of one follower.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Highest index known to be durably replicated on the follower.
+    pub match_index: Index,
+    /// Next index to send.
+    pub next_index: Index,
+    pub state: ReplicationState,
+    /// In `Probe`: a probe is out and unanswered; wait for an answer or the next heartbeat.
+    pub probe_sent: bool,
+    /// In `Replicate`: the last index of each unacknowledged batch, oldest first.
+    pub inflight: VecDeque<Index>,
+    /// Heard from the follower since the last check-quorum round.
+    pub recent_active: bool,
+    /// The highest read round the follower has echoed in this term.
+    pub acked_round: u64,
+}
+
+impl Progress {
+    pub fn new(next_index: Index) -> Progress {
+        Progress {
+            match_index: 0,
+            next_index,
+            state: ReplicationState::Probe,
+            probe_sent: false,
+            inflight: VecDeque::new(),
+            recent_active: true,
+            acked_round: 0,
+        }
+    }
+
+    /// May the leader send another AppendEntries with entries now?
+    pub fn can_send(&self, max_inflight: usize) -> bool {
+        match self.state {
+            ReplicationState::Probe => !self.probe_sent,
+            ReplicationState::Replicate => self.inflight.len() < max_inflight,
+        }
+    }
+
+    /// Records that a batch ending at `last` went out.
+    pub fn sent(&mut self, last: Index) {
+        match self.state {
+            ReplicationState::Probe => self.probe_sent = true,
+            ReplicationState::Replicate => {
+                self.next_index = last + 1;
+                self.inflight.push_back(last);
+            }
+        }
+    }
+
+    /// The follower holds everything up to `index`. Returns whether `match_index` advanced.
+    pub fn acknowledge(&mut self, index: Index) -> bool {
+        while self.inflight.front().is_some_and(|&last| last <= index) {
+            self.inflight.pop_front();
+        }
+        if self.state == ReplicationState::Probe {
+            self.state = ReplicationState::Replicate;
+            self.probe_sent = false;
+            self.inflight.clear();
+        }
+        self.next_index = self.next_index.max(index + 1);
+        if index > self.match_index {
+            self.match_index = index;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The follower's log diverges before `next_index`: go back to probing from `next`.
+    pub fn back_off(&mut self, next: Index) {
+        self.state = ReplicationState::Probe;
+        self.probe_sent = false;
+        self.inflight.clear();
+        self.next_index = next.max(self.match_index + 1);
+    }
+}

@@ -1,0 +1,295 @@
+//! Log replication and commitment (Raft paper §5.3, §5.4.2) and the leader side of ReadIndex.
+//!
+//! The leader sends each follower batches of entries after `prev_index`; the follower accepts them
+//! only if its entry at `prev_index` has `prev_term` (Log Matching), replacing any conflicting
+//! suffix. A rejection carries a hint so the leader can skip a whole term at a time. The leader
+//! commits an index once a majority (itself included, counting only what it has *persisted*) holds
+//! it, and only if that entry is from its own term: counting replicas of an older term's entry is
+//! unsafe (Figure 8). A follower advances its commit index only up to the last entry the current
+//! message vouched for, never past what it verified matches the leader.
+
+use super::log::LogError;
+use super::message::{AppendResult, Body};
+use super::node::{Raft, RoleState};
+use super::progress::ReplicationState;
+use crate::types::{Entry, Index, NodeId, Term};
+
+impl Raft {
+    pub(super) fn handle_append(
+        &mut self,
+        from: NodeId,
+        prev_index: Index,
+        prev_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+        read_round: u64,
+    ) {
+        match self.role {
+            RoleState::Leader(_) => {
+                tracing::error!(
+                    term = self.term,
+                    other = from,
+                    "two leaders in one term: refusing AppendEntries"
+                );
+                return;
+            }
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => {
+                self.become_follower(self.term, Some(from))
+            }
+            RoleState::Follower => {}
+        }
+        self.leader = Some(from);
+        self.election_elapsed = 0;
+
+        if prev_index < self.log.commit_index() && !entries.is_empty() {
+            // Everything up to our commit index is committed and therefore equal on every node;
+            // skip it so a late duplicate cannot even look like a conflict.
+            let skip = (self.log.commit_index() - prev_index).min(entries.len() as Index) as usize;
+            let new_prev = prev_index + skip as Index;
+            let new_prev_term = if skip == 0 {
+                prev_term
+            } else {
+                entries[skip - 1].term
+            };
+            return self.handle_append(
+                from,
+                new_prev,
+                new_prev_term,
+                entries[skip..].to_vec(),
+                leader_commit,
+                read_round,
+            );
+        }
+
+        let result = if !self.log.matches(prev_index, prev_term) {
+            let (conflict_term, conflict_index) = if prev_index > self.log.last_index() {
+                (None, self.log.last_index() + 1)
+            } else {
+                match self.log.term_at(prev_index) {
+                    Some(term) => (
+                        Some(term),
+                        self.log
+                            .first_index_of_term(term, prev_index)
+                            .unwrap_or(prev_index),
+                    ),
+                    None => (None, self.log.first_index()),
+                }
+            };
+            tracing::debug!(
+                from,
+                prev_index,
+                prev_term,
+                ?conflict_term,
+                conflict_index,
+                "rejecting AppendEntries"
+            );
+            AppendResult::Reject {
+                rejected_prev: prev_index,
+                conflict_term,
+                conflict_index,
+            }
+        } else {
+            match self.log.append_after(prev_index, &entries) {
+                Ok(last_new) => {
+                    self.log.commit_to(leader_commit.min(last_new));
+                    AppendResult::Success {
+                        match_index: last_new,
+                    }
+                }
+                Err(LogError::TruncateCommitted { index, commit }) => {
+                    tracing::error!(
+                        from,
+                        index,
+                        commit,
+                        "leader asked to overwrite a committed entry; ignoring it"
+                    );
+                    return;
+                }
+            }
+        };
+        self.send(from, Body::AppendEntriesResponse { result, read_round });
+    }
+
+    pub(super) fn handle_append_response(
+        &mut self,
+        from: NodeId,
+        result: AppendResult,
+        read_round: u64,
+    ) {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        let Some(progress) = leader.progress.get_mut(&from) else {
+            return;
+        };
+        progress.recent_active = true;
+        progress.acked_round = progress.acked_round.max(read_round);
+        let mut advanced = false;
+        match result {
+            AppendResult::Success { match_index } => {
+                advanced = progress.acknowledge(match_index);
+            }
+            AppendResult::Reject {
+                rejected_prev,
+                conflict_term,
+                conflict_index,
+            } => {
+                let stale = rejected_prev < progress.match_index
+                    || (progress.state == ReplicationState::Probe
+                        && rejected_prev + 1 != progress.next_index)
+                    || (progress.state == ReplicationState::Replicate
+                        && rejected_prev == progress.match_index);
+                if !stale {
+                    let next = match conflict_term.and_then(|t| self.log.last_index_of_term(t)) {
+                        Some(last_of_term) => last_of_term + 1,
+                        None => conflict_index,
+                    };
+                    progress.back_off(next.min(rejected_prev).max(1));
+                    tracing::debug!(
+                        to = from,
+                        next = progress.next_index,
+                        "follower log diverges; probing"
+                    );
+                }
+            }
+        }
+        if advanced {
+            self.maybe_commit();
+        }
+        self.maybe_confirm_reads();
+        self.send_append(from, false);
+    }
+
+    /// Commits the highest index a majority holds, if it is from the current term (Figure 8).
+    pub(super) fn maybe_commit(&mut self) {
+        let quorum = self.config.quorum();
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        let mut matched: Vec<Index> = leader.progress.values().map(|p| p.match_index).collect();
+        matched.push(self.log.persisted_index());
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let candidate = matched[quorum - 1];
+        if candidate <= self.log.commit_index() || self.log.term_at(candidate) != Some(self.term) {
+            return;
+        }
+        let had_own_term = self.log.commit_index() >= leader.term_start;
+        self.log.commit_to(candidate);
+        if !had_own_term {
+            leader.reads.own_term_committed(candidate);
+            self.maybe_start_read_round();
+        }
+    }
+
+    /// Sends every follower what it is missing, as far as its progress state allows.
+    pub(super) fn replicate_to_all(&mut self) {
+        for peer in self.peers() {
+            self.send_append(peer, false);
+        }
+    }
+
+    /// A heartbeat to everyone: an AppendEntries even with nothing new, re-probing stuck followers.
+    pub(super) fn broadcast_heartbeat(&mut self) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            for progress in leader.progress.values_mut() {
+                progress.probe_sent = false;
+            }
+        }
+        for peer in self.peers() {
+            self.send_append(peer, true);
+        }
+    }
+
+    /// Sends `to` as many batches as its progress allows (one probe, or up to the in-flight window).
+    /// With `force`, sends at least an empty AppendEntries (a heartbeat).
+    pub(super) fn send_append(&mut self, to: NodeId, mut force: bool) {
+        let (max_entries, max_bytes, max_inflight) = (
+            self.config.max_batch_entries,
+            self.config.max_batch_bytes,
+            self.config.max_inflight,
+        );
+        let commit = self.log.commit_index();
+        let term = self.term;
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        let read_round = leader.reads.round;
+        let Some(progress) = leader.progress.get_mut(&to) else {
+            return;
+        };
+        loop {
+            let entries = if progress.can_send(max_inflight) {
+                self.log.batch(progress.next_index, max_entries, max_bytes)
+            } else {
+                Vec::new()
+            };
+            if entries.is_empty() && !force {
+                return;
+            }
+            force = false;
+            let prev_index = progress.next_index - 1;
+            let Some(prev_term) = self.log.term_at(prev_index) else {
+                tracing::error!(
+                    to,
+                    prev_index,
+                    "entry needed for replication is no longer in the log"
+                );
+                return;
+            };
+            let last = prev_index + entries.len() as Index;
+            let sent_entries = !entries.is_empty();
+            self.outbox.push(super::message::Message {
+                from: self.config.id,
+                to,
+                term,
+                body: Body::AppendEntries {
+                    prev_index,
+                    prev_term,
+                    entries,
+                    commit,
+                    read_round,
+                },
+            });
+            if !sent_entries {
+                return;
+            }
+            progress.sent(last);
+            if progress.state == ReplicationState::Probe {
+                return;
+            }
+        }
+    }
+
+    /// Starts a ReadIndex confirmation round if a read waits for one (a heartbeat to everyone).
+    pub(super) fn maybe_start_read_round(&mut self) {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        if !leader.reads.wants_round() {
+            return;
+        }
+        leader.reads.start_round();
+        if self.config.voters.len() == 1 {
+            self.maybe_confirm_reads();
+        } else {
+            self.broadcast_heartbeat();
+        }
+    }
+
+    /// Confirms the newest round a majority has echoed, releasing the reads it covers.
+    pub(super) fn maybe_confirm_reads(&mut self) {
+        let quorum = self.config.quorum();
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        let mut acked: Vec<u64> = leader.progress.values().map(|p| p.acked_round).collect();
+        acked.push(leader.reads.round);
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        let confirmed = acked[quorum - 1];
+        let ready = leader.reads.confirm(confirmed);
+        if !ready.is_empty() {
+            self.reads_ready.extend(ready);
+            self.maybe_start_read_round();
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The server around the pure core: one thread runs the Raft loop (core + storage + state
+//! machine), a tokio runtime runs the network.
+//!
+//! ```text
+//!  peers ──TCP──► transport::inbound ─┐                     ┌─► transport::outbound ──TCP──► peers
+//!  clients ─TCP─► transport::inbound ─┼─► Event channel ──► │ raft_loop (thread)
+//!                                     │                     │   Raft::step/tick/propose/read_index
+//!                                     │                     │   LogStore: save, append, ONE fsync
+//!                                     │                     │   KvStore::apply, answer clients
+//!                                     └─────────────────────└─► client response channels
+//! ```
+//!
+//! Group commit falls out of the shape: while the loop is inside an fsync, new requests queue in
+//! the channel, and the next iteration takes them all, proposes them all and covers them with one
+//! fsync. No lock is ever held across an fsync: the loop owns its state outright.
+
+pub mod options;
+pub mod raft_loop;
+pub mod transport;
+
+pub use options::{NodeOptions, UnsafeBug};
+
+use anyhow::Context;
+
+use crate::logging::TermCell;
+use crate::raft::{Config, RaftLog};
+use crate::storage::{LogStore, StorageOptions};
+
+/// Runs a node until the process is killed or a fatal storage error happens.
+pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
+    let (store, recovered) = LogStore::open(&opts.data_dir, StorageOptions::default())
+        .with_context(|| format!("cannot open the data dir {}", opts.data_dir.display()))?;
+    for repair in &recovered.repairs {
+        tracing::warn!("storage recovery: {repair}");
+    }
+    if recovered.snapshot.is_some() {
+        anyhow::bail!("the data dir holds a snapshot, which this version cannot restore yet");
+    }
+    let hard_state = recovered.hard_state;
+    term.set(hard_state.term);
+    tracing::info!(
+        term = hard_state.term,
+        voted_for = ?hard_state.voted_for,
+        entries = recovered.entries.len(),
+        "recovered from {}",
+        opts.data_dir.display()
+    );
+    let log = RaftLog::recovered(0, 0, recovered.entries);
+    let config = opts.raft_config();
+    let raft = crate::raft::Raft::new(config, hard_state, log).map_err(anyhow::Error::msg)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("riptide-net")
+        .build()
+        .context("cannot start the tokio runtime")?;
+
+    let (events_tx, events_rx) = std::sync::mpsc::channel();
+    let listener = runtime
+        .block_on(transport::bind(opts.listen))
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another node using that address?",
+                opts.listen
+            )
+        })?;
+    tracing::info!("listening on {}", opts.listen);
+    let peers = runtime.block_on(async { transport::start_outbound(&opts) });
+    runtime.spawn(transport::accept_loop(listener, opts.id, events_tx));
+
+    let state = raft_loop::RaftLoop::new(raft, store, peers, &opts, term);
+    let handle = std::thread::Builder::new()
+        .name("riptide-raft".into())
+        .spawn(move || state.run(events_rx))
+        .context("cannot start the Raft thread")?;
+    let result = handle
+        .join()
+        .map_err(|_| anyhow::anyhow!("the Raft thread panicked"))?;
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result
+}
+
+/// Builds a Raft config from node options; exposed for tests.
+pub fn config_for(opts: &NodeOptions) -> Config {
+    opts.raft_config()
+}
