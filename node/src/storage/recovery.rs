@@ -78,6 +78,8 @@ pub(crate) fn recover_log(
         entries: Vec::new(),
     };
     let mut diverged = false;
+    // A reset deletes every file, including those after a divergence that were never scanned.
+    let all_paths: Vec<PathBuf> = files.iter().map(|(_, path)| path.clone()).collect();
     let newest = files.len().saturating_sub(1);
     for (i, (first, path)) in files.into_iter().enumerate() {
         // Rule 2: segment names chain without gaps or overlaps.
@@ -148,12 +150,12 @@ pub(crate) fn recover_log(
         }
     };
     if let Some(why) = reset {
-        let paths: Vec<PathBuf> = log.segments.drain(..).map(|s| s.path).collect();
-        remove_newest_first(log_dir, &paths)?;
+        log.segments.clear();
+        remove_newest_first(log_dir, &all_paths)?;
         repairs.push(format!(
             "deleted the whole log ({} segment(s)): {why} (finishing an interrupted snapshot \
              install)",
-            paths.len()
+            all_paths.len()
         ));
         log.terms.clear();
         log.last = None;
