@@ -108,7 +108,7 @@ impl Phase {
 }
 
 /// What an event is about: a fault family, or the final sweep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FaultName {
     Kill,
@@ -162,6 +162,9 @@ pub struct NemesisEvent {
     /// The loss probability.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+    /// Anything else worth knowing, e.g. that no leader was known and a random node stood in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// What went wrong, if part of the action failed (the rest was still done).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -179,6 +182,7 @@ impl NemesisEvent {
             rules: Vec::new(),
             pids: BTreeMap::new(),
             probability: None,
+            note: None,
             error: None,
         }
     }
@@ -347,12 +351,15 @@ impl Nemesis {
         let Some(plan) = plan else {
             return Ok(None);
         };
-        let plan = if plan.needs_leader() {
-            plan.with_leader(self.view.leader(), &self.nodes)
-        } else {
-            plan
-        };
-        self.start(plan).map(Some)
+        if !plan.needs_leader() {
+            return self.start(plan).map(Some);
+        }
+        let leader = self.view.leader().filter(|l| self.nodes.contains(l));
+        let mut event = self.start(plan.with_leader(leader, &self.nodes))?;
+        if leader.is_none() {
+            event.note = Some("no leader known: a random node stood in".to_string());
+        }
+        Ok(Some(event))
     }
 
     /// Starts this fault now. Partial failures (a node that already died, a rule that did not

@@ -96,6 +96,9 @@ fn userns_probe() -> ExitCode {
             println!("unavailable: cannot drop to uid {NOBODY}");
             return ExitCode::from(3);
         }
+        // Changing uid made the process non-dumpable, which makes its /proc/self files root's:
+        // an ordinary user's process is dumpable, so restore that to probe what it would see.
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
     let sandbox = match sandbox::enter() {
         Ok(sandbox) => sandbox,

@@ -1,0 +1,284 @@
+//! The whole nemesis on a small cluster of stand-in nodes: the timed loop, the same seed replayed,
+//! leader targets, heal at the end and on panic.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{ask_when_ready, echo_node, isolated, node_connects, track};
+use riptide_nemesis::{
+    ClusterView, FaultName, Firewall, Nemesis, NemesisConfig, NemesisEvent, NoLeader, NodeState,
+    Phase, Sandbox, Shutdown, Supervisor,
+};
+
+const PORT: u16 = 7300;
+
+/// A supervisor running `n` stand-in nodes, all answering.
+fn cluster(n: u64, dir: &std::path::Path) -> Arc<Supervisor> {
+    let supervisor = Arc::new(Supervisor::new().unwrap());
+    for id in 1..=n {
+        track(supervisor.spawn(echo_node(id, PORT, dir)).unwrap());
+    }
+    for id in 1..=n {
+        ask_when_ready(id, PORT, "pid");
+    }
+    supervisor
+}
+
+fn nemesis(
+    sb: &Sandbox,
+    supervisor: &Arc<Supervisor>,
+    seed: u64,
+    spec: &str,
+    interval: Duration,
+    view: Arc<dyn ClusterView>,
+) -> Nemesis {
+    let config = NemesisConfig {
+        seed,
+        spec: spec.parse().unwrap(),
+        interval,
+    };
+    let firewall = Firewall::install(sb).unwrap();
+    Nemesis::new(config, supervisor.clone(), Some(firewall), view).unwrap()
+}
+
+/// Every node runs, answers with the pid the supervisor knows, and no rule is left.
+fn assert_all_healed(nemesis: &Nemesis) {
+    let firewall = nemesis.firewall().unwrap();
+    assert!(firewall.rules().is_empty());
+    assert_eq!(firewall.listing().unwrap().trim(), "-N riptide");
+    for status in nemesis.supervisor().statuses() {
+        assert_eq!(status.state, NodeState::Running, "{status:?}");
+        let pid = status.pid.unwrap();
+        track(pid);
+        assert_eq!(ask_when_ready(status.id, PORT, "pid"), pid.to_string());
+    }
+    for (a, b) in [(1, 2), (2, 3), (3, 1)] {
+        assert!(node_connects(a, b, PORT), "{a} -> {b} still cut");
+    }
+}
+
+#[test]
+fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let nemesis = nemesis(
+            sb,
+            &supervisor,
+            7,
+            "all",
+            Duration::from_millis(150),
+            Arc::new(NoLeader),
+        );
+        let shutdown = Shutdown::new();
+        let mut events: Vec<NemesisEvent> = Vec::new();
+        std::thread::scope(|s| {
+            let runner = s.spawn(|| nemesis.run(&shutdown, &mut |e| events.push(e)));
+            std::thread::sleep(Duration::from_millis(2500));
+            shutdown.trigger();
+            runner.join().unwrap();
+        });
+        assert!(events.len() >= 8, "only {} events", events.len());
+        for pair in events.chunks(2) {
+            let [start, stop] = pair else {
+                panic!("the loop ended with a fault still active: {pair:?}")
+            };
+            assert_eq!((start.f, stop.f), (Phase::Start, Phase::Stop));
+            assert_eq!((start.fault, start.kind), (stop.fault, stop.kind));
+            assert_eq!(start.nodes, stop.nodes);
+            assert_eq!(start.error, None, "{start:?}");
+            assert_eq!(stop.error, None, "{stop:?}");
+            match start.fault {
+                FaultName::Partition | FaultName::Loss => {
+                    assert!(!start.rules.is_empty());
+                    assert!(start
+                        .rules
+                        .iter()
+                        .all(|r| r.starts_with("iptables -A riptide")));
+                    assert_eq!(stop.rules, ["iptables -F riptide"]);
+                }
+                FaultName::Kill => {
+                    assert_eq!(
+                        start.pids.keys().collect::<Vec<_>>(),
+                        start.nodes.iter().collect::<Vec<_>>()
+                    );
+                    for (id, old) in &start.pids {
+                        let new = stop.pids[id];
+                        assert_ne!(new, *old, "node {id} restarted with a new pid");
+                        assert!(common::is_dead(*old));
+                        track(new);
+                    }
+                }
+                FaultName::Pause => assert_eq!(start.pids, stop.pids),
+                FaultName::Heal => panic!("the loop never heals by sweep"),
+            }
+            // What the runner writes as the op's value.
+            let value = start.value();
+            assert!(value.get("f").is_none());
+            assert!(value["nodes"].is_array() && value["rules"].is_array());
+        }
+        assert!(
+            nemesis.heal_all().is_empty(),
+            "the loop left nothing to heal"
+        );
+        assert_all_healed(&nemesis);
+    });
+}
+
+#[test]
+fn the_same_seed_replays_the_same_faults() {
+    let replay = |sb: &Sandbox| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let nemesis = nemesis(
+            sb,
+            &supervisor,
+            99,
+            "all",
+            Duration::ZERO,
+            Arc::new(NoLeader),
+        );
+        let mut seen = Vec::new();
+        for _ in 0..12 {
+            let start = nemesis.start_next().unwrap().unwrap();
+            let stop = nemesis.stop_active().unwrap();
+            for pid in start.pids.values().chain(stop.pids.values()) {
+                track(*pid);
+            }
+            // Everything but the pids, which the kernel chooses.
+            seen.push((
+                start.fault,
+                start.kind,
+                start.target,
+                start.nodes,
+                start.rules,
+            ));
+        }
+        seen
+    };
+    isolated(|sb| {
+        let first = replay(sb);
+        let second = replay(sb);
+        assert_eq!(first, second);
+        let families: std::collections::BTreeSet<_> = first.iter().map(|s| s.0).collect();
+        assert!(families.len() >= 3, "a varied sequence: {families:?}");
+    });
+}
+
+#[test]
+fn leader_targets_hit_the_node_the_cluster_view_names() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let leader: Arc<dyn ClusterView> = Arc::new(|| Some(2));
+        let net = nemesis(
+            sb,
+            &supervisor,
+            1,
+            "partition:isolate-leader",
+            Duration::ZERO,
+            leader.clone(),
+        );
+        let start = net.start_next().unwrap().unwrap();
+        assert_eq!(start.groups, vec![vec![2], vec![1, 3]]);
+        assert_eq!(start.rules.len(), 4);
+        assert!(start.rules.iter().all(|r| r.contains("127.0.0.12")));
+        assert!(!node_connects(1, 2, PORT) && !node_connects(3, 2, PORT));
+        assert!(node_connects(1, 3, PORT));
+        net.stop_active().unwrap();
+        assert!(node_connects(1, 2, PORT));
+        drop(net);
+
+        let kill = nemesis(sb, &supervisor, 1, "kill:leader", Duration::ZERO, leader);
+        let old = supervisor.pid(2).unwrap();
+        let start = kill.start_next().unwrap().unwrap();
+        assert_eq!(start.nodes, [2]);
+        assert_eq!(start.pids[&2], old);
+        assert!(common::is_dead(old));
+        assert_eq!(supervisor.status(1).unwrap().state, NodeState::Running);
+        let stop = kill.stop_active().unwrap();
+        track(stop.pids[&2]);
+        assert_all_healed(&kill);
+    });
+}
+
+#[test]
+fn heal_all_undoes_whatever_is_in_place_even_after_a_panic() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+
+        // A fault in place when the run ends: heal_all stops it and reports it.
+        let nemesis = nemesis(
+            sb,
+            &supervisor,
+            3,
+            "pause:all",
+            Duration::ZERO,
+            Arc::new(NoLeader),
+        );
+        nemesis.start_next().unwrap().unwrap();
+        let healed = nemesis.heal_all();
+        assert_eq!(healed.len(), 1);
+        assert_eq!(
+            (healed[0].fault, healed[0].f),
+            (FaultName::Pause, Phase::Stop)
+        );
+        assert_all_healed(&nemesis);
+        drop(nemesis);
+
+        // Faults applied behind the loop's back: the sweep finds them.
+        let nemesis = nemesis_with(sb, &supervisor);
+        supervisor.pause(1).unwrap();
+        supervisor.kill(3).unwrap();
+        let rule = riptide_nemesis::Rule::between(1, 2, riptide_nemesis::RuleKind::Drop);
+        nemesis.firewall().unwrap().apply(&[rule]).unwrap();
+        let healed = nemesis.heal_all();
+        assert_eq!(healed.len(), 1);
+        assert_eq!(healed[0].fault, FaultName::Heal);
+        assert_eq!(healed[0].nodes, [1, 3]);
+        assert_eq!(healed[0].rules, ["iptables -F riptide"]);
+        track(healed[0].pids[&3]);
+        assert_all_healed(&nemesis);
+        drop(nemesis);
+
+        // A panic while a partition and nothing else is in place: unwinding drops the nemesis,
+        // which heals.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let nemesis = nemesis_with(sb, &supervisor);
+            let plan = riptide_nemesis::Plan::Partition(
+                riptide_nemesis::partition::partition(
+                    riptide_nemesis::PartitionKind::One,
+                    &[1, 2, 3],
+                    &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),
+                    None,
+                )
+                .unwrap(),
+            );
+            nemesis.start(plan).unwrap();
+            supervisor.pause(2).unwrap();
+            panic!("the runner fails mid-run");
+        }));
+        assert!(outcome.is_err());
+        assert_eq!(supervisor.status(2).unwrap().state, NodeState::Running);
+        for (a, b) in [(1, 2), (2, 3), (3, 1)] {
+            assert!(
+                node_connects(a, b, PORT),
+                "{a} -> {b} still cut after the panic"
+            );
+        }
+    });
+}
+
+fn nemesis_with(sb: &Sandbox, supervisor: &Arc<Supervisor>) -> Nemesis {
+    nemesis(
+        sb,
+        supervisor,
+        0,
+        "none",
+        Duration::ZERO,
+        Arc::new(NoLeader),
+    )
+}
