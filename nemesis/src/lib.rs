@@ -26,6 +26,60 @@
 //! - [`nemesis`]: the loop that starts and stops faults every interval and reports each as a
 //!   [`NemesisEvent`]; the final [`Nemesis::heal_all`].
 //!
+//! # How a runner uses it
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use riptide_nemesis::{sandbox, Firewall, Nemesis, NemesisConfig, NodeSpec, Supervisor};
+//! use riptide_nemesis::{ClusterView, Shutdown, DEFAULT_INTERVAL};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // 1. First thing in main, before tokio or any other thread: the private namespace.
+//!     let spec: riptide_nemesis::NemesisSpec = "all".parse()?;
+//!     let sandbox = sandbox::enter()?; // or, without one, only kill and pause: spec.without_network()
+//!     // (now build the tokio runtime: its threads are inside the namespace too)
+//!
+//!     // 2. The nodes, each with its own data dir and log.
+//!     let supervisor = Arc::new(Supervisor::new()?);
+//!     for id in 1..=5 {
+//!         let node = NodeSpec::new(id, "target/release/riptide-node", format!("run/nodes/n{id}.log"))
+//!             .args(["--id", &id.to_string(), "--data", &format!("run/data/n{id}")]);
+//!         supervisor.spawn(node)?;
+//!     }
+//!
+//!     // 3. The nemesis, on a thread of its own, reporting into the history.
+//!     let firewall = if spec.needs_network() { Some(Firewall::install(&sandbox)?) } else { None };
+//!     let leader: Arc<dyn ClusterView> = Arc::new(|| None); // the runner asks the nodes' status
+//!     let config = NemesisConfig { seed: 42, spec, interval: DEFAULT_INTERVAL };
+//!     let nemesis = Arc::new(Nemesis::new(config, supervisor.clone(), firewall, leader)?);
+//!     let shutdown = Shutdown::new(); // trigger it on Ctrl-C and at the time limit
+//!     let thread = std::thread::spawn({
+//!         let (nemesis, shutdown) = (nemesis.clone(), shutdown.clone());
+//!         move || {
+//!             nemesis.run(&shutdown, &mut |event| {
+//!                 // history: {"process":"nemesis","type":"info","f":event.f.as_str(),"value":event.value()}
+//!                 println!("{} {}", event.f.as_str(), event.value());
+//!             })
+//!         }
+//!     });
+//!
+//!     // ... the workload runs for the time limit ...
+//!
+//!     // 4. The end: stop the loop, heal everything, let the cluster recover, final reads.
+//!     shutdown.trigger();
+//!     thread.join().expect("nemesis thread");
+//!     for event in nemesis.heal_all() {
+//!         println!("{} {}", event.f.as_str(), event.value());
+//!     }
+//!     // ... wait for a leader, do the final reads ...
+//!
+//!     // 5. Drop: the nemesis (heals again, removes the chain), then the supervisor (kills nodes).
+//!     drop(nemesis);
+//!     drop(supervisor);
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Cleanup guarantees
 //!
 //! | how the run ends | rules | paused nodes | node processes |
