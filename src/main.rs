@@ -1,1 +1,72 @@
-fn main() {}
+//! `riptide`: a Jepsen-style test bench for Raft. See README.md.
+
+mod cluster_cmd;
+mod exit;
+mod local_cluster;
+mod node_status;
+mod run;
+mod store;
+mod summary;
+mod verdict;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A Jepsen-style test bench for Raft: a real cluster, concurrent clients, faults, and a
+/// linearizability checker that judges what the clients saw.
+///
+/// Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 crashed.
+#[derive(Parser, Debug)]
+#[command(name = "riptide", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a test: start a cluster, drive it (with faults), check the history, store the run.
+    Test(run::options::TestArgs),
+    /// Start a local cluster and keep it running until Ctrl-C.
+    Cluster(cluster_cmd::ClusterArgs),
+    /// Talk to a running cluster by hand: get, put, cas, append, status.
+    Client(cluster_cmd::ClientArgs),
+    /// Run one Raft node (what `riptide test` starts; same as the riptide-node binary).
+    #[command(hide = true)]
+    Node(riptide_node::cli::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => exit::BAD_ARGS,
+            };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    if let Command::Node(args) = cli.command {
+        return riptide_node::cli::run(args);
+    }
+    let result = std::panic::catch_unwind(move || match cli.command {
+        Command::Test(args) => run::test(args),
+        Command::Cluster(args) => cluster_cmd::cluster(args),
+        Command::Client(args) => cluster_cmd::client(args),
+        Command::Node(_) => unreachable!(),
+    });
+    match result {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(exit)) => {
+            eprintln!("riptide: {}", exit.message);
+            ExitCode::from(exit.code)
+        }
+        Err(_) => {
+            eprintln!("riptide: crashed (a bug in riptide); whatever the run recorded is kept in its folder");
+            ExitCode::from(exit::CRASHED)
+        }
+    }
+}

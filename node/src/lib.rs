@@ -7,8 +7,10 @@
 //! - [`kv`]: the key-value state machine with client sessions;
 //! - [`protocol`]: the wire types clients and peers exchange, and the frame codec;
 //! - [`server`]: the Raft loop thread and the TCP transport around the core;
-//! - [`logging`]: log lines tagged with node id and term.
+//! - [`logging`]: log lines tagged with node id and term;
+//! - [`cli`]: the command line, shared by `riptide-node` and `riptide node`.
 
+pub mod cli;
 pub mod kv;
 pub mod logging;
 pub mod protocol;

@@ -1,1 +1,18 @@
-//! placeholder
+//! riptide-workload: the clients that drive a cluster and the history they leave.
+//!
+//! - [`client`]: an async client that finds the leader and maps every outcome honestly to
+//!   `ok` / `fail` / `info`;
+//! - [`generator`]: seeded streams of operations on independent keys (register and append);
+//! - [`history`]: the recorder that appends each invoke and completion to `history.jsonl` as it
+//!   happens;
+//! - [`driver`]: concurrent workers, rate limiting, and the final reads.
+
+pub mod client;
+pub mod driver;
+pub mod generator;
+pub mod history;
+
+pub use client::{Client, ClientOptions, OpResult};
+pub use driver::{final_reads, run_workers, DriverOptions};
+pub use generator::{Generator, GeneratorOptions, OpKind, PlannedOp, Value, WorkloadKind};
+pub use history::{History, HistoryStats, OpType, Process};

@@ -1,0 +1,116 @@
+//! The command line of a node, shared by the `riptide-node` binary and `riptide node`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::server::{self, NodeOptions, UnsafeBug};
+
+/// One member of a riptide Raft key-value cluster.
+///
+/// Peers and clients share the listen address: the first frame of a connection says which it is.
+/// Every frame is a 4-byte big-endian length and a MessagePack body. The node keeps its
+/// write-ahead log, term and vote in --data-dir and restarts from it after a crash.
+///
+/// Example, a 3-node cluster on one machine:
+///   riptide-node --id 1 --listen 127.0.0.11:7000 --peer 2=127.0.0.12:7000 --peer 3=127.0.0.13:7000 --data-dir /tmp/n1
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "riptide-node",
+    version,
+    about,
+    long_about,
+    verbatim_doc_comment
+)]
+pub struct Args {
+    /// This node's id (a positive integer, unique in the cluster).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub id: u64,
+    /// Address to listen on, and to dial peers from (ip:port).
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Another member of the cluster, as ID=IP:PORT. Repeat for each peer.
+    #[arg(long = "peer", value_parser = parse_peer)]
+    pub peers: Vec<(u64, SocketAddr)>,
+    /// Directory for the write-ahead log, term and vote. Created if missing.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Length of one logical clock tick in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    pub tick_ms: u64,
+    /// Shortest election timeout in milliseconds (each timeout is drawn from [min, max)).
+    #[arg(long, default_value_t = 150)]
+    pub election_timeout_min_ms: u64,
+    /// Longest election timeout in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    pub election_timeout_max_ms: u64,
+    /// How often the leader sends heartbeats, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub heartbeat_ms: u64,
+    /// Seed for the election-timeout randomness (mixed with the node id).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// TEST ONLY: break Raft on purpose to prove riptide catches it. One of: stale-read
+    /// (serve reads locally without ReadIndex), vote-any-log (skip the vote's log check),
+    /// ack-before-commit (answer writes before they commit). Repeatable.
+    #[arg(long = "unsafe-bug")]
+    pub unsafe_bugs: Vec<UnsafeBug>,
+    /// Log filter when RUST_LOG is not set (e.g. info, debug, riptide_node::raft=debug).
+    #[arg(long, default_value = "info")]
+    pub log: String,
+}
+
+fn parse_peer(s: &str) -> Result<(u64, SocketAddr), String> {
+    let (id, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not ID=IP:PORT"))?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| format!("peer id `{id}` is not a positive integer"))?;
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("peer address `{addr}` is not IP:PORT"))?;
+    Ok((id, addr))
+}
+
+/// Runs a node with parsed arguments until it is killed or fails.
+pub fn run(args: Args) -> ExitCode {
+    let term = crate::logging::init(args.id, &args.log);
+    let mut peers = BTreeMap::new();
+    for (id, addr) in &args.peers {
+        if peers.insert(*id, *addr).is_some() {
+            eprintln!("riptide-node: peer {id} is given twice; name each peer once");
+            return ExitCode::from(2);
+        }
+    }
+    let opts = NodeOptions {
+        id: args.id,
+        listen: args.listen,
+        peers,
+        data_dir: args.data_dir,
+        tick_ms: args.tick_ms,
+        election_timeout_min_ms: args.election_timeout_min_ms,
+        election_timeout_max_ms: args.election_timeout_max_ms,
+        heartbeat_ms: args.heartbeat_ms,
+        seed: args.seed,
+        unsafe_bugs: args.unsafe_bugs,
+    };
+    if let Err(msg) = opts.validate() {
+        eprintln!("riptide-node: {msg}");
+        return ExitCode::from(2);
+    }
+    if !opts.unsafe_bugs.is_empty() {
+        tracing::warn!(bugs = ?opts.unsafe_bugs, "UNSAFE BUGS ENABLED: this node breaks Raft on purpose");
+    }
+    match server::run(opts, term) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("riptide-node: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

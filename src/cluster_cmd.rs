@@ -1,0 +1,241 @@
+//! `riptide cluster` (a local cluster for people to poke at) and `riptide client` (the poke).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use riptide_nemesis::Supervisor;
+use riptide_node::server::UnsafeBug;
+use riptide_node::types::NodeId;
+use riptide_workload::{Client, ClientOptions, OpResult};
+
+use crate::exit::{self, Exit};
+use crate::local_cluster::{self, ClusterPlan, NodeProgram};
+
+#[derive(clap::Args, Debug)]
+pub struct ClusterArgs {
+    /// Number of nodes (1 to 7), on 127.0.0.11, .12, ...
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Port every node listens on.
+    #[arg(long, default_value_t = 7000)]
+    pub port: u16,
+    /// Folder for the nodes' data and logs; reuse one to restart a cluster with its data.
+    /// Default: a fresh folder under the system temp dir.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Run nodes from this riptide-node binary instead of riptide's built-in node.
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
+    /// Seed for the nodes' election timeouts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// TEST ONLY: a deliberate bug for every node (stale-read, vote-any-log, ack-before-commit).
+    #[arg(long = "unsafe-bug")]
+    pub unsafe_bugs: Vec<UnsafeBug>,
+}
+
+/// Starts the cluster, prints where it is, and waits for Ctrl-C.
+pub fn cluster(args: ClusterArgs) -> Result<u8, Exit> {
+    if !(1..=7).contains(&args.nodes) {
+        return Err(Exit::bad_args(format!(
+            "--nodes {} is out of range; use 1 to 7",
+            args.nodes
+        )));
+    }
+    let program = NodeProgram::resolve(args.node_bin.as_deref())?;
+    let dir = match args.dir {
+        Some(dir) => dir,
+        None => std::env::temp_dir().join(format!(
+            "riptide-cluster-{}",
+            crate::store::timestamp(crate::store::now_unix())
+        )),
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Exit::bad_args(format!("cannot create {}: {e}", dir.display())))?;
+    let plan = ClusterPlan {
+        nodes: args.nodes,
+        port: args.port,
+        program,
+        dir: dir.clone(),
+        seed: args.seed,
+        unsafe_bugs: args.unsafe_bugs,
+        log_filter: "info".into(),
+    };
+    let supervisor = Arc::new(Supervisor::new().map_err(|e| Exit::crashed(e.to_string()))?);
+    plan.start(&supervisor)?;
+    let addrs = plan.addrs();
+    let leader =
+        local_cluster::wait_for_leader(&addrs, &supervisor, &dir, Duration::from_secs(15))?;
+    println!(
+        "riptide cluster: {} nodes, leader n{leader}, data and logs in {}",
+        args.nodes,
+        dir.display()
+    );
+    for (id, addr) in &addrs {
+        println!(
+            "  n{id}  {addr}  pid {}",
+            supervisor.pid(*id).map_or("-".into(), |p| p.to_string())
+        );
+    }
+    println!(
+        "try:  riptide client --nodes {} --port {} put k1 hello",
+        args.nodes, args.port
+    );
+    println!(
+        "      riptide client --nodes {} --port {} status",
+        args.nodes, args.port
+    );
+    println!("Ctrl-C stops the cluster.");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Exit::crashed(e.to_string()))?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    });
+    supervisor.shutdown();
+    println!("\nriptide cluster: stopped; data kept in {}", dir.display());
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ClientArgs {
+    /// Number of nodes of the cluster (addresses 127.0.0.11 .. 127.0.0.(10+N)).
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// The nodes' port.
+    #[arg(long, default_value_t = 7000)]
+    pub port: u16,
+    /// Explicit node addresses as ID=IP:PORT instead of --nodes/--port. Repeatable.
+    #[arg(long = "node")]
+    pub node: Vec<String>,
+    /// Give up after this many milliseconds (a write is then of unknown outcome).
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+    #[command(subcommand)]
+    pub op: ClientOp,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ClientOp {
+    /// Read a key (linearizable, through the leader's ReadIndex).
+    Get { key: String },
+    /// Write a key.
+    Put { key: String, value: String },
+    /// Set KEY to NEW if it holds EXPECTED.
+    Cas {
+        key: String,
+        expected: String,
+        new: String,
+    },
+    /// Append SUFFIX to KEY's value.
+    Append { key: String, suffix: String },
+    /// Every node's role, term, leader and log positions.
+    Status,
+}
+
+/// Performs one op. Exit code 0 ok, 1 definite failure, 2 unknown outcome.
+pub fn client(args: ClientArgs) -> Result<u8, Exit> {
+    let nodes: Vec<(NodeId, SocketAddr)> = if args.node.is_empty() {
+        if !(1..=7).contains(&args.nodes) {
+            return Err(Exit::bad_args(format!(
+                "--nodes {} is out of range; use 1 to 7",
+                args.nodes
+            )));
+        }
+        (1..=args.nodes as NodeId)
+            .map(|id| (id, local_cluster::node_addr(id, args.port)))
+            .collect()
+    } else {
+        args.node
+            .iter()
+            .map(|s| {
+                let (id, addr) = s
+                    .split_once('=')
+                    .ok_or_else(|| Exit::bad_args(format!("--node {s}: expected ID=IP:PORT")))?;
+                let id = id
+                    .parse()
+                    .map_err(|_| Exit::bad_args(format!("--node {s}: `{id}` is not a node id")))?;
+                let addr = addr
+                    .parse()
+                    .map_err(|_| Exit::bad_args(format!("--node {s}: `{addr}` is not IP:PORT")))?;
+                Ok((id, addr))
+            })
+            .collect::<Result<_, Exit>>()?
+    };
+    let timeout = Duration::from_millis(args.timeout_ms);
+    if let ClientOp::Status = args.op {
+        let mut reachable = 0;
+        for (id, addr) in &nodes {
+            match crate::node_status::status(*addr, timeout) {
+                Ok(s) => {
+                    reachable += 1;
+                    println!(
+                        "n{id} {addr}: {:?} term {} leader {} commit {} applied {} log {}..={}",
+                        s.role,
+                        s.term,
+                        s.leader.map_or("-".into(), |l| format!("n{l}")),
+                        s.commit_index,
+                        s.applied_index,
+                        s.first_log_index,
+                        s.last_log_index
+                    );
+                }
+                Err(err) => println!("n{id} {addr}: unreachable ({err})"),
+            }
+        }
+        return Ok(if reachable == nodes.len() {
+            0
+        } else {
+            exit::INVALID
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Exit::crashed(e.to_string()))?;
+    let result = runtime.block_on(async {
+        let opts = ClientOptions {
+            nodes: nodes.clone(),
+            home: nodes[0].0,
+            op_timeout: timeout,
+            bind: None,
+        };
+        let mut client = Client::new(opts, rand::random::<u64>() | 1);
+        match &args.op {
+            ClientOp::Get { key } => client.get(key).await,
+            ClientOp::Put { key, value } => client.put(key, value).await,
+            ClientOp::Cas { key, expected, new } => client.cas(key, expected, new).await,
+            ClientOp::Append { key, suffix } => client.append(key, suffix).await,
+            ClientOp::Status => unreachable!(),
+        }
+    });
+    match result {
+        OpResult::Ok(Some(value)) => {
+            println!("{value}");
+            Ok(0)
+        }
+        OpResult::Ok(None) if matches!(args.op, ClientOp::Get { .. }) => {
+            println!("(nil)");
+            Ok(0)
+        }
+        OpResult::Ok(None) => {
+            println!("ok");
+            Ok(0)
+        }
+        OpResult::Fail(why) => {
+            println!("fail: {why}");
+            Ok(exit::INVALID)
+        }
+        OpResult::Info(why) => {
+            println!("unknown: {why}");
+            Ok(exit::UNKNOWN)
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! A cluster of real `riptide-node` processes on 127.0.0.(10+i), under the nemesis crate's
+//! [`Supervisor`] (exact pids, nodes never outlive the runner).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use riptide_nemesis::{NodeSpec, Supervisor};
+use riptide_node::server::UnsafeBug;
+use riptide_node::types::NodeId;
+
+use crate::exit::Exit;
+
+/// The program that runs a node, and how to call it.
+#[derive(Clone, Debug)]
+pub enum NodeProgram {
+    /// This very executable, as `riptide node ...`: always the same build as the runner.
+    SelfExe(PathBuf),
+    /// A `riptide-node` binary given with `--node-bin`.
+    Binary(PathBuf),
+}
+
+impl NodeProgram {
+    /// `--node-bin` if given (checked to exist), else this executable.
+    pub fn resolve(node_bin: Option<&Path>) -> Result<NodeProgram, Exit> {
+        match node_bin {
+            Some(path) => {
+                let meta = std::fs::metadata(path).map_err(|e| {
+                    Exit::bad_args(format!(
+                        "--node-bin {}: {e}; build it with `cargo build --release -p riptide-node` or drop --node-bin to use riptide's own node",
+                        path.display()
+                    ))
+                })?;
+                use std::os::unix::fs::PermissionsExt;
+                if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+                    return Err(Exit::bad_args(format!(
+                        "--node-bin {} is not an executable file",
+                        path.display()
+                    )));
+                }
+                Ok(NodeProgram::Binary(path.to_path_buf()))
+            }
+            None => {
+                let exe = std::env::current_exe().map_err(|e| {
+                    Exit::crashed(format!("cannot find riptide's own executable: {e}"))
+                })?;
+                Ok(NodeProgram::SelfExe(exe))
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            NodeProgram::SelfExe(p) | NodeProgram::Binary(p) => p,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            NodeProgram::SelfExe(p) => format!("{} node", p.display()),
+            NodeProgram::Binary(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// How to lay out and start the nodes.
+#[derive(Clone, Debug)]
+pub struct ClusterPlan {
+    pub nodes: usize,
+    pub port: u16,
+    pub program: NodeProgram,
+    /// `nodes/n<i>/` holds each node's data dir; `nodes/n<i>.log` its log.
+    pub dir: PathBuf,
+    pub seed: u64,
+    pub unsafe_bugs: Vec<UnsafeBug>,
+    pub log_filter: String,
+}
+
+/// Node `id`'s address: 127.0.0.(10+id).
+pub fn node_addr(id: NodeId, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + id as u8)), port)
+}
+
+impl ClusterPlan {
+    pub fn addrs(&self) -> Vec<(NodeId, SocketAddr)> {
+        (1..=self.nodes as NodeId)
+            .map(|id| (id, node_addr(id, self.port)))
+            .collect()
+    }
+
+    pub fn spec(&self, id: NodeId) -> NodeSpec {
+        let data = self.dir.join(format!("n{id}")).join("data");
+        let log = self.dir.join(format!("n{id}.log"));
+        let mut spec = NodeSpec::new(id, self.program.path(), log);
+        if let NodeProgram::SelfExe(_) = self.program {
+            spec = spec.arg("node");
+        }
+        spec = spec
+            .args(["--id".to_string(), id.to_string()])
+            .args(["--listen".to_string(), node_addr(id, self.port).to_string()])
+            .args(["--data-dir".into(), data.display().to_string()])
+            .args(["--seed".to_string(), self.seed.to_string()])
+            .args(["--log".to_string(), self.log_filter.clone()]);
+        for (peer, addr) in self.addrs() {
+            if peer != id {
+                spec = spec.args(["--peer".to_string(), format!("{peer}={addr}")]);
+            }
+        }
+        for bug in &self.unsafe_bugs {
+            spec = spec.args(["--unsafe-bug".to_string(), bug.name().to_string()]);
+        }
+        spec
+    }
+
+    /// Starts every node. Fails with a clear message if a node cannot start or its port is taken.
+    pub fn start(&self, supervisor: &Arc<Supervisor>) -> anyhow::Result<()> {
+        for (id, addr) in self.addrs() {
+            if std::net::TcpListener::bind(addr).is_err() {
+                return Err(Exit::bad_args(format!(
+                    "{addr} is already in use; stop whatever listens there or pick another --port"
+                ))
+                .into());
+            }
+            supervisor
+                .spawn(self.spec(id))
+                .with_context(|| format!("cannot start node {id} ({})", self.program.describe()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Waits until some node leads and every node answers a status request. Returns the leader.
+/// If a node process exits meanwhile, says so with the tail of its log.
+pub fn wait_for_leader(
+    addrs: &[(NodeId, SocketAddr)],
+    supervisor: &Supervisor,
+    logs: &Path,
+    timeout: Duration,
+) -> anyhow::Result<NodeId> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        for status in supervisor.statuses() {
+            if let riptide_nemesis::NodeState::Exited { code, signal } = &status.state {
+                let how = match (code, signal) {
+                    (Some(code), _) => format!("exit code {code}"),
+                    (_, Some(signal)) => format!("signal {signal}"),
+                    _ => "unknown status".to_string(),
+                };
+                let log = logs.join(format!("n{}.log", status.id));
+                let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+                anyhow::bail!(
+                    "node {} exited ({how}) before the cluster was ready; the end of {}:\n  {}",
+                    status.id,
+                    log.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
+                );
+            }
+        }
+        if let Some((leader, _)) = crate::node_status::leader(addrs, Duration::from_millis(200)) {
+            let all_up = addrs.iter().all(|(_, addr)| {
+                crate::node_status::status(*addr, Duration::from_millis(200)).is_ok()
+            });
+            if all_up {
+                return Ok(leader);
+            }
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "no leader was elected within {timeout:?}; see the node logs in {}",
+                logs.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

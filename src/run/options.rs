@@ -1,0 +1,249 @@
+//! The options of `riptide test`, their validation, and the resolved plan stored in `test.json`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use riptide_nemesis::NemesisSpec;
+use riptide_node::server::UnsafeBug;
+use riptide_workload::WorkloadKind;
+use serde::Serialize;
+
+use crate::exit::Exit;
+
+/// `--concurrency`: a number of workers, or `Kn` for K per node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Concurrency {
+    Total(usize),
+    PerNode(usize),
+}
+
+impl FromStr for Concurrency {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad =
+            || format!("`{s}` is not a concurrency; use a number like 10, or 2n for two per node");
+        let value = if let Some(k) = s.strip_suffix('n') {
+            Concurrency::PerNode(k.parse().map_err(|_| bad())?)
+        } else {
+            Concurrency::Total(s.parse().map_err(|_| bad())?)
+        };
+        match value {
+            Concurrency::Total(0) | Concurrency::PerNode(0) => {
+                Err("concurrency must be at least 1".into())
+            }
+            v => Ok(v),
+        }
+    }
+}
+
+impl Concurrency {
+    pub fn workers(self, nodes: usize) -> usize {
+        match self {
+            Concurrency::Total(n) => n,
+            Concurrency::PerNode(k) => k * nodes,
+        }
+    }
+}
+
+/// Runs a cluster of real nodes under concurrent clients (and faults), records the history,
+/// checks it for linearizability and stores the run.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TestArgs {
+    /// Name of the test; runs are stored under RESULTS_DIR/NAME/TIMESTAMP.
+    #[arg(long, default_value = "riptide")]
+    pub name: String,
+    /// Cluster size: 3, 5 or 7 nodes, on 127.0.0.11, .12, ...
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// How long the workload runs, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub time_limit: f64,
+    /// Client workers: a number, or Kn for K per node (2n on 5 nodes = 10).
+    #[arg(long, default_value = "2n")]
+    pub concurrency: Concurrency,
+    /// Total operations per second over all workers; 0 for as fast as they can go.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Operations per key before the workload moves on to a fresh key (keeps checking tractable).
+    #[arg(long, default_value_t = 100)]
+    pub ops_per_key: u32,
+    /// register (read/write/cas on integers, cas-register model) or append (append/read on
+    /// strings, kv model).
+    #[arg(long, default_value = "register")]
+    pub workload: WorkloadKind,
+    /// Seed for every random choice (workload, faults, election timeouts); random if not given.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Faults: none, all, or a comma list of kill, pause, partition, loss (see README).
+    #[arg(long, default_value = "none")]
+    pub nemesis: String,
+    /// Seconds between a fault's start and stop, and between a stop and the next start.
+    #[arg(long, default_value_t = 10.0)]
+    pub nemesis_interval: f64,
+    /// A client op that gets no answer within this many milliseconds is recorded as info
+    /// (writes) or fail (reads).
+    #[arg(long, default_value_t = 1000)]
+    pub op_timeout_ms: u64,
+    /// TEST ONLY: pass a deliberate bug to every node (stale-read, vote-any-log,
+    /// ack-before-commit) to prove the bench catches it. Repeatable; recorded in test.json.
+    #[arg(long = "unsafe-bug")]
+    pub unsafe_bugs: Vec<UnsafeBug>,
+    /// Where runs are stored.
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// Run nodes from this riptide-node binary instead of riptide's own built-in node.
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
+    /// TCP port every node listens on (each node has its own IP).
+    #[arg(long, default_value_t = 7000)]
+    pub port: u16,
+    /// Seconds the checker may spend before answering unknown for the keys it has not decided.
+    #[arg(long, default_value_t = 60.0)]
+    pub check_time_limit: f64,
+    /// Seconds to wait, after healing, for a leader before the final reads.
+    #[arg(long, default_value_t = 15.0)]
+    pub recovery_timeout: f64,
+    /// Log filter for the nodes' logs (RUST_LOG syntax).
+    #[arg(long, default_value = "info")]
+    pub node_log: String,
+    /// No progress bar (a line every few seconds instead).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Everything a run was started with, resolved; written to `test.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct TestPlan {
+    pub name: String,
+    pub nodes: usize,
+    pub time_limit_s: f64,
+    pub concurrency: usize,
+    pub rate: f64,
+    pub ops_per_key: u32,
+    pub live_keys: usize,
+    pub workload: WorkloadKind,
+    pub model: &'static str,
+    pub seed: u64,
+    pub nemesis: String,
+    pub nemesis_interval_s: f64,
+    pub op_timeout_ms: u64,
+    pub unsafe_bugs: Vec<String>,
+    pub port: u16,
+    pub check_time_limit_s: f64,
+    pub recovery_timeout_s: f64,
+    pub node_log: String,
+    #[serde(skip)]
+    pub nemesis_spec: NemesisSpec,
+    #[serde(skip)]
+    pub results_dir: PathBuf,
+    #[serde(skip)]
+    pub node_bin: Option<PathBuf>,
+    #[serde(skip)]
+    pub no_progress: bool,
+}
+
+fn positive(name: &str, value: f64) -> Result<f64, Exit> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(Exit::bad_args(format!(
+            "--{name} must be a positive number of seconds, not {value}"
+        )))
+    }
+}
+
+impl TestArgs {
+    /// Checks every option and resolves the plan. Errors are one line saying what to change.
+    pub fn plan(&self, seed: u64) -> Result<TestPlan, Exit> {
+        if ![3, 5, 7].contains(&self.nodes) {
+            return Err(Exit::bad_args(format!(
+                "--nodes {} is not supported; use 3, 5 or 7",
+                self.nodes
+            )));
+        }
+        let time_limit_s = positive("time-limit", self.time_limit)?;
+        let nemesis_interval_s = positive("nemesis-interval", self.nemesis_interval)?;
+        let check_time_limit_s = positive("check-time-limit", self.check_time_limit)?;
+        let recovery_timeout_s = positive("recovery-timeout", self.recovery_timeout)?;
+        if !(self.rate.is_finite() && self.rate >= 0.0) {
+            return Err(Exit::bad_args(format!(
+                "--rate {} must be 0 (unlimited) or a positive number of ops/s",
+                self.rate
+            )));
+        }
+        if self.ops_per_key == 0 {
+            return Err(Exit::bad_args("--ops-per-key must be at least 1"));
+        }
+        if self.op_timeout_ms < 10 {
+            return Err(Exit::bad_args("--op-timeout-ms must be at least 10"));
+        }
+        if self.port == 0 {
+            return Err(Exit::bad_args("--port must be a fixed port number, not 0"));
+        }
+        let nemesis_spec: NemesisSpec = self
+            .nemesis
+            .parse()
+            .map_err(|e| Exit::bad_args(format!("--nemesis {}: {e}", self.nemesis)))?;
+        let concurrency = self.concurrency.workers(self.nodes);
+        let mut unsafe_bugs: Vec<UnsafeBug> = self.unsafe_bugs.clone();
+        unsafe_bugs.sort();
+        unsafe_bugs.dedup();
+        Ok(TestPlan {
+            name: self.name.clone(),
+            nodes: self.nodes,
+            time_limit_s,
+            concurrency,
+            rate: self.rate,
+            ops_per_key: self.ops_per_key,
+            // About four workers per live key: enough concurrency on a key to expose anomalies,
+            // little enough that each key's search stays small.
+            live_keys: concurrency.div_ceil(4),
+            workload: self.workload,
+            model: match self.workload {
+                WorkloadKind::Register => "cas-register",
+                WorkloadKind::Append => "kv",
+            },
+            seed,
+            nemesis: nemesis_spec.to_string(),
+            nemesis_interval_s,
+            op_timeout_ms: self.op_timeout_ms,
+            unsafe_bugs: unsafe_bugs.iter().map(|b| b.name().to_string()).collect(),
+            port: self.port,
+            check_time_limit_s,
+            recovery_timeout_s,
+            node_log: self.node_log.clone(),
+            nemesis_spec,
+            results_dir: self.results_dir.clone(),
+            node_bin: self.node_bin.clone(),
+            no_progress: self.no_progress,
+        })
+    }
+}
+
+impl TestPlan {
+    pub fn unsafe_bugs(&self) -> Vec<UnsafeBug> {
+        self.unsafe_bugs
+            .iter()
+            .filter_map(|b| b.parse().ok())
+            .collect()
+    }
+
+    pub fn time_limit(&self) -> Duration {
+        Duration::from_secs_f64(self.time_limit_s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrency_is_a_number_or_per_node() {
+        assert_eq!("10".parse::<Concurrency>().unwrap().workers(5), 10);
+        assert_eq!("2n".parse::<Concurrency>().unwrap().workers(5), 10);
+        assert_eq!("3n".parse::<Concurrency>().unwrap().workers(7), 21);
+        assert!("0".parse::<Concurrency>().is_err());
+        assert!("xn".parse::<Concurrency>().unwrap_err().contains("2n"));
+    }
+}

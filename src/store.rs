@@ -1,0 +1,153 @@
+//! The results store: `results/<test-name>/<YYYYMMDDTHHMMSS>/` per run, and `results/latest`
+//! pointing at the newest one.
+//!
+//! A run folder holds `test.json` (every option, the seed, the version, and the run's status),
+//! `history.jsonl`, `results.json`, `riptide.log` and `nodes/n<i>.log`.
+
+use std::path::{Path, PathBuf};
+
+use crate::exit::Exit;
+
+/// UTC `YYYYMMDDTHHMMSS` for a Unix time.
+pub fn timestamp(unix_secs: u64) -> String {
+    let (y, m, d) = riptide_node::logging::civil_from_days((unix_secs / 86_400) as i64);
+    let rem = unix_secs % 86_400;
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Makes sure the results dir exists and is writable; creates it if only the last component is
+/// missing. The error is one line that says what to do.
+pub fn prepare_results_dir(results: &Path) -> Result<(), Exit> {
+    if !results.exists() {
+        let parent = results
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(Exit::bad_args(format!(
+                "results dir {} does not exist and neither does its parent {}; create it or pass --results-dir DIR",
+                results.display(),
+                parent.display()
+            )));
+        }
+        std::fs::create_dir(results).map_err(|e| {
+            Exit::bad_args(format!(
+                "cannot create results dir {}: {e}; pass a writable --results-dir DIR",
+                results.display()
+            ))
+        })?;
+    }
+    if !results.is_dir() {
+        return Err(Exit::bad_args(format!(
+            "results dir {} is not a directory; pass --results-dir DIR",
+            results.display()
+        )));
+    }
+    let probe = results.join(format!(".riptide-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| {
+        Exit::bad_args(format!(
+            "results dir {} is not writable ({e}); fix its permissions or pass --results-dir DIR",
+            results.display()
+        ))
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Creates a fresh run folder `results/<name>/<timestamp>[-n]/`.
+pub fn create_run_dir(results: &Path, test_name: &str, unix_secs: u64) -> Result<PathBuf, Exit> {
+    if test_name.is_empty() || test_name.contains('/') || test_name.starts_with('.') {
+        return Err(Exit::bad_args(format!(
+            "test name `{test_name}` must be non-empty, without `/`, not starting with `.`"
+        )));
+    }
+    let base = results.join(test_name);
+    std::fs::create_dir_all(&base)
+        .map_err(|e| Exit::bad_args(format!("cannot create {}: {e}", base.display())))?;
+    let stamp = timestamp(unix_secs);
+    for n in 1.. {
+        let name = if n == 1 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{n}")
+        };
+        let dir = base.join(&name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(Exit::bad_args(format!(
+                    "cannot create {}: {e}",
+                    dir.display()
+                )))
+            }
+        }
+    }
+    unreachable!()
+}
+
+/// Points `results/latest` at `run` (relative link, replaced atomically).
+pub fn update_latest(results: &Path, run: &Path) -> std::io::Result<()> {
+    let target = run.strip_prefix(results).unwrap_or(run);
+    let tmp = results.join(format!(".latest-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)?;
+    std::fs::rename(&tmp, results.join("latest"))
+}
+
+/// Writes `value` as pretty JSON to `path` through a temp file and a rename, so a reader never
+/// sees half a file.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut text = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_and_sortable() {
+        assert_eq!(timestamp(0), "19700101T000000");
+        assert_eq!(timestamp(1_795_478_399), "20261123T235959");
+    }
+
+    #[test]
+    fn run_dirs_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = create_run_dir(dir.path(), "t", 100).unwrap();
+        let b = create_run_dir(dir.path(), "t", 100).unwrap();
+        assert_ne!(a, b);
+        assert!(b.ends_with("19700101T000140-2"));
+        update_latest(dir.path(), &b).unwrap();
+        assert_eq!(
+            std::fs::read_link(dir.path().join("latest")).unwrap(),
+            Path::new("t/19700101T000140-2")
+        );
+    }
+
+    #[test]
+    fn a_results_dir_under_a_missing_parent_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = prepare_results_dir(&dir.path().join("no/such")).unwrap_err();
+        assert_eq!(err.code, crate::exit::BAD_ARGS);
+        assert!(err.message.contains("does not exist"), "{}", err.message);
+        prepare_results_dir(&dir.path().join("fresh")).unwrap();
+        assert!(dir.path().join("fresh").is_dir());
+    }
+}

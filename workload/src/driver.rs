@@ -1,0 +1,216 @@
+//! Drives a cluster: `concurrency` workers take operations from one shared generator, pace
+//! themselves to the requested rate, perform them through their own [`Client`] and record the
+//! invoke and the completion in the history.
+//!
+//! Process ids follow Jepsen: worker `w` starts as process `w`; after an `info` it can never
+//! invoke again under that id (the op may still be in flight), so it continues as process
+//! `w + concurrency`, then `w + 2 * concurrency`, and so on, with a new client id each time.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use riptide_node::types::NodeId;
+use tokio::time::Instant;
+
+use crate::client::{Client, ClientOptions, OpResult};
+use crate::generator::{Generator, OpKind, PlannedOp, Value, WorkloadKind};
+use crate::history::{History, OpType};
+
+#[derive(Clone, Debug)]
+pub struct DriverOptions {
+    pub nodes: Vec<(NodeId, SocketAddr)>,
+    pub concurrency: usize,
+    /// Total operations per second; 0 means as fast as the workers can go.
+    pub rate: f64,
+    pub op_timeout: Duration,
+    pub bind: Option<IpAddr>,
+    pub workload: WorkloadKind,
+}
+
+/// Paces all workers together: each takes the next free slot, `1/rate` apart.
+struct Pacer {
+    interval: Option<Duration>,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let slot = {
+            let mut next = self.next.lock().unwrap();
+            let now = Instant::now();
+            // Do not bank unused slots beyond one interval (no bursts after a stall).
+            let slot = (*next).max(now - interval);
+            *next = slot + interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// Runs the workers until `stop` is set. Returns when every worker has finished its current op.
+pub async fn run_workers(
+    opts: DriverOptions,
+    generator: Arc<Mutex<Generator>>,
+    history: Arc<History>,
+    stop: Arc<AtomicBool>,
+) {
+    let pacer = Arc::new(Pacer {
+        interval: (opts.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / opts.rate)),
+        next: Mutex::new(Instant::now()),
+    });
+    let mut tasks = Vec::new();
+    for worker in 0..opts.concurrency {
+        let home = opts.nodes[worker % opts.nodes.len()].0;
+        let client_opts = ClientOptions {
+            nodes: opts.nodes.clone(),
+            home,
+            op_timeout: opts.op_timeout,
+            bind: opts.bind,
+        };
+        let (generator, history, stop, pacer) = (
+            generator.clone(),
+            history.clone(),
+            stop.clone(),
+            pacer.clone(),
+        );
+        let concurrency = opts.concurrency as u64;
+        let workload = opts.workload;
+        tasks.push(tokio::spawn(async move {
+            let mut process = worker as u64;
+            let mut client = Client::new(client_opts, process + 1);
+            while !stop.load(Ordering::Relaxed) {
+                pacer.wait().await;
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let op = generator.lock().unwrap().next_op();
+                if perform(&mut client, process, &op, workload, &history).await == OpType::Info {
+                    process += concurrency;
+                    client.renew(process + 1);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// Performs one op and records it. Returns the completion type.
+pub async fn perform(
+    client: &mut Client,
+    process: u64,
+    op: &PlannedOp,
+    workload: WorkloadKind,
+    history: &History,
+) -> OpType {
+    let f = op.kind.name();
+    history.invoke(process, f, &op.key, &op.value);
+    let result = match (&op.kind, &op.value) {
+        (OpKind::Read, _) => client.get(&op.key).await,
+        (OpKind::Write, Value::Int(v)) => client.put(&op.key, &v.to_string()).await,
+        (OpKind::Cas, Value::Pair(expected, new)) => {
+            client
+                .cas(&op.key, &expected.to_string(), &new.to_string())
+                .await
+        }
+        (OpKind::Append, Value::Str(s)) => client.append(&op.key, s).await,
+        _ => OpResult::Fail(format!("malformed op {op:?}")),
+    };
+    let (op_type, value, error) = match result {
+        OpResult::Ok(read) => {
+            let value = if op.kind == OpKind::Read {
+                read_value(read, workload)
+            } else {
+                op.value.clone()
+            };
+            (OpType::Ok, value, None)
+        }
+        OpResult::Fail(why) => (OpType::Fail, op.value.clone(), Some(why)),
+        OpResult::Info(why) => (OpType::Info, op.value.clone(), Some(why)),
+    };
+    history.complete(process, op_type, f, &op.key, &value, error);
+    op_type
+}
+
+/// A read's value as the history shows it: an integer for the register workload (values are
+/// written as decimal strings), the raw string otherwise. A string that is not a number on a
+/// register key is recorded as-is, and the checker will flag it.
+fn read_value(read: Option<String>, workload: WorkloadKind) -> Value {
+    match (read, workload) {
+        (None, _) => Value::Nil,
+        (Some(s), WorkloadKind::Register) => s.parse().map(Value::Int).unwrap_or(Value::Str(s)),
+        (Some(s), WorkloadKind::Append) => Value::Str(s),
+    }
+}
+
+/// After the faults stop: read every key once more, retrying until a definite answer or the
+/// deadline, so the history ends with the cluster's final word on each key. Reads run under
+/// fresh process ids starting at `first_process`.
+pub async fn final_reads(
+    nodes: Vec<(NodeId, SocketAddr)>,
+    bind: Option<IpAddr>,
+    workload: WorkloadKind,
+    keys: Vec<String>,
+    history: Arc<History>,
+    first_process: u64,
+    deadline: Duration,
+    parallel: usize,
+) -> (usize, usize) {
+    let until = Instant::now() + deadline;
+    let keys = Arc::new(Mutex::new(
+        keys.into_iter().collect::<std::collections::VecDeque<_>>(),
+    ));
+    let mut tasks = Vec::new();
+    for k in 0..parallel.max(1) {
+        let (nodes, keys, history) = (nodes.clone(), keys.clone(), history.clone());
+        tasks.push(tokio::spawn(async move {
+            let opts = ClientOptions {
+                nodes: nodes.clone(),
+                home: nodes[k % nodes.len()].0,
+                op_timeout: Duration::from_secs(2),
+                bind,
+            };
+            let process = first_process + k as u64;
+            let mut client = Client::new(opts, process + 1);
+            let (mut ok, mut failed) = (0, 0);
+            loop {
+                let Some(key) = keys.lock().unwrap().pop_front() else {
+                    break;
+                };
+                let op = PlannedOp {
+                    kind: OpKind::Read,
+                    key,
+                    value: Value::Nil,
+                };
+                let mut done = false;
+                while Instant::now() < until {
+                    if perform(&mut client, process, &op, workload, &history).await == OpType::Ok {
+                        done = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                if done {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    let mut totals = (0, 0);
+    for task in tasks {
+        if let Ok((ok, failed)) = task.await {
+            totals.0 += ok;
+            totals.1 += failed;
+        }
+    }
+    totals
+}
