@@ -381,6 +381,26 @@ fn execute(run: &Run) -> anyhow::Result<Outcome> {
     })
 }
 
+/// A short label for the fault in place, for the progress line.
 fn describe_plan(plan: &riptide_nemesis::Plan) -> String {
-    format!("{plan:?}").chars().take(48).collect()
+    use riptide_nemesis::Plan;
+    let nodes = |ns: &[u64]| {
+        ns.iter()
+            .map(|n| format!("n{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    match plan {
+        Plan::Kill { nodes: ns, .. } => format!("kill {}", nodes(ns)),
+        Plan::Pause { nodes: ns, .. } => format!("pause {}", nodes(ns)),
+        Plan::Partition(p) => {
+            let groups: Vec<String> = p.groups.iter().map(|g| nodes(g)).collect();
+            format!("partition {} {}", p.kind.name(), groups.join(" | "))
+        }
+        Plan::Loss {
+            nodes: ns,
+            probability,
+            ..
+        } => format!("loss {:.0}% {}", probability * 100.0, nodes(ns)),
+    }
 }

@@ -200,6 +200,11 @@ impl Client {
                     target = self.next_node(target);
                     tokio::time::sleep_until(deadline.min(Instant::now() + NO_LEADER_PAUSE)).await;
                 }
+                // A read has no effect, so an unanswered one can simply be asked elsewhere.
+                Attempt::Lost(err) if is_read => {
+                    last_error = err;
+                    target = self.next_node(target);
+                }
                 Attempt::Lost(err) => return self.unknown(is_read, err),
             }
         }
@@ -262,7 +267,8 @@ impl Client {
         let Some(addr) = self.addr(node) else {
             return Attempt::NotSent(format!("unknown node {node}"));
         };
-        let mut conn = match self.conns.remove(&node) {
+        let cached = self.conns.remove(&node).filter(is_alive);
+        let mut conn = match cached {
             Some(conn) => conn,
             None => match self.connect(addr, deadline).await {
                 Ok(conn) => conn,
@@ -315,6 +321,20 @@ impl Client {
                 }
             }
         }
+    }
+}
+
+/// Whether a cached connection still looks open: a peer that died or closed it has left an EOF or
+/// an error to read. Sending on such a connection would turn a certain "not sent" into an
+/// "unknown", so it is dropped before use instead.
+fn is_alive(conn: &Conn) -> bool {
+    use futures::FutureExt;
+    let mut byte = [0u8; 1];
+    match conn.get_ref().peek(&mut byte).now_or_never() {
+        None => true,          // nothing to read: open and idle
+        Some(Ok(0)) => false,  // EOF
+        Some(Ok(_)) => true,   // a late answer is waiting
+        Some(Err(_)) => false, // reset
     }
 }
 

@@ -1,0 +1,173 @@
+//! Shared by the end-to-end tests: real `riptide node` processes in a private network namespace.
+//!
+//! Each test body runs on one thread that `run_isolated` moves into a fresh network namespace, so
+//! tests can run in parallel on the same addresses and nothing they do reaches the host. Nodes
+//! are started by the nemesis crate's `Supervisor` (exact pids; all killed and reaped on drop).
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use riptide_nemesis::{NodeSpec, Supervisor};
+use riptide_node::protocol::{Role, Status};
+use riptide_workload::{Client, ClientOptions, OpResult};
+
+pub const PORT: u16 = 7000;
+
+pub fn riptide_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_riptide"))
+}
+
+/// Runs `body` in a private network namespace; returns None (test skipped) if not root.
+pub fn isolated<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    riptide_nemesis::sandbox::run_isolated(move |_sandbox| body())
+}
+
+pub fn addr(id: u64) -> SocketAddr {
+    format!("127.0.0.{}:{PORT}", 10 + id).parse().unwrap()
+}
+
+pub struct TestCluster {
+    pub n: u64,
+    pub supervisor: Arc<Supervisor>,
+    pub dir: tempfile::TempDir,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl TestCluster {
+    pub fn start(n: u64) -> TestCluster {
+        Self::start_with(n, &[])
+    }
+
+    pub fn start_with(n: u64, extra: &[&str]) -> TestCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = Arc::new(Supervisor::new().unwrap());
+        for id in 1..=n {
+            let mut spec = NodeSpec::new(id, riptide_bin(), dir.path().join(format!("n{id}.log")))
+                .arg("node")
+                .args([
+                    "--id".to_string(),
+                    id.to_string(),
+                    "--listen".into(),
+                    addr(id).to_string(),
+                ])
+                .args([
+                    "--data-dir".to_string(),
+                    dir.path().join(format!("n{id}")).display().to_string(),
+                ]);
+            for peer in (1..=n).filter(|&p| p != id) {
+                spec = spec.args(["--peer".to_string(), format!("{peer}={}", addr(peer))]);
+            }
+            spec = spec.args(extra.iter().map(|s| s.to_string()));
+            supervisor.spawn(spec).unwrap();
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        TestCluster {
+            n,
+            supervisor,
+            dir,
+            runtime,
+        }
+    }
+
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("n{id}.log"))).unwrap_or_default()
+    }
+
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("n{id}"))
+    }
+
+    pub fn logs_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn nodes(&self) -> Vec<(u64, SocketAddr)> {
+        (1..=self.n).map(|id| (id, addr(id))).collect()
+    }
+
+    pub fn status(&self, id: u64) -> Option<Status> {
+        status(addr(id))
+    }
+
+    /// Waits until exactly one leader is reported by the live nodes and all live nodes follow
+    /// it in its term. Panics with the node logs after `timeout`.
+    pub fn wait_for_leader(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let statuses: Vec<Status> = (1..=self.n).filter_map(|id| self.status(id)).collect();
+            let leaders: Vec<&Status> =
+                statuses.iter().filter(|s| s.role == Role::Leader).collect();
+            if let [leader] = leaders.as_slice() {
+                if statuses
+                    .iter()
+                    .all(|s| s.term == leader.term && s.leader == Some(leader.id))
+                {
+                    return leader.id;
+                }
+            }
+            if Instant::now() > deadline {
+                let logs: String = (1..=self.n)
+                    .map(|id| format!("--- n{id}\n{}", self.log(id)))
+                    .collect();
+                panic!("no single leader within {timeout:?}: {statuses:#?}\n{logs}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn client(&self, client_id: u64) -> Client {
+        let opts = ClientOptions {
+            nodes: self.nodes(),
+            home: 1,
+            op_timeout: Duration::from_secs(2),
+            bind: None,
+        };
+        Client::new(opts, client_id)
+    }
+
+    pub fn put(&self, client: &mut Client, key: &str, value: &str) -> OpResult {
+        self.runtime.block_on(client.put(key, value))
+    }
+
+    pub fn get(&self, client: &mut Client, key: &str) -> OpResult {
+        self.runtime.block_on(client.get(key))
+    }
+}
+
+pub fn status(addr: SocketAddr) -> Option<Status> {
+    use riptide_node::protocol::{
+        self, ClientOp, ClientRequest, ClientResponse, ClientResult, Hello,
+    };
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let mut send = |body: Vec<u8>| -> Option<()> {
+        s.write_all(&(body.len() as u32).to_be_bytes()).ok()?;
+        s.write_all(&body).ok()
+    };
+    send(protocol::encode(&Hello::Client).ok()?)?;
+    send(
+        protocol::encode(&ClientRequest {
+            id: 1,
+            client_id: 0,
+            seq: 0,
+            op: ClientOp::Status,
+        })
+        .ok()?,
+    )?;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).ok()?;
+    match protocol::decode::<ClientResponse>(&body).ok()?.result {
+        ClientResult::Status(status) => Some(status),
+        _ => None,
+    }
+}
