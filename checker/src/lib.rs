@@ -1,1 +1,323 @@
-//! placeholder
+//! riptide-checker: does a history of client operations have a linearization?
+//!
+//! The checker decides whether what clients saw could have come from one atomic copy of the
+//! data. The pipeline, one module per step:
+//!
+//! 1. [`format`]: read a history file (riptide JSONL, Jepsen EDN, Jepsen logs, Porcupine's kv
+//!    data), detecting the format.
+//! 2. [`history`]: pair invokes with completions; drop `fail`s; keep `info`s as ops that may take
+//!    effect at any time after their invoke, or never; split by key.
+//! 3. [`model`]: what one copy of the data does (register, cas-register, kv).
+//! 4. [`search`] with [`memo`]: Wing & Gong's search with Lowe's memoisation, per key, keys in
+//!    parallel, under a time limit and a memory budget.
+//! 5. [`report`]: valid / invalid / unknown per key and overall, with a readable counterexample.
+//!
+//! ```no_run
+//! use riptide_checker::{check, load_history, CheckOptions, Format};
+//! let history = load_history("history.jsonl".as_ref(), Format::Auto)?;
+//! let model = riptide_checker::default_model(&history);
+//! let report = check(&history, model, &CheckOptions::default())?;
+//! println!("{}", report.render());
+//! # Ok::<(), riptide_checker::Error>(())
+//! ```
+
+pub mod bench;
+pub mod error;
+pub mod format;
+pub mod history;
+pub mod memo;
+pub mod model;
+pub mod report;
+pub mod search;
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+pub use error::{Error, Result};
+pub use format::{load_history, parse_history, Format};
+pub use history::{History, Op, Value, F};
+pub use model::{Model, ModelKind};
+pub use report::{CheckReport, Counterexample, KeyCounts, KeyReport, OpRef, Verdict};
+
+use memo::Budget;
+use model::{cas_register::CasRegister, kv::Kv, register::Register, Context};
+use search::{GaveUp, Limits};
+
+/// How to check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckOptions {
+    /// After this, keys not decided are `unknown` (the others keep their verdicts).
+    pub time_limit: Option<Duration>,
+    /// Bytes all keys' memo caches may hold together; a key that needs more is `unknown`.
+    pub memory_budget_bytes: usize,
+    /// The value of every key before any write; `None` means the format's default (nil, or
+    /// `""` for Porcupine's kv data).
+    pub initial: Option<Value>,
+    /// Worker threads for checking keys in parallel; `None` means all cores.
+    pub threads: Option<usize>,
+}
+
+/// The default memory budget: 1 GiB, a quarter of a small CI machine, far above what any
+/// decidable history in the test set needs (the largest uses a few MiB).
+pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            time_limit: None,
+            memory_budget_bytes: DEFAULT_MEMORY_BUDGET,
+            initial: None,
+            threads: None,
+        }
+    }
+}
+
+/// The model a history is checked with when none is named: kv for Porcupine's kv data or any
+/// history with appends, cas-register otherwise (a register history is a cas-register history
+/// without cas).
+pub fn default_model(history: &History) -> ModelKind {
+    if history.format == Format::PorcupineKv {
+        ModelKind::Kv
+    } else {
+        ModelKind::auto(history.uses(F::Append))
+    }
+}
+
+/// Checks `history` against `model`, key by key.
+///
+/// Fails only if the model cannot interpret an op (e.g. `cas` with `register`); a history that
+/// is not linearizable is a report with verdict [`Verdict::Invalid`].
+pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result<CheckReport> {
+    if let Some(op) = history.ops.iter().find(|op| !model.supports(op.f)) {
+        return Err(Error::Unsupported {
+            model: model.to_string(),
+            f: op.f.name().to_string(),
+            key: format!("{:?}", history.keys[op.key as usize]),
+            hint: format!(
+                "use --model {}",
+                if op.f == F::Append {
+                    "kv"
+                } else {
+                    "cas-register"
+                }
+            ),
+        });
+    }
+    let start = Instant::now();
+    let initial = opts
+        .initial
+        .clone()
+        .unwrap_or_else(|| history.default_initial.clone());
+    let ctx = Context::new(&history.values, &initial);
+    let stop = AtomicBool::new(false);
+    let budget = Budget::new(opts.memory_budget_bytes);
+    let limits = Limits {
+        deadline: opts.time_limit.map(|t| start + t),
+        stop: &stop,
+        budget: &budget,
+    };
+
+    let parts = history.partition();
+    // Largest keys first, so that the longest search starts early and a core is not left
+    // alone with it at the end.
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(parts[k].len()));
+    let run = |k: usize| {
+        let ops = &parts[k];
+        let report = if limits.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            unknown_key(ops.len(), GaveUp::TimeLimit, opts)
+        } else {
+            match model {
+                ModelKind::Register => check_key(Register::new(ctx), ops, history, &limits, opts),
+                ModelKind::CasRegister => {
+                    check_key(CasRegister::new(ctx), ops, history, &limits, opts)
+                }
+                ModelKind::Kv => check_key(Kv::new(ctx, ops), ops, history, &limits, opts),
+            }
+        };
+        (k, report)
+    };
+    let results: Vec<(usize, KeyReport)> = if order.len() <= 1 || opts.threads == Some(1) {
+        order.into_iter().map(run).collect()
+    } else if let Some(t) = opts.threads {
+        match rayon::ThreadPoolBuilder::new().num_threads(t).build() {
+            Ok(pool) => pool.install(|| order.par_iter().map(|&k| run(k)).collect()),
+            Err(_) => order.into_iter().map(run).collect(),
+        }
+    } else {
+        order.par_iter().map(|&k| run(k)).collect()
+    };
+
+    let mut key_counts = KeyCounts::default();
+    let mut keys = std::collections::BTreeMap::new();
+    for (k, r) in results {
+        match r.verdict {
+            Verdict::Valid => key_counts.valid += 1,
+            Verdict::Invalid => key_counts.invalid += 1,
+            Verdict::Unknown => key_counts.unknown += 1,
+        }
+        keys.insert(history.keys[k].clone(), r);
+    }
+    let verdict = if key_counts.invalid > 0 {
+        Verdict::Invalid
+    } else if key_counts.unknown > 0 {
+        Verdict::Unknown
+    } else {
+        Verdict::Valid
+    };
+    Ok(CheckReport {
+        verdict,
+        file: history.path.clone(),
+        format: history.format,
+        model,
+        initial: initial.to_string(),
+        elapsed_secs: start.elapsed().as_secs_f64(),
+        history: history.stats.clone(),
+        key_counts,
+        keys,
+    })
+}
+
+fn reason(why: GaveUp, opts: &CheckOptions) -> String {
+    match why {
+        GaveUp::TimeLimit => format!(
+            "time limit of {} s reached",
+            opts.time_limit.map_or(0.0, |t| t.as_secs_f64())
+        ),
+        GaveUp::Memory => format!(
+            "memory budget of {} MiB reached",
+            opts.memory_budget_bytes >> 20
+        ),
+    }
+}
+
+fn unknown_key(ops: usize, why: GaveUp, opts: &CheckOptions) -> KeyReport {
+    KeyReport {
+        verdict: Verdict::Unknown,
+        ops,
+        dropped_info: 0,
+        configurations: 0,
+        reason: Some(reason(why, opts)),
+        counterexample: None,
+    }
+}
+
+/// Prunes, searches and reports one key.
+fn check_key<M: Model>(
+    mut model: M,
+    all: &[Op],
+    history: &History,
+    limits: &Limits<'_>,
+    opts: &CheckOptions,
+) -> KeyReport {
+    let drop = model.droppable(all);
+    let ops: Vec<Op> = all
+        .iter()
+        .zip(&drop)
+        .filter(|(_, d)| !**d)
+        .map(|(op, _)| *op)
+        .collect();
+    let (outcome, stats) = search::search(&mut model, &ops, limits);
+    let mut report = KeyReport {
+        verdict: Verdict::Valid,
+        ops: all.len(),
+        dropped_info: all.len() - ops.len(),
+        configurations: stats.configurations,
+        reason: None,
+        counterexample: None,
+    };
+    match outcome {
+        search::Outcome::Valid => {}
+        search::Outcome::Unknown(why) => {
+            report.verdict = Verdict::Unknown;
+            report.reason = Some(reason(why, opts));
+        }
+        search::Outcome::Invalid(failure) => {
+            report.verdict = Verdict::Invalid;
+            report.counterexample = Some(counterexample(&mut model, &ops, history, &failure));
+        }
+    }
+    report
+}
+
+fn op_ref<M: Model>(model: &M, op: &Op, history: &History) -> OpRef {
+    OpRef {
+        process: op.process,
+        f: op.f,
+        outcome: op.outcome,
+        op: model.describe_op(op),
+        invoke: op.invoke,
+        complete: op.completion(),
+        invoke_line: history.line(op.invoke),
+        complete_line: op.completion().map(|c| history.line(c)),
+    }
+}
+
+fn counterexample<M: Model>(
+    model: &mut M,
+    ops: &[Op],
+    history: &History,
+    failure: &search::Failure<M::State>,
+) -> Counterexample {
+    let failed = &ops[failure.op];
+    let prefix: Vec<OpRef> = failure
+        .prefix
+        .iter()
+        .map(|&i| op_ref(model, &ops[i], history))
+        .collect();
+    let concurrent: Vec<OpRef> = ops
+        .iter()
+        .enumerate()
+        .filter(|&(i, o)| {
+            i != failure.op && o.invoke < failed.complete && o.complete > failed.invoke
+        })
+        .map(|(_, o)| op_ref(model, o, history))
+        .collect();
+    let states: Vec<String> = failure
+        .states
+        .iter()
+        .map(|&s| model.describe_state(s))
+        .collect();
+    let fits = failure
+        .states
+        .iter()
+        .any(|&s| model.step(s, failed).is_some());
+    let what = model.describe_op(failed);
+    let explanation = if fits {
+        format!(
+            "`{what}` (process {}) completed on line {}, so it must take effect before that. \
+             It fits some of the states above, but every order that places it there leaves a \
+             later op impossible.",
+            failed.process,
+            history.line(failed.complete)
+        )
+    } else {
+        format!(
+            "`{what}` (process {}) completed on line {}, so it must take effect before that; \
+             but every order of the ops before it leaves the state at {}, and `{what}` is \
+             impossible there.",
+            failed.process,
+            history.line(failed.complete),
+            states.join(" or ")
+        )
+    };
+    Counterexample {
+        op: op_ref(model, failed, history),
+        prefix,
+        states,
+        concurrent,
+        explanation,
+    }
+}
+
+/// Reads a duration in seconds from a CLI string (`1`, `0.5`).
+pub fn parse_seconds(s: &str) -> Result<Duration> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| Error::Invalid(format!("expected a number of seconds, got `{s}`")))
+}

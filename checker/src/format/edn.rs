@@ -1,0 +1,495 @@
+//! Jepsen's EDN histories: one op map per line, or one vector of op maps.
+//!
+//! ```text
+//! {:type :invoke, :f :cas, :value [1 4], :process 3, :time 1234, :index 7}
+//! {:type :ok,     :f :read, :value 4,    :process 0}
+//! ```
+//!
+//! Fields used: `:process` (an integer; anything else, such as `:nemesis`, is ignored), `:type`
+//! (`:invoke :ok :fail :info`), `:f` (`:read :write :cas :append`, or `:get :put`), `:value`
+//! (`nil`, an integer, a string, or `[from to]` for cas) and an optional `:key`. Other fields are
+//! skipped. Values of `jepsen.independent` tests, `[key value]` tuples (`[key [from to]]` for
+//! cas), are split into key and value when there is no `:key` field.
+//!
+//! The reader below understands the EDN that Jepsen writes (maps, vectors, lists, sets, strings,
+//! keywords, symbols, numbers, `nil`, booleans, tagged literals such as `#jepsen.history.Op{..}`,
+//! comments and `#_` discards); it does not aim to be a complete EDN implementation.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use crate::error::{excerpt, Error, Result};
+use crate::history::{Builder, Event, EventType, EventValue, Process, Value};
+
+/// An EDN form.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Edn<'a> {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    /// Any number that is not an `i64` (floats, bigints, ratios), kept as text.
+    Number(&'a str),
+    Str(Cow<'a, str>),
+    /// Without the leading `:`.
+    Keyword(&'a str),
+    Symbol(&'a str),
+    Char(&'a str),
+    Vector(Vec<Edn<'a>>),
+    List(Vec<Edn<'a>>),
+    Set(Vec<Edn<'a>>),
+    Map(Vec<(Edn<'a>, Edn<'a>)>),
+}
+
+impl<'a> Edn<'a> {
+    /// The value of keyword key `k` in a map.
+    fn get(&self, k: &str) -> Option<&Edn<'a>> {
+        match self {
+            Edn::Map(entries) => entries
+                .iter()
+                .find(|(key, _)| matches!(key, Edn::Keyword(x) if *x == k))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// A keyword's or string's text.
+    fn name(&self) -> Option<&str> {
+        match self {
+            Edn::Keyword(s) | Edn::Symbol(s) => Some(s),
+            Edn::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn scalar(&self) -> Option<Value> {
+        Some(match self {
+            Edn::Nil => Value::Nil,
+            Edn::Int(i) => Value::Int(*i),
+            Edn::Str(s) => Value::Str(s.to_string()),
+            _ => return None,
+        })
+    }
+
+    fn to_event_value(&self) -> EventValue {
+        if let Some(v) = self.scalar() {
+            return EventValue::Scalar(v);
+        }
+        if let Edn::Vector(xs) | Edn::List(xs) = self {
+            if let [a, b] = xs.as_slice() {
+                if let (Some(a), Some(b)) = (a.scalar(), b.scalar()) {
+                    return EventValue::Pair(a, b);
+                }
+            }
+        }
+        EventValue::Other
+    }
+}
+
+/// A reader over EDN text that tracks line numbers.
+pub(crate) struct Reader<'a> {
+    text: &'a str,
+    pos: usize,
+    /// 1-based line of `pos`.
+    pub line: usize,
+}
+
+type Expected = &'static str;
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(text: &'a str) -> Reader<'a> {
+        Reader {
+            text,
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.pos).copied()
+    }
+
+    /// Skips whitespace, commas and `;` comments.
+    pub(crate) fn skip_ws(&mut self) {
+        let b = self.bytes();
+        while self.pos < b.len() {
+            match b[self.pos] {
+                b'\n' => {
+                    self.line += 1;
+                    self.pos += 1
+                }
+                b' ' | b'\t' | b'\r' | b',' => self.pos += 1,
+                b';' => {
+                    while self.pos < b.len() && b[self.pos] != b'\n' {
+                        self.pos += 1
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// The rest of the current line, for error messages.
+    pub(crate) fn rest_of_line(&self) -> &'a str {
+        let rest = &self.text[self.pos.min(self.text.len())..];
+        rest.split('\n').next().unwrap_or("")
+    }
+
+    fn is_delim(c: u8) -> bool {
+        matches!(
+            c,
+            b' ' | b'\t'
+                | b'\r'
+                | b'\n'
+                | b','
+                | b'('
+                | b')'
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'"'
+                | b';'
+        )
+    }
+
+    fn token(&mut self) -> &'a str {
+        let start = self.pos;
+        let b = self.bytes();
+        while self.pos < b.len() && !Self::is_delim(b[self.pos]) {
+            self.pos += 1;
+        }
+        &self.text[start..self.pos]
+    }
+
+    /// Reads one form; the caller has skipped whitespace.
+    pub(crate) fn read(&mut self) -> std::result::Result<Edn<'a>, Expected> {
+        let Some(c) = self.peek() else {
+            return Err("a value, not the end of the file");
+        };
+        match c {
+            b'{' => {
+                self.pos += 1;
+                let items = self.read_seq(b'}')?;
+                if items.len() % 2 != 0 {
+                    return Err("a map with an even number of forms");
+                }
+                let mut entries = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    entries.push((k, v));
+                }
+                Ok(Edn::Map(entries))
+            }
+            b'[' => {
+                self.pos += 1;
+                Ok(Edn::Vector(self.read_seq(b']')?))
+            }
+            b'(' => {
+                self.pos += 1;
+                Ok(Edn::List(self.read_seq(b')')?))
+            }
+            b'"' => self.read_string(),
+            b'#' => {
+                self.pos += 1;
+                match self.peek() {
+                    Some(b'{') => {
+                        self.pos += 1;
+                        Ok(Edn::Set(self.read_seq(b'}')?))
+                    }
+                    Some(b'_') => {
+                        self.pos += 1;
+                        self.skip_ws();
+                        self.read()?; // discarded
+                        self.skip_ws();
+                        self.read()
+                    }
+                    _ => {
+                        // A tagged literal: `#tag form`. The tag is dropped.
+                        let tag = self.token();
+                        if tag.is_empty() {
+                            return Err("a tag or `{` after `#`");
+                        }
+                        self.skip_ws();
+                        self.read()
+                    }
+                }
+            }
+            b':' => {
+                self.pos += 1;
+                let t = self.token();
+                if t.is_empty() {
+                    return Err("a keyword name after `:`");
+                }
+                Ok(Edn::Keyword(t))
+            }
+            b'\\' => {
+                self.pos += 1;
+                let start = self.pos;
+                self.pos += 1; // at least one char, even a delimiter
+                self.token();
+                Ok(Edn::Char(&self.text[start..self.pos.min(self.text.len())]))
+            }
+            b')' | b']' | b'}' => Err("a value, not a closing bracket"),
+            _ => {
+                let t = self.token();
+                Ok(match t {
+                    "nil" => Edn::Nil,
+                    "true" => Edn::Bool(true),
+                    "false" => Edn::Bool(false),
+                    _ => {
+                        let first = t.as_bytes()[0];
+                        let numeric = first.is_ascii_digit()
+                            || ((first == b'-' || first == b'+')
+                                && t.len() > 1
+                                && t.as_bytes()[1].is_ascii_digit());
+                        if numeric {
+                            match t.parse::<i64>() {
+                                Ok(i) => Edn::Int(i),
+                                Err(_) => Edn::Number(t),
+                            }
+                        } else {
+                            Edn::Symbol(t)
+                        }
+                    }
+                })
+            }
+        }
+    }
+
+    fn read_seq(&mut self, close: u8) -> std::result::Result<Vec<Edn<'a>>, Expected> {
+        let mut items = Vec::new();
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None => return Err("a closing bracket before the end of the file"),
+                Some(c) if c == close => {
+                    self.pos += 1;
+                    return Ok(items);
+                }
+                Some(b')' | b']' | b'}') => return Err("the matching closing bracket"),
+                Some(_) => items.push(self.read()?),
+            }
+        }
+    }
+
+    fn read_string(&mut self) -> std::result::Result<Edn<'a>, Expected> {
+        self.pos += 1; // opening quote
+        let start = self.pos;
+        let b = self.bytes();
+        let mut owned: Option<String> = None;
+        let mut run = start;
+        while self.pos < b.len() {
+            match b[self.pos] {
+                b'"' => {
+                    let s = match owned {
+                        None => Cow::Borrowed(&self.text[start..self.pos]),
+                        Some(mut o) => {
+                            o.push_str(&self.text[run..self.pos]);
+                            Cow::Owned(o)
+                        }
+                    };
+                    self.pos += 1;
+                    return Ok(Edn::Str(s));
+                }
+                b'\\' => {
+                    let o = owned.get_or_insert_with(String::new);
+                    o.push_str(&self.text[run..self.pos]);
+                    let esc = b.get(self.pos + 1).copied();
+                    o.push(match esc {
+                        Some(b'n') => '\n',
+                        Some(b't') => '\t',
+                        Some(b'r') => '\r',
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        _ => return Err("a string escape such as \\n, \\t, \\\" or \\\\"),
+                    });
+                    self.pos += 2;
+                    run = self.pos;
+                }
+                b'\n' => {
+                    self.line += 1;
+                    self.pos += 1
+                }
+                _ => self.pos += 1,
+            }
+        }
+        Err("a closing `\"` before the end of the file")
+    }
+}
+
+/// What an op map must look like, for error messages.
+const OP_MAP: &str = "an op map such as {:process 0, :type :invoke, :f :read, :value nil}";
+
+/// Turns one op map into an event.
+fn event<'a>(map: &'a Edn<'a>, line: usize) -> std::result::Result<Event<'a>, String> {
+    if !matches!(map, Edn::Map(_)) {
+        return Err(OP_MAP.to_string());
+    }
+    let process = match map.get("process") {
+        Some(Edn::Int(p)) if *p >= 0 => Process::Client(*p as u64),
+        Some(_) => Process::Other, // :nemesis and friends
+        None => return Err(format!("a `:process` in {OP_MAP}")),
+    };
+    let kind = map
+        .get("type")
+        .and_then(Edn::name)
+        .and_then(EventType::parse)
+        .ok_or_else(|| "`:type` to be one of :invoke, :ok, :fail, :info".to_string())?;
+    let f = match map.get("f").and_then(Edn::name) {
+        Some(f) => f,
+        None if process == Process::Other => "",
+        None => return Err(format!("an `:f` in {OP_MAP}")),
+    };
+    let raw = map.get("value").unwrap_or(&Edn::Nil);
+    let (key, value) = match map.get("key") {
+        Some(k) => (Some(key_name(k)), raw.to_event_value()),
+        None => split_independent(f, raw),
+    };
+    Ok(Event {
+        line,
+        process,
+        kind,
+        f,
+        key,
+        value,
+    })
+}
+
+fn key_name(k: &Edn<'_>) -> String {
+    match k {
+        Edn::Int(i) => i.to_string(),
+        Edn::Str(s) => s.to_string(),
+        Edn::Keyword(s) | Edn::Symbol(s) | Edn::Number(s) => s.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `jepsen.independent` tuples: `[k v]` for read/write/append, `[k [a b]]` for cas.
+fn split_independent(f: &str, raw: &Edn<'_>) -> (Option<String>, EventValue) {
+    if let Edn::Vector(xs) = raw {
+        if let [k, v] = xs.as_slice() {
+            let is_key = matches!(k, Edn::Int(_) | Edn::Str(_) | Edn::Keyword(_));
+            let nested = matches!(v, Edn::Vector(_) | Edn::List(_));
+            // cas values are pairs already, so only a nested pair is a tuple.
+            let tuple = if f == "cas" { nested } else { !nested };
+            if is_key && tuple {
+                return (Some(key_name(k)), v.to_event_value());
+            }
+        }
+    }
+    (None, raw.to_event_value())
+}
+
+/// Reads every op in `text` into `builder`.
+pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()> {
+    let mut r = Reader::new(text);
+    let err = |r: &Reader<'_>, expected: String| Error::Parse {
+        path: path.to_path_buf(),
+        line: r.line,
+        expected,
+        found: excerpt(r.rest_of_line()),
+    };
+    r.skip_ws();
+    // A file that is one vector of op maps: read its elements one by one.
+    let in_vector = r.peek() == Some(b'[');
+    if in_vector {
+        r.pos += 1;
+    }
+    loop {
+        r.skip_ws();
+        match r.peek() {
+            None if in_vector => {
+                return Err(err(&r, "`]` to close the vector of ops".into()));
+            }
+            None => return Ok(()),
+            Some(b']') if in_vector => {
+                r.pos += 1;
+                r.skip_ws();
+                if r.peek().is_some() {
+                    return Err(err(&r, "nothing after the vector of ops".into()));
+                }
+                return Ok(());
+            }
+            Some(_) => {}
+        }
+        let line = r.line;
+        let start = r.pos;
+        let form = r.read().map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            line: r.line,
+            expected: e.to_string(),
+            found: excerpt(r.rest_of_line()),
+        })?;
+        let ev = event(&form, line).map_err(|expected| Error::Parse {
+            path: path.to_path_buf(),
+            line,
+            expected,
+            found: excerpt(&text[start..r.pos]),
+        })?;
+        builder.push(ev)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(s: &str) -> Edn<'_> {
+        let mut r = Reader::new(s);
+        r.skip_ws();
+        r.read().unwrap()
+    }
+
+    #[test]
+    fn reads_the_forms_jepsen_writes() {
+        assert_eq!(read("nil"), Edn::Nil);
+        assert_eq!(read("-12"), Edn::Int(-12));
+        assert_eq!(read(":timed-out"), Edn::Keyword("timed-out"));
+        assert_eq!(read(r#""a\"b""#), Edn::Str(Cow::Owned("a\"b".into())));
+        assert_eq!(read("[1 2]"), Edn::Vector(vec![Edn::Int(1), Edn::Int(2)]));
+        assert_eq!(read("#{1}"), Edn::Set(vec![Edn::Int(1)]));
+        assert_eq!(
+            read("#jepsen.history.Op{:f :read}"),
+            Edn::Map(vec![(Edn::Keyword("f"), Edn::Keyword("read"))])
+        );
+        assert_eq!(read("#_ 1 2"), Edn::Int(2));
+        assert_eq!(read("1.5"), Edn::Number("1.5"));
+    }
+
+    #[test]
+    fn independent_tuples_split_into_key_and_value() {
+        let v = read("[3 [1 2]]");
+        assert_eq!(
+            split_independent("cas", &v),
+            (
+                Some("3".into()),
+                EventValue::Pair(Value::Int(1), Value::Int(2))
+            )
+        );
+        let v = read("[1 2]");
+        assert_eq!(
+            split_independent("cas", &v),
+            (None, EventValue::Pair(Value::Int(1), Value::Int(2)))
+        );
+        assert_eq!(
+            split_independent("write", &v),
+            (Some("1".into()), EventValue::Scalar(Value::Int(2)))
+        );
+    }
+
+    #[test]
+    fn a_bad_form_names_its_line() {
+        let mut b = Builder::new(Path::new("h.edn"), crate::format::Format::Edn);
+        let text = "{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0 :type}\n";
+        let e = parse(Path::new("h.edn"), text, &mut b).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("h.edn:2: expected a map with an even number"),
+            "{msg}"
+        );
+    }
+}

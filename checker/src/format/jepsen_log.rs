@@ -1,0 +1,165 @@
+//! Jepsen's text log of a test run (`jepsen.log`), as in Porcupine's etcd test data.
+//!
+//! ```text
+//! INFO  jepsen.util - 3	:invoke	:cas	[1 4]
+//! INFO  jepsen.util - 3	:ok	:cas	[1 4]
+//! INFO  jepsen.util - 1	:info	:write	:timed-out
+//! ```
+//!
+//! Each op line is `PROCESS :TYPE :F VALUE` after the `jepsen.util` logger name; the value is EDN
+//! (`nil`, `N`, `[FROM TO]`, or a keyword such as `:timed-out` on completions that carry none).
+//! Lines from other loggers carry no ops and are skipped; a `jepsen.util` line that is not an op,
+//! or a file with no op line at all, is an error. An op with no completion by the end of the file
+//! is indeterminate (info). Process `:nemesis` is ignored.
+
+use std::path::Path;
+
+use super::edn::{Edn, Reader};
+use crate::error::{excerpt, Error, Result};
+use crate::history::{Builder, Event, EventType, EventValue, Process, Value};
+
+const LOGGER: &str = "jepsen.util";
+const LINE: &str =
+    "`jepsen.util - PROCESS :TYPE :F VALUE`, e.g. `INFO  jepsen.util - 3 :invoke :cas [1 4]`";
+
+/// Reads every op line of `text` into `builder`.
+pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()> {
+    let mut ops = 0usize;
+    let mut nonblank = 0usize;
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        nonblank += 1;
+        let Some(at) = raw.find(LOGGER) else {
+            continue; // another logger's line
+        };
+        let bad = |expected: String| Error::Parse {
+            path: path.to_path_buf(),
+            line: line_no,
+            expected,
+            found: excerpt(raw),
+        };
+        let rest = raw[at + LOGGER.len()..].trim_start_matches([' ', '\t', '-', ':']);
+        let (process, rest) = token(rest);
+        let (kind, rest) = token(rest);
+        let (f, rest) = token(rest);
+        if f.is_empty() {
+            return Err(bad(LINE.into()));
+        }
+        let value_text = rest.trim();
+        let process = if let Ok(p) = process.parse::<u64>() {
+            Process::Client(p)
+        } else if process.starts_with(':') {
+            Process::Other
+        } else {
+            return Err(bad(format!("a process number in {LINE}")));
+        };
+        let kind = kind
+            .strip_prefix(':')
+            .and_then(EventType::parse)
+            .ok_or_else(|| {
+                bad(format!(
+                    ":invoke, :ok, :fail or :info as the type in {LINE}"
+                ))
+            })?;
+        let Some(f) = f.strip_prefix(':') else {
+            return Err(bad(format!("a keyword such as :read as the op in {LINE}")));
+        };
+        let value = if value_text.is_empty() {
+            EventValue::Scalar(Value::Nil)
+        } else {
+            let mut r = Reader::new(value_text);
+            r.skip_ws();
+            match r.read() {
+                Ok(form) => edn_value(&form),
+                Err(e) => return Err(bad(format!("{e} as the value in {LINE}"))),
+            }
+        };
+        builder.push(Event {
+            line: line_no,
+            process,
+            kind,
+            f,
+            key: None,
+            value,
+        })?;
+        ops += 1;
+    }
+    if ops == 0 && nonblank > 0 {
+        return Err(Error::Parse {
+            path: path.to_path_buf(),
+            line: 1,
+            expected: format!("at least one op line {LINE}; is this a Jepsen log? (try --format)"),
+            found: excerpt(text.lines().next().unwrap_or("")),
+        });
+    }
+    Ok(())
+}
+
+/// Splits the first blank-separated token off `s`.
+fn token(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    let end = s.find([' ', '\t']).unwrap_or(s.len());
+    (&s[..end], &s[end..])
+}
+
+fn edn_value(form: &Edn<'_>) -> EventValue {
+    match form {
+        Edn::Nil => EventValue::Scalar(Value::Nil),
+        Edn::Int(i) => EventValue::Scalar(Value::Int(*i)),
+        Edn::Str(s) => EventValue::Scalar(Value::Str(s.to_string())),
+        Edn::Vector(xs) | Edn::List(xs) => match xs.as_slice() {
+            [a, b] => match (edn_value(a), edn_value(b)) {
+                (EventValue::Scalar(a), EventValue::Scalar(b)) => EventValue::Pair(a, b),
+                _ => EventValue::Other,
+            },
+            _ => EventValue::Other,
+        },
+        _ => EventValue::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Format;
+    use crate::history::Op;
+
+    fn load(text: &str) -> Result<crate::history::History> {
+        let mut b = Builder::new(Path::new("etcd.log"), Format::JepsenLog);
+        parse(Path::new("etcd.log"), text, &mut b)?;
+        Ok(b.finish())
+    }
+
+    #[test]
+    fn reads_ops_and_leaves_timeouts_open() {
+        let text = "INFO  jepsen.util - 1\t:invoke\t:write\t1\n\
+                    INFO  jepsen.core - something else\n\
+                    INFO  jepsen.util - 3\t:invoke\t:cas\t[1 4]\n\
+                    INFO  jepsen.util - 1\t:ok\t:write\t1\n\
+                    INFO  jepsen.util - 3\t:info\t:cas\t:timed-out\n\
+                    INFO  jepsen.util - 0\t:invoke\t:read\tnil\n\
+                    INFO  jepsen.util - 0\t:fail\t:read\t:timed-out\n";
+        let h = load(text).unwrap();
+        assert_eq!(h.ops.len(), 2, "the failed read is dropped");
+        assert_eq!(h.ops[1].complete, Op::NEVER);
+        assert_eq!(h.values.get(h.ops[1].value2), &Value::Int(4));
+        assert_eq!(h.stats.fail, 1);
+        assert_eq!(h.line(h.ops[1].invoke), 3);
+    }
+
+    #[test]
+    fn a_broken_op_line_is_an_error_with_its_line() {
+        let text = "INFO  jepsen.util - 1\t:invoke\t:write\t1\nINFO  jepsen.util - x\t:ok\n";
+        let msg = load(text).unwrap_err().to_string();
+        assert!(msg.starts_with("etcd.log:2: expected "), "{msg}");
+    }
+
+    #[test]
+    fn a_file_without_op_lines_is_an_error() {
+        let msg = load("hello\nworld\n").unwrap_err().to_string();
+        assert!(msg.contains("at least one op line"), "{msg}");
+    }
+}

@@ -1,0 +1,257 @@
+//! riptide's own history format: one JSON object a line (see `docs/history-format.md`).
+//!
+//! ```text
+//! {"index":0,"time":1200345,"process":0,"type":"invoke","f":"write","key":"k3","value":7}
+//! {"index":5,"time":3300000,"process":"nemesis","type":"info","f":"start","value":{"fault":"kill"}}
+//! ```
+//!
+//! Used fields: `process` (an integer; the string `"nemesis"` or any other string marks an event
+//! to ignore), `type`, `f`, `key` (optional: absent means the single default key) and `value`
+//! (`null`, an integer, a string, or `[expected, new]` for cas). `index`, `time` and `error` are
+//! informative: the checker uses line order, as the format says.
+//!
+//! Lines are decoded with serde into borrowed fields, with hand-written visitors for `process` and
+//! `value`, so that a line costs no allocation beyond the strings it really holds.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::error::{excerpt, Error, Result};
+use crate::history::{Builder, Event, EventType, EventValue, Process, Value};
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    process: JsonProcess,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    f: Cow<'a, str>,
+    #[serde(default)]
+    key: Option<JsonKey>,
+    #[serde(default)]
+    value: JsonValue,
+}
+
+struct JsonProcess(Process);
+
+impl<'de> Deserialize<'de> for JsonProcess {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = JsonProcess;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a process number or \"nemesis\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<JsonProcess, E> {
+                Ok(JsonProcess(Process::Client(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<JsonProcess, E> {
+                u64::try_from(v)
+                    .map(|p| JsonProcess(Process::Client(p)))
+                    .map_err(|_| E::custom("a process number must not be negative"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<JsonProcess, E> {
+                Ok(JsonProcess(Process::Other))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A key: a string (integers are accepted and turned into their decimal text).
+struct JsonKey(String);
+
+impl<'de> Deserialize<'de> for JsonKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = JsonKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key (a string)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<JsonKey, E> {
+                Ok(JsonKey(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<JsonKey, E> {
+                Ok(JsonKey(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<JsonKey, E> {
+                Ok(JsonKey(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Default)]
+struct JsonValue(Option<EventValue>);
+
+fn scalar_of<'de, A: SeqAccess<'de>>(seq: &mut A) -> std::result::Result<Option<Scalar>, A::Error> {
+    seq.next_element::<Scalar>()
+}
+
+/// A scalar inside a cas pair.
+struct Scalar(Option<Value>);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match d.deserialize_any(ValueVisitor)?.0 {
+            Some(EventValue::Scalar(v)) => Ok(Scalar(Some(v))),
+            _ => Ok(Scalar(None)),
+        }
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = JsonValue;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("null, an integer, a string or [expected, new]")
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<JsonValue, E> {
+        Ok(JsonValue(Some(EventValue::Scalar(Value::Nil))))
+    }
+    fn visit_none<E: de::Error>(self) -> std::result::Result<JsonValue, E> {
+        self.visit_unit()
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<JsonValue, E> {
+        match i64::try_from(v) {
+            Ok(i) => self.visit_i64(i),
+            Err(_) => Ok(JsonValue(Some(EventValue::Other))),
+        }
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<JsonValue, E> {
+        Ok(JsonValue(Some(EventValue::Scalar(Value::Int(v)))))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<JsonValue, E> {
+        Ok(JsonValue(Some(EventValue::Other)))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<JsonValue, E> {
+        Ok(JsonValue(Some(EventValue::Other)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<JsonValue, E> {
+        Ok(JsonValue(Some(EventValue::Scalar(Value::Str(
+            v.to_string(),
+        )))))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<JsonValue, A::Error> {
+        let a = scalar_of(&mut seq)?;
+        let b = if a.is_some() {
+            scalar_of(&mut seq)?
+        } else {
+            None
+        };
+        let mut extra = false;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            extra = true;
+        }
+        Ok(JsonValue(Some(match (a, b, extra) {
+            (Some(Scalar(Some(a))), Some(Scalar(Some(b))), false) => EventValue::Pair(a, b),
+            _ => EventValue::Other,
+        })))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<JsonValue, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(JsonValue(Some(EventValue::Other)))
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+const LINE: &str =
+    r#"a JSON object such as {"process":0,"type":"invoke","f":"read","key":"k","value":null}"#;
+
+/// Reads every line of `text` into `builder`.
+pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()> {
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: String| Error::Parse {
+            path: path.to_path_buf(),
+            line: line_no,
+            expected: why,
+            found: excerpt(raw),
+        };
+        let line: Line<'_> = serde_json::from_str(raw).map_err(|e| bad(format!("{LINE} ({e})")))?;
+        let kind = EventType::parse(&line.kind)
+            .ok_or_else(|| bad("\"type\" to be one of invoke, ok, fail, info".into()))?;
+        builder.push(Event {
+            line: line_no,
+            process: line.process.0,
+            kind,
+            f: &line.f,
+            key: line.key.map(|k| k.0),
+            value: line.value.0.unwrap_or(EventValue::Scalar(Value::Nil)),
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Format;
+
+    fn load(text: &str) -> Result<crate::history::History> {
+        let mut b = Builder::new(Path::new("h.jsonl"), Format::Jsonl);
+        parse(Path::new("h.jsonl"), text, &mut b)?;
+        Ok(b.finish())
+    }
+
+    #[test]
+    fn reads_the_documented_example() {
+        let text = r#"{"index":0,"time":1200345,"process":0,"type":"invoke","f":"write","key":"k3","value":7}
+{"index":1,"time":1300112,"process":1,"type":"invoke","f":"read","key":"k3","value":null}
+{"index":2,"time":2104551,"process":0,"type":"ok","f":"write","key":"k3","value":7}
+{"index":3,"time":2233000,"process":1,"type":"ok","f":"read","key":"k3","value":7}
+{"index":4,"time":2300000,"process":2,"type":"invoke","f":"cas","key":"k3","value":[7,9]}
+{"index":5,"time":3300000,"process":"nemesis","type":"info","f":"start","value":{"fault":"kill","nodes":[2]}}
+{"index":6,"time":1002300000,"process":2,"type":"info","f":"cas","key":"k3","value":[7,9],"error":"timeout after 1000 ms"}
+"#;
+        let h = load(text).unwrap();
+        assert_eq!(h.ops.len(), 3);
+        assert_eq!(h.stats.ignored, 1);
+        assert_eq!(h.stats.info, 1);
+        assert_eq!(h.keys, vec!["k3".to_string()]);
+        let cas = h.ops[2];
+        assert_eq!(cas.complete, crate::history::Op::NEVER);
+        assert_eq!(h.values.get(cas.value), &Value::Int(7));
+        assert_eq!(h.values.get(cas.value2), &Value::Int(9));
+        let read = h.ops[1];
+        assert_eq!((read.invoke, read.complete), (1, 3));
+        assert_eq!(h.values.get(read.value), &Value::Int(7));
+    }
+
+    #[test]
+    fn an_unreadable_line_names_file_line_and_expectation() {
+        let text =
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n\nnot json\n";
+        let msg = load(text).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("h.jsonl:3: expected a JSON object"),
+            "{msg}"
+        );
+        assert!(msg.contains("found `not json`"), "{msg}");
+    }
+
+    #[test]
+    fn a_bad_type_is_named() {
+        let text = r#"{"process":0,"type":"begin","f":"read","value":null}"#;
+        let msg = load(text).unwrap_err().to_string();
+        assert!(
+            msg.contains("h.jsonl:1: expected \"type\" to be one of"),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,524 @@
+//! The history model: what clients saw, as operations with an invoke and maybe a completion.
+//!
+//! A history file is a sequence of *events* (`invoke`, `ok`, `fail`, `info`), in the real-time
+//! order in which they were observed. This module pairs each invoke with its process's next
+//! completion and keeps what the search needs:
+//!
+//! - `ok`: the operation took effect, somewhere between its invoke and its completion.
+//! - `fail`: it definitely did not take effect. It is dropped here and never reaches a model.
+//! - `info` (and an invoke with no completion at all): unknown. It may have taken effect at any
+//!   moment after its invoke, or never. Such an op is an [`Outcome::Info`] with no completion
+//!   index: the search treats it as returning at +infinity, after every other event.
+//!
+//! Invariants checked while pairing (each violation is an error naming the line):
+//! a process has at most one open op; a completion names the same `f` as its invoke; and a
+//! process that saw `info` never invokes again (Jepsen gives the worker a new process id).
+//!
+//! Values are interned into a [`Values`] table, so that an op is a small `Copy` record and a
+//! register's state is a [`ValueId`]. Keys are interned the same way; [`History::partition`] splits
+//! the ops by key, which is what lets the checker test keys independently (P-compositionality:
+//! a history is linearizable iff each key's sub-history is).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Serialize, Serializer};
+
+use crate::error::{Error, Result};
+use crate::format::Format;
+
+/// A value as it appears in a history: nothing, an integer or a string.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Value {
+    /// No value: a read of a key never written, or "no value yet".
+    Nil,
+    Int(i64),
+    Str(String),
+}
+
+impl Value {
+    /// Reads a value written on the command line: `nil`/`null`, an integer, or a string
+    /// (quotes optional).
+    pub fn parse_cli(s: &str) -> Value {
+        let t = s.trim();
+        if t == "nil" || t == "null" {
+            Value::Nil
+        } else if let Ok(i) = t.parse::<i64>() {
+            Value::Int(i)
+        } else if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+            Value::Str(t[1..t.len() - 1].to_string())
+        } else {
+            Value::Str(t.to_string())
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => f.write_str("nil"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Value::Nil => s.serialize_none(),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Str(v) => s.serialize_str(v),
+        }
+    }
+}
+
+/// An interned [`Value`]: an index into the history's [`Values`] table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    /// `nil` is always id 0.
+    pub const NIL: ValueId = ValueId(0);
+}
+
+/// The table of every distinct value in a history.
+#[derive(Clone, Debug)]
+pub struct Values {
+    table: Vec<Value>,
+}
+
+impl Values {
+    pub fn get(&self, id: ValueId) -> &Value {
+        &self.table[id.0 as usize]
+    }
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        false // nil is always there
+    }
+    /// The id of `v`, if the history contains it (linear scan: for options, not for hot paths).
+    pub fn find(&self, v: &Value) -> Option<ValueId> {
+        self.table
+            .iter()
+            .position(|x| x == v)
+            .map(|i| ValueId(i as u32))
+    }
+}
+
+/// What an operation does. Completions must repeat their invoke's `f`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum F {
+    /// `read` (or `get`): observes the value.
+    Read,
+    /// `write` (or `put`): sets the value.
+    Write,
+    /// `cas [expected new]`: sets `new` if the value is `expected`.
+    Cas,
+    /// `append s`: appends the string `s` to the value.
+    Append,
+}
+
+impl F {
+    /// Accepts riptide/Jepsen names and Porcupine's `get`/`put` synonyms.
+    pub fn parse(name: &str) -> Option<F> {
+        Some(match name {
+            "read" | "get" => F::Read,
+            "write" | "put" => F::Write,
+            "cas" => F::Cas,
+            "append" => F::Append,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            F::Read => "read",
+            F::Write => "write",
+            F::Cas => "cas",
+            F::Append => "append",
+        }
+    }
+}
+
+/// How an operation ended, among the ones that reach the search (`fail`s are dropped).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Took effect between invoke and completion; its result is known.
+    Ok,
+    /// Unknown: may take effect at any time after its invoke, or never.
+    Info,
+}
+
+/// One operation: an invoke paired with its completion.
+///
+/// A model's step must depend only on `f`, `value`, `value2` and `outcome`: the search relies on
+/// that to treat identical `info` ops as interchangeable.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Op {
+    /// The client process that ran it.
+    pub process: u64,
+    /// Index into [`History::keys`].
+    pub key: u32,
+    pub f: F,
+    pub outcome: Outcome,
+    /// read: the value read (nil for an info read, whose result is unknown);
+    /// write/append: the value written; cas: the expected value.
+    pub value: ValueId,
+    /// cas: the new value; nil otherwise.
+    pub value2: ValueId,
+    /// History index (position among all events of the file, from 0) of the invoke.
+    pub invoke: u32,
+    /// History index of the completion; [`Op::NEVER`] for an info op (it returns at +infinity).
+    pub complete: u32,
+}
+
+impl Op {
+    /// The completion index of an op that never returned.
+    pub const NEVER: u32 = u32::MAX;
+
+    pub fn completion(&self) -> Option<u32> {
+        (self.complete != Op::NEVER).then_some(self.complete)
+    }
+}
+
+/// Counts of what the file held, for reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HistoryStats {
+    /// Events read (lines that were ops, including ignored ones).
+    pub events: usize,
+    /// Ops that completed `ok`.
+    pub ok: usize,
+    /// Ops that completed `fail` (dropped).
+    pub fail: usize,
+    /// Ops that completed `info`.
+    pub info: usize,
+    /// Invokes with no completion at all (treated as info).
+    pub unfinished: usize,
+    /// Events from non-client processes (the nemesis), ignored.
+    pub ignored: usize,
+}
+
+/// A whole history, ready to check.
+#[derive(Clone, Debug)]
+pub struct History {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The format it was read as.
+    pub format: Format,
+    /// Every op that was not a `fail`, in invoke order.
+    pub ops: Vec<Op>,
+    /// Key names; [`Op::key`] indexes this. The default key (for formats without keys) is `""`.
+    pub keys: Vec<String>,
+    pub values: Values,
+    /// 1-based line number of each history index.
+    pub lines: Vec<u32>,
+    pub stats: HistoryStats,
+    /// The value a never-written key holds in this format, unless `--initial` says otherwise
+    /// (Porcupine's kv files read a missing key as `""`; everything else as nil).
+    pub default_initial: Value,
+}
+
+impl History {
+    /// Splits the ops by key: `result[k]` holds the ops on key `k`, in invoke order.
+    pub fn partition(&self) -> Vec<Vec<Op>> {
+        let mut parts = vec![Vec::new(); self.keys.len()];
+        for op in &self.ops {
+            parts[op.key as usize].push(*op);
+        }
+        parts
+    }
+
+    /// Whether any op has this `f`.
+    pub fn uses(&self, f: F) -> bool {
+        self.ops.iter().any(|op| op.f == f)
+    }
+
+    /// 1-based line of a history index.
+    pub fn line(&self, index: u32) -> u32 {
+        self.lines.get(index as usize).copied().unwrap_or(0)
+    }
+}
+
+/// Who ran an event: a client process, or something to ignore (the nemesis).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Process {
+    Client(u64),
+    Other,
+}
+
+/// An event's type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum EventType {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+impl EventType {
+    pub(crate) fn parse(s: &str) -> Option<EventType> {
+        Some(match s {
+            "invoke" => EventType::Invoke,
+            "ok" => EventType::Ok,
+            "fail" => EventType::Fail,
+            "info" => EventType::Info,
+            _ => return None,
+        })
+    }
+}
+
+/// An event's value as a parser found it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum EventValue {
+    Scalar(Value),
+    /// `[a b]`: a cas's expected and new values.
+    Pair(Value, Value),
+    /// Anything else (a keyword such as `:timed-out`, an object): fine where the value is unused.
+    Other,
+}
+
+/// One parsed event, before pairing.
+#[derive(Clone, Debug)]
+pub(crate) struct Event<'a> {
+    /// 1-based line number.
+    pub line: usize,
+    pub process: Process,
+    pub kind: EventType,
+    /// The `f` name as written (checked only for client events).
+    pub f: &'a str,
+    pub key: Option<String>,
+    pub value: EventValue,
+}
+
+/// An invoke waiting for its completion.
+struct Open {
+    slot: usize,
+    f: F,
+    line: usize,
+}
+
+/// Pairs events into ops. Parsers feed it events in file order.
+pub(crate) struct Builder {
+    path: PathBuf,
+    format: Format,
+    /// Ops in invoke order; `None` once a `fail` removed it.
+    ops: Vec<Option<Op>>,
+    /// The invoke value of each slot (a cas pair needs both halves).
+    keys: Vec<String>,
+    key_ids: HashMap<String, u32>,
+    values: Vec<Value>,
+    value_ids: HashMap<Value, ValueId>,
+    open: HashMap<u64, Open>,
+    /// Processes that saw `info`, with the line of that completion.
+    retired: HashMap<u64, usize>,
+    lines: Vec<u32>,
+    stats: HistoryStats,
+    default_initial: Value,
+}
+
+impl Builder {
+    pub(crate) fn new(path: &Path, format: Format) -> Builder {
+        let mut value_ids = HashMap::new();
+        value_ids.insert(Value::Nil, ValueId::NIL);
+        Builder {
+            path: path.to_path_buf(),
+            format,
+            ops: Vec::new(),
+            keys: Vec::new(),
+            key_ids: HashMap::new(),
+            values: vec![Value::Nil],
+            value_ids,
+            open: HashMap::new(),
+            retired: HashMap::new(),
+            lines: Vec::new(),
+            stats: HistoryStats::default(),
+            default_initial: Value::Nil,
+        }
+    }
+
+    pub(crate) fn set_default_initial(&mut self, v: Value) {
+        self.default_initial = v;
+    }
+
+    fn error(&self, line: usize, message: String) -> Error {
+        Error::History {
+            path: self.path.clone(),
+            line,
+            message,
+        }
+    }
+
+    fn intern(&mut self, v: Value) -> ValueId {
+        if let Some(&id) = self.value_ids.get(&v) {
+            return id;
+        }
+        let id = ValueId(self.values.len() as u32);
+        self.values.push(v.clone());
+        self.value_ids.insert(v, id);
+        id
+    }
+
+    fn key_id(&mut self, key: Option<String>) -> u32 {
+        let key = key.unwrap_or_default();
+        if let Some(&id) = self.key_ids.get(&key) {
+            return id;
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(key.clone());
+        self.key_ids.insert(key, id);
+        id
+    }
+
+    /// Adds one event, in file order.
+    pub(crate) fn push(&mut self, ev: Event<'_>) -> Result<()> {
+        let index = self.lines.len() as u32;
+        self.lines.push(ev.line as u32);
+        self.stats.events += 1;
+        let process = match ev.process {
+            Process::Client(p) => p,
+            Process::Other => {
+                self.stats.ignored += 1;
+                return Ok(());
+            }
+        };
+        let Some(f) = F::parse(ev.f) else {
+            return Err(self.error(
+                ev.line,
+                format!(
+                    "unknown operation `{}`; expected read, write, cas or append (get and put are accepted too)",
+                    ev.f
+                ),
+            ));
+        };
+        if ev.kind == EventType::Invoke {
+            return self.invoke(ev, process, f, index);
+        }
+        let Some(open) = self.open.remove(&process) else {
+            return Err(self.error(
+                ev.line,
+                format!("a completion for process {process}, which has no open invoke"),
+            ));
+        };
+        if open.f != f {
+            return Err(self.error(
+                ev.line,
+                format!(
+                    "process {process} completes `{}` but invoked `{}` on line {}",
+                    f.name(),
+                    open.f.name(),
+                    open.line
+                ),
+            ));
+        }
+        match ev.kind {
+            EventType::Invoke => unreachable!("handled above"),
+            EventType::Fail => {
+                self.stats.fail += 1;
+                self.ops[open.slot] = None;
+            }
+            EventType::Info => {
+                self.stats.info += 1;
+                self.retired.insert(process, ev.line);
+                // The op stays an Info op with no completion: it returns at +infinity.
+            }
+            EventType::Ok => {
+                self.stats.ok += 1;
+                let value = if f == F::Read {
+                    match ev.value {
+                        EventValue::Scalar(v) => Some(self.intern(v)),
+                        _ => {
+                            return Err(Error::Parse {
+                                path: self.path.clone(),
+                                line: ev.line,
+                                expected: "the value read (nil, an integer or a string)".into(),
+                                found: format!("{:?}", ev.value),
+                            })
+                        }
+                    }
+                } else {
+                    None
+                };
+                let op = self.ops[open.slot].as_mut().expect("open op has a slot");
+                op.outcome = Outcome::Ok;
+                op.complete = index;
+                if let Some(v) = value {
+                    op.value = v;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn invoke(&mut self, ev: Event<'_>, process: u64, f: F, index: u32) -> Result<()> {
+        if let Some(open) = self.open.get(&process) {
+            return Err(self.error(
+                ev.line,
+                format!(
+                    "process {process} invokes again while its op from line {} is still open",
+                    open.line
+                ),
+            ));
+        }
+        if let Some(&line) = self.retired.get(&process) {
+            return Err(self.error(
+                ev.line,
+                format!(
+                    "process {process} invokes again after its `info` on line {line}; \
+                     a process that saw info must continue under a new process id"
+                ),
+            ));
+        }
+        let bad_value = |expected: &str, this: &Builder| Error::Parse {
+            path: this.path.clone(),
+            line: ev.line,
+            expected: format!("{expected} as the value of a `{}` invoke", f.name()),
+            found: format!("{:?}", ev.value),
+        };
+        let (value, value2) = match (f, &ev.value) {
+            (F::Read, _) => (ValueId::NIL, ValueId::NIL),
+            (F::Write | F::Append, EventValue::Scalar(v)) => (self.intern(v.clone()), ValueId::NIL),
+            (F::Cas, EventValue::Pair(a, b)) => (self.intern(a.clone()), self.intern(b.clone())),
+            (F::Write | F::Append, _) => return Err(bad_value("a value", self)),
+            (F::Cas, _) => return Err(bad_value("`[expected new]`", self)),
+        };
+        let key = self.key_id(ev.key);
+        self.open.insert(
+            process,
+            Open {
+                slot: self.ops.len(),
+                f,
+                line: ev.line,
+            },
+        );
+        self.ops.push(Some(Op {
+            process,
+            key,
+            f,
+            outcome: Outcome::Info,
+            value,
+            value2,
+            invoke: index,
+            complete: Op::NEVER,
+        }));
+        Ok(())
+    }
+
+    /// Ends the history: invokes still open become info ops.
+    pub(crate) fn finish(mut self) -> History {
+        self.stats.unfinished = self.open.len();
+        History {
+            path: self.path,
+            format: self.format,
+            ops: self.ops.into_iter().flatten().collect(),
+            keys: self.keys,
+            values: Values { table: self.values },
+            lines: self.lines,
+            stats: self.stats,
+            default_initial: self.default_initial,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! A compare-and-set register: a [`super::register`] plus `cas [expected new]`, which sets
+//! `new` only if the value is `expected`. A cas that completed `ok` must have found `expected`;
+//! one that completed `fail` never reaches the model (it is dropped with the other fails).
+
+use super::register::{step_register, unobserved_info};
+use super::{describe_register_op, Context, Model};
+use crate::history::{Op, ValueId, F};
+
+/// A register with `read`, `write` and `cas`.
+pub struct CasRegister<'h> {
+    ctx: Context<'h>,
+}
+
+impl<'h> CasRegister<'h> {
+    pub fn new(ctx: Context<'h>) -> CasRegister<'h> {
+        CasRegister { ctx }
+    }
+}
+
+impl Model for CasRegister<'_> {
+    type State = ValueId;
+
+    fn init(&mut self) -> ValueId {
+        self.ctx.initial_id
+    }
+
+    fn step(&mut self, state: ValueId, op: &Op) -> Option<ValueId> {
+        match op.f {
+            // An info cas that did not match had no effect: the same as never happening, which
+            // the search covers by leaving it out. So a cas runs only where it matches.
+            F::Cas => (state == op.value).then_some(op.value2),
+            _ => step_register(state, op),
+        }
+    }
+
+    fn describe_op(&self, op: &Op) -> String {
+        describe_register_op(&self.ctx, op)
+    }
+
+    fn describe_state(&self, state: ValueId) -> String {
+        self.ctx.show(state)
+    }
+
+    fn droppable(&self, ops: &[Op]) -> Vec<bool> {
+        unobserved_info(ops, self.ctx.initial_id)
+    }
+}

@@ -1,0 +1,167 @@
+//! Models: what a single copy of the data would do with each operation.
+//!
+//! A model is a sequential specification. The search asks it one question, over and over: "in
+//! this state, can this op happen, and what state follows?" ([`Model::step`]). Adding a model
+//! means implementing [`Model`]: an initial state, the step, and how to show ops and states in a
+//! counterexample. Every model here is checked per key: the history is split by key first
+//! (P-compositionality), so a model describes one key's value.
+//!
+//! | [`ModelKind`] | ops | state |
+//! |---|---|---|
+//! | `register` ([`register`]) | read, write | the last value written (initially `--initial`, default nil) |
+//! | `cas-register` ([`cas_register`]) | read, write, cas | same, plus compare-and-set |
+//! | `kv` ([`kv`]) | read/get, write/put, cas, append | a string-or-value per key; a missing key reads as nothing |
+//!
+//! States are small `Copy` values. A model whose states are rich (the kv model's strings grow
+//! with appends) interns them itself and hands the search an id; that is why `step` takes
+//! `&mut self`. A model instance serves one key and lives on one thread.
+
+pub mod cas_register;
+pub mod kv;
+pub mod register;
+
+use std::fmt;
+use std::hash::Hash;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::history::{Op, Value, ValueId, Values, F};
+
+/// A sequential specification of one key.
+pub trait Model {
+    /// The state of one key. Equal states must behave identically from then on.
+    type State: Copy + Eq + Hash + fmt::Debug;
+
+    /// The state before any op.
+    fn init(&mut self) -> Self::State;
+
+    /// The state after `op` runs in `state`, or `None` if `op` cannot run there (a read that
+    /// returned something else, a cas whose expected value differs).
+    ///
+    /// For an `info` op (result unknown) return the state it would leave *if it took effect*;
+    /// the search separately considers that it never did. The step must depend only on `op.f`,
+    /// `op.value`, `op.value2` and `op.outcome`.
+    fn step(&mut self, state: Self::State, op: &Op) -> Option<Self::State>;
+
+    /// The op as a person reads it: `write 3`, `cas 1->4`, `read 2`.
+    fn describe_op(&self, op: &Op) -> String;
+
+    /// The state as a person reads it.
+    fn describe_state(&self, state: Self::State) -> String;
+
+    /// Marks `info` ops (by position in `ops`, one key's ops) that this model proves can be
+    /// dropped without changing the verdict. The default drops nothing; the register models
+    /// drop info reads and writes nobody could have observed (see [`register::unobserved_info`]).
+    fn droppable(&self, ops: &[Op]) -> Vec<bool> {
+        vec![false; ops.len()]
+    }
+}
+
+/// The models riptide ships, by name.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    Register,
+    CasRegister,
+    Kv,
+}
+
+impl ModelKind {
+    pub const NAMES: &'static [&'static str] = &["register", "cas-register", "kv"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::Kv => "kv",
+        }
+    }
+
+    /// Whether the model gives `f` a meaning.
+    pub fn supports(self, f: F) -> bool {
+        match self {
+            ModelKind::Register => matches!(f, F::Read | F::Write),
+            ModelKind::CasRegister => matches!(f, F::Read | F::Write | F::Cas),
+            ModelKind::Kv => true,
+        }
+    }
+
+    /// The model that can check every op in a history of this shape: kv where there are appends,
+    /// otherwise cas-register (which also covers plain registers).
+    pub fn auto(uses_append: bool) -> ModelKind {
+        if uses_append {
+            ModelKind::Kv
+        } else {
+            ModelKind::CasRegister
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ModelKind> {
+        Ok(match s {
+            "register" => ModelKind::Register,
+            "cas-register" | "cas" => ModelKind::CasRegister,
+            "kv" | "key-value" => ModelKind::Kv,
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unknown model `{s}`; expected one of {}",
+                    ModelKind::NAMES.join(", ")
+                )))
+            }
+        })
+    }
+}
+
+/// What every model instance needs from the history: its values and the initial value.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'h> {
+    pub values: &'h Values,
+    /// The value of a key before any write.
+    pub initial: &'h Value,
+    /// `initial` as an id, or [`Context::FOREIGN`] if no op in the history mentions it.
+    pub initial_id: ValueId,
+}
+
+impl<'h> Context<'h> {
+    /// The id of an initial value that appears nowhere in the history: equal to no op's value.
+    pub const FOREIGN: ValueId = ValueId(u32::MAX);
+
+    pub fn new(values: &'h Values, initial: &'h Value) -> Context<'h> {
+        Context {
+            values,
+            initial,
+            initial_id: values.find(initial).unwrap_or(Context::FOREIGN),
+        }
+    }
+
+    /// Shows an interned value (or the foreign initial value).
+    pub fn show(&self, id: ValueId) -> String {
+        if id == Context::FOREIGN {
+            self.initial.to_string()
+        } else {
+            self.values.get(id).to_string()
+        }
+    }
+}
+
+/// How the register models show an op.
+pub(crate) fn describe_register_op(ctx: &Context<'_>, op: &Op) -> String {
+    use crate::history::Outcome;
+    match op.f {
+        F::Read if op.outcome == Outcome::Info => "read ?".to_string(),
+        F::Read => format!("read {}", ctx.show(op.value)),
+        F::Write => format!("write {}", ctx.show(op.value)),
+        F::Cas => format!("cas {}->{}", ctx.show(op.value), ctx.show(op.value2)),
+        F::Append => format!("append {}", ctx.show(op.value)),
+    }
+}

@@ -1,0 +1,348 @@
+//! The linearizability search for one key: Wing & Gong's algorithm with Lowe's memoisation.
+//!
+//! **The question.** Is there a total order of the key's ops that (a) respects real time: an
+//! op that completed before another was invoked comes first; (b) the model accepts, step by
+//! step from its initial state; and (c) contains every `ok` op? `info` ops return at +infinity,
+//! so (a) never forces them, and they may be left out (they never took effect).
+//!
+//! **The algorithm** (Wing & Gong 1993, as refined by Lowe 2017 and used by Porcupine). Put the
+//! invoke ("call") and completion ("return") events of the ops in one doubly linked list, in
+//! history order. Walk it from the head:
+//!
+//! - at a call whose op the model accepts in the current state, *linearize* it: push it on a
+//!   stack, unlink its call and return entries from the list ("lift"), and start again from the
+//!   head;
+//! - at a return: that op was not linearized although it had to be by now. Undo the last
+//!   linearization ("unlift": pop, relink, restore the state) and try the next call after it;
+//! - when no `ok` op is left, the history is linearizable; when a return is met with an empty
+//!   stack, it is not.
+//!
+//! Lowe's cache ([`crate::memo`]) records every configuration (linearized set, state) entered,
+//! and a linearization that would lead to a known configuration is skipped: it was or is being
+//! explored. This turns the search from factorial into at most "number of reachable
+//! configurations".
+//!
+//! **Identical info ops.** Two `info` ops with the same `f` and values, both already invoked,
+//! are interchangeable: both may go anywhere after their invoke, with the same effect. So among
+//! such twins the search only linearizes the earliest-invoked one not yet linearized. Proof: take
+//! any successful order that linearizes a later twin `b` while the earlier twin `a` is not yet
+//! placed; swap them (`a` goes where `b` was, which is after `b`'s invoke and so after `a`'s;
+//! `b` goes where `a` was, later, or nowhere if `a` was left out). The states along the order are
+//! unchanged. Repeating this fixes every violation from left to right. Without this rule, `k`
+//! pending timed-out `write 1`s give `2^k` configurations; with it, `k + 1`.
+//!
+//! **Limits.** Every [`CHECK_EVERY`] steps the search looks at the shared deadline and stop flag;
+//! the memo counts its bytes against the shared budget. Either gives [`Outcome::Unknown`].
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::history::{Op, Outcome as OpOutcome};
+use crate::memo::{Budget, Memo, ROOT};
+use crate::model::Model;
+
+/// How often (in loop iterations) the search looks at the clock: often enough to stop within a
+/// millisecond, rarely enough that `Instant::now` costs nothing measurable.
+const CHECK_EVERY: u32 = 1 << 12;
+
+/// How many distinct states a counterexample lists at most.
+pub const MAX_STATES: usize = 16;
+
+/// Shared limits of one check.
+pub struct Limits<'a> {
+    pub deadline: Option<Instant>,
+    /// Set by whoever hits the deadline first, so the others stop too.
+    pub stop: &'a AtomicBool,
+    pub budget: &'a Budget,
+}
+
+/// Why a search gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GaveUp {
+    TimeLimit,
+    Memory,
+}
+
+/// The result of searching one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome<S> {
+    Valid,
+    Invalid(Failure<S>),
+    Unknown(GaveUp),
+}
+
+/// Where the search got furthest before failing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure<S> {
+    /// Position (in the searched ops) of the op that could not be linearized: the one whose
+    /// completion was the furthest the search ever reached without being able to place it.
+    pub op: usize,
+    /// A linearization of the ops before it (positions, in order) that got that far.
+    pub prefix: Vec<usize>,
+    /// Distinct states of the configurations that got that far (at most [`MAX_STATES`]).
+    pub states: Vec<S>,
+}
+
+/// What a search did, for reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Configurations entered (memo size).
+    pub configurations: usize,
+    /// Peak memo bytes.
+    pub memo_bytes: usize,
+}
+
+/// A small, fast, fixed hasher (the Fx hash of rustc): states are tiny and not adversarial.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+fn hash_state<S: Hash>(s: &S) -> u64 {
+    let mut h = Fx::default();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// A fixed pseudo-random 64-bit key per op (splitmix64): the Zobrist hash of a set is the XOR
+/// of its members' keys, so adding or removing one op updates it in O(1).
+fn zobrist(i: usize) -> u64 {
+    let mut z = (i as u64)
+        .wrapping_add(1)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// "No entry" in the linked list.
+const NIL: u32 = u32::MAX;
+
+/// The list of call and return entries. Entry `2i` is op `i`'s call, `2i + 1` its return
+/// (absent for info ops); the head sentinel is entry `2n`.
+struct Entries {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    head: u32,
+}
+
+impl Entries {
+    fn new(ops: &[Op]) -> Entries {
+        let n = ops.len();
+        let mut order: Vec<(u32, u32)> = Vec::with_capacity(2 * n);
+        for (i, op) in ops.iter().enumerate() {
+            order.push((op.invoke, 2 * i as u32));
+            if op.outcome == OpOutcome::Ok {
+                order.push((op.complete, 2 * i as u32 + 1));
+            }
+        }
+        order.sort_unstable();
+        let head = 2 * n as u32;
+        let mut next = vec![NIL; 2 * n + 1];
+        let mut prev = vec![NIL; 2 * n + 1];
+        let mut last = head;
+        for &(_, e) in &order {
+            next[last as usize] = e;
+            prev[e as usize] = last;
+            last = e;
+        }
+        Entries { next, prev, head }
+    }
+
+    fn unlink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = n;
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    /// Relinks `e` where it was; entries must be relinked in the reverse order of unlinking.
+    fn relink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = e;
+        if n != NIL {
+            self.prev[n as usize] = e;
+        }
+    }
+}
+
+struct Frame<S> {
+    op: u32,
+    state: S,
+    record: u32,
+}
+
+/// Decides whether `ops` (one key, in invoke order, fails already dropped) is linearizable.
+pub fn search<M: Model>(
+    model: &mut M,
+    ops: &[Op],
+    limits: &Limits<'_>,
+) -> (Outcome<M::State>, Stats) {
+    let n = ops.len();
+    let mut remaining = ops.iter().filter(|o| o.outcome == OpOutcome::Ok).count();
+    let mut stats = Stats::default();
+    if remaining == 0 {
+        return (Outcome::Valid, stats);
+    }
+    let mut entries = Entries::new(ops);
+    let twin = earlier_twins(ops);
+    let zob: Vec<u64> = (0..n).map(zobrist).collect();
+    let words = n.div_ceil(64);
+    let mut bits = vec![0u64; words];
+    let mut memo: Memo<'_, M::State> = Memo::new(words, limits.budget);
+
+    let mut state = model.init();
+    let mut set_hash = 0u64;
+    let mut record = ROOT;
+    let mut stack: Vec<Frame<M::State>> = Vec::new();
+
+    // The furthest the search got: the completion index it could not pass, and how.
+    let mut best_at = 0u32;
+    let mut best: Option<(usize, u32)> = None; // (op, record)
+    let mut best_states: Vec<M::State> = Vec::new();
+
+    let mut entry = entries.next[entries.head as usize];
+    let mut tick = 0u32;
+    let give_up = |why, memo: &Memo<'_, M::State>, mut stats: Stats| {
+        stats.configurations = memo.len();
+        stats.memo_bytes = memo.bytes();
+        (Outcome::Unknown(why), stats)
+    };
+    loop {
+        tick = tick.wrapping_add(1);
+        if tick % CHECK_EVERY == 0 {
+            if limits.stop.load(Ordering::Relaxed) {
+                return give_up(GaveUp::TimeLimit, &memo, stats);
+            }
+            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                limits.stop.store(true, Ordering::Relaxed);
+                return give_up(GaveUp::TimeLimit, &memo, stats);
+            }
+        }
+        // Every ok op has a return entry, so walking off the end means none is left: but that
+        // is caught when the last one is linearized, below.
+        debug_assert_ne!(entry, NIL);
+        let i = (entry >> 1) as usize;
+        if entry & 1 == 0 {
+            let op = &ops[i];
+            let blocked = twin[i] != NIL && bits[twin[i] as usize / 64] >> (twin[i] % 64) & 1 == 0;
+            if !blocked {
+                if let Some(next_state) = model.step(state, op) {
+                    bits[i / 64] |= 1 << (i % 64);
+                    let next_hash = set_hash ^ zob[i];
+                    let h = next_hash ^ hash_state(&next_state);
+                    match memo.insert(h, next_state, &bits, i as u32, record) {
+                        Err(_) => return give_up(GaveUp::Memory, &memo, stats),
+                        Ok(Some(id)) => {
+                            stack.push(Frame {
+                                op: i as u32,
+                                state,
+                                record,
+                            });
+                            state = next_state;
+                            set_hash = next_hash;
+                            record = id;
+                            entries.unlink(entry);
+                            if op.outcome == OpOutcome::Ok {
+                                entries.unlink(entry + 1);
+                                remaining -= 1;
+                                if remaining == 0 {
+                                    stats.configurations = memo.len();
+                                    stats.memo_bytes = memo.bytes();
+                                    return (Outcome::Valid, stats);
+                                }
+                            }
+                            entry = entries.next[entries.head as usize];
+                            continue;
+                        }
+                        Ok(None) => bits[i / 64] &= !(1 << (i % 64)),
+                    }
+                }
+            }
+            entry = entries.next[entry as usize];
+        } else {
+            // Op i had to be linearized before this completion, and was not.
+            let at = ops[i].complete;
+            if best.is_none() || at > best_at {
+                best_at = at;
+                best = Some((i, record));
+                best_states.clear();
+                best_states.push(state);
+            } else if at == best_at
+                && best_states.len() < MAX_STATES
+                && !best_states.contains(&state)
+            {
+                best_states.push(state);
+            }
+            let Some(frame) = stack.pop() else {
+                break;
+            };
+            let j = frame.op as usize;
+            if ops[j].outcome == OpOutcome::Ok {
+                entries.relink(2 * frame.op + 1);
+                remaining += 1;
+            }
+            entries.relink(2 * frame.op);
+            bits[j / 64] &= !(1 << (j % 64));
+            set_hash ^= zob[j];
+            state = frame.state;
+            record = frame.record;
+            entry = entries.next[2 * j];
+        }
+    }
+    stats.configurations = memo.len();
+    stats.memo_bytes = memo.bytes();
+    let (op, mut rec) = best.expect("a failed search met a return");
+    let mut prefix = Vec::new();
+    while rec != ROOT {
+        let (o, parent) = memo.parent(rec);
+        prefix.push(o as usize);
+        rec = parent;
+    }
+    prefix.reverse();
+    (
+        Outcome::Invalid(Failure {
+            op,
+            prefix,
+            states: best_states,
+        }),
+        stats,
+    )
+}
+
+/// For each info op, the previous info op with the same `f` and values (by invoke order), or
+/// [`NIL`]: it may be linearized only once that twin is.
+fn earlier_twins(ops: &[Op]) -> Vec<u32> {
+    use std::collections::HashMap;
+    let mut last = HashMap::new();
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| {
+            if op.outcome != OpOutcome::Info {
+                return NIL;
+            }
+            last.insert((op.f, op.value, op.value2), i as u32)
+                .unwrap_or(NIL)
+        })
+        .collect()
+}
