@@ -153,8 +153,8 @@ pub(crate) fn recover_log(
         log.segments.clear();
         remove_newest_first(log_dir, &all_paths)?;
         repairs.push(format!(
-            "deleted the whole log ({} segment(s)): {why} (finishing an interrupted snapshot \
-             install)",
+            "deleted the whole log ({} segment(s)): {why}; the snapshot supersedes it (a \
+             snapshot install or a snapshot past the synced log, then a crash)",
             all_paths.len()
         ));
         log.terms.clear();
@@ -281,6 +281,11 @@ fn scan_segment(
             ));
         }
         cut(&seg.path, at as u64)?;
+        // An empty file is a segment created just before a crash: nothing was lost or cut.
+        if bytes.is_empty() {
+            seg.len = HEADER_LEN;
+            return Ok(seg);
+        }
         repairs.push(format!(
             "segment {name}: {why} at offset {at}; cut {} bytes (a torn final write)",
             bytes.len() - at
