@@ -8,7 +8,7 @@ use riptide_node::storage::{Error, LogStore, Recovered, Snapshot, StorageOptions
 use riptide_node::types::{Entry, HardState, Index, Payload, Term};
 
 fn entry(index: Index, term: Term) -> Entry {
-    let payload = if index % 7 == 0 {
+    let payload = if index % 7 == 3 {
         Payload::Noop
     } else {
         Payload::Command(format!("put k{index} v{term}").into_bytes())

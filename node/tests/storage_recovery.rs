@@ -305,7 +305,10 @@ fn a_flipped_bit_in_a_middle_record_refuses_to_start() {
     fs::write(&seg, &bytes).unwrap();
     let err = open_err(tmp.path());
     assert_corrupt(&err, &seg, at, "checksum mismatch");
-    assert!(err.to_string().contains("a valid record follows"), "{err}");
+    assert!(
+        err.to_string().contains("a valid record (entry 6) follows"),
+        "{err}"
+    );
     assert_eq!(
         fs::read(&seg).unwrap(),
         bytes,
@@ -388,7 +391,7 @@ fn a_valid_record_in_the_wrong_place_is_corruption_not_a_torn_write() {
     let mut bytes = fs::read(&seg).unwrap();
     let end = bytes.len();
     let (at, len) = records(&bytes)[2];
-    bytes.extend_from_slice(&bytes[at..at + len].to_vec());
+    bytes.extend_from_within(at..at + len);
     fs::write(&seg, &bytes).unwrap();
     assert_corrupt(
         &open_err(tmp.path()),

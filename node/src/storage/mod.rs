@@ -57,16 +57,20 @@
 //!    that a crash interrupted).
 //! 3. Every remaining record is checked: length in bounds, complete, checksum, decodable, the
 //!    expected index (segments chain without gaps or overlaps), terms never decreasing.
-//! 4. **Torn tail**: a bad record at the end of the *newest* segment with no valid record anywhere
-//!    after it is what a crash in the middle of an unsynced write leaves (a short file, or a file
-//!    whose size was extended but whose last blocks hold zeros or garbage). Those entries were never
+//! 4. **Torn tail**: a bad record in the *newest* segment with no valid record of a later entry
+//!    anywhere after it (index at least the bad record's, term at least the last good one's) is what
+//!    a crash in the middle of an unsynced write leaves (a short file, or a file whose size was
+//!    extended but whose last blocks hold zeros or garbage). Those entries were never
 //!    synced, hence never acknowledged: the file is cut at the bad record, the cut is fsynced and
 //!    reported in [`Recovered::repairs`], and the node starts.
-//! 5. **Corruption**: a bad record *followed by a valid one*, a bad record in an older segment, or a
-//!    record whose checksum matches but whose contents break rule 3: the node refuses to start with
-//!    [`Error::Corrupt`] naming the file and offset.
+//! 5. **Corruption**: a bad record *followed by a valid record of a later entry*, a bad record (or
+//!    a torn tail) in an older segment, or a record whose checksum matches but whose contents break
+//!    rule 3: the node refuses to start with [`Error::Corrupt`] naming the file and offset, and
+//!    changes nothing in that file.
 //! 6. If the log ends before the snapshot, or disagrees with the snapshot's last term, it is a log
-//!    that a snapshot install replaced before a crash: it is deleted (reported in `repairs`).
+//!    that the snapshot replaced just before a crash (an install from the leader, or a snapshot
+//!    past what was synced): it is deleted (reported in `repairs`). The first entry after the
+//!    snapshot must not have a lower term than the snapshot's.
 //!
 //! ## Why damage in the middle refuses to start
 //!
@@ -90,8 +94,8 @@
 //! - A power failure that persists a later block of an unsynced batch but not an earlier one leaves
 //!   a valid record after a bad one, which rule 5 refuses. The refusal is conservative: it costs a
 //!   manual step, never data.
-//! - A valid record hidden in the torn bytes (a command payload that embeds an encoded record) would
-//!   also be taken for corruption. Again conservative.
+//! - A valid record hidden in the torn bytes (a command payload that embeds an encoded record of a
+//!   plausible later entry) would also be taken for corruption. Again conservative.
 //!
 //! # Deleting files without opening holes
 //!

@@ -9,11 +9,12 @@
 //!    segment's last entry (the first one must not start after the snapshot): a gap or an overlap
 //!    is corruption. Every record must be valid and hold the expected index, and terms must never
 //!    decrease; a record with a good checksum that breaks these is corruption, never a torn write.
-//! 3. A bad record in the newest segment with no valid record anywhere after it is a torn final
-//!    write: the file is cut there (and fsynced) and the cut is reported in `repairs`. A bad record
-//!    with a valid record after it, or a bad record in an older (sealed) segment, is corruption.
+//! 3. A bad record in the newest segment with no valid record of a later entry anywhere after it is
+//!    a torn final write: the file is cut there (and fsynced) and the cut is reported in `repairs`.
+//!    A bad record with such a record after it, or a bad record in an older (sealed) segment, is
+//!    corruption. A refused recovery never cuts anything.
 //! 4. If the log ends before the snapshot's last index, or holds that index with another term, the
-//!    log is from before an interrupted snapshot install: it is deleted (reported in `repairs`).
+//!    snapshot replaced it just before a crash: it is deleted (reported in `repairs`).
 //!    The first entry after the snapshot must not have a lower term than the snapshot.
 
 use std::fs::{self, OpenOptions};
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Error, Result};
 use super::fs::sync_dir;
-use super::record::{decode_entry, find_valid_entry_record, read_record, ENTRY_FIXED_LEN};
+use super::record::{decode_entry, find_following_entry, read_record, ENTRY_FIXED_LEN};
 use super::segment::{self, Segment, HEADER_LEN, MAGIC};
 use super::terms::TermRuns;
 use crate::types::{Entry, Index, Term};
@@ -270,13 +271,14 @@ fn scan_segment(
                 ),
             ));
         }
-        if let Some(valid) = find_valid_entry_record(&bytes, at + 1) {
+        let min_term = log.last.map_or(0, |(_, term)| term);
+        if let Some((valid, index)) = find_following_entry(&bytes, at, seg.next_index(), min_term) {
             return Err(corrupt(
                 &seg.path,
                 at,
                 format!(
-                    "{why}, but a valid record follows at offset {valid}: damage in the middle \
-                     of the log, not a torn write"
+                    "{why}, but a valid record (entry {index}) follows at offset {valid}: damage \
+                     in the middle of the log, not a torn write"
                 ),
             ));
         }
