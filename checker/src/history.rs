@@ -19,7 +19,7 @@
 //! the ops by key, which is what lets the checker test keys independently (P-compositionality:
 //! a history is linearizable iff each key's sub-history is).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,7 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::format::Format;
+use crate::fx::FxHashMap as HashMap;
 
 /// A value as it appears in a history: nothing, an integer or a string.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -271,12 +272,20 @@ impl EventType {
     }
 }
 
+/// A scalar as a parser found it, borrowing from the file's text where it can.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum RawValue<'a> {
+    Nil,
+    Int(i64),
+    Str(Cow<'a, str>),
+}
+
 /// An event's value as a parser found it.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum EventValue {
-    Scalar(Value),
+pub(crate) enum EventValue<'a> {
+    Scalar(RawValue<'a>),
     /// `[a b]`: a cas's expected and new values.
-    Pair(Value, Value),
+    Pair(RawValue<'a>, RawValue<'a>),
     /// Anything else (a keyword such as `:timed-out`, an object): fine where the value is unused.
     Other,
 }
@@ -290,8 +299,8 @@ pub(crate) struct Event<'a> {
     pub kind: EventType,
     /// The `f` name as written (checked only for client events).
     pub f: &'a str,
-    pub key: Option<String>,
-    pub value: EventValue,
+    pub key: Option<Cow<'a, str>>,
+    pub value: EventValue<'a>,
 }
 
 /// An invoke waiting for its completion.
@@ -309,9 +318,10 @@ pub(crate) struct Builder {
     ops: Vec<Option<Op>>,
     /// The invoke value of each slot (a cas pair needs both halves).
     keys: Vec<String>,
-    key_ids: HashMap<String, u32>,
+    key_ids: HashMap<Box<str>, u32>,
     values: Vec<Value>,
-    value_ids: HashMap<Value, ValueId>,
+    int_ids: HashMap<i64, ValueId>,
+    str_ids: HashMap<Box<str>, ValueId>,
     open: HashMap<u64, Open>,
     /// Processes that saw `info`, with the line of that completion.
     retired: HashMap<u64, usize>,
@@ -322,18 +332,17 @@ pub(crate) struct Builder {
 
 impl Builder {
     pub(crate) fn new(path: &Path, format: Format) -> Builder {
-        let mut value_ids = HashMap::new();
-        value_ids.insert(Value::Nil, ValueId::NIL);
         Builder {
             path: path.to_path_buf(),
             format,
             ops: Vec::new(),
             keys: Vec::new(),
-            key_ids: HashMap::new(),
+            key_ids: HashMap::default(),
             values: vec![Value::Nil],
-            value_ids,
-            open: HashMap::new(),
-            retired: HashMap::new(),
+            int_ids: HashMap::default(),
+            str_ids: HashMap::default(),
+            open: HashMap::default(),
+            retired: HashMap::default(),
             lines: Vec::new(),
             stats: HistoryStats::default(),
             default_initial: Value::Nil,
@@ -352,24 +361,37 @@ impl Builder {
         }
     }
 
-    fn intern(&mut self, v: Value) -> ValueId {
-        if let Some(&id) = self.value_ids.get(&v) {
-            return id;
+    fn intern(&mut self, v: &RawValue<'_>) -> ValueId {
+        let next = ValueId(self.values.len() as u32);
+        let id = match v {
+            RawValue::Nil => return ValueId::NIL,
+            RawValue::Int(i) => *self.int_ids.entry(*i).or_insert(next),
+            RawValue::Str(s) => match self.str_ids.get(s.as_ref()) {
+                Some(&id) => id,
+                None => {
+                    self.str_ids.insert(s.as_ref().into(), next);
+                    next
+                }
+            },
+        };
+        if id == next {
+            self.values.push(match v {
+                RawValue::Nil => Value::Nil,
+                RawValue::Int(i) => Value::Int(*i),
+                RawValue::Str(s) => Value::Str(s.to_string()),
+            });
         }
-        let id = ValueId(self.values.len() as u32);
-        self.values.push(v.clone());
-        self.value_ids.insert(v, id);
         id
     }
 
-    fn key_id(&mut self, key: Option<String>) -> u32 {
-        let key = key.unwrap_or_default();
-        if let Some(&id) = self.key_ids.get(&key) {
+    fn key_id(&mut self, key: Option<Cow<'_, str>>) -> u32 {
+        let key = key.as_deref().unwrap_or("");
+        if let Some(&id) = self.key_ids.get(key) {
             return id;
         }
         let id = self.keys.len() as u32;
-        self.keys.push(key.clone());
-        self.key_ids.insert(key, id);
+        self.keys.push(key.to_string());
+        self.key_ids.insert(key.into(), id);
         id
     }
 
@@ -429,7 +451,7 @@ impl Builder {
                 self.stats.ok += 1;
                 let value = if f == F::Read {
                     match ev.value {
-                        EventValue::Scalar(v) => Some(self.intern(v)),
+                        EventValue::Scalar(v) => Some(self.intern(&v)),
                         _ => {
                             return Err(Error::Parse {
                                 path: self.path.clone(),
@@ -480,8 +502,8 @@ impl Builder {
         };
         let (value, value2) = match (f, &ev.value) {
             (F::Read, _) => (ValueId::NIL, ValueId::NIL),
-            (F::Write | F::Append, EventValue::Scalar(v)) => (self.intern(v.clone()), ValueId::NIL),
-            (F::Cas, EventValue::Pair(a, b)) => (self.intern(a.clone()), self.intern(b.clone())),
+            (F::Write | F::Append, EventValue::Scalar(v)) => (self.intern(v), ValueId::NIL),
+            (F::Cas, EventValue::Pair(a, b)) => (self.intern(a), self.intern(b)),
             (F::Write | F::Append, _) => return Err(bad_value("a value", self)),
             (F::Cas, _) => return Err(bad_value("`[expected new]`", self)),
         };

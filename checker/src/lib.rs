@@ -9,7 +9,7 @@
 //!    effect at any time after their invoke, or never; split by key.
 //! 3. [`model`]: what one copy of the data does (register, cas-register, kv).
 //! 4. [`search`] with [`memo`]: Wing & Gong's search with Lowe's memoisation, per key, keys in
-//!    parallel, under a time limit and a memory budget.
+//!    parallel (largest first, one worker per core), under a time limit and a memory budget.
 //! 5. [`report`]: valid / invalid / unknown per key and overall, with a readable counterexample.
 //!
 //! ```no_run
@@ -24,16 +24,15 @@
 pub mod bench;
 pub mod error;
 pub mod format;
+mod fx;
 pub mod history;
 pub mod memo;
 pub mod model;
 pub mod report;
 pub mod search;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-use rayon::prelude::*;
 
 pub use error::{Error, Result};
 pub use format::{load_history, parse_history, Format};
@@ -43,7 +42,7 @@ pub use report::{CheckReport, Counterexample, KeyCounts, KeyReport, OpRef, Verdi
 
 use memo::Budget;
 use model::{cas_register::CasRegister, kv::Kv, register::Register, Context};
-use search::{GaveUp, Limits};
+use search::{GaveUp, Limits, STOP_INVALID};
 
 /// How to check.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +56,9 @@ pub struct CheckOptions {
     pub initial: Option<Value>,
     /// Worker threads for checking keys in parallel; `None` means all cores.
     pub threads: Option<usize>,
+    /// Keep checking the other keys once one is invalid. By default the check stops there, as
+    /// Porcupine does: one invalid key decides the history, and the keys left are `unknown`.
+    pub all_keys: bool,
 }
 
 /// The default memory budget: 1 GiB, a quarter of a small CI machine, far above what any
@@ -70,6 +72,7 @@ impl Default for CheckOptions {
             memory_budget_bytes: DEFAULT_MEMORY_BUDGET,
             initial: None,
             threads: None,
+            all_keys: false,
         }
     }
 }
@@ -111,7 +114,7 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         .clone()
         .unwrap_or_else(|| history.default_initial.clone());
     let ctx = Context::new(&history.values, &initial);
-    let stop = AtomicBool::new(false);
+    let stop = AtomicU8::new(0);
     let budget = Budget::new(opts.memory_budget_bytes);
     let limits = Limits {
         deadline: opts.time_limit.map(|t| start + t),
@@ -126,8 +129,9 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
     order.sort_by_key(|&k| std::cmp::Reverse(parts[k].len()));
     let run = |k: usize| {
         let ops = &parts[k];
-        let report = if limits.stop.load(std::sync::atomic::Ordering::Relaxed) {
-            unknown_key(ops.len(), GaveUp::TimeLimit, opts)
+        let stopped = limits.stop.load(Ordering::Relaxed);
+        let report = if stopped != 0 {
+            unknown_key(ops.len(), GaveUp::from_stop(stopped), opts)
         } else {
             match model {
                 ModelKind::Register => check_key(Register::new(ctx), ops, history, &limits, opts),
@@ -137,17 +141,40 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
                 ModelKind::Kv => check_key(Kv::new(ctx, ops), ops, history, &limits, opts),
             }
         };
+        if report.verdict == Verdict::Invalid && !opts.all_keys {
+            let _ =
+                limits
+                    .stop
+                    .compare_exchange(0, STOP_INVALID, Ordering::Relaxed, Ordering::Relaxed);
+        }
         (k, report)
     };
-    let results: Vec<(usize, KeyReport)> = if order.len() <= 1 || opts.threads == Some(1) {
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, order.len().max(1));
+    let results: Vec<(usize, KeyReport)> = if threads == 1 {
         order.into_iter().map(run).collect()
-    } else if let Some(t) = opts.threads {
-        match rayon::ThreadPoolBuilder::new().num_threads(t).build() {
-            Ok(pool) => pool.install(|| order.par_iter().map(|&k| run(k)).collect()),
-            Err(_) => order.into_iter().map(run).collect(),
-        }
     } else {
-        order.par_iter().map(|&k| run(k)).collect()
+        // A shared queue in strict largest-first order: each worker takes the next key.
+        let next = AtomicUsize::new(0);
+        let worker = || {
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&k) = order.get(i) else {
+                    return mine;
+                };
+                mine.push(run(k));
+            }
+        };
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a checker thread panicked"))
+                .collect()
+        })
     };
 
     let mut key_counts = KeyCounts::default();
@@ -190,6 +217,9 @@ fn reason(why: GaveUp, opts: &CheckOptions) -> String {
             "memory budget of {} MiB reached",
             opts.memory_budget_bytes >> 20
         ),
+        GaveUp::OtherKeyInvalid => {
+            "not finished: another key is invalid, which decides the history (--all-keys checks every key)".to_string()
+        }
     }
 }
 

@@ -59,7 +59,7 @@ pub struct OutOfBudget;
 /// "No record": the parent of the first configuration.
 pub const ROOT: u32 = u32::MAX;
 
-/// Records per chunk: big enough that chunk bookkeeping is noise, small enough that a key with a
+/// Records per chunk (a power of two): big enough that chunk bookkeeping is noise, small enough that a key with a
 /// handful of configurations does not reserve megabytes.
 const CHUNK: usize = 1024;
 
@@ -187,7 +187,7 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
             i = (i + 1) & mask;
         }
         let id = self.len;
-        if id % CHUNK == 0 {
+        if id & (CHUNK - 1) == 0 {
             let bytes = CHUNK * self.stride * 8 + CHUNK * std::mem::size_of::<S>();
             self.reserve(bytes)?;
             self.chunks

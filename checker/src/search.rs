@@ -31,11 +31,11 @@
 //! unchanged. Repeating this fixes every violation from left to right. Without this rule, `k`
 //! pending timed-out `write 1`s give `2^k` configurations; with it, `k + 1`.
 //!
-//! **Limits.** Every [`CHECK_EVERY`] steps the search looks at the shared deadline and stop flag;
-//! the memo counts its bytes against the shared budget. Either gives [`Outcome::Unknown`].
+//! **Limits.** Every [`CHECK_EVERY`] steps the search looks at the shared deadline and stop flag
+//! (set at the deadline, or when another key turned out invalid); the memo counts its bytes
+//! against the shared budget. Each gives [`Outcome::Unknown`].
 
-use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use crate::history::{Op, Outcome as OpOutcome};
@@ -52,16 +52,34 @@ pub const MAX_STATES: usize = 16;
 /// Shared limits of one check.
 pub struct Limits<'a> {
     pub deadline: Option<Instant>,
-    /// Set by whoever hits the deadline first, so the others stop too.
-    pub stop: &'a AtomicBool,
+    /// Non-zero once every search should stop: [`STOP_TIME`] or [`STOP_INVALID`].
+    pub stop: &'a AtomicU8,
     pub budget: &'a Budget,
 }
+
+/// [`Limits::stop`] value set by the first search past the deadline.
+pub const STOP_TIME: u8 = 1;
+/// [`Limits::stop`] value set once a key is invalid and the other keys need not finish.
+pub const STOP_INVALID: u8 = 2;
 
 /// Why a search gave up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GaveUp {
     TimeLimit,
     Memory,
+    /// Another key was found invalid, which decides the history.
+    OtherKeyInvalid,
+}
+
+impl GaveUp {
+    /// Why every search was asked to stop, from a [`Limits::stop`] value.
+    pub fn from_stop(v: u8) -> GaveUp {
+        if v == STOP_INVALID {
+            GaveUp::OtherKeyInvalid
+        } else {
+            GaveUp::TimeLimit
+        }
+    }
 }
 
 /// The result of searching one key.
@@ -91,36 +109,6 @@ pub struct Stats {
     pub configurations: usize,
     /// Peak memo bytes.
     pub memo_bytes: usize,
-}
-
-/// A small, fast, fixed hasher (the Fx hash of rustc): states are tiny and not adversarial.
-#[derive(Default)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-}
-
-fn hash_state<S: Hash>(s: &S) -> u64 {
-    let mut h = Fx::default();
-    s.hash(&mut h);
-    h.finish()
 }
 
 /// A fixed pseudo-random 64-bit key per op (splitmix64): the Zobrist hash of a set is the XOR
@@ -230,12 +218,18 @@ pub fn search<M: Model>(
     };
     loop {
         tick = tick.wrapping_add(1);
-        if tick % CHECK_EVERY == 0 {
-            if limits.stop.load(Ordering::Relaxed) {
-                return give_up(GaveUp::TimeLimit, &memo, stats);
+        if tick & (CHECK_EVERY - 1) == 0 {
+            let stop = limits.stop.load(Ordering::Relaxed);
+            if stop != 0 {
+                return give_up(GaveUp::from_stop(stop), &memo, stats);
             }
             if limits.deadline.is_some_and(|d| Instant::now() >= d) {
-                limits.stop.store(true, Ordering::Relaxed);
+                let _ = limits.stop.compare_exchange(
+                    0,
+                    STOP_TIME,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
                 return give_up(GaveUp::TimeLimit, &memo, stats);
             }
         }
@@ -247,10 +241,13 @@ pub fn search<M: Model>(
             let op = &ops[i];
             let blocked = twin[i] != NIL && bits[twin[i] as usize / 64] >> (twin[i] % 64) & 1 == 0;
             if !blocked {
-                if let Some(next_state) = model.step(state, op) {
+                let next = model
+                    .step(state, op)
+                    .filter(|&s| op.outcome == OpOutcome::Info || model.viable(s, op));
+                if let Some(next_state) = next {
                     bits[i / 64] |= 1 << (i % 64);
                     let next_hash = set_hash ^ zob[i];
-                    let h = next_hash ^ hash_state(&next_state);
+                    let h = next_hash ^ crate::fx::hash_one(&next_state);
                     match memo.insert(h, next_state, &bits, i as u32, record) {
                         Err(_) => return give_up(GaveUp::Memory, &memo, stats),
                         Ok(Some(id)) => {
@@ -333,8 +330,7 @@ pub fn search<M: Model>(
 /// For each info op, the previous info op with the same `f` and values (by invoke order), or
 /// [`NIL`]: it may be linearized only once that twin is.
 fn earlier_twins(ops: &[Op]) -> Vec<u32> {
-    use std::collections::HashMap;
-    let mut last = HashMap::new();
+    let mut last = crate::fx::FxHashMap::default();
     ops.iter()
         .enumerate()
         .map(|(i, op)| {

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use crate::error::{excerpt, Error, Result};
-use crate::history::{Builder, Event, EventType, EventValue, Process, Value};
+use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue};
 
 /// An EDN form.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,17 +41,6 @@ pub(crate) enum Edn<'a> {
 }
 
 impl<'a> Edn<'a> {
-    /// The value of keyword key `k` in a map.
-    fn get(&self, k: &str) -> Option<&Edn<'a>> {
-        match self {
-            Edn::Map(entries) => entries
-                .iter()
-                .find(|(key, _)| matches!(key, Edn::Keyword(x) if *x == k))
-                .map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
     /// A keyword's or string's text.
     fn name(&self) -> Option<&str> {
         match self {
@@ -61,16 +50,16 @@ impl<'a> Edn<'a> {
         }
     }
 
-    fn scalar(&self) -> Option<Value> {
+    fn scalar(&self) -> Option<RawValue<'a>> {
         Some(match self {
-            Edn::Nil => Value::Nil,
-            Edn::Int(i) => Value::Int(*i),
-            Edn::Str(s) => Value::Str(s.to_string()),
+            Edn::Nil => RawValue::Nil,
+            Edn::Int(i) => RawValue::Int(*i),
+            Edn::Str(s) => RawValue::Str(s.clone()),
             _ => return None,
         })
     }
 
-    fn to_event_value(&self) -> EventValue {
+    pub(crate) fn to_event_value(&self) -> EventValue<'a> {
         if let Some(v) = self.scalar() {
             return EventValue::Scalar(v);
         }
@@ -324,30 +313,84 @@ impl<'a> Reader<'a> {
 /// What an op map must look like, for error messages.
 const OP_MAP: &str = "an op map such as {:process 0, :type :invoke, :f :read, :value nil}";
 
-/// Turns one op map into an event.
-fn event<'a>(map: &'a Edn<'a>, line: usize) -> std::result::Result<Event<'a>, String> {
-    if !matches!(map, Edn::Map(_)) {
-        return Err(OP_MAP.to_string());
+/// The fields of an op map that the checker uses.
+#[derive(Default)]
+struct OpFields<'a> {
+    process: Option<Edn<'a>>,
+    kind: Option<Edn<'a>>,
+    f: Option<Edn<'a>>,
+    value: Option<Edn<'a>>,
+    key: Option<Edn<'a>>,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads an op map (optionally tagged, `#jepsen.history.Op{...}`) field by field, without
+    /// building the map: the hot path of EDN histories.
+    fn read_op(&mut self) -> std::result::Result<OpFields<'a>, Expected> {
+        if self.peek() == Some(b'#') {
+            self.pos += 1;
+            if self.token().is_empty() {
+                return Err(OP_MAP);
+            }
+            self.skip_ws();
+        }
+        if self.peek() != Some(b'{') {
+            return Err(OP_MAP);
+        }
+        self.pos += 1;
+        let mut op = OpFields::default();
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(op);
+                }
+                None => return Err("a closing `}` before the end of the file"),
+                Some(_) => {}
+            }
+            let key = self.read()?;
+            self.skip_ws();
+            if matches!(self.peek(), Some(b'}') | None) {
+                return Err("a map with an even number of forms");
+            }
+            let value = self.read()?;
+            let slot = match key {
+                Edn::Keyword("process") => &mut op.process,
+                Edn::Keyword("type") => &mut op.kind,
+                Edn::Keyword("f") => &mut op.f,
+                Edn::Keyword("value") => &mut op.value,
+                Edn::Keyword("key") => &mut op.key,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
     }
-    let process = match map.get("process") {
-        Some(Edn::Int(p)) if *p >= 0 => Process::Client(*p as u64),
+}
+
+/// Turns one op map into an event.
+fn event(op: OpFields<'_>, line: usize) -> std::result::Result<Event<'_>, String> {
+    let process = match op.process {
+        Some(Edn::Int(p)) if p >= 0 => Process::Client(p as u64),
         Some(_) => Process::Other, // :nemesis and friends
         None => return Err(format!("a `:process` in {OP_MAP}")),
     };
-    let kind = map
-        .get("type")
+    let kind = op
+        .kind
+        .as_ref()
         .and_then(Edn::name)
         .and_then(EventType::parse)
         .ok_or_else(|| "`:type` to be one of :invoke, :ok, :fail, :info".to_string())?;
-    let f = match map.get("f").and_then(Edn::name) {
-        Some(f) => f,
-        None if process == Process::Other => "",
-        None => return Err(format!("an `:f` in {OP_MAP}")),
+    let f = match op.f {
+        Some(Edn::Keyword(f) | Edn::Symbol(f)) => f,
+        Some(Edn::Str(Cow::Borrowed(f))) => f,
+        _ if process == Process::Other => "",
+        _ => return Err(format!("an `:f` keyword in {OP_MAP}")),
     };
-    let raw = map.get("value").unwrap_or(&Edn::Nil);
-    let (key, value) = match map.get("key") {
-        Some(k) => (Some(key_name(k)), raw.to_event_value()),
-        None => split_independent(f, raw),
+    let raw = op.value.unwrap_or(Edn::Nil);
+    let (key, value) = match op.key {
+        Some(k) => (Some(key_name(&k)), raw.to_event_value()),
+        None => split_independent(f, &raw),
     };
     Ok(Event {
         line,
@@ -359,17 +402,17 @@ fn event<'a>(map: &'a Edn<'a>, line: usize) -> std::result::Result<Event<'a>, St
     })
 }
 
-fn key_name(k: &Edn<'_>) -> String {
+fn key_name<'a>(k: &Edn<'a>) -> Cow<'a, str> {
     match k {
-        Edn::Int(i) => i.to_string(),
-        Edn::Str(s) => s.to_string(),
-        Edn::Keyword(s) | Edn::Symbol(s) | Edn::Number(s) => s.to_string(),
-        other => format!("{other:?}"),
+        Edn::Int(i) => Cow::Owned(i.to_string()),
+        Edn::Str(s) => s.clone(),
+        Edn::Keyword(s) | Edn::Symbol(s) | Edn::Number(s) => Cow::Borrowed(s),
+        other => Cow::Owned(format!("{other:?}")),
     }
 }
 
 /// `jepsen.independent` tuples: `[k v]` for read/write/append, `[k [a b]]` for cas.
-fn split_independent(f: &str, raw: &Edn<'_>) -> (Option<String>, EventValue) {
+fn split_independent<'a>(f: &str, raw: &Edn<'a>) -> (Option<Cow<'a, str>>, EventValue<'a>) {
     if let Edn::Vector(xs) = raw {
         if let [k, v] = xs.as_slice() {
             let is_key = matches!(k, Edn::Int(_) | Edn::Str(_) | Edn::Keyword(_));
@@ -418,13 +461,13 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
         }
         let line = r.line;
         let start = r.pos;
-        let form = r.read().map_err(|e| Error::Parse {
+        let fields = r.read_op().map_err(|e| Error::Parse {
             path: path.to_path_buf(),
             line: r.line,
             expected: e.to_string(),
             found: excerpt(r.rest_of_line()),
         })?;
-        let ev = event(&form, line).map_err(|expected| Error::Parse {
+        let ev = event(fields, line).map_err(|expected| Error::Parse {
             path: path.to_path_buf(),
             line,
             expected,
@@ -467,17 +510,17 @@ mod tests {
             split_independent("cas", &v),
             (
                 Some("3".into()),
-                EventValue::Pair(Value::Int(1), Value::Int(2))
+                EventValue::Pair(RawValue::Int(1), RawValue::Int(2))
             )
         );
         let v = read("[1 2]");
         assert_eq!(
             split_independent("cas", &v),
-            (None, EventValue::Pair(Value::Int(1), Value::Int(2)))
+            (None, EventValue::Pair(RawValue::Int(1), RawValue::Int(2)))
         );
         assert_eq!(
             split_independent("write", &v),
-            (Some("1".into()), EventValue::Scalar(Value::Int(2)))
+            (Some("1".into()), EventValue::Scalar(RawValue::Int(2)))
         );
     }
 

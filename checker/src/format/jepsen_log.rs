@@ -1,12 +1,13 @@
 //! Jepsen's text log of a test run (`jepsen.log`), as in Porcupine's etcd test data.
 //!
 //! ```text
-//! INFO  jepsen.util - 3	:invoke	:cas	[1 4]
-//! INFO  jepsen.util - 3	:ok	:cas	[1 4]
-//! INFO  jepsen.util - 1	:info	:write	:timed-out
+//! INFO  jepsen.util - 3 :invoke :cas [1 4]
+//! INFO  jepsen.util - 3 :ok :cas [1 4]
+//! INFO  jepsen.util - 1 :info :write :timed-out
 //! ```
 //!
-//! Each op line is `PROCESS :TYPE :F VALUE` after the `jepsen.util` logger name; the value is EDN
+//! (fields are separated by tabs in real logs, shown as spaces here). Each op line is
+//! `PROCESS :TYPE :F VALUE` after the `jepsen.util` logger name; the value is EDN
 //! (`nil`, `N`, `[FROM TO]`, or a keyword such as `:timed-out` on completions that carry none).
 //! Lines from other loggers carry no ops and are skipped; a `jepsen.util` line that is not an op,
 //! or a file with no op line at all, is an error. An op with no completion by the end of the file
@@ -16,7 +17,7 @@ use std::path::Path;
 
 use super::edn::{Edn, Reader};
 use crate::error::{excerpt, Error, Result};
-use crate::history::{Builder, Event, EventType, EventValue, Process, Value};
+use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue};
 
 const LOGGER: &str = "jepsen.util";
 const LINE: &str =
@@ -68,7 +69,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
             return Err(bad(format!("a keyword such as :read as the op in {LINE}")));
         };
         let value = if value_text.is_empty() {
-            EventValue::Scalar(Value::Nil)
+            EventValue::Scalar(RawValue::Nil)
         } else {
             let mut r = Reader::new(value_text);
             r.skip_ws();
@@ -105,27 +106,15 @@ fn token(s: &str) -> (&str, &str) {
     (&s[..end], &s[end..])
 }
 
-fn edn_value(form: &Edn<'_>) -> EventValue {
-    match form {
-        Edn::Nil => EventValue::Scalar(Value::Nil),
-        Edn::Int(i) => EventValue::Scalar(Value::Int(*i)),
-        Edn::Str(s) => EventValue::Scalar(Value::Str(s.to_string())),
-        Edn::Vector(xs) | Edn::List(xs) => match xs.as_slice() {
-            [a, b] => match (edn_value(a), edn_value(b)) {
-                (EventValue::Scalar(a), EventValue::Scalar(b)) => EventValue::Pair(a, b),
-                _ => EventValue::Other,
-            },
-            _ => EventValue::Other,
-        },
-        _ => EventValue::Other,
-    }
+fn edn_value<'a>(form: &Edn<'a>) -> EventValue<'a> {
+    form.to_event_value()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::format::Format;
-    use crate::history::Op;
+    use crate::history::{Op, Value};
 
     fn load(text: &str) -> Result<crate::history::History> {
         let mut b = Builder::new(Path::new("etcd.log"), Format::JepsenLog);

@@ -21,7 +21,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::error::{excerpt, Error, Result};
-use crate::history::{Builder, Event, EventType, EventValue, Process, Value};
+use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue};
 
 #[derive(Deserialize)]
 struct Line<'a> {
@@ -30,10 +30,10 @@ struct Line<'a> {
     kind: Cow<'a, str>,
     #[serde(borrow, default)]
     f: Cow<'a, str>,
-    #[serde(default)]
-    key: Option<JsonKey>,
-    #[serde(default)]
-    value: JsonValue,
+    #[serde(default, borrow)]
+    key: Option<JsonKey<'a>>,
+    #[serde(default, borrow)]
+    value: JsonValue<'a>,
 }
 
 struct JsonProcess(Process);
@@ -63,86 +63,97 @@ impl<'de> Deserialize<'de> for JsonProcess {
 }
 
 /// A key: a string (integers are accepted and turned into their decimal text).
-struct JsonKey(String);
+struct JsonKey<'a>(Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for JsonKey {
+impl<'de: 'a, 'a> Deserialize<'de> for JsonKey<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = JsonKey;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = JsonKey<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a key (a string)")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<JsonKey, E> {
-                Ok(JsonKey(v.to_string()))
+            fn visit_borrowed_str<E: de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(JsonKey(Cow::Borrowed(v)))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<JsonKey, E> {
-                Ok(JsonKey(v.to_string()))
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(JsonKey(Cow::Owned(v.to_string())))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<JsonKey, E> {
-                Ok(JsonKey(v.to_string()))
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+                Ok(JsonKey(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+                Ok(JsonKey(Cow::Owned(v.to_string())))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
+/// `value`: decoded straight into an [`EventValue`], borrowing strings from the line.
 #[derive(Default)]
-struct JsonValue(Option<EventValue>);
+struct JsonValue<'a>(Option<EventValue<'a>>);
 
-fn scalar_of<'de, A: SeqAccess<'de>>(seq: &mut A) -> std::result::Result<Option<Scalar>, A::Error> {
-    seq.next_element::<Scalar>()
-}
+/// A scalar inside a cas pair (`None` for anything else).
+struct Scalar<'a>(Option<RawValue<'a>>);
 
-/// A scalar inside a cas pair.
-struct Scalar(Option<Value>);
-
-impl<'de> Deserialize<'de> for Scalar {
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        match d.deserialize_any(ValueVisitor)?.0 {
+        match d.deserialize_any(ValueVisitor(std::marker::PhantomData))?.0 {
             Some(EventValue::Scalar(v)) => Ok(Scalar(Some(v))),
             _ => Ok(Scalar(None)),
         }
     }
 }
 
-struct ValueVisitor;
+struct ValueVisitor<'a>(std::marker::PhantomData<&'a ()>);
 
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = JsonValue;
+impl<'de: 'a, 'a> Visitor<'de> for ValueVisitor<'a> {
+    type Value = JsonValue<'a>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("null, an integer, a string or [expected, new]")
     }
-    fn visit_unit<E: de::Error>(self) -> std::result::Result<JsonValue, E> {
-        Ok(JsonValue(Some(EventValue::Scalar(Value::Nil))))
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(JsonValue(Some(EventValue::Scalar(RawValue::Nil))))
     }
-    fn visit_none<E: de::Error>(self) -> std::result::Result<JsonValue, E> {
+    fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
         self.visit_unit()
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<JsonValue, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
         match i64::try_from(v) {
             Ok(i) => self.visit_i64(i),
             Err(_) => Ok(JsonValue(Some(EventValue::Other))),
         }
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<JsonValue, E> {
-        Ok(JsonValue(Some(EventValue::Scalar(Value::Int(v)))))
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Ok(JsonValue(Some(EventValue::Scalar(RawValue::Int(v)))))
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<JsonValue, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
         Ok(JsonValue(Some(EventValue::Other)))
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<JsonValue, E> {
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
         Ok(JsonValue(Some(EventValue::Other)))
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<JsonValue, E> {
-        Ok(JsonValue(Some(EventValue::Scalar(Value::Str(
-            v.to_string(),
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(JsonValue(Some(EventValue::Scalar(RawValue::Str(
+            Cow::Borrowed(v),
         )))))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<JsonValue, A::Error> {
-        let a = scalar_of(&mut seq)?;
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(JsonValue(Some(EventValue::Scalar(RawValue::Str(
+            Cow::Owned(v.to_string()),
+        )))))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let a = seq.next_element::<Scalar<'a>>()?;
         let b = if a.is_some() {
-            scalar_of(&mut seq)?
+            seq.next_element::<Scalar<'a>>()?
         } else {
             None
         };
@@ -155,15 +166,18 @@ impl<'de> Visitor<'de> for ValueVisitor {
             _ => EventValue::Other,
         })))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<JsonValue, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(JsonValue(Some(EventValue::Other)))
     }
 }
 
-impl<'de> Deserialize<'de> for JsonValue {
+impl<'de: 'a, 'a> Deserialize<'de> for JsonValue<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_any(ValueVisitor)
+        d.deserialize_any(ValueVisitor(std::marker::PhantomData))
     }
 }
 
@@ -192,7 +206,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
             kind,
             f: &line.f,
             key: line.key.map(|k| k.0),
-            value: line.value.0.unwrap_or(EventValue::Scalar(Value::Nil)),
+            value: line.value.0.unwrap_or(EventValue::Scalar(RawValue::Nil)),
         })?;
     }
     Ok(())
@@ -202,6 +216,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
 mod tests {
     use super::*;
     use crate::format::Format;
+    use crate::history::Value;
 
     fn load(text: &str) -> Result<crate::history::History> {
         let mut b = Builder::new(Path::new("h.jsonl"), Format::Jsonl);

@@ -8,7 +8,9 @@
 //! ids), otherwise a local id. Appends are memoised per (state, suffix), so the search pays for
 //! building each distinct string once.
 
-use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::fx::FxHashMap as HashMap;
 
 use super::{Context, Model};
 use crate::history::{Op, Outcome, Value, ValueId, F};
@@ -16,32 +18,51 @@ use crate::history::{Op, Outcome, Value, ValueId, F};
 /// One key of a key-value store.
 pub struct Kv<'h> {
     ctx: Context<'h>,
-    /// Every value named by this key's ops, by content, so a built string finds its history id.
-    known: HashMap<Value, u32>,
-    /// Values built by appends (or an initial value absent from the history), by local id.
-    local: Vec<Value>,
+    /// This key's string values, by content, so that a built string finds its history id.
+    history_strs: HashMap<&'h str, u32>,
+    /// Strings built by appends (or an initial value absent from the history), by local id.
+    local: Vec<Rc<str>>,
+    local_ids: HashMap<Rc<str>, u32>,
     /// `(state, suffix id) -> state` after an append.
     appended: HashMap<(u32, u32), u32>,
+    /// Scratch space for building strings.
+    buf: String,
     initial: u32,
+    /// For an ok op that sets the value (put, cas, append), by invoke index: the value of the
+    /// first read that must follow it, which the state right after the op must be a prefix of.
+    /// See [`prefix_constraints`].
+    must_prefix: HashMap<u32, ValueId>,
+    /// `(state, read value) -> is a prefix`.
+    prefix_memo: HashMap<(u32, u32), bool>,
 }
 
 impl<'h> Kv<'h> {
     /// A model of the key whose ops are `ops`.
     pub fn new(ctx: Context<'h>, ops: &[Op]) -> Kv<'h> {
-        let mut known = HashMap::new();
+        let mut history_strs = HashMap::default();
         for op in ops {
             for id in [op.value, op.value2] {
-                known.insert(ctx.values.get(id).clone(), id.0);
+                if let Value::Str(s) = ctx.values.get(id) {
+                    history_strs.insert(s.as_str(), id.0);
+                }
             }
         }
         let mut kv = Kv {
             ctx,
-            known,
+            history_strs,
             local: Vec::new(),
-            appended: HashMap::new(),
-            initial: 0,
+            local_ids: HashMap::default(),
+            appended: HashMap::default(),
+            buf: String::new(),
+            initial: ctx.initial_id.0,
+            must_prefix: prefix_constraints(ops, ctx.values),
+            prefix_memo: HashMap::default(),
         };
-        kv.initial = kv.intern(ctx.initial.clone());
+        if ctx.initial_id == Context::FOREIGN {
+            if let Value::Str(s) = ctx.initial {
+                kv.initial = kv.intern_str(&s.clone());
+            }
+        }
         kv
     }
 
@@ -49,21 +70,37 @@ impl<'h> Kv<'h> {
         self.ctx.values.len() as u32
     }
 
-    fn value(&self, id: u32) -> &Value {
-        if id < self.base() {
-            self.ctx.values.get(ValueId(id))
+    /// Appends the text of state `id` to `out` (nil is empty, an integer its decimal form).
+    fn push_text(&self, id: u32, out: &mut String) {
+        use std::fmt::Write as _;
+        if id == Context::FOREIGN.0 {
+            // An initial value that no op mentions and that is not a string.
+            let _ = write!(out, "{}", self.ctx.initial);
+        } else if id < self.base() {
+            match self.ctx.values.get(ValueId(id)) {
+                Value::Nil => {}
+                Value::Int(i) => {
+                    let _ = write!(out, "{i}");
+                }
+                Value::Str(s) => out.push_str(s),
+            }
         } else {
-            &self.local[(id - self.base()) as usize]
+            out.push_str(&self.local[(id - self.base()) as usize]);
         }
     }
 
-    fn intern(&mut self, v: Value) -> u32 {
-        if let Some(&id) = self.known.get(&v) {
+    /// The canonical id of a string state.
+    fn intern_str(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.history_strs.get(s) {
+            return id;
+        }
+        if let Some(&id) = self.local_ids.get(s) {
             return id;
         }
         let id = self.base() + self.local.len() as u32;
-        self.local.push(v.clone());
-        self.known.insert(v, id);
+        let rc: Rc<str> = Rc::from(s);
+        self.local.push(rc.clone());
+        self.local_ids.insert(rc, id);
         id
     }
 
@@ -71,9 +108,12 @@ impl<'h> Kv<'h> {
         if let Some(&next) = self.appended.get(&(state, suffix.0)) {
             return next;
         }
-        let mut s = text(self.value(state));
-        s.push_str(&text(self.ctx.values.get(suffix)));
-        let next = self.intern(Value::Str(s));
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        self.push_text(state, &mut buf);
+        self.push_text(suffix.0, &mut buf);
+        let next = self.intern_str(&buf);
+        self.buf = buf;
         self.appended.insert((state, suffix.0), next);
         next
     }
@@ -117,12 +157,97 @@ impl Model for Kv<'_> {
     }
 
     fn describe_state(&self, state: u32) -> String {
-        self.value(state).to_string()
+        if state == Context::FOREIGN.0 || state < self.base() {
+            return self.ctx.show(ValueId(state));
+        }
+        format!("{:?}", &*self.local[(state - self.base()) as usize])
+    }
+
+    fn viable(&mut self, state: u32, op: &Op) -> bool {
+        let Some(&read) = self.must_prefix.get(&op.invoke) else {
+            return true;
+        };
+        if let Some(&ok) = self.prefix_memo.get(&(state, read.0)) {
+            return ok;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        self.push_text(state, &mut buf);
+        let ok = match self.ctx.values.get(read) {
+            Value::Str(r) => r.starts_with(buf.as_str()),
+            other => text(other).starts_with(buf.as_str()),
+        };
+        self.buf = buf;
+        self.prefix_memo.insert((state, read.0), ok);
+        ok
     }
 
     fn droppable(&self, ops: &[Op]) -> Vec<bool> {
         unobserved_kv_info(ops, self.ctx.values)
     }
+}
+
+/// Finds, for each ok op that sets the value, a read whose result the new state must be a prefix
+/// of: the lookahead behind [`Kv::viable`].
+///
+/// Take an ok op `a` (put, cas or append) and an ok read `r` invoked after `a` completed, so `r`
+/// follows `a` in every linearization; pick the one that completes first. Between `a` and `r`
+/// the value only grows by appends, unless a *replacing* op (put or cas, ok or info) runs in
+/// between; such an op `q` must be able to: `q` completes after `a` is invoked and is invoked
+/// before `r` completes. If one does, the last of them sets the value that `r`'s result starts
+/// with. So if no such `q`'s value is a prefix of `r`'s result, none runs in between, and the
+/// state right after `a`, extended by appends, is `r`'s result: it is a prefix of it.
+///
+/// Without this, `k` concurrent appends are tried in all `k!` orders before the read that
+/// fixes their order is reached; with it, a wrong order is cut at its first wrong append.
+fn prefix_constraints(ops: &[Op], values: &crate::history::Values) -> HashMap<u32, ValueId> {
+    let text_of = |id: ValueId| text(values.get(id));
+    // Ok reads with a string result, by invoke, with the earliest completion among those
+    // invoked at or after each position.
+    let mut reads: Vec<&Op> = ops
+        .iter()
+        .filter(|o| o.f == F::Read && o.outcome == Outcome::Ok)
+        .filter(|o| matches!(values.get(o.value), Value::Str(_)))
+        .collect();
+    reads.sort_by_key(|o| o.invoke);
+    let mut first_done: Vec<usize> = vec![usize::MAX; reads.len() + 1];
+    for i in (0..reads.len()).rev() {
+        let best = first_done[i + 1];
+        first_done[i] = if best == usize::MAX || reads[i].complete < reads[best].complete {
+            i
+        } else {
+            best
+        };
+    }
+    let replacing: Vec<(&Op, String)> = ops
+        .iter()
+        .filter(|o| matches!(o.f, F::Write | F::Cas))
+        .map(|o| {
+            let v = if o.f == F::Cas { o.value2 } else { o.value };
+            (o, text_of(v))
+        })
+        .collect();
+    let mut out = HashMap::default();
+    for a in ops.iter().filter(|o| o.outcome == Outcome::Ok) {
+        if !matches!(a.f, F::Write | F::Cas | F::Append) {
+            continue;
+        }
+        let at = reads.partition_point(|r| r.invoke < a.complete);
+        let Some(&r) = first_done.get(at).and_then(|&i| reads.get(i)) else {
+            continue;
+        };
+        let result = text_of(r.value);
+        let reset_possible = replacing.iter().any(|(q, v)| {
+            q.invoke != a.invoke
+                && q.complete > a.invoke
+                && q.invoke < r.complete
+                && result.starts_with(v.as_str())
+        });
+        if !reset_possible {
+            out.insert(a.invoke, r.value);
+        }
+    }
+    out
 }
 
 /// The kv version of [`super::register::unobserved_info`].

@@ -51,6 +51,15 @@ pub trait Model {
     /// The state as a person reads it.
     fn describe_state(&self, state: Self::State) -> String;
 
+    /// Optional pruning, asked after `step` accepted an `ok` op: false if no linearization can
+    /// continue from `state`, the state right after `op`. It may use `op`'s place in real time
+    /// (the kv model looks at the first read that must follow it). It must be sound: never
+    /// false where a linearization exists. The default prunes nothing.
+    fn viable(&mut self, state: Self::State, op: &Op) -> bool {
+        let _ = (state, op);
+        true
+    }
+
     /// Marks `info` ops (by position in `ops`, one key's ops) that this model proves can be
     /// dropped without changing the verdict. The default drops nothing; the register models
     /// drop info reads and writes nobody could have observed (see [`register::unobserved_info`]).
