@@ -1,5 +1,6 @@
 //! `riptide`: a Jepsen-style test bench for Raft. See README.md.
 
+mod check;
 mod cluster_cmd;
 mod exit;
 mod local_cluster;
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Run a test: start a cluster, drive it (with faults), check the history, store the run.
     Test(run::options::TestArgs),
+    /// Check a history file for linearizability (riptide JSONL, Jepsen EDN or log, Porcupine).
+    Check(check::CheckArgs),
     /// Start a local cluster and keep it running until Ctrl-C.
     Cluster(cluster_cmd::ClusterArgs),
     /// Talk to a running cluster by hand: get, put, cas, append, status.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
     }
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Test(args) => run::test(args),
+        Command::Check(args) => Ok(check::run(&args) as u8),
         Command::Cluster(args) => cluster_cmd::cluster(args),
         Command::Client(args) => cluster_cmd::client(args),
         Command::Node(_) => unreachable!(),

@@ -305,32 +305,52 @@ fn counterexample<M: Model>(
         })
         .map(|(_, o)| op_ref(model, o, history))
         .collect();
-    let states: Vec<String> = failure
+    let mut states: Vec<String> = failure
         .states
         .iter()
         .map(|&s| model.describe_state(s))
         .collect();
-    let fits = failure
+    // Numbers in numeric order, then the rest in text order: stable and easy to scan.
+    states.sort_by_key(|s| {
+        (
+            s.parse::<i64>().is_err(),
+            s.parse::<i64>().unwrap_or(0),
+            s.clone(),
+        )
+    });
+    let what = model.describe_op(failed);
+    let done = history.line(failed.complete);
+    let shown = if failure.states.len() >= search::MAX_STATES {
+        " (and maybe others)"
+    } else {
+        ""
+    };
+    let fits: Vec<M::State> = failure
         .states
         .iter()
-        .any(|&s| model.step(s, failed).is_some());
-    let what = model.describe_op(failed);
-    let explanation = if fits {
+        .copied()
+        .filter(|&s| model.step(s, failed).is_some())
+        .collect();
+    let explanation = if fits.is_empty() {
         format!(
-            "`{what}` (process {}) completed on line {}, so it must take effect before that. \
-             It fits some of the states above, but every order that places it there leaves a \
-             later op impossible.",
+            "`{what}` (process {}) completed on line {done}, so it must take effect before \
+             that; but the ops that must precede it leave the state at {}{shown}, and `{what}` \
+             is impossible there.",
             failed.process,
-            history.line(failed.complete)
+            states.join(" or ")
+        )
+    } else if let Some(why) = fits.iter().find_map(|&s| model.explain(s, failed)) {
+        format!(
+            "`{what}` (process {}) completed on line {done}, so it must take effect before \
+             that. {why}",
+            failed.process
         )
     } else {
         format!(
-            "`{what}` (process {}) completed on line {}, so it must take effect before that; \
-             but every order of the ops before it leaves the state at {}, and `{what}` is \
-             impossible there.",
-            failed.process,
-            history.line(failed.complete),
-            states.join(" or ")
+            "`{what}` (process {}) completed on line {done}, so it must take effect before \
+             that. It fits some of the states above, but every order that places it there \
+             leaves a later op impossible.",
+            failed.process
         )
     };
     Counterexample {

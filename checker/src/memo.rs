@@ -6,15 +6,28 @@
 //! keeps the Wing & Gong search from repeating work exponentially, and it is also the memory the
 //! checker spends, so it counts every byte against a [`Budget`].
 //!
-//! Layout: records of a fixed size (`[hash, op|parent, bitset words...]`) in chunks that are
-//! never moved, states in parallel chunks, and an open-addressing table of `u32` record ids
-//! (linear probing, at most half full). A record also remembers which op was linearized last
+//! **Info ops and dominance.** The bitset has two parts: the `ok` ops linearized and the `info`
+//! ops linearized. A configuration `(ok, info, s)` *dominates* `(ok, info', s)` when
+//! `info ⊆ info'`: info ops are optional and never return, so any way to finish from the second
+//! (which needs only ok ops and real-time order among them) also finishes from the first, which
+//! simply never linearizes the extra info ops. So a configuration is skipped not only when it
+//! was seen, but when one with the same ok part and state and *fewer* info ops was seen. (If
+//! that one is still being explored, an ancestor, it will find any success the skipped one
+//! could: by induction on the number of ok ops left and then on the length of the successful
+//! order, which is shorter from the ancestor.)
+//!
+//! Layout: records of a fixed size (`[hash, op|parent, next, ok words..., info words...]`) in
+//! chunks that are never moved, states in parallel chunks. Records with the same ok part and
+//! state form a *group*, chained through `next`; an open-addressing table of `u32` record ids
+//! (linear probing, at most half full) points at each group's first record. Inserting into a
+//! group tests the new info set against each member (a few AND-NOTs each) and unlinks the
+//! members the newcomer dominates, so groups stay small antichains. A record also remembers which op was linearized last
 //! and the record it came from, so any configuration's linearization can be read back by walking
 //! parents: that is how a counterexample gets its prefix without copying stacks.
 //!
 //! The hash of a configuration is computed incrementally by the search (a Zobrist hash of the
-//! bitset, XORed with the state's hash), so inserting costs one probe and, on a hash match, one
-//! bitset comparison.
+//! ok bitset, XORed with the state's hash), so inserting costs one probe sequence and, on a
+//! hash match, one bitset comparison.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -59,14 +72,23 @@ pub struct OutOfBudget;
 /// "No record": the parent of the first configuration.
 pub const ROOT: u32 = u32::MAX;
 
+/// "No record": the end of a group's chain.
+const END: u64 = u64::MAX;
+
+/// Words before a record's bitsets: hash, op|parent, next in group.
+const HEADER: usize = 3;
+
 /// Records per chunk (a power of two): big enough that chunk bookkeeping is noise, small enough that a key with a
 /// handful of configurations does not reserve megabytes.
 const CHUNK: usize = 1024;
 
 /// The set of visited configurations of one key's search.
 pub struct Memo<'b, S> {
-    /// u64 words per record: hash, op|parent, then the bitset.
+    /// u64 words per record: hash, op|parent, next, then the ok words and the info words.
     stride: usize,
+    ok_words: usize,
+    /// Number of groups (distinct ok part and state), which is what fills the table.
+    groups: usize,
     chunks: Vec<Box<[u64]>>,
     states: Vec<Vec<S>>,
     len: usize,
@@ -77,10 +99,12 @@ pub struct Memo<'b, S> {
 }
 
 impl<'b, S: Copy + Eq> Memo<'b, S> {
-    /// A memo for bitsets of `words` u64 words.
-    pub fn new(words: usize, budget: &'b Budget) -> Memo<'b, S> {
+    /// A memo for bitsets of `ok_words` + `info_words` u64 words.
+    pub fn new(ok_words: usize, info_words: usize, budget: &'b Budget) -> Memo<'b, S> {
         Memo {
-            stride: words + 2,
+            stride: ok_words + info_words + HEADER,
+            ok_words,
+            groups: 0,
             chunks: Vec::new(),
             states: Vec::new(),
             len: 0,
@@ -159,32 +183,58 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
         Ok(())
     }
 
-    /// Inserts the configuration (`bits`, `state`) with the given hash, reached by linearizing
-    /// `op` from record `parent`. Returns its new record id, or `None` if it was already there.
+    fn record_mut(&mut self, id: u32) -> &mut [u64] {
+        let id = id as usize;
+        let stride = self.stride;
+        let chunk = &mut self.chunks[id / CHUNK];
+        let at = (id % CHUNK) * stride;
+        &mut chunk[at..at + stride]
+    }
+
+    /// Inserts the configuration (`ok`, `info`, `state`) with the given hash, reached by
+    /// linearizing `op` from record `parent`. Returns its new record id, or `None` if it or a
+    /// configuration dominating it was already there.
     pub fn insert(
         &mut self,
         hash: u64,
         state: S,
-        bits: &[u64],
+        ok: &[u64],
+        info: &[u64],
         op: u32,
         parent: u32,
     ) -> Result<Option<u32>, OutOfBudget> {
-        debug_assert_eq!(bits.len() + 2, self.stride);
-        if (self.len + 1) * 2 > self.table.len() {
+        debug_assert_eq!(ok.len() + info.len() + HEADER, self.stride);
+        let split = HEADER + self.ok_words;
+        if (self.groups + 1) * 2 > self.table.len() {
             self.grow_table()?;
         }
         let mask = self.table.len() - 1;
         let mut i = self.slot(hash);
+        let mut group = None;
         loop {
             let slot = self.table[i];
             if slot == 0 {
                 break;
             }
             let rec = self.record(slot - 1);
-            if rec[0] == hash && self.state(slot - 1) == state && rec[2..] == *bits {
-                return Ok(None);
+            if rec[0] == hash && self.state(slot - 1) == state && rec[HEADER..split] == *ok {
+                group = Some(slot - 1);
+                break;
             }
             i = (i + 1) & mask;
+        }
+        // Within the group: is the newcomer dominated (some member's info set is a subset)?
+        let mut member = group.map_or(END, u64::from);
+        while member != END {
+            let rec = self.record(member as u32);
+            if rec[split..]
+                .iter()
+                .zip(info)
+                .all(|(seen, now)| seen & !now == 0)
+            {
+                return Ok(None);
+            }
+            member = rec[2];
         }
         let id = self.len;
         if id & (CHUNK - 1) == 0 {
@@ -194,13 +244,34 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
                 .push(vec![0u64; CHUNK * self.stride].into_boxed_slice());
             self.states.push(Vec::with_capacity(CHUNK));
         }
-        let at = (id % CHUNK) * self.stride;
-        let rec = &mut self.chunks[id / CHUNK][at..at + self.stride];
+        // The members the newcomer dominates leave the chain (their records stay: they may be
+        // parents of other records).
+        let mut kept = END;
+        let mut member = group.map_or(END, u64::from);
+        while member != END {
+            let rec = self.record(member as u32);
+            let next = rec[2];
+            let dominated = rec[split..]
+                .iter()
+                .zip(info)
+                .all(|(seen, now)| now & !seen == 0);
+            if !dominated {
+                self.record_mut(member as u32)[2] = kept;
+                kept = member;
+            }
+            member = next;
+        }
+        let rec = self.record_mut(id as u32);
         rec[0] = hash;
         rec[1] = u64::from(op) | (u64::from(parent) << 32);
-        rec[2..].copy_from_slice(bits);
+        rec[2] = kept;
+        rec[HEADER..split].copy_from_slice(ok);
+        rec[split..].copy_from_slice(info);
         self.states[id / CHUNK].push(state);
         self.len += 1;
+        if group.is_none() {
+            self.groups += 1;
+        }
         self.table[i] = id as u32 + 1;
         Ok(Some(id as u32))
     }
@@ -219,25 +290,38 @@ mod tests {
     #[test]
     fn finds_what_it_stored_and_tells_states_apart() {
         let budget = Budget::new(1 << 30);
-        let mut m: Memo<'_, u32> = Memo::new(2, &budget);
+        let mut m: Memo<'_, u32> = Memo::new(2, 0, &budget);
         for i in 0..5000u64 {
             let bits = [i, !i];
-            assert!(m.insert(i * 7, 1, &bits, 0, ROOT).unwrap().is_some());
+            assert!(m.insert(i * 7, 1, &bits, &[], 0, ROOT).unwrap().is_some());
         }
-        assert!(m.insert(21, 1, &[3, !3], 0, ROOT).unwrap().is_none());
-        assert!(m.insert(21, 2, &[3, !3], 0, ROOT).unwrap().is_some());
-        assert!(m.insert(21, 1, &[3, 3], 0, ROOT).unwrap().is_some());
+        assert!(m.insert(21, 1, &[3, !3], &[], 0, ROOT).unwrap().is_none());
+        assert!(m.insert(21, 2, &[3, !3], &[], 0, ROOT).unwrap().is_some());
+        assert!(m.insert(21, 1, &[3, 3], &[], 0, ROOT).unwrap().is_some());
         assert_eq!(m.len(), 5002);
+    }
+
+    #[test]
+    fn fewer_info_ops_dominate_more() {
+        let budget = Budget::new(1 << 30);
+        let mut m: Memo<'_, u32> = Memo::new(1, 1, &budget);
+        assert!(m.insert(9, 1, &[1], &[0b010], 0, ROOT).unwrap().is_some());
+        // Same ok part and state, a superset of info ops: dominated.
+        assert!(m.insert(9, 1, &[1], &[0b110], 0, ROOT).unwrap().is_none());
+        // Not a superset: new.
+        assert!(m.insert(9, 1, &[1], &[0b100], 0, ROOT).unwrap().is_some());
+        // A different state is never dominated.
+        assert!(m.insert(9, 2, &[1], &[0b110], 0, ROOT).unwrap().is_some());
     }
 
     #[test]
     fn stops_at_the_budget_and_gives_it_back() {
         let budget = Budget::new(100_000);
         {
-            let mut m: Memo<'_, u32> = Memo::new(1, &budget);
+            let mut m: Memo<'_, u32> = Memo::new(1, 0, &budget);
             let mut i = 0u64;
             let err = loop {
-                match m.insert(i, 0, &[i], 0, ROOT) {
+                match m.insert(i, 0, &[i], &[], 0, ROOT) {
                     Ok(_) => i += 1,
                     Err(e) => break e,
                 }

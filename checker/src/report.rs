@@ -5,7 +5,7 @@
 //! the op that could not be linearized, the longest linearizable prefix the search found, the
 //! states the model could be in after it, and the ops concurrent with the failed one. The JSON
 //! form (serde) is what `results.json` and the HTML report read; [`CheckReport::render`] is
-//! the terminal form, kept within 80 columns.
+//! the terminal form, kept within 80 columns (but for the file's path on the first line).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -164,13 +164,11 @@ impl CheckReport {
     pub fn render(&self) -> String {
         let mut s = String::new();
         let h = &self.history;
+        let _ = writeln!(s, "{}", self.file.display());
         let _ = writeln!(
             s,
-            "{} ({}, model {}, initial {})",
-            self.file.display(),
-            self.format,
-            self.model,
-            self.initial
+            "  format {}, model {}, initial value {}",
+            self.format, self.model, self.initial
         );
         let _ = writeln!(
             s,

@@ -20,7 +20,8 @@
 //! Lowe's cache ([`crate::memo`]) records every configuration (linearized set, state) entered,
 //! and a linearization that would lead to a known configuration is skipped: it was or is being
 //! explored. This turns the search from factorial into at most "number of reachable
-//! configurations".
+//! configurations". The memo also skips configurations *dominated* by a known one: the same
+//! ok ops and state with more info ops linearized (see [`crate::memo`] for why that is sound).
 //!
 //! **Identical info ops.** Two `info` ops with the same `f` and values, both already invoked,
 //! are interchangeable: both may go anywhere after their invoke, with the same effect. So among
@@ -194,10 +195,22 @@ pub fn search<M: Model>(
     }
     let mut entries = Entries::new(ops);
     let twin = earlier_twins(ops);
+    // Ok ops and info ops get separate bitsets (see the memo's dominance rule); `bit[i]` is op
+    // i's position in its own one.
+    let mut counts = [0u32; 2];
+    let bit: Vec<u32> = ops
+        .iter()
+        .map(|op| {
+            let part = usize::from(op.outcome == OpOutcome::Info);
+            counts[part] += 1;
+            counts[part] - 1
+        })
+        .collect();
+    let is_info: Vec<bool> = ops.iter().map(|op| op.outcome == OpOutcome::Info).collect();
     let zob: Vec<u64> = (0..n).map(zobrist).collect();
-    let words = n.div_ceil(64);
-    let mut bits = vec![0u64; words];
-    let mut memo: Memo<'_, M::State> = Memo::new(words, limits.budget);
+    let mut ok_bits = vec![0u64; (counts[0] as usize).div_ceil(64)];
+    let mut info_bits = vec![0u64; (counts[1] as usize).div_ceil(64)];
+    let mut memo: Memo<'_, M::State> = Memo::new(ok_bits.len(), info_bits.len(), limits.budget);
 
     let mut state = model.init();
     let mut set_hash = 0u64;
@@ -239,16 +252,25 @@ pub fn search<M: Model>(
         let i = (entry >> 1) as usize;
         if entry & 1 == 0 {
             let op = &ops[i];
-            let blocked = twin[i] != NIL && bits[twin[i] as usize / 64] >> (twin[i] % 64) & 1 == 0;
+            let blocked = twin[i] != NIL && {
+                let b = bit[twin[i] as usize];
+                info_bits[b as usize / 64] >> (b % 64) & 1 == 0
+            };
             if !blocked {
                 let next = model
                     .step(state, op)
                     .filter(|&s| op.outcome == OpOutcome::Info || model.viable(s, op));
                 if let Some(next_state) = next {
-                    bits[i / 64] |= 1 << (i % 64);
-                    let next_hash = set_hash ^ zob[i];
+                    let b = bit[i] as usize;
+                    let next_hash = if is_info[i] {
+                        info_bits[b / 64] |= 1 << (b % 64);
+                        set_hash
+                    } else {
+                        ok_bits[b / 64] |= 1 << (b % 64);
+                        set_hash ^ zob[i]
+                    };
                     let h = next_hash ^ crate::fx::hash_one(&next_state);
-                    match memo.insert(h, next_state, &bits, i as u32, record) {
+                    match memo.insert(h, next_state, &ok_bits, &info_bits, i as u32, record) {
                         Err(_) => return give_up(GaveUp::Memory, &memo, stats),
                         Ok(Some(id)) => {
                             stack.push(Frame {
@@ -272,7 +294,8 @@ pub fn search<M: Model>(
                             entry = entries.next[entries.head as usize];
                             continue;
                         }
-                        Ok(None) => bits[i / 64] &= !(1 << (i % 64)),
+                        Ok(None) if is_info[i] => info_bits[b / 64] &= !(1 << (b % 64)),
+                        Ok(None) => ok_bits[b / 64] &= !(1 << (b % 64)),
                     }
                 }
             }
@@ -300,8 +323,13 @@ pub fn search<M: Model>(
                 remaining += 1;
             }
             entries.relink(2 * frame.op);
-            bits[j / 64] &= !(1 << (j % 64));
-            set_hash ^= zob[j];
+            let b = bit[j] as usize;
+            if is_info[j] {
+                info_bits[b / 64] &= !(1 << (b % 64));
+            } else {
+                ok_bits[b / 64] &= !(1 << (b % 64));
+                set_hash ^= zob[j];
+            }
             state = frame.state;
             record = frame.record;
             entry = entries.next[2 * j];

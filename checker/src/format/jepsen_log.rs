@@ -33,7 +33,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
             continue;
         }
         nonblank += 1;
-        let Some(at) = raw.find(LOGGER) else {
+        let Some(at) = find_logger(raw) else {
             continue; // another logger's line
         };
         let bad = |expected: String| Error::Parse {
@@ -99,11 +99,26 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
     Ok(())
 }
 
+/// Where [`LOGGER`] starts in `line`. A byte scan: `str::find` builds a two-way searcher per
+/// call, which costs more than the search on lines this short.
+fn find_logger(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    let pat = LOGGER.as_bytes();
+    (0..b.len().saturating_sub(pat.len() - 1)).find(|&i| b[i] == b'j' && b[i..].starts_with(pat))
+}
+
 /// Splits the first blank-separated token off `s`.
 fn token(s: &str) -> (&str, &str) {
-    let s = s.trim_start();
-    let end = s.find([' ', '\t']).unwrap_or(s.len());
-    (&s[..end], &s[end..])
+    let b = s.as_bytes();
+    let start = b
+        .iter()
+        .position(|&c| c != b' ' && c != b'\t')
+        .unwrap_or(b.len());
+    let len = b[start..]
+        .iter()
+        .position(|&c| c == b' ' || c == b'\t')
+        .unwrap_or(b.len() - start);
+    (&s[start..start + len], &s[start + len..])
 }
 
 fn edn_value<'a>(form: &Edn<'a>) -> EventValue<'a> {

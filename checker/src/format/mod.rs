@@ -7,7 +7,7 @@
 //! | `jepsen-log` | Jepsen's text log, `INFO jepsen.util - 3 :invoke :cas [1 4]` ([`jepsen_log`]) | cas-register |
 //! | `porcupine-kv` | Porcupine's kv test data: EDN with `:key`, get/put/append ([`porcupine_kv`]) | kv (missing key reads `""`) |
 //!
-//! [`Format::Auto`] looks at the first line that is not blank: `{"` is JSONL, a line naming the
+//! [`Format::Auto`] looks at the first line that is not blank (nor an EDN `;` comment): `{"` is JSONL, a line naming the
 //! `jepsen.util` logger is a Jepsen log, `{:`, `[` or `#` is EDN, and EDN whose first op has a
 //! `:key` is Porcupine's kv format. An empty file is read by its extension (and holds no ops).
 
@@ -54,7 +54,8 @@ impl Format {
 
     /// Decides the format of `text` (read from `path`).
     pub fn detect(path: &Path, text: &str) -> Result<Format> {
-        let Some(first) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
+        let is_content = |l: &&str| !l.is_empty() && !l.starts_with(';');
+        let Some(first) = text.lines().map(str::trim).find(is_content) else {
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
             return Ok(match ext {
                 "log" => Format::JepsenLog,
@@ -77,7 +78,10 @@ impl Format {
         } else {
             Err(Error::Parse {
                 path: path.to_path_buf(),
-                line: 1 + text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0),
+                line: 1 + text
+                    .lines()
+                    .position(|l| is_content(&l.trim()))
+                    .unwrap_or(0),
                 expected:
                     "a history: JSON lines, EDN op maps or a Jepsen log (pass --format to choose)"
                         .into(),

@@ -31,7 +31,7 @@ pub struct Kv<'h> {
     /// For an ok op that sets the value (put, cas, append), by invoke index: the value of the
     /// first read that must follow it, which the state right after the op must be a prefix of.
     /// See [`prefix_constraints`].
-    must_prefix: HashMap<u32, ValueId>,
+    must_prefix: HashMap<u32, (ValueId, u32)>,
     /// `(state, read value) -> is a prefix`.
     prefix_memo: HashMap<(u32, u32), bool>,
 }
@@ -164,7 +164,7 @@ impl Model for Kv<'_> {
     }
 
     fn viable(&mut self, state: u32, op: &Op) -> bool {
-        let Some(&read) = self.must_prefix.get(&op.invoke) else {
+        let Some(&(read, _)) = self.must_prefix.get(&op.invoke) else {
             return true;
         };
         if let Some(&ok) = self.prefix_memo.get(&(state, read.0)) {
@@ -180,6 +180,21 @@ impl Model for Kv<'_> {
         self.buf = buf;
         self.prefix_memo.insert((state, read.0), ok);
         ok
+    }
+
+    fn explain(&mut self, state: u32, op: &Op) -> Option<String> {
+        let &(read, at) = self.must_prefix.get(&op.invoke)?;
+        let next = self.step(state, op)?;
+        if self.viable(next, op) {
+            return None;
+        }
+        Some(format!(
+            "After `{}` the value is {}, but the read of {} invoked at history index {at}, which \
+             must come after it with no put or cas in between, does not start with that.",
+            self.describe_op(op),
+            self.describe_state(next),
+            self.ctx.values.get(read)
+        ))
     }
 
     fn droppable(&self, ops: &[Op]) -> Vec<bool> {
@@ -200,7 +215,7 @@ impl Model for Kv<'_> {
 ///
 /// Without this, `k` concurrent appends are tried in all `k!` orders before the read that
 /// fixes their order is reached; with it, a wrong order is cut at its first wrong append.
-fn prefix_constraints(ops: &[Op], values: &crate::history::Values) -> HashMap<u32, ValueId> {
+fn prefix_constraints(ops: &[Op], values: &crate::history::Values) -> HashMap<u32, (ValueId, u32)> {
     let text_of = |id: ValueId| text(values.get(id));
     // Ok reads with a string result, by invoke, with the earliest completion among those
     // invoked at or after each position.
@@ -244,7 +259,7 @@ fn prefix_constraints(ops: &[Op], values: &crate::history::Values) -> HashMap<u3
                 && result.starts_with(v.as_str())
         });
         if !reset_possible {
-            out.insert(a.invoke, r.value);
+            out.insert(a.invoke, (r.value, r.invoke));
         }
     }
     out

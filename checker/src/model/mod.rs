@@ -60,6 +60,13 @@ pub trait Model {
         true
     }
 
+    /// Why `op` cannot be linearized from `state` even though `step` accepts it, when
+    /// [`Model::viable`] says so: a sentence for the counterexample. The default says nothing.
+    fn explain(&mut self, state: Self::State, op: &Op) -> Option<String> {
+        let _ = (state, op);
+        None
+    }
+
     /// Marks `info` ops (by position in `ops`, one key's ops) that this model proves can be
     /// dropped without changing the verdict. The default drops nothing; the register models
     /// drop info reads and writes nobody could have observed (see [`register::unobserved_info`]).

@@ -1,0 +1,96 @@
+//! The checker always finishes: a history built to blow up the search ends `unknown` at the time
+//! limit or the memory budget, never hangs or aborts, and the other keys keep their verdicts.
+//!
+//! `tests/data/blowup.jsonl`: 24 timed-out writes and 24 reads, all concurrent, then a read of a
+//! value nobody wrote. Every subset of the reads can be linearized, each after its own write, so
+//! the search must visit about 2^24 configurations before it can answer "invalid".
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use riptide_checker::{check, parse_history, CheckOptions, Format, ModelKind, Verdict};
+
+fn blowup_text() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/blowup.jsonl");
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn check_text(text: &str, opts: &CheckOptions) -> riptide_checker::CheckReport {
+    let h = parse_history(&PathBuf::from("blowup.jsonl"), text, Format::Jsonl).unwrap();
+    check(&h, ModelKind::CasRegister, opts).unwrap()
+}
+
+#[test]
+fn the_blowup_ends_unknown_at_the_time_limit() {
+    let opts = CheckOptions {
+        time_limit: Some(Duration::from_millis(300)),
+        ..CheckOptions::default()
+    };
+    let start = Instant::now();
+    let r = check_text(&blowup_text(), &opts);
+    let took = start.elapsed();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    let reason = r.keys[""].reason.as_deref().unwrap();
+    assert!(reason.contains("time limit of 0.3 s"), "{reason}");
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped {took:?} after a 0.3 s limit"
+    );
+}
+
+#[test]
+fn the_blowup_ends_unknown_at_the_memory_budget() {
+    let opts = CheckOptions {
+        memory_budget_bytes: 16 << 20,
+        ..CheckOptions::default()
+    };
+    let r = check_text(&blowup_text(), &opts);
+    assert_eq!(r.verdict, Verdict::Unknown);
+    let reason = r.keys[""].reason.as_deref().unwrap();
+    assert!(reason.contains("memory budget of 16 MiB"), "{reason}");
+}
+
+/// The blowup on the default key, plus a small key "k" with the given read result.
+fn with_small_key(read: i64) -> String {
+    let mut text = blowup_text();
+    for (p, ty, f, v) in [
+        (300, "invoke", "write", "1"),
+        (300, "ok", "write", "1"),
+        (301, "invoke", "read", "null"),
+        (301, "ok", "read", &read.to_string()[..]),
+    ] {
+        text.push_str(&format!(
+            "{{\"process\":{p},\"type\":\"{ty}\",\"f\":\"{f}\",\"key\":\"k\",\"value\":{v}}}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_key_that_finishes_keeps_its_verdict_when_another_times_out() {
+    let opts = CheckOptions {
+        time_limit: Some(Duration::from_millis(300)),
+        threads: Some(2),
+        ..CheckOptions::default()
+    };
+    let r = check_text(&with_small_key(1), &opts);
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert_eq!(r.keys["k"].verdict, Verdict::Valid);
+    assert_eq!(r.keys[""].verdict, Verdict::Unknown);
+}
+
+#[test]
+fn an_invalid_key_decides_the_history_and_stops_the_others() {
+    let opts = CheckOptions {
+        threads: Some(2),
+        ..CheckOptions::default()
+    };
+    let start = Instant::now();
+    let r = check_text(&with_small_key(2), &opts);
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.keys["k"].verdict, Verdict::Invalid);
+    assert_eq!(r.keys[""].verdict, Verdict::Unknown);
+    let reason = r.keys[""].reason.as_deref().unwrap();
+    assert!(reason.contains("another key is invalid"), "{reason}");
+}

@@ -1,0 +1,117 @@
+//! `riptide check` as a user runs it: the real binary on the checker's test histories, and the
+//! exit codes 0 (linearizable), 1 (not), 2 (unknown), 254 (bad arguments or input).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn data(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("checker/tests/data")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn riptide_check(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_riptide"))
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("run riptide")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_linearizable_history_exits_0() {
+    let o = riptide_check(&[&data("register-valid.jsonl")]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("VALID: linearizable"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_history_that_is_not_linearizable_exits_1_with_a_counterexample() {
+    let o = riptide_check(&[&data("register-invalid.jsonl"), "--model", "register"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("> read 1"), "{out}");
+    assert!(out.contains("INVALID: not linearizable"), "{out}");
+    // The first line is the file's path, as long as it is; the rest fits 80 columns.
+    assert!(
+        out.lines().skip(1).all(|l| l.chars().count() <= 80),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_history_too_hard_for_the_time_limit_exits_2() {
+    let o = riptide_check(&[&data("blowup.jsonl"), "--time-limit", "0.2"]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("time limit of 0.2 s reached"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn json_output_is_machine_readable() {
+    let o = riptide_check(&[&data("cas-invalid.edn"), "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    assert_eq!(v["verdict"], "invalid");
+    assert_eq!(v["model"], "cas-register");
+    assert_eq!(v["keys"][""]["counterexample"]["op"]["op"], "cas 2->3");
+}
+
+#[test]
+fn an_unreadable_line_exits_254_naming_file_line_and_expectation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.jsonl");
+    std::fs::write(
+        &path,
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n{\"process\":0,\"type\":\n",
+    )
+    .unwrap();
+    let o = riptide_check(&[path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(254));
+    let err = stderr(&o);
+    assert!(err.contains("h.jsonl:2: expected a JSON object"), "{err}");
+    assert!(err.contains("fix or remove that line"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn bad_arguments_exit_254_and_help_exits_0() {
+    assert_eq!(
+        riptide_check(&["/no/such/file.jsonl"]).status.code(),
+        Some(254)
+    );
+    let f = data("register-valid.jsonl");
+    assert_eq!(
+        riptide_check(&[&f, "--model", "queue"]).status.code(),
+        Some(254)
+    );
+    assert_eq!(
+        riptide_check(&[&f, "--time-limit", "soon"]).status.code(),
+        Some(254)
+    );
+    assert_eq!(riptide_check(&[]).status.code(), Some(254));
+    // cas ops cannot be checked as a plain register.
+    let o = riptide_check(&[&data("cas-invalid.edn"), "--model", "register"]);
+    assert_eq!(o.status.code(), Some(254));
+    assert!(
+        stderr(&o).contains("--model cas-register"),
+        "{}",
+        stderr(&o)
+    );
+    let help = riptide_check(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("--time-limit"));
+}
