@@ -7,17 +7,24 @@
 //! Invariants (checked with `debug_assert!` and by the scenario and simulation tests):
 //! - `entries[k].index == offset + 1 + k`;
 //! - `applied <= commit <= last_index()`;
-//! - a committed entry is never truncated (a request to do so is refused, see [`LogError`]);
+//! - a committed entry is never truncated. This is guaranteed by the election restriction, not
+//!   by the log: as Figure 2 prescribes, a follower replaces whatever conflicts with its leader's
+//!   entries. If that ever reaches committed entries, [`RaftLog::append_after`] says so (an
+//!   [`Overwrite`]) so the node can report the safety violation loudly;
 //! - `persisted <= last_index()`; entries after `persisted` are waiting for the storage.
 
 use crate::types::{Entry, Index, Payload, Term};
 
-/// Why the log refused to change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogError {
-    /// A leader asked to replace a committed entry: that would break State Machine Safety
-    /// (paper §5.4). It means a bug in some node (or an `--unsafe-bug` flag at work).
-    TruncateCommitted { index: Index, commit: Index },
+/// A leader replaced entries this node had already committed: State Machine Safety (paper
+/// §5.4) is broken, and acknowledged writes are lost. Only a bug in some node (or an
+/// `--unsafe-bug` flag at work) can cause it; the node follows its leader anyway, as Raft
+/// prescribes, and reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overwrite {
+    /// The first replaced index.
+    pub from: Index,
+    /// The commit index before the replacement.
+    pub commit: Index,
 }
 
 /// The replicated log as the core sees it.
@@ -120,12 +127,9 @@ impl RaftLog {
     /// The follower's path: accept `entries` that follow `prev_index`, which the caller has checked
     /// matches. Entries already present with the same term are skipped (the message may be a
     /// duplicate or reordered); the first conflicting entry and everything after it are replaced.
-    /// Returns the index of the last entry the message vouched for.
-    pub fn append_after(
-        &mut self,
-        prev_index: Index,
-        entries: &[Entry],
-    ) -> Result<Index, LogError> {
+    /// Returns the index of the last entry the message vouched for, and whether committed
+    /// entries were replaced.
+    pub fn append_after(&mut self, prev_index: Index, entries: &[Entry]) -> (Index, Option<Overwrite>) {
         let last_new = prev_index + entries.len() as Index;
         for (k, entry) in entries.iter().enumerate() {
             let index = prev_index + 1 + k as Index;
@@ -136,23 +140,18 @@ impl RaftLog {
             match self.term_at(index) {
                 Some(term) if term == entry.term => continue,
                 Some(_) => {
-                    if index <= self.commit {
-                        return Err(LogError::TruncateCommitted {
-                            index,
-                            commit: self.commit,
-                        });
-                    }
+                    let overwrite = (index <= self.commit).then_some(Overwrite { from: index, commit: self.commit });
                     self.truncate_from(index);
                     self.extend(&entries[k..]);
-                    return Ok(last_new);
+                    return (last_new, overwrite);
                 }
                 None => {
                     self.extend(&entries[k..]);
-                    return Ok(last_new);
+                    return (last_new, None);
                 }
             }
         }
-        Ok(last_new)
+        (last_new, None)
     }
 
     fn extend(&mut self, entries: &[Entry]) {
@@ -164,10 +163,12 @@ impl RaftLog {
     }
 
     fn truncate_from(&mut self, index: Index) {
-        debug_assert!(index > self.commit);
-        self.entries
-            .truncate((index - self.offset_index - 1) as usize);
+        self.entries.truncate((index - self.offset_index - 1) as usize);
         self.persisted = self.persisted.min(index - 1);
+        // Only after a safety violation (see `Overwrite`) do these move back: the state machine
+        // has applied entries that no longer exist, and will apply their replacements on top.
+        self.commit = self.commit.min(index - 1);
+        self.applied = self.applied.min(index - 1);
     }
 
     fn note_written(&mut self, index: Index) {
@@ -309,7 +310,7 @@ mod tests {
                 payload: Payload::Noop,
             },
         ];
-        assert_eq!(log.append_after(1, &incoming), Ok(3));
+        assert_eq!(log.append_after(1, &incoming), (3, None));
         assert_eq!(log.last_index(), 3);
         assert_eq!(log.term_at(3), Some(2));
         assert_eq!(log.take_unpersisted().first().map(|e| e.index), Some(3));
@@ -317,22 +318,18 @@ mod tests {
     }
 
     #[test]
-    fn a_committed_entry_is_never_truncated() {
+    fn replacing_a_committed_entry_follows_the_leader_and_is_reported() {
         let mut log = log_with_terms(&[1, 1, 1]);
         log.commit_to(2);
-        let incoming = vec![Entry {
-            term: 2,
-            index: 2,
-            payload: Payload::Noop,
-        }];
-        assert_eq!(
-            log.append_after(1, &incoming),
-            Err(LogError::TruncateCommitted {
-                index: 2,
-                commit: 2
-            })
-        );
-        assert_eq!(log.term_at(2), Some(1));
+        log.take_committed();
+        let incoming = vec![Entry { term: 2, index: 2, payload: Payload::Noop }];
+        assert_eq!(log.append_after(1, &incoming), (2, Some(Overwrite { from: 2, commit: 2 })));
+        assert_eq!(log.term_at(2), Some(2));
+        assert_eq!(log.last_index(), 2);
+        assert_eq!((log.commit_index(), log.applied_index()), (1, 1));
+        // An uncommitted conflict is ordinary repair, not a violation.
+        let incoming = vec![Entry { term: 3, index: 2, payload: Payload::Noop }];
+        assert_eq!(log.append_after(1, &incoming), (2, None));
     }
 
     #[test]

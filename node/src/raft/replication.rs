@@ -8,7 +8,6 @@
 //! unsafe (Figure 8). A follower advances its commit index only up to the last entry the current
 //! message vouched for, never past what it verified matches the leader.
 
-use super::log::LogError;
 use super::message::{AppendResult, Body};
 use super::node::{Raft, RoleState};
 use super::progress::ReplicationState;
@@ -41,26 +40,6 @@ impl Raft {
         self.leader = Some(from);
         self.election_elapsed = 0;
 
-        if prev_index < self.log.commit_index() && !entries.is_empty() {
-            // Everything up to our commit index is committed and therefore equal on every node;
-            // skip it so a late duplicate cannot even look like a conflict.
-            let skip = (self.log.commit_index() - prev_index).min(entries.len() as Index) as usize;
-            let new_prev = prev_index + skip as Index;
-            let new_prev_term = if skip == 0 {
-                prev_term
-            } else {
-                entries[skip - 1].term
-            };
-            return self.handle_append(
-                from,
-                new_prev,
-                new_prev_term,
-                entries[skip..].to_vec(),
-                leader_commit,
-                read_round,
-            );
-        }
-
         let result = if !self.log.matches(prev_index, prev_term) {
             let (conflict_term, conflict_index) = if prev_index > self.log.last_index() {
                 (None, self.log.last_index() + 1)
@@ -89,23 +68,17 @@ impl Raft {
                 conflict_index,
             }
         } else {
-            match self.log.append_after(prev_index, &entries) {
-                Ok(last_new) => {
-                    self.log.commit_to(leader_commit.min(last_new));
-                    AppendResult::Success {
-                        match_index: last_new,
-                    }
-                }
-                Err(LogError::TruncateCommitted { index, commit }) => {
-                    tracing::error!(
-                        from,
-                        index,
-                        commit,
-                        "leader asked to overwrite a committed entry; ignoring it"
-                    );
-                    return;
-                }
+            let (last_new, overwrite) = self.log.append_after(prev_index, &entries);
+            if let Some(o) = overwrite {
+                tracing::error!(
+                    leader = from,
+                    from_index = o.from,
+                    commit = o.commit,
+                    "SAFETY VIOLATION: the leader replaced committed entries; acknowledged writes are lost"
+                );
             }
+            self.log.commit_to(leader_commit.min(last_new));
+            AppendResult::Success { match_index: last_new }
         };
         self.send(from, Body::AppendEntriesResponse { result, read_round });
     }

@@ -41,9 +41,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// partitioned link stays "up" with exponential retransmission backoff, and when the partition
 /// heals it can take many seconds before the next retransmission notices.
 const TCP_USER_TIMEOUT_MS: u32 = 2_000;
-/// Reconnect backoff bounds after a failed dial.
+/// Reconnect backoff bounds after a failed dial. The cap is short so that a healed link is back
+/// within a few heartbeats: a longer one left a healed cluster waiting up to a second to elect.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
-const BACKOFF_MAX: Duration = Duration::from_millis(1_000);
+const BACKOFF_MAX: Duration = Duration::from_millis(250);
 /// Messages queued per peer before the Raft loop starts dropping them (Raft tolerates loss).
 const PEER_QUEUE: usize = 4096;
 /// Open connections at most; past this, new ones wait in the accept backlog.
