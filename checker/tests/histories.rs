@@ -59,6 +59,16 @@ fn a_stale_register_read_is_invalid_at_that_read() {
 }
 
 #[test]
+fn unfinished_writes_may_take_effect_late_in_any_order() {
+    // Two writes that never completed, both read after an ok write of 1: the order w1, w2, read
+    // 2, w3, read 3 explains it. (A search that wrongly pruned configurations with *fewer* info
+    // ops linearized than one already seen would call this invalid.)
+    let r = run("info-writes-read-later.jsonl", None);
+    assert_eq!(r.history.unfinished, 2);
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.render());
+}
+
+#[test]
 fn an_info_write_cannot_take_effect_before_its_invoke() {
     let r = run("register-info-too-late.jsonl", None);
     assert_eq!(r.verdict, Verdict::Invalid);
