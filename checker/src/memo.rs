@@ -89,7 +89,8 @@ pub struct Memo<'b, S> {
     ok_words: usize,
     /// Number of groups (distinct ok part and state), which is what fills the table.
     groups: usize,
-    chunks: Vec<Box<[u64]>>,
+    /// Each chunk has room for [`CHUNK`] records and never reallocates.
+    chunks: Vec<Vec<u64>>,
     states: Vec<Vec<S>>,
     len: usize,
     /// Record id + 1 per slot; 0 is empty.
@@ -240,8 +241,7 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
         if id & (CHUNK - 1) == 0 {
             let bytes = CHUNK * self.stride * 8 + CHUNK * std::mem::size_of::<S>();
             self.reserve(bytes)?;
-            self.chunks
-                .push(vec![0u64; CHUNK * self.stride].into_boxed_slice());
+            self.chunks.push(Vec::with_capacity(CHUNK * self.stride));
             self.states.push(Vec::with_capacity(CHUNK));
         }
         // The members the newcomer dominates leave the chain (their records stay: they may be
@@ -261,12 +261,12 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
             }
             member = next;
         }
-        let rec = self.record_mut(id as u32);
-        rec[0] = hash;
-        rec[1] = u64::from(op) | (u64::from(parent) << 32);
-        rec[2] = kept;
-        rec[HEADER..split].copy_from_slice(ok);
-        rec[split..].copy_from_slice(info);
+        let chunk = &mut self.chunks[id / CHUNK];
+        chunk.push(hash);
+        chunk.push(u64::from(op) | (u64::from(parent) << 32));
+        chunk.push(kept);
+        chunk.extend_from_slice(ok);
+        chunk.extend_from_slice(info);
         self.states[id / CHUNK].push(state);
         self.len += 1;
         if group.is_none() {

@@ -257,9 +257,11 @@ pub fn search<M: Model>(
                 info_bits[b as usize / 64] >> (b % 64) & 1 == 0
             };
             if !blocked {
-                let next = model
-                    .step(state, op)
-                    .filter(|&s| op.outcome == OpOutcome::Info || model.viable(s, op));
+                let next = if op.outcome == OpOutcome::Ok && !model.viable(state, op) {
+                    None
+                } else {
+                    model.step(state, op)
+                };
                 if let Some(next_state) = next {
                     let b = bit[i] as usize;
                     let next_hash = if is_info[i] {

@@ -267,28 +267,29 @@ impl<'a> Reader<'a> {
 
     fn read_string(&mut self) -> std::result::Result<Edn<'a>, Expected> {
         self.pos += 1; // opening quote
-        let start = self.pos;
         let b = self.bytes();
-        let mut owned: Option<String> = None;
+        let start = self.pos;
+        // The common case: no escapes and no newlines, one tight scan to the closing quote.
+        let plain_end = b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c == b'\n')
+            .map(|i| start + i);
+        if let Some(end) = plain_end.filter(|&e| b[e] == b'"') {
+            self.pos = end + 1;
+            return Ok(Edn::Str(Cow::Borrowed(&self.text[start..end])));
+        }
+        let mut owned = String::new();
         let mut run = start;
         while self.pos < b.len() {
             match b[self.pos] {
                 b'"' => {
-                    let s = match owned {
-                        None => Cow::Borrowed(&self.text[start..self.pos]),
-                        Some(mut o) => {
-                            o.push_str(&self.text[run..self.pos]);
-                            Cow::Owned(o)
-                        }
-                    };
+                    owned.push_str(&self.text[run..self.pos]);
                     self.pos += 1;
-                    return Ok(Edn::Str(s));
+                    return Ok(Edn::Str(Cow::Owned(owned)));
                 }
                 b'\\' => {
-                    let o = owned.get_or_insert_with(String::new);
-                    o.push_str(&self.text[run..self.pos]);
-                    let esc = b.get(self.pos + 1).copied();
-                    o.push(match esc {
+                    owned.push_str(&self.text[run..self.pos]);
+                    owned.push(match b.get(self.pos + 1).copied() {
                         Some(b'n') => '\n',
                         Some(b't') => '\t',
                         Some(b'r') => '\r',

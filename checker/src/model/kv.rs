@@ -32,8 +32,8 @@ pub struct Kv<'h> {
     /// first read that must follow it, which the state right after the op must be a prefix of.
     /// See [`prefix_constraints`].
     must_prefix: HashMap<u32, (ValueId, u32)>,
-    /// `(state, read value) -> is a prefix`.
-    prefix_memo: HashMap<(u32, u32), bool>,
+    /// `(state, read value) ->` the state's length if it is a prefix of the read, else `u32::MAX`.
+    prefix_memo: HashMap<(u32, u32), u32>,
 }
 
 impl<'h> Kv<'h> {
@@ -86,6 +86,34 @@ impl<'h> Kv<'h> {
             }
         } else {
             out.push_str(&self.local[(id - self.base()) as usize]);
+        }
+    }
+
+    /// The text of state (or value) `id`, borrowed where it is a string.
+    fn text_of(&self, id: u32) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        if id != Context::FOREIGN.0 && id >= self.base() {
+            return Cow::Borrowed(&self.local[(id - self.base()) as usize]);
+        }
+        if id < self.base() {
+            if let Value::Str(s) = self.ctx.values.get(ValueId(id)) {
+                return Cow::Borrowed(s);
+            }
+        }
+        let mut s = String::new();
+        self.push_text(id, &mut s);
+        Cow::Owned(s)
+    }
+
+    /// Appends the text of the value that `op` (a put, cas or append) leaves in `state`.
+    fn push_text_after(&self, state: u32, op: &Op, out: &mut String) {
+        match op.f {
+            F::Append => {
+                self.push_text(state, out);
+                self.push_text(op.value.0, out);
+            }
+            F::Cas => self.push_text(op.value2.0, out),
+            _ => self.push_text(op.value.0, out),
         }
     }
 
@@ -167,32 +195,42 @@ impl Model for Kv<'_> {
         let Some(&(read, _)) = self.must_prefix.get(&op.invoke) else {
             return true;
         };
-        if let Some(&ok) = self.prefix_memo.get(&(state, read.0)) {
-            return ok;
-        }
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        self.push_text(state, &mut buf);
-        let ok = match self.ctx.values.get(read) {
-            Value::Str(r) => r.starts_with(buf.as_str()),
-            other => text(other).starts_with(buf.as_str()),
+        let Value::Str(r) = self.ctx.values.get(read) else {
+            return true; // constraints are only made for string reads
         };
-        self.buf = buf;
-        self.prefix_memo.insert((state, read.0), ok);
-        ok
+        if op.f != F::Append {
+            // After a put or cas the value does not depend on the state before.
+            let v = if op.f == F::Cas { op.value2 } else { op.value };
+            return r.starts_with(self.text_of(v.0).as_ref());
+        }
+        let before = match self.prefix_memo.get(&(state, read.0)) {
+            Some(&len) => len,
+            None => {
+                let t = self.text_of(state);
+                let len = if r.starts_with(t.as_ref()) {
+                    t.len() as u32
+                } else {
+                    u32::MAX
+                };
+                self.prefix_memo.insert((state, read.0), len);
+                len
+            }
+        };
+        before != u32::MAX && r[before as usize..].starts_with(self.text_of(op.value.0).as_ref())
     }
 
     fn explain(&mut self, state: u32, op: &Op) -> Option<String> {
         let &(read, at) = self.must_prefix.get(&op.invoke)?;
-        let next = self.step(state, op)?;
-        if self.viable(next, op) {
+        if self.viable(state, op) {
             return None;
         }
+        let mut after = String::new();
+        self.push_text_after(state, op, &mut after);
         Some(format!(
-            "After `{}` the value is {}, but the read of {} invoked at history index {at}, which \
-             must come after it with no put or cas in between, does not start with that.",
+            "After `{}` the value is {after:?}, but the read of {} invoked at history index \
+             {at}, which must come after it with no put or cas in between, does not start with \
+             that.",
             self.describe_op(op),
-            self.describe_state(next),
             self.ctx.values.get(read)
         ))
     }

@@ -51,16 +51,16 @@ pub trait Model {
     /// The state as a person reads it.
     fn describe_state(&self, state: Self::State) -> String;
 
-    /// Optional pruning, asked after `step` accepted an `ok` op: false if no linearization can
-    /// continue from `state`, the state right after `op`. It may use `op`'s place in real time
-    /// (the kv model looks at the first read that must follow it). It must be sound: never
-    /// false where a linearization exists. The default prunes nothing.
+    /// Optional pruning, asked before `step` for an `ok` op: false if, once `op` runs in
+    /// `state`, no linearization can continue. It may use `op`'s place in real time (the kv
+    /// model looks at the first read that must follow it). It must be sound: never false where
+    /// a linearization exists. The default prunes nothing.
     fn viable(&mut self, state: Self::State, op: &Op) -> bool {
         let _ = (state, op);
         true
     }
 
-    /// Why `op` cannot be linearized from `state` even though `step` accepts it, when
+    /// Why `op` cannot be linearized in `state` although `step` accepts it, when
     /// [`Model::viable`] says so: a sentence for the counterexample. The default says nothing.
     fn explain(&mut self, state: Self::State, op: &Op) -> Option<String> {
         let _ = (state, op);
