@@ -16,18 +16,27 @@
 //! could: by induction on the number of ok ops left and then on the length of the successful
 //! order, which is shorter from the ancestor.)
 //!
-//! Layout: records of a fixed size (`[hash, op|parent, next, ok words..., info words...]`) in
-//! chunks that are never moved, states in parallel chunks. Records with the same ok part and
-//! state form a *group*, chained through `next`; an open-addressing table of `u32` record ids
-//! (linear probing, at most half full) points at each group's first record. Inserting into a
-//! group tests the new info set against each member (a few AND-NOTs each) and unlinks the
-//! members the newcomer dominates, so groups stay small antichains. A record also remembers which op was linearized last
-//! and the record it came from, so any configuration's linearization can be read back by walking
-//! parents: that is how a counterexample gets its prefix without copying stacks.
+//! **Frontier compression.** Ok ops are numbered in invoke order, and an ok op must be
+//! linearized before any op invoked after it completed, so the ok bitset is nearly always
+//! "all ones up to a point, a short mixed window, then zeros". A [`Frontier`] keeps the window's
+//! bounds up to date as bits flip, and a record stores only the window. A record of a key with
+//! 100,000 ops then costs tens of bytes instead of 12.5 KB, which is what lets a long
+//! single-register history be checked at all.
+//!
+//! Layout: variable-size records (`[hash, op|parent, next, seq, lo|len, window..., info...]`)
+//! in chunks that are never moved (each twice the size of the one before, up to 128 MiB), and
+//! states in chunks by record number. A record's address is its chunk (8 bits) and word offset
+//! (24 bits). Records with the same ok part and state form a *group*, chained through `next`;
+//! an open-addressing table of addresses (linear probing, at most half full) points at each
+//! group's newest record. Inserting into a group tests the new info set against each member (a
+//! few AND-NOTs each) and unlinks the members the newcomer dominates, so groups stay small
+//! antichains. A record also remembers which op was linearized last and the record it came
+//! from, so any configuration's linearization can be read back by walking parents: that is how
+//! a counterexample gets its prefix without copying stacks.
 //!
 //! The hash of a configuration is computed incrementally by the search (a Zobrist hash of the
 //! ok bitset, XORed with the state's hash), so inserting costs one probe sequence and, on a
-//! hash match, one bitset comparison.
+//! hash match, one window comparison.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -75,40 +84,97 @@ pub const ROOT: u32 = u32::MAX;
 /// "No record": the end of a group's chain.
 const END: u64 = u64::MAX;
 
-/// Words before a record's bitsets: hash, op|parent, next in group.
-const HEADER: usize = 3;
+/// Words before a record's bitsets: hash, op|parent, next in group, seq, lo|len.
+const HEADER: usize = 5;
 
-/// Records per chunk (a power of two): big enough that chunk bookkeeping is noise, small enough that a key with a
-/// handful of configurations does not reserve megabytes.
-const CHUNK: usize = 1024;
+/// Words in the first chunk: small, so that a key with a handful of configurations (most keys)
+/// costs a few KiB.
+const FIRST_CHUNK: usize = 1 << 10;
+/// Words in the largest chunks: the 24-bit offset of an address.
+const MAX_CHUNK: usize = 1 << 24;
+/// States per state chunk.
+const STATE_CHUNK: usize = 1 << 12;
+
+/// A bitset that tracks its "frontier window": every word below `lo` is all ones, every word
+/// from `hi` on is zero.
+#[derive(Clone, Debug)]
+pub struct Frontier {
+    words: Vec<u64>,
+    lo: usize,
+    hi: usize,
+}
+
+impl Frontier {
+    /// An empty set of `bits` bits.
+    pub fn new(bits: usize) -> Frontier {
+        Frontier {
+            words: vec![0; bits.div_ceil(64)],
+            lo: 0,
+            hi: 0,
+        }
+    }
+
+    pub fn contains(&self, i: usize) -> bool {
+        self.words[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    pub fn set(&mut self, i: usize) {
+        let w = i / 64;
+        self.words[w] |= 1 << (i % 64);
+        self.hi = self.hi.max(w + 1);
+        while self.lo < self.hi && self.words[self.lo] == u64::MAX {
+            self.lo += 1;
+        }
+    }
+
+    pub fn clear(&mut self, i: usize) {
+        let w = i / 64;
+        self.words[w] &= !(1 << (i % 64));
+        self.lo = self.lo.min(w);
+        while self.hi > self.lo && self.words[self.hi - 1] == 0 {
+            self.hi -= 1;
+        }
+    }
+
+    /// The first word of the window and the window's words.
+    pub fn window(&self) -> (usize, &[u64]) {
+        (self.lo, &self.words[self.lo..self.hi])
+    }
+
+    /// All the words (for small sets, such as the info ops).
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+}
 
 /// The set of visited configurations of one key's search.
 pub struct Memo<'b, S> {
-    /// u64 words per record: hash, op|parent, next, then the ok words and the info words.
-    stride: usize,
-    ok_words: usize,
-    /// Number of groups (distinct ok part and state), which is what fills the table.
-    groups: usize,
-    /// Each chunk has room for [`CHUNK`] records and never reallocates.
+    info_words: usize,
+    /// Each chunk keeps the capacity it was made with: records never move.
     chunks: Vec<Vec<u64>>,
     states: Vec<Vec<S>>,
     len: usize,
-    /// Record id + 1 per slot; 0 is empty.
+    /// Number of groups (distinct ok part and state), which is what fills the table.
+    groups: usize,
+    /// Record address + 1 per slot; 0 is empty.
     table: Vec<u32>,
     budget: &'b Budget,
     reserved: usize,
 }
 
+fn address(chunk: usize, offset: usize) -> u32 {
+    ((chunk as u32) << 24) | offset as u32
+}
+
 impl<'b, S: Copy + Eq> Memo<'b, S> {
-    /// A memo for bitsets of `ok_words` + `info_words` u64 words.
-    pub fn new(ok_words: usize, info_words: usize, budget: &'b Budget) -> Memo<'b, S> {
+    /// A memo whose info bitsets have `info_words` words.
+    pub fn new(info_words: usize, budget: &'b Budget) -> Memo<'b, S> {
         Memo {
-            stride: ok_words + info_words + HEADER,
-            ok_words,
-            groups: 0,
+            info_words,
             chunks: Vec::new(),
             states: Vec::new(),
             len: 0,
+            groups: 0,
             table: Vec::new(),
             budget,
             reserved: 0,
@@ -142,21 +208,22 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
         self.reserved -= bytes;
     }
 
-    fn record(&self, id: u32) -> &[u64] {
-        let id = id as usize;
-        let chunk = &self.chunks[id / CHUNK];
-        let at = (id % CHUNK) * self.stride;
-        &chunk[at..at + self.stride]
+    /// The record at `addr`.
+    fn record(&self, addr: u32) -> &[u64] {
+        let chunk = &self.chunks[(addr >> 24) as usize];
+        let at = (addr & 0xff_ffff) as usize;
+        let len = (chunk[at + 4] >> 32) as usize;
+        &chunk[at..at + HEADER + len + self.info_words]
     }
 
-    fn state(&self, id: u32) -> S {
-        let id = id as usize;
-        self.states[id / CHUNK][id % CHUNK]
+    fn state(&self, rec: &[u64]) -> S {
+        let seq = rec[3] as usize;
+        self.states[seq / STATE_CHUNK][seq % STATE_CHUNK]
     }
 
-    /// The op linearized last in record `id`, and the record before it ([`ROOT`] for none).
-    pub fn parent(&self, id: u32) -> (u32, u32) {
-        let packed = self.record(id)[1];
+    /// The op linearized last in record `addr`, and the record before it ([`ROOT`] for none).
+    pub fn parent(&self, addr: u32) -> (u32, u32) {
+        let packed = self.record(addr)[1];
         (packed as u32, (packed >> 32) as u32)
     }
 
@@ -184,28 +251,47 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
         Ok(())
     }
 
-    fn record_mut(&mut self, id: u32) -> &mut [u64] {
-        let id = id as usize;
-        let stride = self.stride;
-        let chunk = &mut self.chunks[id / CHUNK];
-        let at = (id % CHUNK) * stride;
-        &mut chunk[at..at + stride]
+    /// Room for a record of `words` words: the address it will get.
+    fn make_room(&mut self, words: usize) -> Result<u32, OutOfBudget> {
+        if let Some(last) = self.chunks.last() {
+            if last.capacity() - last.len() >= words {
+                return Ok(address(self.chunks.len() - 1, last.len()));
+            }
+        }
+        let size = self
+            .chunks
+            .last()
+            .map_or(FIRST_CHUNK, |c| (c.capacity() * 2).min(MAX_CHUNK))
+            .max(words);
+        if size > MAX_CHUNK || self.chunks.len() == 255 {
+            return Err(OutOfBudget); // 32 GiB of configurations: past any budget anyway
+        }
+        self.reserve(size * 8)?;
+        self.chunks.push(Vec::with_capacity(size));
+        Ok(address(self.chunks.len() - 1, 0))
+    }
+
+    fn set_next(&mut self, addr: u32, next: u64) {
+        let chunk = &mut self.chunks[(addr >> 24) as usize];
+        chunk[(addr & 0xff_ffff) as usize + 2] = next;
     }
 
     /// Inserts the configuration (`ok`, `info`, `state`) with the given hash, reached by
-    /// linearizing `op` from record `parent`. Returns its new record id, or `None` if it or a
+    /// linearizing `op` from record `parent`. Returns its address, or `None` if it or a
     /// configuration dominating it was already there.
     pub fn insert(
         &mut self,
         hash: u64,
         state: S,
-        ok: &[u64],
+        ok: &Frontier,
         info: &[u64],
         op: u32,
         parent: u32,
     ) -> Result<Option<u32>, OutOfBudget> {
-        debug_assert_eq!(ok.len() + info.len() + HEADER, self.stride);
-        let split = HEADER + self.ok_words;
+        debug_assert_eq!(info.len(), self.info_words);
+        let (lo, window) = ok.window();
+        let lo_len = lo as u64 | (window.len() as u64) << 32;
+        let split = HEADER + window.len();
         if (self.groups + 1) * 2 > self.table.len() {
             self.grow_table()?;
         }
@@ -218,7 +304,11 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
                 break;
             }
             let rec = self.record(slot - 1);
-            if rec[0] == hash && self.state(slot - 1) == state && rec[HEADER..split] == *ok {
+            if rec[0] == hash
+                && rec[4] == lo_len
+                && self.state(rec) == state
+                && rec[HEADER..split] == *window
+            {
                 group = Some(slot - 1);
                 break;
             }
@@ -237,12 +327,11 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
             }
             member = rec[2];
         }
-        let id = self.len;
-        if id & (CHUNK - 1) == 0 {
-            let bytes = CHUNK * self.stride * 8 + CHUNK * std::mem::size_of::<S>();
-            self.reserve(bytes)?;
-            self.chunks.push(Vec::with_capacity(CHUNK * self.stride));
-            self.states.push(Vec::with_capacity(CHUNK));
+        let words = split + info.len();
+        let addr = self.make_room(words)?;
+        if self.len.is_multiple_of(STATE_CHUNK) {
+            self.reserve(STATE_CHUNK * std::mem::size_of::<S>())?;
+            self.states.push(Vec::with_capacity(STATE_CHUNK));
         }
         // The members the newcomer dominates leave the chain (their records stay: they may be
         // parents of other records).
@@ -256,24 +345,26 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
                 .zip(info)
                 .all(|(seen, now)| now & !seen == 0);
             if !dominated {
-                self.record_mut(member as u32)[2] = kept;
+                self.set_next(member as u32, kept);
                 kept = member;
             }
             member = next;
         }
-        let chunk = &mut self.chunks[id / CHUNK];
+        let chunk = self.chunks.last_mut().expect("make_room made one");
         chunk.push(hash);
         chunk.push(u64::from(op) | (u64::from(parent) << 32));
         chunk.push(kept);
-        chunk.extend_from_slice(ok);
+        chunk.push(self.len as u64);
+        chunk.push(lo_len);
+        chunk.extend_from_slice(window);
         chunk.extend_from_slice(info);
-        self.states[id / CHUNK].push(state);
+        self.states[self.len / STATE_CHUNK].push(state);
         self.len += 1;
         if group.is_none() {
             self.groups += 1;
         }
-        self.table[i] = id as u32 + 1;
-        Ok(Some(id as u32))
+        self.table[i] = addr + 1;
+        Ok(Some(addr))
     }
 }
 
@@ -287,41 +378,100 @@ impl<S> Drop for Memo<'_, S> {
 mod tests {
     use super::*;
 
+    fn ok_set(bits: &[usize]) -> Frontier {
+        let mut f = Frontier::new(256);
+        for &b in bits {
+            f.set(b);
+        }
+        f
+    }
+
+    #[test]
+    fn the_frontier_window_covers_exactly_the_mixed_words() {
+        // `black_box` keeps LLVM from unrolling these loops at compile time, which overflows
+        // its stack (rustc 1.95, release test builds).
+        let first = std::hint::black_box(70);
+        let mut f = Frontier::new(256);
+        for i in 0..first {
+            f.set(i);
+        }
+        f.set(200);
+        assert_eq!(f.window(), (1, &[0x3f, 0, 1 << 8][..]));
+        f.clear(200);
+        assert_eq!(f.window(), (1, &[0x3f][..]));
+        f.clear(3);
+        assert_eq!(f.window(), (0, &[!(1u64 << 3), 0x3f][..]));
+        for i in 0..first {
+            f.clear(i);
+        }
+        assert_eq!(f.window(), (0, &[][..]));
+    }
+
     #[test]
     fn finds_what_it_stored_and_tells_states_apart() {
         let budget = Budget::new(1 << 30);
-        let mut m: Memo<'_, u32> = Memo::new(2, 0, &budget);
-        for i in 0..5000u64 {
-            let bits = [i, !i];
-            assert!(m.insert(i * 7, 1, &bits, &[], 0, ROOT).unwrap().is_some());
+        let mut m: Memo<'_, u32> = Memo::new(0, &budget);
+        for i in 0..5000usize {
+            let ok = ok_set(&[i % 200, 200 + i / 200]);
+            assert!(m
+                .insert(i as u64 * 7, 1, &ok, &[], 0, ROOT)
+                .unwrap()
+                .is_some());
         }
-        assert!(m.insert(21, 1, &[3, !3], &[], 0, ROOT).unwrap().is_none());
-        assert!(m.insert(21, 2, &[3, !3], &[], 0, ROOT).unwrap().is_some());
-        assert!(m.insert(21, 1, &[3, 3], &[], 0, ROOT).unwrap().is_some());
+        let ok = ok_set(&[3, 200]);
+        assert!(m.insert(21, 1, &ok, &[], 0, ROOT).unwrap().is_none());
+        assert!(m.insert(21, 2, &ok, &[], 0, ROOT).unwrap().is_some());
+        assert!(m
+            .insert(21, 1, &ok_set(&[3]), &[], 0, ROOT)
+            .unwrap()
+            .is_some());
         assert_eq!(m.len(), 5002);
     }
 
     #[test]
     fn fewer_info_ops_dominate_more() {
         let budget = Budget::new(1 << 30);
-        let mut m: Memo<'_, u32> = Memo::new(1, 1, &budget);
-        assert!(m.insert(9, 1, &[1], &[0b010], 0, ROOT).unwrap().is_some());
+        let mut m: Memo<'_, u32> = Memo::new(1, &budget);
+        let ok = ok_set(&[0]);
+        assert!(m.insert(9, 1, &ok, &[0b010], 0, ROOT).unwrap().is_some());
         // Same ok part and state, a superset of info ops: dominated.
-        assert!(m.insert(9, 1, &[1], &[0b110], 0, ROOT).unwrap().is_none());
+        assert!(m.insert(9, 1, &ok, &[0b110], 0, ROOT).unwrap().is_none());
         // Not a superset: new.
-        assert!(m.insert(9, 1, &[1], &[0b100], 0, ROOT).unwrap().is_some());
+        assert!(m.insert(9, 1, &ok, &[0b100], 0, ROOT).unwrap().is_some());
         // A different state is never dominated.
-        assert!(m.insert(9, 2, &[1], &[0b110], 0, ROOT).unwrap().is_some());
+        assert!(m.insert(9, 2, &ok, &[0b110], 0, ROOT).unwrap().is_some());
+    }
+
+    #[test]
+    fn parents_lead_back_to_the_root() {
+        let budget = Budget::new(1 << 30);
+        let mut m: Memo<'_, u32> = Memo::new(0, &budget);
+        let mut parent = ROOT;
+        for op in 0..3000u32 {
+            let ok = ok_set(&[op as usize % 256]);
+            parent = m
+                .insert(u64::from(op), op, &ok, &[], op, parent)
+                .unwrap()
+                .unwrap();
+        }
+        let mut ops = Vec::new();
+        while parent != ROOT {
+            let (op, p) = m.parent(parent);
+            ops.push(op);
+            parent = p;
+        }
+        assert_eq!(ops.len(), 3000);
+        assert_eq!(ops[0], 2999);
     }
 
     #[test]
     fn stops_at_the_budget_and_gives_it_back() {
         let budget = Budget::new(100_000);
         {
-            let mut m: Memo<'_, u32> = Memo::new(1, 0, &budget);
+            let mut m: Memo<'_, u32> = Memo::new(0, &budget);
             let mut i = 0u64;
             let err = loop {
-                match m.insert(i, 0, &[i], &[], 0, ROOT) {
+                match m.insert(i, i as u32, &ok_set(&[1]), &[], 0, ROOT) {
                     Ok(_) => i += 1,
                     Err(e) => break e,
                 }

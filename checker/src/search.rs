@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use crate::history::{Op, Outcome as OpOutcome};
-use crate::memo::{Budget, Memo, ROOT};
+use crate::memo::{Budget, Frontier, Memo, ROOT};
 use crate::model::Model;
 
 /// How often (in loop iterations) the search looks at the clock: often enough to stop within a
@@ -208,9 +208,9 @@ pub fn search<M: Model>(
         .collect();
     let is_info: Vec<bool> = ops.iter().map(|op| op.outcome == OpOutcome::Info).collect();
     let zob: Vec<u64> = (0..n).map(zobrist).collect();
-    let mut ok_bits = vec![0u64; (counts[0] as usize).div_ceil(64)];
+    let mut ok_bits = Frontier::new(counts[0] as usize);
     let mut info_bits = vec![0u64; (counts[1] as usize).div_ceil(64)];
-    let mut memo: Memo<'_, M::State> = Memo::new(ok_bits.len(), info_bits.len(), limits.budget);
+    let mut memo: Memo<'_, M::State> = Memo::new(info_bits.len(), limits.budget);
 
     let mut state = model.init();
     let mut set_hash = 0u64;
@@ -268,7 +268,7 @@ pub fn search<M: Model>(
                         info_bits[b / 64] |= 1 << (b % 64);
                         set_hash
                     } else {
-                        ok_bits[b / 64] |= 1 << (b % 64);
+                        ok_bits.set(b);
                         set_hash ^ zob[i]
                     };
                     let h = next_hash ^ crate::fx::hash_one(&next_state);
@@ -297,7 +297,7 @@ pub fn search<M: Model>(
                             continue;
                         }
                         Ok(None) if is_info[i] => info_bits[b / 64] &= !(1 << (b % 64)),
-                        Ok(None) => ok_bits[b / 64] &= !(1 << (b % 64)),
+                        Ok(None) => ok_bits.clear(b),
                     }
                 }
             }
@@ -329,7 +329,7 @@ pub fn search<M: Model>(
             if is_info[j] {
                 info_bits[b / 64] &= !(1 << (b % 64));
             } else {
-                ok_bits[b / 64] &= !(1 << (b % 64));
+                ok_bits.clear(b);
                 set_hash ^= zob[j];
             }
             state = frame.state;
