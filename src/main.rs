@@ -1,11 +1,14 @@
 //! `riptide`: a Jepsen-style test bench for Raft. See README.md.
 
+mod analyze;
 mod check;
 mod cluster_cmd;
 mod exit;
 mod local_cluster;
 mod node_status;
+mod report;
 mod run;
+mod serve;
 mod store;
 mod summary;
 mod verdict;
@@ -31,6 +34,11 @@ enum Command {
     Test(run::options::TestArgs),
     /// Check a history file for linearizability (riptide JSONL, Jepsen EDN or log, Porcupine).
     Check(check::CheckArgs),
+    /// Re-check a stored run (optionally with another model or time limit); rewrite its
+    /// results.json and reports.
+    Analyze(analyze::AnalyzeArgs),
+    /// Serve the results dir over HTTP: the index of runs, timelines, plots, histories.
+    Serve(serve::ServeArgs),
     /// Start a local cluster and keep it running until Ctrl-C.
     Cluster(cluster_cmd::ClusterArgs),
     /// Talk to a running cluster by hand: get, put, cas, append, status.
@@ -58,6 +66,8 @@ fn main() -> ExitCode {
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Test(args) => run::test(args),
         Command::Check(args) => Ok(check::run(&args) as u8),
+        Command::Analyze(args) => analyze::analyze(args),
+        Command::Serve(args) => serve::serve(args),
         Command::Cluster(args) => cluster_cmd::cluster(args),
         Command::Client(args) => cluster_cmd::client(args),
         Command::Node(_) => unreachable!(),

@@ -49,6 +49,10 @@ pub fn judge_run(
     };
     crate::store::write_json(&dir.join("results.json"), &results)
         .context("cannot write results.json")?;
+    // The reports are for reading; failing to write one must not cost the verdict.
+    if let Err(err) = crate::report::write_run_reports(dir, &results) {
+        eprintln!("riptide: warning: cannot write the reports: {err:#}");
+    }
     print_summary(dir, &results);
     Ok(report.verdict.exit_code() as u8)
 }
@@ -69,8 +73,9 @@ fn print_summary(dir: &Path, r: &Results) {
         println!("  {f:<8}{} ok, {} fail, {} info", c.ok, c.fail, c.info);
     }
     println!(
-        "latency   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (ok ops: p50 {:.1} ms, p99 {:.1} ms)",
+        "latency   p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms (ok ops: p50 {:.1} ms, p99 {:.1} ms)",
         s.latency_ms.p50,
+        s.latency_ms.p95,
         s.latency_ms.p99,
         s.latency_ms.max,
         s.latency_ms.ok_p50,
@@ -82,13 +87,25 @@ fn print_summary(dir: &Path, r: &Results) {
     }
     let k = &r.checker.key_counts;
     println!(
-        "checker   {} keys: {} valid, {} invalid, {} unknown in {:.2} s",
+        "checker   {} keys: {} valid, {} invalid, {} unknown in {}",
         r.checker.keys.len(),
         k.valid,
         k.invalid,
         k.unknown,
-        r.checker.elapsed_secs
+        seconds(r.checker.elapsed_secs)
     );
+    for verdict in [Verdict::Invalid, Verdict::Unknown] {
+        let names: Vec<&str> = r
+            .checker
+            .keys
+            .iter()
+            .filter(|(_, k)| k.verdict == verdict)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !names.is_empty() {
+            println!("  {:<8}{}", verdict.name(), key_list(&names));
+        }
+    }
     if !r.complete {
         println!(
             "note      the run was interrupted: the history covers only part of the time limit"
@@ -99,4 +116,35 @@ fn print_summary(dir: &Path, r: &Results) {
     }
     println!("verdict   {}", r.verdict.name().to_uppercase());
     println!("run       {}", dir.display());
+}
+
+/// How many key names a terminal line lists before "and N more" (results.json has them all).
+const KEYS_SHOWN: usize = 12;
+
+fn key_list(names: &[&str]) -> String {
+    let shown: Vec<String> = names
+        .iter()
+        .take(KEYS_SHOWN)
+        .map(|n| {
+            if n.is_empty() {
+                "(the only key)".to_string()
+            } else {
+                n.to_string()
+            }
+        })
+        .collect();
+    let mut line = shown.join(", ");
+    if names.len() > KEYS_SHOWN {
+        line.push_str(&format!(" and {} more", names.len() - KEYS_SHOWN));
+    }
+    line
+}
+
+/// A duration with the precision a person wants: `0.72 ms`, `3.41 s`.
+fn seconds(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
 }

@@ -129,12 +129,14 @@ pub fn test(args: TestArgs) -> Result<u8, Exit> {
                 None,
             );
             let _ = store::update_latest(&run.plan.results_dir, &run.dir);
+            rewrite_index(&run.plan.results_dir);
             Ok(outcome.exit_code)
         }
         Err(err) => {
             let exit = Exit::from(err);
             run.write_manifest("crashed", Some(exit.message.clone()));
             let _ = store::update_latest(&run.plan.results_dir, &run.dir);
+            rewrite_index(&run.plan.results_dir);
             tracing::error!("run failed: {}", exit.message);
             Err(Exit {
                 code: exit.code,
@@ -145,6 +147,13 @@ pub fn test(args: TestArgs) -> Result<u8, Exit> {
                 ),
             })
         }
+    }
+}
+
+/// `results/index.html` lists every run; a failure to rewrite it is only a warning.
+fn rewrite_index(results: &Path) {
+    if let Err(err) = crate::report::index::write_index(results) {
+        eprintln!("riptide: warning: cannot rewrite {}/index.html: {err:#}", results.display());
     }
 }
 

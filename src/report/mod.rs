@@ -1,0 +1,164 @@
+//! Reports: what a person reads to see why a run got its verdict.
+//!
+//! After `results.json` is written, [`write_run_reports`] puts three files beside it:
+//!
+//! - `timeline.html` ([`timeline`]): every op on a lane per worker, the faults shaded across all
+//!   lanes, the counterexample highlighted; zoom, pan, key filter, "jump to the anomaly".
+//! - `latency.svg` and `rate.svg` ([`plots`]): latency of every op over time with p50/p95/p99
+//!   lines, and ok/fail/info throughput, both with the fault windows shaded.
+//!
+//! and [`index::write_index`] rewrites `results/index.html`, the list of every stored run.
+//!
+//! Everything here is computed from files in the run folder (`history.jsonl`, `test.json`) and
+//! the check's report, so `riptide analyze` can redo it for any stored run. A report that cannot
+//! be written is a warning, never a reason to lose the verdict.
+
+pub mod index;
+pub mod ops;
+pub mod plots;
+pub mod timeline;
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::verdict::Results;
+
+/// What `test.json` says about the run, for headers and the index. Every field is optional: a
+/// history checked without its `test.json` still gets reports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunInfo {
+    pub name: Option<String>,
+    pub started_at: Option<String>,
+    pub status: Option<String>,
+    /// As text: a u64 seed does not fit a JavaScript number.
+    pub seed: Option<String>,
+    pub nodes: Option<u64>,
+    pub nemesis: Option<String>,
+    pub workload: Option<String>,
+    pub concurrency: Option<u64>,
+    pub unsafe_bugs: Vec<String>,
+    pub time_limit_s: Option<f64>,
+    pub model: Option<String>,
+    pub check_time_limit_s: Option<f64>,
+}
+
+impl RunInfo {
+    /// Reads `dir/test.json`; missing or unreadable gives an empty `RunInfo`.
+    pub fn load(dir: &Path) -> RunInfo {
+        std::fs::read_to_string(dir.join("test.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .map(|v| RunInfo::from_json(&v))
+            .unwrap_or_default()
+    }
+
+    pub fn from_json(v: &Value) -> RunInfo {
+        let t = &v["test"];
+        let s = |v: &Value| v.as_str().map(str::to_string);
+        RunInfo {
+            name: s(&t["name"]),
+            started_at: s(&v["started_at"]),
+            status: s(&v["status"]),
+            seed: match &t["seed"] {
+                Value::Null => None,
+                seed => Some(seed.to_string()),
+            },
+            nodes: t["nodes"].as_u64(),
+            nemesis: s(&t["nemesis"]),
+            workload: s(&t["workload"]),
+            concurrency: t["concurrency"].as_u64(),
+            unsafe_bugs: t["unsafe_bugs"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|b| b.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            time_limit_s: t["time_limit_s"].as_f64(),
+            model: s(&t["model"]),
+            check_time_limit_s: t["check_time_limit_s"].as_f64(),
+        }
+    }
+}
+
+/// Writes `timeline.html`, `latency.svg` and `rate.svg` into the run folder `dir`.
+pub fn write_run_reports(dir: &Path, results: &Results) -> anyhow::Result<()> {
+    let history = dir.join("history.jsonl");
+    let run = ops::load(&history).with_context(|| format!("cannot read {}", history.display()))?;
+    let mut info = RunInfo::load(dir);
+    // `riptide test` judges the run before it marks test.json complete: say what it will say.
+    if info.status.as_deref() == Some("running") {
+        info.status = Some(
+            if results.complete {
+                "complete"
+            } else {
+                "incomplete"
+            }
+            .to_string(),
+        );
+    }
+    let page = timeline::render(&run, &info, results.summary, results.checker);
+    write_atomic(&dir.join("timeline.html"), page.as_bytes())?;
+    let latency = plots::latency_svg(&run, results.summary);
+    write_atomic(&dir.join("latency.svg"), latency.as_bytes())?;
+    let rate = plots::rate_svg(&run);
+    write_atomic(&dir.join("rate.svg"), rate.as_bytes())?;
+    Ok(())
+}
+
+/// Writes through a temp file and a rename, so a reader (`riptide serve`, a browser reloading)
+/// never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Colours shared by the page, the plots and the index, so an outcome or a fault looks the same
+/// everywhere.
+pub mod colors {
+    pub const OK: &str = "#43a047";
+    pub const FAIL: &str = "#e53935";
+    pub const INFO: &str = "#f9a825";
+    pub const OPEN: &str = "#9e9e9e";
+
+    /// A fault's colour by name.
+    pub fn fault(name: &str) -> &'static str {
+        match name {
+            "kill" => "#8e24aa",
+            "pause" => "#1e88e5",
+            "partition" => "#fb8c00",
+            "loss" => "#00897b",
+            _ => "#757575",
+        }
+    }
+
+    /// `#rrggbb` as (r, g, b).
+    pub fn rgb(hex: &str) -> (u8, u8, u8) {
+        let v = u32::from_str_radix(hex.trim_start_matches('#'), 16).unwrap_or(0);
+        ((v >> 16) as u8, (v >> 8) as u8, v as u8)
+    }
+}

@@ -1,0 +1,299 @@
+//! `timeline.html`: one self-contained page (inline CSS and JS, the data as JSON in a
+//! `<script type="application/json">`; nothing is loaded from the network) that shows a run.
+//!
+//! The page (`timeline.html` beside this file, the template) draws on a `<canvas>`: one lane per
+//! worker, each op a bar from invoke to completion coloured by outcome, fault windows shaded
+//! across all lanes and labelled in a band above them, and for an invalid key the counterexample
+//! highlighted (the failed op, the ops concurrent with it, the tail of the linearized prefix) with
+//! its states and explanation in a side panel. Only what is visible is drawn, and bars that fall
+//! on the same pixel are drawn once, so 100,000 ops pan and zoom smoothly.
+//!
+//! This module turns a run into the page's data: ops as columns (one array per field, which is
+//! compact and fast to parse), times in microseconds since the run started (exact in a JS number
+//! for any run shorter than 285 years), lanes, fault windows, counterexamples mapped to op
+//! numbers. Histories larger than [`MAX_OPS`] are cut, and the page says what was left out.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use riptide_checker::{CheckReport, OpRef, Verdict};
+use serde_json::{json, Value};
+
+use super::ops::{self, Outcome, RunOps};
+use super::RunInfo;
+use crate::summary::RunSummary;
+
+/// The most ops the page holds. 200,000 ops make about 12 MB of page, which Chromium parses in
+/// about a second and draws as smoothly as 100,000; beyond it the page would grow without
+/// showing more (a full view is already many ops per pixel).
+pub const MAX_OPS: usize = 200_000;
+
+/// How many of the last linearized ops before the failed one are highlighted: enough to see the
+/// writes that set the states the failed op contradicts, few enough to stay readable.
+const PREFIX_TAIL: usize = 8;
+
+/// The template; `__RIPTIDE_DATA__` is replaced by the data.
+const TEMPLATE: &str = include_str!("timeline.html");
+
+/// Renders the page for a run.
+pub fn render(run: &RunOps, info: &RunInfo, summary: &RunSummary, checker: &CheckReport) -> String {
+    let data = data(run, info, summary, checker, MAX_OPS);
+    // JSON inside <script>: `<` only occurs in strings, where `\u003c` means the same, and it
+    // keeps `</script>` or `<!--` in a value from ending the element.
+    let text = data.to_string().replace('<', "\\u003c");
+    TEMPLATE.replacen("__RIPTIDE_DATA__", &text, 1)
+}
+
+/// The ops kept in the page: the counterexample ops always, then the others in invoke order until
+/// `cap`. Returns the indices kept (sorted) and, when some were left out, a sentence saying which.
+fn keep(run: &RunOps, needed: &HashSet<usize>, cap: usize) -> (Vec<usize>, Option<String>) {
+    let total = run.ops.len();
+    if total <= cap {
+        return ((0..total).collect(), None);
+    }
+    let room = cap.saturating_sub(needed.len());
+    let mut kept: Vec<usize> = (0..total)
+        .filter(|i| !needed.contains(i))
+        .take(room)
+        .collect();
+    let cut_at_ns = kept.last().map_or(0, |&i| run.ops[i].invoke_ns);
+    kept.extend(needed.iter().copied());
+    kept.sort_unstable();
+    let left = total - kept.len();
+    let note = format!(
+        "This page shows {} of {} ops: the {left} ops invoked after {:.3} s are left out \
+         (the counterexamples' ops are always kept). history.jsonl has them all.",
+        kept.len(),
+        total,
+        cut_at_ns as f64 / 1e9
+    );
+    (kept, Some(note))
+}
+
+fn us(ns: u64) -> f64 {
+    (ns / 1_000) as f64
+}
+
+/// The page's data. `cap` is [`MAX_OPS`] except in tests.
+pub fn data(
+    run: &RunOps,
+    info: &RunInfo,
+    summary: &RunSummary,
+    checker: &CheckReport,
+    cap: usize,
+) -> Value {
+    let by_invoke: HashMap<u64, usize> = run
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.invoke_index, i))
+        .collect();
+    let find = |r: &OpRef| by_invoke.get(&u64::from(r.invoke)).copied();
+
+    // Every op a counterexample names must be on the page, whatever the cap.
+    let mut needed = HashSet::new();
+    for k in checker.keys.values() {
+        if let Some(cx) = &k.counterexample {
+            let tail = cx.prefix.len().saturating_sub(PREFIX_TAIL);
+            for r in std::iter::once(&cx.op)
+                .chain(&cx.concurrent)
+                .chain(&cx.prefix[tail..])
+            {
+                needed.extend(find(r));
+            }
+        }
+    }
+    let (kept, cap_note) = keep(run, &needed, cap);
+    let number: HashMap<usize, usize> = kept.iter().enumerate().map(|(n, &i)| (i, n)).collect();
+    let page_op = |r: &OpRef| find(r).and_then(|i| number.get(&i).copied());
+
+    let kept_ops: Vec<&ops::Op> = kept.iter().map(|&i| &run.ops[i]).collect();
+    let owned: Vec<ops::Op> = kept_ops.iter().map(|o| (*o).clone()).collect();
+    let lanes = ops::lanes(&owned, info.concurrency);
+
+    let mut keys: Vec<String> = kept_ops
+        .iter()
+        .filter_map(|o| o.key.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if kept_ops.iter().any(|o| o.key.is_none()) {
+        keys.insert(0, String::new());
+    }
+    let key_number: HashMap<&str, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    let mut fs: Vec<String> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    let mut error_number: HashMap<String, usize> = HashMap::new();
+
+    let n = kept_ops.len();
+    let (mut lane, mut process, mut t0, mut t1) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut outcome, mut f, mut key, mut text, mut error, mut ii, mut ci) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (o, &l) in kept_ops.iter().zip(&lanes.of_op) {
+        lane.push(l);
+        process.push(o.process);
+        t0.push(us(o.invoke_ns));
+        t1.push(o.complete_ns.map_or(-1.0, us));
+        outcome.push(match o.outcome {
+            Outcome::Ok => 0,
+            Outcome::Fail => 1,
+            Outcome::Info => 2,
+            Outcome::Open => 3,
+        });
+        let fi = match fs.iter().position(|x| *x == o.f) {
+            Some(i) => i,
+            None => {
+                fs.push(o.f.clone());
+                fs.len() - 1
+            }
+        };
+        f.push(fi);
+        key.push(key_number[o.key.as_deref().unwrap_or("")]);
+        text.push(o.text.clone());
+        error.push(match &o.error {
+            None => -1,
+            Some(e) => {
+                let next = errors.len();
+                let i = *error_number.entry(e.clone()).or_insert(next);
+                if i == next {
+                    errors.push(e.clone());
+                }
+                i as i64
+            }
+        });
+        ii.push(o.invoke_index);
+        ci.push(o.complete_index.map_or(-1, |c| c as i64));
+    }
+
+    let faults: Vec<Value> = run
+        .faults
+        .iter()
+        .map(|w| {
+            json!({
+                "fault": w.fault,
+                "label": w.label,
+                "t0": us(w.start_ns),
+                "t1": w.stop_ns.map_or(-1.0, us),
+                "index": w.start_index,
+                "detail": w.detail,
+            })
+        })
+        .collect();
+
+    let mut anomalies = Vec::new();
+    for (name, k) in &checker.keys {
+        let Some(cx) = &k.counterexample else {
+            continue;
+        };
+        let tail = cx.prefix.len().saturating_sub(PREFIX_TAIL);
+        anomalies.push(json!({
+            "key": name,
+            "op": page_op(&cx.op),
+            "opText": cx.op.op,
+            "process": cx.op.process,
+            "lines": [cx.op.invoke_line, cx.op.complete_line],
+            "concurrent": cx.concurrent.iter().filter_map(page_op).collect::<Vec<_>>(),
+            "prefix": cx.prefix[tail..].iter().filter_map(page_op).collect::<Vec<_>>(),
+            "prefixLen": cx.prefix.len(),
+            "states": cx.states,
+            "explanation": cx.explanation,
+        }));
+    }
+    let verdicts: BTreeMap<&str, &str> = checker
+        .keys
+        .iter()
+        .map(|(k, r)| (k.as_str(), r.verdict.name()))
+        .collect();
+
+    json!({
+        "meta": {
+            "name": info.name,
+            "startedAt": info.started_at,
+            "status": info.status,
+            "seed": info.seed,
+            "nodes": info.nodes,
+            "nemesis": info.nemesis,
+            "workload": info.workload,
+            "concurrency": info.concurrency,
+            "unsafeBugs": info.unsafe_bugs,
+            "verdict": checker.verdict.name(),
+            "model": checker.model.to_string(),
+            "checkerSecs": checker.elapsed_secs,
+            "keyCounts": {
+                "valid": checker.key_counts.valid,
+                "invalid": checker.key_counts.invalid,
+                "unknown": checker.key_counts.unknown,
+            },
+            "summary": summary,
+        },
+        "endUs": us(run.end_ns),
+        "lanes": lanes.labels,
+        "keys": keys,
+        "keyVerdicts": verdicts,
+        "fs": fs,
+        "errors": errors,
+        "ops": {
+            "lane": lane, "p": process, "t0": t0, "t1": t1, "o": outcome, "f": f, "k": key,
+            "text": text, "e": error, "ii": ii, "ci": ci,
+        },
+        "totalOps": run.ops.len(),
+        "capNote": cap_note,
+        "faults": faults,
+        "anomalies": anomalies,
+        "invalid": checker.verdict == Verdict::Invalid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(i: u64, t: u64) -> ops::Op {
+        ops::Op {
+            process: i % 4,
+            outcome: Outcome::Ok,
+            f: "write".into(),
+            key: Some(format!("k{}", i / 10)),
+            text: format!("write {i}"),
+            error: None,
+            invoke_index: 2 * i,
+            complete_index: Some(2 * i + 1),
+            invoke_ns: t,
+            complete_ns: Some(t + 1_000),
+        }
+    }
+
+    #[test]
+    fn a_capped_page_keeps_the_counterexample_and_says_what_it_left_out() {
+        let run = RunOps {
+            ops: (0..100).map(|i| op(i, i * 1_000_000)).collect(),
+            end_ns: 100_000_000,
+            ..RunOps::default()
+        };
+        let needed: HashSet<usize> = [90].into_iter().collect();
+        let (kept, note) = keep(&run, &needed, 10);
+        assert_eq!(kept.len(), 10);
+        assert!(kept.contains(&90));
+        assert_eq!(kept[..9], [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let note = note.unwrap();
+        assert!(note.contains("10 of 100 ops"), "{note}");
+        assert!(note.contains("0.008 s"), "{note}");
+        let (all, none) = keep(&run, &needed, 100);
+        assert_eq!((all.len(), none), (100, None));
+    }
+}
