@@ -59,14 +59,32 @@ fn keep(run: &RunOps, needed: &HashSet<usize>, cap: usize) -> (Vec<usize>, Optio
     kept.extend(needed.iter().copied());
     kept.sort_unstable();
     let left = total - kept.len();
+    let kept_anyway = if needed.is_empty() {
+        ""
+    } else {
+        " (except the counterexamples' ops, which are always kept)"
+    };
     let note = format!(
-        "This page shows {} of {} ops: the {left} ops invoked after {:.3} s are left out \
-         (the counterexamples' ops are always kept). history.jsonl has them all.",
-        kept.len(),
-        total,
+        "This page shows {} of {} ops: the {} ops invoked after {:.3} s are left out{kept_anyway}. \
+         history.jsonl has them all.",
+        thousands(kept.len()),
+        thousands(total),
+        thousands(left),
         cut_at_ns as f64 / 1e9
     );
     (kept, Some(note))
+}
+
+/// `200000` as `200,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let groups: Vec<String> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|g| String::from_utf8_lossy(g).into_owned())
+        .collect();
+    groups.join(",")
 }
 
 fn us(ns: u64) -> f64 {
@@ -292,6 +310,9 @@ mod tests {
         assert_eq!(kept[..9], [0, 1, 2, 3, 4, 5, 6, 7, 8]);
         let note = note.unwrap();
         assert!(note.contains("10 of 100 ops"), "{note}");
+        assert!(note.contains("always kept"), "{note}");
+        assert_eq!(thousands(210_000), "210,000");
+        assert_eq!(thousands(999), "999");
         assert!(note.contains("0.008 s"), "{note}");
         let (all, none) = keep(&run, &needed, 100);
         assert_eq!((all.len(), none), (100, None));
