@@ -362,6 +362,11 @@ fn check_invalid_run(chromium: &Path, dir: &Path, stdout: &str) {
         }
         assert!(panel.contains("jump to the anomaly"));
     }
+    let filtered = inner(&dom, "key-count", "span");
+    assert!(
+        filtered.starts_with("1 of "),
+        "jumping filters to the anomaly's key: {filtered}"
+    );
     assert!(
         attr_f64(&dom, "timeline", "data-highlighted") >= 1.0,
         "the anomaly is outlined"
