@@ -1,6 +1,7 @@
 //! `riptide`: a Jepsen-style test bench for Raft. See README.md.
 
 mod analyze;
+mod campaign;
 mod check;
 mod cluster_cmd;
 mod exit;
@@ -32,6 +33,8 @@ struct Cli {
 enum Command {
     /// Run a test: start a cluster, drive it (with faults), check the history, store the run.
     Test(run::options::TestArgs),
+    /// Run the same test several times with different seeds; one summary.
+    Campaign(campaign::CampaignArgs),
     /// Check a history file for linearizability (riptide JSONL, Jepsen EDN or log, Porcupine).
     Check(check::CheckArgs),
     /// Re-check a stored run (optionally with another model or time limit); rewrite its
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
     }
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Test(args) => run::test(args),
+        Command::Campaign(args) => campaign::campaign(args),
         Command::Check(args) => Ok(check::run(&args) as u8),
         Command::Analyze(args) => analyze::analyze(args),
         Command::Serve(args) => serve::serve(args),

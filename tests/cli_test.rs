@@ -202,3 +202,25 @@ fn no_run_leaves_a_node_or_a_host_firewall_rule_behind() {
         assert!(!rules.contains("riptide"), "the host firewall has riptide rules:\n{rules}");
     }
 }
+
+#[test]
+fn a_campaign_runs_consecutive_seeds_and_summarises() {
+    if !is_root() {
+        eprintln!("skipped: riptide campaign needs root for its runs' network namespaces");
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let out = riptide(&[
+        "campaign", "--runs", "2", "--seed", "40", "--", "--nodes", "3", "--time-limit", "3",
+        "--results-dir", results.path().to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("seed 40") && stdout.contains("seed 41"), "{stdout}");
+    assert!(stdout.contains("2 runs in") && stdout.contains("2 valid, 0 invalid"), "{stdout}");
+    let runs = std::fs::read_dir(results.path().join("riptide")).unwrap().count();
+    assert_eq!(runs, 2, "each run is stored");
+    // A seed among the test options is refused: the campaign owns the seeds.
+    let out = riptide(&["campaign", "--runs", "1", "--", "--seed", "3"]);
+    assert_eq!(out.status.code(), Some(254));
+}

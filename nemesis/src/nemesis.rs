@@ -237,6 +237,9 @@ pub struct NemesisConfig {
     pub spec: NemesisSpec,
     /// Time between a start and its stop, and between a stop and the next start.
     pub interval: Duration,
+    /// Let a process fault (kill, pause) and a network fault (partition, loss) overlap. See
+    /// [`Nemesis::run`].
+    pub overlap: bool,
 }
 
 /// The nemesis of one run. Share it as `Arc<Nemesis>`: the loop runs on its own thread, the
@@ -252,8 +255,14 @@ pub struct Nemesis {
 
 struct State {
     schedule: Schedule,
-    active: Option<Active>,
+    /// The faults in place, oldest first: at most one, or with `overlap` one per class.
+    active: Vec<Active>,
 }
+
+/// How many times the overlapping loop redraws a plan whose class is already in place before it
+/// gives up for this turn (and stops the oldest fault instead). The draws stay a pure function of
+/// the seed.
+const OVERLAP_REDRAWS: usize = 8;
 
 /// The fault in place, and the nodes it really reached (with their pids).
 struct Active {
@@ -288,7 +297,7 @@ impl Nemesis {
             view,
             state: Mutex::new(State {
                 schedule,
-                active: None,
+                active: Vec::new(),
             }),
         })
     }
@@ -308,14 +317,29 @@ impl Nemesis {
         &self.supervisor
     }
 
-    /// The fault in place, if any.
+    /// The newest fault in place, if any.
     pub fn active(&self) -> Option<Plan> {
-        self.lock().active.as_ref().map(|a| a.plan.clone())
+        self.lock().active.last().map(|a| a.plan.clone())
+    }
+
+    /// Every fault in place, oldest first.
+    pub fn active_plans(&self) -> Vec<Plan> {
+        self.lock().active.iter().map(|a| a.plan.clone()).collect()
     }
 
     /// The loop: every `interval`, start the next fault or stop the active one, reporting each to
-    /// `record`. Returns when `shutdown` is triggered, after stopping the active fault.
+    /// `record`. Returns when `shutdown` is triggered, after stopping the active faults.
+    ///
+    /// With `overlap`, faults roll instead of taking turns: every interval either a fault starts
+    /// (if fewer than two are in place) or the oldest stops, so that after the first interval a
+    /// process fault and a network fault are usually in place together, each for two intervals,
+    /// staggered by one. Compound faults are where many real bugs live: a partition that leaves
+    /// some nodes behind, then the leader killed, then the partition healed before the leader
+    /// returns, makes the stale nodes stand for election.
     pub fn run(&self, shutdown: &Shutdown, record: &mut dyn FnMut(NemesisEvent)) {
+        if self.config.overlap {
+            return self.run_overlapping(shutdown, record);
+        }
         let interval = self.config.interval;
         while !shutdown.wait(interval) {
             match self.start_next() {
@@ -335,18 +359,64 @@ impl Nemesis {
         }
     }
 
+    fn run_overlapping(&self, shutdown: &Shutdown, record: &mut dyn FnMut(NemesisEvent)) {
+        while !shutdown.wait(self.config.interval) {
+            let active = self.lock().active.len();
+            let started = if active < 2 {
+                match self.start_next() {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::warn!("nemesis: {e}");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            match started {
+                Some(event) => record(event),
+                None => {
+                    if let Some(event) = self.stop_active() {
+                        record(event);
+                    }
+                }
+            }
+        }
+        while let Some(event) = self.stop_active() {
+            record(event);
+        }
+    }
+
     /// Starts the schedule's next fault (the leader asked from the cluster view if it matters).
-    /// `None` if the spec is empty.
+    /// `None` if the spec is empty, or, with `overlap`, if no fault of a class not yet in place
+    /// came up in a few draws.
     pub fn start_next(&self) -> Result<Option<NemesisEvent>> {
         let plan = {
             let mut state = self.lock();
-            if let Some(active) = &state.active {
-                return Err(Error::FaultActive {
-                    new: "new".to_string(),
-                    active: active.plan.family().to_string(),
-                });
+            match (state.active.first(), self.config.overlap) {
+                (None, _) => state.schedule.next_plan(),
+                (Some(active), false) => {
+                    return Err(Error::FaultActive {
+                        new: "new".to_string(),
+                        active: active.plan.family().to_string(),
+                    });
+                }
+                (Some(_), true) => {
+                    let busy: Vec<bool> = state.active.iter().map(|a| a.plan.family().needs_network()).collect();
+                    let mut found = None;
+                    for _ in 0..OVERLAP_REDRAWS {
+                        match state.schedule.next_plan() {
+                            Some(plan) if !busy.contains(&plan.family().needs_network()) => {
+                                found = Some(plan);
+                                break;
+                            }
+                            Some(_) => continue,
+                            None => break,
+                        }
+                    }
+                    found
+                }
             }
-            state.schedule.next_plan()
         };
         let Some(plan) = plan else {
             return Ok(None);
@@ -367,7 +437,10 @@ impl Nemesis {
     /// half partition stays.
     pub fn start(&self, plan: Plan) -> Result<NemesisEvent> {
         let mut state = self.lock();
-        if let Some(active) = &state.active {
+        let clash = state.active.iter().find(|a| {
+            !self.config.overlap || a.plan.family().needs_network() == plan.family().needs_network()
+        });
+        if let Some(active) = clash {
             return Err(Error::FaultActive {
                 new: plan.family().to_string(),
                 active: active.plan.family().to_string(),
@@ -407,15 +480,18 @@ impl Nemesis {
             }
         }
         tracing::info!(value = %event.value(), "nemesis start");
-        state.active = Some(Active { plan, done });
+        state.active.push(Active { plan, done });
         Ok(event)
     }
 
-    /// Stops the active fault: restarts the killed nodes, resumes the paused ones, or flushes the
-    /// rules. `None` if no fault is active.
+    /// Stops the oldest active fault: restarts the killed nodes, resumes the paused ones, or
+    /// flushes the rules. `None` if no fault is active.
     pub fn stop_active(&self) -> Option<NemesisEvent> {
         let mut state = self.lock();
-        let Active { plan, done } = state.active.take()?;
+        if state.active.is_empty() {
+            return None;
+        }
+        let Active { plan, done } = state.active.remove(0);
         let mut event = NemesisEvent::describe(&plan, Phase::Stop);
         match &plan {
             Plan::Kill { .. } | Plan::Pause { .. } => {
@@ -451,7 +527,7 @@ impl Nemesis {
     /// record (none if nothing was in place). Nodes that exited on their own are left as they are,
     /// for the runner to see in [`Supervisor::statuses`].
     pub fn heal_all(&self) -> Vec<NemesisEvent> {
-        let mut events: Vec<NemesisEvent> = self.stop_active().into_iter().collect();
+        let mut events: Vec<NemesisEvent> = std::iter::from_fn(|| self.stop_active()).collect();
         let _state = self.lock();
         let mut sweep = NemesisEvent::new(Phase::Stop, FaultName::Heal);
         if let Some(firewall) = &self.firewall {
@@ -587,6 +663,7 @@ mod tests {
             seed: 1,
             spec: "kill,partition".parse().unwrap(),
             interval: DEFAULT_INTERVAL,
+            overlap: false,
         };
         let err = Nemesis::new(config, supervisor, None, Arc::new(NoLeader)).unwrap_err();
         assert_eq!(

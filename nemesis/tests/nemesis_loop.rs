@@ -38,6 +38,7 @@ fn nemesis(
         seed,
         spec: spec.parse().unwrap(),
         interval,
+        overlap: false,
     };
     let firewall = common::firewall(sb);
     Nemesis::new(config, supervisor.clone(), Some(firewall), view).unwrap()
@@ -124,6 +125,60 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
             nemesis.heal_all().is_empty(),
             "the loop left nothing to heal"
         );
+        assert_all_healed(&nemesis);
+    });
+}
+
+#[test]
+fn overlapping_faults_pair_a_process_fault_with_a_network_fault_and_heal() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let config = NemesisConfig {
+            seed: 5,
+            spec: "kill,pause,partition,loss".parse().unwrap(),
+            interval: Duration::from_millis(150),
+            overlap: true,
+        };
+        let firewall = common::firewall(sb);
+        let nemesis = Nemesis::new(config, supervisor.clone(), Some(firewall), Arc::new(NoLeader)).unwrap();
+        let shutdown = Shutdown::new();
+        let mut events: Vec<NemesisEvent> = Vec::new();
+        std::thread::scope(|s| {
+            let runner = s.spawn(|| nemesis.run(&shutdown, &mut |e| events.push(e)));
+            std::thread::sleep(Duration::from_millis(2500));
+            shutdown.trigger();
+            runner.join().unwrap();
+        });
+        assert!(events.len() >= 6, "only {} events", events.len());
+        // Replay the events: never two faults of one class, sometimes one of each, all stopped.
+        let mut active: Vec<FaultName> = Vec::new();
+        let mut overlapped = false;
+        for e in &events {
+            let network = matches!(e.fault, FaultName::Partition | FaultName::Loss);
+            match e.f {
+                Phase::Start => {
+                    assert!(
+                        active.iter().all(|a| matches!(a, FaultName::Partition | FaultName::Loss) != network),
+                        "two faults of one class: {active:?} + {:?}",
+                        e.fault
+                    );
+                    active.push(e.fault);
+                    overlapped |= active.len() == 2;
+                }
+                Phase::Stop => {
+                    assert_eq!(active.first(), Some(&e.fault), "the oldest fault stops first");
+                    active.remove(0);
+                }
+            }
+            assert_eq!(e.error, None, "{e:?}");
+            for pid in e.pids.values() {
+                track(*pid);
+            }
+        }
+        assert!(active.is_empty(), "faults left active: {active:?}");
+        assert!(overlapped, "a process fault and a network fault never overlapped: {events:?}");
+        assert!(nemesis.heal_all().is_empty());
         assert_all_healed(&nemesis);
     });
 }

@@ -209,6 +209,7 @@ fn execute(run: &Run) -> anyhow::Result<Outcome> {
             seed: plan.seed,
             spec: plan.nemesis_spec.clone(),
             interval: Duration::from_secs_f64(plan.nemesis_interval_s),
+            overlap: plan.nemesis_overlap,
         };
         Some(Arc::new(Nemesis::new(
             config,

@@ -81,6 +81,10 @@ pub struct TestArgs {
     /// Seconds between a fault's start and stop, and between a stop and the next start.
     #[arg(long, default_value_t = 10.0)]
     pub nemesis_interval: f64,
+    /// Let a process fault (kill, pause) and a network fault (partition, loss) overlap: faults
+    /// roll, each lasting two intervals, staggered by one (see README).
+    #[arg(long)]
+    pub nemesis_overlap: bool,
     /// A client op that gets no answer within this many milliseconds is recorded as info
     /// (writes) or fail (reads).
     #[arg(long, default_value_t = 1000)]
@@ -127,6 +131,7 @@ pub struct TestPlan {
     pub seed: u64,
     pub nemesis: String,
     pub nemesis_interval_s: f64,
+    pub nemesis_overlap: bool,
     pub op_timeout_ms: u64,
     pub unsafe_bugs: Vec<String>,
     pub port: u16,
@@ -207,6 +212,7 @@ impl TestArgs {
             seed,
             nemesis: nemesis_spec.to_string(),
             nemesis_interval_s,
+            nemesis_overlap: self.nemesis_overlap,
             op_timeout_ms: self.op_timeout_ms,
             unsafe_bugs: unsafe_bugs.iter().map(|b| b.name().to_string()).collect(),
             port: self.port,
