@@ -134,9 +134,11 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
             unknown_key(ops.len(), GaveUp::from_stop(stopped), opts)
         } else {
             match model {
-                ModelKind::Register => check_key(Register::new(ctx), ops, history, &limits, opts),
+                ModelKind::Register => {
+                    check_key(Register::new(ctx, ops), ops, history, &limits, opts)
+                }
                 ModelKind::CasRegister => {
-                    check_key(CasRegister::new(ctx), ops, history, &limits, opts)
+                    check_key(CasRegister::new(ctx, ops), ops, history, &limits, opts)
                 }
                 ModelKind::Kv => check_key(Kv::new(ctx, ops), ops, history, &limits, opts),
             }

@@ -32,6 +32,19 @@
 //! unchanged. Repeating this fixes every violation from left to right. Without this rule, `k`
 //! pending timed-out `write 1`s give `2^k` configurations; with it, `k + 1`.
 //!
+//! **Reads are greedy.** If an ok read is available (invoked, and no return entry comes before
+//! it in the list) and the state is what it read, linearizing it right now is never wrong: take
+//! any successful order from here and move the read to the front; it changes no state, every
+//! op that had to precede it is already linearized, and the ops it had to precede still come
+//! after. So when a read is linearized the search never tries an alternative to it: if the
+//! configuration after the read fails (or is already known), the one before fails too.
+//! Without this, `k` reads of the same value pending together give `2^k` configurations.
+//!
+//! **Deadlines.** The ok ops not yet linearized are also kept in order of completion. After each
+//! step the model is asked whether one of the next few is already doomed ([`Model::doomed`]):
+//! for the register models, a read of another value that no op can still produce before it.
+//! Such a configuration is abandoned before it enters the memo.
+//!
 //! **Limits.** Every [`CHECK_EVERY`] steps the search looks at the shared deadline and stop flag
 //! (set at the deadline, or when another key turned out invalid); the memo counts its bytes
 //! against the shared budget. Each gives [`Outcome::Unknown`].
@@ -39,7 +52,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
-use crate::history::{Op, Outcome as OpOutcome};
+use crate::history::{Op, Outcome as OpOutcome, F};
 use crate::memo::{Budget, Frontier, Memo, ROOT};
 use crate::model::Model;
 
@@ -175,6 +188,82 @@ impl Entries {
     }
 }
 
+/// The ok ops not yet linearized, in order of completion: the head is the next deadline.
+struct Deadlines {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    head: u32,
+}
+
+impl Deadlines {
+    fn new(ops: &[Op]) -> Deadlines {
+        let n = ops.len();
+        let mut order: Vec<u32> = (0..n as u32)
+            .filter(|&i| ops[i as usize].outcome == OpOutcome::Ok)
+            .collect();
+        order.sort_unstable_by_key(|&i| ops[i as usize].complete);
+        let head = n as u32;
+        let mut next = vec![NIL; n + 1];
+        let mut prev = vec![NIL; n + 1];
+        let mut last = head;
+        for &i in &order {
+            next[last as usize] = i;
+            prev[i as usize] = last;
+            last = i;
+        }
+        Deadlines { next, prev, head }
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (p, n) = (self.prev[i as usize], self.next[i as usize]);
+        self.next[p as usize] = n;
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    fn relink(&mut self, i: u32) {
+        let (p, n) = (self.prev[i as usize], self.next[i as usize]);
+        self.next[p as usize] = i;
+        if n != NIL {
+            self.prev[n as usize] = i;
+        }
+    }
+}
+
+/// How many of the next deadlines [`Model::doomed`] is asked about after each step: the first
+/// few catch nearly everything, and each costs a lookup.
+const LOOKAHEAD: usize = 4;
+
+/// Which of the next deadlines, if any, is doomed after linearizing op `i` into `state`.
+fn doomed_deadline<M: Model>(
+    model: &mut M,
+    state: M::State,
+    ops: &[Op],
+    deadlines: &Deadlines,
+    i: u32,
+) -> Option<u32> {
+    let mut d = deadlines.next[deadlines.head as usize];
+    if d == i {
+        d = deadlines.next[d as usize];
+    }
+    if d == NIL {
+        return None;
+    }
+    let horizon = ops[d as usize].complete;
+    let mut asked = 0;
+    while d != NIL && asked < LOOKAHEAD {
+        if d != i {
+            if model.doomed(state, &ops[d as usize], horizon) {
+                return Some(d);
+            }
+            asked += 1;
+        }
+        d = deadlines.next[d as usize];
+    }
+    None
+}
+
 struct Frame<S> {
     op: u32,
     state: S,
@@ -194,6 +283,7 @@ pub fn search<M: Model>(
         return (Outcome::Valid, stats);
     }
     let mut entries = Entries::new(ops);
+    let mut deadlines = Deadlines::new(ops);
     let twin = earlier_twins(ops);
     // Ok ops and info ops get separate bitsets (see the memo's dominance rule); `bit[i]` is op
     // i's position in its own one.
@@ -217,11 +307,29 @@ pub fn search<M: Model>(
     let mut record = ROOT;
     let mut stack: Vec<Frame<M::State>> = Vec::new();
 
-    // The furthest the search got: the completion index it could not pass, and how.
+    // The furthest the search got: the completion index it could not pass, and how: the op
+    // that could not be linearized, the record of the configuration, and an op linearized
+    // after it (when a doomed deadline stopped the search before that step entered the memo).
     let mut best_at = 0u32;
-    let mut best: Option<(usize, u32)> = None; // (op, record)
+    let mut best: Option<(usize, u32, Option<u32>)> = None;
     let mut best_states: Vec<M::State> = Vec::new();
+    let mut note = |at: u32, failed: (usize, u32, Option<u32>), state: M::State| {
+        if best.is_none() || at > best_at {
+            best_at = at;
+            best = Some(failed);
+            best_states.clear();
+            best_states.push(state);
+        } else if at == best_at && best_states.len() < MAX_STATES && !best_states.contains(&state) {
+            best_states.push(state);
+        }
+    };
 
+    // Ok reads are linearized greedily: see the module docs.
+    let greedy: Vec<bool> = ops
+        .iter()
+        .map(|op| op.outcome == OpOutcome::Ok && op.f == F::Read)
+        .collect();
+    let mut backtrack = false;
     let mut entry = entries.next[entries.head as usize];
     let mut tick = 0u32;
     let give_up = |why, memo: &Memo<'_, M::State>, mut stats: Stats| {
@@ -229,7 +337,7 @@ pub fn search<M: Model>(
         stats.memo_bytes = memo.bytes();
         (Outcome::Unknown(why), stats)
     };
-    loop {
+    'search: loop {
         tick = tick.wrapping_add(1);
         if tick & (CHECK_EVERY - 1) == 0 {
             let stop = limits.stop.load(Ordering::Relaxed);
@@ -246,23 +354,34 @@ pub fn search<M: Model>(
                 return give_up(GaveUp::TimeLimit, &memo, stats);
             }
         }
-        // Every ok op has a return entry, so walking off the end means none is left: but that
-        // is caught when the last one is linearized, below.
-        debug_assert_ne!(entry, NIL);
-        let i = (entry >> 1) as usize;
-        if entry & 1 == 0 {
-            let op = &ops[i];
-            let blocked = twin[i] != NIL && {
-                let b = bit[twin[i] as usize];
-                info_bits[b as usize / 64] >> (b % 64) & 1 == 0
-            };
-            if !blocked {
-                let next = if op.outcome == OpOutcome::Ok && !model.viable(state, op) {
+        if !backtrack {
+            // Every ok op has a return entry, so walking off the end means none is left: but
+            // that is caught when the last one is linearized, below.
+            debug_assert_ne!(entry, NIL);
+            let i = (entry >> 1) as usize;
+            if entry & 1 == 0 {
+                let op = &ops[i];
+                let blocked = twin[i] != NIL && {
+                    let b = bit[twin[i] as usize];
+                    info_bits[b as usize / 64] >> (b % 64) & 1 == 0
+                };
+                let next = if blocked || (op.outcome == OpOutcome::Ok && !model.viable(state, op)) {
                     None
                 } else {
                     model.step(state, op)
                 };
-                if let Some(next_state) = next {
+                let doomed = next.and_then(|s| {
+                    doomed_deadline(model, s, ops, &deadlines, i as u32).map(|d| (d, s))
+                });
+                if let Some((d, s)) = doomed {
+                    // The configuration after it is dead: after a greedy read, so is this one.
+                    note(
+                        ops[d as usize].complete,
+                        (d as usize, record, Some(i as u32)),
+                        s,
+                    );
+                    backtrack = greedy[i];
+                } else if let Some(next_state) = next {
                     let b = bit[i] as usize;
                     let next_hash = if is_info[i] {
                         info_bits[b / 64] |= 1 << (b % 64);
@@ -286,6 +405,7 @@ pub fn search<M: Model>(
                             entries.unlink(entry);
                             if op.outcome == OpOutcome::Ok {
                                 entries.unlink(entry + 1);
+                                deadlines.unlink(i as u32);
                                 remaining -= 1;
                                 if remaining == 0 {
                                     stats.configurations = memo.len();
@@ -296,31 +416,36 @@ pub fn search<M: Model>(
                             entry = entries.next[entries.head as usize];
                             continue;
                         }
-                        Ok(None) if is_info[i] => info_bits[b / 64] &= !(1 << (b % 64)),
-                        Ok(None) => ok_bits.clear(b),
+                        Ok(None) => {
+                            if is_info[i] {
+                                info_bits[b / 64] &= !(1 << (b % 64));
+                            } else {
+                                ok_bits.clear(b);
+                            }
+                            // A known configuration after a greedy read: this one fails too.
+                            backtrack = greedy[i];
+                        }
                     }
                 }
+                if !backtrack {
+                    entry = entries.next[entry as usize];
+                    continue;
+                }
+            } else {
+                // Op i had to be linearized before this completion, and was not.
+                note(ops[i].complete, (i, record, None), state);
             }
-            entry = entries.next[entry as usize];
-        } else {
-            // Op i had to be linearized before this completion, and was not.
-            let at = ops[i].complete;
-            if best.is_none() || at > best_at {
-                best_at = at;
-                best = Some((i, record));
-                best_states.clear();
-                best_states.push(state);
-            } else if at == best_at
-                && best_states.len() < MAX_STATES
-                && !best_states.contains(&state)
-            {
-                best_states.push(state);
-            }
+        }
+        // Undo the last linearization and try the next call after it; undoing a greedy read
+        // means the configuration it was taken from fails as well, so keep undoing.
+        backtrack = false;
+        loop {
             let Some(frame) = stack.pop() else {
-                break;
+                break 'search;
             };
             let j = frame.op as usize;
             if ops[j].outcome == OpOutcome::Ok {
+                deadlines.relink(frame.op);
                 entries.relink(2 * frame.op + 1);
                 remaining += 1;
             }
@@ -334,13 +459,18 @@ pub fn search<M: Model>(
             }
             state = frame.state;
             record = frame.record;
-            entry = entries.next[2 * j];
+            if !greedy[j] {
+                entry = entries.next[2 * j];
+                break;
+            }
         }
     }
     stats.configurations = memo.len();
     stats.memo_bytes = memo.bytes();
-    let (op, mut rec) = best.expect("a failed search met a return");
-    let mut prefix = Vec::new();
+    // Every failed search meets a return or a doomed deadline first; the fallback only keeps a
+    // broken invariant from turning into a panic.
+    let (op, mut rec, extra) = best.unwrap_or((0, ROOT, None));
+    let mut prefix: Vec<usize> = extra.map(|e| e as usize).into_iter().collect();
     while rec != ROOT {
         let (o, parent) = memo.parent(rec);
         prefix.push(o as usize);

@@ -333,12 +333,12 @@ fn brute_force(h: &History, kind: ModelKind) -> Verdict {
         let mut used = vec![false; ops.len()];
         match kind {
             ModelKind::Register => {
-                let mut m = Register::new(ctx);
+                let mut m = Register::new(ctx, ops);
                 let s = m.init();
                 brute(&mut m, s, ops, &mut used)
             }
             ModelKind::CasRegister => {
-                let mut m = CasRegister::new(ctx);
+                let mut m = CasRegister::new(ctx, ops);
                 let s = m.init();
                 brute(&mut m, s, ops, &mut used)
             }

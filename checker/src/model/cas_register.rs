@@ -2,18 +2,23 @@
 //! `new` only if the value is `expected`. A cas that completed `ok` must have found `expected`;
 //! one that completed `fail` never reaches the model (it is dropped with the other fails).
 
-use super::register::{step_register, unobserved_info};
+use super::register::{step_register, unobserved_info, Pins};
 use super::{describe_register_op, Context, Model};
 use crate::history::{Op, ValueId, F};
 
 /// A register with `read`, `write` and `cas`.
 pub struct CasRegister<'h> {
     ctx: Context<'h>,
+    pins: Pins,
 }
 
 impl<'h> CasRegister<'h> {
-    pub fn new(ctx: Context<'h>) -> CasRegister<'h> {
-        CasRegister { ctx }
+    /// A model of the key whose ops are `ops`.
+    pub fn new(ctx: Context<'h>, ops: &[Op]) -> CasRegister<'h> {
+        CasRegister {
+            ctx,
+            pins: Pins::new(ops),
+        }
     }
 }
 
@@ -39,6 +44,10 @@ impl Model for CasRegister<'_> {
 
     fn describe_state(&self, state: ValueId) -> String {
         self.ctx.show(state)
+    }
+
+    fn doomed(&mut self, state: ValueId, pending: &Op, horizon: u32) -> bool {
+        state != pending.value && self.pins.pinned(pending, horizon)
     }
 
     fn droppable(&self, ops: &[Op]) -> Vec<bool> {

@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use crate::fx::FxHashMap as HashMap;
 
+use super::register::Pins;
 use super::{Context, Model};
 use crate::history::{Op, Outcome, Value, ValueId, F};
 
@@ -34,6 +35,8 @@ pub struct Kv<'h> {
     must_prefix: HashMap<u32, (ValueId, u32)>,
     /// `(state, read value) ->` the state's length if it is a prefix of the read, else `u32::MAX`.
     prefix_memo: HashMap<(u32, u32), u32>,
+    /// When a read pins the value; see [`kv_pins`].
+    pins: Pins,
 }
 
 impl<'h> Kv<'h> {
@@ -57,6 +60,7 @@ impl<'h> Kv<'h> {
             initial: ctx.initial_id.0,
             must_prefix: prefix_constraints(ops, ctx.values),
             prefix_memo: HashMap::default(),
+            pins: kv_pins(ops, ctx.values),
         };
         if ctx.initial_id == Context::FOREIGN {
             if let Value::Str(s) = ctx.initial {
@@ -87,6 +91,24 @@ impl<'h> Kv<'h> {
         } else {
             out.push_str(&self.local[(id - self.base()) as usize]);
         }
+    }
+
+    /// The length of state's text if it is a prefix of the string `read`, else `u32::MAX`.
+    fn prefix_len(&mut self, state: u32, read: ValueId) -> u32 {
+        if let Some(&len) = self.prefix_memo.get(&(state, read.0)) {
+            return len;
+        }
+        let Value::Str(r) = self.ctx.values.get(read) else {
+            return u32::MAX;
+        };
+        let t = self.text_of(state);
+        let len = if r.starts_with(t.as_ref()) {
+            t.len() as u32
+        } else {
+            u32::MAX
+        };
+        self.prefix_memo.insert((state, read.0), len);
+        len
     }
 
     /// The text of state (or value) `id`, borrowed where it is a string.
@@ -189,6 +211,16 @@ impl Model for Kv<'_> {
             return self.ctx.show(ValueId(state));
         }
         format!("{:?}", &*self.local[(state - self.base()) as usize])
+    }
+
+    fn doomed(&mut self, state: u32, pending: &Op, horizon: u32) -> bool {
+        if !self.pins.pinned(pending, horizon) {
+            return false;
+        }
+        match self.ctx.values.get(pending.value) {
+            Value::Str(_) => self.prefix_len(state, pending.value) == u32::MAX,
+            _ => state != pending.value.0,
+        }
     }
 
     fn viable(&mut self, state: u32, op: &Op) -> bool {
@@ -302,6 +334,48 @@ fn prefix_constraints(ops: &[Op], values: &crate::history::Values) -> HashMap<u3
     }
     out
 }
+
+/// The kv version of [`Pins`]: for each ok read, the latest completion of a put or cas (any
+/// outcome) invoked before the read completed that could be the last to replace the value
+/// before it: one whose text is a prefix of the read's string (only appends follow it), or, for
+/// a read of nil or an integer, that sets exactly that value. If none of them can run before the
+/// read any more, only appends can, so the value now must be a prefix of what the read returned
+/// (or equal it, for nil and integers). Costs reads x replacing ops; past [`PIN_WORK`] the kv
+/// model does without pins (less pruning, same verdicts).
+fn kv_pins(ops: &[Op], values: &crate::history::Values) -> Pins {
+    let replacing: Vec<(&Op, ValueId, String)> = ops
+        .iter()
+        .filter(|o| matches!(o.f, F::Write | F::Cas))
+        .map(|o| {
+            let v = if o.f == F::Cas { o.value2 } else { o.value };
+            (o, v, text(values.get(v)))
+        })
+        .collect();
+    let reads: Vec<&Op> = ops
+        .iter()
+        .filter(|o| o.f == F::Read && o.outcome == Outcome::Ok)
+        .collect();
+    let mut latest = HashMap::default();
+    if reads.len().saturating_mul(replacing.len()) > PIN_WORK {
+        return Pins::with(latest);
+    }
+    for r in reads {
+        let produces = |v: ValueId, t: &str| match values.get(r.value) {
+            Value::Str(r) => r.starts_with(t),
+            _ => v == r.value,
+        };
+        let l = replacing
+            .iter()
+            .filter(|(q, v, t)| q.invoke < r.complete && produces(*v, t))
+            .map(|(q, _, _)| q.complete)
+            .max();
+        latest.insert(r.invoke, l);
+    }
+    Pins::with(latest)
+}
+
+/// Work limit for [`kv_pins`] (reads x replacing ops): a few milliseconds.
+const PIN_WORK: usize = 4_000_000;
 
 /// The kv version of [`super::register::unobserved_info`].
 ///

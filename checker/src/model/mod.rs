@@ -60,6 +60,16 @@ pub trait Model {
         true
     }
 
+    /// Optional pruning, asked after each step: `pending` is an `ok` op not linearized yet,
+    /// and every op not linearized yet completes at or after history index `horizon`. True if
+    /// `pending` can no longer be linearized from `state` (the register models: it is a read
+    /// of another value, and no op that could produce that value can still run before it). It
+    /// must be sound. The default prunes nothing.
+    fn doomed(&mut self, state: Self::State, pending: &Op, horizon: u32) -> bool {
+        let _ = (state, pending, horizon);
+        false
+    }
+
     /// Why `op` cannot be linearized in `state` although `step` accepts it, when
     /// [`Model::viable`] says so: a sentence for the counterexample. The default says nothing.
     fn explain(&mut self, state: Self::State, op: &Op) -> Option<String> {

@@ -6,16 +6,79 @@
 use std::collections::HashSet;
 
 use super::{describe_register_op, Context, Model};
+use crate::fx::FxHashMap;
 use crate::history::{Op, Outcome, ValueId, F};
 
 /// A register with `read` and `write`.
 pub struct Register<'h> {
     ctx: Context<'h>,
+    pins: Pins,
 }
 
 impl<'h> Register<'h> {
-    pub fn new(ctx: Context<'h>) -> Register<'h> {
-        Register { ctx }
+    /// A model of the key whose ops are `ops`.
+    pub fn new(ctx: Context<'h>, ops: &[Op]) -> Register<'h> {
+        Register {
+            ctx,
+            pins: Pins::new(ops),
+        }
+    }
+}
+
+/// When an ok read *pins* the register: for each ok read (by invoke index), the latest
+/// completion of an op that could produce the value it read before it (a write of that value,
+/// or a cas to it, invoked before the read completed; [`Op::NEVER`] for an info op), or `None`.
+///
+/// Why it matters ([`Model::doomed`]): suppose every op not yet linearized completes at or
+/// after `horizon`, and the read `r` is not linearized yet. An op that could produce `r`'s
+/// value and completed before `horizon` is already linearized, so it cannot run again before
+/// `r`. If that holds for all of them, then no op that changes the value can run before `r`
+/// either (the last one before `r` would have to produce `r`'s value). So the value stays as
+/// it is until `r`: if it differs from what `r` read, this configuration is dead.
+pub(crate) struct Pins {
+    latest: FxHashMap<u32, Option<u32>>,
+}
+
+impl Pins {
+    pub(crate) fn new(ops: &[Op]) -> Pins {
+        let mut producers: FxHashMap<ValueId, Vec<&Op>> = FxHashMap::default();
+        for op in ops {
+            match op.f {
+                F::Write => producers.entry(op.value).or_default().push(op),
+                F::Cas => producers.entry(op.value2).or_default().push(op),
+                _ => {}
+            }
+        }
+        let latest = ops
+            .iter()
+            .filter(|r| r.f == F::Read && r.outcome == Outcome::Ok)
+            .map(|r| {
+                let latest = producers.get(&r.value).and_then(|ps| {
+                    ps.iter()
+                        .filter(|q| q.invoke < r.complete)
+                        .map(|q| q.complete)
+                        .max()
+                });
+                (r.invoke, latest)
+            })
+            .collect();
+        Pins { latest }
+    }
+
+    /// Pins from a precomputed map (read invoke index -> latest producer completion).
+    pub(crate) fn with(latest: FxHashMap<u32, Option<u32>>) -> Pins {
+        Pins { latest }
+    }
+
+    /// Whether `read` must see the value as it is now.
+    pub(crate) fn pinned(&self, read: &Op, horizon: u32) -> bool {
+        read.f == F::Read
+            && read.outcome == Outcome::Ok
+            && match self.latest.get(&read.invoke) {
+                Some(None) => true,
+                Some(Some(latest)) => *latest < horizon,
+                None => false,
+            }
     }
 }
 
@@ -46,6 +109,10 @@ impl Model for Register<'_> {
 
     fn describe_state(&self, state: ValueId) -> String {
         self.ctx.show(state)
+    }
+
+    fn doomed(&mut self, state: ValueId, pending: &Op, horizon: u32) -> bool {
+        state != pending.value && self.pins.pinned(pending, horizon)
     }
 
     fn droppable(&self, ops: &[Op]) -> Vec<bool> {
