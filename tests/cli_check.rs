@@ -68,6 +68,10 @@ fn json_output_is_machine_readable() {
     assert_eq!(v["verdict"], "invalid");
     assert_eq!(v["model"], "cas-register");
     assert_eq!(v["keys"][""]["counterexample"]["op"]["op"], "cas 2->3");
+    assert_eq!(
+        v["keys"][""]["counterexample"]["op"]["value"],
+        serde_json::json!([2, 3])
+    );
 }
 
 #[test]

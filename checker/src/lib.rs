@@ -275,10 +275,15 @@ fn check_key<M: Model>(
 }
 
 fn op_ref<M: Model>(model: &M, op: &Op, history: &History) -> OpRef {
+    let json = |id| serde_json::to_value(history.values.get(id)).unwrap_or_default();
     OpRef {
         process: op.process,
         f: op.f,
         outcome: op.outcome,
+        value: match op.f {
+            F::Cas => serde_json::Value::Array(vec![json(op.value), json(op.value2)]),
+            _ => json(op.value),
+        },
         op: model.describe_op(op),
         invoke: op.invoke,
         complete: op.completion(),

@@ -55,6 +55,9 @@ pub struct OpRef {
     pub f: F,
     /// `ok` or `info`.
     pub outcome: crate::history::Outcome,
+    /// The op's value as in the history: the value read (null for an info read), the value
+    /// written or appended, or `[expected, new]` for a cas.
+    pub value: serde_json::Value,
     /// The op as the model shows it, e.g. `cas 1->4`.
     pub op: String,
     /// History index (0-based position among the file's events) of the invoke.

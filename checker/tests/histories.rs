@@ -187,6 +187,8 @@ fn the_json_report_names_the_verdict_and_the_counterexample() {
     assert_eq!(json["verdict"], "invalid");
     let cx = &json["keys"][""]["counterexample"];
     assert_eq!(cx["op"]["f"], "read");
+    assert_eq!(cx["op"]["value"], 1);
+    assert_eq!(cx["prefix"][1]["value"], 2);
     assert_eq!(cx["op"]["invoke"], 4);
     assert_eq!(cx["op"]["complete"], 5);
     assert_eq!(cx["prefix"].as_array().unwrap().len(), 2);
