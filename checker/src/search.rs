@@ -46,8 +46,9 @@
 //! Such a configuration is abandoned before it enters the memo.
 //!
 //! **Limits.** Every [`CHECK_EVERY`] steps the search looks at the shared deadline and stop flag
-//! (set at the deadline, or when another key turned out invalid); the memo counts its bytes
-//! against the shared budget. Each gives [`Outcome::Unknown`].
+//! (set at the deadline, or when another key turned out invalid) and counts the model's own
+//! tables ([`Model::heap_bytes`]) against the shared budget, as the memo does with every byte
+//! it allocates. Each gives [`Outcome::Unknown`].
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
@@ -264,6 +265,33 @@ fn doomed_deadline<M: Model>(
     None
 }
 
+/// Bytes taken from the budget for the model's own tables, given back when the search ends.
+struct Reservation<'b> {
+    budget: &'b Budget,
+    bytes: usize,
+}
+
+impl Reservation<'_> {
+    /// Grows (or shrinks) the reservation to `bytes`; false if the budget cannot cover it.
+    fn resize(&mut self, bytes: usize) -> bool {
+        if bytes > self.bytes {
+            if !self.budget.reserve(bytes - self.bytes) {
+                return false;
+            }
+        } else {
+            self.budget.release(self.bytes - bytes);
+        }
+        self.bytes = bytes;
+        true
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
+}
+
 struct Frame<S> {
     op: u32,
     state: S,
@@ -332,6 +360,10 @@ pub fn search<M: Model>(
     let mut backtrack = false;
     let mut entry = entries.next[entries.head as usize];
     let mut tick = 0u32;
+    let mut model_bytes = Reservation {
+        budget: limits.budget,
+        bytes: 0,
+    };
     let give_up = |why, memo: &Memo<'_, M::State>, mut stats: Stats| {
         stats.configurations = memo.len();
         stats.memo_bytes = memo.bytes();
@@ -340,6 +372,9 @@ pub fn search<M: Model>(
     'search: loop {
         tick = tick.wrapping_add(1);
         if tick & (CHECK_EVERY - 1) == 0 {
+            if !model_bytes.resize(model.heap_bytes()) {
+                return give_up(GaveUp::Memory, &memo, stats);
+            }
             let stop = limits.stop.load(Ordering::Relaxed);
             if stop != 0 {
                 return give_up(GaveUp::from_stop(stop), &memo, stats);
@@ -501,4 +536,28 @@ fn earlier_twins(ops: &[Op]) -> Vec<u32> {
                 .unwrap_or(NIL)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reservation_follows_the_model_and_is_given_back() {
+        let budget = Budget::new(1000);
+        {
+            let mut r = Reservation {
+                budget: &budget,
+                bytes: 0,
+            };
+            assert!(r.resize(600));
+            assert!(r.resize(900));
+            assert!(!r.resize(1100), "over the budget");
+            assert_eq!(r.bytes, 900);
+            assert!(r.resize(100));
+            assert!(Budget::reserve(&budget, 900), "shrinking gave bytes back");
+            budget.release(900);
+        }
+        assert!(budget.reserve(1000), "dropping gave everything back");
+    }
 }

@@ -28,6 +28,8 @@ pub struct Kv<'h> {
     appended: HashMap<(u32, u32), u32>,
     /// Scratch space for building strings.
     buf: String,
+    /// Bytes of the strings in `local`.
+    local_bytes: usize,
     initial: u32,
     /// For an ok op that sets the value (put, cas, append), by invoke index: the value of the
     /// first read that must follow it, which the state right after the op must be a prefix of.
@@ -57,6 +59,7 @@ impl<'h> Kv<'h> {
             local_ids: HashMap::default(),
             appended: HashMap::default(),
             buf: String::new(),
+            local_bytes: 0,
             initial: ctx.initial_id.0,
             must_prefix: prefix_constraints(ops, ctx.values),
             prefix_memo: HashMap::default(),
@@ -149,6 +152,7 @@ impl<'h> Kv<'h> {
         }
         let id = self.base() + self.local.len() as u32;
         let rc: Rc<str> = Rc::from(s);
+        self.local_bytes += s.len();
         self.local.push(rc.clone());
         self.local_ids.insert(rc, id);
         id
@@ -265,6 +269,16 @@ impl Model for Kv<'_> {
             self.describe_op(op),
             self.ctx.values.get(read)
         ))
+    }
+
+    fn heap_bytes(&self) -> usize {
+        // Strings (with their Rc counters), and the tables that grow with the search: a
+        // hashbrown slot is the entry plus one control byte.
+        self.local_bytes
+            + self.local.len() * (16 + 16)
+            + self.local_ids.capacity() * (16 + 4 + 1)
+            + self.appended.capacity() * (12 + 1)
+            + self.prefix_memo.capacity() * (12 + 1)
     }
 
     fn droppable(&self, ops: &[Op]) -> Vec<bool> {

@@ -77,6 +77,12 @@ pub trait Model {
         None
     }
 
+    /// Heap bytes the model holds for its states (the kv model's strings and tables), counted
+    /// against the memory budget with the memo. The default holds none.
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+
     /// Marks `info` ops (by position in `ops`, one key's ops) that this model proves can be
     /// dropped without changing the verdict. The default drops nothing; the register models
     /// drop info reads and writes nobody could have observed (see [`register::unobserved_info`]).
