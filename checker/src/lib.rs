@@ -231,6 +231,7 @@ fn unknown_key(ops: usize, why: GaveUp, opts: &CheckOptions) -> KeyReport {
         ops,
         dropped_info: 0,
         configurations: 0,
+        memo_bytes: 0,
         reason: Some(reason(why, opts)),
         counterexample: None,
     }
@@ -257,6 +258,7 @@ fn check_key<M: Model>(
         ops: all.len(),
         dropped_info: all.len() - ops.len(),
         configurations: stats.configurations,
+        memo_bytes: stats.memo_bytes,
         reason: None,
         counterexample: None,
     };

@@ -95,6 +95,8 @@ pub struct KeyReport {
     pub dropped_info: usize,
     /// Configurations the search entered.
     pub configurations: usize,
+    /// Bytes the search's memo held at the end (its peak).
+    pub memo_bytes: usize,
     /// Why the verdict is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
