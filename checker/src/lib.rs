@@ -343,8 +343,9 @@ fn counterexample<M: Model>(
     let explanation = if fits.is_empty() {
         format!(
             "`{what}` (process {}) completed on line {done}, so it must take effect before \
-             that; but the ops that must precede it leave the state at {}{shown}, and `{what}` \
-             is impossible there.",
+             that; but the orders of the earlier ops that the search could build leave the \
+             state at {}{shown}, where `{what}` is impossible, and no op that could still run \
+             before it would make it possible.",
             failed.process,
             states.join(" or ")
         )
