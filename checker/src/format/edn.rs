@@ -5,7 +5,7 @@
 //! {:type :ok,     :f :read, :value 4,    :process 0}
 //! ```
 //!
-//! Fields used: `:process` (an integer; anything else, such as `:nemesis`, is ignored), `:type`
+//! Fields used: `:process` (an integer; a keyword, such as `:nemesis`, is ignored), `:type`
 //! (`:invoke :ok :fail :info`), `:f` (`:read :write :cas :append`, or `:get :put`), `:value`
 //! (`nil`, an integer, a string, or `[from to]` for cas) and an optional `:key`. Other fields are
 //! skipped. Values of `jepsen.independent` tests, `[key value]` tuples (`[key [from to]]` for
@@ -373,7 +373,12 @@ impl<'a> Reader<'a> {
 fn event(op: OpFields<'_>, line: usize) -> std::result::Result<Event<'_>, String> {
     let process = match op.process {
         Some(Edn::Int(p)) if p >= 0 => Process::Client(p as u64),
-        Some(_) => Process::Other, // :nemesis and friends
+        Some(Edn::Keyword(_)) => Process::Other, // :nemesis and Jepsen's other named processes
+        Some(_) => {
+            return Err(format!(
+                "`:process` to be a number or a keyword in {OP_MAP}"
+            ))
+        }
         None => return Err(format!("a `:process` in {OP_MAP}")),
     };
     let kind = op

@@ -5,8 +5,7 @@
 //! {"index":5,"time":3300000,"process":"nemesis","type":"info","f":"start","value":{"fault":"kill"}}
 //! ```
 //!
-//! Used fields: `process` (an integer; the string `"nemesis"` or any other string marks an event
-//! to ignore), `type`, `f`, `key` (optional: absent means the single default key) and `value`
+//! Used fields: `process` (an integer; the string `"nemesis"` marks an event to ignore), `type`, `f`, `key` (optional: absent means the single default key) and `value`
 //! (`null`, an integer, a string, or `[expected, new]` for cas). `index`, `time` and `error` are
 //! informative: the checker uses line order, as the format says.
 //!
@@ -54,8 +53,14 @@ impl<'de> Deserialize<'de> for JsonProcess {
                     .map(|p| JsonProcess(Process::Client(p)))
                     .map_err(|_| E::custom("a process number must not be negative"))
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<JsonProcess, E> {
-                Ok(JsonProcess(Process::Other))
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<JsonProcess, E> {
+                if v == "nemesis" {
+                    Ok(JsonProcess(Process::Other))
+                } else {
+                    Err(E::custom(format!(
+                        "process {v:?} is neither a number nor \"nemesis\""
+                    )))
+                }
             }
         }
         d.deserialize_any(V)
@@ -258,6 +263,13 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("found `not json`"), "{msg}");
+    }
+
+    #[test]
+    fn a_process_must_be_a_number_or_the_nemesis() {
+        let text = r#"{"process":"worker-1","type":"invoke","f":"read","value":null}"#;
+        let msg = load(text).unwrap_err().to_string();
+        assert!(msg.contains("neither a number nor \"nemesis\""), "{msg}");
     }
 
     #[test]
