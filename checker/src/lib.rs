@@ -3,7 +3,7 @@
 //! The checker decides whether what clients saw could have come from one atomic copy of the
 //! data. The pipeline, one module per step:
 //!
-//! 1. [`format`]: read a history file (riptide JSONL, Jepsen EDN, Jepsen logs, Porcupine's kv
+//! 1. [`format`](mod@format): read a history file (riptide JSONL, Jepsen EDN, Jepsen logs, Porcupine's kv
 //!    data), detecting the format.
 //! 2. [`history`]: pair invokes with completions; drop `fail`s; keep `info`s as ops that may take
 //!    effect at any time after their invoke, or never; split by key.

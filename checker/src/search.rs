@@ -45,7 +45,7 @@
 //! for the register models, a read of another value that no op can still produce before it.
 //! Such a configuration is abandoned before it enters the memo.
 //!
-//! **Limits.** Every [`CHECK_EVERY`] steps the search looks at the shared deadline and stop flag
+//! **Limits.** Every `CHECK_EVERY` steps the search looks at the shared deadline and stop flag
 //! (set at the deadline, or when another key turned out invalid) and counts the model's own
 //! tables ([`Model::heap_bytes`]) against the shared budget, as the memo does with every byte
 //! it allocates. Each gives [`Outcome::Unknown`].

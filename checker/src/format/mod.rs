@@ -2,10 +2,10 @@
 //!
 //! | [`Format`] | what it is | default model |
 //! |---|---|---|
-//! | `jsonl` | riptide's `history.jsonl` ([`jsonl`]) | cas-register, or kv if it has appends |
-//! | `edn` | Jepsen/Knossos EDN: op maps, one a line or in one vector ([`edn`]) | cas-register, or kv if it has appends |
-//! | `jepsen-log` | Jepsen's text log, `INFO jepsen.util - 3 :invoke :cas [1 4]` ([`jepsen_log`]) | cas-register |
-//! | `porcupine-kv` | Porcupine's kv test data: EDN with `:key`, get/put/append ([`porcupine_kv`]) | kv (missing key reads `""`) |
+//! | `jsonl` | riptide's `history.jsonl` (`jsonl.rs`) | cas-register, or kv if it has appends |
+//! | `edn` | Jepsen/Knossos EDN: op maps, one a line or in one vector (`edn.rs`) | cas-register, or kv if it has appends |
+//! | `jepsen-log` | Jepsen's text log, `INFO jepsen.util - 3 :invoke :cas [1 4]` (`jepsen_log.rs`) | cas-register |
+//! | `porcupine-kv` | Porcupine's kv test data: EDN with `:key`, get/put/append (`porcupine_kv.rs`) | kv (missing key reads `""`) |
 //!
 //! [`Format::Auto`] looks at the first line that is not blank (nor an EDN `;` comment): `{"` is JSONL, a line naming the
 //! `jepsen.util` logger is a Jepsen log, `{:`, `[` or `#` is EDN, and EDN whose first op has a

@@ -11,8 +11,8 @@
 //! Concurrent appends are what makes append histories hard: `k` of them can be ordered in `k!`
 //! ways, each a different string. Reads fix the order, and the model looks ahead to them:
 //! [`Model::viable`] checks an append (put, cas) against the first read that must follow it
-//! ([`prefix_constraints`]), and [`Model::doomed`] checks the state against pending reads that
-//! nothing can reset before they complete ([`kv_pins`]). Both only ever prune orders that a read
+//! (`prefix_constraints`), and [`Model::doomed`] checks the state against pending reads that
+//! nothing can reset before they complete (`kv_pins`). Both only ever prune orders that a read
 //! already rules out; the property tests compare the result with a brute force.
 
 use std::rc::Rc;
