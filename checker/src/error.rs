@@ -38,10 +38,11 @@ pub enum Error {
     },
 
     /// The history uses an operation the model does not have (e.g. `cas` on `register`).
-    #[error("model {model} cannot check `{f}` operations (key {key}); {hint}")]
+    #[error("model {model} cannot check `{f}` operations{key}: {hint}")]
     Unsupported {
         model: String,
         f: String,
+        /// ` on key "k"`, or nothing for the default key.
         key: String,
         hint: String,
     },

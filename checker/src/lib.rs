@@ -97,7 +97,10 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         return Err(Error::Unsupported {
             model: model.to_string(),
             f: op.f.name().to_string(),
-            key: format!("{:?}", history.keys[op.key as usize]),
+            key: match history.keys[op.key as usize].as_str() {
+                "" => String::new(),
+                k => format!(" on key {k:?}"),
+            },
             hint: format!(
                 "use --model {}",
                 if op.f == F::Append {

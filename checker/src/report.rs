@@ -136,6 +136,7 @@ const CONCURRENT_SHOWN: usize = 8;
 /// How many invalid keys the terminal details (the JSON has all).
 const INVALID_SHOWN: usize = 3;
 
+/// A key as the text shows it: quoted, or "(the only key)" for the default key.
 fn key_label(k: &str) -> String {
     if k.is_empty() {
         "(the only key)".to_string()
