@@ -62,3 +62,25 @@ fn every_porcupine_history_gets_its_expected_verdict() {
     assert_eq!(checked, 109, "expected.tsv lists 109 histories");
     assert!(wrong.is_empty(), "wrong verdicts:\n{}", wrong.join("\n"));
 }
+
+/// The pruning keeps Porcupine's slowest histories small, measured in configurations entered
+/// (deterministic, unlike time). With the plain search `kv/c50-ok.txt` needs about 178,000 and
+/// `jepsen/etcd_002.log` about 21,600; these bounds catch a rule that stops working.
+#[test]
+fn the_slowest_porcupine_histories_stay_small() {
+    let dir = porcupine_dir();
+    for (file, bound) in [
+        ("kv/c50-ok.txt", 15_000),
+        ("jepsen/etcd_002.log", 12_000),
+        ("jepsen/etcd_007.log", 5_000),
+    ] {
+        let history = load_history(&dir.join(file), Format::Auto).unwrap();
+        let report = check(&history, default_model(&history), &CheckOptions::default()).unwrap();
+        assert_eq!(report.verdict, Verdict::Valid, "{file}");
+        let configurations: usize = report.keys.values().map(|k| k.configurations).sum();
+        assert!(
+            configurations < bound,
+            "{file}: {configurations} configurations, expected fewer than {bound}"
+        );
+    }
+}
