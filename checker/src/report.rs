@@ -197,11 +197,10 @@ impl CheckReport {
             }
         }
         for (r, n) in reasons {
-            let _ = writeln!(
-                s,
-                "  unknown ({n} key{}): {r}",
-                if n == 1 { "" } else { "s" }
-            );
+            let line = format!("unknown ({n} key{}): {r}", if n == 1 { "" } else { "s" });
+            for (i, part) in wrap(&line, 76).iter().enumerate() {
+                let _ = writeln!(s, "{}{part}", if i == 0 { "  " } else { "    " });
+            }
         }
         for (name, k) in self
             .keys
