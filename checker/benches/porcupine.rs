@@ -19,6 +19,7 @@ fn main() {
         );
         std::process::exit(1);
     }
+    let dir = dir.canonicalize().unwrap_or(dir);
     let opts = riptide_checker::CheckOptions::default();
     match riptide_checker::bench::bench_dir(&dir, 5, &opts) {
         Ok(report) => {
