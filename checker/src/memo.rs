@@ -92,7 +92,7 @@ const HEADER: usize = 5;
 const FIRST_CHUNK: usize = 1 << 10;
 /// Words in the largest chunks: the 24-bit offset of an address.
 const MAX_CHUNK: usize = 1 << 24;
-/// States per state chunk.
+/// States per state chunk (a power of two).
 const STATE_CHUNK: usize = 1 << 12;
 
 /// A bitset that tracks its "frontier window": every word below `lo` is all ones, every word
@@ -329,7 +329,7 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
         }
         let words = split + info.len();
         let addr = self.make_room(words)?;
-        if self.len.is_multiple_of(STATE_CHUNK) {
+        if self.len & (STATE_CHUNK - 1) == 0 {
             self.reserve(STATE_CHUNK * std::mem::size_of::<S>())?;
             self.states.push(Vec::with_capacity(STATE_CHUNK));
         }
