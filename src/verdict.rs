@@ -35,8 +35,10 @@ pub fn judge_run(
         summary::summarise(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let model: ModelKind = model.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let history = riptide_checker::load_history(&path, Format::Jsonl)?;
+    // A run's report should show every anomaly, not just the first one found: check all keys.
     let opts = CheckOptions {
         time_limit: Some(time_limit),
+        all_keys: true,
         ..CheckOptions::default()
     };
     let report = riptide_checker::check(&history, model, &opts)?;

@@ -55,7 +55,7 @@ pub struct Args {
     pub seed: u64,
     /// TEST ONLY: break Raft on purpose to prove riptide catches it. One of: stale-read
     /// (serve reads locally without ReadIndex), vote-any-log (skip the vote's log check),
-    /// ack-before-commit (answer writes before they commit). Repeatable.
+    /// ack-before-commit (answer puts and appends before they commit). Repeatable.
     #[arg(long = "unsafe-bug")]
     pub unsafe_bugs: Vec<UnsafeBug>,
     /// Log filter when RUST_LOG is not set (e.g. info, debug, riptide_node::raft=debug).

@@ -16,7 +16,8 @@ pub enum UnsafeBug {
     StaleRead,
     /// Grant votes without the election restriction's log up-to-date check.
     VoteAnyLog,
-    /// Answer `Ok` to a write as soon as the leader appended it, before a majority has it.
+    /// Answer `Ok` to a put or append as soon as the leader appended it, before a majority has
+    /// it (a cas still waits for its result, which depends on the state).
     AckBeforeCommit,
 }
 

@@ -207,6 +207,9 @@ impl RaftLoop {
         if let Some(outcome) = self.kv.cached(request.client_id, request.seq) {
             return answer(outcome_to_result(Some(outcome)));
         }
+        // The bug acknowledges blind writes (put, append) whose answer does not depend on the
+        // state; a cas still waits for its result.
+        let ack_early = self.ack_before_commit && !matches!(write, WriteOp::Cas { .. });
         let command = Command {
             client_id: request.client_id,
             seq: request.seq,
@@ -214,7 +217,7 @@ impl RaftLoop {
         };
         match self.raft.propose(command.encode()) {
             Ok((index, term)) => {
-                if self.ack_before_commit {
+                if ack_early {
                     // The bug: the write is only in this leader's memory, not even on its disk.
                     return answer(ClientResult::Ok(Reply::Done));
                 }
