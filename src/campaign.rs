@@ -36,12 +36,24 @@ pub fn campaign(args: CampaignArgs) -> Result<u8, Exit> {
     if args.runs == 0 {
         return Err(Exit::bad_args("--runs must be at least 1"));
     }
-    if args.test_args.iter().any(|a| a == "--seed" || a.starts_with("--seed=")) {
-        return Err(Exit::bad_args("give the campaign's --seed before `--`; each run gets SEED + k"));
+    if args
+        .test_args
+        .iter()
+        .any(|a| a == "--seed" || a.starts_with("--seed="))
+    {
+        return Err(Exit::bad_args(
+            "give the campaign's --seed before `--`; each run gets SEED + k",
+        ));
     }
-    let exe = std::env::current_exe().map_err(|e| Exit::crashed(format!("cannot find riptide's own executable: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Exit::crashed(format!("cannot find riptide's own executable: {e}")))?;
     let first_seed = args.seed.unwrap_or_else(|| rand::random::<u64>() >> 1);
-    eprintln!("riptide campaign: {} runs, seeds {}..{}", args.runs, first_seed, first_seed + args.runs as u64 - 1);
+    eprintln!(
+        "riptide campaign: {} runs, seeds {}..{}",
+        args.runs,
+        first_seed,
+        first_seed + args.runs as u64 - 1
+    );
     let started = Instant::now();
     let mut lines: Vec<RunLine> = Vec::new();
     for k in 0..args.runs as u64 {
@@ -57,7 +69,14 @@ pub fn campaign(args: CampaignArgs) -> Result<u8, Exit> {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let code = out.status.code();
         if code == Some(exit::BAD_ARGS as i32) {
-            return Err(Exit::bad_args(stderr.lines().last().unwrap_or("riptide test rejected its options").trim_start_matches("riptide: ").to_string()));
+            return Err(Exit::bad_args(
+                stderr
+                    .lines()
+                    .last()
+                    .unwrap_or("riptide test rejected its options")
+                    .trim_start_matches("riptide: ")
+                    .to_string(),
+            ));
         }
         let dir = stdout
             .lines()
@@ -65,7 +84,12 @@ pub fn campaign(args: CampaignArgs) -> Result<u8, Exit> {
             .or_else(|| stderr.lines().find_map(|l| l.split("-> ").nth(1)))
             .unwrap_or("?")
             .to_string();
-        let line = RunLine { seed, code, seconds: run_started.elapsed().as_secs_f64(), dir };
+        let line = RunLine {
+            seed,
+            code,
+            seconds: run_started.elapsed().as_secs_f64(),
+            dir,
+        };
         println!(
             "run {:>3}  seed {:<20} {:<8} {:>6.1} s  {}",
             k + 1,
@@ -88,9 +112,17 @@ pub fn campaign(args: CampaignArgs) -> Result<u8, Exit> {
         lines.len(),
         started.elapsed().as_secs_f64()
     );
-    if let Some(first) = lines.iter().position(|l| l.code == Some(exit::INVALID as i32)) {
+    if let Some(first) = lines
+        .iter()
+        .position(|l| l.code == Some(exit::INVALID as i32))
+    {
         let seconds: f64 = lines[..=first].iter().map(|l| l.seconds).sum();
-        println!("first anomaly in run {} (seed {}), after {:.0} s of testing", first + 1, lines[first].seed, seconds);
+        println!(
+            "first anomaly in run {} (seed {}), after {:.0} s of testing",
+            first + 1,
+            lines[first].seed,
+            seconds
+        );
     }
     Ok(if invalid > 0 {
         exit::INVALID

@@ -10,7 +10,10 @@ use std::process::{Command, Output};
 use common::riptide_bin;
 
 fn riptide(args: &[&str]) -> Output {
-    Command::new(riptide_bin()).args(args).output().expect("run riptide")
+    Command::new(riptide_bin())
+        .args(args)
+        .output()
+        .expect("run riptide")
 }
 
 fn is_root() -> bool {
@@ -24,7 +27,10 @@ fn run_dir(results: &Path) -> PathBuf {
 }
 
 fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -35,18 +41,46 @@ fn a_ten_second_run_on_three_healthy_nodes_is_valid_and_stored_completely() {
     }
     let results = tempfile::tempdir().unwrap();
     let out = riptide(&[
-        "test", "--nodes", "3", "--time-limit", "10", "--seed", "7", "--no-progress",
-        "--results-dir", results.path().to_str().unwrap(),
+        "test",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "10",
+        "--seed",
+        "7",
+        "--no-progress",
+        "--results-dir",
+        results.path().to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("verdict   VALID"), "{stdout}");
-    assert_eq!(processes_mentioning(results.path().to_str().unwrap()), Vec::<u32>::new(), "no node outlives the run");
+    assert_eq!(
+        processes_mentioning(results.path().to_str().unwrap()),
+        Vec::<u32>::new(),
+        "no node outlives the run"
+    );
     assert!(stderr.contains("seed 7"), "the seed is printed: {stderr}");
     let dir = run_dir(results.path());
-    for file in ["test.json", "history.jsonl", "results.json", "riptide.log", "nodes/n1.log", "nodes/n2.log", "nodes/n3.log"] {
-        assert!(dir.join(file).is_file(), "{file} is missing from {}", dir.display());
+    for file in [
+        "test.json",
+        "history.jsonl",
+        "results.json",
+        "riptide.log",
+        "nodes/n1.log",
+        "nodes/n2.log",
+        "nodes/n3.log",
+    ] {
+        assert!(
+            dir.join(file).is_file(),
+            "{file} is missing from {}",
+            dir.display()
+        );
     }
     let test = json(&dir.join("test.json"));
     assert_eq!(test["status"], "complete");
@@ -62,9 +96,20 @@ fn a_ten_second_run_on_three_healthy_nodes_is_valid_and_stored_completely() {
     assert!(keys.len() > 3 && keys.values().all(|k| k["verdict"] == "valid"));
     // Every line of the history is a well-formed op, and every key got a final read.
     let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
-    let ops: Vec<serde_json::Value> = history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(ops.iter().enumerate().all(|(i, op)| op["index"] == i as u64));
-    let final_reads = ops.iter().filter(|op| op["process"].as_u64().is_some_and(|p| p >= 1_000_000_000) && op["type"] == "ok").count();
+    let ops: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(ops
+        .iter()
+        .enumerate()
+        .all(|(i, op)| op["index"] == i as u64));
+    let final_reads = ops
+        .iter()
+        .filter(|op| {
+            op["process"].as_u64().is_some_and(|p| p >= 1_000_000_000) && op["type"] == "ok"
+        })
+        .count();
     assert_eq!(final_reads, keys.len(), "one final read per key");
 }
 
@@ -76,22 +121,55 @@ fn a_node_that_serves_stale_reads_is_caught() {
     }
     let results = tempfile::tempdir().unwrap();
     let out = riptide(&[
-        "test", "--nodes", "3", "--time-limit", "10", "--seed", "11", "--no-progress", "--unsafe-bug", "stale-read",
-        "--results-dir", results.path().to_str().unwrap(),
+        "test",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "10",
+        "--seed",
+        "11",
+        "--no-progress",
+        "--unsafe-bug",
+        "stale-read",
+        "--results-dir",
+        results.path().to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "stale reads must make the run invalid:\n{stdout}");
-    assert!(stdout.contains("could not be linearized"), "the counterexample is shown:\n{stdout}");
-    assert_eq!(processes_mentioning(results.path().to_str().unwrap()), Vec::<u32>::new(), "no node outlives the run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stale reads must make the run invalid:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("could not be linearized"),
+        "the counterexample is shown:\n{stdout}"
+    );
+    assert_eq!(
+        processes_mentioning(results.path().to_str().unwrap()),
+        Vec::<u32>::new(),
+        "no node outlives the run"
+    );
     let dir = run_dir(results.path());
-    assert_eq!(json(&dir.join("test.json"))["test"]["unsafe_bugs"], serde_json::json!(["stale-read"]));
+    assert_eq!(
+        json(&dir.join("test.json"))["test"]["unsafe_bugs"],
+        serde_json::json!(["stale-read"])
+    );
     let results_json = json(&dir.join("results.json"));
     assert_eq!(results_json["verdict"], "invalid");
-    let invalid: Vec<&serde_json::Value> =
-        results_json["checker"]["keys"].as_object().unwrap().values().filter(|k| k["verdict"] == "invalid").collect();
+    let invalid: Vec<&serde_json::Value> = results_json["checker"]["keys"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|k| k["verdict"] == "invalid")
+        .collect();
     assert!(!invalid.is_empty());
     // The anomaly is a read: the stale one.
-    assert!(invalid.iter().any(|k| k["counterexample"]["op"]["f"] == "read"), "{invalid:#?}");
+    assert!(
+        invalid
+            .iter()
+            .any(|k| k["counterexample"]["op"]["f"] == "read"),
+        "{invalid:#?}"
+    );
 }
 
 /// Each bad input: exit 254, one line on stderr that names the problem.
@@ -104,11 +182,23 @@ fn bad_input_gets_one_clear_line_and_exit_254() {
         (vec!["test", "--nodes", "4"], "use 3, 5 or 7"),
         (vec!["test", "--concurrency", "lots"], "2n"),
         (vec!["test", "--nemesis", "earthquake"], "earthquake"),
-        (vec!["test", "--time-limit", "0"], "--time-limit must be a positive number"),
+        (
+            vec!["test", "--time-limit", "0"],
+            "--time-limit must be a positive number",
+        ),
         (vec!["test", "--unsafe-bug", "nope"], "known bugs"),
-        (vec!["test", "--results-dir", "/nonexistent/riptide/results"], "does not exist"),
-        (vec!["test", "--results-dir", a_file.to_str().unwrap()], "not a directory"),
-        (vec!["test", "--node-bin", "/nonexistent/riptide-node"], "--node-bin"),
+        (
+            vec!["test", "--results-dir", "/nonexistent/riptide/results"],
+            "does not exist",
+        ),
+        (
+            vec!["test", "--results-dir", a_file.to_str().unwrap()],
+            "not a directory",
+        ),
+        (
+            vec!["test", "--node-bin", "/nonexistent/riptide-node"],
+            "--node-bin",
+        ),
         (vec!["test", "--frobnicate"], "unexpected argument"),
         (vec!["frobnicate"], "unrecognized subcommand"),
         (vec!["client", "--node", "garbage", "status"], "ID=IP:PORT"),
@@ -117,7 +207,10 @@ fn bad_input_gets_one_clear_line_and_exit_254() {
         let out = riptide(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(254), "{args:?}: stderr:\n{stderr}");
-        assert!(stderr.contains(needle), "{args:?}: expected `{needle}` in:\n{stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected `{needle}` in:\n{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
     }
     if is_root() {
@@ -141,7 +234,10 @@ fn a_cluster_port_already_in_use_is_a_clear_error() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(254), "{stderr}");
-        assert!(stderr.contains("127.0.0.12:7300 is already in use"), "{stderr}");
+        assert!(
+            stderr.contains("127.0.0.12:7300 is already in use"),
+            "{stderr}"
+        );
     });
 }
 
@@ -149,10 +245,17 @@ fn a_cluster_port_already_in_use_is_a_clear_error() {
 fn processes_mentioning(needle: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = state.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
+        let zombie = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'));
         if !zombie && String::from_utf8_lossy(&cmdline).contains(needle) {
             pids.push(pid);
         }
@@ -168,29 +271,61 @@ fn ctrl_c_stops_the_run_cleanly_and_keeps_the_history() {
     }
     let results = tempfile::tempdir().unwrap();
     let results_path = results.path().to_str().unwrap().to_string();
-    let mut child = Command::new(riptide_bin())
-        .args(["test", "--nodes", "3", "--time-limit", "60", "--nemesis", "pause", "--nemesis-interval", "1", "--no-progress"])
+    let child = Command::new(riptide_bin())
+        .args([
+            "test",
+            "--nodes",
+            "3",
+            "--time-limit",
+            "60",
+            "--nemesis",
+            "pause",
+            "--nemesis-interval",
+            "1",
+            "--no-progress",
+        ])
         .args(["--results-dir", &results_path])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(5));
-    assert!(!processes_mentioning(&results_path).is_empty(), "the nodes are running");
+    assert!(
+        !processes_mentioning(&results_path).is_empty(),
+        "the nodes are running"
+    );
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let started = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(started.elapsed() < std::time::Duration::from_secs(30), "Ctrl-C took {:?}", started.elapsed());
-    assert_eq!(out.status.code(), Some(0), "an interrupted healthy run is still judged:\n{stdout}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "Ctrl-C took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "an interrupted healthy run is still judged:\n{stdout}"
+    );
     assert!(stdout.contains("interrupted"), "{stdout}");
     let dir = run_dir(results.path());
     assert_eq!(json(&dir.join("test.json"))["status"], "incomplete");
     assert_eq!(json(&dir.join("results.json"))["complete"], false);
     let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
-    assert!(history.lines().count() > 100, "the history recorded so far is kept");
-    assert!(history.contains(r#""process":"nemesis""#), "the faults are in the history");
-    assert_eq!(processes_mentioning(&results_path), Vec::<u32>::new(), "no node outlives the run");
+    assert!(
+        history.lines().count() > 100,
+        "the history recorded so far is kept"
+    );
+    assert!(
+        history.contains(r#""process":"nemesis""#),
+        "the faults are in the history"
+    );
+    assert_eq!(
+        processes_mentioning(&results_path),
+        Vec::<u32>::new(),
+        "no node outlives the run"
+    );
 }
 
 #[test]
@@ -199,7 +334,10 @@ fn no_run_leaves_a_node_or_a_host_firewall_rule_behind() {
     // The per-test checks above are exact; this one guards the host firewall.
     if let Ok(out) = Command::new("iptables").arg("-S").output() {
         let rules = String::from_utf8_lossy(&out.stdout);
-        assert!(!rules.contains("riptide"), "the host firewall has riptide rules:\n{rules}");
+        assert!(
+            !rules.contains("riptide"),
+            "the host firewall has riptide rules:\n{rules}"
+        );
     }
 }
 
@@ -211,14 +349,32 @@ fn a_campaign_runs_consecutive_seeds_and_summarises() {
     }
     let results = tempfile::tempdir().unwrap();
     let out = riptide(&[
-        "campaign", "--runs", "2", "--seed", "40", "--", "--nodes", "3", "--time-limit", "3",
-        "--results-dir", results.path().to_str().unwrap(),
+        "campaign",
+        "--runs",
+        "2",
+        "--seed",
+        "40",
+        "--",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "3",
+        "--results-dir",
+        results.path().to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("seed 40") && stdout.contains("seed 41"), "{stdout}");
-    assert!(stdout.contains("2 runs in") && stdout.contains("2 valid, 0 invalid"), "{stdout}");
-    let runs = std::fs::read_dir(results.path().join("riptide")).unwrap().count();
+    assert!(
+        stdout.contains("seed 40") && stdout.contains("seed 41"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 runs in") && stdout.contains("2 valid, 0 invalid"),
+        "{stdout}"
+    );
+    let runs = std::fs::read_dir(results.path().join("riptide"))
+        .unwrap()
+        .count();
     assert_eq!(runs, 2, "each run is stored");
     // A seed among the test options is refused: the campaign owns the seeds.
     let out = riptide(&["campaign", "--runs", "1", "--", "--seed", "3"]);

@@ -402,7 +402,11 @@ impl Nemesis {
                     });
                 }
                 (Some(_), true) => {
-                    let busy: Vec<bool> = state.active.iter().map(|a| a.plan.family().needs_network()).collect();
+                    let busy: Vec<bool> = state
+                        .active
+                        .iter()
+                        .map(|a| a.plan.family().needs_network())
+                        .collect();
                     let mut found = None;
                     for _ in 0..OVERLAP_REDRAWS {
                         match state.schedule.next_plan() {

@@ -141,7 +141,13 @@ fn overlapping_faults_pair_a_process_fault_with_a_network_fault_and_heal() {
             overlap: true,
         };
         let firewall = common::firewall(sb);
-        let nemesis = Nemesis::new(config, supervisor.clone(), Some(firewall), Arc::new(NoLeader)).unwrap();
+        let nemesis = Nemesis::new(
+            config,
+            supervisor.clone(),
+            Some(firewall),
+            Arc::new(NoLeader),
+        )
+        .unwrap();
         let shutdown = Shutdown::new();
         let mut events: Vec<NemesisEvent> = Vec::new();
         std::thread::scope(|s| {
@@ -167,7 +173,11 @@ fn overlapping_faults_pair_a_process_fault_with_a_network_fault_and_heal() {
                     overlapped |= active.len() == 2;
                 }
                 Phase::Stop => {
-                    assert_eq!(active.first(), Some(&e.fault), "the oldest fault stops first");
+                    assert_eq!(
+                        active.first(),
+                        Some(&e.fault),
+                        "the oldest fault stops first"
+                    );
                     active.remove(0);
                 }
             }
@@ -177,7 +187,10 @@ fn overlapping_faults_pair_a_process_fault_with_a_network_fault_and_heal() {
             }
         }
         assert!(active.is_empty(), "faults left active: {active:?}");
-        assert!(overlapped, "a process fault and a network fault never overlapped: {events:?}");
+        assert!(
+            overlapped,
+            "a process fault and a network fault never overlapped: {events:?}"
+        );
         assert!(nemesis.heal_all().is_empty());
         assert_all_healed(&nemesis);
     });

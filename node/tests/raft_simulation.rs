@@ -139,21 +139,21 @@ fn run(seed: u64, nodes: u64, steps: usize, pre_vote: bool) {
 
 #[test]
 fn simulation_three_nodes_with_prevote_and_check_quorum() {
-    for seed in 0..60 {
+    for seed in 0..300 {
         run(seed, 3, 3_000, true);
     }
 }
 
 #[test]
 fn simulation_five_nodes_with_prevote_and_check_quorum() {
-    for seed in 100..140 {
+    for seed in 1_000..1_200 {
         run(seed, 5, 4_000, true);
     }
 }
 
 #[test]
 fn simulation_five_nodes_plain_raft() {
-    for seed in 200..240 {
+    for seed in 2_000..2_200 {
         run(seed, 5, 4_000, false);
     }
 }

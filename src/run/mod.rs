@@ -153,7 +153,10 @@ pub fn test(args: TestArgs) -> Result<u8, Exit> {
 /// `results/index.html` lists every run; a failure to rewrite it is only a warning.
 fn rewrite_index(results: &Path) {
     if let Err(err) = crate::report::index::write_index(results) {
-        eprintln!("riptide: warning: cannot rewrite {}/index.html: {err:#}", results.display());
+        eprintln!(
+            "riptide: warning: cannot rewrite {}/index.html: {err:#}",
+            results.display()
+        );
     }
 }
 
@@ -354,16 +357,16 @@ fn execute(run: &Run) -> anyhow::Result<Outcome> {
     if interrupts.load(Ordering::SeqCst) < 2 {
         let keys = generator.lock().unwrap().keys();
         let first_process = 1_000_000_000;
-        let (ok, failed) = runtime.block_on(riptide_workload::final_reads(
-            addrs.clone(),
-            Some(CLIENT_ADDR),
-            plan.workload,
+        let reads = riptide_workload::FinalReads {
+            nodes: addrs.clone(),
+            bind: Some(CLIENT_ADDR),
+            workload: plan.workload,
             keys,
-            history.clone(),
             first_process,
-            Duration::from_secs_f64(plan.recovery_timeout_s),
-            plan.concurrency.min(16),
-        ));
+            deadline: Duration::from_secs_f64(plan.recovery_timeout_s),
+            parallel: plan.concurrency.min(16),
+        };
+        let (ok, failed) = runtime.block_on(riptide_workload::final_reads(reads, history.clone()));
         tracing::info!(ok, failed, "final reads");
         if failed > 0 {
             eprintln!("riptide: {failed} final read(s) got no answer");

@@ -149,19 +149,34 @@ fn read_value(read: Option<String>, workload: WorkloadKind) -> Value {
     }
 }
 
+/// What the final reads read, from where, and for how long.
+#[derive(Clone, Debug)]
+pub struct FinalReads {
+    pub nodes: Vec<(NodeId, SocketAddr)>,
+    pub bind: Option<IpAddr>,
+    pub workload: WorkloadKind,
+    pub keys: Vec<String>,
+    /// Reads run under fresh process ids from this one on.
+    pub first_process: u64,
+    /// Give up on the keys still unread after this long.
+    pub deadline: Duration,
+    /// Readers at once.
+    pub parallel: usize,
+}
+
 /// After the faults stop: read every key once more, retrying until a definite answer or the
-/// deadline, so the history ends with the cluster's final word on each key. Reads run under
-/// fresh process ids starting at `first_process`.
-pub async fn final_reads(
-    nodes: Vec<(NodeId, SocketAddr)>,
-    bind: Option<IpAddr>,
-    workload: WorkloadKind,
-    keys: Vec<String>,
-    history: Arc<History>,
-    first_process: u64,
-    deadline: Duration,
-    parallel: usize,
-) -> (usize, usize) {
+/// deadline, so the history ends with the cluster's final word on each key. Returns how many
+/// keys were read and how many got no answer.
+pub async fn final_reads(plan: FinalReads, history: Arc<History>) -> (usize, usize) {
+    let FinalReads {
+        nodes,
+        bind,
+        workload,
+        keys,
+        first_process,
+        deadline,
+        parallel,
+    } = plan;
     let until = Instant::now() + deadline;
     let keys = Arc::new(Mutex::new(
         keys.into_iter().collect::<std::collections::VecDeque<_>>(),

@@ -13,6 +13,6 @@ pub mod generator;
 pub mod history;
 
 pub use client::{Client, ClientOptions, OpResult};
-pub use driver::{final_reads, run_workers, DriverOptions};
+pub use driver::{final_reads, run_workers, DriverOptions, FinalReads};
 pub use generator::{Generator, GeneratorOptions, OpKind, PlannedOp, Value, WorkloadKind};
 pub use history::{History, HistoryStats, OpType, Process};

@@ -129,7 +129,11 @@ impl RaftLog {
     /// duplicate or reordered); the first conflicting entry and everything after it are replaced.
     /// Returns the index of the last entry the message vouched for, and whether committed
     /// entries were replaced.
-    pub fn append_after(&mut self, prev_index: Index, entries: &[Entry]) -> (Index, Option<Overwrite>) {
+    pub fn append_after(
+        &mut self,
+        prev_index: Index,
+        entries: &[Entry],
+    ) -> (Index, Option<Overwrite>) {
         let last_new = prev_index + entries.len() as Index;
         for (k, entry) in entries.iter().enumerate() {
             let index = prev_index + 1 + k as Index;
@@ -140,7 +144,10 @@ impl RaftLog {
             match self.term_at(index) {
                 Some(term) if term == entry.term => continue,
                 Some(_) => {
-                    let overwrite = (index <= self.commit).then_some(Overwrite { from: index, commit: self.commit });
+                    let overwrite = (index <= self.commit).then_some(Overwrite {
+                        from: index,
+                        commit: self.commit,
+                    });
                     self.truncate_from(index);
                     self.extend(&entries[k..]);
                     return (last_new, overwrite);
@@ -163,7 +170,8 @@ impl RaftLog {
     }
 
     fn truncate_from(&mut self, index: Index) {
-        self.entries.truncate((index - self.offset_index - 1) as usize);
+        self.entries
+            .truncate((index - self.offset_index - 1) as usize);
         self.persisted = self.persisted.min(index - 1);
         // Only after a safety violation (see `Overwrite`) do these move back: the state machine
         // has applied entries that no longer exist, and will apply their replacements on top.
@@ -322,13 +330,24 @@ mod tests {
         let mut log = log_with_terms(&[1, 1, 1]);
         log.commit_to(2);
         log.take_committed();
-        let incoming = vec![Entry { term: 2, index: 2, payload: Payload::Noop }];
-        assert_eq!(log.append_after(1, &incoming), (2, Some(Overwrite { from: 2, commit: 2 })));
+        let incoming = vec![Entry {
+            term: 2,
+            index: 2,
+            payload: Payload::Noop,
+        }];
+        assert_eq!(
+            log.append_after(1, &incoming),
+            (2, Some(Overwrite { from: 2, commit: 2 }))
+        );
         assert_eq!(log.term_at(2), Some(2));
         assert_eq!(log.last_index(), 2);
         assert_eq!((log.commit_index(), log.applied_index()), (1, 1));
         // An uncommitted conflict is ordinary repair, not a violation.
-        let incoming = vec![Entry { term: 3, index: 2, payload: Payload::Noop }];
+        let incoming = vec![Entry {
+            term: 3,
+            index: 2,
+            payload: Payload::Noop,
+        }];
         assert_eq!(log.append_after(1, &incoming), (2, None));
     }
 

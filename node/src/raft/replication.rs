@@ -78,7 +78,9 @@ impl Raft {
                 );
             }
             self.log.commit_to(leader_commit.min(last_new));
-            AppendResult::Success { match_index: last_new }
+            AppendResult::Success {
+                match_index: last_new,
+            }
         };
         self.send(from, Body::AppendEntriesResponse { result, read_round });
     }
