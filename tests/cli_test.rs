@@ -380,3 +380,81 @@ fn a_campaign_runs_consecutive_seeds_and_summarises() {
     let out = riptide(&["campaign", "--runs", "1", "--", "--seed", "3"]);
     assert_eq!(out.status.code(), Some(254));
 }
+
+#[test]
+fn riptide_cluster_serves_riptide_client_until_ctrl_c() {
+    common::isolated(|| {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cluster = Command::new(riptide_bin())
+            .args(["cluster", "--nodes", "3", "--port", "7400", "--dir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(cluster.stdout.take().unwrap()).lines();
+        let mut banner = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains("Ctrl-C stops the cluster") {
+                break;
+            }
+        }
+        assert!(banner.contains("127.0.0.13:7400"), "{banner}");
+        let client = |args: &[&str]| {
+            let out = Command::new(riptide_bin())
+                .args(["client", "--port", "7400"])
+                .args(args)
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            )
+        };
+        assert_eq!(client(&["put", "k1", "hello"]), (Some(0), "ok".to_string()));
+        assert_eq!(client(&["get", "k1"]), (Some(0), "hello".to_string()));
+        assert_eq!(
+            client(&["cas", "k1", "hello", "world"]),
+            (Some(0), "ok".to_string())
+        );
+        let (code, text) = client(&["cas", "k1", "hello", "again"]);
+        assert_eq!(
+            code,
+            Some(1),
+            "a cas mismatch is a definite failure: {text}"
+        );
+        assert!(text.contains("world"), "{text}");
+        assert_eq!(client(&["append", "k1", "!"]), (Some(0), "ok".to_string()));
+        assert_eq!(client(&["get", "k1"]), (Some(0), "world!".to_string()));
+        assert_eq!(client(&["get", "nothing"]), (Some(0), "(nil)".to_string()));
+        let (code, status) = client(&["status"]);
+        assert_eq!(code, Some(0), "{status}");
+        assert_eq!(status.matches("Leader").count(), 1, "{status}");
+        assert_eq!(status.lines().count(), 3, "{status}");
+        unsafe { libc::kill(cluster.id() as i32, libc::SIGINT) };
+        assert_eq!(cluster.wait().unwrap().code(), Some(0));
+        assert_eq!(
+            processes_mentioning(dir.path().to_str().unwrap()),
+            Vec::<u32>::new(),
+            "no node outlives the cluster"
+        );
+        let (code, _) = client(&["get", "k1"]);
+        assert_ne!(code, Some(0), "the cluster is down");
+        // The data stays: a cluster restarted on the same folder still has it.
+        let mut again = Command::new(riptide_bin())
+            .args(["cluster", "--nodes", "3", "--port", "7400", "--dir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(again.stdout.take().unwrap()).lines();
+        assert!(lines.any(|l| l.unwrap().contains("Ctrl-C stops the cluster")));
+        assert_eq!(client(&["get", "k1"]), (Some(0), "world!".to_string()));
+        unsafe { libc::kill(again.id() as i32, libc::SIGINT) };
+        assert_eq!(again.wait().unwrap().code(), Some(0));
+    });
+}
