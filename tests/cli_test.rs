@@ -87,6 +87,17 @@ fn a_ten_second_run_on_three_healthy_nodes_is_valid_and_stored_completely() {
     assert_eq!(test["test"]["seed"], 7);
     assert_eq!(test["test"]["nodes"], 3);
     assert_eq!(test["test"]["nemesis"], "none");
+    let rerun = test["rerun"].as_str().unwrap();
+    assert!(
+        rerun.starts_with("riptide test ")
+            && rerun.contains("--seed 7")
+            && rerun.contains("--nodes 3"),
+        "{rerun}"
+    );
+    assert!(
+        stdout.contains(rerun),
+        "the summary prints the rerun command: {stdout}"
+    );
     assert!(test["version"].is_string());
     let results_json = json(&dir.join("results.json"));
     assert_eq!(results_json["verdict"], "valid");

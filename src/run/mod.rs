@@ -41,7 +41,10 @@ const CLIENT_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 struct Manifest<'a> {
     test: &'a TestPlan,
     version: &'static str,
+    /// The command as typed.
     command: Vec<String>,
+    /// A command that repeats this run, seed included.
+    rerun: String,
     node_program: String,
     sandbox: Option<String>,
     started_at: String,
@@ -65,6 +68,7 @@ impl Run {
             test: &self.plan,
             version: env!("CARGO_PKG_VERSION"),
             command: std::env::args().collect(),
+            rerun: self.plan.rerun_command(),
             node_program: self.program.describe(),
             sandbox: self.sandbox.as_ref().map(|s| format!("{:?}", s.mode())),
             started_at: self.started_at.clone(),
@@ -120,6 +124,7 @@ pub fn test(args: TestArgs) -> Result<u8, Exit> {
 
     match execute(&run) {
         Ok(outcome) => {
+            println!("rerun     {}", run.plan.rerun_command());
             run.write_manifest(
                 if outcome.interrupted {
                     "incomplete"

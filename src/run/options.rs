@@ -228,6 +228,34 @@ impl TestArgs {
 }
 
 impl TestPlan {
+    /// The `riptide test` command line that repeats this run: every option that shapes it,
+    /// including the seed (as far as real processes and timing allow, the same faults, ops and
+    /// election timeouts).
+    pub fn rerun_command(&self) -> String {
+        let mut args = vec![
+            "riptide test".to_string(),
+            format!("--name {}", self.name),
+            format!("--nodes {}", self.nodes),
+            format!("--time-limit {}", self.time_limit_s),
+            format!("--concurrency {}", self.concurrency),
+            format!("--rate {}", self.rate),
+            format!("--ops-per-key {}", self.ops_per_key),
+            format!("--workload {}", self.workload.name()),
+            format!("--seed {}", self.seed),
+            format!("--nemesis {}", self.nemesis),
+            format!("--nemesis-interval {}", self.nemesis_interval_s),
+            format!("--op-timeout-ms {}", self.op_timeout_ms),
+            format!("--check-time-limit {}", self.check_time_limit_s),
+        ];
+        if self.nemesis_overlap {
+            args.push("--nemesis-overlap".into());
+        }
+        for bug in &self.unsafe_bugs {
+            args.push(format!("--unsafe-bug {bug}"));
+        }
+        args.join(" ")
+    }
+
     pub fn unsafe_bugs(&self) -> Vec<UnsafeBug> {
         self.unsafe_bugs
             .iter()
