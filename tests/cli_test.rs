@@ -225,6 +225,44 @@ fn bad_input_gets_one_clear_line_and_exit_254() {
         assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
     }
     if is_root() {
+        // A fault that cannot be built on this many nodes, and a machine without iptables, are
+        // caught before anything starts.
+        let out = riptide(&[
+            "test",
+            "--nodes",
+            "3",
+            "--nemesis",
+            "partition:majorities-ring",
+            "--results-dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{stderr}");
+        assert!(stderr.contains("majorities-ring"), "{stderr}");
+        let out = Command::new(riptide_bin())
+            .args([
+                "test",
+                "--nemesis",
+                "partition",
+                "--results-dir",
+                dir.path().to_str().unwrap(),
+            ])
+            .env("RIPTIDE_IPTABLES", "/nonexistent/iptables")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{stderr}");
+        assert!(
+            stderr.contains("apt-get install iptables"),
+            "the fix is named: {stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .all(|e| e.unwrap().file_name() == "a-file"),
+            "no run was stored"
+        );
         // Root can write almost anywhere, but not into sysfs.
         let out = riptide(&["test", "--results-dir", "/sys"]);
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -54,6 +54,9 @@ use crate::{node_ip, NodeId};
 /// on the host.
 pub const CHAIN: &str = "riptide";
 
+/// The environment variable that overrides which `iptables` binary [`Firewall::install`] uses.
+pub const IPTABLES_ENV: &str = "RIPTIDE_IPTABLES";
+
 /// Directories searched for `iptables` after `$PATH`: an ordinary user's `$PATH` often lacks the
 /// sbin directories where Debian installs it.
 const SBIN_DIRS: [&str; 4] = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin"];
@@ -147,7 +150,13 @@ impl Firewall {
     /// Finds `iptables`, checks that it works, creates the run's chain and hooks it into INPUT.
     ///
     /// Fails with one line and the fix if iptables is missing or does not work here.
+    ///
+    /// `$RIPTIDE_IPTABLES`, if set, names the binary to use instead (e.g. `iptables-legacy`, or a
+    /// path that does not exist, to see what a machine without iptables gets).
     pub fn install(sandbox: &Sandbox) -> Result<Firewall> {
+        if let Some(path) = std::env::var_os(IPTABLES_ENV) {
+            return Firewall::install_with(sandbox, Path::new(&path));
+        }
         let iptables = find_binary("iptables").ok_or_else(|| Error::IptablesMissing {
             looked_for: format!("iptables on $PATH and in {}", SBIN_DIRS.join(", ")),
         })?;

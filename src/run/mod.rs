@@ -103,6 +103,17 @@ pub fn test(args: TestArgs) -> Result<u8, Exit> {
         }
     };
 
+    // Everything the faults need is checked before anything starts: a missing iptables, or a
+    // fault that cannot be built on this many nodes, is a bad argument, not a crashed run.
+    let bad_nemesis =
+        |e: riptide_nemesis::Error| Exit::bad_args(format!("--nemesis {}: {e}", plan.nemesis));
+    let firewall = match (&sandbox, plan.nemesis_spec.needs_network()) {
+        (Some(sandbox), true) => Some(Firewall::install(sandbox).map_err(bad_nemesis)?),
+        _ => None,
+    };
+    let ids: Vec<u64> = (1..=plan.nodes as u64).collect();
+    riptide_nemesis::Schedule::new(plan.seed, &plan.nemesis_spec, &ids).map_err(bad_nemesis)?;
+
     let now = store::now_unix();
     let dir = store::create_run_dir(&plan.results_dir, &plan.name, now)?;
     let run = Run {
@@ -122,7 +133,7 @@ pub fn test(args: TestArgs) -> Result<u8, Exit> {
     );
     tracing::info!(seed = run.plan.seed, dir = %run.dir.display(), "starting run");
 
-    match execute(&run) {
+    match execute(&run, firewall) {
         Ok(outcome) => {
             println!("rerun     {}", run.plan.rerun_command());
             run.write_manifest(
@@ -182,7 +193,7 @@ struct Outcome {
     interrupted: bool,
 }
 
-fn execute(run: &Run) -> anyhow::Result<Outcome> {
+fn execute(run: &Run, firewall: Option<Firewall>) -> anyhow::Result<Outcome> {
     let plan = &run.plan;
     let nodes_dir = run.dir.join("nodes");
     let cluster = ClusterPlan {
@@ -202,10 +213,6 @@ fn execute(run: &Run) -> anyhow::Result<Outcome> {
     tracing::info!(leader, "cluster is up");
 
     // The faults.
-    let firewall = match (&run.sandbox, plan.nemesis_spec.needs_network()) {
-        (Some(sandbox), true) => Some(Firewall::install(sandbox)?),
-        _ => None,
-    };
     let view_addrs = addrs.clone();
     let view: Arc<dyn ClusterView> = Arc::new(move || {
         crate::node_status::leader(&view_addrs, Duration::from_millis(200)).map(|(id, _)| id)
