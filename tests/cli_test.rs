@@ -507,3 +507,50 @@ fn riptide_cluster_serves_riptide_client_until_ctrl_c() {
         assert_eq!(again.wait().unwrap().code(), Some(0));
     });
 }
+
+#[test]
+fn the_append_workload_is_checked_with_the_kv_model_and_catches_stale_reads() {
+    if !is_root() {
+        eprintln!("skipped: riptide test needs root for its network namespace");
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let out = riptide(&[
+        "test",
+        "--workload",
+        "append",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "8",
+        "--seed",
+        "5",
+        "--no-progress",
+        "--unsafe-bug",
+        "stale-read",
+        "--results-dir",
+        results.path().to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let dir = run_dir(results.path());
+    let results_json = json(&dir.join("results.json"));
+    assert_eq!(results_json["checker"]["model"], "kv");
+    assert!(
+        results_json["summary"]["by_f"]["append"]["ok"]
+            .as_u64()
+            .unwrap()
+            > 50,
+        "{results_json:#}"
+    );
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let read: serde_json::Value = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|op| op["f"] == "read" && op["type"] == "ok" && op["value"].is_string())
+        .expect("reads return the appended text");
+    assert!(
+        read["value"].as_str().unwrap().ends_with(' '),
+        "tokens are space-terminated: {read}"
+    );
+}
