@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,14 +78,6 @@ impl TestCluster {
 
     pub fn log(&self, id: u64) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("n{id}.log"))).unwrap_or_default()
-    }
-
-    pub fn data_dir(&self, id: u64) -> PathBuf {
-        self.dir.path().join(format!("n{id}"))
-    }
-
-    pub fn logs_dir(&self) -> &Path {
-        self.dir.path()
     }
 
     pub fn nodes(&self) -> Vec<(u64, SocketAddr)> {

@@ -23,7 +23,7 @@ pub use options::{NodeOptions, UnsafeBug};
 use anyhow::Context;
 
 use crate::logging::TermCell;
-use crate::raft::{Config, RaftLog};
+use crate::raft::RaftLog;
 use crate::storage::{LogStore, StorageOptions};
 
 /// Runs a node until the process is killed or a fatal storage error happens.
@@ -79,9 +79,4 @@ pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the Raft thread panicked"))?;
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     result
-}
-
-/// Builds a Raft config from node options; exposed for tests.
-pub fn config_for(opts: &NodeOptions) -> Config {
-    opts.raft_config()
 }
