@@ -430,3 +430,64 @@ fn a_restarted_follower_catches_up() {
     assert_eq!(sim.applied_commands(3).len(), 20);
     sim.check_safety();
 }
+
+/// A node never lets a malformed message reach its log: entries out of sequence, with terms going
+/// backwards or newer than the message, or an acknowledgement of entries the leader never had.
+#[test]
+fn malformed_messages_from_a_peer_are_dropped() {
+    let mut sim = Sim::with_config(3, no_prevote);
+    sim.elect(1);
+    let before = sim.terms(2);
+    let entry = |term, index| Entry {
+        term,
+        index,
+        payload: Payload::Noop,
+    };
+    let bad_batches = [
+        vec![entry(1, 3)],              // a gap: prev is 1, so the first entry must be 2
+        vec![entry(1, 2), entry(1, 2)], // a repeated index
+        vec![entry(5, 2)],              // newer than the message's term
+        vec![entry(0, 2)],              // older than prev_term
+    ];
+    for entries in bad_batches {
+        sim.network.clear();
+        sim.deliver(Message {
+            from: 1,
+            to: 2,
+            term: 1,
+            body: Body::AppendEntries {
+                prev_index: 1,
+                prev_term: 1,
+                entries,
+                commit: 5,
+                read_round: 0,
+            },
+        });
+        assert!(
+            sim.network.is_empty(),
+            "no answer to a malformed AppendEntries"
+        );
+        assert_eq!(sim.terms(2), before, "the log is untouched");
+        assert_eq!(
+            sim.node(2).log().commit_index(),
+            1,
+            "the commit index did not move"
+        );
+    }
+    // An acknowledgement beyond the leader's log changes nothing either.
+    sim.deliver(Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: Body::AppendEntriesResponse {
+            result: AppendResult::Success { match_index: 99 },
+            read_round: 0,
+        },
+    });
+    assert_eq!(sim.node(1).log().commit_index(), 1);
+    sim.propose(1, b"still works");
+    sim.deliver_all();
+    sim.tick_all(5);
+    assert_eq!(sim.applied_commands(2), vec![b"still works".to_vec()]);
+    sim.check_safety();
+}

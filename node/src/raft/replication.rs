@@ -23,6 +23,14 @@ impl Raft {
         leader_commit: Index,
         read_round: u64,
     ) {
+        if let Err(why) = well_formed(prev_index, prev_term, &entries, self.term) {
+            tracing::warn!(
+                from,
+                prev_index,
+                "dropping a malformed AppendEntries: {why}"
+            );
+            return;
+        }
         match self.role {
             RoleState::Leader(_) => {
                 tracing::error!(
@@ -101,6 +109,13 @@ impl Raft {
         progress.acked_round = progress.acked_round.max(read_round);
         let mut advanced = false;
         match result {
+            AppendResult::Success { match_index } if match_index > self.log.last_index() => {
+                tracing::warn!(
+                    from,
+                    match_index,
+                    "ignoring an acknowledgement past the end of the log"
+                );
+            }
             AppendResult::Success { match_index } => {
                 advanced = progress.acknowledge(match_index);
             }
@@ -267,4 +282,34 @@ impl Raft {
             self.maybe_start_read_round();
         }
     }
+}
+
+/// Checks what a correct leader always sends: entries numbered consecutively from
+/// `prev_index + 1`, with terms that never decrease, start at or after `prev_term`, and are not
+/// newer than the message's term. Anything else comes from a broken or hostile peer and must
+/// not reach the log.
+fn well_formed(
+    prev_index: Index,
+    prev_term: Term,
+    entries: &[Entry],
+    term: Term,
+) -> Result<(), String> {
+    let mut last_term = prev_term;
+    for (k, entry) in entries.iter().enumerate() {
+        let expected = prev_index + 1 + k as Index;
+        if entry.index != expected {
+            return Err(format!(
+                "entry {k} has index {}, expected {expected}",
+                entry.index
+            ));
+        }
+        if entry.term < last_term || entry.term > term {
+            return Err(format!(
+                "entry {} has term {}, outside {last_term}..={term}",
+                entry.index, entry.term
+            ));
+        }
+        last_term = entry.term;
+    }
+    Ok(())
 }
