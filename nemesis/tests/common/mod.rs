@@ -51,6 +51,13 @@ pub fn isolated<R: Send>(body: impl FnOnce(&Sandbox) -> R + Send) -> Option<R> {
     for pid in pids {
         assert!(is_dead(pid), "node process {pid} outlived the test");
     }
+    // A joined thread can still be inside the kernel's exit path for a moment: pthread_join
+    // wakes up when the thread's memory is released, a little before its namespaces are. So the
+    // namespace gets a short grace period to disappear; a process holding it would hold it for good.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while sandbox::netns_in_use(netns) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     assert!(
         !sandbox::netns_in_use(netns),
         "the test's network namespace is still in use"
