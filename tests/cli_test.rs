@@ -33,25 +33,29 @@ fn json(path: &Path) -> serde_json::Value {
     .unwrap()
 }
 
-#[test]
-fn a_ten_second_run_on_three_healthy_nodes_is_valid_and_stored_completely() {
+/// `riptide test ARGS --no-progress --results-dir RESULTS` (ARGS space-separated).
+fn riptide_test(results: &Path, args: &str) -> Output {
+    let mut argv: Vec<&str> = vec!["test"];
+    argv.extend(args.split_whitespace());
+    argv.extend(["--no-progress", "--results-dir", results.to_str().unwrap()]);
+    riptide(&argv)
+}
+
+/// A run needs root for its network namespace; without it the test says so and passes.
+fn can_run() -> bool {
     if !is_root() {
         eprintln!("skipped: riptide test needs root for its network namespace");
+    }
+    is_root()
+}
+
+#[test]
+fn a_ten_second_run_on_three_healthy_nodes_is_valid_and_stored_completely() {
+    if !can_run() {
         return;
     }
     let results = tempfile::tempdir().unwrap();
-    let out = riptide(&[
-        "test",
-        "--nodes",
-        "3",
-        "--time-limit",
-        "10",
-        "--seed",
-        "7",
-        "--no-progress",
-        "--results-dir",
-        results.path().to_str().unwrap(),
-    ]);
+    let out = riptide_test(results.path(), "--nodes 3 --time-limit 10 --seed 7");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -126,25 +130,14 @@ fn a_ten_second_run_on_three_healthy_nodes_is_valid_and_stored_completely() {
 
 #[test]
 fn a_node_that_serves_stale_reads_is_caught() {
-    if !is_root() {
-        eprintln!("skipped: riptide test needs root for its network namespace");
+    if !can_run() {
         return;
     }
     let results = tempfile::tempdir().unwrap();
-    let out = riptide(&[
-        "test",
-        "--nodes",
-        "3",
-        "--time-limit",
-        "10",
-        "--seed",
-        "11",
-        "--no-progress",
-        "--unsafe-bug",
-        "stale-read",
-        "--results-dir",
-        results.path().to_str().unwrap(),
-    ]);
+    let out = riptide_test(
+        results.path(),
+        "--nodes 3 --time-limit 10 --seed 11 --unsafe-bug stale-read",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -227,15 +220,7 @@ fn bad_input_gets_one_clear_line_and_exit_254() {
     if is_root() {
         // A fault that cannot be built on this many nodes, and a machine without iptables, are
         // caught before anything starts.
-        let out = riptide(&[
-            "test",
-            "--nodes",
-            "3",
-            "--nemesis",
-            "partition:majorities-ring",
-            "--results-dir",
-            dir.path().to_str().unwrap(),
-        ]);
+        let out = riptide_test(dir.path(), "--nodes 3 --nemesis partition:majorities-ring");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(254), "{stderr}");
         assert!(stderr.contains("majorities-ring"), "{stderr}");
@@ -314,8 +299,7 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
 
 #[test]
 fn ctrl_c_stops_the_run_cleanly_and_keeps_the_history() {
-    if !is_root() {
-        eprintln!("skipped: riptide test needs root for its network namespace");
+    if !can_run() {
         return;
     }
     let results = tempfile::tempdir().unwrap();
@@ -510,27 +494,14 @@ fn riptide_cluster_serves_riptide_client_until_ctrl_c() {
 
 #[test]
 fn the_append_workload_is_checked_with_the_kv_model_and_catches_stale_reads() {
-    if !is_root() {
-        eprintln!("skipped: riptide test needs root for its network namespace");
+    if !can_run() {
         return;
     }
     let results = tempfile::tempdir().unwrap();
-    let out = riptide(&[
-        "test",
-        "--workload",
-        "append",
-        "--nodes",
-        "3",
-        "--time-limit",
-        "8",
-        "--seed",
-        "5",
-        "--no-progress",
-        "--unsafe-bug",
-        "stale-read",
-        "--results-dir",
-        results.path().to_str().unwrap(),
-    ]);
+    let out = riptide_test(
+        results.path(),
+        "--workload append --nodes 3 --time-limit 8 --seed 5 --unsafe-bug stale-read",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let dir = run_dir(results.path());
