@@ -107,14 +107,23 @@ pub fn update_latest(results: &Path, run: &Path) -> std::io::Result<()> {
     std::fs::rename(&tmp, results.join("latest"))
 }
 
-/// Writes `value` as pretty JSON to `path` through a temp file and a rename, so a reader never
-/// sees half a file.
+/// Writes `bytes` to `path` through a temp file and a rename, so a reader (`riptide serve`, a
+/// browser reloading, `analyze`) never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically.
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
     let mut text = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(tmp, path)
+    write_atomic(path, &text)
 }
 
 #[cfg(test)]

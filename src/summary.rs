@@ -1,12 +1,11 @@
-//! What a run did, computed from its `history.jsonl` alone (so `analyze` can recompute it for any
-//! stored run): op counts by outcome and by kind, latency quantiles, fault counts, duration.
+//! What a run did, computed from its `history.jsonl` alone, as read by [`crate::report::ops`]
+//! (so `analyze` can recompute it for any stored run): op counts by outcome and by kind, latency quantiles, fault counts, duration.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead;
-use std::path::Path;
+use std::collections::{BTreeMap, HashSet};
 
-use riptide_workload::history::{OpType, Process, Record};
 use serde::{Deserialize, Serialize};
+
+use crate::report::ops::{Outcome, RunOps};
 
 /// Counts of completions by outcome.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,73 +54,39 @@ fn quantile(sorted: &[u64], q: f64) -> f64 {
     sorted[k] as f64 / 1e6
 }
 
-/// Reads `history.jsonl` and summarises it.
-pub fn summarise(path: &Path) -> std::io::Result<RunSummary> {
-    let file = std::fs::File::open(path)?;
-    let mut s = RunSummary::default();
-    let mut open: HashMap<u64, (u64, String)> = HashMap::new();
+/// Summarises a history already read for the reports (one parse serves both).
+pub fn summarise(run: &RunOps) -> RunSummary {
+    let mut s = RunSummary {
+        invokes: run.ops.len() as u64,
+        duration_s: run.end_ns as f64 / 1e9,
+        unreadable_lines: run.unreadable_lines,
+        ..RunSummary::default()
+    };
+    for window in &run.faults {
+        *s.faults.entry(window.fault.clone()).or_default() += 1;
+    }
     let mut all = Vec::new();
     let mut ok = Vec::new();
-    let mut keys = std::collections::HashSet::new();
-    let mut last_time = 0;
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
+    let mut keys = HashSet::new();
+    for op in &run.ops {
+        if let Some(key) = &op.key {
+            keys.insert(key.as_str());
         }
-        let Ok(record) = serde_json::from_str::<Record>(&line) else {
-            s.unreadable_lines += 1;
-            continue;
-        };
-        last_time = last_time.max(record.time);
-        match record.process {
-            Process::Nemesis(_) => {
-                if record.f == "start" {
-                    let fault = record
-                        .value
-                        .get("fault")
-                        .and_then(|f| f.as_str())
-                        .unwrap_or("unknown");
-                    *s.faults.entry(fault.to_string()).or_default() += 1;
-                }
-            }
-            Process::Client(p) => {
-                if let Some(key) = &record.key {
-                    keys.insert(key.clone());
-                }
-                let entry = s.by_f.entry(record.f.clone()).or_default();
-                match record.op_type {
-                    OpType::Invoke => {
-                        s.invokes += 1;
-                        open.insert(p, (record.time, record.f.clone()));
-                        continue;
-                    }
-                    OpType::Ok => {
-                        entry.ok += 1;
-                        s.outcomes.ok += 1;
-                    }
-                    OpType::Fail => {
-                        entry.fail += 1;
-                        s.outcomes.fail += 1;
-                    }
-                    OpType::Info => {
-                        entry.info += 1;
-                        s.outcomes.info += 1;
-                    }
-                }
-                if let Some((t0, _)) = open.remove(&p) {
-                    let latency = record.time.saturating_sub(t0);
-                    all.push(latency);
-                    if record.op_type == OpType::Ok {
-                        ok.push(latency);
-                    }
-                }
+        let by_f = s.by_f.entry(op.f.clone()).or_default();
+        for counts in [&mut s.outcomes, by_f] {
+            match op.outcome {
+                Outcome::Ok => counts.ok += 1,
+                Outcome::Fail => counts.fail += 1,
+                Outcome::Info => counts.info += 1,
+                Outcome::Open => counts.open += 1,
             }
         }
-    }
-    for (_, (_, f)) in open {
-        s.outcomes.open += 1;
-        s.by_f.entry(f).or_default().open += 1;
+        if let Some(latency) = op.latency_ns() {
+            all.push(latency);
+            if op.outcome == Outcome::Ok {
+                ok.push(latency);
+            }
+        }
     }
     all.sort_unstable();
     ok.sort_unstable();
@@ -133,9 +98,8 @@ pub fn summarise(path: &Path) -> std::io::Result<RunSummary> {
         ok_p50: quantile(&ok, 0.5),
         ok_p99: quantile(&ok, 0.99),
     };
-    s.duration_s = last_time as f64 / 1e9;
     s.keys = keys.len() as u64;
-    Ok(s)
+    s
 }
 
 #[cfg(test)]
@@ -155,7 +119,7 @@ mod tests {
             r#"{"index":5,"time":6000000,"process":2,"type":"invoke","f":"cas","key":"k2","value":[1,2]}"#,
         ];
         std::fs::write(&path, lines.join("\n")).unwrap();
-        let s = summarise(&path).unwrap();
+        let s = summarise(&crate::report::ops::load(&path).unwrap());
         assert_eq!(s.invokes, 3);
         assert_eq!(
             s.outcomes,

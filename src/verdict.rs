@@ -31,8 +31,9 @@ pub fn judge_run(
     recovered: bool,
 ) -> anyhow::Result<u8> {
     let path = dir.join("history.jsonl");
-    let summary =
-        summary::summarise(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let run = crate::report::ops::load(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let summary = summary::summarise(&run);
     let model: ModelKind = model.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let history = riptide_checker::load_history(&path, Format::Jsonl)?;
     // A run's report should show every anomaly, not just the first one found: check all keys.
@@ -52,7 +53,7 @@ pub fn judge_run(
     crate::store::write_json(&dir.join("results.json"), &results)
         .context("cannot write results.json")?;
     // The reports are for reading; failing to write one must not cost the verdict.
-    if let Err(err) = crate::report::write_run_reports(dir, &results) {
+    if let Err(err) = crate::report::write_run_reports(dir, &run, &results) {
         eprintln!("riptide: warning: cannot write the reports: {err:#}");
     }
     print_summary(dir, &results);

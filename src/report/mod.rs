@@ -85,9 +85,7 @@ impl RunInfo {
 }
 
 /// Writes `timeline.html`, `latency.svg` and `rate.svg` into the run folder `dir`.
-pub fn write_run_reports(dir: &Path, results: &Results) -> anyhow::Result<()> {
-    let history = dir.join("history.jsonl");
-    let run = ops::load(&history).with_context(|| format!("cannot read {}", history.display()))?;
+pub fn write_run_reports(dir: &Path, run: &ops::RunOps, results: &Results) -> anyhow::Result<()> {
     let mut info = RunInfo::load(dir);
     // `riptide test` judges the run before it marks test.json complete: say what it will say.
     if info.status.as_deref() == Some("running") {
@@ -100,25 +98,19 @@ pub fn write_run_reports(dir: &Path, results: &Results) -> anyhow::Result<()> {
             .to_string(),
         );
     }
-    let page = timeline::render(&run, &info, results.summary, results.checker);
+    let page = timeline::render(run, &info, results.summary, results.checker);
     write_atomic(&dir.join("timeline.html"), page.as_bytes())?;
-    let latency = plots::latency_svg(&run, results.summary);
+    let latency = plots::latency_svg(run, results.summary);
     write_atomic(&dir.join("latency.svg"), latency.as_bytes())?;
-    let rate = plots::rate_svg(&run);
+    let rate = plots::rate_svg(run);
     write_atomic(&dir.join("rate.svg"), rate.as_bytes())?;
     Ok(())
 }
 
-/// Writes through a temp file and a rename, so a reader (`riptide serve`, a browser reloading)
-/// never sees half a file.
+/// [`store::write_atomic`] with the path in the error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    crate::store::write_atomic(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Escapes text for HTML element content and attribute values.

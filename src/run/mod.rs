@@ -368,7 +368,7 @@ fn execute(run: &Run, firewall: Option<Firewall>) -> anyhow::Result<Outcome> {
     }
     if interrupts.load(Ordering::SeqCst) < 2 {
         let keys = generator.lock().unwrap().keys();
-        let first_process = 1_000_000_000;
+        let first_process = crate::report::ops::FINAL_READ_BASE;
         let reads = riptide_workload::FinalReads {
             nodes: addrs.clone(),
             bind: Some(CLIENT_ADDR),
