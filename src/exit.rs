@@ -47,3 +47,13 @@ impl From<anyhow::Error> for Exit {
         }
     }
 }
+
+impl From<riptide_store::Error> for Exit {
+    /// A results dir that cannot be used is bad input; any other store error is a crash.
+    fn from(err: riptide_store::Error) -> Exit {
+        match err {
+            riptide_store::Error::Layout(message) => Exit::bad_args(message),
+            other => Exit::crashed(other.to_string()),
+        }
+    }
+}

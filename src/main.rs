@@ -1,22 +1,13 @@
 //! `riptide`: a Jepsen-style test bench for Raft. See README.md.
 
-mod analyze;
-mod campaign;
-mod check;
-mod cluster_cmd;
-mod exit;
-mod local_cluster;
-mod node_status;
-mod report;
-mod run;
-mod serve;
-mod store;
-mod summary;
-mod verdict;
+//!
+//! This file is only the command line: every command's body is in the `riptide` library.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use riptide::commands::{analyze, campaign, check, cluster, serve};
+use riptide::{exit, run};
 
 /// A Jepsen-style test bench for Raft: a real cluster, concurrent clients, faults, and a
 /// linearizability checker that judges what the clients saw.
@@ -43,9 +34,9 @@ enum Command {
     /// Serve the results dir over HTTP: the index of runs, timelines, plots, histories.
     Serve(serve::ServeArgs),
     /// Start a local cluster and keep it running until Ctrl-C.
-    Cluster(cluster_cmd::ClusterArgs),
+    Cluster(cluster::ClusterArgs),
     /// Talk to a running cluster by hand: get, put, cas, append, status.
-    Client(cluster_cmd::ClientArgs),
+    Client(cluster::ClientArgs),
     /// Run one Raft node (what `riptide test` starts; same as the riptide-node binary).
     #[command(hide = true)]
     Node(riptide_node::cli::Args),
@@ -72,8 +63,8 @@ fn main() -> ExitCode {
         Command::Check(args) => Ok(check::run(&args) as u8),
         Command::Analyze(args) => analyze::analyze(args),
         Command::Serve(args) => serve::serve(args),
-        Command::Cluster(args) => cluster_cmd::cluster(args),
-        Command::Client(args) => cluster_cmd::client(args),
+        Command::Cluster(args) => cluster::cluster(args),
+        Command::Client(args) => cluster::client(args),
         Command::Node(_) => unreachable!(),
     });
     match result {

@@ -11,14 +11,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::format::Format;
 use crate::history::{HistoryStats, F};
 use crate::model::ModelKind;
 
 /// Whether what clients saw could come from one atomic copy of the data.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Linearizable.
@@ -105,7 +105,7 @@ pub struct KeyReport {
 }
 
 /// How many keys got each verdict.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyCounts {
     pub valid: usize,
     pub invalid: usize,

@@ -192,7 +192,8 @@ impl NemesisEvent {
         serde_json::to_value(self).expect("events serialise")
     }
 
-    fn describe(plan: &Plan, f: Phase) -> NemesisEvent {
+    /// The event for `plan` before it is carried out: what it will do, without rules or pids.
+    pub fn describe(plan: &Plan, f: Phase) -> NemesisEvent {
         let mut event = NemesisEvent::new(f, plan.family().into());
         match plan {
             Plan::Kill { target, nodes } | Plan::Pause { target, nodes } => {

@@ -1,4 +1,5 @@
-//! The options of `riptide test`, their validation, and the resolved plan stored in `test.json`.
+//! The options of `riptide test`, their validation, and the resolved plan (whose stored part,
+//! [`TestPlan`], is `test.json`'s).
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -6,8 +7,8 @@ use std::time::Duration;
 
 use riptide_nemesis::NemesisSpec;
 use riptide_node::server::UnsafeBug;
+use riptide_store::TestPlan;
 use riptide_workload::WorkloadKind;
-use serde::Serialize;
 
 use crate::exit::Exit;
 
@@ -114,38 +115,24 @@ pub struct TestArgs {
     /// No progress bar (a line every few seconds instead).
     #[arg(long)]
     pub no_progress: bool,
+    /// Write the run folder's path to this file as soon as the folder exists (for `campaign`,
+    /// which then reads the run's results.json).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub announce_run_dir: Option<PathBuf>,
 }
 
-/// Everything a run was started with, resolved; written to `test.json`.
-#[derive(Clone, Debug, Serialize)]
-pub struct TestPlan {
-    pub name: String,
-    pub nodes: usize,
-    pub time_limit_s: f64,
-    pub concurrency: usize,
-    pub rate: f64,
-    pub ops_per_key: u32,
-    pub live_keys: usize,
+/// A run's resolved options: the plan stored in `test.json`, plus what only this process needs
+/// (the parsed workload and fault spec, where to store, how to show progress).
+#[derive(Clone, Debug)]
+pub struct RunPlan {
+    /// What `test.json` records.
+    pub test: TestPlan,
     pub workload: WorkloadKind,
-    pub model: &'static str,
-    pub seed: u64,
-    pub nemesis: String,
-    pub nemesis_interval_s: f64,
-    pub nemesis_overlap: bool,
-    pub op_timeout_ms: u64,
-    pub unsafe_bugs: Vec<String>,
-    pub port: u16,
-    pub check_time_limit_s: f64,
-    pub recovery_timeout_s: f64,
-    pub node_log: String,
-    #[serde(skip)]
-    pub nemesis_spec: NemesisSpec,
-    #[serde(skip)]
+    pub nemesis: NemesisSpec,
     pub results_dir: PathBuf,
-    #[serde(skip)]
     pub node_bin: Option<PathBuf>,
-    #[serde(skip)]
     pub no_progress: bool,
+    pub announce_run_dir: Option<PathBuf>,
 }
 
 fn positive(name: &str, value: f64) -> Result<f64, Exit> {
@@ -160,7 +147,7 @@ fn positive(name: &str, value: f64) -> Result<f64, Exit> {
 
 impl TestArgs {
     /// Checks every option and resolves the plan. Errors are one line saying what to change.
-    pub fn plan(&self, seed: u64) -> Result<TestPlan, Exit> {
+    pub fn plan(&self, seed: u64) -> Result<RunPlan, Exit> {
         if ![3, 5, 7].contains(&self.nodes) {
             return Err(Exit::bad_args(format!(
                 "--nodes {} is not supported; use 3, 5 or 7",
@@ -194,7 +181,7 @@ impl TestArgs {
         let mut unsafe_bugs: Vec<UnsafeBug> = self.unsafe_bugs.clone();
         unsafe_bugs.sort();
         unsafe_bugs.dedup();
-        Ok(TestPlan {
+        let test = TestPlan {
             name: self.name.clone(),
             nodes: self.nodes,
             time_limit_s,
@@ -204,11 +191,12 @@ impl TestArgs {
             // About four workers per live key: enough concurrency on a key to expose anomalies,
             // little enough that each key's search stays small.
             live_keys: concurrency.div_ceil(4),
-            workload: self.workload,
+            workload: self.workload.name().to_string(),
             model: match self.workload {
                 WorkloadKind::Register => "cas-register",
                 WorkloadKind::Append => "kv",
-            },
+            }
+            .to_string(),
             seed,
             nemesis: nemesis_spec.to_string(),
             nemesis_interval_s,
@@ -219,52 +207,35 @@ impl TestArgs {
             check_time_limit_s,
             recovery_timeout_s,
             node_log: self.node_log.clone(),
-            nemesis_spec,
+        };
+        Ok(RunPlan {
+            test,
+            workload: self.workload,
+            nemesis: nemesis_spec,
             results_dir: self.results_dir.clone(),
             node_bin: self.node_bin.clone(),
             no_progress: self.no_progress,
+            announce_run_dir: self.announce_run_dir.clone(),
         })
     }
 }
 
-impl TestPlan {
-    /// The `riptide test` command line that repeats this run: every option that shapes it,
-    /// including the seed (as far as real processes and timing allow, the same faults, ops and
-    /// election timeouts).
-    pub fn rerun_command(&self) -> String {
-        let mut args = vec![
-            "riptide test".to_string(),
-            format!("--name {}", self.name),
-            format!("--nodes {}", self.nodes),
-            format!("--time-limit {}", self.time_limit_s),
-            format!("--concurrency {}", self.concurrency),
-            format!("--rate {}", self.rate),
-            format!("--ops-per-key {}", self.ops_per_key),
-            format!("--workload {}", self.workload.name()),
-            format!("--seed {}", self.seed),
-            format!("--nemesis {}", self.nemesis),
-            format!("--nemesis-interval {}", self.nemesis_interval_s),
-            format!("--op-timeout-ms {}", self.op_timeout_ms),
-            format!("--check-time-limit {}", self.check_time_limit_s),
-        ];
-        if self.nemesis_overlap {
-            args.push("--nemesis-overlap".into());
-        }
-        for bug in &self.unsafe_bugs {
-            args.push(format!("--unsafe-bug {bug}"));
-        }
-        args.join(" ")
-    }
-
+impl RunPlan {
+    /// The `--unsafe-bug`s, as the node takes them.
     pub fn unsafe_bugs(&self) -> Vec<UnsafeBug> {
-        self.unsafe_bugs
+        self.test
+            .unsafe_bugs
             .iter()
             .filter_map(|b| b.parse().ok())
             .collect()
     }
 
     pub fn time_limit(&self) -> Duration {
-        Duration::from_secs_f64(self.time_limit_s)
+        Duration::from_secs_f64(self.test.time_limit_s)
+    }
+
+    pub fn recovery_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.test.recovery_timeout_s)
     }
 }
 

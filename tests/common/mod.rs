@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use riptide_nemesis::{NodeSpec, Supervisor};
+use riptide::cluster::{ClusterPlan, NodeProgram};
+use riptide_nemesis::Supervisor;
 use riptide_node::protocol::{Role, Status};
 use riptide_workload::{Client, ClientOptions, OpResult};
 
@@ -27,7 +28,7 @@ pub fn isolated<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) ->
 }
 
 pub fn addr(id: u64) -> SocketAddr {
-    format!("127.0.0.{}:{PORT}", 10 + id).parse().unwrap()
+    riptide::cluster::node_addr(id, PORT)
 }
 
 pub struct TestCluster {
@@ -45,23 +46,18 @@ impl TestCluster {
     pub fn start_with(n: u64, extra: &[&str]) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
         let supervisor = Arc::new(Supervisor::new().unwrap());
+        // The same node command lines as `riptide test` builds, plus the test's own flags.
+        let plan = ClusterPlan {
+            nodes: n as usize,
+            port: PORT,
+            program: NodeProgram::SelfExe(riptide_bin()),
+            dir: dir.path().to_path_buf(),
+            seed: n,
+            unsafe_bugs: Vec::new(),
+            log_filter: "info".into(),
+        };
         for id in 1..=n {
-            let mut spec = NodeSpec::new(id, riptide_bin(), dir.path().join(format!("n{id}.log")))
-                .arg("node")
-                .args([
-                    "--id".to_string(),
-                    id.to_string(),
-                    "--listen".into(),
-                    addr(id).to_string(),
-                ])
-                .args([
-                    "--data-dir".to_string(),
-                    dir.path().join(format!("n{id}")).display().to_string(),
-                ]);
-            for peer in (1..=n).filter(|&p| p != id) {
-                spec = spec.args(["--peer".to_string(), format!("{peer}={}", addr(peer))]);
-            }
-            spec = spec.args(extra.iter().map(|s| s.to_string()));
+            let spec = plan.spec(id).args(extra.iter().map(|s| s.to_string()));
             supervisor.spawn(spec).unwrap();
         }
         let runtime = tokio::runtime::Builder::new_current_thread()

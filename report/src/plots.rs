@@ -14,8 +14,8 @@ use std::collections::HashSet;
 use plotters::prelude::*;
 
 use super::colors;
-use super::ops::{Outcome, RunOps};
-use crate::summary::RunSummary;
+use riptide_store::history::{Outcome, RunHistory};
+use riptide_store::RunSummary;
 
 /// Plot size in pixels: wide enough to tell seconds apart in a minute-long run, and small enough
 /// to sit beside the timeline in a browser.
@@ -49,7 +49,7 @@ fn outcome_color(o: Outcome) -> RGBColor {
 }
 
 /// The run's length in seconds, never zero (an empty history still gets an axis).
-fn duration_s(run: &RunOps) -> f64 {
+fn duration_s(run: &RunHistory) -> f64 {
     (run.end_ns as f64 / 1e9).max(0.001)
 }
 
@@ -66,7 +66,7 @@ fn bucket_width(duration: f64) -> f64 {
 }
 
 /// The fault windows as (fault, label, start s, stop s).
-fn windows(run: &RunOps) -> Vec<(String, String, f64, f64)> {
+fn windows(run: &RunHistory) -> Vec<(String, String, f64, f64)> {
     let end = duration_s(run);
     run.faults
         .iter()
@@ -84,7 +84,7 @@ fn windows(run: &RunOps) -> Vec<(String, String, f64, f64)> {
 /// Shades the fault windows over the whole plot and names each at the top.
 fn shade_faults<DB: DrawingBackend, Y>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
-    run: &RunOps,
+    run: &RunHistory,
     y_lo: Y::ValueType,
     y_hi: Y::ValueType,
 ) -> DrawResult
@@ -123,13 +123,13 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// `latency.svg`.
-pub fn latency_svg(run: &RunOps, summary: &RunSummary) -> String {
+pub fn latency_svg(run: &RunHistory, summary: &RunSummary) -> String {
     let mut svg = String::new();
     let result = draw_latency(&mut svg, run, summary);
     finish(svg, result, "latency")
 }
 
-fn draw_latency(svg: &mut String, run: &RunOps, summary: &RunSummary) -> DrawResult {
+fn draw_latency(svg: &mut String, run: &RunHistory, summary: &RunSummary) -> DrawResult {
     let duration = duration_s(run);
     // (invoke s, latency ms, outcome) of every completed op.
     let points: Vec<(f64, f64, Outcome)> = run
@@ -246,13 +246,13 @@ fn draw_latency(svg: &mut String, run: &RunOps, summary: &RunSummary) -> DrawRes
 }
 
 /// `rate.svg`.
-pub fn rate_svg(run: &RunOps) -> String {
+pub fn rate_svg(run: &RunHistory) -> String {
     let mut svg = String::new();
     let result = draw_rate(&mut svg, run);
     finish(svg, result, "rate")
 }
 
-fn draw_rate(svg: &mut String, run: &RunOps) -> DrawResult {
+fn draw_rate(svg: &mut String, run: &RunHistory) -> DrawResult {
     let duration = duration_s(run);
     let width = bucket_width(duration);
     let buckets = (duration / width).ceil().max(1.0) as usize;
@@ -332,7 +332,6 @@ fn finish(svg: String, result: DrawResult, what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::ops;
 
     #[test]
     fn buckets_are_round_numbers_of_seconds() {
@@ -359,7 +358,7 @@ mod tests {
         lines.push(r#"{"index":400,"time":3000000000,"process":"nemesis","type":"info","f":"start","value":{"fault":"pause","nodes":[2]}}"#.into());
         lines.push(r#"{"index":401,"time":5000000000,"process":"nemesis","type":"info","f":"stop","value":{"fault":"pause","nodes":[2]}}"#.into());
         std::fs::write(&path, lines.join("\n")).unwrap();
-        let run = ops::load(&path).unwrap();
+        let run = RunHistory::load(&path).unwrap();
         let latency = latency_svg(&run, &RunSummary::default());
         let rate = rate_svg(&run);
         for svg in [&latency, &rate] {

@@ -1,23 +1,26 @@
-//! The results store: `results/<test-name>/<YYYYMMDDTHHMMSS>/` per run, and `results/latest`
-//! pointing at the newest one.
+//! The store's layout: `results/<test-name>/<YYYYMMDDTHHMMSS>/` per run, `results/latest`
+//! pointing at the newest one, and the atomic writes every file of a run folder goes through.
 //!
-//! A run folder holds `test.json` (every option, the seed, the version, and the run's status),
-//! `history.jsonl`, `results.json`, `riptide.log` and `nodes/n<i>.log`.
+//! Errors are [`Error::Layout`] with one line that says what to do (the CLI turns them into exit
+//! 254, bad input).
 
 use std::path::{Path, PathBuf};
 
-use crate::exit::Exit;
+use crate::{Error, Result};
+
+fn bad(message: String) -> Error {
+    Error::Layout(message)
+}
 
 /// UTC `YYYYMMDDTHHMMSS` for a Unix time.
 pub fn timestamp(unix_secs: u64) -> String {
-    let (y, m, d) = riptide_node::logging::civil_from_days((unix_secs / 86_400) as i64);
-    let rem = unix_secs % 86_400;
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_secs);
+    // `2026-11-23T23:34:47Z` without the separators.
+    humantime::format_rfc3339_seconds(time)
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect()
 }
 
 pub fn now_unix() -> u64 {
@@ -29,35 +32,35 @@ pub fn now_unix() -> u64 {
 
 /// Makes sure the results dir exists and is writable; creates it if only the last component is
 /// missing. The error is one line that says what to do.
-pub fn prepare_results_dir(results: &Path) -> Result<(), Exit> {
+pub fn prepare_results_dir(results: &Path) -> Result<()> {
     if !results.exists() {
         let parent = results
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         if !parent.is_dir() {
-            return Err(Exit::bad_args(format!(
+            return Err(bad(format!(
                 "results dir {} does not exist and neither does its parent {}; create it or pass --results-dir DIR",
                 results.display(),
                 parent.display()
             )));
         }
         std::fs::create_dir(results).map_err(|e| {
-            Exit::bad_args(format!(
+            bad(format!(
                 "cannot create results dir {}: {e}; pass a writable --results-dir DIR",
                 results.display()
             ))
         })?;
     }
     if !results.is_dir() {
-        return Err(Exit::bad_args(format!(
+        return Err(bad(format!(
             "results dir {} is not a directory; pass --results-dir DIR",
             results.display()
         )));
     }
     let probe = results.join(format!(".riptide-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(|e| {
-        Exit::bad_args(format!(
+        bad(format!(
             "results dir {} is not writable ({e}); fix its permissions or pass --results-dir DIR",
             results.display()
         ))
@@ -67,15 +70,15 @@ pub fn prepare_results_dir(results: &Path) -> Result<(), Exit> {
 }
 
 /// Creates a fresh run folder `results/<name>/<timestamp>[-n]/`.
-pub fn create_run_dir(results: &Path, test_name: &str, unix_secs: u64) -> Result<PathBuf, Exit> {
+pub fn create_run_dir(results: &Path, test_name: &str, unix_secs: u64) -> Result<PathBuf> {
     if test_name.is_empty() || test_name.contains('/') || test_name.starts_with('.') {
-        return Err(Exit::bad_args(format!(
+        return Err(bad(format!(
             "test name `{test_name}` must be non-empty, without `/`, not starting with `.`"
         )));
     }
     let base = results.join(test_name);
     std::fs::create_dir_all(&base)
-        .map_err(|e| Exit::bad_args(format!("cannot create {}: {e}", base.display())))?;
+        .map_err(|e| bad(format!("cannot create {}: {e}", base.display())))?;
     let stamp = timestamp(unix_secs);
     for n in 1.. {
         let name = if n == 1 {
@@ -88,7 +91,7 @@ pub fn create_run_dir(results: &Path, test_name: &str, unix_secs: u64) -> Result
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
-                return Err(Exit::bad_args(format!(
+                return Err(bad(format!(
                     "cannot create {}: {e}",
                     dir.display()
                 )))
@@ -120,10 +123,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.
-pub fn write_json(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
-    let mut text = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
-    text.push(b'\n');
-    write_atomic(path, &text)
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(std::io::Error::other);
+    if let Ok(text) = &mut text {
+        text.push(b'\n');
+    }
+    text.and_then(|text| write_atomic(path, &text))
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -154,8 +163,8 @@ mod tests {
     fn a_results_dir_under_a_missing_parent_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let err = prepare_results_dir(&dir.path().join("no/such")).unwrap_err();
-        assert_eq!(err.code, crate::exit::BAD_ARGS);
-        assert!(err.message.contains("does not exist"), "{}", err.message);
+        assert!(matches!(err, Error::Layout(_)), "{err:?}");
+        assert!(err.to_string().contains("does not exist"), "{err}");
         prepare_results_dir(&dir.path().join("fresh")).unwrap();
         assert!(dir.path().join("fresh").is_dir());
     }

@@ -1,4 +1,4 @@
-//! Reports: what a person reads to see why a run got its verdict.
+//! riptide-report: what a person reads to see why a run got its verdict.
 //!
 //! After `results.json` is written, [`write_run_reports`] puts three files beside it:
 //!
@@ -14,16 +14,15 @@
 //! be written is a warning, never a reason to lose the verdict.
 
 pub mod index;
-pub mod ops;
+pub mod lanes;
 pub mod plots;
 pub mod timeline;
 
 use std::path::Path;
 
 use anyhow::Context;
-use serde_json::Value;
-
-use crate::verdict::Results;
+use riptide_checker::CheckReport;
+use riptide_store::{Manifest, Results, RunHistory};
 
 /// What `test.json` says about the run, for headers and the index. Every field is optional: a
 /// history checked without its `test.json` still gets reports.
@@ -45,47 +44,40 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
-    /// Reads `dir/test.json`; missing or unreadable gives an empty `RunInfo`.
+    /// Reads `dir/test.json`; a missing or unreadable one gives an empty `RunInfo`.
     pub fn load(dir: &Path) -> RunInfo {
-        std::fs::read_to_string(dir.join("test.json"))
-            .ok()
-            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-            .map(|v| RunInfo::from_json(&v))
+        Manifest::load(dir)
+            .map(|m| RunInfo::from_manifest(&m))
             .unwrap_or_default()
     }
 
-    pub fn from_json(v: &Value) -> RunInfo {
-        let t = &v["test"];
-        let s = |v: &Value| v.as_str().map(str::to_string);
+    pub fn from_manifest(m: &Manifest) -> RunInfo {
+        let t = &m.test;
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let positive = |x: f64| (x > 0.0).then_some(x);
         RunInfo {
-            name: s(&t["name"]),
-            started_at: s(&v["started_at"]),
-            status: s(&v["status"]),
-            seed: match &t["seed"] {
-                Value::Null => None,
-                seed => Some(seed.to_string()),
-            },
-            nodes: t["nodes"].as_u64(),
-            nemesis: s(&t["nemesis"]),
-            workload: s(&t["workload"]),
-            concurrency: t["concurrency"].as_u64(),
-            unsafe_bugs: t["unsafe_bugs"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|b| b.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            time_limit_s: t["time_limit_s"].as_f64(),
-            model: s(&t["model"]),
-            check_time_limit_s: t["check_time_limit_s"].as_f64(),
+            name: text(&t.name),
+            started_at: text(&m.started_at),
+            status: Some(m.status.name().to_string()),
+            seed: Some(t.seed.to_string()),
+            nodes: (t.nodes > 0).then_some(t.nodes as u64),
+            nemesis: text(&t.nemesis),
+            workload: text(&t.workload),
+            concurrency: t.known_concurrency().map(|c| c as u64),
+            unsafe_bugs: t.unsafe_bugs.clone(),
+            time_limit_s: positive(t.time_limit_s),
+            model: text(&t.model),
+            check_time_limit_s: positive(t.check_time_limit_s),
         }
     }
 }
 
 /// Writes `timeline.html`, `latency.svg` and `rate.svg` into the run folder `dir`.
-pub fn write_run_reports(dir: &Path, run: &ops::RunOps, results: &Results) -> anyhow::Result<()> {
+pub fn write_run_reports(
+    dir: &Path,
+    run: &RunHistory,
+    results: &Results<&CheckReport>,
+) -> anyhow::Result<()> {
     let mut info = RunInfo::load(dir);
     // `riptide test` judges the run before it marks test.json complete: say what it will say.
     if info.status.as_deref() == Some("running") {
@@ -98,18 +90,18 @@ pub fn write_run_reports(dir: &Path, run: &ops::RunOps, results: &Results) -> an
             .to_string(),
         );
     }
-    let page = timeline::render(run, &info, results.summary, results.checker);
+    let page = timeline::render(run, &info, &results.summary, results.checker);
     write_atomic(&dir.join("timeline.html"), page.as_bytes())?;
-    let latency = plots::latency_svg(run, results.summary);
+    let latency = plots::latency_svg(run, &results.summary);
     write_atomic(&dir.join("latency.svg"), latency.as_bytes())?;
     let rate = plots::rate_svg(run);
     write_atomic(&dir.join("rate.svg"), rate.as_bytes())?;
     Ok(())
 }
 
-/// [`store::write_atomic`] with the path in the error.
+/// [`riptide_store::layout::write_atomic`] with the path in the error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    crate::store::write_atomic(path, bytes)
+    riptide_store::layout::write_atomic(path, bytes)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

@@ -1,5 +1,8 @@
 //! A cluster of real `riptide-node` processes on 127.0.0.(10+i), under the nemesis crate's
-//! [`Supervisor`] (exact pids, nodes never outlive the runner).
+//! [`Supervisor`] (exact pids, nodes never outlive the runner), and [`status`], the blocking
+//! probe that asks a node who leads.
+
+pub mod status;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -159,9 +162,9 @@ pub fn wait_for_leader(
                 );
             }
         }
-        if let Some((leader, _)) = crate::node_status::leader(addrs, Duration::from_millis(200)) {
+        if let Some((leader, _)) = status::leader(addrs, Duration::from_millis(200)) {
             let all_up = addrs.iter().all(|(_, addr)| {
-                crate::node_status::status(*addr, Duration::from_millis(200)).is_ok()
+                status::status(*addr, Duration::from_millis(200)).is_ok()
             });
             if all_up {
                 return Ok(leader);

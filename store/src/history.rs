@@ -1,13 +1,11 @@
-//! The history as the reports see it: client ops as intervals (invoke → completion) on lanes, and
-//! nemesis faults as time windows.
+//! `history.jsonl` read back: client ops as intervals (invoke → completion) and nemesis faults
+//! as time windows. The summary, the reports and the checker's input all come from one read.
 //!
 //! - **Ops.** An invoke is paired with the next completion of the same process (a process never
 //!   has two ops open). An op never completed is `Open` and runs to the end of the history.
-//! - **Lanes.** One lane per worker slot, not per process: after an `info` a worker goes on as
-//!   process `worker + k * concurrency`, so `process % concurrency` is the worker and a run with
-//!   thousands of infos still has `concurrency` lanes. The final reads (processes ≥
-//!   [`FINAL_READ_BASE`]) get lanes of their own. Without a known concurrency (a history without
-//!   `test.json`), every process is its own lane.
+//! - **Processes.** After an `info` a worker goes on as process `worker + k * concurrency`, so
+//!   `process % concurrency` is the worker. The final reads run as processes ≥
+//!   [`FINAL_READ_BASE`].
 //! - **Fault windows.** A `start` opens a window; a `stop` closes the oldest open window of the
 //!   same fault (faults may overlap with `--nemesis-overlap`); a `heal` stop closes every open
 //!   window; a window never stopped runs to the end of the history.
@@ -86,9 +84,9 @@ pub struct FaultWindow {
     pub detail: Value,
 }
 
-/// A history, read for the reports.
+/// A run's history, read back.
 #[derive(Clone, Debug, Default)]
-pub struct RunOps {
+pub struct RunHistory {
     /// In invoke order.
     pub ops: Vec<Op>,
     pub faults: Vec<FaultWindow>,
@@ -100,10 +98,16 @@ pub struct RunOps {
     pub orphan_completions: u64,
 }
 
-/// Reads `history.jsonl`.
-pub fn load(path: &Path) -> std::io::Result<RunOps> {
+impl RunHistory {
+    /// Reads a `history.jsonl`.
+    pub fn load(path: &Path) -> std::io::Result<RunHistory> {
+        load(path)
+    }
+}
+
+fn load(path: &Path) -> std::io::Result<RunHistory> {
     let file = std::fs::File::open(path)?;
-    let mut run = RunOps::default();
+    let mut run = RunHistory::default();
     // Open op per process: index into `run.ops`.
     let mut open: HashMap<u64, usize> = HashMap::new();
     // Open fault windows per fault name, oldest first: index into `run.faults`.
@@ -158,7 +162,7 @@ pub fn load(path: &Path) -> std::io::Result<RunOps> {
 }
 
 fn nemesis_event(
-    run: &mut RunOps,
+    run: &mut RunHistory,
     open_faults: &mut BTreeMap<String, VecDeque<usize>>,
     r: &Record,
 ) {
@@ -211,7 +215,7 @@ fn nodes_text(v: &Value) -> String {
 }
 
 /// `kill n3`, `partition majority n2,n4 | n1,n3,n5`, `loss 20% n1`.
-fn fault_label(fault: &str, v: &Value) -> String {
+pub fn fault_label(fault: &str, v: &Value) -> String {
     let mut label = fault.to_string();
     if fault == "partition" {
         if let Some(kind) = v.get("kind").and_then(Value::as_str) {
@@ -256,94 +260,15 @@ fn describe(f: &str, value: &Value, outcome: Option<Outcome>) -> String {
     }
 }
 
-/// Lane assignment: which lane each op is drawn on, and the lanes' labels.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lanes {
-    /// Per op (same order as `RunOps::ops`).
-    pub of_op: Vec<u32>,
-    pub labels: Vec<String>,
-}
-
-/// Without a known concurrency, up to this many processes get a lane each; more are packed (see
-/// [`lanes`]). 64 lanes still fit a screen at a readable height.
-const MAX_PROCESS_LANES: usize = 64;
-
-/// One lane per worker slot (`process % concurrency`) plus one per final-read process. When
-/// `concurrency` is unknown: one lane per process if there are few, else ops are packed into as
-/// few lanes as they need (each op on the first lane free at its invoke), and the lane no longer
-/// names a worker (the tooltip still shows the process).
-pub fn lanes(ops: &[Op], concurrency: Option<u64>) -> Lanes {
-    if concurrency.is_none() {
-        let processes: std::collections::HashSet<u64> = ops.iter().map(|o| o.process).collect();
-        if processes.len() > MAX_PROCESS_LANES {
-            return packed(ops);
-        }
-    }
-    #[derive(PartialEq, Eq, PartialOrd, Ord, Hash, Clone, Copy)]
-    enum Slot {
-        Worker(u64),
-        Process(u64),
-        Final(u64),
-    }
-    let slot = |p: u64| match concurrency {
-        _ if p >= FINAL_READ_BASE => Slot::Final(p - FINAL_READ_BASE),
-        Some(c) if c > 0 => Slot::Worker(p % c),
-        _ => Slot::Process(p),
-    };
-    let mut slots: Vec<Slot> = ops.iter().map(|o| slot(o.process)).collect();
-    slots.sort_unstable();
-    slots.dedup();
-    let number: HashMap<Slot, u32> = slots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (*s, i as u32))
-        .collect();
-    let labels = slots
-        .iter()
-        .map(|s| match s {
-            Slot::Worker(w) => format!("worker {w}"),
-            Slot::Process(p) => format!("process {p}"),
-            Slot::Final(k) => format!("final read {k}"),
-        })
-        .collect();
-    Lanes {
-        of_op: ops.iter().map(|o| number[&slot(o.process)]).collect(),
-        labels,
-    }
-}
-
-/// Ops (in invoke order) on the first lane whose last op has completed before their invoke.
-fn packed(ops: &[Op]) -> Lanes {
-    // End time of each lane's last op; an open op holds its lane to the end.
-    let mut ends: Vec<u64> = Vec::new();
-    let mut of_op = Vec::with_capacity(ops.len());
-    for o in ops {
-        let end = o.complete_ns.unwrap_or(u64::MAX);
-        let lane = match ends.iter().position(|&e| e < o.invoke_ns) {
-            Some(l) => l,
-            None => {
-                ends.push(0);
-                ends.len() - 1
-            }
-        };
-        ends[lane] = end;
-        of_op.push(lane as u32);
-    }
-    Lanes {
-        of_op,
-        labels: (0..ends.len()).map(|l| format!("lane {l}")).collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn load_lines(lines: &[&str]) -> RunOps {
+    fn load_lines(lines: &[&str]) -> RunHistory {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         std::fs::write(&path, lines.join("\n")).unwrap();
-        load(&path).unwrap()
+        RunHistory::load(&path).unwrap()
     }
 
     #[test]
@@ -405,41 +330,5 @@ mod tests {
             ]
         );
         assert_eq!(run.end_ns, 900);
-    }
-
-    #[test]
-    fn lanes_are_worker_slots_with_final_reads_apart() {
-        let op = |process| Op {
-            process,
-            outcome: Outcome::Ok,
-            f: "read".into(),
-            key: None,
-            text: "read".into(),
-            error: None,
-            invoke_index: 0,
-            complete_index: None,
-            invoke_ns: 0,
-            complete_ns: None,
-        };
-        let ops: Vec<Op> = [0, 1, 4, 7, FINAL_READ_BASE + 1]
-            .into_iter()
-            .map(op)
-            .collect();
-        let lanes = lanes(&ops, Some(3));
-        assert_eq!(lanes.labels, ["worker 0", "worker 1", "final read 1"]);
-        assert_eq!(lanes.of_op, [0, 1, 1, 1, 2]);
-        assert_eq!(super::lanes(&ops, None).labels.len(), 5);
-
-        // Hundreds of processes and no concurrency: packed into as many lanes as overlap.
-        let many: Vec<Op> = (0..300u64)
-            .map(|p| Op {
-                invoke_ns: p * 10,
-                complete_ns: Some(p * 10 + 25),
-                ..op(p)
-            })
-            .collect();
-        let packed = super::lanes(&many, None);
-        assert_eq!(packed.labels.len(), 3, "at most 3 ops overlap");
-        assert_eq!(packed.of_op[..4], [0, 1, 2, 0]);
     }
 }

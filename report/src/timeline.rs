@@ -18,9 +18,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use riptide_checker::{CheckReport, OpRef, Verdict};
 use serde_json::{json, Value};
 
-use super::ops::{self, Outcome, RunOps};
+use riptide_store::history::{self as ops, Outcome, RunHistory};
+use riptide_store::RunSummary;
+
 use super::RunInfo;
-use crate::summary::RunSummary;
 
 /// The most ops the page holds. 200,000 ops make about 12 MB of page, which Chromium parses in
 /// about a second and draws as smoothly as 100,000; beyond it the page would grow without
@@ -35,7 +36,7 @@ const PREFIX_TAIL: usize = 8;
 const TEMPLATE: &str = include_str!("timeline.html");
 
 /// Renders the page for a run.
-pub fn render(run: &RunOps, info: &RunInfo, summary: &RunSummary, checker: &CheckReport) -> String {
+pub fn render(run: &RunHistory, info: &RunInfo, summary: &RunSummary, checker: &CheckReport) -> String {
     let data = data(run, info, summary, checker, MAX_OPS);
     // JSON inside <script>: `<` only occurs in strings, where `\u003c` means the same, and it
     // keeps `</script>` or `<!--` in a value from ending the element.
@@ -45,7 +46,7 @@ pub fn render(run: &RunOps, info: &RunInfo, summary: &RunSummary, checker: &Chec
 
 /// The ops kept in the page: the counterexample ops always, then the others in invoke order until
 /// `cap`. Returns the indices kept (sorted) and, when some were left out, a sentence saying which.
-fn keep(run: &RunOps, needed: &HashSet<usize>, cap: usize) -> (Vec<usize>, Option<String>) {
+fn keep(run: &RunHistory, needed: &HashSet<usize>, cap: usize) -> (Vec<usize>, Option<String>) {
     let total = run.ops.len();
     if total <= cap {
         return ((0..total).collect(), None);
@@ -93,7 +94,7 @@ fn us(ns: u64) -> f64 {
 
 /// The page's data. `cap` is [`MAX_OPS`] except in tests.
 pub fn data(
-    run: &RunOps,
+    run: &RunHistory,
     info: &RunInfo,
     summary: &RunSummary,
     checker: &CheckReport,
@@ -106,8 +107,45 @@ pub fn data(
         .map(|(i, o)| (o.invoke_index, i))
         .collect();
     let find = |r: &OpRef| by_invoke.get(&u64::from(r.invoke)).copied();
+    let (kept, cap_note) = keep(run, &counterexample_ops(checker, &find), cap);
+    let number: HashMap<usize, usize> = kept.iter().enumerate().map(|(n, &i)| (i, n)).collect();
+    let page_op = |r: &OpRef| find(r).and_then(|i| number.get(&i).copied());
 
-    // Every op a counterexample names must be on the page, whatever the cap.
+    let kept_ops: Vec<ops::Op> = kept.iter().map(|&i| run.ops[i].clone()).collect();
+    let lanes = crate::lanes::lanes(&kept_ops, info.concurrency);
+    let keys = key_names(&kept_ops);
+    let columns = OpColumns::new(&kept_ops, &lanes.of_op, &keys);
+    let verdicts: BTreeMap<&str, &str> = checker
+        .keys
+        .iter()
+        .map(|(k, r)| (k.as_str(), r.verdict.name()))
+        .collect();
+    json!({
+        "meta": meta(info, summary, checker),
+        "endUs": us(run.end_ns),
+        "lanes": lanes.labels,
+        "keys": keys,
+        "keyVerdicts": verdicts,
+        "fs": columns.fs.names,
+        "errors": columns.errors.names,
+        "ops": {
+            "lane": columns.lane, "p": columns.process, "t0": columns.t0, "t1": columns.t1,
+            "o": columns.outcome, "f": columns.f, "k": columns.key, "text": columns.text,
+            "e": columns.error, "ii": columns.invoke_index, "ci": columns.complete_index,
+        },
+        "totalOps": run.ops.len(),
+        "capNote": cap_note,
+        "faults": fault_windows(run),
+        "anomalies": anomalies(checker, &page_op),
+        "invalid": checker.verdict == Verdict::Invalid,
+    })
+}
+
+/// Every op a counterexample names: they must be on the page, whatever the cap.
+fn counterexample_ops(
+    checker: &CheckReport,
+    find: &impl Fn(&OpRef) -> Option<usize>,
+) -> HashSet<usize> {
     let mut needed = HashSet::new();
     for k in checker.keys.values() {
         if let Some(cx) = &k.counterexample {
@@ -120,86 +158,100 @@ pub fn data(
             }
         }
     }
-    let (kept, cap_note) = keep(run, &needed, cap);
-    let number: HashMap<usize, usize> = kept.iter().enumerate().map(|(n, &i)| (i, n)).collect();
-    let page_op = |r: &OpRef| find(r).and_then(|i| number.get(&i).copied());
+    needed
+}
 
-    let kept_ops: Vec<&ops::Op> = kept.iter().map(|&i| &run.ops[i]).collect();
-    let owned: Vec<ops::Op> = kept_ops.iter().map(|o| (*o).clone()).collect();
-    let lanes = ops::lanes(&owned, info.concurrency);
-
-    let mut keys: Vec<String> = kept_ops
+/// The keys of the ops on the page, sorted; `""` (the default key) first if any op has none.
+fn key_names(ops: &[ops::Op]) -> Vec<String> {
+    let mut keys: Vec<String> = ops
         .iter()
         .filter_map(|o| o.key.clone())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    if kept_ops.iter().any(|o| o.key.is_none()) {
+    if ops.iter().any(|o| o.key.is_none()) {
         keys.insert(0, String::new());
     }
-    let key_number: HashMap<&str, usize> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.as_str(), i))
-        .collect();
-    let mut fs: Vec<String> = Vec::new();
-    let mut errors: Vec<String> = Vec::new();
-    let mut error_number: HashMap<String, usize> = HashMap::new();
+    keys
+}
 
-    let n = kept_ops.len();
-    let (mut lane, mut process, mut t0, mut t1) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut outcome, mut f, mut key, mut text, mut error, mut ii, mut ci) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (o, &l) in kept_ops.iter().zip(&lanes.of_op) {
-        lane.push(l);
-        process.push(o.process);
-        t0.push(us(o.invoke_ns));
-        t1.push(o.complete_ns.map_or(-1.0, us));
-        outcome.push(match o.outcome {
-            Outcome::Ok => 0,
-            Outcome::Fail => 1,
-            Outcome::Info => 2,
-            Outcome::Open => 3,
-        });
-        let fi = match fs.iter().position(|x| *x == o.f) {
-            Some(i) => i,
-            None => {
-                fs.push(o.f.clone());
-                fs.len() - 1
-            }
-        };
-        f.push(fi);
-        key.push(key_number[o.key.as_deref().unwrap_or("")]);
-        text.push(o.text.clone());
-        error.push(match &o.error {
-            None => -1,
-            Some(e) => {
-                let next = errors.len();
-                let i = *error_number.entry(e.clone()).or_insert(next);
-                if i == next {
-                    errors.push(e.clone());
-                }
-                i as i64
-            }
-        });
-        ii.push(o.invoke_index);
-        ci.push(o.complete_index.map_or(-1, |c| c as i64));
+/// Strings the page lists once and ops refer to by number (`f` names, error messages).
+#[derive(Default)]
+struct Interner {
+    names: Vec<String>,
+    number: HashMap<String, usize>,
+}
+
+impl Interner {
+    fn number(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.number.get(name) {
+            return i;
+        }
+        self.names.push(name.to_string());
+        self.number.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
     }
+}
 
-    let faults: Vec<Value> = run
-        .faults
+/// The ops as columns (one array per field), which is what the page's canvas code reads and
+/// what keeps the embedded JSON small.
+#[derive(Default)]
+struct OpColumns {
+    lane: Vec<u32>,
+    process: Vec<u64>,
+    t0: Vec<f64>,
+    /// -1 for an op that never completed.
+    t1: Vec<f64>,
+    /// 0 ok, 1 fail, 2 info, 3 open.
+    outcome: Vec<u8>,
+    f: Vec<usize>,
+    key: Vec<usize>,
+    text: Vec<String>,
+    /// -1 for no error.
+    error: Vec<i64>,
+    invoke_index: Vec<u64>,
+    complete_index: Vec<i64>,
+    fs: Interner,
+    errors: Interner,
+}
+
+impl OpColumns {
+    fn new(ops: &[ops::Op], lanes: &[u32], keys: &[String]) -> OpColumns {
+        let key_number: HashMap<&str, usize> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let mut c = OpColumns::default();
+        for (o, &l) in ops.iter().zip(lanes) {
+            c.lane.push(l);
+            c.process.push(o.process);
+            c.t0.push(us(o.invoke_ns));
+            c.t1.push(o.complete_ns.map_or(-1.0, us));
+            c.outcome.push(match o.outcome {
+                Outcome::Ok => 0,
+                Outcome::Fail => 1,
+                Outcome::Info => 2,
+                Outcome::Open => 3,
+            });
+            c.f.push(c.fs.number(&o.f));
+            c.key.push(key_number[o.key.as_deref().unwrap_or("")]);
+            c.text.push(o.text.clone());
+            c.error.push(match &o.error {
+                None => -1,
+                Some(e) => c.errors.number(e) as i64,
+            });
+            c.invoke_index.push(o.invoke_index);
+            c.complete_index
+                .push(o.complete_index.map_or(-1, |c| c as i64));
+        }
+        c
+    }
+}
+
+/// The fault windows, shaded across all lanes.
+fn fault_windows(run: &RunHistory) -> Vec<Value> {
+    run.faults
         .iter()
         .map(|w| {
             json!({
@@ -211,8 +263,11 @@ pub fn data(
                 "detail": w.detail,
             })
         })
-        .collect();
+        .collect()
+}
 
+/// One entry per invalid key: its counterexample, with ops as numbers on the page.
+fn anomalies(checker: &CheckReport, page_op: &impl Fn(&OpRef) -> Option<usize>) -> Vec<Value> {
     let mut anomalies = Vec::new();
     for (name, k) in &checker.keys {
         let Some(cx) = &k.counterexample else {
@@ -232,48 +287,30 @@ pub fn data(
             "explanation": cx.explanation,
         }));
     }
-    let verdicts: BTreeMap<&str, &str> = checker
-        .keys
-        .iter()
-        .map(|(k, r)| (k.as_str(), r.verdict.name()))
-        .collect();
+    anomalies
+}
 
+/// The header: what the run was and what the checker said.
+fn meta(info: &RunInfo, summary: &RunSummary, checker: &CheckReport) -> Value {
     json!({
-        "meta": {
-            "name": info.name,
-            "startedAt": info.started_at,
-            "status": info.status,
-            "seed": info.seed,
-            "nodes": info.nodes,
-            "nemesis": info.nemesis,
-            "workload": info.workload,
-            "concurrency": info.concurrency,
-            "unsafeBugs": info.unsafe_bugs,
-            "verdict": checker.verdict.name(),
-            "model": checker.model.to_string(),
-            "checkerSecs": checker.elapsed_secs,
-            "keyCounts": {
-                "valid": checker.key_counts.valid,
-                "invalid": checker.key_counts.invalid,
-                "unknown": checker.key_counts.unknown,
-            },
-            "summary": summary,
+        "name": info.name,
+        "startedAt": info.started_at,
+        "status": info.status,
+        "seed": info.seed,
+        "nodes": info.nodes,
+        "nemesis": info.nemesis,
+        "workload": info.workload,
+        "concurrency": info.concurrency,
+        "unsafeBugs": info.unsafe_bugs,
+        "verdict": checker.verdict.name(),
+        "model": checker.model.to_string(),
+        "checkerSecs": checker.elapsed_secs,
+        "keyCounts": {
+            "valid": checker.key_counts.valid,
+            "invalid": checker.key_counts.invalid,
+            "unknown": checker.key_counts.unknown,
         },
-        "endUs": us(run.end_ns),
-        "lanes": lanes.labels,
-        "keys": keys,
-        "keyVerdicts": verdicts,
-        "fs": fs,
-        "errors": errors,
-        "ops": {
-            "lane": lane, "p": process, "t0": t0, "t1": t1, "o": outcome, "f": f, "k": key,
-            "text": text, "e": error, "ii": ii, "ci": ci,
-        },
-        "totalOps": run.ops.len(),
-        "capNote": cap_note,
-        "faults": faults,
-        "anomalies": anomalies,
-        "invalid": checker.verdict == Verdict::Invalid,
+        "summary": summary,
     })
 }
 
@@ -298,10 +335,10 @@ mod tests {
 
     #[test]
     fn a_capped_page_keeps_the_counterexample_and_says_what_it_left_out() {
-        let run = RunOps {
+        let run = RunHistory {
             ops: (0..100).map(|i| op(i, i * 1_000_000)).collect(),
             end_ns: 100_000_000,
-            ..RunOps::default()
+            ..RunHistory::default()
         };
         let needed: HashSet<usize> = [90].into_iter().collect();
         let (kept, note) = keep(&run, &needed, 10);

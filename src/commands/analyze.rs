@@ -16,8 +16,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use riptide_store::{files, Manifest, Results, RunStatus};
+
 use crate::exit::Exit;
-use crate::report::RunInfo;
 
 /// Re-check a stored run and rewrite its results.json and reports.
 ///
@@ -66,7 +67,7 @@ fn resolve(args: &AnalyzeArgs) -> Result<PathBuf, Exit> {
             args.results_dir.display()
         )));
     };
-    if !dir.join("history.jsonl").is_file() {
+    if !dir.join(files::HISTORY).is_file() {
         return Err(Exit::bad_args(format!(
             "{} has no history.jsonl: it is not a run folder (runs are {}/<test>/<timestamp>)",
             dir.display(),
@@ -78,15 +79,15 @@ fn resolve(args: &AnalyzeArgs) -> Result<PathBuf, Exit> {
 }
 
 /// The model: the option, else the run's, else chosen from the history's ops.
-fn model(args: &AnalyzeArgs, info: &RunInfo, dir: &Path) -> Result<String, Exit> {
+fn model(args: &AnalyzeArgs, manifest: Option<&Manifest>, dir: &Path) -> Result<String, Exit> {
     if let Some(m) = &args.model {
         return Ok(m.clone());
     }
-    if let Some(m) = &info.model {
+    if let Some(m) = manifest.map(|m| &m.test.model).filter(|m| !m.is_empty()) {
         return Ok(m.clone());
     }
     let history =
-        riptide_checker::load_history(&dir.join("history.jsonl"), riptide_checker::Format::Jsonl)
+        riptide_checker::load_history(&dir.join(files::HISTORY), riptide_checker::Format::Jsonl)
             .map_err(|e| Exit::bad_args(format!("cannot read the history: {e}")))?;
     Ok(riptide_checker::default_model(&history).to_string())
 }
@@ -94,29 +95,41 @@ fn model(args: &AnalyzeArgs, info: &RunInfo, dir: &Path) -> Result<String, Exit>
 /// Whether the stored run ended with a leader after healing; unknown counts as yes (nothing
 /// says it did not, and the summary would otherwise print a false warning).
 fn recovered(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("results.json"))
+    Results::load(dir).map_or(true, |r| r.cluster_recovered)
+}
+
+/// The run's `test.json`: none if it is missing; a damaged one is a warning, and the run is
+/// analyzed as a bare history.
+fn manifest(dir: &Path) -> Option<Manifest> {
+    if !dir.join(files::MANIFEST).exists() {
+        return None;
+    }
+    Manifest::load(dir)
+        .map_err(|err| eprintln!("riptide: warning: {err}; analyzing the history alone"))
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["cluster_recovered"].as_bool())
-        .unwrap_or(true)
 }
 
 /// Runs `riptide analyze`. Returns the verdict's exit code.
 pub fn analyze(args: AnalyzeArgs) -> Result<u8, Exit> {
     let dir = resolve(&args)?;
-    let info = RunInfo::load(&dir);
-    let model = model(&args, &info, &dir)?;
+    let manifest = manifest(&dir);
+    let model = model(&args, manifest.as_ref(), &dir)?;
     let limit = args
         .time_limit
-        .or(info.check_time_limit_s)
+        .or(manifest
+            .as_ref()
+            .map(|m| m.test.check_time_limit_s)
+            .filter(|&s| s > 0.0))
         .unwrap_or(DEFAULT_TIME_LIMIT_S);
     // A run that did not finish (interrupted, crashed, still running) has a partial history.
-    let interrupted = info.status.as_deref().is_some_and(|s| s != "complete");
+    let interrupted = manifest
+        .as_ref()
+        .is_some_and(|m| m.status != RunStatus::Complete);
     eprintln!(
         "riptide: analyzing {} with model {model}, time limit {limit} s",
         dir.display()
     );
-    let code = crate::verdict::judge_run(
+    let code = crate::judge::judge_run(
         &dir,
         &model,
         Duration::from_secs_f64(limit),
@@ -129,7 +142,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<u8, Exit> {
         Exit::bad_args(exit.message)
     })?;
     if let Some(results) = store_of(&dir, &args.results_dir) {
-        if let Err(err) = crate::report::index::write_index(&results) {
+        if let Err(err) = riptide_report::index::write_index(&results) {
             eprintln!("riptide: warning: cannot rewrite the index: {err:#}");
         }
     }

@@ -27,8 +27,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::exit::Exit;
-use crate::report::html_escape as esc;
-use crate::report::index::url_path;
+use riptide_report::html_escape as esc;
+use riptide_report::index::url_path;
 
 /// Serve the results dir over HTTP: the index of runs, timelines, plots, histories.
 ///
@@ -175,8 +175,8 @@ async fn handle(State(root): State<Arc<Root>>, req: Request) -> Response {
 async fn respond(root: &Root, raw: &str, download: bool) -> Response {
     if raw == "/" || raw == "/index.html" {
         let dir = root.dir.clone();
-        return match tokio::task::spawn_blocking(move || crate::report::index::scan(&dir)).await {
-            Ok(Ok(rows)) => html(crate::report::index::render(&rows)),
+        return match tokio::task::spawn_blocking(move || riptide_report::index::scan(&dir)).await {
+            Ok(Ok(rows)) => html(riptide_report::index::render(&rows)),
             _ => text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "cannot read the results dir\n".into(),
@@ -297,7 +297,7 @@ pub fn serve(args: ServeArgs) -> Result<u8, Exit> {
             args.results_dir.display()
         ))
     })?;
-    if let Err(err) = crate::report::index::write_index(&dir) {
+    if let Err(err) = riptide_report::index::write_index(&dir) {
         eprintln!("riptide: warning: cannot rewrite the index: {err:#}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,11 +1,11 @@
-//! What a run did, computed from its `history.jsonl` alone, as read by [`crate::report::ops`]
+//! What a run did, computed from its `history.jsonl` alone, as read by [`crate::history`]
 //! (so `analyze` can recompute it for any stored run): op counts by outcome and by kind, latency quantiles, fault counts, duration.
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::ops::{Outcome, RunOps};
+use crate::history::{Outcome, RunHistory};
 
 /// Counts of completions by outcome.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +31,7 @@ pub struct Latency {
 
 /// The run, summarised from its history.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunSummary {
     pub invokes: u64,
     pub outcomes: Outcomes,
@@ -55,7 +56,7 @@ fn quantile(sorted: &[u64], q: f64) -> f64 {
 }
 
 /// Summarises a history already read for the reports (one parse serves both).
-pub fn summarise(run: &RunOps) -> RunSummary {
+pub fn summarise(run: &RunHistory) -> RunSummary {
     let mut s = RunSummary {
         invokes: run.ops.len() as u64,
         duration_s: run.end_ns as f64 / 1e9,
@@ -119,7 +120,7 @@ mod tests {
             r#"{"index":5,"time":6000000,"process":2,"type":"invoke","f":"cas","key":"k2","value":[1,2]}"#,
         ];
         std::fs::write(&path, lines.join("\n")).unwrap();
-        let s = summarise(&crate::report::ops::load(&path).unwrap());
+        let s = summarise(&RunHistory::load(&path).unwrap());
         assert_eq!(s.invokes, 3);
         assert_eq!(
             s.outcomes,

@@ -11,7 +11,7 @@ use riptide_node::types::NodeId;
 use riptide_workload::{Client, ClientOptions, OpResult};
 
 use crate::exit::{self, Exit};
-use crate::local_cluster::{self, ClusterPlan, NodeProgram};
+use crate::cluster::{self as local_cluster, status, ClusterPlan, NodeProgram};
 
 #[derive(clap::Args, Debug)]
 pub struct ClusterArgs {
@@ -49,7 +49,7 @@ pub fn cluster(args: ClusterArgs) -> Result<u8, Exit> {
         Some(dir) => dir,
         None => std::env::temp_dir().join(format!(
             "riptide-cluster-{}",
-            crate::store::timestamp(crate::store::now_unix())
+            riptide_store::layout::timestamp(riptide_store::layout::now_unix())
         )),
     };
     std::fs::create_dir_all(&dir)
@@ -173,7 +173,7 @@ pub fn client(args: ClientArgs) -> Result<u8, Exit> {
     if let ClientOp::Status = args.op {
         let mut reachable = 0;
         for (id, addr) in &nodes {
-            match crate::node_status::status(*addr, timeout) {
+            match status::status(*addr, timeout) {
                 Ok(s) => {
                     reachable += 1;
                     println!(

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use riptide_store::Results;
 
 use super::{html_escape as esc, RunInfo};
 
@@ -39,10 +39,6 @@ const FILES: [&str; 8] = [
     "riptide.log",
     "nodes",
 ];
-
-fn read_json(path: &Path) -> Option<Value> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-}
 
 /// Every run folder under `results`, newest first.
 pub fn scan(results: &Path) -> std::io::Result<Vec<Row>> {
@@ -93,17 +89,18 @@ fn row(results: &Path, dir: &Path) -> Row {
         files: FILES.into_iter().filter(|f| dir.join(f).exists()).collect(),
         ..Row::default()
     };
-    if let Some(r) = read_json(&dir.join("results.json")) {
-        row.verdict = r["verdict"].as_str().map(str::to_string);
-        let s = &r["summary"];
-        row.ops = s["invokes"].as_u64();
-        row.duration_s = s["duration_s"].as_f64();
-        row.faults = s["faults"].as_object().map(|m| {
-            m.iter()
+    if let Ok(r) = Results::load(dir) {
+        row.verdict = Some(r.verdict.name().to_string());
+        let s = &r.summary;
+        row.ops = Some(s.invokes);
+        row.duration_s = Some(s.duration_s);
+        row.faults = Some(
+            s.faults
+                .iter()
                 .map(|(k, n)| format!("{n} {k}"))
                 .collect::<Vec<_>>()
-                .join(", ")
-        });
+                .join(", "),
+        );
     }
     row
 }

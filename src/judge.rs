@@ -1,26 +1,18 @@
-//! Judging a stored run: summarise its history, check it, write `results.json`, print the summary.
-//! Used at the end of `riptide test` and by `riptide analyze`.
+//! Judging a stored run: summarise its history, check it, write `results.json` and the reports,
+//! print the summary. Used at the end of `riptide test` and by `riptide analyze`.
+//!
+//! This is where the run-folder schema (riptide-store) and the reports (riptide-report) meet:
+//! the reports read the schema's types and know nothing of runs or of this module.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use riptide_checker::{CheckOptions, CheckReport, Format, ModelKind, Verdict};
-use serde::Serialize;
+use riptide_store::{files, summary, Results, RunHistory};
 
-use crate::summary::{self, RunSummary};
-
-/// `results.json`: the terminal summary, in full.
-#[derive(Serialize)]
-pub struct Results<'a> {
-    pub verdict: Verdict,
-    /// False if the run was interrupted before its time limit.
-    pub complete: bool,
-    /// Whether a leader was back after the faults were healed.
-    pub cluster_recovered: bool,
-    pub summary: &'a RunSummary,
-    pub checker: &'a CheckReport,
-}
+/// `results.json` as the judge writes it: the checker's whole report.
+type Judged<'a> = Results<&'a CheckReport>;
 
 /// Checks the run in `dir` and stores `results.json`. Returns the exit code of the verdict.
 pub fn judge_run(
@@ -30,8 +22,8 @@ pub fn judge_run(
     interrupted: bool,
     recovered: bool,
 ) -> anyhow::Result<u8> {
-    let path = dir.join("history.jsonl");
-    let run = crate::report::ops::load(&path)
+    let path = dir.join(files::HISTORY);
+    let run = RunHistory::load(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let summary = summary::summarise(&run);
     let model: ModelKind = model.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -43,25 +35,18 @@ pub fn judge_run(
         ..CheckOptions::default()
     };
     let report = riptide_checker::check(&history, model, &opts)?;
-    let results = Results {
-        verdict: report.verdict,
-        complete: !interrupted,
-        cluster_recovered: recovered,
-        summary: &summary,
-        checker: &report,
-    };
-    crate::store::write_json(&dir.join("results.json"), &results)
-        .context("cannot write results.json")?;
+    let results = Results::new(report.verdict, !interrupted, recovered, summary, &report);
+    results.store(dir)?;
     // The reports are for reading; failing to write one must not cost the verdict.
-    if let Err(err) = crate::report::write_run_reports(dir, &run, &results) {
+    if let Err(err) = riptide_report::write_run_reports(dir, &run, &results) {
         eprintln!("riptide: warning: cannot write the reports: {err:#}");
     }
     print_summary(dir, &results);
     Ok(report.verdict.exit_code() as u8)
 }
 
-fn print_summary(dir: &Path, r: &Results) {
-    let s = r.summary;
+fn print_summary(dir: &Path, r: &Judged) {
+    let s = &r.summary;
     let o = &s.outcomes;
     println!();
     if r.verdict == Verdict::Invalid {

@@ -1,0 +1,8 @@
+//! The subcommands other than `riptide test` (which is [`crate::run`]): each module holds one
+//! command's options (clap) and its body.
+
+pub mod analyze;
+pub mod campaign;
+pub mod check;
+pub mod cluster;
+pub mod serve;

@@ -1,0 +1,307 @@
+//! The steps of a run, in the order [`execute`] takes them:
+//!
+//! 1. [`start_cluster`]: start the nodes under the supervisor, wait for a leader;
+//! 2. [`start_faults`]: the nemesis on its own thread, recording every fault in the history;
+//! 3. [`drive_workload`]: the clients for the time limit (or until Ctrl-C), with the progress bar;
+//! 4. [`heal`]: stop the faults, heal everything, restart nodes that died, wait for a leader;
+//! 5. [`final_reads`]: read every key once more, so a lost write shows in the history;
+//! 6. [`stop`]: stop the nodes (exact pids), make the history durable;
+//! 7. judge: check the history, write `results.json` and the reports ([`crate::judge`]).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use riptide_nemesis::{
+    ClusterView, Firewall, Nemesis, NemesisConfig, NemesisEvent, Phase, Shutdown, Supervisor,
+};
+use riptide_node::types::NodeId;
+use riptide_store::{files, history::FINAL_READ_BASE};
+use riptide_workload::{DriverOptions, Generator, GeneratorOptions, History};
+
+use super::folder::RunFolder;
+use super::interrupts::Interrupts;
+use super::progress::Progress;
+use crate::cluster::{self, status, ClusterPlan};
+
+/// The address clients connect from: outside every partition, which only cuts node-to-node links.
+const CLIENT_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// How a run that was carried out ended.
+pub struct Outcome {
+    /// The verdict's exit code: 0 valid, 1 invalid, 2 unknown.
+    pub exit_code: u8,
+    /// Ctrl-C ended the workload before its time limit.
+    pub interrupted: bool,
+}
+
+/// What the steps share once the cluster is up.
+struct Session<'a> {
+    run: &'a RunFolder,
+    nodes_dir: PathBuf,
+    addrs: Vec<(NodeId, SocketAddr)>,
+    supervisor: Arc<Supervisor>,
+    /// The leader when the cluster came up.
+    leader: NodeId,
+    /// The run's clock starts when the history does.
+    start: Instant,
+    history: Arc<History>,
+    runtime: tokio::runtime::Runtime,
+    shutdown: Shutdown,
+    interrupts: Interrupts,
+    generator: Arc<Mutex<Generator>>,
+}
+
+/// Carries out the run in `run`'s folder, from the first node started to the stored verdict.
+pub fn execute(run: &RunFolder, firewall: Option<Firewall>) -> anyhow::Result<Outcome> {
+    let session = start_cluster(run)?;
+    let nemesis = start_faults(&session, firewall)?;
+    let nemesis_thread = nemesis.as_ref().map(|n| spawn_nemesis(&session, n.clone()));
+    drive_workload(&session, nemesis.as_deref());
+    let interrupted = session.interrupts.stop_workload();
+    let recovered = heal(&session, nemesis.as_deref(), nemesis_thread);
+    if !session.interrupts.skip_final_reads() {
+        final_reads(&session);
+    }
+    drop(nemesis);
+    stop(session)?;
+    let plan = &run.plan.test;
+    let exit_code = crate::judge::judge_run(
+        &run.dir,
+        &plan.model,
+        Duration::from_secs_f64(plan.check_time_limit_s),
+        interrupted,
+        recovered,
+    )?;
+    Ok(Outcome {
+        exit_code,
+        interrupted,
+    })
+}
+
+/// Step 1: the nodes, a leader, the history file, the runtime and the interrupt handler.
+fn start_cluster(run: &RunFolder) -> anyhow::Result<Session<'_>> {
+    let plan = &run.plan;
+    let nodes_dir = run.dir.join(files::NODES);
+    let cluster = ClusterPlan {
+        nodes: plan.test.nodes,
+        port: plan.test.port,
+        program: run.program.clone(),
+        dir: nodes_dir.clone(),
+        seed: plan.test.seed,
+        unsafe_bugs: plan.unsafe_bugs(),
+        log_filter: plan.test.node_log.clone(),
+    };
+    let addrs = cluster.addrs();
+    let supervisor = Arc::new(Supervisor::new().context("cannot start the node supervisor")?);
+    cluster.start(&supervisor)?;
+    let leader =
+        cluster::wait_for_leader(&addrs, &supervisor, &nodes_dir, Duration::from_secs(15))?;
+    tracing::info!(leader, "cluster is up");
+
+    let start = Instant::now();
+    let history = Arc::new(
+        History::create(&run.dir.join(files::HISTORY), start)
+            .context("cannot create history.jsonl")?,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let shutdown = Shutdown::new();
+    let interrupts = Interrupts::listen(&runtime, shutdown.clone());
+    let generator = Arc::new(Mutex::new(Generator::new(GeneratorOptions {
+        kind: plan.workload,
+        ops_per_key: plan.test.ops_per_key,
+        live_keys: plan.test.live_keys,
+        seed: plan.test.seed,
+    })));
+    Ok(Session {
+        run,
+        nodes_dir,
+        addrs,
+        supervisor,
+        leader,
+        start,
+        history,
+        runtime,
+        shutdown,
+        interrupts,
+        generator,
+    })
+}
+
+/// Step 2: the nemesis, if the run has faults. It asks the cluster who leads (faults aimed at
+/// the leader) through the status probe.
+fn start_faults(
+    session: &Session,
+    firewall: Option<Firewall>,
+) -> anyhow::Result<Option<Arc<Nemesis>>> {
+    let plan = &session.run.plan;
+    if plan.nemesis.is_empty() {
+        return Ok(None);
+    }
+    let addrs = session.addrs.clone();
+    let view: Arc<dyn ClusterView> = Arc::new(move || {
+        status::leader(&addrs, Duration::from_millis(200)).map(|(id, _)| id)
+    });
+    let config = NemesisConfig {
+        seed: plan.test.seed,
+        spec: plan.nemesis.clone(),
+        interval: Duration::from_secs_f64(plan.test.nemesis_interval_s),
+        overlap: plan.test.nemesis_overlap,
+    };
+    let nemesis = Nemesis::new(config, session.supervisor.clone(), firewall, view)?;
+    Ok(Some(Arc::new(nemesis)))
+}
+
+/// The nemesis thread: faults on schedule until the shutdown, each recorded as it happens.
+fn spawn_nemesis(session: &Session, nemesis: Arc<Nemesis>) -> JoinHandle<()> {
+    let (shutdown, history) = (session.shutdown.clone(), session.history.clone());
+    std::thread::Builder::new()
+        .name("riptide-nemesis".into())
+        .spawn(move || {
+            nemesis.run(&shutdown, &mut |event| {
+                tracing::info!(f = event.f.as_str(), value = %event.value(), "nemesis");
+                history.nemesis(event.f.as_str(), event.value());
+            })
+        })
+        .expect("spawn the nemesis thread")
+}
+
+/// Step 3: the clients, for the time limit or until Ctrl-C, with the progress bar (which shows
+/// the leader, polled twice a second, and the fault in place).
+fn drive_workload(session: &Session, nemesis: Option<&Nemesis>) {
+    let plan = &session.run.plan;
+    let driver = DriverOptions {
+        nodes: session.addrs.clone(),
+        concurrency: plan.test.concurrency,
+        rate: plan.test.rate,
+        op_timeout: Duration::from_millis(plan.test.op_timeout_ms),
+        bind: Some(CLIENT_ADDR),
+        workload: plan.workload,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Progress::new(plan.time_limit(), plan.no_progress);
+    session.runtime.block_on(async {
+        let workers = tokio::spawn(riptide_workload::run_workers(
+            driver,
+            session.generator.clone(),
+            session.history.clone(),
+            stop.clone(),
+        ));
+        let leader_now = Arc::new(Mutex::new(Some(session.leader)));
+        let poller = tokio::spawn(poll_leader(session.addrs.clone(), leader_now.clone()));
+        while session.start.elapsed() < plan.time_limit() && !session.interrupts.stop_workload() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let active = nemesis.and_then(|n| n.active()).map(|p| fault_label(&p));
+            progress.update(
+                session.start.elapsed(),
+                &session.history.stats(),
+                *leader_now.lock().unwrap(),
+                active.as_deref(),
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = workers.await;
+        poller.abort();
+    });
+    progress.finish();
+}
+
+/// Who leads, for the progress bar, every half second.
+async fn poll_leader(addrs: Vec<(NodeId, SocketAddr)>, leader_now: Arc<Mutex<Option<NodeId>>>) {
+    loop {
+        let addrs = addrs.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            status::leader(&addrs, Duration::from_millis(200))
+        })
+        .await
+        .ok()
+        .flatten();
+        *leader_now.lock().unwrap() = found.map(|(id, _)| id);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The fault in place, labelled as the reports label it (`kill n3`, `partition majority n1 | n2,n3`).
+fn fault_label(plan: &riptide_nemesis::Plan) -> String {
+    let value = NemesisEvent::describe(plan, Phase::Start).value();
+    let fault = value.get("fault").and_then(|f| f.as_str()).unwrap_or("fault");
+    riptide_store::history::fault_label(fault, &value)
+}
+
+/// Step 4: stop the nemesis, heal every fault (recorded), restart nodes that exited on their
+/// own, and wait for a leader. Returns whether the cluster recovered.
+fn heal(session: &Session, nemesis: Option<&Nemesis>, thread: Option<JoinHandle<()>>) -> bool {
+    session.shutdown.trigger();
+    if let Some(thread) = thread {
+        let _ = thread.join();
+    }
+    if let Some(nemesis) = nemesis {
+        for event in nemesis.heal_all() {
+            session.history.nemesis(event.f.as_str(), event.value());
+        }
+    }
+    for status in session.supervisor.statuses() {
+        if let riptide_nemesis::NodeState::Exited { .. } = status.state {
+            tracing::warn!(
+                node = status.id,
+                "node exited on its own during the run; restarting it for the final reads"
+            );
+            let _ = session.supervisor.restart(status.id);
+        }
+    }
+    let recovered = cluster::wait_for_leader(
+        &session.addrs,
+        &session.supervisor,
+        &session.nodes_dir,
+        session.run.plan.recovery_timeout(),
+    );
+    if let Err(err) = &recovered {
+        eprintln!("riptide: the cluster did not recover after healing: {err:#}");
+    }
+    recovered.is_ok()
+}
+
+/// Step 5: one more read of every key the workload touched, by processes of their own.
+fn final_reads(session: &Session) {
+    let plan = &session.run.plan;
+    let keys = session.generator.lock().unwrap().keys();
+    let reads = riptide_workload::FinalReads {
+        nodes: session.addrs.clone(),
+        bind: Some(CLIENT_ADDR),
+        workload: plan.workload,
+        keys,
+        first_process: FINAL_READ_BASE,
+        deadline: plan.recovery_timeout(),
+        parallel: plan.test.concurrency.min(16),
+    };
+    let history = session.history.clone();
+    let (ok, failed) = session
+        .runtime
+        .block_on(riptide_workload::final_reads(reads, history));
+    tracing::info!(ok, failed, "final reads");
+    if failed > 0 {
+        eprintln!("riptide: {failed} final read(s) got no answer");
+    }
+}
+
+/// Step 6: the nodes stop, the history is made durable and checked for write errors.
+fn stop(session: Session) -> anyhow::Result<()> {
+    session.supervisor.shutdown();
+    session
+        .history
+        .sync()
+        .context("cannot sync history.jsonl")?;
+    if let Some(err) = session.history.write_error() {
+        anyhow::bail!("writing history.jsonl failed: {err}");
+    }
+    session.runtime.shutdown_timeout(Duration::from_millis(200));
+    Ok(())
+}

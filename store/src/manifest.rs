@@ -1,0 +1,200 @@
+//! `test.json`: how a run was started and how far it got.
+//!
+//! The runner writes it when the run folder is created (status `running`) and again when the run
+//! ends (`complete`, `incomplete` after Ctrl-C, or `crashed` with the error). Readers use
+//! [`Manifest::load`]. Every field of the plan has a default, so a hand-written or partial
+//! `test.json` (a history checked outside a run) still loads; fields the runner never leaves at
+//! zero (`nodes`, `concurrency`, the time limits) read as "unknown" when they are zero.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{check_schema, files, legacy_schema, Result, SCHEMA_VERSION};
+
+/// Everything a run was started with, resolved from its options.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TestPlan {
+    pub name: String,
+    pub nodes: usize,
+    pub time_limit_s: f64,
+    /// Client workers; worker `w` runs as processes `w`, `w + concurrency`, ... (a new process
+    /// after each `info`).
+    pub concurrency: usize,
+    /// Total ops/s; 0 = as fast as the workers can go.
+    pub rate: f64,
+    pub ops_per_key: u32,
+    pub live_keys: usize,
+    /// `register` or `append`.
+    pub workload: String,
+    /// The checker's model: `cas-register` or `kv`.
+    pub model: String,
+    pub seed: u64,
+    pub nemesis: String,
+    pub nemesis_interval_s: f64,
+    pub nemesis_overlap: bool,
+    pub op_timeout_ms: u64,
+    pub unsafe_bugs: Vec<String>,
+    pub port: u16,
+    pub check_time_limit_s: f64,
+    pub recovery_timeout_s: f64,
+    pub node_log: String,
+}
+
+impl TestPlan {
+    /// The `riptide test` command line that repeats this run: every option that shapes it,
+    /// including the seed (as far as real processes and timing allow, the same faults, ops and
+    /// election timeouts).
+    pub fn rerun_command(&self) -> String {
+        let mut args = vec![
+            "riptide test".to_string(),
+            format!("--name {}", self.name),
+            format!("--nodes {}", self.nodes),
+            format!("--time-limit {}", self.time_limit_s),
+            format!("--concurrency {}", self.concurrency),
+            format!("--rate {}", self.rate),
+            format!("--ops-per-key {}", self.ops_per_key),
+            format!("--workload {}", self.workload),
+            format!("--seed {}", self.seed),
+            format!("--nemesis {}", self.nemesis),
+            format!("--nemesis-interval {}", self.nemesis_interval_s),
+            format!("--op-timeout-ms {}", self.op_timeout_ms),
+            format!("--check-time-limit {}", self.check_time_limit_s),
+        ];
+        if self.nemesis_overlap {
+            args.push("--nemesis-overlap".into());
+        }
+        for bug in &self.unsafe_bugs {
+            args.push(format!("--unsafe-bug {bug}"));
+        }
+        args.join(" ")
+    }
+
+    /// `concurrency`, if the file said.
+    pub fn known_concurrency(&self) -> Option<usize> {
+        (self.concurrency > 0).then_some(self.concurrency)
+    }
+}
+
+/// How far a run got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Started, not ended (or the runner was killed).
+    #[default]
+    Running,
+    /// Ran its full time limit and was judged.
+    Complete,
+    /// Interrupted (Ctrl-C) and judged on what it recorded.
+    Incomplete,
+    /// Ended by an error; `error` says which.
+    Crashed,
+}
+
+impl RunStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Complete => "complete",
+            RunStatus::Incomplete => "incomplete",
+            RunStatus::Crashed => "crashed",
+        }
+    }
+}
+
+/// `test.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Manifest {
+    #[serde(default = "legacy_schema")]
+    pub schema: u32,
+    pub test: TestPlan,
+    /// riptide's version.
+    pub version: String,
+    /// The command as typed.
+    pub command: Vec<String>,
+    /// A command that repeats this run, seed included.
+    pub rerun: String,
+    /// Which node program ran (`riptide node` or a `riptide-node` binary).
+    pub node_program: String,
+    /// The sandbox the run had, if any.
+    pub sandbox: Option<String>,
+    /// `YYYYMMDDTHHMMSS`, UTC.
+    pub started_at: String,
+    pub status: RunStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Manifest {
+    /// A manifest of this schema version for `test`.
+    pub fn new(test: TestPlan) -> Manifest {
+        Manifest {
+            schema: SCHEMA_VERSION,
+            rerun: test.rerun_command(),
+            test,
+            ..Manifest::default()
+        }
+    }
+
+    /// Reads `dir/test.json`.
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(files::MANIFEST);
+        let manifest: Manifest = crate::error::read_json(&path)?;
+        check_schema(&path, manifest.schema)?;
+        Ok(manifest)
+    }
+
+    /// Writes `dir/test.json` atomically.
+    pub fn store(&self, dir: &Path) -> Result<()> {
+        crate::layout::write_json(&dir.join(files::MANIFEST), self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_round_trips_and_an_old_one_without_schema_loads_as_version_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Manifest::new(TestPlan {
+            name: "t".into(),
+            nodes: 3,
+            seed: u64::MAX,
+            ..TestPlan::default()
+        });
+        m.status = RunStatus::Crashed;
+        m.error = Some("boom".into());
+        m.store(dir.path()).unwrap();
+        assert_eq!(Manifest::load(dir.path()).unwrap(), m);
+
+        std::fs::write(
+            dir.path().join("test.json"),
+            r#"{"test":{"name":"old","concurrency":4},"status":"complete"}"#,
+        )
+        .unwrap();
+        let old = Manifest::load(dir.path()).unwrap();
+        assert_eq!(old.schema, 1);
+        assert_eq!(old.status, RunStatus::Complete);
+        assert_eq!(old.test.known_concurrency(), Some(4));
+        assert_eq!(old.test.nodes, 0);
+    }
+
+    #[test]
+    fn a_newer_schema_or_a_damaged_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("test.json"), r#"{"schema":99}"#).unwrap();
+        let err = Manifest::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("schema 99") && err.contains("newer riptide"), "{err}");
+
+        std::fs::write(dir.path().join("test.json"), r#"{"status":"exploded"}"#).unwrap();
+        let err = Manifest::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("test.json") && err.contains("exploded"), "{err}");
+
+        std::fs::remove_file(dir.path().join("test.json")).unwrap();
+        let err = Manifest::load(dir.path()).unwrap_err().to_string();
+        assert!(err.starts_with("cannot read"), "{err}");
+    }
+}
