@@ -43,6 +43,8 @@ transcripts! {
     prevote_a_returning_node_does_not_disrupt_the_leader,
     a_restarted_follower_catches_up,
     malformed_messages_from_a_peer_are_dropped,
+    a_follower_refuses_proposals_and_reads_naming_the_leader,
+    a_leader_in_a_minority_cannot_commit_and_its_entries_are_replaced,
 }
 
 /// A script nobody listed would never run: every `.txt` in the directory must have its test.

@@ -9,7 +9,7 @@ use riptide_node::raft::Message;
 use riptide_node::types::Payload;
 
 use super::cluster::{Cluster, Filter};
-use super::command::{boolean, Failure};
+use super::command::{Failure, Words};
 use super::format::{self, node_id, number};
 use super::trace::{id_or_none, role_name};
 
@@ -95,21 +95,10 @@ fn compare(actual: &str, op: &str, expected: &str) -> Result<bool, Failure> {
 
 /// `from= to= type= term= rejected= carries=`, as for `deliver`.
 fn parse_filter(words: &[&str]) -> Result<Filter, Failure> {
-    let mut filter = Filter::default();
-    for word in words {
-        let (key, value) = word
-            .split_once('=')
-            .ok_or(format!("expected a filter, got {word}"))?;
-        match key {
-            "from" => filter.from = Some(node_id(value)?),
-            "to" => filter.to = Some(node_id(value)?),
-            "type" => filter.kind = Some(value.to_string()),
-            "term" => filter.term = Some(number(value)?),
-            "rejected" => filter.rejected = Some(boolean(value)?),
-            "carries" => filter.carries = Some(number(value)?),
-            other => return Err(Failure::Script(format!("unknown filter {other}="))),
-        }
-    }
+    let text = words.join(" ");
+    let mut words = Words::new("the filter", &text);
+    let filter = words.filter()?;
+    words.finish()?;
     Ok(filter)
 }
 

@@ -39,14 +39,14 @@ pub struct Session {
 
 /// A command's words: positional arguments and `key=value` options, consumed one by one so that
 /// anything left over is reported as a mistake.
-struct Words<'a> {
+pub struct Words<'a> {
     command: &'a str,
     positional: Vec<&'a str>,
     options: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Words<'a> {
-    fn new(command: &'a str, rest: &'a str) -> Words<'a> {
+    pub fn new(command: &'a str, rest: &'a str) -> Words<'a> {
         let (options, positional) = rest
             .split_whitespace()
             .partition::<Vec<_>, _>(|w| w.contains('='));
@@ -88,18 +88,27 @@ impl<'a> Words<'a> {
     }
 
     /// The message filter options: `from= to= type= term= rejected= carries=`.
-    fn filter(&mut self) -> Result<Filter, String> {
+    pub fn filter(&mut self) -> Result<Filter, String> {
+        let kind = self.option("type").map(str::to_string);
+        if let Some(kind) = &kind {
+            if !KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind)) {
+                return Err(format!(
+                    "unknown message type {kind}; one of {}",
+                    KINDS.join(" ")
+                ));
+            }
+        }
         Ok(Filter {
             from: self.option("from").map(node_id).transpose()?,
             to: self.option("to").map(node_id).transpose()?,
-            kind: self.option("type").map(str::to_string),
+            kind,
             term: self.number_option("term")?,
             rejected: self.bool_option("rejected")?,
             carries: self.number_option("carries")?,
         })
     }
 
-    fn finish(self) -> Result<(), String> {
+    pub fn finish(self) -> Result<(), String> {
         let extra: Vec<String> = (self.positional.iter().map(|w| w.to_string()))
             .chain(self.options.iter().map(|(k, v)| format!("{k}={v}")))
             .collect();
@@ -111,7 +120,17 @@ impl<'a> Words<'a> {
     }
 }
 
-pub fn boolean(text: &str) -> Result<bool, String> {
+/// The message types, as [`riptide_node::raft::Body::kind`] names them.
+const KINDS: [&str; 6] = [
+    "PreVote",
+    "PreVoteResponse",
+    "RequestVote",
+    "RequestVoteResponse",
+    "AppendEntries",
+    "AppendEntriesResponse",
+];
+
+fn boolean(text: &str) -> Result<bool, String> {
     match text {
         "true" => Ok(true),
         "false" => Ok(false),
