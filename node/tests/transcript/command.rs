@@ -33,7 +33,7 @@ impl From<&str> for Failure {
 #[derive(Default)]
 pub struct Session {
     cluster: Option<Cluster>,
-    /// The id the next `read` without `id=` gets.
+    /// The id of the latest read; a `read` without `id=` gets the next one.
     next_read: ReadId,
 }
 

@@ -64,10 +64,9 @@
 //! - `status [N…]`, `log N` (its durable entries), `network` (the messages in flight).
 //! - `assert PROPERTY [NODE] [FILTER] OP VALUE` and `assert safety`, see [`assertion`]. Node
 //!   properties: `role term vote leader commit last` and `entry NODE INDEX` (`2@1 noop`) of the
-//!   running core, `applied` (index),
-//!   `log` (the durable terms, e.g. `1 1 2`), `log-length`, `commands` (applied, no-ops left out,
-//!   `, `-separated), `command-count`, `durable-term`, `durable-vote`, `reads` (`id@index …`),
-//!   `failed-reads`. Cluster properties: `leaders`, `leader-count`, `in-flight [FILTER]`,
+//!   running core, `applied` (index), `log` (the durable terms, e.g. `1 1 2`), `log-length`,
+//!   `commands` (applied, no-ops left out, `, `-separated), `command-count`, `durable-term`,
+//!   `durable-vote`, `reads` (`id@index …`), `failed-reads`. Cluster properties: `leaders`, `leader-count`, `in-flight [FILTER]`,
 //!   `delivered [FILTER]` (by the last command that was not an assertion), `last-sent` (the
 //!   newest message in flight). `safety` checks Election Safety, State Machine Safety and Log
 //!   Matching over the whole run. A missing value reads `none`.
