@@ -23,8 +23,7 @@ pub fn judge_run(
     recovered: bool,
 ) -> anyhow::Result<u8> {
     let path = dir.join(files::HISTORY);
-    let run = RunHistory::load(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let run = RunHistory::load(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let summary = summary::summarise(&run);
     let model: ModelKind = model.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let history = riptide_checker::load_history(&path, Format::Jsonl)?;

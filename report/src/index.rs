@@ -160,67 +160,7 @@ pub fn render(rows: &[Row]) -> String {
          <th>faults</th><th>seed</th><th>ops</th><th>duration</th><th>files</th></tr></thead>\n<tbody>\n",
     );
     for r in rows {
-        let i = &r.info;
-        let (verdict, class) = match (&r.verdict, i.status.as_deref()) {
-            (Some(v), _) => (v.to_uppercase(), format!("v-{v}")),
-            (None, Some(s)) => (s.to_string(), "v-none".to_string()),
-            (None, None) => ("no verdict".to_string(), "v-none".to_string()),
-        };
-        let status = match i.status.as_deref() {
-            Some("complete") | None => String::new(),
-            Some(s) if r.verdict.is_some() => format!(" <span class=\"muted\">({})</span>", esc(s)),
-            Some(_) => String::new(),
-        };
-        let faults = match (&r.faults, &i.nemesis) {
-            (Some(f), _) if !f.is_empty() => esc(f),
-            (_, Some(n)) if n != "none" => {
-                format!("{} <span class=\"muted\">(none recorded)</span>", esc(n))
-            }
-            _ => "<span class=\"muted\">none</span>".to_string(),
-        };
-        let bugs = if i.unsafe_bugs.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "<br><span class=\"bug\">unsafe bug: {}</span>",
-                esc(&i.unsafe_bugs.join(", "))
-            )
-        };
-        let files: Vec<String> = r
-            .files
-            .iter()
-            .map(|f| {
-                let href = url_path(&format!("{}/{}", r.path, f));
-                let (label, extra) = match *f {
-                    "history.jsonl" => ("history", " download"),
-                    "timeline.html" => ("timeline", ""),
-                    "results.json" => ("results", ""),
-                    "latency.svg" => ("latency", ""),
-                    "rate.svg" => ("rate", ""),
-                    "test.json" => ("test.json", ""),
-                    "riptide.log" => ("log", ""),
-                    _ => ("node logs", ""),
-                };
-                let href = if *f == "nodes" { href + "/" } else { href };
-                format!("<a href=\"{href}\"{extra}>{label}</a>")
-            })
-            .collect();
-        let opt = |v: Option<String>| {
-            v.map_or_else(|| "<span class=\"muted\">–</span>".to_string(), |s| esc(&s))
-        };
-        h.push_str(&format!(
-            "<tr class=\"run\" data-verdict=\"{}\"><td>{}</td><td>{}</td><td><span class=\"verdict {class}\">{}</span>{status}</td>\
-             <td>{}</td><td>{faults}{bugs}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"files\">{}</td></tr>\n",
-            esc(r.verdict.as_deref().unwrap_or("none")),
-            opt(i.name.clone().or_else(|| r.path.split('/').next().map(str::to_string))),
-            opt(i.started_at.as_deref().map(pretty_time)),
-            esc(&verdict),
-            opt(i.nodes.map(|n| n.to_string())),
-            opt(i.seed.clone()),
-            opt(r.ops.map(|n| n.to_string())),
-            opt(r.duration_s.map(|d| format!("{d:.1} s"))),
-            files.join(" "),
-        ));
+        h.push_str(&row_html(r));
     }
     h.push_str("</tbody>\n</table>\n");
     if rows.is_empty() {
@@ -228,6 +168,70 @@ pub fn render(rows: &[Row]) -> String {
     }
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// One run's row of the table.
+fn row_html(r: &Row) -> String {
+    let i = &r.info;
+    let (verdict, class) = match (&r.verdict, i.status.as_deref()) {
+        (Some(v), _) => (v.to_uppercase(), format!("v-{v}")),
+        (None, Some(s)) => (s.to_string(), "v-none".to_string()),
+        (None, None) => ("no verdict".to_string(), "v-none".to_string()),
+    };
+    let status = match i.status.as_deref() {
+        Some("complete") | None => String::new(),
+        Some(s) if r.verdict.is_some() => format!(" <span class=\"muted\">({})</span>", esc(s)),
+        Some(_) => String::new(),
+    };
+    let faults = match (&r.faults, &i.nemesis) {
+        (Some(f), _) if !f.is_empty() => esc(f),
+        (_, Some(n)) if n != "none" => {
+            format!("{} <span class=\"muted\">(none recorded)</span>", esc(n))
+        }
+        _ => "<span class=\"muted\">none</span>".to_string(),
+    };
+    let bugs = if i.unsafe_bugs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<br><span class=\"bug\">unsafe bug: {}</span>",
+            esc(&i.unsafe_bugs.join(", "))
+        )
+    };
+    let files: Vec<String> = r.files.iter().map(|f| file_link(&r.path, f)).collect();
+    let opt = |v: Option<String>| {
+        v.map_or_else(|| "<span class=\"muted\">–</span>".to_string(), |s| esc(&s))
+    };
+    format!(
+        "<tr class=\"run\" data-verdict=\"{}\"><td>{}</td><td>{}</td><td><span class=\"verdict {class}\">{}</span>{status}</td>\
+         <td>{}</td><td>{faults}{bugs}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"files\">{}</td></tr>\n",
+        esc(r.verdict.as_deref().unwrap_or("none")),
+        opt(i.name.clone().or_else(|| r.path.split('/').next().map(str::to_string))),
+        opt(i.started_at.as_deref().map(pretty_time)),
+        esc(&verdict),
+        opt(i.nodes.map(|n| n.to_string())),
+        opt(i.seed.clone()),
+        opt(r.ops.map(|n| n.to_string())),
+        opt(r.duration_s.map(|d| format!("{d:.1} s"))),
+        files.join(" "),
+    )
+}
+
+/// A link to one file of the run folder at `run_path`.
+fn file_link(run_path: &str, file: &str) -> String {
+    let href = url_path(&format!("{run_path}/{file}"));
+    let (label, extra) = match file {
+        "history.jsonl" => ("history", " download"),
+        "timeline.html" => ("timeline", ""),
+        "results.json" => ("results", ""),
+        "latency.svg" => ("latency", ""),
+        "rate.svg" => ("rate", ""),
+        "test.json" => ("test.json", ""),
+        "riptide.log" => ("log", ""),
+        _ => ("node logs", ""),
+    };
+    let href = if file == "nodes" { href + "/" } else { href };
+    format!("<a href=\"{href}\"{extra}>{label}</a>")
 }
 
 /// Rewrites `results/index.html`.

@@ -129,10 +129,22 @@ pub fn latency_svg(run: &RunHistory, summary: &RunSummary) -> String {
     finish(svg, result, "latency")
 }
 
+/// The latency chart's coordinates: seconds across, log-scaled milliseconds up.
+type LatencyChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<
+        plotters::coord::types::RangedCoordf64,
+        plotters::coord::combinators::LogCoord<f64>,
+    >,
+>;
+
+/// (invoke s, latency ms, outcome) of every completed op.
+type LatencyPoint = (f64, f64, Outcome);
+
 fn draw_latency(svg: &mut String, run: &RunHistory, summary: &RunSummary) -> DrawResult {
     let duration = duration_s(run);
-    // (invoke s, latency ms, outcome) of every completed op.
-    let points: Vec<(f64, f64, Outcome)> = run
+    let points: Vec<LatencyPoint> = run
         .ops
         .iter()
         .filter_map(|o| {
@@ -145,13 +157,7 @@ fn draw_latency(svg: &mut String, run: &RunHistory, summary: &RunSummary) -> Dra
             })
         })
         .collect();
-    let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-    let hi = points.iter().map(|p| p.1).fold(0.0, f64::max);
-    let (y_lo, y_hi) = if points.is_empty() {
-        (0.1, 1000.0)
-    } else {
-        ((lo * 0.7).max(1e-3), (hi * 2.5).max(lo * 10.0))
-    };
+    let (y_lo, y_hi) = latency_range(&points);
 
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
@@ -178,9 +184,36 @@ fn draw_latency(svg: &mut String, run: &RunHistory, summary: &RunSummary) -> Dra
         .light_line_style(RGBColor(240, 240, 240))
         .draw()?;
     shade_faults(&mut chart, run, y_lo, y_hi)?;
+    draw_latency_points(&mut chart, &points, duration, (y_lo, y_hi))?;
+    draw_quantile_lines(&mut chart, &points, duration)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
 
-    // One point per (cell, outcome): a point has a 4 px diameter, so points within a 3 px cell
-    // overlap anyway; the picture is the same, the file a fraction.
+/// The y axis: a little below the fastest op, well above the slowest.
+fn latency_range(points: &[LatencyPoint]) -> (f64, f64) {
+    if points.is_empty() {
+        return (0.1, 1000.0);
+    }
+    let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|p| p.1).fold(0.0, f64::max);
+    ((lo * 0.7).max(1e-3), (hi * 2.5).max(lo * 10.0))
+}
+
+/// One point per (cell, outcome): a point has a 4 px diameter, so points within a 3 px cell
+/// overlap anyway; the picture is the same, the file a fraction.
+fn draw_latency_points(
+    chart: &mut LatencyChart,
+    points: &[LatencyPoint],
+    duration: f64,
+    (y_lo, y_hi): (f64, f64),
+) -> DrawResult {
     let (w, h) = (f64::from(SIZE.0) / CELL, f64::from(SIZE.1) / CELL);
     let (ly_lo, ly_span) = (y_lo.ln(), (y_hi.ln() - y_lo.ln()).max(1e-9));
     let mut seen = HashSet::new();
@@ -205,12 +238,19 @@ fn draw_latency(svg: &mut String, run: &RunHistory, summary: &RunSummary) -> Dra
             .label(format!("{} ({count})", outcome.name()))
             .legend(move |(x, y)| Circle::new((x + 8, y), 3, color.filled()));
     }
+    Ok(())
+}
 
-    // Quantile lines per bucket.
+/// p50, p95 and p99 lines, one value per time bucket.
+fn draw_quantile_lines(
+    chart: &mut LatencyChart,
+    points: &[LatencyPoint],
+    duration: f64,
+) -> DrawResult {
     let width = bucket_width(duration);
     let buckets = (duration / width).ceil().max(1.0) as usize;
     let mut per: Vec<Vec<f64>> = vec![Vec::new(); buckets];
-    for p in &points {
+    for p in points {
         per[((p.0 / width) as usize).min(buckets - 1)].push(p.1);
     }
     for v in &mut per {
@@ -235,13 +275,6 @@ fn draw_latency(svg: &mut String, run: &RunHistory, summary: &RunSummary) -> Dra
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()?;
-    root.present()?;
     Ok(())
 }
 

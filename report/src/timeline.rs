@@ -36,7 +36,12 @@ const PREFIX_TAIL: usize = 8;
 const TEMPLATE: &str = include_str!("timeline.html");
 
 /// Renders the page for a run.
-pub fn render(run: &RunHistory, info: &RunInfo, summary: &RunSummary, checker: &CheckReport) -> String {
+pub fn render(
+    run: &RunHistory,
+    info: &RunInfo,
+    summary: &RunSummary,
+    checker: &CheckReport,
+) -> String {
     let data = data(run, info, summary, checker, MAX_OPS);
     // JSON inside <script>: `<` only occurs in strings, where `\u003c` means the same, and it
     // keeps `</script>` or `<!--` in a value from ending the element.

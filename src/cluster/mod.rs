@@ -163,9 +163,9 @@ pub fn wait_for_leader(
             }
         }
         if let Some((leader, _)) = status::leader(addrs, Duration::from_millis(200)) {
-            let all_up = addrs.iter().all(|(_, addr)| {
-                status::status(*addr, Duration::from_millis(200)).is_ok()
-            });
+            let all_up = addrs
+                .iter()
+                .all(|(_, addr)| status::status(*addr, Duration::from_millis(200)).is_ok());
             if all_up {
                 return Ok(leader);
             }

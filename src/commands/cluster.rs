@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use riptide_nemesis::Supervisor;
+use riptide_node::protocol::ClientOp;
 use riptide_node::server::UnsafeBug;
 use riptide_node::types::NodeId;
 use riptide_workload::{Client, ClientOptions, OpResult};
 
-use crate::exit::{self, Exit};
 use crate::cluster::{self as local_cluster, status, ClusterPlan, NodeProgram};
+use crate::exit::{self, Exit};
 
 #[derive(clap::Args, Debug)]
 pub struct ClusterArgs {
@@ -119,11 +120,11 @@ pub struct ClientArgs {
     #[arg(long, default_value_t = 2000)]
     pub timeout_ms: u64,
     #[command(subcommand)]
-    pub op: ClientOp,
+    pub op: ClientCommand,
 }
 
 #[derive(clap::Subcommand, Debug)]
-pub enum ClientOp {
+pub enum ClientCommand {
     /// Read a key (linearizable, through the leader's ReadIndex).
     Get { key: String },
     /// Write a key.
@@ -142,60 +143,26 @@ pub enum ClientOp {
 
 /// Performs one op. Exit code 0 ok, 1 definite failure, 2 unknown outcome.
 pub fn client(args: ClientArgs) -> Result<u8, Exit> {
-    let nodes: Vec<(NodeId, SocketAddr)> = if args.node.is_empty() {
-        if !(1..=7).contains(&args.nodes) {
-            return Err(Exit::bad_args(format!(
-                "--nodes {} is out of range; use 1 to 7",
-                args.nodes
-            )));
-        }
-        (1..=args.nodes as NodeId)
-            .map(|id| (id, local_cluster::node_addr(id, args.port)))
-            .collect()
-    } else {
-        args.node
-            .iter()
-            .map(|s| {
-                let (id, addr) = s
-                    .split_once('=')
-                    .ok_or_else(|| Exit::bad_args(format!("--node {s}: expected ID=IP:PORT")))?;
-                let id = id
-                    .parse()
-                    .map_err(|_| Exit::bad_args(format!("--node {s}: `{id}` is not a node id")))?;
-                let addr = addr
-                    .parse()
-                    .map_err(|_| Exit::bad_args(format!("--node {s}: `{addr}` is not IP:PORT")))?;
-                Ok((id, addr))
-            })
-            .collect::<Result<_, Exit>>()?
-    };
+    let nodes = client_nodes(&args)?;
     let timeout = Duration::from_millis(args.timeout_ms);
-    if let ClientOp::Status = args.op {
-        let mut reachable = 0;
-        for (id, addr) in &nodes {
-            match status::status(*addr, timeout) {
-                Ok(s) => {
-                    reachable += 1;
-                    println!(
-                        "n{id} {addr}: {:?} term {} leader {} commit {} applied {} log {}..={}",
-                        s.role,
-                        s.term,
-                        s.leader.map_or("-".into(), |l| format!("n{l}")),
-                        s.commit_index,
-                        s.applied_index,
-                        s.first_log_index,
-                        s.last_log_index
-                    );
-                }
-                Err(err) => println!("n{id} {addr}: unreachable ({err})"),
-            }
-        }
-        return Ok(if reachable == nodes.len() {
-            0
-        } else {
-            exit::INVALID
-        });
-    }
+    let op = match &args.op {
+        ClientCommand::Status => return Ok(print_statuses(&nodes, timeout)),
+        ClientCommand::Get { key } => ClientOp::Get { key: key.clone() },
+        ClientCommand::Put { key, value } => ClientOp::Put {
+            key: key.clone(),
+            value: value.clone(),
+        },
+        ClientCommand::Cas { key, expected, new } => ClientOp::Cas {
+            key: key.clone(),
+            expected: expected.clone(),
+            new: new.clone(),
+        },
+        ClientCommand::Append { key, suffix } => ClientOp::Append {
+            key: key.clone(),
+            suffix: suffix.clone(),
+        },
+    };
+    let is_read = matches!(op, ClientOp::Get { .. });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -207,35 +174,93 @@ pub fn client(args: ClientArgs) -> Result<u8, Exit> {
             op_timeout: timeout,
             bind: None,
         };
-        let mut client = Client::new(opts, rand::random::<u64>() | 1);
-        match &args.op {
-            ClientOp::Get { key } => client.get(key).await,
-            ClientOp::Put { key, value } => client.put(key, value).await,
-            ClientOp::Cas { key, expected, new } => client.cas(key, expected, new).await,
-            ClientOp::Append { key, suffix } => client.append(key, suffix).await,
-            ClientOp::Status => unreachable!(),
-        }
+        Client::new(opts, rand::random::<u64>() | 1)
+            .execute(op)
+            .await
     });
+    Ok(print_result(result, is_read))
+}
+
+/// The nodes to talk to: `--node ID=IP:PORT`s, else `--nodes N` at the run's addresses.
+fn client_nodes(args: &ClientArgs) -> Result<Vec<(NodeId, SocketAddr)>, Exit> {
+    if args.node.is_empty() {
+        if !(1..=7).contains(&args.nodes) {
+            return Err(Exit::bad_args(format!(
+                "--nodes {} is out of range; use 1 to 7",
+                args.nodes
+            )));
+        }
+        return Ok((1..=args.nodes as NodeId)
+            .map(|id| (id, local_cluster::node_addr(id, args.port)))
+            .collect());
+    }
+    args.node
+        .iter()
+        .map(|s| {
+            let (id, addr) = s
+                .split_once('=')
+                .ok_or_else(|| Exit::bad_args(format!("--node {s}: expected ID=IP:PORT")))?;
+            let id = id
+                .parse()
+                .map_err(|_| Exit::bad_args(format!("--node {s}: `{id}` is not a node id")))?;
+            let addr = addr
+                .parse()
+                .map_err(|_| Exit::bad_args(format!("--node {s}: `{addr}` is not IP:PORT")))?;
+            Ok((id, addr))
+        })
+        .collect()
+}
+
+/// `riptide client status`: one line per node. Exit 0 if every node answered, else 1.
+fn print_statuses(nodes: &[(NodeId, SocketAddr)], timeout: Duration) -> u8 {
+    let mut reachable = 0;
+    for (id, addr) in nodes {
+        match status::status(*addr, timeout) {
+            Ok(s) => {
+                reachable += 1;
+                println!(
+                    "n{id} {addr}: {:?} term {} leader {} commit {} applied {} log {}..={}",
+                    s.role,
+                    s.term,
+                    s.leader.map_or("-".into(), |l| format!("n{l}")),
+                    s.commit_index,
+                    s.applied_index,
+                    s.first_log_index,
+                    s.last_log_index
+                );
+            }
+            Err(err) => println!("n{id} {addr}: unreachable ({err})"),
+        }
+    }
+    if reachable == nodes.len() {
+        0
+    } else {
+        exit::INVALID
+    }
+}
+
+/// Prints an op's outcome; the exit code is 0 ok, 1 a definite failure, 2 unknown.
+fn print_result(result: OpResult, is_read: bool) -> u8 {
     match result {
         OpResult::Ok(Some(value)) => {
             println!("{value}");
-            Ok(0)
+            0
         }
-        OpResult::Ok(None) if matches!(args.op, ClientOp::Get { .. }) => {
+        OpResult::Ok(None) if is_read => {
             println!("(nil)");
-            Ok(0)
+            0
         }
         OpResult::Ok(None) => {
             println!("ok");
-            Ok(0)
+            0
         }
         OpResult::Fail(why) => {
             println!("fail: {why}");
-            Ok(exit::INVALID)
+            exit::INVALID
         }
         OpResult::Info(why) => {
             println!("unknown: {why}");
-            Ok(exit::UNKNOWN)
+            exit::UNKNOWN
         }
     }
 }

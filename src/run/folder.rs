@@ -37,9 +37,8 @@ impl RunFolder {
         };
         run.write_manifest(RunStatus::Running, None);
         if let Some(file) = &run.plan.announce_run_dir {
-            std::fs::write(file, run.dir.as_os_str().as_encoded_bytes()).map_err(|e| {
-                Exit::bad_args(format!("cannot write {}: {e}", file.display()))
-            })?;
+            std::fs::write(file, run.dir.as_os_str().as_encoded_bytes())
+                .map_err(|e| Exit::bad_args(format!("cannot write {}: {e}", file.display())))?;
         }
         init_run_log(&run.dir.join(riptide_store::files::RUN_LOG));
         eprintln!(

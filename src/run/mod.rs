@@ -59,9 +59,8 @@ fn enter_sandbox(plan: &RunPlan) -> Result<Option<Sandbox>, Exit> {
 /// Everything the faults need, checked before anything starts: a missing iptables, or a fault
 /// that cannot be built on this many nodes, is a bad argument, not a crashed run.
 fn check_faults(plan: &RunPlan, sandbox: Option<&Sandbox>) -> Result<Option<Firewall>, Exit> {
-    let bad_nemesis = |e: riptide_nemesis::Error| {
-        Exit::bad_args(format!("--nemesis {}: {e}", plan.test.nemesis))
-    };
+    let bad_nemesis =
+        |e: riptide_nemesis::Error| Exit::bad_args(format!("--nemesis {}: {e}", plan.test.nemesis));
     let firewall = match (sandbox, plan.nemesis.needs_network()) {
         (Some(sandbox), true) => Some(Firewall::install(sandbox).map_err(bad_nemesis)?),
         _ => None,

@@ -147,9 +147,8 @@ fn start_faults(
         return Ok(None);
     }
     let addrs = session.addrs.clone();
-    let view: Arc<dyn ClusterView> = Arc::new(move || {
-        status::leader(&addrs, Duration::from_millis(200)).map(|(id, _)| id)
-    });
+    let view: Arc<dyn ClusterView> =
+        Arc::new(move || status::leader(&addrs, Duration::from_millis(200)).map(|(id, _)| id));
     let config = NemesisConfig {
         seed: plan.test.seed,
         spec: plan.nemesis.clone(),
@@ -218,12 +217,11 @@ fn drive_workload(session: &Session, nemesis: Option<&Nemesis>) {
 async fn poll_leader(addrs: Vec<(NodeId, SocketAddr)>, leader_now: Arc<Mutex<Option<NodeId>>>) {
     loop {
         let addrs = addrs.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            status::leader(&addrs, Duration::from_millis(200))
-        })
-        .await
-        .ok()
-        .flatten();
+        let found =
+            tokio::task::spawn_blocking(move || status::leader(&addrs, Duration::from_millis(200)))
+                .await
+                .ok()
+                .flatten();
         *leader_now.lock().unwrap() = found.map(|(id, _)| id);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -232,7 +230,10 @@ async fn poll_leader(addrs: Vec<(NodeId, SocketAddr)>, leader_now: Arc<Mutex<Opt
 /// The fault in place, labelled as the reports label it (`kill n3`, `partition majority n1 | n2,n3`).
 fn fault_label(plan: &riptide_nemesis::Plan) -> String {
     let value = NemesisEvent::describe(plan, Phase::Start).value();
-    let fault = value.get("fault").and_then(|f| f.as_str()).unwrap_or("fault");
+    let fault = value
+        .get("fault")
+        .and_then(|f| f.as_str())
+        .unwrap_or("fault");
     riptide_store::history::fault_label(fault, &value)
 }
 

@@ -90,12 +90,7 @@ pub fn create_run_dir(results: &Path, test_name: &str, unix_secs: u64) -> Result
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(bad(format!(
-                    "cannot create {}: {e}",
-                    dir.display()
-                )))
-            }
+            Err(e) => return Err(bad(format!("cannot create {}: {e}", dir.display()))),
         }
     }
     unreachable!()

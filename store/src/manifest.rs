@@ -187,11 +187,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("test.json"), r#"{"schema":99}"#).unwrap();
         let err = Manifest::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("schema 99") && err.contains("newer riptide"), "{err}");
+        assert!(
+            err.contains("schema 99") && err.contains("newer riptide"),
+            "{err}"
+        );
 
         std::fs::write(dir.path().join("test.json"), r#"{"status":"exploded"}"#).unwrap();
         let err = Manifest::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("test.json") && err.contains("exploded"), "{err}");
+        assert!(
+            err.contains("test.json") && err.contains("exploded"),
+            "{err}"
+        );
 
         std::fs::remove_file(dir.path().join("test.json")).unwrap();
         let err = Manifest::load(dir.path()).unwrap_err().to_string();

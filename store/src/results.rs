@@ -115,9 +115,15 @@ mod tests {
             "key_counts": {"valid": 1, "invalid": 1, "unknown": 0},
             "keys": {"a": {"verdict": "valid", "ops": 3}, "b": {"verdict": "invalid", "counterexample": {}}},
         });
-        Results::new(Verdict::Invalid, true, false, RunSummary::default(), &checker)
-            .store(dir.path())
-            .unwrap();
+        Results::new(
+            Verdict::Invalid,
+            true,
+            false,
+            RunSummary::default(),
+            &checker,
+        )
+        .store(dir.path())
+        .unwrap();
         let back = Results::load(dir.path()).unwrap();
         assert_eq!(back.schema, SCHEMA_VERSION);
         assert_eq!(back.verdict, Verdict::Invalid);
@@ -127,6 +133,9 @@ mod tests {
 
         std::fs::write(dir.path().join("results.json"), r#"{"verdict":"maybe"}"#).unwrap();
         let err = Results::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("results.json") && err.contains("maybe"), "{err}");
+        assert!(
+            err.contains("results.json") && err.contains("maybe"),
+            "{err}"
+        );
     }
 }
