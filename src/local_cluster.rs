@@ -1,7 +1,7 @@
 //! A cluster of real `riptide-node` processes on 127.0.0.(10+i), under the nemesis crate's
 //! [`Supervisor`] (exact pids, nodes never outlive the runner).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,9 +78,9 @@ pub struct ClusterPlan {
     pub log_filter: String,
 }
 
-/// Node `id`'s address: 127.0.0.(10+id).
+/// Node `id`'s address: 127.0.0.(10+id) ([`riptide_proto::node_addr`]).
 pub fn node_addr(id: NodeId, port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + id as u8)), port)
+    riptide_proto::node_addr(id, port)
 }
 
 impl ClusterPlan {
