@@ -1,6 +1,7 @@
 //! TCP transport: one listener per node for peers and clients, one outbound connection per peer.
 //!
-//! Every connection starts with a [`Hello`] frame. Peer connections are one-way: node A sends its
+//! Frames are `riptide_proto`'s (a [`FrameReader`] per inbound connection, a [`FrameWriter`] per
+//! answer stream and per outbound peer link). Every connection starts with a [`Hello`] frame. Peer connections are one-way: node A sends its
 //! messages to B over the connection A dialled, and B answers over the one B dialled. Each node
 //! binds only its own address and dials *from* it, so an iptables rule on (source, destination)
 //! matches exactly the traffic of one link.
