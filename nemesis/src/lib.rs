@@ -106,8 +106,6 @@ pub mod schedule;
 pub mod spec;
 pub mod supervisor;
 
-use std::net::Ipv4Addr;
-
 pub use error::{Error, Result};
 pub use firewall::{Firewall, Rule, RuleKind};
 pub use nemesis::{
@@ -120,29 +118,17 @@ pub use schedule::{Plan, Schedule};
 pub use spec::{Family, FaultSpec, NemesisSpec, Target};
 pub use supervisor::{NodeSpec, NodeState, NodeStatus, Pid, Supervisor};
 
-/// A node's id: 1, 2, ... (the same as `riptide_node`'s, which this crate does not depend on).
-pub type NodeId = u64;
+/// A node's id: 1, 2, ... (the wire protocol's, from `riptide-proto`).
+pub use riptide_proto::NodeId;
 
-/// Node addresses start at 127.0.0.11 so that 127.0.0.1, the clients' address, and the few below
-/// stay outside every node-to-node rule.
-const NODE_IP_BASE: u8 = 10;
-
-/// The address node `id` listens on and dials from: 127.0.0.(10 + id).
-///
-/// # Panics
-///
-/// If `id` is 0 or above 245 (the address would leave 127.0.0.11..=127.0.0.255).
-pub fn node_ip(id: NodeId) -> Ipv4Addr {
-    let last = u8::try_from(id)
-        .ok()
-        .filter(|&i| i >= 1)
-        .and_then(|i| i.checked_add(NODE_IP_BASE))
-        .unwrap_or_else(|| panic!("node id {id} out of range 1..=245"));
-    Ipv4Addr::new(127, 0, 0, last)
-}
+/// The address node `id` listens on and dials from: 127.0.0.(10 + id). The rule lives in
+/// `riptide-proto` (with the panic for ids that have no address); partitions name nodes by it.
+pub use riptide_proto::node_ip;
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     #[test]

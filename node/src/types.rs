@@ -3,14 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A node's identity in the cluster. Node `i` listens on `127.0.0.(10+i)` in a riptide run.
-pub type NodeId = u64;
-
-/// A Raft term: a logical clock that only moves forward (Raft paper §5.1).
-pub type Term = u64;
-
-/// A position in the replicated log. The first entry has index 1; index 0 means "before the log".
-pub type Index = u64;
+/// Node ids, terms and log indexes are the wire protocol's ([`riptide_proto::ids`]): messages
+/// carry them, and they must mean the same on both sides.
+pub use riptide_proto::{Index, NodeId, Term};
 
 /// One entry of the replicated log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 pub mod status;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use riptide_nemesis::{NodeSpec, Supervisor};
 use riptide_node::server::UnsafeBug;
-use riptide_node::types::NodeId;
+use riptide_proto::NodeId;
 
 use crate::exit::Exit;
 
@@ -81,9 +81,9 @@ pub struct ClusterPlan {
     pub log_filter: String,
 }
 
-/// Node `id`'s address: 127.0.0.(10+id).
+/// Node `id`'s address: 127.0.0.(10+id) ([`riptide_proto::node_addr`]).
 pub fn node_addr(id: NodeId, port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + id as u8)), port)
+    riptide_proto::node_addr(id, port)
 }
 
 impl ClusterPlan {

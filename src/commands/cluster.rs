@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use riptide_nemesis::Supervisor;
-use riptide_node::protocol::ClientOp;
+use riptide_proto::ClientOp;
 use riptide_node::server::UnsafeBug;
-use riptide_node::types::NodeId;
+use riptide_proto::NodeId;
 use riptide_workload::{Client, ClientOptions, OpResult};
 
 use crate::cluster::{self as local_cluster, status, ClusterPlan, NodeProgram};

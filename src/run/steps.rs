@@ -19,7 +19,7 @@ use anyhow::Context;
 use riptide_nemesis::{
     ClusterView, Firewall, Nemesis, NemesisConfig, NemesisEvent, Phase, Shutdown, Supervisor,
 };
-use riptide_node::types::NodeId;
+use riptide_proto::NodeId;
 use riptide_store::{files, history::FINAL_READ_BASE};
 use riptide_workload::{DriverOptions, Generator, GeneratorOptions, History};
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use riptide::cluster::{ClusterPlan, NodeProgram};
 use riptide_nemesis::Supervisor;
-use riptide_node::protocol::{Role, Status};
+use riptide_proto::{Role, Status};
 use riptide_workload::{Client, ClientOptions, OpResult};
 
 pub const PORT: u16 = 7000;
@@ -28,7 +28,7 @@ pub fn isolated<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) ->
 }
 
 pub fn addr(id: u64) -> SocketAddr {
-    riptide::cluster::node_addr(id, PORT)
+    riptide_proto::node_addr(id, PORT)
 }
 
 pub struct TestCluster {
@@ -130,32 +130,5 @@ impl TestCluster {
 }
 
 pub fn status(addr: SocketAddr) -> Option<Status> {
-    use riptide_node::protocol::{
-        self, ClientOp, ClientRequest, ClientResponse, ClientResult, Hello,
-    };
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    let mut send = |body: Vec<u8>| -> Option<()> {
-        s.write_all(&(body.len() as u32).to_be_bytes()).ok()?;
-        s.write_all(&body).ok()
-    };
-    send(protocol::encode(&Hello::Client).ok()?)?;
-    send(
-        protocol::encode(&ClientRequest {
-            id: 1,
-            client_id: 0,
-            seq: 0,
-            op: ClientOp::Status,
-        })
-        .ok()?,
-    )?;
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut body = vec![0; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).ok()?;
-    match protocol::decode::<ClientResponse>(&body).ok()?.result {
-        ClientResult::Status(status) => Some(status),
-        _ => None,
-    }
+    riptide_proto::status(addr, Duration::from_millis(500)).ok()
 }

@@ -19,15 +19,12 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use riptide_node::protocol::{
-    self, ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Hello, Reply, Status,
+use riptide_proto::{
+    ClientOp, ClientRequest, ClientResponse, ClientResult, Connection, FailReason, Hello, NodeId,
+    Reply, Status,
 };
-use riptide_node::types::NodeId;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio::time::Instant;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 /// How many nodes one operation may try before giving up with a definite failure. Enough to
 /// follow a hint or two through an election on a 7-node cluster.
@@ -58,12 +55,10 @@ pub enum OpResult {
     Info(String),
 }
 
-type Conn = Framed<TcpStream, LengthDelimitedCodec>;
-
 /// One logical client: a client id, a sequence number, connections to every node.
 pub struct Client {
     opts: ClientOptions,
-    conns: HashMap<NodeId, Conn>,
+    conns: HashMap<NodeId, Connection>,
     leader: Option<NodeId>,
     client_id: u64,
     seq: u64,
@@ -239,7 +234,11 @@ impl Client {
             .map(|(_, a)| *a)
     }
 
-    async fn connect(&self, addr: SocketAddr, deadline: Instant) -> std::io::Result<Conn> {
+    async fn connect(
+        &self,
+        addr: SocketAddr,
+        deadline: Instant,
+    ) -> riptide_proto::Result<Connection> {
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::new(
             self.opts.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
@@ -251,10 +250,7 @@ impl Client {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
             })??;
         stream.set_nodelay(true)?;
-        let mut conn = Framed::new(stream, protocol::codec());
-        let hello = protocol::encode(&Hello::Client).map_err(std::io::Error::other)?;
-        conn.send(Bytes::from(hello)).await?;
-        Ok(conn)
+        Connection::open(stream, &Hello::Client).await
     }
 
     async fn attempt(
@@ -267,7 +263,9 @@ impl Client {
         let Some(addr) = self.addr(node) else {
             return Attempt::NotSent(format!("unknown node {node}"));
         };
-        let cached = self.conns.remove(&node).filter(is_alive);
+        // A cached connection that a dead or restarted node closed would turn a certain "not
+        // sent" into an "unknown" if used, so it is dropped before use instead.
+        let cached = self.conns.remove(&node).filter(|conn| conn.looks_open());
         let mut conn = match cached {
             Some(conn) => conn,
             None => match self.connect(addr, deadline).await {
@@ -287,32 +285,29 @@ impl Client {
             seq,
             op,
         };
-        let body = match protocol::encode(&request) {
-            Ok(body) => body,
-            Err(err) => return Attempt::NotSent(format!("cannot encode the request: {err}")),
-        };
-        if let Err(err) = conn.send(Bytes::from(body)).await {
+        match conn.send(&request).await {
+            Ok(()) => {}
+            Err(err) if err.nothing_sent() => {
+                return Attempt::NotSent(format!("cannot encode the request: {err}"))
+            }
             // Part of the frame may have left: the node might have the request.
-            return Attempt::Lost(format!(
-                "connection to node {node} broke while sending: {err}"
-            ));
+            Err(err) => {
+                return Attempt::Lost(format!(
+                    "connection to node {node} broke while sending: {err}"
+                ))
+            }
         }
         loop {
-            match tokio::time::timeout_at(deadline, conn.next()).await {
+            match tokio::time::timeout_at(deadline, conn.recv::<ClientResponse>()).await {
                 Err(_) => return Attempt::Lost(format!("timed out waiting for node {node}")),
-                Ok(None) => return Attempt::Lost(format!("node {node} closed the connection")),
-                Ok(Some(Err(err))) => {
+                Ok(Ok(None)) => return Attempt::Lost(format!("node {node} closed the connection")),
+                Ok(Err(err @ riptide_proto::Error::Decode { .. })) => {
+                    return Attempt::Lost(format!("undecodable answer from node {node}: {err}"))
+                }
+                Ok(Err(err)) => {
                     return Attempt::Lost(format!("connection to node {node} broke: {err}"))
                 }
-                Ok(Some(Ok(frame))) => {
-                    let response: ClientResponse = match protocol::decode(&frame) {
-                        Ok(r) => r,
-                        Err(err) => {
-                            return Attempt::Lost(format!(
-                                "undecodable answer from node {node}: {err}"
-                            ))
-                        }
-                    };
+                Ok(Ok(Some(response))) => {
                     if response.id != id {
                         continue; // a late answer to an earlier, abandoned request
                     }
@@ -321,20 +316,6 @@ impl Client {
                 }
             }
         }
-    }
-}
-
-/// Whether a cached connection still looks open: a peer that died or closed it has left an EOF or
-/// an error to read. Sending on such a connection would turn a certain "not sent" into an
-/// "unknown", so it is dropped before use instead.
-fn is_alive(conn: &Conn) -> bool {
-    use futures::FutureExt;
-    let mut byte = [0u8; 1];
-    match conn.get_ref().peek(&mut byte).now_or_never() {
-        None => true,          // nothing to read: open and idle
-        Some(Ok(0)) => false,  // EOF
-        Some(Ok(_)) => true,   // a late answer is waiting
-        Some(Err(_)) => false, // reset
     }
 }
 

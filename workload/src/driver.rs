@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use riptide_node::types::NodeId;
+use riptide_proto::NodeId;
 use tokio::time::Instant;
 
 use crate::client::{Client, ClientOptions, OpResult};

@@ -1,6 +1,7 @@
 //! TCP transport: one listener per node for peers and clients, one outbound connection per peer.
 //!
-//! Every connection starts with a [`Hello`] frame. Peer connections are one-way: node A sends its
+//! Frames are `riptide_proto`'s (a [`FrameReader`] per inbound connection, a [`FrameWriter`] per
+//! answer stream and per outbound peer link). Every connection starts with a [`Hello`] frame. Peer connections are one-way: node A sends its
 //! messages to B over the connection A dialled, and B answers over the one B dialled. Each node
 //! binds only its own address and dials *from* it, so an iptables rule on (source, destination)
 //! matches exactly the traffic of one link.
@@ -10,22 +11,22 @@
 //! logged error.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use riptide_proto::{FrameReader, FrameWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc::{unbounded_channel, Receiver};
+use tokio::sync::mpsc::{unbounded_channel, Receiver, UnboundedReceiver};
 use tokio::sync::Semaphore;
-use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::options::NodeOptions;
 use super::raft_loop::{Event, PeerLink};
-use crate::protocol::{self, ClientRequest, ClientResponse, Hello};
+use crate::protocol::{ClientRequest, ClientResponse, Hello};
 use crate::raft::Message;
 use crate::types::NodeId;
 
@@ -85,6 +86,7 @@ pub async fn accept_loop(listener: TcpListener, me: NodeId, events: mpsc::Sender
     }
 }
 
+/// Serves one inbound connection: its hello says whether a peer or a client is talking.
 async fn serve_connection(
     stream: TcpStream,
     me: NodeId,
@@ -92,83 +94,116 @@ async fn serve_connection(
 ) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
     let (read_half, write_half) = stream.into_split();
-    let mut frames = FramedRead::new(read_half, protocol::codec());
-    let first = match tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await {
-        Err(_) => anyhow::bail!("no hello within {HELLO_TIMEOUT:?}"),
-        Ok(None) => return Ok(()),
-        Ok(Some(frame)) => frame.map_err(|e| anyhow::anyhow!("bad first frame: {e}"))?,
+    let mut frames = FrameReader::new(read_half);
+    let Some(hello) = read_hello(&mut frames).await? else {
+        return Ok(());
     };
-    let hello: Hello =
-        protocol::decode(&first).map_err(|e| anyhow::anyhow!("first frame is not a Hello: {e}"))?;
     match hello {
-        Hello::Peer { from } => {
-            loop {
-                let frame = match tokio::time::timeout(PEER_IDLE_TIMEOUT, frames.next()).await {
-                    Err(_) => return Ok(()), // idle; the peer re-dials when it has something to say
-                    Ok(None) => return Ok(()),
-                    Ok(Some(frame)) => {
-                        frame.map_err(|e| anyhow::anyhow!("bad frame from peer {from}: {e}"))?
-                    }
-                };
-                let msg: Message = protocol::decode(&frame)
-                    .map_err(|e| anyhow::anyhow!("undecodable message from peer {from}: {e}"))?;
-                if msg.from != from || msg.to != me {
-                    anyhow::bail!(
-                        "peer {from} sent a message labelled {} -> {}",
-                        msg.from,
-                        msg.to
-                    );
-                }
-                if events.send(Event::Peer(msg)).is_err() {
-                    return Ok(()); // shutting down
-                }
+        Hello::Peer { from } => serve_peer(frames, from, me, &events).await,
+        Hello::Client => serve_client(frames, write_half, &events).await,
+    }
+}
+
+/// The first frame, which must be a [`Hello`] and must come within [`HELLO_TIMEOUT`]. `None` if
+/// the connection closed without a word.
+async fn read_hello(frames: &mut FrameReader<OwnedReadHalf>) -> anyhow::Result<Option<Hello>> {
+    match tokio::time::timeout(HELLO_TIMEOUT, frames.recv::<Hello>()).await {
+        Err(_) => anyhow::bail!("no hello within {HELLO_TIMEOUT:?}"),
+        Ok(hello) => {
+            hello.map_err(|e| frame_error(e, "first frame is not a Hello", "bad first frame"))
+        }
+    }
+}
+
+/// Hands a peer's messages to the Raft loop, checking that each is from that peer and to us.
+/// Ends quietly when the peer closes the link or stays silent for [`PEER_IDLE_TIMEOUT`] (it
+/// re-dials when it has something to say).
+async fn serve_peer(
+    mut frames: FrameReader<OwnedReadHalf>,
+    from: NodeId,
+    me: NodeId,
+    events: &mpsc::Sender<Event>,
+) -> anyhow::Result<()> {
+    loop {
+        let msg: Message = match tokio::time::timeout(PEER_IDLE_TIMEOUT, frames.recv()).await {
+            Err(_) | Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(msg))) => msg,
+            Ok(Err(e)) => {
+                return Err(frame_error(
+                    e,
+                    format!("undecodable message from peer {from}"),
+                    format!("bad frame from peer {from}"),
+                ))
+            }
+        };
+        if msg.from != from || msg.to != me {
+            anyhow::bail!(
+                "peer {from} sent a message labelled {} -> {}",
+                msg.from,
+                msg.to
+            );
+        }
+        if events.send(Event::Peer(msg)).is_err() {
+            return Ok(()); // shutting down
+        }
+    }
+}
+
+/// Hands a client's requests to the Raft loop while a writer task sends the answers back as they
+/// come (requests may be pipelined). Returns once the client closes and every answer is written.
+async fn serve_client(
+    mut frames: FrameReader<OwnedReadHalf>,
+    write_half: OwnedWriteHalf,
+    events: &mpsc::Sender<Event>,
+) -> anyhow::Result<()> {
+    let (tx, rx) = unbounded_channel::<ClientResponse>();
+    let writer = tokio::spawn(write_responses(FrameWriter::new(write_half), rx));
+    let result = async {
+        while let Some(request) = frames.recv::<ClientRequest>().await? {
+            let reply = tx.clone();
+            if events.send(Event::Client { request, reply }).is_err() {
+                break;
             }
         }
-        Hello::Client => {
-            let (tx, mut rx) = unbounded_channel::<ClientResponse>();
-            let writer = tokio::spawn(async move {
-                let mut sink = FramedWrite::new(write_half, protocol::codec());
-                while let Some(response) = rx.recv().await {
-                    let Ok(body) = protocol::encode(&response) else {
-                        continue;
-                    };
-                    if sink.feed(Bytes::from(body)).await.is_err() {
-                        return;
-                    }
-                    while let Ok(response) = rx.try_recv() {
-                        let Ok(body) = protocol::encode(&response) else {
-                            continue;
-                        };
-                        if sink.feed(Bytes::from(body)).await.is_err() {
-                            return;
-                        }
-                    }
-                    if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            let result = async {
-                while let Some(frame) = frames.next().await {
-                    let frame = frame.map_err(|e| anyhow::anyhow!("bad frame from client: {e}"))?;
-                    let request: ClientRequest = protocol::decode(&frame)
-                        .map_err(|e| anyhow::anyhow!("undecodable client request: {e}"))?;
-                    if events
-                        .send(Event::Client {
-                            request,
-                            reply: tx.clone(),
-                        })
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                anyhow::Ok(())
+        Ok(())
+    }
+    .await
+    .map_err(|e| frame_error(e, "undecodable client request", "bad frame from client"));
+    drop(tx);
+    let _ = writer.await;
+    result
+}
+
+/// Says what broke a connection: a frame that arrived whole but is not the expected message
+/// (`undecodable`), or a broken frame or socket (`bad`).
+fn frame_error(
+    err: riptide_proto::Error,
+    undecodable: impl Display,
+    bad: impl Display,
+) -> anyhow::Error {
+    match err {
+        riptide_proto::Error::Decode { .. } => anyhow::anyhow!("{undecodable}: {err}"),
+        _ => anyhow::anyhow!("{bad}: {err}"),
+    }
+}
+
+/// Writes answers until every sender is gone or the connection breaks, one flush per burst.
+/// An answer that does not encode is skipped; the client's timeout covers it.
+async fn write_responses(
+    mut writer: FrameWriter<OwnedWriteHalf>,
+    mut rx: UnboundedReceiver<ClientResponse>,
+) {
+    while let Some(response) = rx.recv().await {
+        let mut next = Some(response);
+        while let Some(response) = next {
+            match writer.feed(&response).await {
+                Err(riptide_proto::Error::Encode { .. }) | Ok(()) => {}
+                Err(_) => return,
             }
-            .await;
-            drop(tx);
-            let _ = writer.await;
-            result
+            next = rx.try_recv().ok();
+        }
+        if writer.flush().await.is_err() {
+            return;
         }
     }
 }
@@ -230,7 +265,7 @@ async fn send_to_peer(
 ) {
     let mut backoff = BACKOFF_MIN;
     let mut retry_at = tokio::time::Instant::now();
-    let mut sink: Option<FramedWrite<TcpStream, tokio_util::codec::LengthDelimitedCodec>> = None;
+    let mut sink: Option<FrameWriter<TcpStream>> = None;
     while let Some(first) = rx.recv().await {
         if sink.is_none() {
             if tokio::time::Instant::now() < retry_at {
@@ -238,9 +273,7 @@ async fn send_to_peer(
             }
             match dial(own_ip, addr).await {
                 Ok(stream) => {
-                    let mut framed = FramedWrite::new(stream, protocol::codec());
-                    let hello = protocol::encode(&Hello::Peer { from: me }).expect("hello encodes");
-                    if framed.send(Bytes::from(hello)).await.is_ok() {
+                    if let Ok(framed) = FrameWriter::open(stream, &Hello::Peer { from: me }).await {
                         tracing::debug!("connected to peer {peer} at {addr}");
                         sink = Some(framed);
                         backoff = BACKOFF_MIN;
@@ -257,27 +290,19 @@ async fn send_to_peer(
         let Some(framed) = sink.as_mut() else {
             continue;
         };
-        let mut result = feed(framed, &first).await;
+        let mut result = framed.feed(&first).await;
         while result.is_ok() {
             match rx.try_recv() {
-                Ok(msg) => result = feed(framed, &msg).await,
+                Ok(msg) => result = framed.feed(&msg).await,
                 Err(_) => break,
             }
         }
         if result.is_ok() {
-            result = SinkExt::<Bytes>::flush(framed).await;
+            result = framed.flush().await;
         }
         if let Err(err) = result {
             tracing::debug!("link to peer {peer} broke: {err}");
             sink = None;
         }
     }
-}
-
-async fn feed(
-    sink: &mut FramedWrite<TcpStream, tokio_util::codec::LengthDelimitedCodec>,
-    msg: &Message,
-) -> std::io::Result<()> {
-    let body = protocol::encode(msg).map_err(std::io::Error::other)?;
-    sink.feed(Bytes::from(body)).await
 }

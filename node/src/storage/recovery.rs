@@ -50,12 +50,37 @@ fn corrupt(file: &Path, offset: usize, detail: String) -> Error {
 /// Recovers the log in `log_dir` against the snapshot's last `(index, term)` (`(0, 0)` if none).
 pub(crate) fn recover_log(
     log_dir: &Path,
-    (snap_index, snap_term): (Index, Term),
+    snap: (Index, Term),
     repairs: &mut Vec<String>,
 ) -> Result<RecoveredLog> {
     let mut files = segment::list(log_dir, repairs)?;
+    delete_segments_before(log_dir, &mut files, snap.0, repairs)?;
+    // A reset deletes every file, including those after a divergence that were never scanned.
+    let all_paths: Vec<PathBuf> = files.iter().map(|(_, path)| path.clone()).collect();
+    let (mut log, diverged) = scan_segments(files, snap, repairs)?;
+    if let Some(why) = reset_reason(&log, diverged, snap) {
+        log.segments.clear();
+        remove_newest_first(log_dir, &all_paths)?;
+        repairs.push(format!(
+            "deleted the whole log ({} segment(s)): {why}; the snapshot supersedes it (a \
+             snapshot install or a snapshot past the synced log, then a crash)",
+            all_paths.len()
+        ));
+        log.terms.clear();
+        log.last = None;
+        log.entries.clear();
+    }
+    Ok(log)
+}
 
-    // Rule 1: segments followed by one that starts at or before the snapshot's last index.
+/// Rule 1: deletes the segments followed by one that starts at or before the snapshot's last
+/// index (all their entries precede it), and drops them from `files`.
+fn delete_segments_before(
+    log_dir: &Path,
+    files: &mut Vec<(Index, PathBuf)>,
+    snap_index: Index,
+    repairs: &mut Vec<String>,
+) -> Result<()> {
     let covered = files
         .windows(2)
         .take_while(|w| w[1].0 <= snap_index)
@@ -71,7 +96,16 @@ pub(crate) fn recover_log(
     if covered > 0 {
         sync_dir(log_dir)?;
     }
+    Ok(())
+}
 
+/// Rules 2 and 3: reads the segments in order, checking that their names chain. Returns the log
+/// and whether it stopped at an entry that diverges from the snapshot.
+fn scan_segments(
+    files: Vec<(Index, PathBuf)>,
+    snap: (Index, Term),
+    repairs: &mut Vec<String>,
+) -> Result<(RecoveredLog, bool)> {
     let mut log = RecoveredLog {
         segments: Vec::new(),
         terms: TermRuns::default(),
@@ -79,49 +113,14 @@ pub(crate) fn recover_log(
         entries: Vec::new(),
     };
     let mut diverged = false;
-    // A reset deletes every file, including those after a divergence that were never scanned.
-    let all_paths: Vec<PathBuf> = files.iter().map(|(_, path)| path.clone()).collect();
     let newest = files.len().saturating_sub(1);
     for (i, (first, path)) in files.into_iter().enumerate() {
-        // Rule 2: segment names chain without gaps or overlaps.
-        match log.segments.last().map(Segment::next_index) {
-            Some(next) if first != next => {
-                return Err(corrupt(
-                    &path,
-                    0,
-                    format!(
-                        "segment starts at entry {first}, but the previous segment ends at entry \
-                         {}: the log has a gap or an overlap",
-                        next.saturating_sub(1)
-                    ),
-                ))
-            }
-            _ if first == 0 => {
-                return Err(corrupt(
-                    &path,
-                    0,
-                    "segment named 0: index 0 is never an entry".into(),
-                ))
-            }
-            None if first > snap_index + 1 => {
-                return Err(corrupt(
-                    &path,
-                    0,
-                    format!(
-                        "the log starts at entry {first}, but the snapshot ends at entry \
-                         {snap_index}: entries {}..={} are missing",
-                        snap_index + 1,
-                        first - 1
-                    ),
-                ))
-            }
-            _ => {}
-        }
+        check_segment_name(&log, first, &path, snap.0)?;
         let seg = scan_segment(
             first,
             path,
             i == newest,
-            (snap_index, snap_term),
+            snap,
             &mut log,
             &mut diverged,
             repairs,
@@ -131,38 +130,78 @@ pub(crate) fn recover_log(
             break;
         }
     }
+    Ok((log, diverged))
+}
 
-    // Rule 4: the log must reach the snapshot and agree with it there.
-    let reset = if diverged {
-        Some(format!(
+/// Rule 2: a segment's name is the index that follows the previous segment's last entry; the
+/// first segment must not start after the snapshot.
+fn check_segment_name(
+    log: &RecoveredLog,
+    first: Index,
+    path: &Path,
+    snap_index: Index,
+) -> Result<()> {
+    match log.segments.last().map(Segment::next_index) {
+        Some(next) if first != next => Err(corrupt(
+            path,
+            0,
+            format!(
+                "segment starts at entry {first}, but the previous segment ends at entry \
+                 {}: the log has a gap or an overlap",
+                next.saturating_sub(1)
+            ),
+        )),
+        _ if first == 0 => Err(corrupt(
+            path,
+            0,
+            "segment named 0: index 0 is never an entry".into(),
+        )),
+        None if first > snap_index + 1 => Err(corrupt(
+            path,
+            0,
+            format!(
+                "the log starts at entry {first}, but the snapshot ends at entry \
+                 {snap_index}: entries {}..={} are missing",
+                snap_index + 1,
+                first - 1
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Rule 4: why the log must give way to the snapshot, if it must: it diverged from the snapshot,
+/// or it does not reach the snapshot's last entry.
+fn reset_reason(
+    log: &RecoveredLog,
+    diverged: bool,
+    (snap_index, snap_term): (Index, Term),
+) -> Option<String> {
+    if diverged {
+        return Some(format!(
             "its entry {snap_index} has another term than the snapshot's ({snap_term}), so the \
              entries after it are from another history"
-        ))
-    } else {
-        match (log.last, log.segments.last()) {
-            (Some((last, _)), _) if last < snap_index => Some(format!(
-                "it ends at entry {last}, before the snapshot's last entry {snap_index}"
-            )),
-            (None, Some(seg)) if seg.first <= snap_index => Some(format!(
-                "it is empty and starts at {}, before the snapshot's last entry {snap_index}",
-                seg.first
-            )),
-            _ => None,
-        }
-    };
-    if let Some(why) = reset {
-        log.segments.clear();
-        remove_newest_first(log_dir, &all_paths)?;
-        repairs.push(format!(
-            "deleted the whole log ({} segment(s)): {why}; the snapshot supersedes it (a \
-             snapshot install or a snapshot past the synced log, then a crash)",
-            all_paths.len()
         ));
-        log.terms.clear();
-        log.last = None;
-        log.entries.clear();
     }
-    Ok(log)
+    match (log.last, log.segments.last()) {
+        (Some((last, _)), _) if last < snap_index => Some(format!(
+            "it ends at entry {last}, before the snapshot's last entry {snap_index}"
+        )),
+        (None, Some(seg)) if seg.first <= snap_index => Some(format!(
+            "it is empty and starts at {}, before the snapshot's last entry {snap_index}",
+            seg.first
+        )),
+        _ => None,
+    }
+}
+
+/// What a valid record's entry means for the scan.
+#[derive(PartialEq, Eq)]
+enum EntryFit {
+    /// It continues the log.
+    Follows,
+    /// It sits at the snapshot's last index with another term: the log diverged from the snapshot.
+    Diverges,
 }
 
 /// Reads one segment, appending its entries to `log`. Stops early (setting `diverged`) at an entry
@@ -171,7 +210,7 @@ fn scan_segment(
     first: Index,
     path: PathBuf,
     is_newest: bool,
-    (snap_index, snap_term): (Index, Term),
+    snap: (Index, Term),
     log: &mut RecoveredLog,
     diverged: &mut bool,
     repairs: &mut Vec<String>,
@@ -183,19 +222,8 @@ fn scan_segment(
         offsets: Vec::new(),
         len: HEADER_LEN,
     };
-    let header = HEADER_LEN as usize;
-
-    let mut end = header;
-    let mut bad = if bytes.len() >= header && bytes[..header] == MAGIC[..] {
-        None
-    } else if bytes.len() < header && MAGIC.starts_with(&bytes) {
-        Some((
-            0,
-            format!("torn segment header ({} of {header} bytes)", bytes.len()),
-        ))
-    } else {
-        Some((0, "not a riptide log segment (bad magic)".to_string()))
-    };
+    let mut end = HEADER_LEN as usize;
+    let mut bad = check_magic(&bytes);
     while bad.is_none() && end < bytes.len() {
         let (payload, after) = match read_record(&bytes, end, ENTRY_FIXED_LEN) {
             Ok(ok) => ok,
@@ -211,91 +239,131 @@ fn scan_segment(
                 format!("{why} (its checksum matched: not a torn write)"),
             )
         })?;
-        let expected = seg.next_index();
-        if entry.index != expected {
-            return Err(corrupt(
-                &seg.path,
-                end,
-                format!(
-                    "record holds entry {}, expected entry {expected}",
-                    entry.index
-                ),
-            ));
-        }
-        if let Some((_, previous)) = log.last {
-            if entry.term < previous {
-                return Err(corrupt(
-                    &seg.path,
-                    end,
-                    format!(
-                        "entry {} has term {} after term {previous}: terms never decrease in a \
-                         Raft log",
-                        entry.index, entry.term
-                    ),
-                ));
-            }
-        }
-        if entry.index == snap_index && entry.term != snap_term {
+        if check_entry(&seg, end, &entry, log.last, snap)? == EntryFit::Diverges {
             *diverged = true;
             return Ok(seg);
-        }
-        if entry.index == snap_index + 1 && entry.term < snap_term {
-            return Err(corrupt(
-                &seg.path,
-                end,
-                format!(
-                    "entry {} has term {}, lower than the snapshot's last term {snap_term}",
-                    entry.index, entry.term
-                ),
-            ));
         }
         seg.offsets.push(end as u64);
         log.terms.push(entry.index, entry.term);
         log.last = Some((entry.index, entry.term));
-        if entry.index > snap_index {
+        if entry.index > snap.0 {
             log.entries.push(entry);
         }
         end = after;
     }
-
-    // Rule 3: a bad record is a torn tail only at the very end of the newest segment.
     if let Some((at, why)) = bad {
-        let name = seg.name();
-        if !is_newest {
-            return Err(corrupt(
-                &seg.path,
-                at,
-                format!(
-                    "{why} in sealed segment {name}: a newer segment exists, and a segment is \
-                     fsynced before the next one is created, so this is not a torn write"
-                ),
-            ));
-        }
         let min_term = log.last.map_or(0, |(_, term)| term);
-        if let Some((valid, index)) = find_following_entry(&bytes, at, seg.next_index(), min_term) {
+        cut_torn_tail(&seg, &bytes, (at, &why), is_newest, min_term, repairs)?;
+    }
+    seg.len = end as u64;
+    Ok(seg)
+}
+
+/// Where the segment's records start being unreadable because of its header: `None` if the
+/// magic is intact, else offset 0 and why.
+fn check_magic(bytes: &[u8]) -> Option<(usize, String)> {
+    let header = HEADER_LEN as usize;
+    if bytes.len() >= header && bytes[..header] == MAGIC[..] {
+        None
+    } else if bytes.len() < header && MAGIC.starts_with(bytes) {
+        Some((
+            0,
+            format!("torn segment header ({} of {header} bytes)", bytes.len()),
+        ))
+    } else {
+        Some((0, "not a riptide log segment (bad magic)".to_string()))
+    }
+}
+
+/// Checks a valid record's entry at offset `at` against the log so far and the snapshot: the
+/// expected index, terms that never decrease, and no term below the snapshot's right after it.
+fn check_entry(
+    seg: &Segment,
+    at: usize,
+    entry: &Entry,
+    last: Option<(Index, Term)>,
+    (snap_index, snap_term): (Index, Term),
+) -> Result<EntryFit> {
+    let expected = seg.next_index();
+    if entry.index != expected {
+        return Err(corrupt(
+            &seg.path,
+            at,
+            format!(
+                "record holds entry {}, expected entry {expected}",
+                entry.index
+            ),
+        ));
+    }
+    if let Some((_, previous)) = last {
+        if entry.term < previous {
             return Err(corrupt(
                 &seg.path,
                 at,
                 format!(
-                    "{why}, but a valid record (entry {index}) follows at offset {valid}: damage \
-                     in the middle of the log, not a torn write"
+                    "entry {} has term {} after term {previous}: terms never decrease in a \
+                     Raft log",
+                    entry.index, entry.term
                 ),
             ));
         }
-        cut(&seg.path, at as u64)?;
-        // An empty file is a segment created just before a crash: nothing was lost or cut.
-        if bytes.is_empty() {
-            seg.len = HEADER_LEN;
-            return Ok(seg);
-        }
+    }
+    if entry.index == snap_index && entry.term != snap_term {
+        return Ok(EntryFit::Diverges);
+    }
+    if entry.index == snap_index + 1 && entry.term < snap_term {
+        return Err(corrupt(
+            &seg.path,
+            at,
+            format!(
+                "entry {} has term {}, lower than the snapshot's last term {snap_term}",
+                entry.index, entry.term
+            ),
+        ));
+    }
+    Ok(EntryFit::Follows)
+}
+
+/// Rule 3: a bad record (at offset `at`, for reason `why`) is a torn tail only at the very end of
+/// the newest segment; then the file is cut there. Anything else is corruption.
+fn cut_torn_tail(
+    seg: &Segment,
+    bytes: &[u8],
+    (at, why): (usize, &str),
+    is_newest: bool,
+    min_term: Term,
+    repairs: &mut Vec<String>,
+) -> Result<()> {
+    let name = seg.name();
+    if !is_newest {
+        return Err(corrupt(
+            &seg.path,
+            at,
+            format!(
+                "{why} in sealed segment {name}: a newer segment exists, and a segment is \
+                 fsynced before the next one is created, so this is not a torn write"
+            ),
+        ));
+    }
+    if let Some((valid, index)) = find_following_entry(bytes, at, seg.next_index(), min_term) {
+        return Err(corrupt(
+            &seg.path,
+            at,
+            format!(
+                "{why}, but a valid record (entry {index}) follows at offset {valid}: damage \
+                 in the middle of the log, not a torn write"
+            ),
+        ));
+    }
+    cut(&seg.path, at as u64)?;
+    // An empty file is a segment created just before a crash: nothing was lost or cut.
+    if !bytes.is_empty() {
         repairs.push(format!(
             "segment {name}: {why} at offset {at}; cut {} bytes (a torn final write)",
             bytes.len() - at
         ));
-        end = end.max(header);
     }
-    seg.len = end as u64;
-    Ok(seg)
+    Ok(())
 }
 
 /// Cuts `path` to `at` bytes (rewriting the segment header if `at` is inside it) and fsyncs it, so

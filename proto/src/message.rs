@@ -1,0 +1,130 @@
+//! The messages: what a client or a peer says to a node, and what a node answers a client.
+//!
+//! Peers speak `riptide_node::raft::Message` after their hello; that type belongs to the Raft
+//! core and is framed with the same [`crate::Connection`], so it is not repeated here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Index, NodeId, Term};
+
+/// The first frame of every connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Hello {
+    /// A Raft peer dialing from its own address.
+    Peer { from: NodeId },
+    /// A client: a workload worker, the runner's status poller or `riptide client`.
+    Client,
+}
+
+/// A client's request. `id` matches the response on this connection (requests may be pipelined).
+/// `(client_id, seq)` names the command across retries and connections: a node applies a command
+/// with the same pair at most once and answers a retry with the original answer (Raft thesis §6.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRequest {
+    pub id: u64,
+    pub client_id: u64,
+    pub seq: u64,
+    pub op: ClientOp,
+}
+
+/// The operations of the key-value state machine, plus the status query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientOp {
+    /// Linearizable read (ReadIndex) unless the node runs with an unsafe read mode.
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: String,
+    },
+    /// Sets `key` to `new` if it currently holds `expected`. A missing key fails definitely.
+    Cas {
+        key: String,
+        expected: String,
+        new: String,
+    },
+    /// Appends `suffix` to the key's value (a missing key counts as empty).
+    Append {
+        key: String,
+        suffix: String,
+    },
+    /// Role, term, leader and log positions of the node that answers. Never goes through Raft.
+    Status,
+}
+
+/// A node's answer to one request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientResponse {
+    pub id: u64,
+    pub result: ClientResult,
+}
+
+/// What the node knows about the outcome. Only `Ok` and `Fail` are definite; the client decides
+/// what everything else means (a timeout, for one, is never a failure).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientResult {
+    /// The operation took effect (or, for a read, was answered linearizably).
+    Ok(Reply),
+    /// The operation definitely did not and will never take effect.
+    Fail(FailReason),
+    /// This node is not the leader and did not append the command. Try `leader_hint` if given.
+    NotLeader { leader_hint: Option<LeaderHint> },
+    /// The command was appended to this node's log, but the node lost leadership before it
+    /// committed: it may still take effect later, or never. Clients must record it as `info`.
+    Indeterminate { reason: String },
+    /// The answer to [`ClientOp::Status`].
+    Status(Status),
+}
+
+/// Where a follower thinks the leader is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderHint {
+    pub id: NodeId,
+    pub addr: String,
+}
+
+/// The value part of an `Ok`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// A read's result: `None` if the key has never been written.
+    Value(Option<String>),
+    /// A write that took effect.
+    Done,
+}
+
+/// Why an operation definitely failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailReason {
+    /// CAS found another value; `actual` is what it found.
+    CasMismatch { actual: String },
+    /// CAS on a key that has never been written.
+    KeyMissing,
+    /// The request made no sense (empty key, a sequence number older than the session allows...).
+    BadRequest(String),
+    /// The node is shutting down or overloaded and did not append the command.
+    Unavailable(String),
+}
+
+/// The role a node plays in its current term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+/// A snapshot of a node's Raft state, for the runner, the nemesis and people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub id: NodeId,
+    pub role: Role,
+    pub term: Term,
+    pub leader: Option<NodeId>,
+    pub commit_index: Index,
+    pub applied_index: Index,
+    pub last_log_index: Index,
+    /// Index of the first entry still in the log (after snapshots discarded a prefix).
+    pub first_log_index: Index,
+}
