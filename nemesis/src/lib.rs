@@ -43,7 +43,7 @@
 //!     let supervisor = Arc::new(Supervisor::new()?);
 //!     for id in 1..=5 {
 //!         let node = NodeSpec::new(id, "target/release/riptide-node", format!("run/nodes/n{id}.log"))
-//!             .args(["--id", &id.to_string(), "--data", &format!("run/data/n{id}")]);
+//!             .args(["--id", &id.to_string(), "--data-dir", &format!("run/data/n{id}")]);
 //!         supervisor.spawn(node)?;
 //!     }
 //!

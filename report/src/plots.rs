@@ -186,12 +186,7 @@ fn draw_latency(svg: &mut String, run: &RunHistory, summary: &RunSummary) -> Dra
     shade_faults(&mut chart, run, y_lo, y_hi)?;
     draw_latency_points(&mut chart, &points, duration, (y_lo, y_hi))?;
     draw_quantile_lines(&mut chart, &points, duration)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()?;
+    draw_legend(&mut chart)?;
     root.present()?;
     Ok(())
 }
@@ -278,6 +273,22 @@ fn draw_quantile_lines(
     Ok(())
 }
 
+/// The legend box, top right, the same on both plots.
+fn draw_legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>) -> DrawResult
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()?;
+    Ok(())
+}
+
 /// `rate.svg`.
 pub fn rate_svg(run: &RunHistory) -> String {
     let mut svg = String::new();
@@ -339,12 +350,7 @@ fn draw_rate(svg: &mut String, run: &RunHistory) -> DrawResult {
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()?;
+    draw_legend(&mut chart)?;
     root.present()?;
     Ok(())
 }

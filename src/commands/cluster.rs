@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use riptide_nemesis::Supervisor;
-use riptide_proto::ClientOp;
 use riptide_node::server::UnsafeBug;
+use riptide_proto::ClientOp;
 use riptide_proto::NodeId;
 use riptide_workload::{Client, ClientOptions, OpResult};
 
