@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 pub use error::{Error, Result};
 pub use format::{load_history, parse_history, Format};
-pub use history::{History, Op, Value, F};
+pub use history::{History, Op, OpKind, Outcome, Value};
 pub use model::{Model, ModelKind};
 pub use report::{CheckReport, Counterexample, KeyCounts, KeyReport, OpRef, Verdict};
 
@@ -84,7 +84,7 @@ pub fn default_model(history: &History) -> ModelKind {
     if history.format == Format::PorcupineKv {
         ModelKind::Kv
     } else {
-        ModelKind::auto(history.uses(F::Append))
+        ModelKind::auto(history.uses(OpKind::Append))
     }
 }
 
@@ -103,7 +103,7 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
             },
             hint: format!(
                 "use --model {}",
-                if op.f == F::Append {
+                if op.f == OpKind::Append {
                     "kv"
                 } else {
                     "cas-register"
@@ -286,7 +286,7 @@ fn op_ref<M: Model>(model: &M, op: &Op, history: &History) -> OpRef {
         f: op.f,
         outcome: op.outcome,
         value: match op.f {
-            F::Cas => serde_json::Value::Array(vec![json(op.value), json(op.value2)]),
+            OpKind::Cas => serde_json::Value::Array(vec![json(op.value), json(op.cas_new)]),
             _ => json(op.value),
         },
         op: model.describe_op(op),

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::format::Format;
-use crate::history::{HistoryStats, F};
+use crate::history::{HistoryStats, OpKind};
 use crate::model::ModelKind;
 
 /// Whether what clients saw could come from one atomic copy of the data.
@@ -52,7 +52,7 @@ impl Verdict {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OpRef {
     pub process: u64,
-    pub f: F,
+    pub f: OpKind,
     /// `ok` or `info`.
     pub outcome: crate::history::Outcome,
     /// The op's value as in the history: the value read (null for an info read), the value

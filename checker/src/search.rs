@@ -53,7 +53,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
-use crate::history::{Op, Outcome as OpOutcome, F};
+use crate::history::{Op, OpKind, Outcome as OpOutcome};
 use crate::memo::{Budget, Frontier, Memo, ROOT};
 use crate::model::Model;
 
@@ -355,7 +355,7 @@ pub fn search<M: Model>(
     // Ok reads are linearized greedily: see the module docs.
     let greedy: Vec<bool> = ops
         .iter()
-        .map(|op| op.outcome == OpOutcome::Ok && op.f == F::Read)
+        .map(|op| op.outcome == OpOutcome::Ok && op.f == OpKind::Read)
         .collect();
     let mut backtrack = false;
     let mut entry = entries.next[entries.head as usize];
@@ -532,7 +532,7 @@ fn earlier_twins(ops: &[Op]) -> Vec<u32> {
             if op.outcome != OpOutcome::Info {
                 return NIL;
             }
-            last.insert((op.f, op.value, op.value2), i as u32)
+            last.insert((op.f, op.value, op.cas_new), i as u32)
                 .unwrap_or(NIL)
         })
         .collect()

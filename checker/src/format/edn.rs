@@ -373,7 +373,7 @@ impl<'a> Reader<'a> {
 fn event(op: OpFields<'_>, line: usize) -> std::result::Result<Event<'_>, String> {
     let process = match op.process {
         Some(Edn::Int(p)) if p >= 0 => Process::Client(p as u64),
-        Some(Edn::Keyword(_)) => Process::Other, // :nemesis and Jepsen's other named processes
+        Some(Edn::Keyword(_)) => Process::Nemesis, // :nemesis and Jepsen's other named processes
         Some(_) => {
             return Err(format!(
                 "`:process` to be a number or a keyword in {OP_MAP}"
@@ -390,7 +390,7 @@ fn event(op: OpFields<'_>, line: usize) -> std::result::Result<Event<'_>, String
     let f = match op.f {
         Some(Edn::Keyword(f) | Edn::Symbol(f)) => f,
         Some(Edn::Str(Cow::Borrowed(f))) => f,
-        _ if process == Process::Other => "",
+        _ if process == Process::Nemesis => "",
         _ => return Err(format!("an `:f` keyword in {OP_MAP}")),
     };
     let raw = op.value.unwrap_or(Edn::Nil);
