@@ -266,12 +266,12 @@ fn check_key<M: Model>(
         counterexample: None,
     };
     match outcome {
-        search::Outcome::Valid => {}
-        search::Outcome::Unknown(why) => {
+        search::SearchResult::Valid => {}
+        search::SearchResult::Unknown(why) => {
             report.verdict = Verdict::Unknown;
             report.reason = Some(reason(why, opts));
         }
-        search::Outcome::Invalid(failure) => {
+        search::SearchResult::Invalid(failure) => {
             report.verdict = Verdict::Invalid;
             report.counterexample = Some(counterexample(&mut model, &ops, history, &failure));
         }

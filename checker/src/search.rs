@@ -48,12 +48,12 @@
 //! **Limits.** Every `CHECK_EVERY` steps the search looks at the shared deadline and stop flag
 //! (set at the deadline, or when another key turned out invalid) and counts the model's own
 //! tables ([`Model::heap_bytes`]) against the shared budget, as the memo does with every byte
-//! it allocates. Each gives [`Outcome::Unknown`].
+//! it allocates. Each gives [`SearchResult::Unknown`].
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
-use crate::history::{Op, OpKind, Outcome as OpOutcome};
+use crate::history::{Op, OpKind, Outcome};
 use crate::memo::{Budget, Frontier, Memo, ROOT};
 use crate::model::Model;
 
@@ -99,7 +99,7 @@ impl GaveUp {
 
 /// The result of searching one key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome<S> {
+pub enum SearchResult<S> {
     Valid,
     Invalid(Failure<S>),
     Unknown(GaveUp),
@@ -137,40 +137,37 @@ fn zobrist(i: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// "No entry" in the linked list.
+/// "No entry" in a linked list.
 const NIL: u32 = u32::MAX;
 
-/// The list of call and return entries. Entry `2i` is op `i`'s call, `2i + 1` its return
-/// (absent for info ops); the head sentinel is entry `2n`.
-struct Entries {
+/// A doubly linked list of `u32` items with a head sentinel, from which items are unlinked and
+/// relinked in place (Knuth's dancing links): the two lists of the search.
+struct Links {
     next: Vec<u32>,
     prev: Vec<u32>,
     head: u32,
 }
 
-impl Entries {
-    fn new(ops: &[Op]) -> Entries {
-        let n = ops.len();
-        let mut order: Vec<(u32, u32)> = Vec::with_capacity(2 * n);
-        for (i, op) in ops.iter().enumerate() {
-            order.push((op.invoke, 2 * i as u32));
-            if op.outcome == OpOutcome::Ok {
-                order.push((op.complete, 2 * i as u32 + 1));
-            }
-        }
-        order.sort_unstable();
-        let head = 2 * n as u32;
-        let mut next = vec![NIL; 2 * n + 1];
-        let mut prev = vec![NIL; 2 * n + 1];
+impl Links {
+    /// The items `order`, in that order, out of `0..head`; `head` is the sentinel.
+    fn new(head: u32, order: impl IntoIterator<Item = u32>) -> Links {
+        let mut next = vec![NIL; head as usize + 1];
+        let mut prev = vec![NIL; head as usize + 1];
         let mut last = head;
-        for &(_, e) in &order {
+        for e in order {
             next[last as usize] = e;
             prev[e as usize] = last;
             last = e;
         }
-        Entries { next, prev, head }
+        Links { next, prev, head }
     }
 
+    #[inline(always)]
+    fn first(&self) -> u32 {
+        self.next[self.head as usize]
+    }
+
+    #[inline(always)]
     fn unlink(&mut self, e: u32) {
         let (p, n) = (self.prev[e as usize], self.next[e as usize]);
         self.next[p as usize] = n;
@@ -179,7 +176,8 @@ impl Entries {
         }
     }
 
-    /// Relinks `e` where it was; entries must be relinked in the reverse order of unlinking.
+    /// Relinks `e` where it was; items must be relinked in the reverse order of unlinking.
+    #[inline(always)]
     fn relink(&mut self, e: u32) {
         let (p, n) = (self.prev[e as usize], self.next[e as usize]);
         self.next[p as usize] = e;
@@ -189,47 +187,28 @@ impl Entries {
     }
 }
 
-/// The ok ops not yet linearized, in order of completion: the head is the next deadline.
-struct Deadlines {
-    next: Vec<u32>,
-    prev: Vec<u32>,
-    head: u32,
+/// The list of call and return entries, in history order. Entry `2i` is op `i`'s call,
+/// `2i + 1` its return (absent for info ops); the head sentinel is entry `2n`.
+fn entries(ops: &[Op]) -> Links {
+    let mut order: Vec<(u32, u32)> = Vec::with_capacity(2 * ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        order.push((op.invoke, 2 * i as u32));
+        if op.outcome == Outcome::Ok {
+            order.push((op.complete, 2 * i as u32 + 1));
+        }
+    }
+    order.sort_unstable();
+    Links::new(2 * ops.len() as u32, order.into_iter().map(|(_, e)| e))
 }
 
-impl Deadlines {
-    fn new(ops: &[Op]) -> Deadlines {
-        let n = ops.len();
-        let mut order: Vec<u32> = (0..n as u32)
-            .filter(|&i| ops[i as usize].outcome == OpOutcome::Ok)
-            .collect();
-        order.sort_unstable_by_key(|&i| ops[i as usize].complete);
-        let head = n as u32;
-        let mut next = vec![NIL; n + 1];
-        let mut prev = vec![NIL; n + 1];
-        let mut last = head;
-        for &i in &order {
-            next[last as usize] = i;
-            prev[i as usize] = last;
-            last = i;
-        }
-        Deadlines { next, prev, head }
-    }
-
-    fn unlink(&mut self, i: u32) {
-        let (p, n) = (self.prev[i as usize], self.next[i as usize]);
-        self.next[p as usize] = n;
-        if n != NIL {
-            self.prev[n as usize] = p;
-        }
-    }
-
-    fn relink(&mut self, i: u32) {
-        let (p, n) = (self.prev[i as usize], self.next[i as usize]);
-        self.next[p as usize] = i;
-        if n != NIL {
-            self.prev[n as usize] = i;
-        }
-    }
+/// The ok ops not yet linearized, in order of completion: the first is the next deadline.
+fn deadlines(ops: &[Op]) -> Links {
+    let n = ops.len() as u32;
+    let mut order: Vec<u32> = (0..n)
+        .filter(|&i| ops[i as usize].outcome == Outcome::Ok)
+        .collect();
+    order.sort_unstable_by_key(|&i| ops[i as usize].complete);
+    Links::new(n, order)
 }
 
 /// How many of the next deadlines [`Model::doomed`] is asked about after each step: the first
@@ -241,10 +220,10 @@ fn doomed_deadline<M: Model>(
     model: &mut M,
     state: M::State,
     ops: &[Op],
-    deadlines: &Deadlines,
+    deadlines: &Links,
     i: u32,
 ) -> Option<u32> {
-    let mut d = deadlines.next[deadlines.head as usize];
+    let mut d = deadlines.first();
     if d == i {
         d = deadlines.next[d as usize];
     }
@@ -292,10 +271,83 @@ impl Drop for Reservation<'_> {
     }
 }
 
+/// A linearized op, with what to restore when it is undone.
 struct Frame<S> {
     op: u32,
     state: S,
     record: u32,
+}
+
+/// The op that could not be linearized, the memo record of the configuration it failed in, and
+/// the op linearized after it when a doomed deadline stopped the search before that step
+/// entered the memo.
+type Failed = (usize, u32, Option<u32>);
+
+/// The furthest the search got: the completion index it could not pass, how, and the distinct
+/// states it could not pass it in.
+struct Furthest<S> {
+    at: u32,
+    failed: Option<Failed>,
+    states: Vec<S>,
+}
+
+impl<S: Copy + Eq> Furthest<S> {
+    fn note(&mut self, at: u32, failed: Failed, state: S) {
+        if self.failed.is_none() || at > self.at {
+            self.at = at;
+            self.failed = Some(failed);
+            self.states.clear();
+            self.states.push(state);
+        } else if at == self.at && self.states.len() < MAX_STATES && !self.states.contains(&state) {
+            self.states.push(state);
+        }
+    }
+}
+
+/// What one visit of an entry decided.
+enum Step {
+    /// Go on to the next entry.
+    Next,
+    /// An op was linearized: start again from the head.
+    Linearized,
+    /// Undo the last linearization.
+    Backtrack,
+    /// The memo cannot grow within the budget.
+    OutOfMemory,
+}
+
+/// One key's search: the entries still to place, what is linearized (stack, bitsets, state,
+/// memo record) and what the search learnt on the way.
+struct Search<'s, 'l, M: Model> {
+    model: &'s mut M,
+    ops: &'s [Op],
+    limits: &'s Limits<'l>,
+    entries: Links,
+    deadlines: Links,
+    /// Per op: the earlier identical info op it must wait for ([`earlier_twins`]), or [`NIL`].
+    twin: Vec<u32>,
+    /// Per op: its position in its bitset; ok ops and info ops get separate bitsets (see the
+    /// memo's dominance rule).
+    bit: Vec<u32>,
+    is_info: Vec<bool>,
+    /// Per op: an ok read, linearized greedily (see the module docs).
+    greedy: Vec<bool>,
+    /// Per op: its Zobrist key.
+    zob: Vec<u64>,
+    ok_bits: Frontier,
+    info_bits: Vec<u64>,
+    memo: Memo<'l, M::State>,
+    state: M::State,
+    /// Zobrist hash of the linearized ok ops.
+    set_hash: u64,
+    /// Memo record of the current configuration.
+    record: u32,
+    stack: Vec<Frame<M::State>>,
+    /// Ok ops not linearized yet.
+    remaining: usize,
+    tick: u32,
+    model_bytes: Reservation<'l>,
+    furthest: Furthest<M::State>,
 }
 
 /// Decides whether `ops` (one key, in invoke order, fails already dropped) is linearizable.
@@ -303,223 +355,284 @@ pub fn search<M: Model>(
     model: &mut M,
     ops: &[Op],
     limits: &Limits<'_>,
-) -> (Outcome<M::State>, Stats) {
-    let n = ops.len();
-    let mut remaining = ops.iter().filter(|o| o.outcome == OpOutcome::Ok).count();
-    let mut stats = Stats::default();
-    if remaining == 0 {
-        return (Outcome::Valid, stats);
+) -> (SearchResult<M::State>, Stats) {
+    if !ops.iter().any(|o| o.outcome == Outcome::Ok) {
+        return (SearchResult::Valid, Stats::default());
     }
-    let mut entries = Entries::new(ops);
-    let mut deadlines = Deadlines::new(ops);
-    let twin = earlier_twins(ops);
-    // Ok ops and info ops get separate bitsets (see the memo's dominance rule); `bit[i]` is op
-    // i's position in its own one.
-    let mut counts = [0u32; 2];
-    let bit: Vec<u32> = ops
-        .iter()
-        .map(|op| {
-            let part = usize::from(op.outcome == OpOutcome::Info);
-            counts[part] += 1;
-            counts[part] - 1
-        })
-        .collect();
-    let is_info: Vec<bool> = ops.iter().map(|op| op.outcome == OpOutcome::Info).collect();
-    let zob: Vec<u64> = (0..n).map(zobrist).collect();
-    let mut ok_bits = Frontier::new(counts[0] as usize);
-    let mut info_bits = vec![0u64; (counts[1] as usize).div_ceil(64)];
-    let mut memo: Memo<'_, M::State> = Memo::new(info_bits.len(), limits.budget);
-
-    let mut state = model.init();
-    let mut set_hash = 0u64;
-    let mut record = ROOT;
-    let mut stack: Vec<Frame<M::State>> = Vec::new();
-
-    // The furthest the search got: the completion index it could not pass, and how: the op
-    // that could not be linearized, the record of the configuration, and an op linearized
-    // after it (when a doomed deadline stopped the search before that step entered the memo).
-    let mut best_at = 0u32;
-    let mut best: Option<(usize, u32, Option<u32>)> = None;
-    let mut best_states: Vec<M::State> = Vec::new();
-    let mut note = |at: u32, failed: (usize, u32, Option<u32>), state: M::State| {
-        if best.is_none() || at > best_at {
-            best_at = at;
-            best = Some(failed);
-            best_states.clear();
-            best_states.push(state);
-        } else if at == best_at && best_states.len() < MAX_STATES && !best_states.contains(&state) {
-            best_states.push(state);
-        }
+    let mut search = Search::new(model, ops, limits);
+    let result = search.run();
+    let stats = Stats {
+        configurations: search.memo.len(),
+        memo_bytes: search.memo.bytes(),
     };
+    (result, stats)
+}
 
-    // Ok reads are linearized greedily: see the module docs.
-    let greedy: Vec<bool> = ops
-        .iter()
-        .map(|op| op.outcome == OpOutcome::Ok && op.f == OpKind::Read)
-        .collect();
-    let mut backtrack = false;
-    let mut entry = entries.next[entries.head as usize];
-    let mut tick = 0u32;
-    let mut model_bytes = Reservation {
-        budget: limits.budget,
-        bytes: 0,
-    };
-    let give_up = |why, memo: &Memo<'_, M::State>, mut stats: Stats| {
-        stats.configurations = memo.len();
-        stats.memo_bytes = memo.bytes();
-        (Outcome::Unknown(why), stats)
-    };
-    'search: loop {
-        tick = tick.wrapping_add(1);
-        if tick & (CHECK_EVERY - 1) == 0 {
-            if !model_bytes.resize(model.heap_bytes()) {
-                return give_up(GaveUp::Memory, &memo, stats);
-            }
-            let stop = limits.stop.load(Ordering::Relaxed);
-            if stop != 0 {
-                return give_up(GaveUp::from_stop(stop), &memo, stats);
-            }
-            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
-                let _ = limits.stop.compare_exchange(
-                    0,
-                    STOP_TIME,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
-                return give_up(GaveUp::TimeLimit, &memo, stats);
-            }
+impl<'s, 'l, M: Model> Search<'s, 'l, M> {
+    fn new(model: &'s mut M, ops: &'s [Op], limits: &'s Limits<'l>) -> Self {
+        let mut counts = [0u32; 2];
+        let bit: Vec<u32> = ops
+            .iter()
+            .map(|op| {
+                let part = usize::from(op.outcome == Outcome::Info);
+                counts[part] += 1;
+                counts[part] - 1
+            })
+            .collect();
+        let info_bits = vec![0u64; (counts[1] as usize).div_ceil(64)];
+        let state = model.init();
+        Search {
+            entries: entries(ops),
+            deadlines: deadlines(ops),
+            twin: earlier_twins(ops),
+            bit,
+            is_info: ops.iter().map(|op| op.outcome == Outcome::Info).collect(),
+            greedy: ops
+                .iter()
+                .map(|op| op.outcome == Outcome::Ok && op.f == OpKind::Read)
+                .collect(),
+            zob: (0..ops.len()).map(zobrist).collect(),
+            ok_bits: Frontier::new(counts[0] as usize),
+            memo: Memo::new(info_bits.len(), limits.budget),
+            info_bits,
+            state,
+            set_hash: 0,
+            record: ROOT,
+            stack: Vec::new(),
+            remaining: counts[0] as usize,
+            tick: 0,
+            model_bytes: Reservation {
+                budget: limits.budget,
+                bytes: 0,
+            },
+            furthest: Furthest {
+                at: 0,
+                failed: None,
+                states: Vec::new(),
+            },
+            model,
+            ops,
+            limits,
         }
-        if !backtrack {
-            // Every ok op has a return entry, so walking off the end means none is left: but
-            // that is caught when the last one is linearized, below.
-            debug_assert_ne!(entry, NIL);
-            let i = (entry >> 1) as usize;
-            if entry & 1 == 0 {
-                let op = &ops[i];
-                let blocked = twin[i] != NIL && {
-                    let b = bit[twin[i] as usize];
-                    info_bits[b as usize / 64] >> (b % 64) & 1 == 0
-                };
-                let next = if blocked || (op.outcome == OpOutcome::Ok && !model.viable(state, op)) {
-                    None
-                } else {
-                    model.step(state, op)
-                };
-                let doomed = next.and_then(|s| {
-                    doomed_deadline(model, s, ops, &deadlines, i as u32).map(|d| (d, s))
-                });
-                if let Some((d, s)) = doomed {
-                    // The configuration after it is dead: after a greedy read, so is this one.
-                    note(
-                        ops[d as usize].complete,
-                        (d as usize, record, Some(i as u32)),
-                        s,
-                    );
-                    backtrack = greedy[i];
-                } else if let Some(next_state) = next {
-                    let b = bit[i] as usize;
-                    let next_hash = if is_info[i] {
-                        info_bits[b / 64] |= 1 << (b % 64);
-                        set_hash
-                    } else {
-                        ok_bits.set(b);
-                        set_hash ^ zob[i]
-                    };
-                    let h = next_hash ^ crate::fx::hash_one(&next_state);
-                    match memo.insert(h, next_state, &ok_bits, &info_bits, i as u32, record) {
-                        Err(_) => return give_up(GaveUp::Memory, &memo, stats),
-                        Ok(Some(id)) => {
-                            stack.push(Frame {
-                                op: i as u32,
-                                state,
-                                record,
-                            });
-                            state = next_state;
-                            set_hash = next_hash;
-                            record = id;
-                            entries.unlink(entry);
-                            if op.outcome == OpOutcome::Ok {
-                                entries.unlink(entry + 1);
-                                deadlines.unlink(i as u32);
-                                remaining -= 1;
-                                if remaining == 0 {
-                                    stats.configurations = memo.len();
-                                    stats.memo_bytes = memo.bytes();
-                                    return (Outcome::Valid, stats);
-                                }
-                            }
-                            entry = entries.next[entries.head as usize];
-                            continue;
-                        }
-                        Ok(None) => {
-                            if is_info[i] {
-                                info_bits[b / 64] &= !(1 << (b % 64));
-                            } else {
-                                ok_bits.clear(b);
-                            }
-                            // A known configuration after a greedy read: this one fails too.
-                            backtrack = greedy[i];
-                        }
-                    }
-                }
-                if !backtrack {
-                    entry = entries.next[entry as usize];
-                    continue;
-                }
-            } else {
-                // Op i had to be linearized before this completion, and was not.
-                note(ops[i].complete, (i, record, None), state);
-            }
-        }
-        // Undo the last linearization and try the next call after it; undoing a greedy read
-        // means the configuration it was taken from fails as well, so keep undoing.
-        backtrack = false;
+    }
+
+    /// Walks the entries from the head: linearize a call and start again, or undo the last
+    /// linearization at a return that was not reached in time.
+    fn run(&mut self) -> SearchResult<M::State> {
+        let mut entry = self.entries.first();
         loop {
-            let Some(frame) = stack.pop() else {
-                break 'search;
-            };
-            let j = frame.op as usize;
-            if ops[j].outcome == OpOutcome::Ok {
-                deadlines.relink(frame.op);
-                entries.relink(2 * frame.op + 1);
-                remaining += 1;
+            if let Some(why) = self.over_limits() {
+                return SearchResult::Unknown(why);
             }
-            entries.relink(2 * frame.op);
-            let b = bit[j] as usize;
-            if is_info[j] {
-                info_bits[b / 64] &= !(1 << (b % 64));
+            // Every ok op has a return entry, so walking off the end means none is left: but
+            // that is caught when the last one is linearized.
+            debug_assert_ne!(entry, NIL);
+            let step = if entry & 1 == 0 {
+                self.try_call(entry)
             } else {
-                ok_bits.clear(b);
-                set_hash ^= zob[j];
+                self.missed_return(entry)
+            };
+            entry = match step {
+                Step::Next => self.entries.next[entry as usize],
+                Step::Linearized if self.remaining == 0 => return SearchResult::Valid,
+                Step::Linearized => self.entries.first(),
+                Step::Backtrack => match self.backtrack() {
+                    Some(next) => next,
+                    None => return SearchResult::Invalid(self.failure()),
+                },
+                Step::OutOfMemory => return SearchResult::Unknown(GaveUp::Memory),
+            };
+        }
+    }
+
+    /// Every [`CHECK_EVERY`] steps: whether to give up (the model's tables over the budget,
+    /// the stop flag, the deadline).
+    #[inline(always)]
+    fn over_limits(&mut self) -> Option<GaveUp> {
+        self.tick = self.tick.wrapping_add(1);
+        if self.tick & (CHECK_EVERY - 1) != 0 {
+            return None;
+        }
+        self.check_limits()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn check_limits(&mut self) -> Option<GaveUp> {
+        if !self.model_bytes.resize(self.model.heap_bytes()) {
+            return Some(GaveUp::Memory);
+        }
+        let stop = self.limits.stop.load(Ordering::Relaxed);
+        if stop != 0 {
+            return Some(GaveUp::from_stop(stop));
+        }
+        if self.limits.deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = self.limits.stop.compare_exchange(
+                0,
+                STOP_TIME,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            return Some(GaveUp::TimeLimit);
+        }
+        None
+    }
+
+    /// At op `i`'s call: linearize it if its twin rule, the model and the deadlines allow.
+    #[inline(always)]
+    fn try_call(&mut self, entry: u32) -> Step {
+        let ops = self.ops;
+        let i = (entry >> 1) as usize;
+        let op = &ops[i];
+        let next = if self.waits_for_twin(i)
+            || (op.outcome == Outcome::Ok && !self.model.viable(self.state, op))
+        {
+            None
+        } else {
+            self.model.step(self.state, op)
+        };
+        let Some(next_state) = next else {
+            return Step::Next;
+        };
+        let doomed = doomed_deadline(self.model, next_state, ops, &self.deadlines, i as u32);
+        if let Some(d) = doomed {
+            // The configuration after it is dead: after a greedy read, so is this one.
+            let failed = (d as usize, self.record, Some(i as u32));
+            self.furthest
+                .note(ops[d as usize].complete, failed, next_state);
+            return self.after_dead_end(i);
+        }
+        self.linearize(i, next_state)
+    }
+
+    /// Whether info op `i` has an identical twin invoked earlier and not linearized yet.
+    #[inline(always)]
+    fn waits_for_twin(&self, i: usize) -> bool {
+        let twin = self.twin[i];
+        twin != NIL && {
+            let b = self.bit[twin as usize];
+            self.info_bits[b as usize / 64] >> (b % 64) & 1 == 0
+        }
+    }
+
+    /// A call that leads nowhere new: try the next one, unless it was a greedy read, whose
+    /// configuration then fails as a whole.
+    #[inline(always)]
+    fn after_dead_end(&self, i: usize) -> Step {
+        if self.greedy[i] {
+            Step::Backtrack
+        } else {
+            Step::Next
+        }
+    }
+
+    /// Linearizes op `i` into `next_state`, unless the memo knows the configuration it leads to.
+    #[inline(always)]
+    fn linearize(&mut self, i: usize, next_state: M::State) -> Step {
+        let b = self.bit[i] as usize;
+        let next_hash = if self.is_info[i] {
+            self.info_bits[b / 64] |= 1 << (b % 64);
+            self.set_hash
+        } else {
+            self.ok_bits.set(b);
+            self.set_hash ^ self.zob[i]
+        };
+        let h = next_hash ^ crate::fx::hash_one(&next_state);
+        let inserted = self.memo.insert(
+            h,
+            next_state,
+            &self.ok_bits,
+            &self.info_bits,
+            i as u32,
+            self.record,
+        );
+        match inserted {
+            Err(_) => Step::OutOfMemory,
+            Ok(Some(id)) => {
+                self.stack.push(Frame {
+                    op: i as u32,
+                    state: self.state,
+                    record: self.record,
+                });
+                self.state = next_state;
+                self.set_hash = next_hash;
+                self.record = id;
+                self.entries.unlink(2 * i as u32);
+                if !self.is_info[i] {
+                    self.entries.unlink(2 * i as u32 + 1);
+                    self.deadlines.unlink(i as u32);
+                    self.remaining -= 1;
+                }
+                Step::Linearized
             }
-            state = frame.state;
-            record = frame.record;
-            if !greedy[j] {
-                entry = entries.next[2 * j];
-                break;
+            Ok(None) => {
+                if self.is_info[i] {
+                    self.info_bits[b / 64] &= !(1 << (b % 64));
+                } else {
+                    self.ok_bits.clear(b);
+                }
+                // A known configuration after a greedy read: this one fails too.
+                self.after_dead_end(i)
             }
         }
     }
-    stats.configurations = memo.len();
-    stats.memo_bytes = memo.bytes();
-    // Every failed search meets a return or a doomed deadline first; the fallback only keeps a
-    // broken invariant from turning into a panic.
-    let (op, mut rec, extra) = best.unwrap_or((0, ROOT, None));
-    let mut prefix: Vec<usize> = extra.map(|e| e as usize).into_iter().collect();
-    while rec != ROOT {
-        let (o, parent) = memo.parent(rec);
-        prefix.push(o as usize);
-        rec = parent;
+
+    /// At op `i`'s return: it had to be linearized before this completion, and was not.
+    fn missed_return(&mut self, entry: u32) -> Step {
+        let i = (entry >> 1) as usize;
+        let failed = (i, self.record, None);
+        self.furthest.note(self.ops[i].complete, failed, self.state);
+        Step::Backtrack
     }
-    prefix.reverse();
-    (
-        Outcome::Invalid(Failure {
+
+    /// Undoes the last linearization and returns the call to try next: the one after the
+    /// undone op's. Undoing a greedy read means the configuration it was taken from fails as
+    /// well, so that is undone too. `None` once nothing is left to undo: not linearizable.
+    #[inline(always)]
+    fn backtrack(&mut self) -> Option<u32> {
+        loop {
+            let frame = self.stack.pop()?;
+            let j = frame.op as usize;
+            if !self.is_info[j] {
+                self.deadlines.relink(frame.op);
+                self.entries.relink(2 * frame.op + 1);
+                self.remaining += 1;
+            }
+            self.entries.relink(2 * frame.op);
+            let b = self.bit[j] as usize;
+            if self.is_info[j] {
+                self.info_bits[b / 64] &= !(1 << (b % 64));
+            } else {
+                self.ok_bits.clear(b);
+                self.set_hash ^= self.zob[j];
+            }
+            self.state = frame.state;
+            self.record = frame.record;
+            if !self.greedy[j] {
+                return Some(self.entries.next[2 * j]);
+            }
+        }
+    }
+
+    /// The counterexample of a failed search: where it got furthest, and the linearization
+    /// (memo records back to the root) that got there.
+    fn failure(&mut self) -> Failure<M::State> {
+        // Every failed search meets a return or a doomed deadline first; the fallback only
+        // keeps a broken invariant from turning into a panic.
+        let (op, mut rec, extra) = self.furthest.failed.unwrap_or((0, ROOT, None));
+        let mut prefix: Vec<usize> = extra.map(|e| e as usize).into_iter().collect();
+        while rec != ROOT {
+            let (o, parent) = self.memo.parent(rec);
+            prefix.push(o as usize);
+            rec = parent;
+        }
+        prefix.reverse();
+        Failure {
             op,
             prefix,
-            states: best_states,
-        }),
-        stats,
-    )
+            states: std::mem::take(&mut self.furthest.states),
+        }
+    }
 }
 
 /// For each info op, the previous info op with the same `f` and values (by invoke order), or
@@ -529,7 +642,7 @@ fn earlier_twins(ops: &[Op]) -> Vec<u32> {
     ops.iter()
         .enumerate()
         .map(|(i, op)| {
-            if op.outcome != OpOutcome::Info {
+            if op.outcome != Outcome::Info {
                 return NIL;
             }
             last.insert((op.f, op.value, op.cas_new), i as u32)
