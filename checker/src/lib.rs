@@ -94,22 +94,7 @@ pub fn default_model(history: &History) -> ModelKind {
 /// is not linearizable is a report with verdict [`Verdict::Invalid`].
 pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result<CheckReport> {
     if let Some(op) = history.ops.iter().find(|op| !model.supports(op.f)) {
-        return Err(Error::Unsupported {
-            model: model.to_string(),
-            f: op.f.name().to_string(),
-            key: match history.keys[op.key as usize].as_str() {
-                "" => String::new(),
-                k => format!(" on key {k:?}"),
-            },
-            hint: format!(
-                "use --model {}",
-                if op.f == OpKind::Append {
-                    "kv"
-                } else {
-                    "cas-register"
-                }
-            ),
-        });
+        return Err(unsupported(history, model, op));
     }
     let start = Instant::now();
     let initial = opts
@@ -124,13 +109,8 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         stop: &stop,
         budget: &budget,
     };
-
     let parts = history.partition();
-    // Largest keys first, so that the longest search starts early and a core is not left
-    // alone with it at the end.
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by_key(|&k| std::cmp::Reverse(parts[k].len()));
-    let run = |k: usize| {
+    let check_one = |k: usize| {
         let ops = &parts[k];
         let stopped = limits.stop.load(Ordering::Relaxed);
         let report = if stopped != 0 {
@@ -152,63 +132,86 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
                     .stop
                     .compare_exchange(0, STOP_INVALID, Ordering::Relaxed, Ordering::Relaxed);
         }
-        (k, report)
+        report
     };
-    let threads = opts
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, order.len().max(1));
-    let results: Vec<(usize, KeyReport)> = if threads == 1 {
-        order.into_iter().map(run).collect()
-    } else {
-        // A shared queue in strict largest-first order: each worker takes the next key.
-        let next = AtomicUsize::new(0);
-        let worker = || {
-            let mut mine = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&k) = order.get(i) else {
-                    return mine;
-                };
-                mine.push(run(k));
-            }
-        };
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a checker thread panicked"))
-                .collect()
-        })
-    };
-
-    let mut key_counts = KeyCounts::default();
-    let mut keys = std::collections::BTreeMap::new();
-    for (k, r) in results {
-        match r.verdict {
-            Verdict::Valid => key_counts.valid += 1,
-            Verdict::Invalid => key_counts.invalid += 1,
-            Verdict::Unknown => key_counts.unknown += 1,
-        }
-        keys.insert(history.keys[k].clone(), r);
-    }
-    let verdict = if key_counts.invalid > 0 {
-        Verdict::Invalid
-    } else if key_counts.unknown > 0 {
-        Verdict::Unknown
-    } else {
-        Verdict::Valid
-    };
-    Ok(CheckReport {
-        verdict,
+    let results = largest_first(&parts, opts.threads, check_one);
+    let mut report = CheckReport {
+        verdict: Verdict::Valid,
         file: history.path.clone(),
         format: history.format,
         model,
         initial: initial.to_string(),
-        elapsed_secs: start.elapsed().as_secs_f64(),
+        elapsed_secs: 0.0,
         history: history.stats.clone(),
-        key_counts,
-        keys,
+        key_counts: KeyCounts::default(),
+        keys: std::collections::BTreeMap::new(),
+    };
+    for (k, r) in results {
+        match r.verdict {
+            Verdict::Valid => report.key_counts.valid += 1,
+            Verdict::Invalid => report.key_counts.invalid += 1,
+            Verdict::Unknown => report.key_counts.unknown += 1,
+        }
+        report.keys.insert(history.keys[k].clone(), r);
+    }
+    report.verdict = report.key_counts.verdict();
+    report.elapsed_secs = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The error for an op `model` cannot interpret, with the model to use instead.
+fn unsupported(history: &History, model: ModelKind, op: &Op) -> Error {
+    Error::Unsupported {
+        model: model.to_string(),
+        f: op.f.name().to_string(),
+        key: match history.keys[op.key as usize].as_str() {
+            "" => String::new(),
+            k => format!(" on key {k:?}"),
+        },
+        hint: format!(
+            "use --model {}",
+            if op.f == OpKind::Append {
+                "kv"
+            } else {
+                "cas-register"
+            }
+        ),
+    }
+}
+
+/// Runs `check_one` on every key, largest keys first, so that the longest search starts early
+/// and a core is not left alone with it at the end; on `threads` workers (all cores by default)
+/// taking keys from one shared queue in that order. Returns each key with its report.
+fn largest_first(
+    parts: &[Vec<Op>],
+    threads: Option<usize>,
+    check_one: impl Fn(usize) -> KeyReport + Sync,
+) -> Vec<(usize, KeyReport)> {
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(parts[k].len()));
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, order.len().max(1));
+    if threads == 1 {
+        return order.into_iter().map(|k| (k, check_one(k))).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        let mut mine = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&k) = order.get(i) else {
+                return mine;
+            };
+            mine.push((k, check_one(k)));
+        }
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(&worker)).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a checker thread panicked"))
+            .collect()
     })
 }
 

@@ -53,9 +53,12 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
+mod links;
+
 use crate::history::{Op, OpKind, Outcome};
-use crate::memo::{Budget, Frontier, Memo, ROOT};
+use crate::memo::{Budget, Frontier, Memo, Reservation, ROOT};
 use crate::model::Model;
+use links::{deadlines, doomed_deadline, entries, Links, NIL};
 
 /// How often (in loop iterations) the search looks at the clock: often enough to stop within a
 /// millisecond, rarely enough that `Instant::now` costs nothing measurable.
@@ -135,140 +138,6 @@ fn zobrist(i: usize) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// "No entry" in a linked list.
-const NIL: u32 = u32::MAX;
-
-/// A doubly linked list of `u32` items with a head sentinel, from which items are unlinked and
-/// relinked in place (Knuth's dancing links): the two lists of the search.
-struct Links {
-    next: Vec<u32>,
-    prev: Vec<u32>,
-    head: u32,
-}
-
-impl Links {
-    /// The items `order`, in that order, out of `0..head`; `head` is the sentinel.
-    fn new(head: u32, order: impl IntoIterator<Item = u32>) -> Links {
-        let mut next = vec![NIL; head as usize + 1];
-        let mut prev = vec![NIL; head as usize + 1];
-        let mut last = head;
-        for e in order {
-            next[last as usize] = e;
-            prev[e as usize] = last;
-            last = e;
-        }
-        Links { next, prev, head }
-    }
-
-    #[inline(always)]
-    fn first(&self) -> u32 {
-        self.next[self.head as usize]
-    }
-
-    #[inline(always)]
-    fn unlink(&mut self, e: u32) {
-        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
-        self.next[p as usize] = n;
-        if n != NIL {
-            self.prev[n as usize] = p;
-        }
-    }
-
-    /// Relinks `e` where it was; items must be relinked in the reverse order of unlinking.
-    #[inline(always)]
-    fn relink(&mut self, e: u32) {
-        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
-        self.next[p as usize] = e;
-        if n != NIL {
-            self.prev[n as usize] = e;
-        }
-    }
-}
-
-/// The list of call and return entries, in history order. Entry `2i` is op `i`'s call,
-/// `2i + 1` its return (absent for info ops); the head sentinel is entry `2n`.
-fn entries(ops: &[Op]) -> Links {
-    let mut order: Vec<(u32, u32)> = Vec::with_capacity(2 * ops.len());
-    for (i, op) in ops.iter().enumerate() {
-        order.push((op.invoke, 2 * i as u32));
-        if op.outcome == Outcome::Ok {
-            order.push((op.complete, 2 * i as u32 + 1));
-        }
-    }
-    order.sort_unstable();
-    Links::new(2 * ops.len() as u32, order.into_iter().map(|(_, e)| e))
-}
-
-/// The ok ops not yet linearized, in order of completion: the first is the next deadline.
-fn deadlines(ops: &[Op]) -> Links {
-    let n = ops.len() as u32;
-    let mut order: Vec<u32> = (0..n)
-        .filter(|&i| ops[i as usize].outcome == Outcome::Ok)
-        .collect();
-    order.sort_unstable_by_key(|&i| ops[i as usize].complete);
-    Links::new(n, order)
-}
-
-/// How many of the next deadlines [`Model::doomed`] is asked about after each step: the first
-/// few catch nearly everything, and each costs a lookup.
-const LOOKAHEAD: usize = 4;
-
-/// Which of the next deadlines, if any, is doomed after linearizing op `i` into `state`.
-fn doomed_deadline<M: Model>(
-    model: &mut M,
-    state: M::State,
-    ops: &[Op],
-    deadlines: &Links,
-    i: u32,
-) -> Option<u32> {
-    let mut d = deadlines.first();
-    if d == i {
-        d = deadlines.next[d as usize];
-    }
-    if d == NIL {
-        return None;
-    }
-    let horizon = ops[d as usize].complete;
-    let mut asked = 0;
-    while d != NIL && asked < LOOKAHEAD {
-        if d != i {
-            if model.doomed(state, &ops[d as usize], horizon) {
-                return Some(d);
-            }
-            asked += 1;
-        }
-        d = deadlines.next[d as usize];
-    }
-    None
-}
-
-/// Bytes taken from the budget for the model's own tables, given back when the search ends.
-struct Reservation<'b> {
-    budget: &'b Budget,
-    bytes: usize,
-}
-
-impl Reservation<'_> {
-    /// Grows (or shrinks) the reservation to `bytes`; false if the budget cannot cover it.
-    fn resize(&mut self, bytes: usize) -> bool {
-        if bytes > self.bytes {
-            if !self.budget.reserve(bytes - self.bytes) {
-                return false;
-            }
-        } else {
-            self.budget.release(self.bytes - bytes);
-        }
-        self.bytes = bytes;
-        true
-    }
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        self.budget.release(self.bytes);
-    }
 }
 
 /// A linearized op, with what to restore when it is undone.
@@ -401,10 +270,7 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
             stack: Vec::new(),
             remaining: counts[0] as usize,
             tick: 0,
-            model_bytes: Reservation {
-                budget: limits.budget,
-                bytes: 0,
-            },
+            model_bytes: Reservation::new(limits.budget),
             furthest: Furthest {
                 at: 0,
                 failed: None,
@@ -649,28 +515,4 @@ fn earlier_twins(ops: &[Op]) -> Vec<u32> {
                 .unwrap_or(NIL)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_reservation_follows_the_model_and_is_given_back() {
-        let budget = Budget::new(1000);
-        {
-            let mut r = Reservation {
-                budget: &budget,
-                bytes: 0,
-            };
-            assert!(r.resize(600));
-            assert!(r.resize(900));
-            assert!(!r.resize(1100), "over the budget");
-            assert_eq!(r.bytes, 900);
-            assert!(r.resize(100));
-            assert!(Budget::reserve(&budget, 900), "shrinking gave bytes back");
-            budget.release(900);
-        }
-        assert!(budget.reserve(1000), "dropping gave everything back");
-    }
 }
