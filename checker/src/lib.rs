@@ -4,7 +4,8 @@
 //! data. The pipeline, one module per step:
 //!
 //! 1. [`format`](mod@format): read a history file (riptide JSONL, Jepsen EDN, Jepsen logs, Porcupine's kv
-//!    data), detecting the format.
+//!    data), detecting the format; or take the records of a riptide history that the caller has
+//!    already read ([`History::from_records`]).
 //! 2. [`history`]: pair invokes with completions; drop `fail`s; keep `info`s as ops that may take
 //!    effect at any time after their invoke, or never; split by key.
 //! 3. [`model`]: what one copy of the data does (register, cas-register, kv).
@@ -207,7 +208,7 @@ fn largest_first(
         }
     };
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(&worker)).collect();
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().expect("a checker thread panicked"))

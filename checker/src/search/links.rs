@@ -84,6 +84,7 @@ pub(super) fn deadlines(ops: &[Op]) -> Links {
 const LOOKAHEAD: usize = 4;
 
 /// Which of the next deadlines, if any, is doomed after linearizing op `i` into `state`.
+#[inline]
 pub(super) fn doomed_deadline<M: Model>(
     model: &mut M,
     state: M::State,
