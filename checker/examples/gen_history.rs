@@ -19,6 +19,7 @@ use std::io::{BufWriter, Write};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use riptide_history::OpKind;
 
 struct Args {
     ops: usize,
@@ -53,16 +54,9 @@ fn parse_args() -> Args {
     a
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum F {
-    Read,
-    Write,
-    Cas,
-}
-
 #[derive(Clone, Copy)]
 struct Pending {
-    f: F,
+    f: OpKind,
     /// write value or cas `from`.
     a: i64,
     /// cas `to`.
@@ -70,6 +64,18 @@ struct Pending {
     /// Took effect yet? With the read result (0 = nil) or whether the cas matched.
     applied: bool,
     result: i64,
+}
+
+impl Pending {
+    fn new(f: OpKind, a: i64, b: i64) -> Pending {
+        Pending {
+            f,
+            a,
+            b,
+            applied: false,
+            result: 0,
+        }
+    }
 }
 
 struct Client {
@@ -87,165 +93,203 @@ struct Key {
     quota: usize,
 }
 
-fn main() {
-    let args = parse_args();
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let mut next_process = 0u64;
-    let mut keys: Vec<Key> = (0..args.keys)
-        .map(|k| Key {
-            value: 0,
-            next_value: 1,
-            clients: (0..args.clients)
-                .map(|_| {
-                    next_process += 1;
-                    Client {
-                        process: next_process - 1,
-                        op: None,
-                    }
-                })
-                .collect(),
-            lingering: Vec::new(),
-            invoked: 0,
-            quota: args.ops / args.keys + usize::from(k < args.ops % args.keys),
-        })
-        .collect();
-    let mut active: Vec<usize> = (0..args.keys).collect();
-    let out = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 20, out.lock());
-    let mut index = 0u64;
-    let mut line = |out: &mut BufWriter<_>, p: u64, ty: &str, f: F, key: usize, value: String| {
-        let f = match f {
-            F::Read => "read",
-            F::Write => "write",
-            F::Cas => "cas",
-        };
+/// The JSON of a register value: 0 is nil.
+fn show(v: i64) -> String {
+    if v == 0 {
+        "null".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// Where the history goes, numbering its lines.
+struct Out<W: Write> {
+    w: BufWriter<W>,
+    index: u64,
+}
+
+impl<W: Write> Out<W> {
+    fn line(&mut self, p: u64, ty: &str, f: OpKind, key: usize, value: &str) {
+        let index = self.index;
         writeln!(
-            out,
-            r#"{{"index":{index},"time":{},"process":{p},"type":"{ty}","f":"{f}","key":"k{key}","value":{value}}}"#,
-            index * 1000
+            self.w,
+            r#"{{"index":{index},"time":{},"process":{p},"type":"{ty}","f":"{}","key":"k{key}","value":{value}}}"#,
+            index * 1000,
+            f.name()
         )
         .expect("write");
-        index += 1;
-    };
-    let show = |v: i64| {
-        if v == 0 {
-            "null".to_string()
-        } else {
-            v.to_string()
-        }
-    };
-    while !active.is_empty() {
-        let slot = rng.gen_range(0..active.len());
-        let k = active[slot];
-        let key = &mut keys[k];
-        let c = rng.gen_range(0..key.clients.len());
-        if !key.lingering.is_empty() && rng.gen_bool(0.02) {
-            // A timed-out op takes effect late.
-            let i = rng.gen_range(0..key.lingering.len());
-            let op = key.lingering.swap_remove(i);
-            match op.f {
-                F::Write => key.value = op.a,
-                F::Cas if key.value == op.a => key.value = op.b,
-                _ => {}
-            }
-            continue;
-        }
-        let client = &mut key.clients[c];
-        match client.op {
-            None if key.invoked < key.quota => {
-                let roll = rng.gen_range(0..10);
-                let op = if roll < 5 {
-                    Pending {
-                        f: F::Read,
-                        a: 0,
-                        b: 0,
-                        applied: false,
-                        result: 0,
-                    }
-                } else if roll < 8 {
-                    key.next_value += 1;
-                    Pending {
-                        f: F::Write,
-                        a: key.next_value - 1,
-                        b: 0,
-                        applied: false,
-                        result: 0,
-                    }
-                } else {
-                    let from = if rng.gen_bool(0.5) {
-                        key.value
-                    } else {
-                        key.next_value - 1
-                    };
-                    key.next_value += 1;
-                    Pending {
-                        f: F::Cas,
-                        a: from,
-                        b: key.next_value - 1,
-                        applied: false,
-                        result: 0,
-                    }
-                };
-                let value = match op.f {
-                    F::Read => "null".to_string(),
-                    F::Write => show(op.a),
-                    F::Cas => format!("[{},{}]", show(op.a), show(op.b)),
-                };
-                line(&mut out, client.process, "invoke", op.f, k, value);
-                client.op = Some(op);
-                key.invoked += 1;
-            }
-            None => {
-                if key.clients.iter().all(|c| c.op.is_none()) {
-                    active.swap_remove(slot);
-                }
-            }
-            Some(mut op) if !op.applied => {
-                if rng.gen_bool(args.info / 2.0) {
-                    // Timed out before taking effect: maybe later, maybe never.
-                    line(&mut out, client.process, "info", op.f, k, "null".into());
-                    if rng.gen_bool(0.5) {
-                        key.lingering.push(op);
-                    }
-                    next_process += 1;
-                    client.process = next_process - 1;
-                    client.op = None;
-                    continue;
-                }
-                match op.f {
-                    F::Read => op.result = key.value,
-                    F::Write => key.value = op.a,
-                    F::Cas => {
-                        op.result = i64::from(key.value == op.a);
-                        if op.result == 1 {
-                            key.value = op.b;
+        self.index += 1;
+    }
+}
+
+/// The random sequential execution: every key's register, clients and lingering ops.
+struct Execution {
+    rng: ChaCha8Rng,
+    info: f64,
+    keys: Vec<Key>,
+    /// Keys with ops still to invoke or complete.
+    active: Vec<usize>,
+    next_process: u64,
+}
+
+impl Execution {
+    fn new(args: &Args) -> Execution {
+        let mut next_process = 0u64;
+        let keys = (0..args.keys)
+            .map(|k| Key {
+                value: 0,
+                next_value: 1,
+                clients: (0..args.clients)
+                    .map(|_| {
+                        next_process += 1;
+                        Client {
+                            process: next_process - 1,
+                            op: None,
                         }
-                    }
-                }
-                op.applied = true;
-                client.op = Some(op);
-            }
-            Some(op) => {
-                if rng.gen_bool(args.info / 2.0) {
-                    // Took effect, but the client never heard.
-                    line(&mut out, client.process, "info", op.f, k, "null".into());
-                    next_process += 1;
-                    client.process = next_process - 1;
-                    client.op = None;
-                    continue;
-                }
-                let (ty, value) = match op.f {
-                    F::Read => ("ok", show(op.result)),
-                    F::Write => ("ok", show(op.a)),
-                    F::Cas => (
-                        if op.result == 1 { "ok" } else { "fail" },
-                        format!("[{},{}]", show(op.a), show(op.b)),
-                    ),
-                };
-                line(&mut out, client.process, ty, op.f, k, value);
-                client.op = None;
-            }
+                    })
+                    .collect(),
+                lingering: Vec::new(),
+                invoked: 0,
+                quota: args.ops / args.keys + usize::from(k < args.ops % args.keys),
+            })
+            .collect();
+        Execution {
+            rng: ChaCha8Rng::seed_from_u64(args.seed),
+            info: args.info,
+            keys,
+            active: (0..args.keys).collect(),
+            next_process,
         }
     }
-    out.flush().expect("flush");
+
+    /// One step on a random key: a lingering op takes effect, or a random client moves on.
+    fn step<W: Write>(&mut self, out: &mut Out<W>) {
+        let slot = self.rng.gen_range(0..self.active.len());
+        let k = self.active[slot];
+        let c = self.rng.gen_range(0..self.keys[k].clients.len());
+        if !self.keys[k].lingering.is_empty() && self.rng.gen_bool(0.02) {
+            self.late_effect(k);
+            return;
+        }
+        let key = &self.keys[k];
+        match key.clients[c].op {
+            None if key.invoked < key.quota => self.invoke(k, c, out),
+            None => {
+                if key.clients.iter().all(|c| c.op.is_none()) {
+                    self.active.swap_remove(slot);
+                }
+            }
+            Some(op) if !op.applied => self.take_effect(k, c, op, out),
+            Some(op) => self.complete(k, c, op, out),
+        }
+    }
+
+    /// A timed-out op takes effect late.
+    fn late_effect(&mut self, k: usize) {
+        let key = &mut self.keys[k];
+        let i = self.rng.gen_range(0..key.lingering.len());
+        let op = key.lingering.swap_remove(i);
+        match op.f {
+            OpKind::Write => key.value = op.a,
+            OpKind::Cas if key.value == op.a => key.value = op.b,
+            _ => {}
+        }
+    }
+
+    /// An idle client invokes a read (half the time), a write of a new value, or a cas from
+    /// the current or the last value to a new one.
+    fn invoke<W: Write>(&mut self, k: usize, c: usize, out: &mut Out<W>) {
+        let key = &mut self.keys[k];
+        let roll = self.rng.gen_range(0..10);
+        let op = if roll < 5 {
+            Pending::new(OpKind::Read, 0, 0)
+        } else if roll < 8 {
+            key.next_value += 1;
+            Pending::new(OpKind::Write, key.next_value - 1, 0)
+        } else {
+            let from = if self.rng.gen_bool(0.5) {
+                key.value
+            } else {
+                key.next_value - 1
+            };
+            key.next_value += 1;
+            Pending::new(OpKind::Cas, from, key.next_value - 1)
+        };
+        let value = match op.f {
+            OpKind::Read => "null".to_string(),
+            OpKind::Cas => format!("[{},{}]", show(op.a), show(op.b)),
+            _ => show(op.a),
+        };
+        let client = &mut key.clients[c];
+        out.line(client.process, "invoke", op.f, k, &value);
+        client.op = Some(op);
+        key.invoked += 1;
+    }
+
+    /// A pending op takes effect, or times out first (and may take effect later, or never).
+    fn take_effect<W: Write>(&mut self, k: usize, c: usize, mut op: Pending, out: &mut Out<W>) {
+        if self.rng.gen_bool(self.info / 2.0) {
+            if self.rng.gen_bool(0.5) {
+                self.keys[k].lingering.push(op);
+            }
+            self.time_out(k, c, op, out);
+            return;
+        }
+        let key = &mut self.keys[k];
+        match op.f {
+            OpKind::Read => op.result = key.value,
+            OpKind::Cas => {
+                op.result = i64::from(key.value == op.a);
+                if op.result == 1 {
+                    key.value = op.b;
+                }
+            }
+            _ => key.value = op.a,
+        }
+        op.applied = true;
+        key.clients[c].op = Some(op);
+    }
+
+    /// An op that took effect completes: ok, or fail for a cas that did not match; or the
+    /// client never hears.
+    fn complete<W: Write>(&mut self, k: usize, c: usize, op: Pending, out: &mut Out<W>) {
+        if self.rng.gen_bool(self.info / 2.0) {
+            self.time_out(k, c, op, out);
+            return;
+        }
+        let (ty, value) = match op.f {
+            OpKind::Read => ("ok", show(op.result)),
+            OpKind::Cas => (
+                if op.result == 1 { "ok" } else { "fail" },
+                format!("[{},{}]", show(op.a), show(op.b)),
+            ),
+            _ => ("ok", show(op.a)),
+        };
+        let client = &mut self.keys[k].clients[c];
+        out.line(client.process, ty, op.f, k, &value);
+        client.op = None;
+    }
+
+    /// The client's op ends `info`; the client continues as a new process.
+    fn time_out<W: Write>(&mut self, k: usize, c: usize, op: Pending, out: &mut Out<W>) {
+        let client = &mut self.keys[k].clients[c];
+        out.line(client.process, "info", op.f, k, "null");
+        self.next_process += 1;
+        client.process = self.next_process - 1;
+        client.op = None;
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    let mut execution = Execution::new(&args);
+    let stdout = std::io::stdout();
+    let mut out = Out {
+        w: BufWriter::with_capacity(1 << 20, stdout.lock()),
+        index: 0,
+    };
+    while !execution.active.is_empty() {
+        execution.step(&mut out);
+    }
+    out.w.flush().expect("flush");
 }

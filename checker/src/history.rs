@@ -2,13 +2,19 @@
 //!
 //! A history file is a sequence of *events* (`invoke`, `ok`, `fail`, `info`), in the real-time
 //! order in which they were observed. This module pairs each invoke with its process's next
-//! completion and keeps what the search needs:
+//! completion ([`riptide_history::OpenOps`], the one pairing of the bench) and keeps what the
+//! search needs:
 //!
 //! - `ok`: the operation took effect, somewhere between its invoke and its completion.
 //! - `fail`: it definitely did not take effect. It is dropped here and never reaches a model.
 //! - `info` (and an invoke with no completion at all): unknown. It may have taken effect at any
 //!   moment after its invoke, or never. Such an op is an [`Outcome::Info`] with no completion
 //!   index: the search treats it as returning at +infinity, after every other event.
+//!
+//! So an [`Op`] that reaches the search has one of two outcomes, `Ok` or `Info`. They are the
+//! shared [`Outcome`]'s (serialised `ok`/`info` in reports, as before): `Fail` never gets here,
+//! and an op never completed (the shared `Open`) is searched, and reported, as `Info`; the
+//! count of those is [`HistoryStats::unfinished`].
 //!
 //! Invariants checked while pairing (each violation is an error naming the line):
 //! a process has at most one open op; a completion names the same `f` as its invoke; and a
@@ -18,62 +24,20 @@
 //! register's state is a [`ValueId`]. Keys are interned the same way; [`History::partition`] splits
 //! the ops by key, which is what lets the checker test keys independently (P-compositionality:
 //! a history is linearizable iff each key's sub-history is).
+//!
+//! The words of histories ([`Value`], [`OpKind`], [`Outcome`], [`Process`], [`EventType`]) are
+//! `riptide-history`'s, re-exported here.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Serialize, Serializer};
+use riptide_history::OpenOps;
+pub use riptide_history::{EventType, OpKind, Outcome, Process, Value};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::fx::FxHashMap as HashMap;
-
-/// A value as it appears in a history: nothing, an integer or a string.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Value {
-    /// No value: a read of a key never written, or "no value yet".
-    Nil,
-    Int(i64),
-    Str(String),
-}
-
-impl Value {
-    /// Reads a value written on the command line: `nil`/`null`, an integer, or a string
-    /// (quotes optional).
-    pub fn parse_cli(s: &str) -> Value {
-        let t = s.trim();
-        if t == "nil" || t == "null" {
-            Value::Nil
-        } else if let Ok(i) = t.parse::<i64>() {
-            Value::Int(i)
-        } else if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
-            Value::Str(t[1..t.len() - 1].to_string())
-        } else {
-            Value::Str(t.to_string())
-        }
-    }
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Nil => f.write_str("nil"),
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Str(s) => write!(f, "{s:?}"),
-        }
-    }
-}
-
-impl Serialize for Value {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            Value::Nil => s.serialize_none(),
-            Value::Int(i) => s.serialize_i64(*i),
-            Value::Str(v) => s.serialize_str(v),
-        }
-    }
-}
 
 /// An interned [`Value`]: an index into the history's [`Values`] table.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,7 +49,7 @@ impl ValueId {
 }
 
 /// The table of every distinct value in a history.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Values {
     table: Vec<Value>,
 }
@@ -109,54 +73,9 @@ impl Values {
     }
 }
 
-/// What an operation does. Completions must repeat their invoke's `f`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum F {
-    /// `read` (or `get`): observes the value.
-    Read,
-    /// `write` (or `put`): sets the value.
-    Write,
-    /// `cas [expected new]`: sets `new` if the value is `expected`.
-    Cas,
-    /// `append s`: appends the string `s` to the value.
-    Append,
-}
-
-impl F {
-    /// Accepts riptide/Jepsen names and Porcupine's `get`/`put` synonyms.
-    pub fn parse(name: &str) -> Option<F> {
-        Some(match name {
-            "read" | "get" => F::Read,
-            "write" | "put" => F::Write,
-            "cas" => F::Cas,
-            "append" => F::Append,
-            _ => return None,
-        })
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            F::Read => "read",
-            F::Write => "write",
-            F::Cas => "cas",
-            F::Append => "append",
-        }
-    }
-}
-
-/// How an operation ended, among the ones that reach the search (`fail`s are dropped).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Took effect between invoke and completion; its result is known.
-    Ok,
-    /// Unknown: may take effect at any time after its invoke, or never.
-    Info,
-}
-
 /// One operation: an invoke paired with its completion.
 ///
-/// A model's step must depend only on `f`, `value`, `value2` and `outcome`: the search relies on
+/// A model's step must depend only on `f`, `value`, `cas_new` and `outcome`: the search relies on
 /// that to treat identical `info` ops as interchangeable.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Op {
@@ -164,13 +83,15 @@ pub struct Op {
     pub process: u64,
     /// Index into [`History::keys`].
     pub key: u32,
-    pub f: F,
+    /// What the op does (Jepsen's `f`).
+    pub f: OpKind,
+    /// `Ok` or `Info` (see the module docs): never `Fail` nor `Open`.
     pub outcome: Outcome,
     /// read: the value read (nil for an info read, whose result is unknown);
     /// write/append: the value written; cas: the expected value.
     pub value: ValueId,
     /// cas: the new value; nil otherwise.
-    pub value2: ValueId,
+    pub cas_new: ValueId,
     /// History index (position among all events of the file, from 0) of the invoke.
     pub invoke: u32,
     /// History index of the completion; [`Op::NEVER`] for an info op (it returns at +infinity).
@@ -204,7 +125,7 @@ pub struct HistoryStats {
 }
 
 /// A whole history, ready to check.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct History {
     /// The file it came from.
     pub path: PathBuf,
@@ -234,41 +155,26 @@ impl History {
     }
 
     /// Whether any op has this `f`.
-    pub fn uses(&self, f: F) -> bool {
+    pub fn uses(&self, f: OpKind) -> bool {
         self.ops.iter().any(|op| op.f == f)
+    }
+
+    /// Builds the history of a riptide JSONL file from its records, already parsed (by
+    /// [`riptide_history::records`], say), each with its 1-based line in the file: the same
+    /// history, or the same error, as `load_history(path, Format::Jsonl)` gives for that file,
+    /// without reading it again. `path` is only used in messages and the report.
+    pub fn from_records<'r>(
+        path: &Path,
+        records: impl IntoIterator<Item = (usize, &'r riptide_history::Record)>,
+    ) -> Result<History> {
+        let mut builder = Builder::new(path, Format::Jsonl);
+        crate::format::jsonl::push_records(records, &mut builder)?;
+        Ok(builder.finish())
     }
 
     /// 1-based line of a history index.
     pub fn line(&self, index: u32) -> u32 {
         self.lines.get(index as usize).copied().unwrap_or(0)
-    }
-}
-
-/// Who ran an event: a client process, or something to ignore (the nemesis).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Process {
-    Client(u64),
-    Other,
-}
-
-/// An event's type.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum EventType {
-    Invoke,
-    Ok,
-    Fail,
-    Info,
-}
-
-impl EventType {
-    pub(crate) fn parse(s: &str) -> Option<EventType> {
-        Some(match s {
-            "invoke" => EventType::Invoke,
-            "ok" => EventType::Ok,
-            "fail" => EventType::Fail,
-            "info" => EventType::Info,
-            _ => return None,
-        })
     }
 }
 
@@ -306,7 +212,7 @@ pub(crate) struct Event<'a> {
 /// An invoke waiting for its completion.
 struct Open {
     slot: usize,
-    f: F,
+    f: OpKind,
     line: usize,
 }
 
@@ -316,13 +222,12 @@ pub(crate) struct Builder {
     format: Format,
     /// Ops in invoke order; `None` once a `fail` removed it.
     ops: Vec<Option<Op>>,
-    /// The invoke value of each slot (a cas pair needs both halves).
     keys: Vec<String>,
     key_ids: HashMap<Box<str>, u32>,
     values: Vec<Value>,
     int_ids: HashMap<i64, ValueId>,
     str_ids: HashMap<Box<str>, ValueId>,
-    open: HashMap<u64, Open>,
+    open: OpenOps<Open>,
     /// Processes that saw `info`, with the line of that completion.
     retired: HashMap<u64, usize>,
     lines: Vec<u32>,
@@ -341,7 +246,7 @@ impl Builder {
             values: vec![Value::Nil],
             int_ids: HashMap::default(),
             str_ids: HashMap::default(),
-            open: HashMap::default(),
+            open: OpenOps::new(),
             retired: HashMap::default(),
             lines: Vec::new(),
             stats: HistoryStats::default(),
@@ -395,19 +300,17 @@ impl Builder {
         id
     }
 
-    /// Adds one event, in file order.
+    /// Adds one event, in file order: a client's invoke opens an op, its completion closes it;
+    /// the nemesis's events are counted and ignored.
     pub(crate) fn push(&mut self, ev: Event<'_>) -> Result<()> {
         let index = self.lines.len() as u32;
         self.lines.push(ev.line as u32);
         self.stats.events += 1;
-        let process = match ev.process {
-            Process::Client(p) => p,
-            Process::Other => {
-                self.stats.ignored += 1;
-                return Ok(());
-            }
+        let Process::Client(process) = ev.process else {
+            self.stats.ignored += 1;
+            return Ok(());
         };
-        let Some(f) = F::parse(ev.f) else {
+        let Some(f) = OpKind::parse(ev.f) else {
             return Err(self.error(
                 ev.line,
                 format!(
@@ -417,9 +320,75 @@ impl Builder {
             ));
         };
         if ev.kind == EventType::Invoke {
-            return self.invoke(ev, process, f, index);
+            self.invoke(ev, process, f, index)
+        } else {
+            self.complete(ev, process, f, index)
         }
-        let Some(open) = self.open.remove(&process) else {
+    }
+
+    /// Opens an op for `process`. An error ends the parse, so nothing is undone on one.
+    fn invoke(&mut self, ev: Event<'_>, process: u64, f: OpKind, index: u32) -> Result<()> {
+        let open = Open {
+            slot: self.ops.len(),
+            f,
+            line: ev.line,
+        };
+        if let Err(earlier) = self.open.invoke(process, open) {
+            let message = format!(
+                "process {process} invokes again while its op from line {} is still open",
+                earlier.line
+            );
+            return Err(self.error(ev.line, message));
+        }
+        if let Some(&line) = self.retired.get(&process) {
+            return Err(self.error(
+                ev.line,
+                format!(
+                    "process {process} invokes again after its `info` on line {line}; \
+                     a process that saw info must continue under a new process id"
+                ),
+            ));
+        }
+        let (value, cas_new) = self.invoke_values(f, &ev)?;
+        let key = self.key_id(ev.key);
+        self.ops.push(Some(Op {
+            process,
+            key,
+            f,
+            outcome: Outcome::Info,
+            value,
+            cas_new,
+            invoke: index,
+            complete: Op::NEVER,
+        }));
+        Ok(())
+    }
+
+    /// An invoke's `value` and `cas_new`: nothing for a read, the value for a write or append,
+    /// `[expected new]` for a cas.
+    fn invoke_values(&mut self, f: OpKind, ev: &Event<'_>) -> Result<(ValueId, ValueId)> {
+        let bad_value = |expected: &str, this: &Builder| Error::Parse {
+            path: this.path.clone(),
+            line: ev.line,
+            expected: format!("{expected} as the value of a `{}` invoke", f.name()),
+            found: format!("{:?}", ev.value),
+        };
+        Ok(match (f, &ev.value) {
+            (OpKind::Read, _) => (ValueId::NIL, ValueId::NIL),
+            (OpKind::Write | OpKind::Append, EventValue::Scalar(v)) => {
+                (self.intern(v), ValueId::NIL)
+            }
+            (OpKind::Cas, EventValue::Pair(a, b)) => (self.intern(a), self.intern(b)),
+            (OpKind::Write | OpKind::Append, _) => return Err(bad_value("a value", self)),
+            (OpKind::Cas, _) => return Err(bad_value("`[expected new]`", self)),
+        })
+    }
+
+    /// Closes the open op of `process`: a `fail` removes it, an `info` leaves it an info op
+    /// (returning at +infinity) and retires the process, an `ok` records where it returned and,
+    /// for a read, what it read.
+    fn complete(&mut self, ev: Event<'_>, process: u64, f: OpKind, index: u32) -> Result<()> {
+        let Some(open) = self.open.complete(process) else {
             return Err(self.error(
                 ev.line,
                 format!("a completion for process {process}, which has no open invoke"),
@@ -437,7 +406,7 @@ impl Builder {
             ));
         }
         match ev.kind {
-            EventType::Invoke => unreachable!("handled above"),
+            EventType::Invoke => unreachable!("an invoke is not a completion"),
             EventType::Fail => {
                 self.stats.fail += 1;
                 self.ops[open.slot] = None;
@@ -445,29 +414,17 @@ impl Builder {
             EventType::Info => {
                 self.stats.info += 1;
                 self.retired.insert(process, ev.line);
-                // The op stays an Info op with no completion: it returns at +infinity.
             }
             EventType::Ok => {
                 self.stats.ok += 1;
-                let value = if f == F::Read {
-                    match ev.value {
-                        EventValue::Scalar(v) => Some(self.intern(&v)),
-                        _ => {
-                            return Err(Error::Parse {
-                                path: self.path.clone(),
-                                line: ev.line,
-                                expected: "the value read (nil, an integer or a string)".into(),
-                                found: format!("{:?}", ev.value),
-                            })
-                        }
-                    }
-                } else {
-                    None
+                let read = match f {
+                    OpKind::Read => Some(self.read_value(&ev)?),
+                    _ => None,
                 };
                 let op = self.ops[open.slot].as_mut().expect("open op has a slot");
                 op.outcome = Outcome::Ok;
                 op.complete = index;
-                if let Some(v) = value {
+                if let Some(v) = read {
                     op.value = v;
                 }
             }
@@ -475,63 +432,23 @@ impl Builder {
         Ok(())
     }
 
-    fn invoke(&mut self, ev: Event<'_>, process: u64, f: F, index: u32) -> Result<()> {
-        if let Some(open) = self.open.get(&process) {
-            return Err(self.error(
-                ev.line,
-                format!(
-                    "process {process} invokes again while its op from line {} is still open",
-                    open.line
-                ),
-            ));
-        }
-        if let Some(&line) = self.retired.get(&process) {
-            return Err(self.error(
-                ev.line,
-                format!(
-                    "process {process} invokes again after its `info` on line {line}; \
-                     a process that saw info must continue under a new process id"
-                ),
-            ));
-        }
-        let bad_value = |expected: &str, this: &Builder| Error::Parse {
-            path: this.path.clone(),
-            line: ev.line,
-            expected: format!("{expected} as the value of a `{}` invoke", f.name()),
-            found: format!("{:?}", ev.value),
-        };
-        let (value, value2) = match (f, &ev.value) {
-            (F::Read, _) => (ValueId::NIL, ValueId::NIL),
-            (F::Write | F::Append, EventValue::Scalar(v)) => (self.intern(v), ValueId::NIL),
-            (F::Cas, EventValue::Pair(a, b)) => (self.intern(a), self.intern(b)),
-            (F::Write | F::Append, _) => return Err(bad_value("a value", self)),
-            (F::Cas, _) => return Err(bad_value("`[expected new]`", self)),
-        };
-        let key = self.key_id(ev.key);
-        self.open.insert(
-            process,
-            Open {
-                slot: self.ops.len(),
-                f,
+    /// The value an `ok` read returned.
+    fn read_value(&mut self, ev: &Event<'_>) -> Result<ValueId> {
+        match &ev.value {
+            EventValue::Scalar(v) => Ok(self.intern(v)),
+            _ => Err(Error::Parse {
+                path: self.path.clone(),
                 line: ev.line,
-            },
-        );
-        self.ops.push(Some(Op {
-            process,
-            key,
-            f,
-            outcome: Outcome::Info,
-            value,
-            value2,
-            invoke: index,
-            complete: Op::NEVER,
-        }));
-        Ok(())
+                expected: "the value read (nil, an integer or a string)".into(),
+                found: format!("{:?}", ev.value),
+            }),
+        }
     }
 
     /// Ends the history: invokes still open become info ops.
-    pub(crate) fn finish(mut self) -> History {
-        self.stats.unfinished = self.open.len();
+    pub(crate) fn finish(self) -> History {
+        let mut stats = self.stats;
+        stats.unfinished = self.open.len();
         History {
             path: self.path,
             format: self.format,
@@ -539,7 +456,7 @@ impl Builder {
             keys: self.keys,
             values: Values { table: self.values },
             lines: self.lines,
-            stats: self.stats,
+            stats,
             default_initial: self.default_initial,
         }
     }

@@ -4,7 +4,8 @@
 //! data. The pipeline, one module per step:
 //!
 //! 1. [`format`](mod@format): read a history file (riptide JSONL, Jepsen EDN, Jepsen logs, Porcupine's kv
-//!    data), detecting the format.
+//!    data), detecting the format; or take the records of a riptide history that the caller has
+//!    already read ([`History::from_records`]).
 //! 2. [`history`]: pair invokes with completions; drop `fail`s; keep `info`s as ops that may take
 //!    effect at any time after their invoke, or never; split by key.
 //! 3. [`model`]: what one copy of the data does (register, cas-register, kv).
@@ -36,7 +37,7 @@ use std::time::{Duration, Instant};
 
 pub use error::{Error, Result};
 pub use format::{load_history, parse_history, Format};
-pub use history::{History, Op, Value, F};
+pub use history::{History, Op, OpKind, Outcome, Value};
 pub use model::{Model, ModelKind};
 pub use report::{CheckReport, Counterexample, KeyCounts, KeyReport, OpRef, Verdict};
 
@@ -84,7 +85,7 @@ pub fn default_model(history: &History) -> ModelKind {
     if history.format == Format::PorcupineKv {
         ModelKind::Kv
     } else {
-        ModelKind::auto(history.uses(F::Append))
+        ModelKind::auto(history.uses(OpKind::Append))
     }
 }
 
@@ -94,22 +95,7 @@ pub fn default_model(history: &History) -> ModelKind {
 /// is not linearizable is a report with verdict [`Verdict::Invalid`].
 pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result<CheckReport> {
     if let Some(op) = history.ops.iter().find(|op| !model.supports(op.f)) {
-        return Err(Error::Unsupported {
-            model: model.to_string(),
-            f: op.f.name().to_string(),
-            key: match history.keys[op.key as usize].as_str() {
-                "" => String::new(),
-                k => format!(" on key {k:?}"),
-            },
-            hint: format!(
-                "use --model {}",
-                if op.f == F::Append {
-                    "kv"
-                } else {
-                    "cas-register"
-                }
-            ),
-        });
+        return Err(unsupported(history, model, op));
     }
     let start = Instant::now();
     let initial = opts
@@ -124,13 +110,8 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         stop: &stop,
         budget: &budget,
     };
-
     let parts = history.partition();
-    // Largest keys first, so that the longest search starts early and a core is not left
-    // alone with it at the end.
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by_key(|&k| std::cmp::Reverse(parts[k].len()));
-    let run = |k: usize| {
+    let check_one = |k: usize| {
         let ops = &parts[k];
         let stopped = limits.stop.load(Ordering::Relaxed);
         let report = if stopped != 0 {
@@ -152,63 +133,86 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
                     .stop
                     .compare_exchange(0, STOP_INVALID, Ordering::Relaxed, Ordering::Relaxed);
         }
-        (k, report)
+        report
     };
-    let threads = opts
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, order.len().max(1));
-    let results: Vec<(usize, KeyReport)> = if threads == 1 {
-        order.into_iter().map(run).collect()
-    } else {
-        // A shared queue in strict largest-first order: each worker takes the next key.
-        let next = AtomicUsize::new(0);
-        let worker = || {
-            let mut mine = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&k) = order.get(i) else {
-                    return mine;
-                };
-                mine.push(run(k));
-            }
-        };
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a checker thread panicked"))
-                .collect()
-        })
-    };
-
-    let mut key_counts = KeyCounts::default();
-    let mut keys = std::collections::BTreeMap::new();
-    for (k, r) in results {
-        match r.verdict {
-            Verdict::Valid => key_counts.valid += 1,
-            Verdict::Invalid => key_counts.invalid += 1,
-            Verdict::Unknown => key_counts.unknown += 1,
-        }
-        keys.insert(history.keys[k].clone(), r);
-    }
-    let verdict = if key_counts.invalid > 0 {
-        Verdict::Invalid
-    } else if key_counts.unknown > 0 {
-        Verdict::Unknown
-    } else {
-        Verdict::Valid
-    };
-    Ok(CheckReport {
-        verdict,
+    let results = largest_first(&parts, opts.threads, check_one);
+    let mut report = CheckReport {
+        verdict: Verdict::Valid,
         file: history.path.clone(),
         format: history.format,
         model,
         initial: initial.to_string(),
-        elapsed_secs: start.elapsed().as_secs_f64(),
+        elapsed_secs: 0.0,
         history: history.stats.clone(),
-        key_counts,
-        keys,
+        key_counts: KeyCounts::default(),
+        keys: std::collections::BTreeMap::new(),
+    };
+    for (k, r) in results {
+        match r.verdict {
+            Verdict::Valid => report.key_counts.valid += 1,
+            Verdict::Invalid => report.key_counts.invalid += 1,
+            Verdict::Unknown => report.key_counts.unknown += 1,
+        }
+        report.keys.insert(history.keys[k].clone(), r);
+    }
+    report.verdict = report.key_counts.verdict();
+    report.elapsed_secs = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The error for an op `model` cannot interpret, with the model to use instead.
+fn unsupported(history: &History, model: ModelKind, op: &Op) -> Error {
+    Error::Unsupported {
+        model: model.to_string(),
+        f: op.f.name().to_string(),
+        key: match history.keys[op.key as usize].as_str() {
+            "" => String::new(),
+            k => format!(" on key {k:?}"),
+        },
+        hint: format!(
+            "use --model {}",
+            if op.f == OpKind::Append {
+                "kv"
+            } else {
+                "cas-register"
+            }
+        ),
+    }
+}
+
+/// Runs `check_one` on every key, largest keys first, so that the longest search starts early
+/// and a core is not left alone with it at the end; on `threads` workers (all cores by default)
+/// taking keys from one shared queue in that order. Returns each key with its report.
+fn largest_first(
+    parts: &[Vec<Op>],
+    threads: Option<usize>,
+    check_one: impl Fn(usize) -> KeyReport + Sync,
+) -> Vec<(usize, KeyReport)> {
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(parts[k].len()));
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, order.len().max(1));
+    if threads == 1 {
+        return order.into_iter().map(|k| (k, check_one(k))).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        let mut mine = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&k) = order.get(i) else {
+                return mine;
+            };
+            mine.push((k, check_one(k)));
+        }
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a checker thread panicked"))
+            .collect()
     })
 }
 
@@ -266,12 +270,12 @@ fn check_key<M: Model>(
         counterexample: None,
     };
     match outcome {
-        search::Outcome::Valid => {}
-        search::Outcome::Unknown(why) => {
+        search::SearchResult::Valid => {}
+        search::SearchResult::Unknown(why) => {
             report.verdict = Verdict::Unknown;
             report.reason = Some(reason(why, opts));
         }
-        search::Outcome::Invalid(failure) => {
+        search::SearchResult::Invalid(failure) => {
             report.verdict = Verdict::Invalid;
             report.counterexample = Some(counterexample(&mut model, &ops, history, &failure));
         }
@@ -286,7 +290,7 @@ fn op_ref<M: Model>(model: &M, op: &Op, history: &History) -> OpRef {
         f: op.f,
         outcome: op.outcome,
         value: match op.f {
-            F::Cas => serde_json::Value::Array(vec![json(op.value), json(op.value2)]),
+            OpKind::Cas => serde_json::Value::Array(vec![json(op.value), json(op.cas_new)]),
             _ => json(op.value),
         },
         op: model.describe_op(op),

@@ -290,31 +290,69 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
     ) -> Result<Option<u32>, OutOfBudget> {
         debug_assert_eq!(info.len(), self.info_words);
         let (lo, window) = ok.window();
-        let lo_len = lo as u64 | (window.len() as u64) << 32;
-        let split = HEADER + window.len();
+        let key = GroupKey {
+            hash,
+            lo_len: lo as u64 | (window.len() as u64) << 32,
+            window,
+        };
         if (self.groups + 1) * 2 > self.table.len() {
             self.grow_table()?;
         }
+        let (slot, group) = self.find_group(&key, state);
+        if self.dominated(group, &key, info) {
+            return Ok(None);
+        }
+        let addr = self.make_room(HEADER + window.len() + info.len())?;
+        if self.len & (STATE_CHUNK - 1) == 0 {
+            self.reserve(STATE_CHUNK * std::mem::size_of::<S>())?;
+            self.states.push(Vec::with_capacity(STATE_CHUNK));
+        }
+        let kept = self.drop_dominated_by(group, &key, info);
+        let chunk = self.chunks.last_mut().expect("make_room made one");
+        chunk.push(hash);
+        chunk.push(u64::from(op) | (u64::from(parent) << 32));
+        chunk.push(kept);
+        chunk.push(self.len as u64);
+        chunk.push(key.lo_len);
+        chunk.extend_from_slice(window);
+        chunk.extend_from_slice(info);
+        self.states[self.len / STATE_CHUNK].push(state);
+        self.len += 1;
+        if group.is_none() {
+            self.groups += 1;
+        }
+        self.table[slot] = addr + 1;
+        Ok(Some(addr))
+    }
+
+    /// The table slot of the group with this ok part and state (its newest record), or the
+    /// empty slot where a new group goes.
+    #[inline]
+    fn find_group(&self, key: &GroupKey<'_>, state: S) -> (usize, Option<u32>) {
         let mask = self.table.len() - 1;
-        let mut i = self.slot(hash);
-        let mut group = None;
+        let split = HEADER + key.window.len();
+        let mut i = self.slot(key.hash);
         loop {
             let slot = self.table[i];
             if slot == 0 {
-                break;
+                return (i, None);
             }
             let rec = self.record(slot - 1);
-            if rec[0] == hash
-                && rec[4] == lo_len
+            if rec[0] == key.hash
+                && rec[4] == key.lo_len
                 && self.state(rec) == state
-                && rec[HEADER..split] == *window
+                && rec[HEADER..split] == *key.window
             {
-                group = Some(slot - 1);
-                break;
+                return (i, Some(slot - 1));
             }
             i = (i + 1) & mask;
         }
-        // Within the group: is the newcomer dominated (some member's info set is a subset)?
+    }
+
+    /// Whether a member of `group` has an info set inside `info`: it dominates the newcomer.
+    #[inline]
+    fn dominated(&self, group: Option<u32>, key: &GroupKey<'_>, info: &[u64]) -> bool {
+        let split = HEADER + key.window.len();
         let mut member = group.map_or(END, u64::from);
         while member != END {
             let rec = self.record(member as u32);
@@ -323,18 +361,19 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
                 .zip(info)
                 .all(|(seen, now)| seen & !now == 0)
             {
-                return Ok(None);
+                return true;
             }
             member = rec[2];
         }
-        let words = split + info.len();
-        let addr = self.make_room(words)?;
-        if self.len & (STATE_CHUNK - 1) == 0 {
-            self.reserve(STATE_CHUNK * std::mem::size_of::<S>())?;
-            self.states.push(Vec::with_capacity(STATE_CHUNK));
-        }
-        // The members the newcomer dominates leave the chain (their records stay: they may be
-        // parents of other records).
+        false
+    }
+
+    /// Unlinks from `group`'s chain the members whose info set contains `info` (the newcomer
+    /// dominates them; their records stay: they may be parents of other records). Returns the
+    /// chain of the members kept, for the newcomer to head.
+    #[inline]
+    fn drop_dominated_by(&mut self, group: Option<u32>, key: &GroupKey<'_>, info: &[u64]) -> u64 {
+        let split = HEADER + key.window.len();
         let mut kept = END;
         let mut member = group.map_or(END, u64::from);
         while member != END {
@@ -350,27 +389,53 @@ impl<'b, S: Copy + Eq> Memo<'b, S> {
             }
             member = next;
         }
-        let chunk = self.chunks.last_mut().expect("make_room made one");
-        chunk.push(hash);
-        chunk.push(u64::from(op) | (u64::from(parent) << 32));
-        chunk.push(kept);
-        chunk.push(self.len as u64);
-        chunk.push(lo_len);
-        chunk.extend_from_slice(window);
-        chunk.extend_from_slice(info);
-        self.states[self.len / STATE_CHUNK].push(state);
-        self.len += 1;
-        if group.is_none() {
-            self.groups += 1;
-        }
-        self.table[i] = addr + 1;
-        Ok(Some(addr))
+        kept
     }
+}
+
+/// What the records of one group share: the configuration's hash and its ok part.
+struct GroupKey<'w> {
+    hash: u64,
+    /// The ok window's first word and length, packed as a record stores them.
+    lo_len: u64,
+    window: &'w [u64],
 }
 
 impl<S> Drop for Memo<'_, S> {
     fn drop(&mut self) {
         self.budget.release(self.reserved);
+    }
+}
+
+/// Bytes taken from the budget for the model's own tables, given back when the search ends.
+pub(crate) struct Reservation<'b> {
+    budget: &'b Budget,
+    bytes: usize,
+}
+
+impl<'b> Reservation<'b> {
+    /// Nothing reserved yet.
+    pub(crate) fn new(budget: &'b Budget) -> Reservation<'b> {
+        Reservation { budget, bytes: 0 }
+    }
+
+    /// Grows (or shrinks) the reservation to `bytes`; false if the budget cannot cover it.
+    pub(crate) fn resize(&mut self, bytes: usize) -> bool {
+        if bytes > self.bytes {
+            if !self.budget.reserve(bytes - self.bytes) {
+                return false;
+            }
+        } else {
+            self.budget.release(self.bytes - bytes);
+        }
+        self.bytes = bytes;
+        true
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
     }
 }
 
@@ -480,5 +545,24 @@ mod tests {
             assert!(m.bytes() <= 100_000);
         }
         assert_eq!(budget.used.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_reservation_follows_the_model_and_is_given_back() {
+        let budget = Budget::new(1000);
+        {
+            let mut r = Reservation {
+                budget: &budget,
+                bytes: 0,
+            };
+            assert!(r.resize(600));
+            assert!(r.resize(900));
+            assert!(!r.resize(1100), "over the budget");
+            assert_eq!(r.bytes, 900);
+            assert!(r.resize(100));
+            assert!(Budget::reserve(&budget, 900), "shrinking gave bytes back");
+            budget.release(900);
+        }
+        assert!(budget.reserve(1000), "dropping gave everything back");
     }
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::format::Format;
-use crate::history::{HistoryStats, F};
+use crate::history::{HistoryStats, OpKind};
 use crate::model::ModelKind;
 
 /// Whether what clients saw could come from one atomic copy of the data.
@@ -52,7 +52,7 @@ impl Verdict {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OpRef {
     pub process: u64,
-    pub f: F,
+    pub f: OpKind,
     /// `ok` or `info`.
     pub outcome: crate::history::Outcome,
     /// The op's value as in the history: the value read (null for an info read), the value
@@ -112,6 +112,20 @@ pub struct KeyCounts {
     pub unknown: usize,
 }
 
+impl KeyCounts {
+    /// The verdict on the whole history: invalid if any key is, else unknown if any key is,
+    /// else valid.
+    pub fn verdict(&self) -> Verdict {
+        if self.invalid > 0 {
+            Verdict::Invalid
+        } else if self.unknown > 0 {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        }
+    }
+}
+
 /// The result of checking a history.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CheckReport {
@@ -169,6 +183,34 @@ impl CheckReport {
     /// The terminal form: a summary, then a readable counterexample per invalid key.
     pub fn render(&self) -> String {
         let mut s = String::new();
+        self.render_summary(&mut s);
+        self.render_unknown_reasons(&mut s);
+        for (name, k) in self
+            .keys
+            .iter()
+            .filter(|(_, k)| k.counterexample.is_some())
+            .take(INVALID_SHOWN)
+        {
+            render_invalid_key(&mut s, name, k);
+        }
+        if self.key_counts.invalid > INVALID_SHOWN {
+            let _ = writeln!(
+                s,
+                "\n({} more invalid keys: see --json)",
+                self.key_counts.invalid - INVALID_SHOWN
+            );
+        }
+        let verdict = match self.verdict {
+            Verdict::Valid => "VALID: linearizable",
+            Verdict::Invalid => "INVALID: not linearizable",
+            Verdict::Unknown => "UNKNOWN: not decided (see above)",
+        };
+        let _ = writeln!(s, "\n{verdict}");
+        s
+    }
+
+    /// The file, how it was read and checked, what it held and the keys' verdicts.
+    fn render_summary(&self, s: &mut String) {
         let h = &self.history;
         let _ = writeln!(s, "{}", self.file.display());
         let _ = writeln!(
@@ -190,6 +232,10 @@ impl CheckReport {
             c.unknown,
             self.elapsed_secs * 1e3
         );
+    }
+
+    /// Why keys are unknown: each reason once, with how many keys it stopped.
+    fn render_unknown_reasons(&self, s: &mut String) {
         let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
         for k in self.keys.values() {
             if let Some(r) = &k.reason {
@@ -202,67 +248,53 @@ impl CheckReport {
                 let _ = writeln!(s, "{}{part}", if i == 0 { "  " } else { "    " });
             }
         }
-        for (name, k) in self
-            .keys
-            .iter()
-            .filter(|(_, k)| k.counterexample.is_some())
-            .take(INVALID_SHOWN)
-        {
-            let cx = k.counterexample.as_ref().expect("filtered");
-            let _ = writeln!(
-                s,
-                "\nkey {}: not linearizable ({} ops)",
-                key_label(name),
-                k.ops
-            );
-            let skipped = cx.prefix.len().saturating_sub(PREFIX_SHOWN);
-            let _ = writeln!(
-                s,
-                "  linearized prefix ({} ops{}):",
-                cx.prefix.len(),
-                if skipped > 0 {
-                    format!(", last {PREFIX_SHOWN} shown")
-                } else {
-                    String::new()
-                }
-            );
-            for o in &cx.prefix[skipped..] {
-                let _ = writeln!(s, "    {}", op_line(o));
-            }
-            let _ = writeln!(s, "  then the state could be: {}", cx.states.join(", "));
-            let _ = writeln!(s, "  and this op could not be linearized:");
-            let _ = writeln!(s, "  > {}", op_line(&cx.op));
-            if !cx.concurrent.is_empty() {
-                let _ = writeln!(s, "  concurrent with it:");
-                for o in cx.concurrent.iter().take(CONCURRENT_SHOWN) {
-                    let _ = writeln!(s, "    {}", op_line(o));
-                }
-                if cx.concurrent.len() > CONCURRENT_SHOWN {
-                    let _ = writeln!(
-                        s,
-                        "    … and {} more",
-                        cx.concurrent.len() - CONCURRENT_SHOWN
-                    );
-                }
-            }
-            for line in wrap(&cx.explanation, 76) {
-                let _ = writeln!(s, "  {line}");
-            }
+    }
+}
+
+/// One invalid key's counterexample: the end of the linearized prefix, the states it leaves,
+/// the op that could not follow, the ops concurrent with it, and the explanation.
+fn render_invalid_key(s: &mut String, name: &str, k: &KeyReport) {
+    let Some(cx) = &k.counterexample else {
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "\nkey {}: not linearizable ({} ops)",
+        key_label(name),
+        k.ops
+    );
+    let skipped = cx.prefix.len().saturating_sub(PREFIX_SHOWN);
+    let _ = writeln!(
+        s,
+        "  linearized prefix ({} ops{}):",
+        cx.prefix.len(),
+        if skipped > 0 {
+            format!(", last {PREFIX_SHOWN} shown")
+        } else {
+            String::new()
         }
-        if c.invalid > INVALID_SHOWN {
+    );
+    for o in &cx.prefix[skipped..] {
+        let _ = writeln!(s, "    {}", op_line(o));
+    }
+    let _ = writeln!(s, "  then the state could be: {}", cx.states.join(", "));
+    let _ = writeln!(s, "  and this op could not be linearized:");
+    let _ = writeln!(s, "  > {}", op_line(&cx.op));
+    if !cx.concurrent.is_empty() {
+        let _ = writeln!(s, "  concurrent with it:");
+        for o in cx.concurrent.iter().take(CONCURRENT_SHOWN) {
+            let _ = writeln!(s, "    {}", op_line(o));
+        }
+        if cx.concurrent.len() > CONCURRENT_SHOWN {
             let _ = writeln!(
                 s,
-                "\n({} more invalid keys: see --json)",
-                c.invalid - INVALID_SHOWN
+                "    … and {} more",
+                cx.concurrent.len() - CONCURRENT_SHOWN
             );
         }
-        let verdict = match self.verdict {
-            Verdict::Valid => "VALID: linearizable",
-            Verdict::Invalid => "INVALID: not linearizable",
-            Verdict::Unknown => "UNKNOWN: not decided (see above)",
-        };
-        let _ = writeln!(s, "\n{verdict}");
-        s
+    }
+    for line in wrap(&cx.explanation, 76) {
+        let _ = writeln!(s, "  {line}");
     }
 }
 

@@ -123,9 +123,9 @@ fn load(path: &Path) -> std::io::Result<RunHistory> {
         };
         run.end_ns = run.end_ns.max(r.time);
         match r.process {
-            Process::Nemesis(_) => nemesis_event(&mut run, &mut open_faults, &r),
+            Process::Nemesis => nemesis_event(&mut run, &mut open_faults, &r),
             Process::Client(p) => {
-                if r.op_type == OpType::Invoke {
+                if r.event_type == OpType::Invoke {
                     open.insert(p, run.ops.len());
                     run.ops.push(Op {
                         process: p,
@@ -146,7 +146,7 @@ fn load(path: &Path) -> std::io::Result<RunHistory> {
                     continue;
                 };
                 let op = &mut run.ops[i];
-                op.outcome = match r.op_type {
+                op.outcome = match r.event_type {
                     OpType::Ok => Outcome::Ok,
                     OpType::Fail => Outcome::Fail,
                     _ => Outcome::Info,

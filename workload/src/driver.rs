@@ -2,21 +2,25 @@
 //! themselves to the requested rate, perform them through their own [`Client`] and record the
 //! invoke and the completion in the history.
 //!
-//! Process ids follow Jepsen: worker `w` starts as process `w`; after an `info` it can never
-//! invoke again under that id (the op may still be in flight), so it continues as process
-//! `w + concurrency`, then `w + 2 * concurrency`, and so on, with a new client id each time.
+//! Process ids follow Jepsen (the rules are written once, in [`riptide_history::process`]):
+//! worker `w` starts as process `w`; after an `info` it can never invoke again under that id (the
+//! op may still be in flight), so it continues as process `w + concurrency`, then
+//! `w + 2 * concurrency`, and so on ([`after_info`]), with a new client id each time. The final
+//! reads run under processes from [`riptide_history::FINAL_READ_BASE`] on.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use riptide_history::process::after_info;
+use riptide_history::EventType;
 use riptide_proto::NodeId;
 use tokio::time::Instant;
 
 use crate::client::{Client, ClientOptions, OpResult};
 use crate::generator::{Generator, OpKind, PlannedOp, Value, WorkloadKind};
-use crate::history::{History, OpType};
+use crate::history::History;
 
 #[derive(Clone, Debug)]
 pub struct DriverOptions {
@@ -89,8 +93,8 @@ pub async fn run_workers(
                     break;
                 }
                 let op = generator.lock().unwrap().next_op();
-                if perform(&mut client, process, &op, workload, &history).await == OpType::Info {
-                    process += concurrency;
+                if perform(&mut client, process, &op, workload, &history).await == EventType::Info {
+                    process = after_info(process, concurrency);
                     client.renew(process + 1);
                 }
             }
@@ -108,34 +112,33 @@ pub async fn perform(
     op: &PlannedOp,
     workload: WorkloadKind,
     history: &History,
-) -> OpType {
-    let f = op.kind.name();
-    history.invoke(process, f, &op.key, &op.value);
-    let result = match (&op.kind, &op.value) {
-        (OpKind::Read, _) => client.get(&op.key).await,
-        (OpKind::Write, Value::Int(v)) => client.put(&op.key, &v.to_string()).await,
-        (OpKind::Cas, Value::Pair(expected, new)) => {
+) -> EventType {
+    history.invoke(process, op.kind, &op.key, op.value_json());
+    let result = match (op.kind, &op.value, &op.cas_new) {
+        (OpKind::Read, _, _) => client.get(&op.key).await,
+        (OpKind::Write, Value::Int(v), _) => client.put(&op.key, &v.to_string()).await,
+        (OpKind::Cas, Value::Int(expected), Value::Int(new)) => {
             client
                 .cas(&op.key, &expected.to_string(), &new.to_string())
                 .await
         }
-        (OpKind::Append, Value::Str(s)) => client.append(&op.key, s).await,
+        (OpKind::Append, Value::Str(s), _) => client.append(&op.key, s).await,
         _ => OpResult::Fail(format!("malformed op {op:?}")),
     };
-    let (op_type, value, error) = match result {
+    let (event_type, value, error) = match result {
         OpResult::Ok(read) => {
             let value = if op.kind == OpKind::Read {
-                read_value(read, workload)
+                read_value(read, workload).to_json()
             } else {
-                op.value.clone()
+                op.value_json()
             };
-            (OpType::Ok, value, None)
+            (EventType::Ok, value, None)
         }
-        OpResult::Fail(why) => (OpType::Fail, op.value.clone(), Some(why)),
-        OpResult::Info(why) => (OpType::Info, op.value.clone(), Some(why)),
+        OpResult::Fail(why) => (EventType::Fail, op.value_json(), Some(why)),
+        OpResult::Info(why) => (EventType::Info, op.value_json(), Some(why)),
     };
-    history.complete(process, op_type, f, &op.key, &value, error);
-    op_type
+    history.complete(process, event_type, op.kind, &op.key, value, error);
+    event_type
 }
 
 /// A read's value as the history shows it: an integer for the register workload (values are
@@ -144,7 +147,10 @@ pub async fn perform(
 fn read_value(read: Option<String>, workload: WorkloadKind) -> Value {
     match (read, workload) {
         (None, _) => Value::Nil,
-        (Some(s), WorkloadKind::Register) => s.parse().map(Value::Int).unwrap_or(Value::Str(s)),
+        (Some(s), WorkloadKind::Register) => match s.parse::<u64>().map(i64::try_from) {
+            Ok(Ok(v)) => Value::Int(v),
+            _ => Value::Str(s),
+        },
         (Some(s), WorkloadKind::Append) => Value::Str(s),
     }
 }
@@ -156,7 +162,8 @@ pub struct FinalReads {
     pub bind: Option<IpAddr>,
     pub workload: WorkloadKind,
     pub keys: Vec<String>,
-    /// Reads run under fresh process ids from this one on.
+    /// Reads run under fresh process ids from this one on: [`riptide_history::FINAL_READ_BASE`]
+    /// in a run, so that [`riptide_history::process::is_final_read`] tells them apart.
     pub first_process: u64,
     /// Give up on the keys still unread after this long.
     pub deadline: Duration,
@@ -202,10 +209,12 @@ pub async fn final_reads(plan: FinalReads, history: Arc<History>) -> (usize, usi
                     kind: OpKind::Read,
                     key,
                     value: Value::Nil,
+                    cas_new: Value::Nil,
                 };
                 let mut done = false;
                 while Instant::now() < until {
-                    if perform(&mut client, process, &op, workload, &history).await == OpType::Ok {
+                    if perform(&mut client, process, &op, workload, &history).await == EventType::Ok
+                    {
                         done = true;
                         break;
                     }

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+pub use riptide_history::{OpKind, Value};
 use serde::{Deserialize, Serialize};
 
 /// Which workload to generate.
@@ -45,54 +46,22 @@ impl WorkloadKind {
     }
 }
 
-/// A value as the history records it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    Nil,
-    Int(u64),
-    Str(String),
-    /// `[expected, new]` for cas.
-    Pair(u64, u64),
-}
-
-impl Value {
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Nil => serde_json::Value::Null,
-            Value::Int(v) => serde_json::json!(v),
-            Value::Str(s) => serde_json::json!(s),
-            Value::Pair(a, b) => serde_json::json!([a, b]),
-        }
-    }
-}
-
-/// What a client does to a key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OpKind {
-    Read,
-    Write,
-    Cas,
-    Append,
-}
-
-impl OpKind {
-    /// The `f` of the history.
-    pub fn name(self) -> &'static str {
-        match self {
-            OpKind::Read => "read",
-            OpKind::Write => "write",
-            OpKind::Cas => "cas",
-            OpKind::Append => "append",
-        }
-    }
-}
-
 /// One operation to perform.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedOp {
     pub kind: OpKind,
     pub key: String,
+    /// write: the value written; append: the suffix; cas: the expected value; read: nil.
     pub value: Value,
+    /// cas: the new value; nil otherwise.
+    pub cas_new: Value,
+}
+
+impl PlannedOp {
+    /// The `value` its invoke records (`[expected, new]` for a cas).
+    pub fn value_json(&self) -> serde_json::Value {
+        riptide_history::value_json(self.kind, &self.value, &self.cas_new)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -107,8 +76,8 @@ pub struct GeneratorOptions {
 struct KeyState {
     name: String,
     issued: u32,
-    next_value: u64,
-    recent: Vec<u64>,
+    next_value: i64,
+    recent: Vec<i64>,
 }
 
 /// A deterministic (given its seed and the order of `next` calls) stream of operations.
@@ -171,6 +140,7 @@ impl Generator {
                     kind: OpKind::Read,
                     key: key.name.clone(),
                     value: Value::Nil,
+                    cas_new: Value::Nil,
                 },
                 50..=79 => {
                     let v = key.next_value;
@@ -180,6 +150,7 @@ impl Generator {
                         kind: OpKind::Write,
                         key: key.name.clone(),
                         value: Value::Int(v),
+                        cas_new: Value::Nil,
                     }
                 }
                 _ => {
@@ -195,7 +166,8 @@ impl Generator {
                     PlannedOp {
                         kind: OpKind::Cas,
                         key: key.name.clone(),
-                        value: Value::Pair(expected, new),
+                        value: Value::Int(expected),
+                        cas_new: Value::Int(new),
                     }
                 }
             },
@@ -205,6 +177,7 @@ impl Generator {
                         kind: OpKind::Read,
                         key: key.name.clone(),
                         value: Value::Nil,
+                        cas_new: Value::Nil,
                     }
                 } else {
                     let v = key.next_value;
@@ -213,6 +186,7 @@ impl Generator {
                         kind: OpKind::Append,
                         key: key.name.clone(),
                         value: Value::Str(format!("{v} ")),
+                        cas_new: Value::Nil,
                     }
                 }
             }
@@ -263,11 +237,10 @@ mod tests {
         assert!(per_key.len() >= 2_000 / 50);
         for (key, ops) in &per_key {
             assert!(ops.len() <= 50, "{key} got {} ops", ops.len());
-            let mut written: Vec<u64> = ops
+            let mut written: Vec<i64> = ops
                 .iter()
-                .filter_map(|op| match op.value {
-                    Value::Int(v) if op.kind == OpKind::Write => Some(v),
-                    Value::Pair(_, v) => Some(v),
+                .filter_map(|op| match (op.kind, &op.value, &op.cas_new) {
+                    (OpKind::Write, Value::Int(v), _) | (OpKind::Cas, _, Value::Int(v)) => Some(*v),
                     _ => None,
                 })
                 .collect();

@@ -11,53 +11,10 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
-use crate::generator::Value;
-
-/// Who performed an op: a client process, or the nemesis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Process {
-    Client(u64),
-    Nemesis(NemesisTag),
-}
-
-/// Serialises as the string `"nemesis"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NemesisTag {
-    Nemesis,
-}
-
-impl Process {
-    pub const NEMESIS: Process = Process::Nemesis(NemesisTag::Nemesis);
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OpType {
-    Invoke,
-    Ok,
-    Fail,
-    Info,
-}
-
-/// One line of `history.jsonl`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    pub index: u64,
-    pub time: u64,
-    pub process: Process,
-    #[serde(rename = "type")]
-    pub op_type: OpType,
-    pub f: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub key: Option<String>,
-    pub value: serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub error: Option<String>,
-}
+/// The words of histories, at the paths the rest of the bench has always used. `OpType` is the
+/// old name of [`EventType`].
+pub use riptide_history::{EventType, EventType as OpType, OpKind, Process, Record};
+use riptide_history::{OpenOps, Outcome};
 
 /// Counts and latencies so far, for the progress bar and the summary.
 #[derive(Clone, Debug, Default)]
@@ -68,16 +25,41 @@ pub struct HistoryStats {
     pub info: u64,
     pub nemesis: u64,
     /// Latency in nanoseconds of every completed client op, with its outcome.
-    pub latencies: Vec<(OpType, u64)>,
+    pub latencies: Vec<(Outcome, u64)>,
 }
 
 struct Inner {
     out: BufWriter<File>,
     next_index: u64,
     stats: HistoryStats,
-    /// Invoke time per open process, to compute latencies.
-    open: std::collections::HashMap<u64, u64>,
+    /// The invoke time of each open op, to compute latencies.
+    open: OpenOps<u64>,
     error: Option<String>,
+}
+
+impl Inner {
+    /// Counts an event; a completion is paired with its invoke for the latency.
+    fn count(&mut self, process: Process, event_type: EventType, time: u64) {
+        let Process::Client(p) = process else {
+            self.stats.nemesis += 1;
+            return;
+        };
+        let Some(outcome) = event_type.outcome() else {
+            self.stats.invokes += 1;
+            // A process never invokes twice without a completion between (the driver moves a
+            // worker to a new process after an info), so this cannot be refused.
+            let _ = self.open.invoke(p, time);
+            return;
+        };
+        match outcome {
+            Outcome::Ok => self.stats.ok += 1,
+            Outcome::Fail => self.stats.fail += 1,
+            _ => self.stats.info += 1,
+        }
+        if let Some(t0) = self.open.complete(p) {
+            self.stats.latencies.push((outcome, time - t0));
+        }
+    }
 }
 
 /// A history being written. Shared by every worker and the nemesis (`&History` is enough).
@@ -99,7 +81,7 @@ impl History {
                 out: BufWriter::new(file),
                 next_index: 0,
                 stats: HistoryStats::default(),
-                open: Default::default(),
+                open: OpenOps::new(),
                 error: None,
             }),
         })
@@ -113,7 +95,7 @@ impl History {
     fn write(
         &self,
         process: Process,
-        op_type: OpType,
+        event_type: EventType,
         f: &str,
         key: Option<&str>,
         value: serde_json::Value,
@@ -125,30 +107,14 @@ impl History {
             index: inner.next_index,
             time,
             process,
-            op_type,
+            event_type,
             f: f.to_string(),
             key: key.map(str::to_string),
             value,
             error,
         };
         inner.next_index += 1;
-        match (process, op_type) {
-            (Process::Nemesis(_), _) => inner.stats.nemesis += 1,
-            (Process::Client(p), OpType::Invoke) => {
-                inner.stats.invokes += 1;
-                inner.open.insert(p, time);
-            }
-            (Process::Client(p), outcome) => {
-                match outcome {
-                    OpType::Ok => inner.stats.ok += 1,
-                    OpType::Fail => inner.stats.fail += 1,
-                    _ => inner.stats.info += 1,
-                }
-                if let Some(t0) = inner.open.remove(&p) {
-                    inner.stats.latencies.push((outcome, time - t0));
-                }
-            }
-        }
+        inner.count(process, event_type, time);
         let mut line = serde_json::to_vec(&record).expect("records always serialise");
         line.push(b'\n');
         let result = inner.out.write_all(&line).and_then(|()| inner.out.flush());
@@ -160,40 +126,31 @@ impl History {
         }
     }
 
-    pub fn invoke(&self, process: u64, f: &str, key: &str, value: &Value) {
-        self.write(
-            Process::Client(process),
-            OpType::Invoke,
-            f,
-            Some(key),
-            value.to_json(),
-            None,
-        );
+    /// Records that `process` invokes a `kind` op on `key` with `value` (see
+    /// [`riptide_history::value_json`] for a cas).
+    pub fn invoke(&self, process: u64, kind: OpKind, key: &str, value: serde_json::Value) {
+        let p = Process::Client(process);
+        self.write(p, EventType::Invoke, kind.name(), Some(key), value, None);
     }
 
+    /// Records the completion of `process`'s open op (for a read, `value` is what it read).
     pub fn complete(
         &self,
         process: u64,
-        op_type: OpType,
-        f: &str,
+        event_type: EventType,
+        kind: OpKind,
         key: &str,
-        value: &Value,
+        value: serde_json::Value,
         error: Option<String>,
     ) {
-        debug_assert!(op_type != OpType::Invoke);
-        self.write(
-            Process::Client(process),
-            op_type,
-            f,
-            Some(key),
-            value.to_json(),
-            error,
-        );
+        debug_assert!(event_type != EventType::Invoke);
+        let p = Process::Client(process);
+        self.write(p, event_type, kind.name(), Some(key), value, error);
     }
 
     /// Records a nemesis event (`f` is `start` or `stop`; `value` says what it did).
     pub fn nemesis(&self, f: &str, value: serde_json::Value) {
-        self.write(Process::NEMESIS, OpType::Info, f, None, value, None);
+        self.write(Process::Nemesis, EventType::Info, f, None, value, None);
     }
 
     pub fn stats(&self) -> HistoryStats {
@@ -230,20 +187,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let history = History::create(&path, Instant::now()).unwrap();
-        history.invoke(3, "write", "k1", &Value::Int(7));
+        history.invoke(3, OpKind::Write, "k1", serde_json::json!(7));
         // Read the file while the writer is still alive: nothing may be stuck in a buffer.
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 1);
         let record: Record = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(record.process, Process::Client(3));
-        assert_eq!(record.op_type, OpType::Invoke);
+        assert_eq!(record.event_type, EventType::Invoke);
         assert_eq!(record.value, serde_json::json!(7));
         history.complete(
             3,
-            OpType::Info,
-            "write",
+            EventType::Info,
+            OpKind::Write,
             "k1",
-            &Value::Int(7),
+            serde_json::json!(7),
             Some("timeout".into()),
         );
         history.nemesis("start", serde_json::json!({"fault": "kill", "nodes": [2]}));

@@ -6,6 +6,10 @@
 //! - [`history`]: the recorder that appends each invoke and completion to `history.jsonl` as it
 //!   happens;
 //! - [`driver`]: concurrent workers, rate limiting, and the final reads.
+//!
+//! The words of histories (values, op kinds, processes and their numbering, records, pairing)
+//! are `riptide-history`'s; [`OpKind`], [`Value`], [`Process`], [`OpType`] (= `EventType`) and
+//! [`history::Record`] are re-exported at the paths the bench has always used.
 
 pub mod client;
 pub mod driver;

@@ -162,16 +162,7 @@ impl<'a> Reader<'a> {
         match c {
             b'{' => {
                 self.pos += 1;
-                let items = self.read_seq(b'}')?;
-                if items.len() % 2 != 0 {
-                    return Err("a map with an even number of forms");
-                }
-                let mut entries = Vec::with_capacity(items.len() / 2);
-                let mut it = items.into_iter();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    entries.push((k, v));
-                }
-                Ok(Edn::Map(entries))
+                self.read_map()
             }
             b'[' => {
                 self.pos += 1;
@@ -184,28 +175,7 @@ impl<'a> Reader<'a> {
             b'"' => self.read_string(),
             b'#' => {
                 self.pos += 1;
-                match self.peek() {
-                    Some(b'{') => {
-                        self.pos += 1;
-                        Ok(Edn::Set(self.read_seq(b'}')?))
-                    }
-                    Some(b'_') => {
-                        self.pos += 1;
-                        self.skip_ws();
-                        self.read()?; // discarded
-                        self.skip_ws();
-                        self.read()
-                    }
-                    _ => {
-                        // A tagged literal: `#tag form`. The tag is dropped.
-                        let tag = self.token();
-                        if tag.is_empty() {
-                            return Err("a tag or `{` after `#`");
-                        }
-                        self.skip_ws();
-                        self.read()
-                    }
-                }
+                self.read_dispatch()
             }
             b':' => {
                 self.pos += 1;
@@ -223,28 +193,70 @@ impl<'a> Reader<'a> {
                 Ok(Edn::Char(&self.text[start..self.pos.min(self.text.len())]))
             }
             b')' | b']' | b'}' => Err("a value, not a closing bracket"),
+            _ => Ok(Self::atom(self.token())),
+        }
+    }
+
+    /// A map's forms, after its `{`: keys and values alternate.
+    fn read_map(&mut self) -> std::result::Result<Edn<'a>, Expected> {
+        let items = self.read_seq(b'}')?;
+        if items.len() % 2 != 0 {
+            return Err("a map with an even number of forms");
+        }
+        let mut entries = Vec::with_capacity(items.len() / 2);
+        let mut it = items.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            entries.push((k, v));
+        }
+        Ok(Edn::Map(entries))
+    }
+
+    /// What follows a `#`: a set `#{...}`, a discarded form `#_`, or a tagged literal
+    /// `#tag form` (the tag is dropped).
+    fn read_dispatch(&mut self) -> std::result::Result<Edn<'a>, Expected> {
+        match self.peek() {
+            Some(b'{') => {
+                self.pos += 1;
+                Ok(Edn::Set(self.read_seq(b'}')?))
+            }
+            Some(b'_') => {
+                self.pos += 1;
+                self.skip_ws();
+                self.read()?; // discarded
+                self.skip_ws();
+                self.read()
+            }
             _ => {
-                let t = self.token();
-                Ok(match t {
-                    "nil" => Edn::Nil,
-                    "true" => Edn::Bool(true),
-                    "false" => Edn::Bool(false),
-                    _ => {
-                        let first = t.as_bytes()[0];
-                        let numeric = first.is_ascii_digit()
-                            || ((first == b'-' || first == b'+')
-                                && t.len() > 1
-                                && t.as_bytes()[1].is_ascii_digit());
-                        if numeric {
-                            match t.parse::<i64>() {
-                                Ok(i) => Edn::Int(i),
-                                Err(_) => Edn::Number(t),
-                            }
-                        } else {
-                            Edn::Symbol(t)
-                        }
+                let tag = self.token();
+                if tag.is_empty() {
+                    return Err("a tag or `{` after `#`");
+                }
+                self.skip_ws();
+                self.read()
+            }
+        }
+    }
+
+    /// A token that is not a string, keyword or char: nil, a boolean, a number or a symbol.
+    fn atom(t: &'a str) -> Edn<'a> {
+        match t {
+            "nil" => Edn::Nil,
+            "true" => Edn::Bool(true),
+            "false" => Edn::Bool(false),
+            _ => {
+                let first = t.as_bytes()[0];
+                let numeric = first.is_ascii_digit()
+                    || ((first == b'-' || first == b'+')
+                        && t.len() > 1
+                        && t.as_bytes()[1].is_ascii_digit());
+                if numeric {
+                    match t.parse::<i64>() {
+                        Ok(i) => Edn::Int(i),
+                        Err(_) => Edn::Number(t),
                     }
-                })
+                } else {
+                    Edn::Symbol(t)
+                }
             }
         }
     }
@@ -373,7 +385,7 @@ impl<'a> Reader<'a> {
 fn event(op: OpFields<'_>, line: usize) -> std::result::Result<Event<'_>, String> {
     let process = match op.process {
         Some(Edn::Int(p)) if p >= 0 => Process::Client(p as u64),
-        Some(Edn::Keyword(_)) => Process::Other, // :nemesis and Jepsen's other named processes
+        Some(Edn::Keyword(_)) => Process::Nemesis, // :nemesis and Jepsen's other named processes
         Some(_) => {
             return Err(format!(
                 "`:process` to be a number or a keyword in {OP_MAP}"
@@ -390,7 +402,7 @@ fn event(op: OpFields<'_>, line: usize) -> std::result::Result<Event<'_>, String
     let f = match op.f {
         Some(Edn::Keyword(f) | Edn::Symbol(f)) => f,
         Some(Edn::Str(Cow::Borrowed(f))) => f,
-        _ if process == Process::Other => "",
+        _ if process == Process::Nemesis => "",
         _ => return Err(format!("an `:f` keyword in {OP_MAP}")),
     };
     let raw = op.value.unwrap_or(Edn::Nil);

@@ -53,7 +53,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
         let process = if let Ok(p) = process.parse::<u64>() {
             Process::Client(p)
         } else if process.starts_with(':') {
-            Process::Other
+            Process::Nemesis
         } else {
             return Err(bad(format!("a process number in {LINE}")));
         };
@@ -149,7 +149,7 @@ mod tests {
         let h = load(text).unwrap();
         assert_eq!(h.ops.len(), 2, "the failed read is dropped");
         assert_eq!(h.ops[1].complete, Op::NEVER);
-        assert_eq!(h.values.get(h.ops[1].value2), &Value::Int(4));
+        assert_eq!(h.values.get(h.ops[1].cas_new), &Value::Int(4));
         assert_eq!(h.stats.fail, 1);
         assert_eq!(h.line(h.ops[1].invoke), 3);
     }

@@ -19,12 +19,14 @@ use std::path::Path;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use riptide_history::Record;
+
 use crate::error::{excerpt, Error, Result};
 use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue};
 
 #[derive(Deserialize)]
 struct Line<'a> {
-    process: JsonProcess,
+    process: Process,
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
     #[serde(borrow, default)]
@@ -33,38 +35,6 @@ struct Line<'a> {
     key: Option<JsonKey<'a>>,
     #[serde(default, borrow)]
     value: JsonValue<'a>,
-}
-
-struct JsonProcess(Process);
-
-impl<'de> Deserialize<'de> for JsonProcess {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = JsonProcess;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a process number or \"nemesis\"")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<JsonProcess, E> {
-                Ok(JsonProcess(Process::Client(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<JsonProcess, E> {
-                u64::try_from(v)
-                    .map(|p| JsonProcess(Process::Client(p)))
-                    .map_err(|_| E::custom("a process number must not be negative"))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<JsonProcess, E> {
-                if v == "nemesis" {
-                    Ok(JsonProcess(Process::Other))
-                } else {
-                    Err(E::custom(format!(
-                        "process {v:?} is neither a number nor \"nemesis\""
-                    )))
-                }
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// A key: a string (integers are accepted and turned into their decimal text).
@@ -207,7 +177,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
             .ok_or_else(|| bad("\"type\" to be one of invoke, ok, fail, info".into()))?;
         builder.push(Event {
             line: line_no,
-            process: line.process.0,
+            process: line.process,
             kind,
             f: &line.f,
             key: line.key.map(|k| k.0),
@@ -215,6 +185,49 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
         })?;
     }
     Ok(())
+}
+
+/// Feeds records already parsed (each with its 1-based line) to `builder`, exactly as [`parse`]
+/// feeds the lines they were read from.
+pub(crate) fn push_records<'r>(
+    records: impl IntoIterator<Item = (usize, &'r Record)>,
+    builder: &mut Builder,
+) -> Result<()> {
+    for (line, record) in records {
+        builder.push(Event {
+            line,
+            process: record.process,
+            kind: record.event_type,
+            f: &record.f,
+            key: record.key.as_deref().map(Cow::Borrowed),
+            value: event_value(&record.value),
+        })?;
+    }
+    Ok(())
+}
+
+/// A record's `value` as an [`EventValue`]: what [`ValueVisitor`] makes of the same JSON.
+fn event_value(v: &serde_json::Value) -> EventValue<'_> {
+    match v {
+        serde_json::Value::Array(pair) => match pair.as_slice() {
+            [a, b] => match (scalar(a), scalar(b)) {
+                (Some(a), Some(b)) => EventValue::Pair(a, b),
+                _ => EventValue::Other,
+            },
+            _ => EventValue::Other,
+        },
+        v => scalar(v).map_or(EventValue::Other, EventValue::Scalar),
+    }
+}
+
+/// Null, an integer that fits an `i64`, or a string.
+fn scalar(v: &serde_json::Value) -> Option<RawValue<'_>> {
+    match v {
+        serde_json::Value::Null => Some(RawValue::Nil),
+        serde_json::Value::Number(n) => n.as_i64().map(RawValue::Int),
+        serde_json::Value::String(s) => Some(RawValue::Str(Cow::Borrowed(s))),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -247,7 +260,7 @@ mod tests {
         let cas = h.ops[2];
         assert_eq!(cas.complete, crate::history::Op::NEVER);
         assert_eq!(h.values.get(cas.value), &Value::Int(7));
-        assert_eq!(h.values.get(cas.value2), &Value::Int(9));
+        assert_eq!(h.values.get(cas.cas_new), &Value::Int(9));
         let read = h.ops[1];
         assert_eq!((read.invoke, read.complete), (1, 3));
         assert_eq!(h.values.get(read.value), &Value::Int(7));

@@ -4,7 +4,7 @@
 
 use super::register::{step_register, unobserved_info, Pins};
 use super::{describe_register_op, Context, Model};
-use crate::history::{Op, ValueId, F};
+use crate::history::{Op, OpKind, ValueId};
 
 /// A register with `read`, `write` and `cas`.
 pub struct CasRegister<'h> {
@@ -33,7 +33,7 @@ impl Model for CasRegister<'_> {
         match op.f {
             // An info cas that did not match had no effect: the same as never happening, which
             // the search covers by leaving it out. So a cas runs only where it matches.
-            F::Cas => (state == op.value).then_some(op.value2),
+            OpKind::Cas => (state == op.value).then_some(op.cas_new),
             _ => step_register(state, op),
         }
     }

@@ -21,7 +21,7 @@ use crate::fx::FxHashMap as HashMap;
 
 use super::register::Pins;
 use super::{Context, Model};
-use crate::history::{Op, Outcome, Value, ValueId, F};
+use crate::history::{Op, OpKind, Outcome, Value, ValueId};
 
 /// One key of a key-value store.
 pub struct Kv<'h> {
@@ -53,7 +53,7 @@ impl<'h> Kv<'h> {
     pub fn new(ctx: Context<'h>, ops: &[Op]) -> Kv<'h> {
         let mut history_strs = HashMap::default();
         for op in ops {
-            for id in [op.value, op.value2] {
+            for id in [op.value, op.cas_new] {
                 if let Value::Str(s) = ctx.values.get(id) {
                     history_strs.insert(s.as_str(), id.0);
                 }
@@ -140,11 +140,11 @@ impl<'h> Kv<'h> {
     /// Appends the text of the value that `op` (a put, cas or append) leaves in `state`.
     fn push_text_after(&self, state: u32, op: &Op, out: &mut String) {
         match op.f {
-            F::Append => {
+            OpKind::Append => {
                 self.push_text(state, out);
                 self.push_text(op.value.0, out);
             }
-            F::Cas => self.push_text(op.value2.0, out),
+            OpKind::Cas => self.push_text(op.cas_new.0, out),
             _ => self.push_text(op.value.0, out),
         }
     }
@@ -198,22 +198,22 @@ impl Model for Kv<'_> {
 
     fn step(&mut self, state: u32, op: &Op) -> Option<u32> {
         match op.f {
-            F::Read if op.outcome == Outcome::Info => Some(state),
-            F::Read => (state == op.value.0).then_some(state),
-            F::Write => Some(op.value.0),
-            F::Cas => (state == op.value.0).then_some(op.value2.0),
-            F::Append => Some(self.append(state, op.value)),
+            OpKind::Read if op.outcome == Outcome::Info => Some(state),
+            OpKind::Read => (state == op.value.0).then_some(state),
+            OpKind::Write => Some(op.value.0),
+            OpKind::Cas => (state == op.value.0).then_some(op.cas_new.0),
+            OpKind::Append => Some(self.append(state, op.value)),
         }
     }
 
     fn describe_op(&self, op: &Op) -> String {
         let show = |id: ValueId| self.ctx.values.get(id).to_string();
         match op.f {
-            F::Read if op.outcome == Outcome::Info => "get ?".to_string(),
-            F::Read => format!("get {}", show(op.value)),
-            F::Write => format!("put {}", show(op.value)),
-            F::Cas => format!("cas {}->{}", show(op.value), show(op.value2)),
-            F::Append => format!("append {}", show(op.value)),
+            OpKind::Read if op.outcome == Outcome::Info => "get ?".to_string(),
+            OpKind::Read => format!("get {}", show(op.value)),
+            OpKind::Write => format!("put {}", show(op.value)),
+            OpKind::Cas => format!("cas {}->{}", show(op.value), show(op.cas_new)),
+            OpKind::Append => format!("append {}", show(op.value)),
         }
     }
 
@@ -241,9 +241,13 @@ impl Model for Kv<'_> {
         let Value::Str(r) = self.ctx.values.get(read) else {
             return true; // constraints are only made for string reads
         };
-        if op.f != F::Append {
+        if op.f != OpKind::Append {
             // After a put or cas the value does not depend on the state before.
-            let v = if op.f == F::Cas { op.value2 } else { op.value };
+            let v = if op.f == OpKind::Cas {
+                op.cas_new
+            } else {
+                op.value
+            };
             return r.starts_with(self.text_of(v.0).as_ref());
         }
         let before = match self.prefix_memo.get(&(state, read.0)) {
@@ -312,7 +316,7 @@ fn prefix_constraints(ops: &[Op], values: &crate::history::Values) -> HashMap<u3
     // invoked at or after each position.
     let mut reads: Vec<&Op> = ops
         .iter()
-        .filter(|o| o.f == F::Read && o.outcome == Outcome::Ok)
+        .filter(|o| o.f == OpKind::Read && o.outcome == Outcome::Ok)
         .filter(|o| matches!(values.get(o.value), Value::Str(_)))
         .collect();
     reads.sort_by_key(|o| o.invoke);
@@ -327,15 +331,19 @@ fn prefix_constraints(ops: &[Op], values: &crate::history::Values) -> HashMap<u3
     }
     let replacing: Vec<(&Op, String)> = ops
         .iter()
-        .filter(|o| matches!(o.f, F::Write | F::Cas))
+        .filter(|o| matches!(o.f, OpKind::Write | OpKind::Cas))
         .map(|o| {
-            let v = if o.f == F::Cas { o.value2 } else { o.value };
+            let v = if o.f == OpKind::Cas {
+                o.cas_new
+            } else {
+                o.value
+            };
             (o, text_of(v))
         })
         .collect();
     let mut out = HashMap::default();
     for a in ops.iter().filter(|o| o.outcome == Outcome::Ok) {
-        if !matches!(a.f, F::Write | F::Cas | F::Append) {
+        if !matches!(a.f, OpKind::Write | OpKind::Cas | OpKind::Append) {
             continue;
         }
         let at = reads.partition_point(|r| r.invoke < a.complete);
@@ -366,15 +374,19 @@ fn prefix_constraints(ops: &[Op], values: &crate::history::Values) -> HashMap<u3
 fn kv_pins(ops: &[Op], values: &crate::history::Values) -> Pins {
     let replacing: Vec<(&Op, ValueId, String)> = ops
         .iter()
-        .filter(|o| matches!(o.f, F::Write | F::Cas))
+        .filter(|o| matches!(o.f, OpKind::Write | OpKind::Cas))
         .map(|o| {
-            let v = if o.f == F::Cas { o.value2 } else { o.value };
+            let v = if o.f == OpKind::Cas {
+                o.cas_new
+            } else {
+                o.value
+            };
             (o, v, text(values.get(v)))
         })
         .collect();
     let reads: Vec<&Op> = ops
         .iter()
-        .filter(|o| o.f == F::Read && o.outcome == Outcome::Ok)
+        .filter(|o| o.f == OpKind::Read && o.outcome == Outcome::Ok)
         .collect();
     let mut latest = HashMap::default();
     if reads.len().saturating_mul(replacing.len()) > PIN_WORK {
@@ -413,14 +425,14 @@ const PIN_WORK: usize = 4_000_000;
 pub fn unobserved_kv_info(ops: &[Op], values: &crate::history::Values) -> Vec<bool> {
     let mut drop: Vec<bool> = ops
         .iter()
-        .map(|op| op.outcome == Outcome::Info && op.f == F::Read)
+        .map(|op| op.outcome == Outcome::Info && op.f == OpKind::Read)
         .collect();
     loop {
         let observed: Vec<&str> = ops
             .iter()
             .zip(&drop)
             .filter(|(op, d)| {
-                !**d && ((op.f == F::Read && op.outcome == Outcome::Ok) || op.f == F::Cas)
+                !**d && ((op.f == OpKind::Read && op.outcome == Outcome::Ok) || op.f == OpKind::Cas)
             })
             .filter_map(|(op, _)| match values.get(op.value) {
                 Value::Str(s) => Some(s.as_str()),
@@ -429,7 +441,8 @@ pub fn unobserved_kv_info(ops: &[Op], values: &crate::history::Values) -> Vec<bo
             .collect();
         let mut changed = false;
         for (op, d) in ops.iter().zip(drop.iter_mut()) {
-            if *d || op.outcome != Outcome::Info || !matches!(op.f, F::Write | F::Append) {
+            if *d || op.outcome != Outcome::Info || !matches!(op.f, OpKind::Write | OpKind::Append)
+            {
                 continue;
             }
             let Value::Str(s) = values.get(op.value) else {

@@ -27,7 +27,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::history::{Op, Value, ValueId, Values, F};
+use crate::history::{Op, OpKind, Value, ValueId, Values};
 
 /// A sequential specification of one key.
 pub trait Model {
@@ -42,7 +42,7 @@ pub trait Model {
     ///
     /// For an `info` op (result unknown) return the state it would leave *if it took effect*;
     /// the search separately considers that it never did. The step must depend only on `op.f`,
-    /// `op.value`, `op.value2` and `op.outcome`.
+    /// `op.value`, `op.cas_new` and `op.outcome`.
     fn step(&mut self, state: Self::State, op: &Op) -> Option<Self::State>;
 
     /// The op as a person reads it: `write 3`, `cas 1->4`, `read 2`.
@@ -112,10 +112,10 @@ impl ModelKind {
     }
 
     /// Whether the model gives `f` a meaning.
-    pub fn supports(self, f: F) -> bool {
+    pub fn supports(self, f: OpKind) -> bool {
         match self {
-            ModelKind::Register => matches!(f, F::Read | F::Write),
-            ModelKind::CasRegister => matches!(f, F::Read | F::Write | F::Cas),
+            ModelKind::Register => matches!(f, OpKind::Read | OpKind::Write),
+            ModelKind::CasRegister => matches!(f, OpKind::Read | OpKind::Write | OpKind::Cas),
             ModelKind::Kv => true,
         }
     }
@@ -190,10 +190,10 @@ impl<'h> Context<'h> {
 pub(crate) fn describe_register_op(ctx: &Context<'_>, op: &Op) -> String {
     use crate::history::Outcome;
     match op.f {
-        F::Read if op.outcome == Outcome::Info => "read ?".to_string(),
-        F::Read => format!("read {}", ctx.show(op.value)),
-        F::Write => format!("write {}", ctx.show(op.value)),
-        F::Cas => format!("cas {}->{}", ctx.show(op.value), ctx.show(op.value2)),
-        F::Append => format!("append {}", ctx.show(op.value)),
+        OpKind::Read if op.outcome == Outcome::Info => "read ?".to_string(),
+        OpKind::Read => format!("read {}", ctx.show(op.value)),
+        OpKind::Write => format!("write {}", ctx.show(op.value)),
+        OpKind::Cas => format!("cas {}->{}", ctx.show(op.value), ctx.show(op.cas_new)),
+        OpKind::Append => format!("append {}", ctx.show(op.value)),
     }
 }

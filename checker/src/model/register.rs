@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::{describe_register_op, Context, Model};
 use crate::fx::FxHashMap;
-use crate::history::{Op, Outcome, ValueId, F};
+use crate::history::{Op, OpKind, Outcome, ValueId};
 
 /// A register with `read` and `write`.
 pub struct Register<'h> {
@@ -44,14 +44,14 @@ impl Pins {
         let mut producers: FxHashMap<ValueId, Vec<&Op>> = FxHashMap::default();
         for op in ops {
             match op.f {
-                F::Write => producers.entry(op.value).or_default().push(op),
-                F::Cas => producers.entry(op.value2).or_default().push(op),
+                OpKind::Write => producers.entry(op.value).or_default().push(op),
+                OpKind::Cas => producers.entry(op.cas_new).or_default().push(op),
                 _ => {}
             }
         }
         let latest = ops
             .iter()
-            .filter(|r| r.f == F::Read && r.outcome == Outcome::Ok)
+            .filter(|r| r.f == OpKind::Read && r.outcome == Outcome::Ok)
             .map(|r| {
                 let latest = producers.get(&r.value).and_then(|ps| {
                     ps.iter()
@@ -72,7 +72,7 @@ impl Pins {
 
     /// Whether `read` must see the value as it is now.
     pub(crate) fn pinned(&self, read: &Op, horizon: u32) -> bool {
-        read.f == F::Read
+        read.f == OpKind::Read
             && read.outcome == Outcome::Ok
             && match self.latest.get(&read.invoke) {
                 Some(None) => true,
@@ -85,10 +85,10 @@ impl Pins {
 /// The register step shared with [`super::cas_register`]; `None` for ops a register lacks.
 pub(crate) fn step_register(state: ValueId, op: &Op) -> Option<ValueId> {
     match op.f {
-        F::Read if op.outcome == Outcome::Info => Some(state),
-        F::Read => (state == op.value).then_some(state),
-        F::Write => Some(op.value),
-        F::Cas | F::Append => None,
+        OpKind::Read if op.outcome == Outcome::Info => Some(state),
+        OpKind::Read => (state == op.value).then_some(state),
+        OpKind::Write => Some(op.value),
+        OpKind::Cas | OpKind::Append => None,
     }
 }
 
@@ -145,7 +145,7 @@ impl Model for Register<'_> {
 pub fn unobserved_info(ops: &[Op], initial: ValueId) -> Vec<bool> {
     let mut drop: Vec<bool> = ops
         .iter()
-        .map(|op| op.outcome == Outcome::Info && op.f == F::Read)
+        .map(|op| op.outcome == Outcome::Info && op.f == OpKind::Read)
         .collect();
     loop {
         let mut observed = HashSet::new();
@@ -153,14 +153,14 @@ pub fn unobserved_info(ops: &[Op], initial: ValueId) -> Vec<bool> {
         produced.insert(initial);
         for (op, _) in ops.iter().zip(&drop).filter(|(_, d)| !**d) {
             match (op.f, op.outcome) {
-                (F::Read, Outcome::Ok) => {
+                (OpKind::Read, Outcome::Ok) => {
                     observed.insert(op.value);
                 }
-                (F::Cas, _) => {
+                (OpKind::Cas, _) => {
                     observed.insert(op.value);
-                    produced.insert(op.value2);
+                    produced.insert(op.cas_new);
                 }
-                (F::Write, _) => {
+                (OpKind::Write, _) => {
                     produced.insert(op.value);
                 }
                 _ => {}
@@ -172,8 +172,8 @@ pub fn unobserved_info(ops: &[Op], initial: ValueId) -> Vec<bool> {
                 continue;
             }
             let unobserved = match op.f {
-                F::Write => !observed.contains(&op.value),
-                F::Cas => !observed.contains(&op.value2) || !produced.contains(&op.value),
+                OpKind::Write => !observed.contains(&op.value),
+                OpKind::Cas => !observed.contains(&op.cas_new) || !produced.contains(&op.value),
                 _ => false,
             };
             if unobserved {
