@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use riptide_checker::{CheckOptions, CheckReport, Format, ModelKind, Verdict};
+use riptide_checker::{CheckOptions, CheckReport, Format, History, ModelKind, Verdict};
+use riptide_store::history::HistoryFile;
 use riptide_store::{files, summary, Results, RunHistory};
 
 /// `results.json` as the judge writes it: the checker's whole report.
@@ -23,10 +24,12 @@ pub fn judge_run(
     recovered: bool,
 ) -> anyhow::Result<u8> {
     let path = dir.join(files::HISTORY);
-    let run = RunHistory::load(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file =
+        HistoryFile::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let run = RunHistory::from_file(&file);
     let summary = summary::summarise(&run);
     let model: ModelKind = model.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let history = riptide_checker::load_history(&path, Format::Jsonl)?;
+    let history = checker_history(&file)?;
     // A run's report should show every anomaly, not just the first one found: check all keys.
     let opts = CheckOptions {
         time_limit: Some(time_limit),
@@ -42,6 +45,17 @@ pub fn judge_run(
     }
     print_summary(dir, &results);
     Ok(report.verdict.exit_code() as u8)
+}
+
+/// The checker's view of the history, from the records already read. A damaged line stops the
+/// checker: then the checker reads the file itself, for its exact message (line, expected,
+/// found).
+fn checker_history(file: &HistoryFile) -> anyhow::Result<History> {
+    if file.unreadable_lines > 0 {
+        return Ok(riptide_checker::load_history(&file.path, Format::Jsonl)?);
+    }
+    let records = file.records.iter().map(|(line, record)| (*line, record));
+    Ok(History::from_records(&file.path, records)?)
 }
 
 fn print_summary(dir: &Path, r: &Judged) {

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::{addr, isolated, TestCluster};
-use riptide_node::protocol::Role;
+use riptide_proto::Role;
 use riptide_workload::OpResult;
 
 fn ok(result: OpResult) -> Option<String> {
@@ -204,15 +204,13 @@ fn garbage_oversized_and_truncated_frames_leave_the_node_serving() {
         // A frame that promises 100 bytes and delivers 3, then the connection closes.
         send_raw(&[0, 0, 0, 100, 1, 2, 3]);
         // A valid client hello, then a frame that is not a request.
-        let hello = riptide_node::protocol::encode(&riptide_node::protocol::Hello::Client).unwrap();
+        let hello = riptide_proto::encode(&riptide_proto::Hello::Client).unwrap();
         let mut bytes = (hello.len() as u32).to_be_bytes().to_vec();
         bytes.extend(&hello);
         bytes.extend([0, 0, 0, 4, 0xc1, 0xc1, 0xc1, 0xc1]);
         send_raw(&bytes);
         // A peer hello claiming to be node 2, then a message labelled from node 3.
-        let hello =
-            riptide_node::protocol::encode(&riptide_node::protocol::Hello::Peer { from: 2 })
-                .unwrap();
+        let hello = riptide_proto::encode(&riptide_proto::Hello::Peer { from: 2 }).unwrap();
         let forged = riptide_node::raft::Message {
             from: 3,
             to: 1,
@@ -222,7 +220,7 @@ fn garbage_oversized_and_truncated_frames_leave_the_node_serving() {
                 pre_vote: false,
             },
         };
-        let forged = riptide_node::protocol::encode(&forged).unwrap();
+        let forged = riptide_proto::encode(&forged).unwrap();
         let mut bytes = (hello.len() as u32).to_be_bytes().to_vec();
         bytes.extend(&hello);
         bytes.extend((forged.len() as u32).to_be_bytes());

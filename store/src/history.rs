@@ -2,7 +2,7 @@
 //! as time windows. The summary, the reports and the checker's input all come from one read.
 //!
 //! - **Ops.** An invoke is paired with the next completion of the same process (a process never
-//!   has two ops open). An op never completed is `Open` and runs to the end of the history.
+//!   has two ops open; [`riptide_history::OpenOps`] does the pairing). An op never completed is `Open` and runs to the end of the history.
 //! - **Processes.** After an `info` a worker goes on as process `worker + k * concurrency`, so
 //!   `process % concurrency` is the worker. The final reads run as processes ≥
 //!   [`FINAL_READ_BASE`].
@@ -12,36 +12,14 @@
 //!
 //! Lines that do not parse are counted and skipped: a damaged history still gets a report.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::BufRead;
-use std::path::Path;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
 
-use riptide_workload::history::{OpType, Process, Record};
+use riptide_history::{EventType, OpenOps, Process, Record};
 use serde_json::Value;
 
-/// The first process id of the final reads (see `run::execute`): lanes of their own.
-pub const FINAL_READ_BASE: u64 = 1_000_000_000;
-
-/// How a client op ended.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Outcome {
-    Ok,
-    Fail,
-    Info,
-    /// Invoked, never completed: the history ended first.
-    Open,
-}
-
-impl Outcome {
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Fail => "fail",
-            Outcome::Info => "info",
-            Outcome::Open => "open",
-        }
-    }
-}
+pub use riptide_history::process::FINAL_READ_BASE;
+pub use riptide_history::Outcome;
 
 /// One client op: an invoke and its completion.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,67 +76,95 @@ pub struct RunHistory {
     pub orphan_completions: u64,
 }
 
-impl RunHistory {
-    /// Reads a `history.jsonl`.
-    pub fn load(path: &Path) -> std::io::Result<RunHistory> {
-        load(path)
+/// A `history.jsonl` as read from disk, once: every record with its 1-based line, and how many
+/// lines did not parse. [`RunHistory::from_file`] pairs it for the summary and the reports; the
+/// checker takes the same records (`riptide_checker::History::from_records`).
+#[derive(Clone, Debug, Default)]
+pub struct HistoryFile {
+    pub path: PathBuf,
+    pub records: Vec<(usize, Record)>,
+    /// Lines that did not parse (a damaged file).
+    pub unreadable_lines: u64,
+}
+
+impl HistoryFile {
+    pub fn read(path: &Path) -> std::io::Result<HistoryFile> {
+        let text = std::fs::read_to_string(path)?;
+        let mut file = HistoryFile {
+            path: path.to_path_buf(),
+            ..HistoryFile::default()
+        };
+        for (line, record) in riptide_history::records(&text) {
+            match record {
+                Ok(record) => file.records.push((line, record)),
+                Err(_) => file.unreadable_lines += 1,
+            }
+        }
+        Ok(file)
     }
 }
 
-fn load(path: &Path) -> std::io::Result<RunHistory> {
-    let file = std::fs::File::open(path)?;
-    let mut run = RunHistory::default();
-    // Open op per process: index into `run.ops`.
-    let mut open: HashMap<u64, usize> = HashMap::new();
-    // Open fault windows per fault name, oldest first: index into `run.faults`.
-    let mut open_faults: BTreeMap<String, VecDeque<usize>> = BTreeMap::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let Ok(r) = serde_json::from_str::<Record>(&line) else {
-            run.unreadable_lines += 1;
-            continue;
+impl RunHistory {
+    /// Reads and pairs a `history.jsonl`.
+    pub fn load(path: &Path) -> std::io::Result<RunHistory> {
+        Ok(RunHistory::from_file(&HistoryFile::read(path)?))
+    }
+
+    /// Pairs the records of a history file into ops and fault windows.
+    pub fn from_file(file: &HistoryFile) -> RunHistory {
+        let mut run = RunHistory {
+            unreadable_lines: file.unreadable_lines,
+            ..RunHistory::default()
         };
-        run.end_ns = run.end_ns.max(r.time);
-        match r.process {
-            Process::Nemesis => nemesis_event(&mut run, &mut open_faults, &r),
-            Process::Client(p) => {
-                if r.event_type == OpType::Invoke {
-                    open.insert(p, run.ops.len());
-                    run.ops.push(Op {
-                        process: p,
-                        outcome: Outcome::Open,
-                        text: describe(&r.f, &r.value, None),
-                        f: r.f,
-                        key: r.key,
-                        error: None,
-                        invoke_index: r.index,
-                        complete_index: None,
-                        invoke_ns: r.time,
-                        complete_ns: None,
-                    });
-                    continue;
+        // Open op per process: index into `run.ops`.
+        let mut open: OpenOps<usize> = OpenOps::new();
+        // Open fault windows per fault name, oldest first: index into `run.faults`.
+        let mut open_faults: BTreeMap<String, VecDeque<usize>> = BTreeMap::new();
+        for (_, r) in &file.records {
+            run.end_ns = run.end_ns.max(r.time);
+            match r.process {
+                Process::Nemesis => nemesis_event(&mut run, &mut open_faults, r),
+                Process::Client(p) if r.event_type == EventType::Invoke => {
+                    // A second invoke of a process leaves its first op open for good.
+                    if open.invoke(p, run.ops.len()).is_err() {
+                        open.complete(p);
+                        let _ = open.invoke(p, run.ops.len());
+                    }
+                    run.ops.push(Op::invoked(p, r));
                 }
-                let Some(i) = open.remove(&p) else {
-                    run.orphan_completions += 1;
-                    continue;
-                };
-                let op = &mut run.ops[i];
-                op.outcome = match r.event_type {
-                    OpType::Ok => Outcome::Ok,
-                    OpType::Fail => Outcome::Fail,
-                    _ => Outcome::Info,
-                };
-                op.text = describe(&op.f, &r.value, Some(op.outcome));
-                op.error = r.error;
-                op.complete_index = Some(r.index);
-                op.complete_ns = Some(r.time);
+                Process::Client(p) => match open.complete(p) {
+                    Some(i) => run.ops[i].complete(r),
+                    None => run.orphan_completions += 1,
+                },
             }
         }
+        run
     }
-    Ok(run)
+}
+
+impl Op {
+    fn invoked(process: u64, r: &Record) -> Op {
+        Op {
+            process,
+            outcome: Outcome::Open,
+            text: describe(&r.f, &r.value, None),
+            f: r.f.clone(),
+            key: r.key.clone(),
+            error: None,
+            invoke_index: r.index,
+            complete_index: None,
+            invoke_ns: r.time,
+            complete_ns: None,
+        }
+    }
+
+    fn complete(&mut self, r: &Record) {
+        self.outcome = r.event_type.outcome().unwrap_or(Outcome::Info);
+        self.text = describe(&self.f, &r.value, Some(self.outcome));
+        self.error = r.error.clone();
+        self.complete_index = Some(r.index);
+        self.complete_ns = Some(r.time);
+    }
 }
 
 fn nemesis_event(
