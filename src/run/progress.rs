@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use riptide_workload::HistoryStats;
+use riptide_workload::RecorderStats;
 
 /// How often the plain (non-terminal) view prints a line.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
@@ -37,7 +37,7 @@ impl Progress {
     pub fn update(
         &self,
         elapsed: Duration,
-        stats: &HistoryStats,
+        stats: &RecorderStats,
         leader: Option<u64>,
         fault: Option<&str>,
     ) {

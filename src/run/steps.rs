@@ -21,7 +21,7 @@ use riptide_nemesis::{
 };
 use riptide_proto::NodeId;
 use riptide_store::{files, history::FINAL_READ_BASE};
-use riptide_workload::{DriverOptions, Generator, GeneratorOptions, History};
+use riptide_workload::{DriverOptions, Generator, GeneratorOptions, Recorder};
 
 use super::folder::RunFolder;
 use super::interrupts::Interrupts;
@@ -49,7 +49,7 @@ struct Session<'a> {
     leader: NodeId,
     /// The run's clock starts when the history does.
     start: Instant,
-    history: Arc<History>,
+    history: Arc<Recorder>,
     runtime: tokio::runtime::Runtime,
     shutdown: Shutdown,
     interrupts: Interrupts,
@@ -105,7 +105,7 @@ fn start_cluster(run: &RunFolder) -> anyhow::Result<Session<'_>> {
 
     let start = Instant::now();
     let history = Arc::new(
-        History::create(&run.dir.join(files::HISTORY), start)
+        Recorder::create(&run.dir.join(files::HISTORY), start)
             .context("cannot create history.jsonl")?,
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()

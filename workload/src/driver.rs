@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::client::{Client, ClientOptions, OpResult};
 use crate::generator::{Generator, OpKind, PlannedOp, Value, WorkloadKind};
-use crate::history::History;
+use crate::recorder::Recorder;
 
 #[derive(Clone, Debug)]
 pub struct DriverOptions {
@@ -60,7 +60,7 @@ impl Pacer {
 pub async fn run_workers(
     opts: DriverOptions,
     generator: Arc<Mutex<Generator>>,
-    history: Arc<History>,
+    history: Arc<Recorder>,
     stop: Arc<AtomicBool>,
 ) {
     let pacer = Arc::new(Pacer {
@@ -111,7 +111,7 @@ pub async fn perform(
     process: u64,
     op: &PlannedOp,
     workload: WorkloadKind,
-    history: &History,
+    history: &Recorder,
 ) -> EventType {
     history.invoke(process, op.kind, &op.key, op.value_json());
     let result = match (op.kind, &op.value, &op.cas_new) {
@@ -174,7 +174,7 @@ pub struct FinalReads {
 /// After the faults stop: read every key once more, retrying until a definite answer or the
 /// deadline, so the history ends with the cluster's final word on each key. Returns how many
 /// keys were read and how many got no answer.
-pub async fn final_reads(plan: FinalReads, history: Arc<History>) -> (usize, usize) {
+pub async fn final_reads(plan: FinalReads, history: Arc<Recorder>) -> (usize, usize) {
     let FinalReads {
         nodes,
         bind,

@@ -3,20 +3,19 @@
 //! - [`client`]: an async client that finds the leader and maps every outcome honestly to
 //!   `ok` / `fail` / `info`;
 //! - [`generator`]: seeded streams of operations on independent keys (register and append);
-//! - [`history`]: the recorder that appends each invoke and completion to `history.jsonl` as it
-//!   happens;
+//! - [`recorder`]: the [`Recorder`] that appends each invoke and completion to `history.jsonl`
+//!   as it happens;
 //! - [`driver`]: concurrent workers, rate limiting, and the final reads.
 //!
 //! The words of histories (values, op kinds, processes and their numbering, records, pairing)
-//! are `riptide-history`'s; [`OpKind`], [`Value`], [`Process`], [`OpType`] (= `EventType`) and
-//! [`history::Record`] are re-exported at the paths the bench has always used.
+//! are `riptide-history`'s.
 
 pub mod client;
 pub mod driver;
 pub mod generator;
-pub mod history;
+pub mod recorder;
 
 pub use client::{Client, ClientOptions, OpResult};
 pub use driver::{final_reads, run_workers, DriverOptions, FinalReads};
-pub use generator::{Generator, GeneratorOptions, OpKind, PlannedOp, Value, WorkloadKind};
-pub use history::{History, HistoryStats, OpType, Process};
+pub use generator::{Generator, GeneratorOptions, PlannedOp, WorkloadKind};
+pub use recorder::{Recorder, RecorderStats};

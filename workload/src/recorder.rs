@@ -11,14 +11,12 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// The words of histories, at the paths the rest of the bench has always used. `OpType` is the
-/// old name of [`EventType`].
-pub use riptide_history::{EventType, EventType as OpType, OpKind, Process, Record};
+use riptide_history::{EventType, OpKind, Process, Record};
 use riptide_history::{OpenOps, Outcome};
 
 /// Counts and latencies so far, for the progress bar and the summary.
 #[derive(Clone, Debug, Default)]
-pub struct HistoryStats {
+pub struct RecorderStats {
     pub invokes: u64,
     pub ok: u64,
     pub fail: u64,
@@ -31,7 +29,7 @@ pub struct HistoryStats {
 struct Inner {
     out: BufWriter<File>,
     next_index: u64,
-    stats: HistoryStats,
+    stats: RecorderStats,
     /// The invoke time of each open op, to compute latencies.
     open: OpenOps<u64>,
     error: Option<String>,
@@ -62,25 +60,25 @@ impl Inner {
     }
 }
 
-/// A history being written. Shared by every worker and the nemesis (`&History` is enough).
-pub struct History {
+/// The recorder of a history being written. Shared by every worker and the nemesis (`&Recorder` is enough).
+pub struct Recorder {
     start: Instant,
     inner: Mutex<Inner>,
 }
 
-impl History {
+impl Recorder {
     /// Creates `path` (it must not exist: a history is never overwritten).
-    pub fn create(path: &Path, start: Instant) -> std::io::Result<History> {
+    pub fn create(path: &Path, start: Instant) -> std::io::Result<Recorder> {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(path)?;
-        Ok(History {
+        Ok(Recorder {
             start,
             inner: Mutex::new(Inner {
                 out: BufWriter::new(file),
                 next_index: 0,
-                stats: HistoryStats::default(),
+                stats: RecorderStats::default(),
                 open: OpenOps::new(),
                 error: None,
             }),
@@ -153,7 +151,7 @@ impl History {
         self.write(Process::Nemesis, EventType::Info, f, None, value, None);
     }
 
-    pub fn stats(&self) -> HistoryStats {
+    pub fn stats(&self) -> RecorderStats {
         self.inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -186,7 +184,7 @@ mod tests {
     fn every_op_is_on_disk_when_the_call_returns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
-        let history = History::create(&path, Instant::now()).unwrap();
+        let history = Recorder::create(&path, Instant::now()).unwrap();
         history.invoke(3, OpKind::Write, "k1", serde_json::json!(7));
         // Read the file while the writer is still alive: nothing may be stuck in a buffer.
         let text = std::fs::read_to_string(&path).unwrap();
@@ -219,7 +217,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         std::fs::write(&path, "precious\n").unwrap();
-        assert!(History::create(&path, Instant::now()).is_err());
+        assert!(Recorder::create(&path, Instant::now()).is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious\n");
     }
 }
