@@ -181,6 +181,11 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         &mut self.clients
     }
 
+    /// The storage, once the node stops (the simulation reads what survived a crash).
+    pub fn into_storage(self) -> S {
+        self.storage
+    }
+
     /// Keeps every applied entry, to be collected with [`Executor::take_applied`].
     pub fn record_applied(&mut self) {
         self.applied.get_or_insert_with(Vec::new);
@@ -188,7 +193,10 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
 
     /// The entries applied since the last call (empty unless [`Executor::record_applied`]).
     pub fn take_applied(&mut self) -> Vec<Entry> {
-        self.applied.as_mut().map(std::mem::take).unwrap_or_default()
+        self.applied
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// One message from a peer.
