@@ -35,14 +35,22 @@ fn append(from: u64, term: u64, entries: Vec<Entry>) -> Message {
 #[test]
 fn an_acknowledgement_queued_before_a_term_change_in_the_same_batch_is_not_sent() {
     let config = Config::new(3, vec![1, 2, 3]);
-    let mut follower = Raft::new(config, HardState::default(), RaftLog::recovered(0, 0, vec![]))
-        .expect("valid config");
+    let mut follower = Raft::new(
+        config,
+        HardState::default(),
+        RaftLog::recovered(0, 0, vec![]),
+    )
+    .expect("valid config");
     // One batch: the term-2 leader's entries 1-2, then the term-3 leader's conflicting entry 1.
     follower.step(append(1, 2, vec![entry(1, 2), entry(2, 2)]));
     follower.step(append(2, 3, vec![entry(1, 3)]));
 
     let ready = follower.ready();
-    assert_eq!(ready.entries, vec![entry(1, 3)], "only term 3's entry is written");
+    assert_eq!(
+        ready.entries,
+        vec![entry(1, 3)],
+        "only term 3's entry is written"
+    );
     assert_eq!(ready.hard_state.map(|hs| hs.term), Some(3));
     assert!(
         ready.messages.iter().all(|m| m.term == 3),

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use riptide_node::protocol::{ClientOp, ClientRequest, ClientResponse, ClientResult, Reply};
 use riptide_node::types::NodeId;
 
-use crate::history::{Completion, HistOp};
+use crate::history::Completion;
 
 /// Attempts per operation before it fails definitely (as the workload client).
 pub const MAX_HOPS: usize = 10;
@@ -30,14 +30,20 @@ pub const OP_TIMEOUT: u64 = 400;
 /// What the client wants next.
 #[derive(Debug)]
 pub enum Action {
-    Send { to: NodeId, request: ClientRequest },
-    Done { op: HistOp, completion: Completion },
+    Send {
+        to: NodeId,
+        request: ClientRequest,
+    },
+    Done {
+        op: ClientOp,
+        completion: Completion,
+    },
     Wait,
 }
 
 #[derive(Debug)]
 struct InFlight {
-    op: HistOp,
+    op: ClientOp,
     seq: u64,
     request_id: u64,
     target: NodeId,
@@ -59,15 +65,6 @@ pub struct SimClient {
     current: Option<InFlight>,
     /// The last value this client saw per key, for cas operations that may succeed.
     pub known: BTreeMap<String, String>,
-}
-
-fn client_op(op: &HistOp) -> ClientOp {
-    match op.clone() {
-        HistOp::Read { key } => ClientOp::Get { key },
-        HistOp::Write { key, value } => ClientOp::Put { key, value },
-        HistOp::Cas { key, expected, new } => ClientOp::Cas { key, expected, new },
-        HistOp::Append { key, suffix } => ClientOp::Append { key, suffix },
-    }
 }
 
 impl SimClient {
@@ -95,9 +92,9 @@ impl SimClient {
     }
 
     /// Starts `op` (the caller records the invoke first).
-    pub fn start(&mut self, op: HistOp, now: u64) -> Action {
+    pub fn start(&mut self, op: ClientOp, now: u64) -> Action {
         self.seq += 1;
-        let is_read = matches!(op, HistOp::Read { .. });
+        let is_read = matches!(op, ClientOp::Get { .. });
         let target = if is_read {
             self.home
         } else {
@@ -123,7 +120,7 @@ impl SimClient {
         if now >= op.deadline {
             // Waiting for an answer: unknown. Paused after refusals: definitely not applied.
             let completion = match op.resend_at {
-                None if !matches!(op.op, HistOp::Read { .. }) => Completion::Info,
+                None if !matches!(op.op, ClientOp::Get { .. }) => Completion::Info,
                 _ => Completion::Fail,
             };
             return self.finish(completion);
@@ -141,7 +138,7 @@ impl SimClient {
                     id: op.request_id,
                     client_id: self.process,
                     seq: op.seq,
-                    op: client_op(&op.op),
+                    op: op.op.clone(),
                 };
                 Action::Send {
                     to: op.target,
@@ -176,7 +173,7 @@ impl SimClient {
         if op.target != node || op.resend_at.is_some() {
             return Action::Wait;
         }
-        if matches!(op.op, HistOp::Read { .. }) {
+        if matches!(op.op, ClientOp::Get { .. }) {
             op.target = next;
             op.resend_at = Some(now);
             self.poll(now)
@@ -193,7 +190,7 @@ impl SimClient {
         if response.id != op.request_id || op.resend_at.is_some() {
             return Action::Wait;
         }
-        let is_read = matches!(op.op, HistOp::Read { .. });
+        let is_read = matches!(op.op, ClientOp::Get { .. });
         let target = op.target;
         match response.result {
             ClientResult::Ok(reply) => {
@@ -237,13 +234,14 @@ impl SimClient {
         let op = self.current.take().expect("an operation in flight").op;
         if let Completion::Ok(value) = &completion {
             match &op {
-                HistOp::Read { key } => match value {
+                ClientOp::Get { key } => match value {
                     Some(v) => self.known.insert(key.clone(), v.clone()),
                     None => self.known.remove(key),
                 },
-                HistOp::Write { key, value } => self.known.insert(key.clone(), value.clone()),
-                HistOp::Cas { key, new, .. } => self.known.insert(key.clone(), new.clone()),
-                HistOp::Append { key, .. } => self.known.remove(key),
+                ClientOp::Put { key, value } => self.known.insert(key.clone(), value.clone()),
+                ClientOp::Cas { key, new, .. } => self.known.insert(key.clone(), new.clone()),
+                ClientOp::Append { key, .. } => self.known.remove(key),
+                ClientOp::Status => None,
             };
         }
         Action::Done { op, completion }

@@ -194,6 +194,15 @@ impl Cluster {
         answers
     }
 
+    /// The highest term any running node is in.
+    pub fn max_term(&self) -> Term {
+        self.live
+            .values()
+            .map(|e| e.raft().term())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The running leaders.
     pub fn leaders(&self) -> Vec<NodeId> {
         self.live

@@ -9,27 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use riptide_checker::{check, parse_history, CheckOptions, Format, ModelKind, Verdict};
-
-/// One client operation, as the history names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HistOp {
-    Read {
-        key: String,
-    },
-    Write {
-        key: String,
-        value: String,
-    },
-    Cas {
-        key: String,
-        expected: String,
-        new: String,
-    },
-    Append {
-        key: String,
-        suffix: String,
-    },
-}
+use riptide_node::protocol::ClientOp;
 
 /// How an operation ended, as a real client maps the node's answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,39 +38,40 @@ fn json_str(s: &str) -> String {
     format!("\"{s}\"")
 }
 
-impl HistOp {
-    fn fields(&self, read_value: Option<&Option<String>>) -> String {
-        let (f, key, value) = match self {
-            HistOp::Read { key } => {
-                let value = match read_value {
-                    Some(Some(v)) => json_str(v),
-                    _ => "null".into(),
-                };
-                ("read", key, value)
-            }
-            HistOp::Write { key, value } => ("write", key, json_str(value)),
-            HistOp::Cas { key, expected, new } => (
-                "cas",
-                key,
-                format!("[{},{}]", json_str(expected), json_str(new)),
-            ),
-            HistOp::Append { key, suffix } => ("append", key, json_str(suffix)),
-        };
-        format!(r#""f":"{f}","key":{},"value":{value}"#, json_str(key))
-    }
+/// The history's fields of `op`: its name, key and value (for a read's completion, the value
+/// read). Status queries never reach a history.
+fn fields(op: &ClientOp, read_value: Option<&Option<String>>) -> String {
+    let (f, key, value) = match op {
+        ClientOp::Get { key } => {
+            let value = match read_value {
+                Some(Some(v)) => json_str(v),
+                _ => "null".into(),
+            };
+            ("read", key, value)
+        }
+        ClientOp::Put { key, value } => ("write", key, json_str(value)),
+        ClientOp::Cas { key, expected, new } => (
+            "cas",
+            key,
+            format!("[{},{}]", json_str(expected), json_str(new)),
+        ),
+        ClientOp::Append { key, suffix } => ("append", key, json_str(suffix)),
+        ClientOp::Status => unreachable!("a status query is not a client operation"),
+    };
+    format!(r#""f":"{f}","key":{},"value":{value}"#, json_str(key))
 }
 
 impl History {
-    pub fn invoke(&mut self, process: u64, op: &HistOp) {
+    pub fn invoke(&mut self, process: u64, op: &ClientOp) {
         self.invokes += 1;
-        let fields = op.fields(None);
+        let fields = fields(op, None);
         let _ = writeln!(
             self.text,
             r#"{{"process":{process},"type":"invoke",{fields}}}"#
         );
     }
 
-    pub fn complete(&mut self, process: u64, op: &HistOp, completion: &Completion) {
+    pub fn complete(&mut self, process: u64, op: &ClientOp, completion: &Completion) {
         let (kind, value) = match completion {
             Completion::Ok(v) => {
                 self.oks += 1;
@@ -105,7 +86,7 @@ impl History {
                 ("info", None)
             }
         };
-        let fields = op.fields(value);
+        let fields = fields(op, value);
         let _ = writeln!(
             self.text,
             r#"{{"process":{process},"type":"{kind}",{fields}}}"#
@@ -139,15 +120,15 @@ impl History {
 mod tests {
     use super::*;
 
-    fn write(v: &str) -> HistOp {
-        HistOp::Write {
+    fn write(v: &str) -> ClientOp {
+        ClientOp::Put {
             key: "k0".into(),
             value: v.into(),
         }
     }
 
-    fn read() -> HistOp {
-        HistOp::Read { key: "k0".into() }
+    fn read() -> ClientOp {
+        ClientOp::Get { key: "k0".into() }
     }
 
     #[test]

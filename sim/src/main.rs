@@ -14,6 +14,9 @@ use std::time::Instant;
 use riptide_node::server::UnsafeBug;
 use riptide_sim::{run_seed, Failure, SimConfig};
 
+/// Seeds between two progress lines (a few tens of seconds on two cores).
+const PROGRESS_EVERY: u64 = 10_000;
+
 const USAGE: &str = "usage: riptide-sim [--seeds N] [--start S] [--threads N] [--bug NAME]
        riptide-sim --seed S [--history FILE] [--bug NAME]
   --seeds N      how many seeds to run (default 10000), from --start (default 0)
@@ -121,7 +124,7 @@ fn run_many(args: &Args) -> ExitCode {
                         }
                     }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n % 10_000 == 0 {
+                    if n.rem_euclid(PROGRESS_EVERY) == 0 {
                         eprintln!("{n} seeds in {:.0?}", started.elapsed());
                     }
                 }

@@ -8,14 +8,14 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use riptide_node::kv::{Command, WriteOp};
-use riptide_node::protocol::ClientResponse;
+use riptide_node::protocol::{ClientOp, ClientResponse, ClientResult};
 use riptide_node::server::raft_loop::MAX_BATCH_EVENTS;
 use riptide_node::server::UnsafeBug;
 use riptide_node::types::NodeId;
 
 use crate::client::{Action, SimClient};
 use crate::cluster::{Cluster, Input, NodeSettings};
-use crate::history::{Completion, HistOp, History};
+use crate::history::{Completion, History};
 
 /// What one run simulates.
 #[derive(Clone, Debug)]
@@ -45,7 +45,7 @@ impl SimConfig {
         SimConfig {
             nodes,
             steps: 3_000,
-            pre_vote: seed % 2 == 0,
+            pre_vote: seed & 1 == 0,
             clients: nodes as usize + 2,
             readers,
             keys: 3,
@@ -66,6 +66,10 @@ pub struct RunStats {
     pub crashes: usize,
     /// Crashes that struck inside a Ready, at a storage call.
     pub crashes_in_ready: usize,
+    /// `Indeterminate` answers: writes whose log index a newer leader reused.
+    pub indeterminate: usize,
+    /// The highest term any node reached.
+    pub max_term: u64,
 }
 
 /// A failed run: which seed, what went wrong, and the history so far (riptide JSONL).
@@ -145,6 +149,7 @@ impl Run {
             oks: self.history.oks,
             fails: self.history.fails,
             infos: self.history.infos,
+            max_term: self.cluster.max_term(),
             ..self.stats.clone()
         }
     }
@@ -295,27 +300,27 @@ impl Run {
         self.cluster.net.partition(a, b);
     }
 
-    fn new_op(&mut self, slot: usize) -> HistOp {
+    fn new_op(&mut self, slot: usize) -> ClientOp {
         let key = format!("k{}", self.rng.gen_range(0..self.config.keys));
         self.next_value += 1;
         let n = self.next_value;
         if slot >= self.config.clients {
-            return HistOp::Read { key };
+            return ClientOp::Get { key };
         }
         match self.rng.gen_range(0..100) {
-            0..=34 => HistOp::Read { key },
-            35..=59 => HistOp::Write {
+            0..=34 => ClientOp::Get { key },
+            35..=59 => ClientOp::Put {
                 key,
                 value: format!("v{n}"),
             },
-            60..=79 => HistOp::Append {
+            60..=79 => ClientOp::Append {
                 key,
                 suffix: format!("a{n}."),
             },
             _ => {
                 let guess = format!("v{}", self.rng.gen_range(0..n));
                 let expected = self.clients[slot].known.get(&key).cloned();
-                HistOp::Cas {
+                ClientOp::Cas {
                     key,
                     expected: expected.unwrap_or(guess),
                     new: format!("v{n}"),
@@ -344,7 +349,7 @@ impl Run {
         }
     }
 
-    fn start_op(&mut self, slot: usize, op: HistOp) {
+    fn start_op(&mut self, slot: usize, op: ClientOp) {
         self.history.invoke(self.clients[slot].process, &op);
         let action = self.clients[slot].start(op, self.now);
         self.act(slot, action);
@@ -374,6 +379,9 @@ impl Run {
 
     fn route(&mut self, answers: Vec<(usize, ClientResponse)>) {
         for (slot, response) in answers {
+            if matches!(response.result, ClientResult::Indeterminate { .. }) {
+                self.stats.indeterminate += 1;
+            }
             let action = self.clients[slot].on_answer(response, self.now);
             self.act(slot, action);
         }
@@ -440,7 +448,7 @@ impl Run {
         self.next_process += 1;
         let slot = self.clients.len() - 1;
         let (key, value) = ("k0".to_string(), "final".to_string());
-        let op = HistOp::Write {
+        let op = ClientOp::Put {
             key: key.clone(),
             value: value.clone(),
         };
@@ -457,7 +465,7 @@ impl Run {
         let slot = self.clients.len() - 1;
         for k in 0..self.config.keys {
             let key = format!("k{k}");
-            self.start_op(slot, HistOp::Read { key });
+            self.start_op(slot, ClientOp::Get { key });
             self.tick_all(10)?;
         }
         Ok(())
