@@ -160,11 +160,6 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
     pub fn raft(&self) -> &Raft {
         &self.raft
     }
-    /// The core, for tests that poke it directly (`campaign_now`); the executor's bookkeeping
-    /// stays consistent because every input ends in [`Executor::process_ready`].
-    pub fn raft_mut(&mut self) -> &mut Raft {
-        &mut self.raft
-    }
     pub fn kv(&self) -> &KvStore {
         &self.kv
     }
