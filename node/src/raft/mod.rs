@@ -13,7 +13,8 @@
 //!   once they are, committed entries to apply, and reads that became safe.
 //!
 //! Because nothing inside depends on the outside world, the same inputs give the same outputs;
-//! the scenario tests in `node/tests/raft_*.rs` drive whole clusters message by message.
+//! the scenario tests in `node/tests/raft_*.rs` drive whole clusters message by message, and the
+//! simulation (crate `riptide-sim`) drives it through the node's own executor.
 //!
 //! # The protocol, in brief (Raft paper, Ongaro & Ousterhout 2014)
 //!

@@ -22,7 +22,11 @@ use crate::types::{Entry, HardState, Index, NodeId, Payload, Term};
 /// 1. persist `hard_state` (fsync) if present;
 /// 2. persist `entries` (replacing any stored entries from `entries[0].index` on), fsync, then
 ///    call [`Raft::persisted`] with the last index;
-/// 3. send `messages` (only now: they may promise what steps 1 and 2 made durable);
+/// 3. send `messages` (only now: they may promise what steps 1 and 2 made durable). Messages
+///    from a term older than the current one are left out: they were queued before a term change
+///    in the same batch and may promise what the newer term undid (a success acknowledgement of
+///    entries that a newer leader's AppendEntries then truncated, so that step 2 never made them
+///    durable);
 /// 4. apply `committed` to the state machine in order;
 /// 5. answer each read in `reads` once the state machine has applied its index; answer
 ///    `failed_reads` with "not leader".
@@ -363,11 +367,20 @@ impl Raft {
         Ready {
             hard_state,
             entries: self.log.take_unpersisted(),
-            messages: std::mem::take(&mut self.outbox),
+            messages: self.take_current_messages(),
             committed: self.log.take_committed(),
             reads: std::mem::take(&mut self.reads_ready),
             failed_reads: std::mem::take(&mut self.reads_failed),
         }
+    }
+
+    /// The outbox, less messages from a term older than the current one (see [`Ready`]). A
+    /// dropped message is a lost message, which Raft tolerates; a stale promise is not.
+    fn take_current_messages(&mut self) -> Vec<Message> {
+        let term = self.term;
+        let mut messages = std::mem::take(&mut self.outbox);
+        messages.retain(|m| m.term >= term);
+        messages
     }
 
     // ---- shared helpers -------------------------------------------------------------------------

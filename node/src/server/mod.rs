@@ -10,10 +10,15 @@
 //!                                     └─────────────────────└─► client response channels
 //! ```
 //!
+//! The loop itself is thin: it feeds events and ticks to the [`executor`], which carries out the
+//! core's `Ready` and answers clients. The executor is generic over storage, network and client
+//! answers, so the deterministic simulation (crate `riptide-sim`) runs exactly the same code.
+//!
 //! Group commit falls out of the shape: while the loop is inside an fsync, new requests queue in
 //! the channel, and the next iteration takes them all, proposes them all and covers them with one
 //! fsync. No lock is ever held across an fsync: the loop owns its state outright.
 
+pub mod executor;
 pub mod options;
 pub mod raft_loop;
 pub mod transport;

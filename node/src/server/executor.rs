@@ -1,0 +1,447 @@
+//! The executor: the one piece of code that carries out what the Raft core asks for and answers
+//! clients, shared by the real node ([`super::raft_loop`]) and the deterministic simulation
+//! (crate `riptide-sim`).
+//!
+//! It owns the core ([`Raft`]), the state machine ([`KvStore`]) and the bookkeeping of client
+//! requests in progress, and it is generic over the three things around it:
+//! - [`Storage`]: where hard state and entries become durable (the WAL, [`LogStore`]; the
+//!   simulation's in-memory model of what survives a crash);
+//! - [`Network`]: where messages to peers go (the TCP peer links; the simulated network);
+//! - [`Clients`]: where answers to clients go (a response channel per connection; the simulated
+//!   clients).
+//!
+//! Nothing here reads a clock or spawns anything: time comes in as [`Executor::tick`], events as
+//! [`Executor::step`] and [`Executor::on_client`], and the caller decides when to call
+//! [`Executor::process_ready`] (the real loop after each batch of events, so that one fsync
+//! covers the whole batch: group commit).
+//!
+//! # The order of a Ready, and why
+//!
+//! [`Executor::process_ready`] takes the core's [`Ready`](crate::raft::Ready) and, until there is
+//! nothing left to do:
+//! 1. saves the hard state (durable on return): a vote or a new term must never be forgotten,
+//!    or the node could vote twice in one term;
+//! 2. writes the new entries (replacing any stored suffix they conflict with), syncs once, and
+//!    tells the core what is durable: a leader counts only persisted entries toward a commit;
+//! 3. sends the messages, only now, because they may promise what steps 1 and 2 made durable (a
+//!    vote, a success acknowledgement). The core has already dropped messages from a term older
+//!    than the current one: they may promise entries that this very Ready truncated;
+//! 4. applies committed entries and answers the writes waiting for them;
+//! 5. hands confirmed reads their index, fails the reads of a deposed leader, and answers every
+//!    confirmed read whose index the state machine has reached.
+//!
+//! # What a client is told
+//!
+//! Answers separate what is known from what is not:
+//! - a write is answered from the result of applying *its own* entry (same index and term);
+//! - if another entry lands at its index (a new leader overwrote it), the answer is
+//!   `Indeterminate`, because a retry with the same session may still apply it;
+//! - a node that is not the leader answers `NotLeader` only when it did not append the command,
+//!   so the client may retry elsewhere with the same session.
+//!
+//! A storage error (a failed fsync, a full disk) is returned and ends the node: after a failed
+//! fsync the kernel's page cache state is unknown, and a node that keeps going may acknowledge
+//! what it lost. The simulation uses the same path to crash a node in the middle of a Ready.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::options::UnsafeBug;
+use crate::kv::{Command, KvStore, Outcome, WriteOp};
+use crate::protocol::{
+    ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, LeaderHint, Reply, Status,
+};
+use crate::raft::{Message, NotLeader, Raft, ReadId, Ready};
+use crate::storage::LogStore;
+use crate::types::{Entry, HardState, Index, NodeId, Payload, Term};
+
+/// Durable storage of the hard state and the log, with the contract [`crate::storage`] states.
+pub trait Storage {
+    /// Makes the term and vote durable before returning.
+    fn save_hard_state(&mut self, hard_state: &HardState) -> anyhow::Result<()>;
+    /// Writes `entries` (not empty, consecutive), replacing every stored entry from
+    /// `entries[0].index` on. They need not be durable before [`Storage::sync`].
+    fn write_entries(&mut self, entries: &[Entry]) -> anyhow::Result<()>;
+    /// Makes everything written so far durable.
+    fn sync(&mut self) -> anyhow::Result<()>;
+}
+
+impl Storage for LogStore {
+    fn save_hard_state(&mut self, hard_state: &HardState) -> anyhow::Result<()> {
+        Ok(LogStore::save_hard_state(self, hard_state)?)
+    }
+
+    fn write_entries(&mut self, entries: &[Entry]) -> anyhow::Result<()> {
+        if let Some(first) = entries.first() {
+            if first.index <= self.last_index() {
+                self.truncate_from(first.index)?;
+            }
+            self.append(entries)?;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> anyhow::Result<()> {
+        Ok(LogStore::sync(self)?)
+    }
+}
+
+/// Where messages to peers go. Sending may drop (a full queue, a broken link): Raft retries.
+pub trait Network {
+    fn send(&mut self, msg: Message);
+}
+
+/// Where answers to clients go. `Reply` says whom to answer (a connection's channel, a
+/// simulated client); it is kept with the request until the answer is known.
+pub trait Clients {
+    type Reply;
+    fn answer(&mut self, reply: Self::Reply, response: ClientResponse);
+}
+
+struct PendingWrite<R> {
+    term: Term,
+    request_id: u64,
+    reply: R,
+}
+
+struct PendingRead<R> {
+    request_id: u64,
+    key: String,
+    reply: R,
+}
+
+/// The core, the state machine and the clients' requests in progress, driven by events and ticks.
+pub struct Executor<S, N, C: Clients> {
+    raft: Raft,
+    storage: S,
+    network: N,
+    clients: C,
+    kv: KvStore,
+    /// Every member's address (this node's too), for leader hints.
+    addrs: BTreeMap<NodeId, String>,
+    pending_writes: BTreeMap<Index, PendingWrite<C::Reply>>,
+    pending_reads: HashMap<ReadId, PendingRead<C::Reply>>,
+    /// Confirmed reads waiting for the state machine to reach their index.
+    confirmed_reads: BTreeMap<(Index, ReadId), PendingRead<C::Reply>>,
+    next_read_id: ReadId,
+    stale_read: bool,
+    ack_before_commit: bool,
+    /// Every entry applied, in order, if [`Executor::record_applied`] asked for it (tests).
+    applied: Option<Vec<Entry>>,
+}
+
+impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
+    /// An executor for `raft`, recovered from `storage`. `addrs` names every member's address
+    /// (for leader hints); `bugs` are the deliberate bugs to enable (tests only).
+    pub fn new(
+        raft: Raft,
+        storage: S,
+        network: N,
+        clients: C,
+        addrs: BTreeMap<NodeId, String>,
+        bugs: &[UnsafeBug],
+    ) -> Self {
+        Executor {
+            raft,
+            storage,
+            network,
+            clients,
+            kv: KvStore::default(),
+            addrs,
+            pending_writes: BTreeMap::new(),
+            pending_reads: HashMap::new(),
+            confirmed_reads: BTreeMap::new(),
+            next_read_id: 1,
+            stale_read: bugs.contains(&UnsafeBug::StaleRead),
+            ack_before_commit: bugs.contains(&UnsafeBug::AckBeforeCommit),
+            applied: None,
+        }
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
+    }
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.storage
+    }
+    pub fn network_mut(&mut self) -> &mut N {
+        &mut self.network
+    }
+    pub fn clients_mut(&mut self) -> &mut C {
+        &mut self.clients
+    }
+
+    /// The storage, once the node stops (the simulation reads what survived a crash).
+    pub fn into_storage(self) -> S {
+        self.storage
+    }
+
+    /// Keeps every applied entry, to be collected with [`Executor::take_applied`].
+    pub fn record_applied(&mut self) {
+        self.applied.get_or_insert_with(Vec::new);
+    }
+
+    /// The entries applied since the last call (empty unless [`Executor::record_applied`]).
+    pub fn take_applied(&mut self) -> Vec<Entry> {
+        self.applied
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// One message from a peer.
+    pub fn step(&mut self, msg: Message) {
+        self.raft.step(msg);
+    }
+
+    /// One unit of logical time.
+    pub fn tick(&mut self) {
+        self.raft.tick();
+    }
+
+    /// One client request; the answer goes to `reply`, now or once it is known.
+    pub fn on_client(&mut self, request: ClientRequest, reply: C::Reply) {
+        let write = match request.op {
+            ClientOp::Status => {
+                let status = ClientResult::Status(self.status());
+                return self.clients.answer(reply, response(request.id, status));
+            }
+            ClientOp::Get { key } => return self.start_read(request.id, key, reply),
+            ClientOp::Put { key, value } => WriteOp::Put { key, value },
+            ClientOp::Cas { key, expected, new } => WriteOp::Cas { key, expected, new },
+            ClientOp::Append { key, suffix } => WriteOp::Append { key, suffix },
+        };
+        let command = Command {
+            client_id: request.client_id,
+            seq: request.seq,
+            op: write,
+        };
+        match self.refuse_write(&command) {
+            Some(refusal) => self.clients.answer(reply, response(request.id, refusal)),
+            None => self.propose_write(command, request.id, reply),
+        }
+    }
+
+    /// A linearizable read: ReadIndex on the leader (or, with the stale-read bug, the local
+    /// state machine at once).
+    fn start_read(&mut self, request_id: u64, key: String, reply: C::Reply) {
+        if self.stale_read {
+            let value = ClientResult::Ok(Reply::Value(self.kv.get(&key)));
+            return self.clients.answer(reply, response(request_id, value));
+        }
+        let read_id = self.next_read_id;
+        self.next_read_id += 1;
+        match self.raft.read_index(read_id) {
+            Ok(()) => {
+                let pending = PendingRead {
+                    request_id,
+                    key,
+                    reply,
+                };
+                self.pending_reads.insert(read_id, pending);
+            }
+            Err(not_leader) => {
+                let result = self.hint(not_leader);
+                self.clients.answer(reply, response(request_id, result));
+            }
+        }
+    }
+
+    /// The answer to a write that is settled before it reaches the log: a bad request, a node
+    /// that is not the leader (nothing appended), or a retry of a command already applied (the
+    /// original answer).
+    fn refuse_write(&self, command: &Command) -> Option<ClientResult> {
+        let key = match &command.op {
+            WriteOp::Put { key, .. } | WriteOp::Cas { key, .. } | WriteOp::Append { key, .. } => {
+                key
+            }
+        };
+        if key.is_empty() {
+            let reason = FailReason::BadRequest("the key is empty".into());
+            return Some(ClientResult::Fail(reason));
+        }
+        if !self.raft.is_leader() {
+            return Some(self.hint(NotLeader {
+                leader_hint: self.raft.leader(),
+            }));
+        }
+        self.kv
+            .cached(command.client_id, command.seq)
+            .map(|outcome| outcome_to_result(Some(outcome)))
+    }
+
+    /// Appends the command and waits for its entry to apply (or, with the ack-before-commit
+    /// bug, acknowledges a blind write at once).
+    fn propose_write(&mut self, command: Command, request_id: u64, reply: C::Reply) {
+        // The bug acknowledges blind writes (put, append) whose answer does not depend on the
+        // state; a cas still waits for its result.
+        let ack_early = self.ack_before_commit && !matches!(command.op, WriteOp::Cas { .. });
+        match self.raft.propose(command.encode()) {
+            // The bug: the write is only in this leader's memory, not even on its disk.
+            Ok(_) if ack_early => {
+                let done = ClientResult::Ok(Reply::Done);
+                self.clients.answer(reply, response(request_id, done));
+            }
+            Ok((index, term)) => self.track_write(index, term, request_id, reply),
+            Err(not_leader) => {
+                let result = self.hint(not_leader);
+                self.clients.answer(reply, response(request_id, result));
+            }
+        }
+    }
+
+    /// Remembers whom to answer when the entry at `index` applies. A write still waiting at
+    /// that index was overwritten by a newer leader: it may or may not apply, later, elsewhere.
+    fn track_write(&mut self, index: Index, term: Term, request_id: u64, reply: C::Reply) {
+        let pending = PendingWrite {
+            term,
+            request_id,
+            reply,
+        };
+        if let Some(old) = self.pending_writes.insert(index, pending) {
+            let result = ClientResult::Indeterminate {
+                reason: format!("log index {index} was reused by a newer leader"),
+            };
+            self.clients
+                .answer(old.reply, response(old.request_id, result));
+        }
+    }
+
+    fn hint(&self, not_leader: NotLeader) -> ClientResult {
+        let leader_hint = not_leader.leader_hint.and_then(|id| {
+            self.addrs.get(&id).map(|addr| LeaderHint {
+                id,
+                addr: addr.clone(),
+            })
+        });
+        ClientResult::NotLeader { leader_hint }
+    }
+
+    fn status(&self) -> Status {
+        let log = self.raft.log();
+        Status {
+            id: self.raft.id(),
+            role: self.raft.role(),
+            term: self.raft.term(),
+            leader: self.raft.leader(),
+            commit_index: log.commit_index(),
+            applied_index: log.applied_index(),
+            last_log_index: log.last_index(),
+            first_log_index: log.first_index(),
+        }
+    }
+
+    /// Carries out everything the core asked for, in the order the module docs give, until
+    /// the core has nothing more to do. An error is a storage failure: the node must stop.
+    pub fn process_ready(&mut self) -> anyhow::Result<()> {
+        loop {
+            let ready = self.raft.ready();
+            if ready.is_empty() {
+                return Ok(());
+            }
+            self.carry_out(ready)?;
+        }
+    }
+
+    fn carry_out(&mut self, ready: Ready) -> anyhow::Result<()> {
+        if let Some(hard_state) = ready.hard_state {
+            self.storage.save_hard_state(&hard_state)?;
+        }
+        if let Some(last) = ready.entries.last().map(|e| e.index) {
+            self.storage.write_entries(&ready.entries)?;
+            self.storage.sync()?;
+            self.raft.persisted(last);
+        }
+        for msg in ready.messages {
+            self.network.send(msg);
+        }
+        for entry in ready.committed {
+            self.apply(entry);
+        }
+        for read in ready.reads {
+            if let Some(pending) = self.pending_reads.remove(&read.id) {
+                self.confirmed_reads.insert((read.index, read.id), pending);
+            }
+        }
+        for id in ready.failed_reads {
+            if let Some(pending) = self.pending_reads.remove(&id) {
+                let result = self.hint(NotLeader {
+                    leader_hint: self.raft.leader(),
+                });
+                self.clients
+                    .answer(pending.reply, response(pending.request_id, result));
+            }
+        }
+        self.answer_reads();
+        Ok(())
+    }
+
+    fn apply(&mut self, entry: Entry) {
+        let outcome = match &entry.payload {
+            Payload::Noop => None,
+            Payload::Command(bytes) => match Command::decode(bytes) {
+                Ok(command) => Some(self.kv.apply(&command)),
+                Err(err) => {
+                    tracing::error!(
+                        index = entry.index,
+                        "undecodable command in the log, skipped: {err}"
+                    );
+                    None
+                }
+            },
+        };
+        let pending = self.pending_writes.remove(&entry.index);
+        if let Some(pending) = pending {
+            let result = if pending.term == entry.term {
+                outcome_to_result(outcome)
+            } else {
+                ClientResult::Indeterminate {
+                    reason: format!(
+                        "the entry at index {} was replaced by one from term {}; a retry may still apply",
+                        entry.index, entry.term
+                    ),
+                }
+            };
+            self.clients
+                .answer(pending.reply, response(pending.request_id, result));
+        }
+        if let Some(applied) = &mut self.applied {
+            applied.push(entry);
+        }
+    }
+
+    fn answer_reads(&mut self) {
+        let applied = self.raft.log().applied_index();
+        while let Some(entry) = self.confirmed_reads.first_entry() {
+            if entry.key().0 > applied {
+                break;
+            }
+            let pending = entry.remove();
+            let value = ClientResult::Ok(Reply::Value(self.kv.get(&pending.key)));
+            self.clients
+                .answer(pending.reply, response(pending.request_id, value));
+        }
+    }
+}
+
+fn response(id: u64, result: ClientResult) -> ClientResponse {
+    ClientResponse { id, result }
+}
+
+fn outcome_to_result(outcome: Option<Outcome>) -> ClientResult {
+    match outcome {
+        Some(Outcome::Ok(reply)) => ClientResult::Ok(reply),
+        Some(Outcome::Fail(reason)) => ClientResult::Fail(reason),
+        Some(Outcome::Superseded) => ClientResult::Indeterminate {
+            reason: "the client session has moved past this sequence number".into(),
+        },
+        None => ClientResult::Indeterminate {
+            reason: "the entry carried no command".into(),
+        },
+    }
+}
