@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::protocol::WriteOp;
 use crate::protocol::{FailReason, Reply};
 
 /// A state-changing command as it travels through the log.
@@ -21,27 +22,9 @@ pub struct Command {
     pub op: WriteOp,
 }
 
-/// The operations that go through the log (reads do not: they use ReadIndex).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WriteOp {
-    Put {
-        key: String,
-        value: String,
-    },
-    Cas {
-        key: String,
-        expected: String,
-        new: String,
-    },
-    Append {
-        key: String,
-        suffix: String,
-    },
-}
-
 /// What applying a command produced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
+pub enum Applied {
     Ok(Reply),
     Fail(FailReason),
     /// The session already moved past this sequence number: the command may or may not have
@@ -62,7 +45,7 @@ impl Command {
 #[derive(Clone, Debug)]
 struct Session {
     seq: u64,
-    outcome: Outcome,
+    outcome: Applied,
 }
 
 /// The replicated map from string keys to string values.
@@ -86,17 +69,17 @@ impl KvStore {
     }
 
     /// The remembered outcome of `(client_id, seq)`, if that is the session's latest command.
-    pub fn cached(&self, client_id: u64, seq: u64) -> Option<Outcome> {
+    pub fn cached(&self, client_id: u64, seq: u64) -> Option<Applied> {
         let session = self.sessions.get(&client_id)?;
         match seq.cmp(&session.seq) {
             std::cmp::Ordering::Equal => Some(session.outcome.clone()),
-            std::cmp::Ordering::Less => Some(Outcome::Superseded),
+            std::cmp::Ordering::Less => Some(Applied::Superseded),
             std::cmp::Ordering::Greater => None,
         }
     }
 
     /// Applies a committed command; a duplicate gets the original outcome and changes nothing.
-    pub fn apply(&mut self, cmd: &Command) -> Outcome {
+    pub fn apply(&mut self, cmd: &Command) -> Applied {
         if let Some(outcome) = self.cached(cmd.client_id, cmd.seq) {
             return outcome;
         }
@@ -111,25 +94,25 @@ impl KvStore {
         outcome
     }
 
-    fn execute(&mut self, op: &WriteOp) -> Outcome {
+    fn execute(&mut self, op: &WriteOp) -> Applied {
         match op {
             WriteOp::Put { key, value } => {
                 self.data.insert(key.clone(), value.clone());
-                Outcome::Ok(Reply::Done)
+                Applied::Ok(Reply::Done)
             }
             WriteOp::Cas { key, expected, new } => match self.data.get_mut(key) {
-                None => Outcome::Fail(FailReason::KeyMissing),
+                None => Applied::Fail(FailReason::KeyMissing),
                 Some(current) if current == expected => {
                     *current = new.clone();
-                    Outcome::Ok(Reply::Done)
+                    Applied::Ok(Reply::Done)
                 }
-                Some(current) => Outcome::Fail(FailReason::CasMismatch {
+                Some(current) => Applied::Fail(FailReason::CasMismatch {
                     actual: current.clone(),
                 }),
             },
             WriteOp::Append { key, suffix } => {
                 self.data.entry(key.clone()).or_default().push_str(suffix);
-                Outcome::Ok(Reply::Done)
+                Applied::Ok(Reply::Done)
             }
         }
     }
@@ -160,7 +143,7 @@ mod tests {
         };
         assert_eq!(
             kv.apply(&cmd(1, 1, op)),
-            Outcome::Fail(FailReason::KeyMissing)
+            Applied::Fail(FailReason::KeyMissing)
         );
         assert_eq!(kv.get("k"), None);
     }
@@ -176,14 +159,14 @@ mod tests {
         };
         assert_eq!(
             kv.apply(&cmd(1, 2, op)),
-            Outcome::Fail(FailReason::CasMismatch { actual: "1".into() })
+            Applied::Fail(FailReason::CasMismatch { actual: "1".into() })
         );
         let op = WriteOp::Cas {
             key: "k".into(),
             expected: "1".into(),
             new: "2".into(),
         };
-        assert_eq!(kv.apply(&cmd(1, 3, op)), Outcome::Ok(Reply::Done));
+        assert_eq!(kv.apply(&cmd(1, 3, op)), Applied::Ok(Reply::Done));
         assert_eq!(kv.get("k").as_deref(), Some("2"));
     }
 
@@ -198,8 +181,8 @@ mod tests {
                 suffix: "x".into(),
             },
         );
-        assert_eq!(kv.apply(&append), Outcome::Ok(Reply::Done));
-        assert_eq!(kv.apply(&append), Outcome::Ok(Reply::Done));
+        assert_eq!(kv.apply(&append), Applied::Ok(Reply::Done));
+        assert_eq!(kv.apply(&append), Applied::Ok(Reply::Done));
         assert_eq!(kv.get("k").as_deref(), Some("x"), "applied once");
         // A CAS that failed keeps failing with the original reason on retry, even if it would
         // succeed now.
@@ -222,7 +205,7 @@ mod tests {
             },
         ));
         assert_eq!(kv.apply(&cas), first);
-        assert_eq!(kv.apply(&cmd(7, 0, put("k", "old"))), Outcome::Superseded);
+        assert_eq!(kv.apply(&cmd(7, 0, put("k", "old"))), Applied::Superseded);
         assert_eq!(kv.get("k").as_deref(), Some("xy"));
     }
 }

@@ -31,13 +31,19 @@ pub struct ClientRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientOp {
     /// Linearizable read (ReadIndex) unless the node runs with an unsafe read mode.
-    Get {
-        key: String,
-    },
-    Put {
-        key: String,
-        value: String,
-    },
+    Get { key: String },
+    /// A write: it goes through the Raft log as it is (see [`WriteOp`]).
+    Write(WriteOp),
+    /// Role, term, leader and log positions of the node that answers. Never goes through Raft.
+    Status,
+}
+
+/// The writes of the key-value state machine: what a client asks for, and what the node puts in
+/// its log (inside the command that names the client session).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteOp {
+    /// Sets `key` to `value`.
+    Put { key: String, value: String },
     /// Sets `key` to `new` if it currently holds `expected`. A missing key fails definitely.
     Cas {
         key: String,
@@ -45,12 +51,18 @@ pub enum ClientOp {
         new: String,
     },
     /// Appends `suffix` to the key's value (a missing key counts as empty).
-    Append {
-        key: String,
-        suffix: String,
-    },
-    /// Role, term, leader and log positions of the node that answers. Never goes through Raft.
-    Status,
+    Append { key: String, suffix: String },
+}
+
+impl WriteOp {
+    /// The key the write changes.
+    pub fn key(&self) -> &str {
+        match self {
+            WriteOp::Put { key, .. } | WriteOp::Cas { key, .. } | WriteOp::Append { key, .. } => {
+                key
+            }
+        }
+    }
 }
 
 /// A node's answer to one request.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use riptide_proto::{
     BlockingConnection, ClientOp, ClientRequest, ClientResponse, ClientResult, Connection, Error,
-    FrameReader, FrameWriter, Hello, Role, Status, MAX_FRAME_BYTES,
+    FrameReader, FrameWriter, Hello, Role, Status, WriteOp, MAX_FRAME_BYTES,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -16,11 +16,11 @@ fn request(id: u64) -> ClientRequest {
         id,
         client_id: 7,
         seq: id,
-        op: ClientOp::Cas {
+        op: ClientOp::Write(WriteOp::Cas {
             key: "k".into(),
             expected: "a".into(),
             new: "b".into(),
-        },
+        }),
     }
 }
 

@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use riptide_node::protocol::{ClientOp, ClientRequest, ClientResponse, ClientResult, Reply};
+use riptide_node::protocol::{
+    ClientOp, ClientRequest, ClientResponse, ClientResult, Reply, WriteOp,
+};
 use riptide_node::types::NodeId;
 
 use crate::history::Completion;
@@ -238,9 +240,13 @@ impl SimClient {
                     Some(v) => self.known.insert(key.clone(), v.clone()),
                     None => self.known.remove(key),
                 },
-                ClientOp::Put { key, value } => self.known.insert(key.clone(), value.clone()),
-                ClientOp::Cas { key, new, .. } => self.known.insert(key.clone(), new.clone()),
-                ClientOp::Append { key, .. } => self.known.remove(key),
+                ClientOp::Write(WriteOp::Put { key, value }) => {
+                    self.known.insert(key.clone(), value.clone())
+                }
+                ClientOp::Write(WriteOp::Cas { key, new, .. }) => {
+                    self.known.insert(key.clone(), new.clone())
+                }
+                ClientOp::Write(WriteOp::Append { key, .. }) => self.known.remove(key),
                 ClientOp::Status => None,
             };
         }

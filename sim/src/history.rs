@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use riptide_checker::{check, parse_history, CheckOptions, Format, ModelKind, Verdict};
-use riptide_node::protocol::ClientOp;
+use riptide_node::protocol::{ClientOp, WriteOp};
 
 /// How an operation ended, as a real client maps the node's answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,13 +49,13 @@ fn fields(op: &ClientOp, read_value: Option<&Option<String>>) -> String {
             };
             ("read", key, value)
         }
-        ClientOp::Put { key, value } => ("write", key, json_str(value)),
-        ClientOp::Cas { key, expected, new } => (
+        ClientOp::Write(WriteOp::Put { key, value }) => ("write", key, json_str(value)),
+        ClientOp::Write(WriteOp::Cas { key, expected, new }) => (
             "cas",
             key,
             format!("[{},{}]", json_str(expected), json_str(new)),
         ),
-        ClientOp::Append { key, suffix } => ("append", key, json_str(suffix)),
+        ClientOp::Write(WriteOp::Append { key, suffix }) => ("append", key, json_str(suffix)),
         ClientOp::Status => unreachable!("a status query is not a client operation"),
     };
     format!(r#""f":"{f}","key":{},"value":{value}"#, json_str(key))
@@ -121,10 +121,10 @@ mod tests {
     use super::*;
 
     fn write(v: &str) -> ClientOp {
-        ClientOp::Put {
+        ClientOp::Write(WriteOp::Put {
             key: "k0".into(),
             value: v.into(),
-        }
+        })
     }
 
     fn read() -> ClientOp {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use riptide_node::kv::{Command, WriteOp};
-use riptide_node::protocol::{ClientOp, ClientResponse, ClientResult};
+use riptide_node::kv::Command;
+use riptide_node::protocol::{ClientOp, ClientResponse, ClientResult, WriteOp};
 use riptide_node::server::raft_loop::MAX_BATCH_EVENTS;
 use riptide_node::server::UnsafeBug;
 use riptide_node::types::NodeId;
@@ -309,22 +309,22 @@ impl Run {
         }
         match self.rng.gen_range(0..100) {
             0..=34 => ClientOp::Get { key },
-            35..=59 => ClientOp::Put {
+            35..=59 => ClientOp::Write(WriteOp::Put {
                 key,
                 value: format!("v{n}"),
-            },
-            60..=79 => ClientOp::Append {
+            }),
+            60..=79 => ClientOp::Write(WriteOp::Append {
                 key,
                 suffix: format!("a{n}."),
-            },
+            }),
             _ => {
                 let guess = format!("v{}", self.rng.gen_range(0..n));
                 let expected = self.clients[slot].known.get(&key).cloned();
-                ClientOp::Cas {
+                ClientOp::Write(WriteOp::Cas {
                     key,
                     expected: expected.unwrap_or(guess),
                     new: format!("v{n}"),
-                }
+                })
             }
         }
     }
@@ -448,10 +448,10 @@ impl Run {
         self.next_process += 1;
         let slot = self.clients.len() - 1;
         let (key, value) = ("k0".to_string(), "final".to_string());
-        let op = ClientOp::Put {
+        let op = ClientOp::Write(WriteOp::Put {
             key: key.clone(),
             value: value.clone(),
-        };
+        });
         self.start_op(slot, op);
         self.tick_all(20)?;
         if self.last_completion.get(&slot) != Some(&Completion::Ok(None)) {

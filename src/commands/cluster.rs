@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use riptide_nemesis::Supervisor;
 use riptide_node::server::UnsafeBug;
-use riptide_proto::ClientOp;
 use riptide_proto::NodeId;
+use riptide_proto::{ClientOp, WriteOp};
 use riptide_workload::{Client, ClientOptions, OpResult};
 
 use crate::cluster::{self as local_cluster, status, ClusterPlan, NodeProgram};
@@ -148,19 +148,19 @@ pub fn client(args: ClientArgs) -> Result<u8, Exit> {
     let op = match &args.op {
         ClientCommand::Status => return Ok(print_statuses(&nodes, timeout)),
         ClientCommand::Get { key } => ClientOp::Get { key: key.clone() },
-        ClientCommand::Put { key, value } => ClientOp::Put {
+        ClientCommand::Put { key, value } => ClientOp::Write(WriteOp::Put {
             key: key.clone(),
             value: value.clone(),
-        },
-        ClientCommand::Cas { key, expected, new } => ClientOp::Cas {
+        }),
+        ClientCommand::Cas { key, expected, new } => ClientOp::Write(WriteOp::Cas {
             key: key.clone(),
             expected: expected.clone(),
             new: new.clone(),
-        },
-        ClientCommand::Append { key, suffix } => ClientOp::Append {
+        }),
+        ClientCommand::Append { key, suffix } => ClientOp::Write(WriteOp::Append {
             key: key.clone(),
             suffix: suffix.clone(),
-        },
+        }),
     };
     let is_read = matches!(op, ClientOp::Get { .. });
     let runtime = tokio::runtime::Builder::new_current_thread()

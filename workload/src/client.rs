@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use riptide_proto::{
     ClientOp, ClientRequest, ClientResponse, ClientResult, Connection, FailReason, Hello, NodeId,
-    Reply, Status,
+    Reply, Status, WriteOp,
 };
 use tokio::net::TcpSocket;
 use tokio::time::Instant;
@@ -101,27 +101,27 @@ impl Client {
     }
 
     pub async fn put(&mut self, key: &str, value: &str) -> OpResult {
-        self.execute(ClientOp::Put {
+        self.execute(ClientOp::Write(WriteOp::Put {
             key: key.into(),
             value: value.into(),
-        })
+        }))
         .await
     }
 
     pub async fn cas(&mut self, key: &str, expected: &str, new: &str) -> OpResult {
-        self.execute(ClientOp::Cas {
+        self.execute(ClientOp::Write(WriteOp::Cas {
             key: key.into(),
             expected: expected.into(),
             new: new.into(),
-        })
+        }))
         .await
     }
 
     pub async fn append(&mut self, key: &str, suffix: &str) -> OpResult {
-        self.execute(ClientOp::Append {
+        self.execute(ClientOp::Write(WriteOp::Append {
             key: key.into(),
             suffix: suffix.into(),
-        })
+        }))
         .await
     }
 

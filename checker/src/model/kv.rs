@@ -250,20 +250,14 @@ impl Model for Kv<'_> {
             };
             return r.starts_with(self.text_of(v.0).as_ref());
         }
-        let before = match self.prefix_memo.get(&(state, read.0)) {
-            Some(&len) => len,
-            None => {
-                let t = self.text_of(state);
-                let len = if r.starts_with(t.as_ref()) {
-                    t.len() as u32
-                } else {
-                    u32::MAX
-                };
-                self.prefix_memo.insert((state, read.0), len);
-                len
-            }
+        let before = self.prefix_len(state, read);
+        if before == u32::MAX {
+            return false;
+        }
+        let Value::Str(r) = self.ctx.values.get(read) else {
+            return true;
         };
-        before != u32::MAX && r[before as usize..].starts_with(self.text_of(op.value.0).as_ref())
+        r[before as usize..].starts_with(self.text_of(op.value.0).as_ref())
     }
 
     fn explain(&mut self, state: u32, op: &Op) -> Option<String> {

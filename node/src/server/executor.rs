@@ -46,7 +46,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::options::UnsafeBug;
-use crate::kv::{Command, KvStore, Outcome, WriteOp};
+use crate::kv::{Applied, Command, KvStore, WriteOp};
 use crate::protocol::{
     ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, LeaderHint, Reply, Status,
 };
@@ -212,9 +212,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
                 return self.clients.answer(reply, response(request.id, status));
             }
             ClientOp::Get { key } => return self.start_read(request.id, key, reply),
-            ClientOp::Put { key, value } => WriteOp::Put { key, value },
-            ClientOp::Cas { key, expected, new } => WriteOp::Cas { key, expected, new },
-            ClientOp::Append { key, suffix } => WriteOp::Append { key, suffix },
+            ClientOp::Write(write) => write,
         };
         let command = Command {
             client_id: request.client_id,
@@ -256,12 +254,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
     /// that is not the leader (nothing appended), or a retry of a command already applied (the
     /// original answer).
     fn refuse_write(&self, command: &Command) -> Option<ClientResult> {
-        let key = match &command.op {
-            WriteOp::Put { key, .. } | WriteOp::Cas { key, .. } | WriteOp::Append { key, .. } => {
-                key
-            }
-        };
-        if key.is_empty() {
+        if command.op.key().is_empty() {
             let reason = FailReason::BadRequest("the key is empty".into());
             return Some(ClientResult::Fail(reason));
         }
@@ -272,7 +265,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         }
         self.kv
             .cached(command.client_id, command.seq)
-            .map(|outcome| outcome_to_result(Some(outcome)))
+            .map(|outcome| applied_to_result(Some(outcome)))
     }
 
     /// Appends the command and waits for its entry to apply (or, with the ack-before-commit
@@ -398,7 +391,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         let pending = self.pending_writes.remove(&entry.index);
         if let Some(pending) = pending {
             let result = if pending.term == entry.term {
-                outcome_to_result(outcome)
+                applied_to_result(outcome)
             } else {
                 ClientResult::Indeterminate {
                     reason: format!(
@@ -433,11 +426,11 @@ fn response(id: u64, result: ClientResult) -> ClientResponse {
     ClientResponse { id, result }
 }
 
-fn outcome_to_result(outcome: Option<Outcome>) -> ClientResult {
+fn applied_to_result(outcome: Option<Applied>) -> ClientResult {
     match outcome {
-        Some(Outcome::Ok(reply)) => ClientResult::Ok(reply),
-        Some(Outcome::Fail(reason)) => ClientResult::Fail(reason),
-        Some(Outcome::Superseded) => ClientResult::Indeterminate {
+        Some(Applied::Ok(reply)) => ClientResult::Ok(reply),
+        Some(Applied::Fail(reason)) => ClientResult::Fail(reason),
+        Some(Applied::Superseded) => ClientResult::Indeterminate {
             reason: "the client session has moved past this sequence number".into(),
         },
         None => ClientResult::Indeterminate {
