@@ -186,3 +186,48 @@ fn verdict_name(verdict: RunVerdict) -> &'static str {
         RunVerdict::Crashed => "crashed",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_judged_by_its_results_json_and_without_one_it_crashed() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(stored_verdict(None), RunVerdict::Crashed);
+        assert_eq!(stored_verdict(Some(dir.path())), RunVerdict::Crashed);
+        std::fs::write(
+            dir.path().join("results.json"),
+            r#"{"schema":1,"verdict":"invalid"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            stored_verdict(Some(dir.path())),
+            RunVerdict::Judged(Verdict::Invalid)
+        );
+        std::fs::write(dir.path().join("results.json"), r#"{"verdict":"bogus"}"#).unwrap();
+        assert_eq!(stored_verdict(Some(dir.path())), RunVerdict::Crashed);
+    }
+
+    #[test]
+    fn the_campaign_exit_code_puts_invalid_before_crashed_before_unknown() {
+        let line = |verdict| RunLine {
+            seed: 1,
+            verdict,
+            seconds: 1.0,
+            dir: None,
+        };
+        let valid = line(RunVerdict::Judged(Verdict::Valid));
+        assert_eq!(summarise(&[valid], 1.0), 0);
+        let mixed = [
+            line(RunVerdict::Judged(Verdict::Unknown)),
+            line(RunVerdict::Crashed),
+        ];
+        assert_eq!(summarise(&mixed, 1.0), exit::CRASHED);
+        let with_invalid = [
+            line(RunVerdict::Crashed),
+            line(RunVerdict::Judged(Verdict::Invalid)),
+        ];
+        assert_eq!(summarise(&with_invalid, 1.0), exit::INVALID);
+    }
+}
