@@ -98,6 +98,7 @@
 //! waiting for the cluster to recover after [`Nemesis::heal_all`] is the runner's job.
 
 pub mod error;
+pub mod event;
 pub mod firewall;
 pub mod nemesis;
 pub mod partition;

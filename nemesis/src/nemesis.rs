@@ -18,10 +18,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+pub use crate::event::{FaultName, NemesisEvent, Phase};
 use crate::firewall::Firewall;
-use crate::partition::PartitionKind;
 use crate::schedule::{Plan, Schedule};
-use crate::spec::{Family, NemesisSpec, Target};
+use crate::spec::{Family, NemesisSpec};
 use crate::supervisor::{NodeState, Pid, Supervisor};
 use crate::NodeId;
 
@@ -86,146 +86,6 @@ impl Shutdown {
             .wait_timeout_while(guard, timeout, |triggered| !*triggered)
             .unwrap_or_else(|e| e.into_inner());
         *guard
-    }
-}
-
-/// Whether an event starts or stops a fault: the history op's `f`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Phase {
-    Start,
-    Stop,
-}
-
-impl Phase {
-    /// `"start"` or `"stop"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Start => "start",
-            Phase::Stop => "stop",
-        }
-    }
-}
-
-/// What an event is about: a fault family, or the final sweep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultName {
-    Kill,
-    Pause,
-    Partition,
-    Loss,
-    /// [`Nemesis::heal_all`] undoing what was still in place at the end.
-    Heal,
-}
-
-impl From<Family> for FaultName {
-    fn from(family: Family) -> FaultName {
-        match family {
-            Family::Kill => FaultName::Kill,
-            Family::Pause => FaultName::Pause,
-            Family::Partition => FaultName::Partition,
-            Family::Loss => FaultName::Loss,
-        }
-    }
-}
-
-/// One start or stop, as recorded in the history: the op is
-/// `{"process":"nemesis","type":"info","f":event.f.as_str(),"value":event}`.
-///
-/// The serialised value is, e.g.
-/// `{"fault":"partition","kind":"majority","nodes":[1,2,3,4,5],"groups":[[2,4],[1,3,5]],
-/// "rules":["iptables -A riptide -s 127.0.0.11 -d 127.0.0.12 -j DROP", ...],"pids":{}}`.
-/// It is reported once the action is done, so the rules and pids are what really happened.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct NemesisEvent {
-    /// Start or stop: the op's `f`, not repeated in the value.
-    #[serde(skip)]
-    pub f: Phase,
-    pub fault: FaultName,
-    /// The partition kind.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<PartitionKind>,
-    /// The target of kill, pause and loss.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<Target>,
-    /// The nodes the fault acts on (for partitions: every node that loses a link).
-    pub nodes: Vec<NodeId>,
-    /// The partition's shape (see [`crate::Partition::groups`]).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<Vec<NodeId>>,
-    /// The exact iptables commands run, one per rule (`iptables -A riptide ...`), or the flush.
-    pub rules: Vec<String>,
-    /// For kill and pause: node → pid killed, paused, resumed, or (at the stop of a kill) the
-    /// restarted node's new pid.
-    pub pids: BTreeMap<NodeId, Pid>,
-    /// The loss probability.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub probability: Option<f64>,
-    /// Anything else worth knowing, e.g. that no leader was known and a random node stood in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    /// What went wrong, if part of the action failed (the rest was still done).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl NemesisEvent {
-    fn new(f: Phase, fault: FaultName) -> NemesisEvent {
-        NemesisEvent {
-            f,
-            fault,
-            kind: None,
-            target: None,
-            nodes: Vec::new(),
-            groups: Vec::new(),
-            rules: Vec::new(),
-            pids: BTreeMap::new(),
-            probability: None,
-            note: None,
-            error: None,
-        }
-    }
-
-    /// The history op's `value`.
-    pub fn value(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("events serialise")
-    }
-
-    /// The event for `plan` before it is carried out: what it will do, without rules or pids.
-    pub fn describe(plan: &Plan, f: Phase) -> NemesisEvent {
-        let mut event = NemesisEvent::new(f, plan.family().into());
-        match plan {
-            Plan::Kill { target, nodes } | Plan::Pause { target, nodes } => {
-                event.target = Some(*target);
-                event.nodes = nodes.clone();
-            }
-            Plan::Partition(p) => {
-                event.kind = Some(p.kind);
-                event.nodes = p.grudge.affected();
-                event.groups = p.groups.clone();
-            }
-            Plan::Loss {
-                target,
-                nodes,
-                probability,
-                ..
-            } => {
-                event.target = Some(*target);
-                event.nodes = nodes.clone();
-                event.probability = Some(*probability);
-            }
-        }
-        event
-    }
-
-    fn add_error(&mut self, error: impl std::fmt::Display) {
-        let error = error.to_string();
-        tracing::warn!(fault = ?self.fault, phase = self.f.as_str(), "{error}");
-        self.error = Some(match self.error.take() {
-            Some(before) => format!("{before}; {error}"),
-            None => error,
-        });
     }
 }
 
@@ -601,7 +461,8 @@ impl std::fmt::Debug for Nemesis {
 mod tests {
     use super::*;
     use crate::firewall::Rule;
-    use crate::partition::Grudge;
+    use crate::partition::{Grudge, PartitionKind};
+    use crate::spec::Target;
 
     #[test]
     fn a_partition_event_serialises_as_the_history_value() {
