@@ -1,12 +1,12 @@
 //! The shape rules of docs/architecture.md, checked on every run of the suite: outside tests and
-//! examples, no function over 80 lines and no file over 620 lines (not counting a file's inline
+//! examples, no function over 80 lines and no file over 600 lines (not counting a file's inline
 //! `#[cfg(test)]` module). A function is measured from its `fn` line to the closing brace at the
 //! same indentation, which is how rustfmt lays every function out.
 
 use std::path::{Path, PathBuf};
 
 const MAX_FN_LINES: usize = 80;
-const MAX_FILE_LINES: usize = 620;
+const MAX_FILE_LINES: usize = 600;
 
 /// Library and binary sources of every crate: `*/src/**.rs`, without `tests/` or `examples/`.
 fn sources(root: &Path) -> Vec<PathBuf> {

@@ -104,6 +104,7 @@ pub mod nemesis;
 pub mod partition;
 pub mod sandbox;
 pub mod schedule;
+mod spawner;
 pub mod spec;
 pub mod supervisor;
 
