@@ -130,7 +130,10 @@ fn negative_numbers_are_values_of_numeric_flags() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("initial value -1"), "{}", stdout(&o));
     assert_eq!(riptide_check(&[&f, "--initial=-1"]).status.code(), Some(0));
-    assert_eq!(riptide_check(&[&f, "--initial", "-2"]).status.code(), Some(1));
+    assert_eq!(
+        riptide_check(&[&f, "--initial", "-2"]).status.code(),
+        Some(1)
+    );
     assert_eq!(riptide_check(&[&f]).status.code(), Some(1));
     // A negative time limit is refused for what it is, not as an unexpected argument.
     let o = riptide_check(&[&f, "--time-limit", "-1"]);
@@ -142,5 +145,34 @@ fn negative_numbers_are_values_of_numeric_flags() {
     );
     let o = riptide_check(&[&f, "--threads", "-2"]);
     assert_eq!(o.status.code(), Some(254));
-    assert!(!stderr(&o).contains("unexpected argument"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("unexpected argument"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// EDN reads an ok read of nil as Knossos does (any value), `--nil-read absent` as riptide's
+/// JSONL does; the report says which applied.
+#[test]
+fn nil_read_follows_knossos_for_edn_and_the_flag_chooses() {
+    let f = data("nil-read.edn");
+    let o = riptide_check(&[&f]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("nil reads (--nil-read any): they match any state, as in Knossos (left out of the search: 1)"), "{}", stdout(&o));
+    let o = riptide_check(&[&f, "--nil-read", "absent"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("nil reads (--nil-read absent)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = riptide_check(&[&f, "--nil-read", "maybe"]);
+    assert_eq!(o.status.code(), Some(254));
+    let o = riptide_check(&[&f, "--json"]);
+    assert!(
+        stdout(&o).contains("\"nil_read\": \"any\""),
+        "{}",
+        stdout(&o)
+    );
 }

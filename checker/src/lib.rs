@@ -29,6 +29,7 @@ mod fx;
 pub mod history;
 pub mod memo;
 pub mod model;
+pub mod nil_read;
 pub mod report;
 pub mod search;
 
@@ -39,6 +40,7 @@ pub use error::{Error, Result};
 pub use format::{load_history, parse_history, Format};
 pub use history::{History, Op, OpKind, Outcome, Value};
 pub use model::{Model, ModelKind};
+pub use nil_read::NilRead;
 pub use report::{CheckReport, Counterexample, KeyCounts, KeyReport, OpRef, Verdict};
 
 use memo::Budget;
@@ -60,6 +62,10 @@ pub struct CheckOptions {
     /// Keep checking the other keys once one is invalid. By default the check stops there, as
     /// Porcupine does: one invalid key decides the history, and the keys left are `unknown`.
     pub all_keys: bool,
+    /// What an ok read of `nil` means ([`NilRead`]); `None` means the format's default
+    /// ([`NilRead::default_for`]: Knossos's "any state" for EDN and Jepsen logs, "absent" for
+    /// riptide's JSONL and Porcupine's kv data).
+    pub nil_read: Option<NilRead>,
 }
 
 /// The default memory budget: 1 GiB, a quarter of a small CI machine, far above what any
@@ -74,6 +80,7 @@ impl Default for CheckOptions {
             initial: None,
             threads: None,
             all_keys: false,
+            nil_read: None,
         }
     }
 }
@@ -110,7 +117,18 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         stop: &stop,
         budget: &budget,
     };
-    let parts = history.partition();
+    let nil_read = opts
+        .nil_read
+        .unwrap_or_else(|| NilRead::default_for(history.format));
+    let mut parts = history.partition();
+    let mut unconstrained_reads = 0;
+    if nil_read == NilRead::Any {
+        for ops in &mut parts {
+            let before = ops.len();
+            ops.retain(|op| !nil_read.unconstrained(op));
+            unconstrained_reads += before - ops.len();
+        }
+    }
     let check_one = |k: usize| {
         let ops = &parts[k];
         let stopped = limits.stop.load(Ordering::Relaxed);
@@ -142,6 +160,8 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         format: history.format,
         model,
         initial: initial.to_string(),
+        nil_read,
+        unconstrained_reads,
         elapsed_secs: 0.0,
         history: history.stats.clone(),
         key_counts: KeyCounts::default(),
