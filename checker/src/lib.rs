@@ -9,6 +9,9 @@
 //! 2. [`history`]: pair invokes with completions; drop `fail`s; keep `info`s as ops that may take
 //!    effect at any time after their invoke, or never; split by key.
 //! 3. [`model`]: what one copy of the data does (register, cas-register, kv).
+//!    [`nil_read`] decides what an ok read of `nil` means (Knossos's "any state" for EDN and
+//!    Jepsen logs, "the key is absent" for riptide's JSONL); reads that constrain nothing are
+//!    left out before the search.
 //! 4. [`search`] with [`memo`]: Wing & Gong's search with Lowe's memoisation, per key, keys in
 //!    parallel (largest first, one worker per core), under a time limit and a memory budget.
 //! 5. [`report`]: valid / invalid / unknown per key and overall, with a readable counterexample.
