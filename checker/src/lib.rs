@@ -123,15 +123,7 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
     let nil_read = opts
         .nil_read
         .unwrap_or_else(|| NilRead::default_for(history.format));
-    let mut parts = history.partition();
-    let mut unconstrained_reads = 0;
-    if nil_read == NilRead::Any {
-        for ops in &mut parts {
-            let before = ops.len();
-            ops.retain(|op| !nil_read.unconstrained(op));
-            unconstrained_reads += before - ops.len();
-        }
-    }
+    let (parts, unconstrained_reads) = constrained_parts(history, nil_read);
     let check_one = |k: usize| {
         let ops = &parts[k];
         let stopped = limits.stop.load(Ordering::Relaxed);
@@ -181,6 +173,21 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
     report.verdict = report.key_counts.verdict();
     report.elapsed_secs = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The history's ops by key, without the reads that `nil_read` says constrain nothing (see
+/// [`nil_read`] for why leaving them out cannot change a verdict), and how many were left out.
+fn constrained_parts(history: &History, nil_read: NilRead) -> (Vec<Vec<Op>>, usize) {
+    let mut parts = history.partition();
+    let mut left_out = 0;
+    if nil_read == NilRead::Any {
+        for ops in &mut parts {
+            let before = ops.len();
+            ops.retain(|op| !nil_read.unconstrained(op));
+            left_out += before - ops.len();
+        }
+    }
+    (parts, left_out)
 }
 
 /// The error for an op `model` cannot interpret, with the model to use instead.
