@@ -120,3 +120,59 @@ fn bad_arguments_exit_254_and_help_exits_0() {
     assert_eq!(help.status.code(), Some(0));
     assert!(stdout(&help).contains("--time-limit"));
 }
+
+/// `--initial -1` is a value, not an unknown flag: the history reads -1 before any write, so it
+/// is linearizable from -1 and from nothing else.
+#[test]
+fn negative_numbers_are_values_of_numeric_flags() {
+    let f = data("initial-negative.jsonl");
+    let o = riptide_check(&[&f, "--initial", "-1"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("initial value -1"), "{}", stdout(&o));
+    assert_eq!(riptide_check(&[&f, "--initial=-1"]).status.code(), Some(0));
+    assert_eq!(
+        riptide_check(&[&f, "--initial", "-2"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(riptide_check(&[&f]).status.code(), Some(1));
+    // A negative time limit is refused for what it is, not as an unexpected argument.
+    let o = riptide_check(&[&f, "--time-limit", "-1"]);
+    assert_eq!(o.status.code(), Some(254));
+    assert!(
+        stderr(&o).contains("expected a number of seconds, got `-1`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = riptide_check(&[&f, "--threads", "-2"]);
+    assert_eq!(o.status.code(), Some(254));
+    assert!(
+        !stderr(&o).contains("unexpected argument"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// EDN reads an ok read of nil as Knossos does (any value), `--nil-read absent` as riptide's
+/// JSONL does; the report says which applied.
+#[test]
+fn nil_read_follows_knossos_for_edn_and_the_flag_chooses() {
+    let f = data("nil-read.edn");
+    let o = riptide_check(&[&f]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("nil reads (--nil-read any): they match any state, as in Knossos (left out of the search: 1)"), "{}", stdout(&o));
+    let o = riptide_check(&[&f, "--nil-read", "absent"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("nil reads (--nil-read absent)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = riptide_check(&[&f, "--nil-read", "maybe"]);
+    assert_eq!(o.status.code(), Some(254));
+    let o = riptide_check(&[&f, "--json"]);
+    assert!(
+        stdout(&o).contains("\"nil_read\": \"any\""),
+        "{}",
+        stdout(&o)
+    );
+}

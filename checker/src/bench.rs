@@ -63,6 +63,7 @@ fn files(dir: &Path) -> Result<Vec<(PathBuf, Option<Verdict>)>> {
                 Some("not-linearizable") => Verdict::Invalid,
                 _ => {
                     return Err(Error::Parse {
+                        column: None,
                         path: table.clone(),
                         line: i + 1,
                         expected: "FILE<tab>FORMAT<tab>MODEL<tab>linearizable|not-linearizable"

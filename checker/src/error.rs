@@ -18,11 +18,14 @@ pub enum Error {
     },
 
     /// A line (or EDN form) could not be understood.
-    #[error("{}:{line}: expected {expected}, found {found}", path.display())]
+    #[error("{}:{line}: expected {expected}, found {found}{}", path.display(), at_column(*column))]
     Parse {
         path: PathBuf,
         /// 1-based line number.
         line: usize,
+        /// 1-based column (in characters) where the parser stopped, where the format has
+        /// multi-line forms that make the line alone too coarse (EDN).
+        column: Option<usize>,
         /// What the parser was looking for, in words.
         expected: String,
         /// A short excerpt of what it found instead.
@@ -54,6 +57,11 @@ pub enum Error {
 
 /// The crate's `Result`.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// ` at column N`, or nothing.
+fn at_column(column: Option<usize>) -> String {
+    column.map_or_else(String::new, |c| format!(" at column {c}"))
+}
 
 /// Shortens `s` for an error message, so that one bad line never floods the terminal.
 pub(crate) fn excerpt(s: &str) -> String {

@@ -368,6 +368,7 @@ impl Builder {
     /// `[expected new]` for a cas.
     fn invoke_values(&mut self, f: OpKind, ev: &Event<'_>) -> Result<(ValueId, ValueId)> {
         let bad_value = |expected: &str, this: &Builder| Error::Parse {
+            column: None,
             path: this.path.clone(),
             line: ev.line,
             expected: format!("{expected} as the value of a `{}` invoke", f.name()),
@@ -437,6 +438,7 @@ impl Builder {
         match &ev.value {
             EventValue::Scalar(v) => Ok(self.intern(v)),
             _ => Err(Error::Parse {
+                column: None,
                 path: self.path.clone(),
                 line: ev.line,
                 expected: "the value read (nil, an integer or a string)".into(),

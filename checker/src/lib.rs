@@ -9,6 +9,9 @@
 //! 2. [`history`]: pair invokes with completions; drop `fail`s; keep `info`s as ops that may take
 //!    effect at any time after their invoke, or never; split by key.
 //! 3. [`model`]: what one copy of the data does (register, cas-register, kv).
+//!    [`nil_read`] decides what an ok read of `nil` means (Knossos's "any state" for EDN and
+//!    Jepsen logs, "the key is absent" for riptide's JSONL); reads that constrain nothing are
+//!    left out before the search.
 //! 4. [`search`] with [`memo`]: Wing & Gong's search with Lowe's memoisation, per key, keys in
 //!    parallel (largest first, one worker per core), under a time limit and a memory budget.
 //! 5. [`report`]: valid / invalid / unknown per key and overall, with a readable counterexample.
@@ -29,6 +32,7 @@ mod fx;
 pub mod history;
 pub mod memo;
 pub mod model;
+pub mod nil_read;
 pub mod report;
 pub mod search;
 
@@ -39,6 +43,7 @@ pub use error::{Error, Result};
 pub use format::{load_history, parse_history, Format};
 pub use history::{History, Op, OpKind, Outcome, Value};
 pub use model::{Model, ModelKind};
+pub use nil_read::NilRead;
 pub use report::{CheckReport, Counterexample, KeyCounts, KeyReport, OpRef, Verdict};
 
 use memo::Budget;
@@ -60,6 +65,10 @@ pub struct CheckOptions {
     /// Keep checking the other keys once one is invalid. By default the check stops there, as
     /// Porcupine does: one invalid key decides the history, and the keys left are `unknown`.
     pub all_keys: bool,
+    /// What an ok read of `nil` means ([`NilRead`]); `None` means the format's default
+    /// ([`NilRead::default_for`]: Knossos's "any state" for EDN and Jepsen logs, "absent" for
+    /// riptide's JSONL and Porcupine's kv data).
+    pub nil_read: Option<NilRead>,
 }
 
 /// The default memory budget: 1 GiB, a quarter of a small CI machine, far above what any
@@ -74,6 +83,7 @@ impl Default for CheckOptions {
             initial: None,
             threads: None,
             all_keys: false,
+            nil_read: None,
         }
     }
 }
@@ -110,7 +120,10 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         stop: &stop,
         budget: &budget,
     };
-    let parts = history.partition();
+    let nil_read = opts
+        .nil_read
+        .unwrap_or_else(|| NilRead::default_for(history.format));
+    let (parts, unconstrained_reads) = constrained_parts(history, nil_read);
     let check_one = |k: usize| {
         let ops = &parts[k];
         let stopped = limits.stop.load(Ordering::Relaxed);
@@ -142,6 +155,8 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         format: history.format,
         model,
         initial: initial.to_string(),
+        nil_read,
+        unconstrained_reads,
         elapsed_secs: 0.0,
         history: history.stats.clone(),
         key_counts: KeyCounts::default(),
@@ -158,6 +173,21 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
     report.verdict = report.key_counts.verdict();
     report.elapsed_secs = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The history's ops by key, without the reads that `nil_read` says constrain nothing (see
+/// [`nil_read`] for why leaving them out cannot change a verdict), and how many were left out.
+fn constrained_parts(history: &History, nil_read: NilRead) -> (Vec<Vec<Op>>, usize) {
+    let mut parts = history.partition();
+    let mut left_out = 0;
+    if nil_read == NilRead::Any {
+        for ops in &mut parts {
+            let before = ops.len();
+            ops.retain(|op| !nil_read.unconstrained(op));
+            left_out += before - ops.len();
+        }
+    }
+    (parts, left_out)
 }
 
 /// The error for an op `model` cannot interpret, with the model to use instead.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::format::Format;
 use crate::history::{HistoryStats, OpKind};
 use crate::model::ModelKind;
+use crate::nil_read::NilRead;
 
 /// Whether what clients saw could come from one atomic copy of the data.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -135,6 +136,11 @@ pub struct CheckReport {
     pub model: ModelKind,
     /// The initial value every key started from.
     pub initial: String,
+    /// What an ok read of nil meant: `any` (Knossos: it constrains nothing) or `absent`.
+    pub nil_read: NilRead,
+    /// Ok reads of nil left out of the search because, with `nil_read: any`, they match every
+    /// state (0 with `absent`).
+    pub unconstrained_reads: usize,
     /// Wall-clock time of the check (not the parse), in seconds.
     pub elapsed_secs: f64,
     pub history: HistoryStats,
@@ -218,6 +224,14 @@ impl CheckReport {
             "  format {}, model {}, initial value {}",
             self.format, self.model, self.initial
         );
+        let nil = match self.nil_read {
+            NilRead::Any => format!(
+                "they match any state, as in Knossos (left out of the search: {})",
+                self.unconstrained_reads
+            ),
+            NilRead::Absent => "they say the key has no value".to_string(),
+        };
+        let _ = writeln!(s, "  nil reads (--nil-read {}): {nil}", self.nil_read);
         let _ = writeln!(
             s,
             "  ops: {} ok, {} info, {} unfinished, {} fail (dropped), {} ignored",

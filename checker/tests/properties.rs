@@ -17,12 +17,14 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use riptide_checker::history::{History, Op, Outcome};
+use riptide_checker::history::{History, Op, OpKind, Outcome};
 use riptide_checker::model::cas_register::CasRegister;
 use riptide_checker::model::kv::Kv;
 use riptide_checker::model::register::Register;
 use riptide_checker::model::{Context, Model};
-use riptide_checker::{check, parse_history, CheckOptions, Format, ModelKind, Value, Verdict};
+use riptide_checker::{
+    check, parse_history, CheckOptions, Format, ModelKind, NilRead, Value, Verdict,
+};
 
 fn config(cases: u32) -> Config {
     Config {
@@ -71,6 +73,9 @@ struct Shape {
     small_values: bool,
     /// Percent chance, at each completion, that the client times out (an `info`).
     info_percent: u32,
+    /// A quarter of the ok reads report nil whatever they read, as a Jepsen client does when it
+    /// cannot parse the reply: fine for Knossos's reading of nil, mostly wrong for riptide's.
+    nil_reads: bool,
 }
 
 /// Runs a random sequential execution and records what the clients saw, as riptide JSONL.
@@ -261,6 +266,9 @@ fn simulate(seed: u64, shape: Shape, corrupt: bool) -> String {
         let (ty, value) = match op.f {
             "read" => {
                 let mut v = op.read.take().unwrap();
+                if shape.nil_reads && rng.gen_bool(0.25) {
+                    v = Value::Nil;
+                }
                 if !corrupted && rng.gen_bool(0.3) {
                     v = match v {
                         Value::Str(s) => Value::Str(format!("{s}?")),
@@ -287,11 +295,44 @@ fn load(text: &str) -> History {
 }
 
 fn verdict(h: &History, kind: ModelKind) -> Verdict {
+    verdict_with(h, kind, NilRead::Absent)
+}
+
+fn verdict_with(h: &History, kind: ModelKind, nil_read: NilRead) -> Verdict {
     let opts = CheckOptions {
         all_keys: true,
+        nil_read: Some(nil_read),
         ..CheckOptions::default()
     };
     check(h, kind, &opts).unwrap().verdict
+}
+
+/// The oracle's own reading of nil: with [`NilRead::Any`], an ok read of nil is accepted in
+/// every state and changes nothing (Knossos's `(or (nil? (:value op)) ...)`), here in the model
+/// itself, where the checker instead leaves such reads out before its search.
+struct Oracle<M> {
+    model: M,
+    nil_read: NilRead,
+}
+
+impl<M: Model> Model for Oracle<M> {
+    type State = M::State;
+    fn init(&mut self) -> M::State {
+        self.model.init()
+    }
+    fn step(&mut self, state: M::State, op: &Op) -> Option<M::State> {
+        let nil_ok_read = op.f == OpKind::Read && op.outcome == Outcome::Ok && op.value.0 == 0;
+        if self.nil_read == NilRead::Any && nil_ok_read {
+            return Some(state);
+        }
+        self.model.step(state, op)
+    }
+    fn describe_op(&self, op: &Op) -> String {
+        self.model.describe_op(op)
+    }
+    fn describe_state(&self, state: M::State) -> String {
+        self.model.describe_state(state)
+    }
 }
 
 /// Is there an order of the ok ops and some of the info ops that respects real time and that
@@ -327,27 +368,21 @@ fn brute<M: Model>(model: &mut M, state: M::State, ops: &[Op], used: &mut Vec<bo
 }
 
 fn brute_force(h: &History, kind: ModelKind) -> Verdict {
+    brute_force_with(h, kind, NilRead::Absent)
+}
+
+fn brute_force_with(h: &History, kind: ModelKind, nil_read: NilRead) -> Verdict {
     let initial = h.default_initial.clone();
     let ctx = Context::new(&h.values, &initial);
-    let all_valid = h.partition().iter().all(|ops| {
-        let mut used = vec![false; ops.len()];
-        match kind {
-            ModelKind::Register => {
-                let mut m = Register::new(ctx, ops);
-                let s = m.init();
-                brute(&mut m, s, ops, &mut used)
-            }
-            ModelKind::CasRegister => {
-                let mut m = CasRegister::new(ctx, ops);
-                let s = m.init();
-                brute(&mut m, s, ops, &mut used)
-            }
-            ModelKind::Kv => {
-                let mut m = Kv::new(ctx, ops);
-                let s = m.init();
-                brute(&mut m, s, ops, &mut used)
-            }
-        }
+    fn run<M: Model>(model: M, nil_read: NilRead, ops: &[Op]) -> bool {
+        let mut m = Oracle { model, nil_read };
+        let s = m.init();
+        brute(&mut m, s, ops, &mut vec![false; ops.len()])
+    }
+    let all_valid = h.partition().iter().all(|ops| match kind {
+        ModelKind::Register => run(Register::new(ctx, ops), nil_read, ops),
+        ModelKind::CasRegister => run(CasRegister::new(ctx, ops), nil_read, ops),
+        ModelKind::Kv => run(Kv::new(ctx, ops), nil_read, ops),
     });
     if all_valid {
         Verdict::Valid
@@ -376,7 +411,7 @@ proptest! {
         keys in 1usize..4,
         small_values in any::<bool>(),
     ) {
-        let shape = Shape { kind, ops, procs, keys, small_values, info_percent: 8 };
+        let shape = Shape { kind, ops, procs, keys, small_values, info_percent: 8, nil_reads: false };
         let text = simulate(seed, shape, false);
         let h = load(&text);
         prop_assert_eq!(verdict(&h, kind), Verdict::Valid, "{:?}\n{}", shape, text);
@@ -396,11 +431,73 @@ proptest! {
         info_percent in 0u32..40,
         corrupt in any::<bool>(),
     ) {
-        let shape = Shape { kind, ops, procs, keys: 1, small_values, info_percent };
+        let shape = Shape { kind, ops, procs, keys: 1, small_values, info_percent, nil_reads: false };
         let text = simulate(seed, shape, corrupt);
         let h = load(&text);
         prop_assert_eq!(verdict(&h, kind), brute_force(&h, kind), "{:?}\n{}", shape, text);
     }
+}
+
+proptest! {
+    #![proptest_config(config(3000))]
+
+    /// Both meanings of a nil read, on histories where a quarter of the ok reads say nil: the
+    /// search (which leaves unconstrained reads out) agrees with the brute force (whose model
+    /// accepts them in every state), and recorded executions are valid under Knossos's reading.
+    #[test]
+    fn the_search_agrees_with_brute_force_in_both_nil_read_modes(
+        seed in any::<u64>(),
+        kind in kind_strategy(),
+        ops in 1usize..10,
+        procs in 1usize..5,
+        small_values in any::<bool>(),
+        info_percent in 0u32..40,
+        corrupt in any::<bool>(),
+    ) {
+        let shape = Shape { kind, ops, procs, keys: 1, small_values, info_percent, nil_reads: true };
+        let text = simulate(seed, shape, corrupt);
+        let h = load(&text);
+        for mode in [NilRead::Any, NilRead::Absent] {
+            prop_assert_eq!(
+                verdict_with(&h, kind, mode),
+                brute_force_with(&h, kind, mode),
+                "{:?} {:?}\n{}", mode, shape, text
+            );
+        }
+        if !corrupt {
+            prop_assert_eq!(verdict_with(&h, kind, NilRead::Any), Verdict::Valid, "{}", text);
+        }
+    }
+}
+
+/// The two meanings must actually differ on the generated histories, or the test above would
+/// not tell them apart: count histories valid under `any` and invalid under `absent`.
+#[test]
+fn the_nil_read_modes_disagree_on_many_generated_histories() {
+    let (mut differ, mut both_invalid) = (0, 0);
+    for seed in 0..400u64 {
+        let kind = [ModelKind::Register, ModelKind::CasRegister, ModelKind::Kv][seed as usize % 3];
+        let shape = Shape {
+            kind,
+            ops: 7,
+            procs: 3,
+            keys: 1,
+            small_values: seed % 2 == 0,
+            info_percent: 20,
+            nil_reads: true,
+        };
+        let h = load(&simulate(seed, shape, seed % 4 == 0));
+        match (
+            brute_force_with(&h, kind, NilRead::Any),
+            brute_force_with(&h, kind, NilRead::Absent),
+        ) {
+            (Verdict::Valid, Verdict::Invalid) => differ += 1,
+            (Verdict::Invalid, Verdict::Invalid) => both_invalid += 1,
+            _ => {}
+        }
+    }
+    assert!(differ >= 40, "{differ} histories valid only under `any`");
+    assert!(both_invalid >= 20, "{both_invalid} invalid under both");
 }
 
 /// The brute force is only a good judge if it sees both verdicts: make sure the generated
@@ -417,6 +514,7 @@ fn the_small_histories_cover_both_verdicts_and_info_ops() {
             keys: 1,
             small_values: seed % 2 == 0,
             info_percent: 20,
+            nil_reads: false,
         };
         let h = load(&simulate(seed, shape, true));
         match brute_force(&h, kind) {

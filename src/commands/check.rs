@@ -43,24 +43,35 @@ pub struct CheckArgs {
 
     /// Give up after S seconds (decimals allowed): keys not decided by then are unknown, the
     /// others keep their verdicts.
-    #[arg(long, value_name = "S", value_parser = seconds)]
+    #[arg(long, value_name = "S", value_parser = seconds, allow_negative_numbers = true)]
     pub time_limit: Option<Duration>,
 
     /// Value of every key before any write: nil, an integer or a string [default: nil; "" for
-    /// Porcupine kv data].
-    #[arg(long, value_name = "VALUE")]
+    /// Porcupine kv data]. Negative integers are fine: `--initial -1`.
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
     pub initial: Option<String>,
+
+    /// What an ok read of nil means: `any` (as in Knossos: it matches every state) or `absent`
+    /// (the key has no value) [default: any for EDN and Jepsen logs, absent for JSONL and
+    /// Porcupine kv data].
+    #[arg(long, value_name = "MEANING", value_parser = ["any", "absent"])]
+    pub nil_read: Option<String>,
 
     /// Print the report as JSON (for results.json and the HTML report) instead of text.
     #[arg(long)]
     pub json: bool,
 
     /// Memory the search may use, in MiB; a key that needs more is unknown.
-    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 1024,
+        allow_negative_numbers = true
+    )]
     pub memory_budget: usize,
 
     /// Worker threads for checking keys in parallel [default: one per core].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), allow_negative_numbers = true)]
     pub threads: Option<u16>,
 
     /// Keep checking the other keys after one is found invalid (by default the check stops
@@ -86,6 +97,10 @@ impl CheckArgs {
             initial: self.initial.as_deref().map(Value::parse_cli),
             threads: self.threads.map(usize::from),
             all_keys: self.all_keys,
+            nil_read: self.nil_read.as_deref().map(|m| {
+                m.parse()
+                    .expect("clap admits only the names NilRead parses")
+            }),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Jepsen's EDN histories: one op map per line, or one vector of op maps.
+//! Jepsen's EDN histories: one op map per line, or one vector or list of op maps.
 //!
 //! ```text
 //! {:type :invoke, :f :cas, :value [1 4], :process 3, :time 1234, :index 7}
@@ -80,6 +80,8 @@ pub(crate) struct Reader<'a> {
     pos: usize,
     /// 1-based line of `pos`.
     pub line: usize,
+    /// Byte offset where that line starts, for columns in errors.
+    line_start: usize,
 }
 
 type Expected = &'static str;
@@ -90,6 +92,7 @@ impl<'a> Reader<'a> {
             text,
             pos: 0,
             line: 1,
+            line_start: 0,
         }
     }
 
@@ -108,7 +111,8 @@ impl<'a> Reader<'a> {
             match b[self.pos] {
                 b'\n' => {
                     self.line += 1;
-                    self.pos += 1
+                    self.pos += 1;
+                    self.line_start = self.pos;
                 }
                 b' ' | b'\t' | b'\r' | b',' => self.pos += 1,
                 b';' => {
@@ -121,10 +125,38 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The rest of the current line, for error messages.
-    pub(crate) fn rest_of_line(&self) -> &'a str {
-        let rest = &self.text[self.pos.min(self.text.len())..];
-        rest.split('\n').next().unwrap_or("")
+    /// Skips whitespace, comments and `#_` discarded forms (which may stand wherever a form
+    /// may, even just before a closing bracket).
+    pub(crate) fn skip_ws_and_discards(&mut self) -> std::result::Result<(), Expected> {
+        loop {
+            self.skip_ws();
+            if !self.bytes()[self.pos.min(self.text.len())..].starts_with(b"#_") {
+                return Ok(());
+            }
+            self.pos += 2;
+            self.skip_ws_and_discards()?;
+            self.read()?; // discarded
+        }
+    }
+
+    /// 1-based column of `pos`, in characters.
+    pub(crate) fn column(&self) -> usize {
+        let end = self.pos.min(self.text.len());
+        self.text[self.line_start..end].chars().count() + 1
+    }
+
+    /// The line `pos` is on, shortened around `pos` if long, for error messages.
+    pub(crate) fn current_line(&self) -> String {
+        let line = self.text[self.line_start..]
+            .split('\n')
+            .next()
+            .unwrap_or("");
+        let col = self.column();
+        if col <= 40 {
+            return excerpt(line);
+        }
+        let tail: String = line.chars().skip(col - 30).collect();
+        format!("`…{}", &excerpt(&tail)[1..])
     }
 
     fn is_delim(c: u8) -> bool {
@@ -220,11 +252,14 @@ impl<'a> Reader<'a> {
                 Ok(Edn::Set(self.read_seq(b'}')?))
             }
             Some(b'_') => {
-                self.pos += 1;
-                self.skip_ws();
-                self.read()?; // discarded
-                self.skip_ws();
+                self.pos -= 1; // back to the `#`
+                self.skip_ws_and_discards()?;
                 self.read()
+            }
+            Some(b'#') => {
+                // A symbolic value: ##Inf, ##-Inf, ##NaN.
+                self.pos += 1;
+                Ok(Edn::Number(self.token()))
             }
             _ => {
                 let tag = self.token();
@@ -264,7 +299,7 @@ impl<'a> Reader<'a> {
     fn read_seq(&mut self, close: u8) -> std::result::Result<Vec<Edn<'a>>, Expected> {
         let mut items = Vec::new();
         loop {
-            self.skip_ws();
+            self.skip_ws_and_discards()?;
             match self.peek() {
                 None => return Err("a closing bracket before the end of the file"),
                 Some(c) if c == close => {
@@ -301,25 +336,44 @@ impl<'a> Reader<'a> {
                 }
                 b'\\' => {
                     owned.push_str(&self.text[run..self.pos]);
-                    owned.push(match b.get(self.pos + 1).copied() {
-                        Some(b'n') => '\n',
-                        Some(b't') => '\t',
-                        Some(b'r') => '\r',
-                        Some(b'"') => '"',
-                        Some(b'\\') => '\\',
-                        _ => return Err("a string escape such as \\n, \\t, \\\" or \\\\"),
-                    });
-                    self.pos += 2;
+                    let (c, len) = self.escape()?;
+                    owned.push(c);
+                    self.pos += len;
                     run = self.pos;
                 }
                 b'\n' => {
                     self.line += 1;
-                    self.pos += 1
+                    self.pos += 1;
+                    self.line_start = self.pos;
                 }
                 _ => self.pos += 1,
             }
         }
         Err("a closing `\"` before the end of the file")
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// The escape at `pos` (a `\\`) inside a string: the char and the escape's length in bytes.
+    /// Those Clojure's `pr-str` writes: `\\n \\t \\r \\b \\f \\" \\\\` and `\\uXXXX`.
+    fn escape(&self) -> std::result::Result<(char, usize), Expected> {
+        const BAD: Expected = "a string escape such as \\n, \\t, \\\", \\\\ or \\u00e9";
+        let b = self.bytes();
+        Ok(match b.get(self.pos + 1).copied() {
+            Some(b'n') => ('\n', 2),
+            Some(b't') => ('\t', 2),
+            Some(b'r') => ('\r', 2),
+            Some(b'b') => ('\u{8}', 2),
+            Some(b'f') => ('\u{c}', 2),
+            Some(b'"') => ('"', 2),
+            Some(b'\\') => ('\\', 2),
+            Some(b'u') => {
+                let hex = self.text.get(self.pos + 2..self.pos + 6).ok_or(BAD)?;
+                let code = u32::from_str_radix(hex, 16).map_err(|_| BAD)?;
+                (char::from_u32(code).unwrap_or('\u{fffd}'), 6)
+            }
+            _ => return Err(BAD),
+        })
     }
 }
 
@@ -353,7 +407,7 @@ impl<'a> Reader<'a> {
         self.pos += 1;
         let mut op = OpFields::default();
         loop {
-            self.skip_ws();
+            self.skip_ws_and_discards()?;
             match self.peek() {
                 Some(b'}') => {
                     self.pos += 1;
@@ -363,7 +417,7 @@ impl<'a> Reader<'a> {
                 Some(_) => {}
             }
             let key = self.read()?;
-            self.skip_ws();
+            self.skip_ws_and_discards()?;
             if matches!(self.peek(), Some(b'}') | None) {
                 return Err("a map with an even number of forms");
             }
@@ -445,49 +499,52 @@ fn split_independent<'a>(f: &str, raw: &Edn<'a>) -> (Option<Cow<'a, str>>, Event
     (None, raw.to_event_value())
 }
 
-/// Reads every op in `text` into `builder`.
+/// Reads every op in `text` into `builder`: op maps one after another (one a line, as Jepsen's
+/// store writes them), or one vector or list of op maps (as Knossos's CLI also reads them).
 pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()> {
     let mut r = Reader::new(text);
-    let err = |r: &Reader<'_>, expected: String| Error::Parse {
+    let at = |r: &Reader<'_>, expected: String| Error::Parse {
         path: path.to_path_buf(),
         line: r.line,
+        column: Some(r.column()),
         expected,
-        found: excerpt(r.rest_of_line()),
+        found: r.current_line(),
     };
-    r.skip_ws();
-    // A file that is one vector of op maps: read its elements one by one.
-    let in_vector = r.peek() == Some(b'[');
-    if in_vector {
+    r.skip_ws_and_discards().map_err(|e| at(&r, e.into()))?;
+    let close = match r.peek() {
+        Some(b'[') => Some((b']', "vector")),
+        Some(b'(') => Some((b')', "list")),
+        _ => None,
+    };
+    if close.is_some() {
         r.pos += 1;
     }
     loop {
-        r.skip_ws();
-        match r.peek() {
-            None if in_vector => {
-                return Err(err(&r, "`]` to close the vector of ops".into()));
+        r.skip_ws_and_discards().map_err(|e| at(&r, e.into()))?;
+        match (r.peek(), close) {
+            (None, None) => return Ok(()),
+            (None, Some((c, what))) => {
+                return Err(at(
+                    &r,
+                    format!("`{}` to close the {what} of ops", c as char),
+                ));
             }
-            None => return Ok(()),
-            Some(b']') if in_vector => {
+            (Some(c), Some((close, what))) if c == close => {
                 r.pos += 1;
-                r.skip_ws();
+                r.skip_ws_and_discards().map_err(|e| at(&r, e.into()))?;
                 if r.peek().is_some() {
-                    return Err(err(&r, "nothing after the vector of ops".into()));
+                    return Err(at(&r, format!("nothing after the {what} of ops")));
                 }
                 return Ok(());
             }
-            Some(_) => {}
+            _ => {}
         }
-        let line = r.line;
-        let start = r.pos;
-        let fields = r.read_op().map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            line: r.line,
-            expected: e.to_string(),
-            found: excerpt(r.rest_of_line()),
-        })?;
+        let (line, column, start) = (r.line, r.column(), r.pos);
+        let fields = r.read_op().map_err(|e| at(&r, e.into()))?;
         let ev = event(fields, line).map_err(|expected| Error::Parse {
             path: path.to_path_buf(),
             line,
+            column: Some(column),
             expected,
             found: excerpt(&text[start..r.pos]),
         })?;

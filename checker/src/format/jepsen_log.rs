@@ -37,6 +37,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
             continue; // another logger's line
         };
         let bad = |expected: String| Error::Parse {
+            column: None,
             path: path.to_path_buf(),
             line: line_no,
             expected,
@@ -90,6 +91,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
     }
     if ops == 0 && nonblank > 0 {
         return Err(Error::Parse {
+            column: None,
             path: path.to_path_buf(),
             line: 1,
             expected: format!("at least one op line {LINE}; is this a Jepsen log? (try --format)"),

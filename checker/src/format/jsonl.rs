@@ -167,6 +167,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
             continue;
         }
         let bad = |why: String| Error::Parse {
+            column: None,
             path: path.to_path_buf(),
             line: line_no,
             expected: why,

@@ -8,7 +8,7 @@
 //! | `porcupine-kv` | Porcupine's kv test data: EDN with `:key`, get/put/append (`porcupine_kv.rs`) | kv (missing key reads `""`) |
 //!
 //! [`Format::Auto`] looks at the first line that is not blank (nor an EDN `;` comment): `{"` is JSONL, a line naming the
-//! `jepsen.util` logger is a Jepsen log, `{:`, `[` or `#` is EDN, and EDN whose first op has a
+//! `jepsen.util` logger is a Jepsen log, `{:`, `[`, `(` or `#` is EDN, and EDN whose first op has a
 //! `:key` is Porcupine's kv format. An empty file is read by its extension (and holds no ops).
 
 pub(crate) mod edn;
@@ -67,9 +67,9 @@ impl Format {
             Ok(Format::Jsonl)
         } else if first.contains("jepsen.util") {
             Ok(Format::JepsenLog)
-        } else if first.starts_with('{') || first.starts_with('[') || first.starts_with('#') {
+        } else if first.starts_with(['{', '[', '(', '#']) {
             // Porcupine's kv data always names a key in each op; Jepsen's EDN rarely does.
-            let first_map = first.trim_start_matches(['[', ' ']);
+            let first_map = first.trim_start_matches(['[', '(', ' ']);
             if first_map.contains(":key ") {
                 Ok(Format::PorcupineKv)
             } else {
@@ -77,6 +77,7 @@ impl Format {
             }
         } else {
             Err(Error::Parse {
+                column: None,
                 path: path.to_path_buf(),
                 line: 1 + text
                     .lines()
