@@ -13,7 +13,7 @@ use std::path::Path;
 use report_support::*;
 use serde_json::Value;
 
-/// The page's colours (src/report/mod.rs `colors`, src/report/timeline.html).
+/// The page's colours (report/src/lib.rs `colors`, report/src/timeline.html).
 const OUTCOME_COLORS: [&str; 3] = ["#43a047", "#e53935", "#f9a825"];
 const PARTITION: &str = "#fb8c00";
 const KILL: &str = "#8e24aa";
