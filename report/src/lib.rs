@@ -41,6 +41,11 @@ pub struct RunInfo {
     pub time_limit_s: Option<f64>,
     pub model: Option<String>,
     pub check_time_limit_s: Option<f64>,
+    /// A sentence the page shows above the timeline (a page of `riptide check --report` says
+    /// what its time axis is and what it leaves out).
+    pub note: Option<String>,
+    /// The files the page links to; `None`: a run folder's (and the list of all runs).
+    pub links: Option<Vec<String>>,
 }
 
 impl RunInfo {
@@ -68,6 +73,8 @@ impl RunInfo {
             time_limit_s: positive(t.time_limit_s),
             model: text(&t.model),
             check_time_limit_s: positive(t.check_time_limit_s),
+            note: None,
+            links: None,
         }
     }
 }
@@ -97,6 +104,39 @@ pub fn write_run_reports(
     let rate = plots::rate_svg(run);
     write_atomic(&dir.join("rate.svg"), rate.as_bytes())?;
     Ok(())
+}
+
+/// Writes the report of a history checked outside a run (`riptide check FILE --report DIR`)
+/// into `dir`, which must exist: `timeline.html`, and when the history has real times
+/// (`timed`) `latency.svg` and `rate.svg` too (on a time axis of history indices they would
+/// plot nothing meaningful). The page links to what was written. Returns the page's path.
+pub fn write_history_reports(
+    dir: &Path,
+    run: &RunHistory,
+    info: &RunInfo,
+    checker: &CheckReport,
+    timed: bool,
+) -> anyhow::Result<std::path::PathBuf> {
+    let summary = riptide_store::summary::summarise(run);
+    let links = if timed {
+        vec!["latency.svg".to_string(), "rate.svg".to_string()]
+    } else {
+        Vec::new()
+    };
+    let info = RunInfo {
+        links: Some(links),
+        ..info.clone()
+    };
+    let page = dir.join("timeline.html");
+    write_atomic(&page, timeline::render(run, &info, &summary, checker).as_bytes())?;
+    if timed {
+        write_atomic(
+            &dir.join("latency.svg"),
+            plots::latency_svg(run, &summary).as_bytes(),
+        )?;
+        write_atomic(&dir.join("rate.svg"), plots::rate_svg(run).as_bytes())?;
+    }
+    Ok(page)
 }
 
 /// [`riptide_store::layout::write_atomic`] with the path in the error.

@@ -316,6 +316,8 @@ fn meta(info: &RunInfo, summary: &RunSummary, checker: &CheckReport) -> Value {
             "unknown": checker.key_counts.unknown,
         },
         "summary": summary,
+        "note": info.note,
+        "links": info.links,
     })
 }
 
