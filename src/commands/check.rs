@@ -11,6 +11,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::check_report;
+
 use riptide_checker::{
     bench, check, default_model, load_history, parse_seconds, CheckOptions, Error, Format,
     ModelKind, Value,
@@ -79,6 +81,12 @@ pub struct CheckArgs {
     #[arg(long)]
     pub all_keys: bool,
 
+    /// Also write DIR/timeline.html, the interactive timeline a run gets, with the
+    /// counterexample highlighted (and latency.svg, rate.svg for a history with times). DIR is
+    /// created if needed; its parent must exist.
+    #[arg(long, value_name = "DIR", conflicts_with = "bench")]
+    pub report: Option<PathBuf>,
+
     /// Instead of checking FILE, time every history in DIR: parse + check one file at a time,
     /// median of 5 rounds; verdicts are compared with DIR/expected.tsv if present.
     #[arg(long, value_name = "DIR", conflicts_with = "file")]
@@ -138,6 +146,10 @@ pub fn run(args: &CheckArgs) -> i32 {
         eprintln!("riptide check: no FILE given (see riptide check --help)");
         return BAD_INPUT;
     };
+    if let Some(Err(e)) = args.report.as_deref().map(check_report::usable_dir) {
+        eprintln!("riptide check: {e}");
+        return BAD_INPUT;
+    }
     let format: Format = match args.format.parse() {
         Ok(f) => f,
         Err(e) => return fail(&e),
@@ -167,6 +179,17 @@ pub fn run(args: &CheckArgs) -> i32 {
         }
     } else {
         print!("{}", report.render());
+    }
+    if let Some(dir) = &args.report {
+        match check_report::write(dir, &history, &report) {
+            // With --json, stdout is the report alone.
+            Ok(page) if args.json => eprintln!("report: {}", page.display()),
+            Ok(page) => println!("report: {}", page.display()),
+            Err(e) => {
+                eprintln!("riptide check: {e}");
+                return BAD_INPUT;
+            }
+        }
     }
     report.verdict.exit_code()
 }

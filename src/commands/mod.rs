@@ -4,5 +4,6 @@
 pub mod analyze;
 pub mod campaign;
 pub mod check;
+pub mod check_report;
 pub mod cluster;
 pub mod serve;
