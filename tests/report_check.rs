@@ -105,7 +105,10 @@ fn a_jsonl_history_gets_the_page_and_the_plots_with_its_anomaly() {
     for f in ["latency.svg", "rate.svg"] {
         assert!(out.path().join("report").join(f).is_file(), "{f}");
     }
-    assert_eq!(d["meta"]["links"], serde_json::json!(["latency.svg", "rate.svg"]));
+    assert_eq!(
+        d["meta"]["links"],
+        serde_json::json!(["latency.svg", "rate.svg"])
+    );
     assert_eq!(d["meta"]["note"], Value::Null, "times are real: no note");
 }
 
@@ -137,7 +140,12 @@ fn a_bad_report_dir_is_one_line_and_exit_254_and_a_good_one_keeps_the_verdict() 
     std::fs::write(&file, "").unwrap();
     let missing_parent = out.path().join("no/such/dir");
     let o = riptide(&["check", &data("cas-invalid.edn"), "--report"]);
-    assert_eq!(o.status.code(), Some(254), "--report needs a DIR: {}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(254),
+        "--report needs a DIR: {}",
+        text(&o)
+    );
     for dir in [&file, &missing_parent] {
         let o = riptide(&[
             "check",
@@ -175,7 +183,10 @@ fn chromium_shows_the_anomaly_of_an_edn_history_with_one_invalid_key() {
         dir.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let url = format!("file://{}#anomaly;probe", dir.join("timeline.html").display());
+    let url = format!(
+        "file://{}#anomaly;probe",
+        dir.join("timeline.html").display()
+    );
     let dom = dump_dom(&chromium, &url);
     assert!(
         dom.contains(r#"class="verdict v-invalid">INVALID<"#),
@@ -189,13 +200,22 @@ fn chromium_shows_the_anomaly_of_an_edn_history_with_one_invalid_key() {
         "the state the read contradicts: {panel}"
     );
     let filtered = inner(&dom, "key-count", "span");
-    assert!(filtered.starts_with("1 of 2"), "filtered to key 1: {filtered}");
+    assert!(
+        filtered.starts_with("1 of 2"),
+        "filtered to key 1: {filtered}"
+    );
     assert!(attr_f64(&dom, "timeline", "data-highlighted") >= 1.0);
     let tip = inner(&dom, "tip", "div");
     assert!(tip.contains("could not be linearized"), "{tip}");
     assert!(tip.contains("key 1") && tip.contains("process 0"), "{tip}");
-    assert!(tip.contains("#12"), "the read invoked at history index 12: {tip}");
+    assert!(
+        tip.contains("#12"),
+        "the read invoked at history index 12: {tip}"
+    );
     let note = inner(&dom, "cap-note", "div");
     assert!(note.contains("history index"), "{note}");
-    assert!(attr(&dom, "cap-note", "hidden").is_none(), "the note is shown");
+    assert!(
+        attr(&dom, "cap-note", "hidden").is_none(),
+        "the note is shown"
+    );
 }

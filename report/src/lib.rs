@@ -128,7 +128,10 @@ pub fn write_history_reports(
         ..info.clone()
     };
     let page = dir.join("timeline.html");
-    write_atomic(&page, timeline::render(run, &info, &summary, checker).as_bytes())?;
+    write_atomic(
+        &page,
+        timeline::render(run, &info, &summary, checker).as_bytes(),
+    )?;
     if timed {
         write_atomic(
             &dir.join("latency.svg"),

@@ -3,7 +3,8 @@
 //! Reads a history (riptide JSONL, Jepsen EDN, a Jepsen log or Porcupine's kv data; the format is
 //! detected), checks it with `riptide-checker` and prints the verdict with a counterexample, or
 //! the report as JSON with `--json`. Exit codes: 0 linearizable, 1 not, 2 unknown (time limit or
-//! memory budget), 254 bad arguments or unreadable input.
+//! memory budget), 254 bad arguments or unreadable input. `--report DIR` also writes the
+//! interactive timeline of the history ([`super::check_report`]).
 //!
 //! `riptide check --bench DIR` times every history in DIR instead (parse + check, one file at a
 //! time, median of 5 rounds), as the checker's README reports for Porcupine's test set.

@@ -41,12 +41,19 @@ pub fn write(dir: &Path, history: &History, report: &CheckReport) -> Result<Path
         std::fs::create_dir(dir)
             .map_err(|e| format!("--report {}: cannot create it: {e}", dir.display()))?;
     }
-    let (run, timed) = if history.format == Format::Jsonl {
-        let file = HistoryFile::read(&history.path)
-            .map_err(|e| format!("cannot read {} again: {e}", history.path.display()))?;
-        RunHistory::from_file_by_position(&file)
-    } else {
-        (RunHistory::from_checker_history(history), false)
+    let file = match history.format {
+        Format::Jsonl => Some(
+            HistoryFile::read(&history.path)
+                .map_err(|e| format!("cannot read {} again: {e}", history.path.display()))?,
+        ),
+        _ => None,
+    };
+    // A line the checker read but the record reader did not would shift the numbering: then
+    // draw what the checker read, as for the other formats.
+    let from_file = file.as_ref().is_some_and(|f| f.unreadable_lines == 0);
+    let (run, timed) = match &file {
+        Some(file) if from_file => RunHistory::from_file_by_position(file),
+        _ => (RunHistory::from_checker_history(history), false),
     };
     let mut notes = Vec::new();
     if !timed {
@@ -55,14 +62,17 @@ pub fn write(dir: &Path, history: &History, report: &CheckReport) -> Result<Path
              (event n of the file is drawn at n s, so durations count events).",
         );
     }
-    if history.format != Format::Jsonl {
+    if !from_file {
         notes.push(
             "Fail ops are not drawn (the checker drops them: they took no effect), nor nemesis \
              events; an info op runs to the end of the history.",
         );
     }
     let info = RunInfo {
-        name: history.path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        name: history
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned()),
         workload: Some(format!("{} history", history.format.name())),
         note: (!notes.is_empty()).then(|| notes.join(" ")),
         ..RunInfo::default()
