@@ -34,3 +34,14 @@ pub struct HardState {
     pub term: Term,
     pub voted_for: Option<NodeId>,
 }
+
+/// What a snapshot covers: the log up to and including `last_index` (whose entry had
+/// `last_term`), and the cluster configuration as of that entry. The state machine's data travels
+/// with it; the core treats the whole snapshot image as opaque bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    pub last_index: Index,
+    pub last_term: Term,
+    /// The voters of the configuration in force at `last_index`.
+    pub voters: Vec<NodeId>,
+}

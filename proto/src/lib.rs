@@ -72,5 +72,5 @@ pub use frame::{decode, encode, Frame, MAX_FRAME_BYTES};
 pub use ids::{Index, NodeId, Term};
 pub use message::{
     ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Hello, LeaderHint, Reply,
-    Role, Status, WriteOp,
+    Role, SnapshotStatus, Status, WriteOp,
 };

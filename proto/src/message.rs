@@ -116,6 +116,10 @@ pub enum FailReason {
     BadRequest(String),
     /// The node is shutting down or overloaded and did not append the command.
     Unavailable(String),
+    /// The client session was expired by the state machine (it keeps a bounded number of
+    /// sessions, Raft thesis §6.3), so it can no longer tell whether this command already
+    /// applied. The command was not applied now; start a new session (a new client id).
+    SessionExpired,
 }
 
 /// The role a node plays in its current term.
@@ -139,4 +143,25 @@ pub struct Status {
     pub last_log_index: Index,
     /// Index of the first entry still in the log (after snapshots discarded a prefix).
     pub first_log_index: Index,
+    /// Snapshots and compaction, as this node sees them (all zero before the first snapshot).
+    #[serde(default)]
+    pub snapshot: SnapshotStatus,
+}
+
+/// What a node's `status` says about its snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotStatus {
+    /// The last log index the node's newest snapshot covers (0: none yet).
+    pub last_index: Index,
+    /// The size of that snapshot file in bytes.
+    pub bytes: u64,
+    /// Snapshots this process took of its own state machine.
+    pub taken: u64,
+    /// Snapshots this process installed from a leader (InstallSnapshot).
+    pub installed: u64,
+    /// Snapshots this process sent to followers, counted when the follower confirmed.
+    pub sent: u64,
+    /// Client sessions the state machine holds, and sessions it expired so far.
+    pub sessions: u64,
+    pub sessions_expired: u64,
 }

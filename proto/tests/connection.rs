@@ -34,6 +34,7 @@ fn a_status() -> Status {
         applied_index: 9,
         last_log_index: 11,
         first_log_index: 1,
+        snapshot: Default::default(),
     }
 }
 

@@ -325,5 +325,6 @@ fn describe_fail(reason: &FailReason) -> String {
         FailReason::KeyMissing => "cas on a missing key".into(),
         FailReason::BadRequest(why) => format!("bad request: {why}"),
         FailReason::Unavailable(why) => format!("unavailable: {why}"),
+        FailReason::SessionExpired => "the client session expired".into(),
     }
 }

@@ -326,6 +326,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             applied_index: log.applied_index(),
             last_log_index: log.last_index(),
             first_log_index: log.first_index(),
+            snapshot: Default::default(),
         }
     }
 
