@@ -26,6 +26,10 @@ pub struct Config {
     /// How many AppendEntries may be outstanding to one follower before the leader waits for an
     /// answer (pipelining). Default 64.
     pub max_inflight: usize,
+    /// At most this many bytes of snapshot image in one InstallSnapshot message. Default 1 MiB:
+    /// a large state moves in many small frames (the frame limit is 16 MiB), one chunk in flight
+    /// per follower.
+    pub max_snapshot_chunk: usize,
     /// Ask for pre-votes before a real election (thesis §9.6). Default on.
     pub pre_vote: bool,
     /// A leader that has not heard from a majority within an election timeout steps down, and a
@@ -51,6 +55,7 @@ impl Config {
             max_batch_entries: 512,
             max_batch_bytes: 1024 * 1024,
             max_inflight: 64,
+            max_snapshot_chunk: 1024 * 1024,
             pre_vote: true,
             check_quorum: true,
             seed: 0,
@@ -79,8 +84,10 @@ impl Config {
                 self.heartbeat_interval, self.election_timeout_min
             ));
         }
-        if self.max_batch_entries == 0 || self.max_inflight == 0 {
-            return Err("max_batch_entries and max_inflight must be at least 1".into());
+        if self.max_batch_entries == 0 || self.max_inflight == 0 || self.max_snapshot_chunk == 0 {
+            return Err(
+                "max_batch_entries, max_inflight and max_snapshot_chunk must be at least 1".into(),
+            );
         }
         Ok(())
     }

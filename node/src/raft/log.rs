@@ -263,6 +263,54 @@ impl RaftLog {
         }
     }
 
+    /// The snapshot the log starts after: `(index, term)` of the last discarded entry.
+    pub fn offset(&self) -> (Index, Term) {
+        (self.offset_index, self.offset_term)
+    }
+
+    /// Discards every entry up to and including `index` (log compaction, paper §7): the state
+    /// machine's snapshot covers them. Only applied entries can go; a larger `index` is clamped
+    /// to the applied index. Returns how many entries were discarded.
+    pub fn compact_to(&mut self, index: Index) -> usize {
+        let index = index.min(self.applied);
+        if index <= self.offset_index {
+            return 0;
+        }
+        let term = self.term_at(index).expect("an applied entry is in the log");
+        let count = (index - self.offset_index) as usize;
+        self.entries.drain(..count);
+        // The vector's spare room would otherwise keep the discarded entries' memory.
+        if self.entries.capacity() > 2 * self.entries.len() + 1024 {
+            self.entries.shrink_to_fit();
+        }
+        self.offset_index = index;
+        self.offset_term = term;
+        count
+    }
+
+    /// Replaces the log's prefix with an installed snapshot covering `(index, term)` (paper §7,
+    /// Figure 13): if the log holds that very entry, the entries after it are kept; otherwise the
+    /// whole log goes (it conflicts with the snapshot, or ends before it). The snapshot is
+    /// committed and applied. The caller has checked that `index` is past the commit index.
+    pub fn restore(&mut self, index: Index, term: Term) {
+        debug_assert!(index > self.commit);
+        if self.term_at(index) == Some(term) {
+            let count = (index - self.offset_index) as usize;
+            self.entries.drain(..count);
+        } else {
+            self.entries.clear();
+        }
+        self.offset_index = index;
+        self.offset_term = term;
+        self.commit = index;
+        self.applied = index;
+        self.persisted = self.persisted.max(index);
+        self.unpersisted_from = self
+            .unpersisted_from
+            .map(|from| from.max(index + 1))
+            .filter(|&from| from <= self.last_index());
+    }
+
     /// Committed entries not yet handed to the state machine; marks them applied.
     pub fn take_committed(&mut self) -> Vec<Entry> {
         if self.commit <= self.applied {

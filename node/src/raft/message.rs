@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Entry, Index, NodeId, Term};
+use crate::types::{Entry, Index, NodeId, SnapshotMeta, Term};
 
 /// One message from `from` to `to`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +44,37 @@ pub enum Body {
         result: AppendResult,
         read_round: u64,
     },
+    /// One chunk of the leader's snapshot image, for a follower that needs entries the leader has
+    /// already discarded (paper §7). `data` is the image's bytes `[offset, offset + data.len())`;
+    /// the whole image is `total_len` bytes with CRC-32 `checksum`, so that the follower can check
+    /// what it assembled before installing it. Chunks keep frames small however large the state.
+    InstallSnapshot {
+        meta: SnapshotMeta,
+        offset: u64,
+        data: Vec<u8>,
+        total_len: u64,
+        checksum: u32,
+        read_round: u64,
+    },
+    /// The answer to an InstallSnapshot chunk.
+    InstallSnapshotResponse {
+        /// The `meta.last_index` of the snapshot being answered.
+        snapshot_index: Index,
+        result: SnapshotResult,
+        read_round: u64,
+    },
+}
+
+/// How a follower answers a snapshot chunk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotResult {
+    /// Send the image from `next_offset` on: the follower holds the bytes before it. Also the
+    /// answer to a duplicate or out-of-order chunk (it names what is really needed), and
+    /// `next_offset: 0` restarts a transfer the follower could not use.
+    Continue { next_offset: u64 },
+    /// The follower's log matches the leader's up to `match_index`, durably: it installed the
+    /// snapshot, or it already had everything the snapshot covers (a stale snapshot, refused).
+    Done { match_index: Index },
 }
 
 /// The outcome of an AppendEntries on the follower.
@@ -73,6 +104,8 @@ impl Body {
             Body::RequestVoteResponse { .. } => "RequestVoteResponse",
             Body::AppendEntries { .. } => "AppendEntries",
             Body::AppendEntriesResponse { .. } => "AppendEntriesResponse",
+            Body::InstallSnapshot { .. } => "InstallSnapshot",
+            Body::InstallSnapshotResponse { .. } => "InstallSnapshotResponse",
         }
     }
 }

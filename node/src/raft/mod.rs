@@ -29,11 +29,13 @@
 //! - **Reads** (thesis §6.4): ReadIndex, see [`read_index`].
 //! - **Check quorum** (thesis §6.2): a leader that cannot hear a majority steps down, and followers
 //!   that hear a live leader ignore vote requests (§4.2.3).
+//! - **Log compaction and InstallSnapshot** (§7, [`snapshot`]): the server snapshots the state
+//!   machine, the core discards the covered log (less a tail), and a leader sends its snapshot in
+//!   chunks to a follower that needs discarded entries.
 //!
 //! # Not implemented (yet)
 //!
-//! Snapshots and InstallSnapshot (the log is kept whole; storage already supports discarding a
-//! prefix), membership changes, leadership transfer, lease reads.
+//! Membership changes, leadership transfer, lease reads.
 
 pub mod config;
 pub mod election;
@@ -43,9 +45,11 @@ pub mod node;
 pub mod progress;
 pub mod read_index;
 pub mod replication;
+pub mod snapshot;
 
 pub use config::Config;
 pub use log::RaftLog;
-pub use message::{AppendResult, Body, Message};
+pub use message::{AppendResult, Body, Message, SnapshotResult};
 pub use node::{NotLeader, Raft, Ready};
 pub use read_index::{ReadId, ReadState};
+pub use snapshot::{InstallRequest, SnapshotChunk, SnapshotImage};

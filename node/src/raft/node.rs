@@ -15,6 +15,7 @@ use super::log::RaftLog;
 use super::message::{AppendResult, Body, Message};
 use super::progress::Progress;
 use super::read_index::{ReadId, ReadQueue, ReadState};
+use super::snapshot::{Chunk, Incoming, InstallRequest, SnapshotChunk, SnapshotImage};
 use crate::protocol::Role;
 use crate::types::{Entry, HardState, Index, NodeId, Payload, Term};
 
@@ -28,7 +29,10 @@ use crate::types::{Entry, HardState, Index, NodeId, Payload, Term};
 ///    entries that a newer leader's AppendEntries then truncated, so that step 2 never made them
 ///    durable);
 /// 4. apply `committed` to the state machine in order;
-/// 5. answer each read in `reads` once the state machine has applied its index; answer
+/// 5. write `snapshot_chunks` to the incoming snapshot's temp file, in order; then, if `install`
+///    is set, check and install that snapshot and call [`Raft::install_finished`] (see
+///    [`super::snapshot`]);
+/// 6. answer each read in `reads` once the state machine has applied its index; answer
 ///    `failed_reads` with "not leader".
 #[derive(Debug, Default)]
 pub struct Ready {
@@ -36,6 +40,8 @@ pub struct Ready {
     pub entries: Vec<Entry>,
     pub messages: Vec<Message>,
     pub committed: Vec<Entry>,
+    pub snapshot_chunks: Vec<SnapshotChunk>,
+    pub install: Option<InstallRequest>,
     pub reads: Vec<ReadState>,
     pub failed_reads: Vec<ReadId>,
 }
@@ -46,6 +52,8 @@ impl Ready {
             && self.entries.is_empty()
             && self.messages.is_empty()
             && self.committed.is_empty()
+            && self.snapshot_chunks.is_empty()
+            && self.install.is_none()
             && self.reads.is_empty()
             && self.failed_reads.is_empty()
     }
@@ -98,6 +106,13 @@ pub struct Raft {
     pub(super) outbox: Vec<Message>,
     pub(super) reads_ready: Vec<ReadState>,
     pub(super) reads_failed: Vec<ReadId>,
+    /// The newest snapshot taken or installed: what the leader sends to followers.
+    pub(super) snapshot: Option<SnapshotImage>,
+    pub(super) snapshots_sent: u64,
+    /// The snapshot being received from the leader.
+    pub(super) incoming: Option<Incoming>,
+    pub(super) snapshot_chunks: Vec<SnapshotChunk>,
+    pub(super) install: Option<InstallRequest>,
 }
 
 impl Raft {
@@ -120,6 +135,11 @@ impl Raft {
             outbox: Vec::new(),
             reads_ready: Vec::new(),
             reads_failed: Vec::new(),
+            snapshot: None,
+            snapshots_sent: 0,
+            incoming: None,
+            snapshot_chunks: Vec::new(),
+            install: None,
             config,
         };
         raft.reset_election_timer();
@@ -254,7 +274,9 @@ impl Raft {
                     pre_vote: true,
                     granted: true,
                 } => {}
-                Body::AppendEntries { .. } => self.become_follower(msg.term, Some(msg.from)),
+                Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => {
+                    self.become_follower(msg.term, Some(msg.from))
+                }
                 _ => self.become_follower(msg.term, None),
             }
         } else if msg.term < self.term {
@@ -286,6 +308,29 @@ impl Raft {
             Body::AppendEntriesResponse { result, read_round } => {
                 self.handle_append_response(msg.from, result, read_round)
             }
+            Body::InstallSnapshot {
+                meta,
+                offset,
+                data,
+                total_len,
+                checksum,
+                read_round,
+            } => {
+                let chunk = Chunk {
+                    meta,
+                    offset,
+                    data,
+                    total_len,
+                    checksum,
+                    read_round,
+                };
+                self.handle_install_snapshot(msg.from, chunk)
+            }
+            Body::InstallSnapshotResponse {
+                snapshot_index,
+                result,
+                read_round,
+            } => self.handle_snapshot_response(msg.from, snapshot_index, result, read_round),
         }
     }
 
@@ -310,6 +355,13 @@ impl Raft {
                     conflict_term: None,
                     conflict_index: 0,
                 },
+                read_round,
+            },
+            Body::InstallSnapshot {
+                meta, read_round, ..
+            } => Body::InstallSnapshotResponse {
+                snapshot_index: meta.last_index,
+                result: super::message::SnapshotResult::Continue { next_offset: 0 },
                 read_round,
             },
             Body::RequestVote { pre_vote: true, .. } => Body::RequestVoteResponse {
@@ -369,6 +421,8 @@ impl Raft {
             entries: self.log.take_unpersisted(),
             messages: self.take_current_messages(),
             committed: self.log.take_committed(),
+            snapshot_chunks: std::mem::take(&mut self.snapshot_chunks),
+            install: self.install.take(),
             reads: std::mem::take(&mut self.reads_ready),
             failed_reads: std::mem::take(&mut self.reads_failed),
         }
@@ -384,6 +438,29 @@ impl Raft {
     }
 
     // ---- shared helpers -------------------------------------------------------------------------
+
+    /// An AppendEntries or InstallSnapshot from `from`, in our term: `from` is the leader. A
+    /// (pre-)candidate gives up; a leader refuses (two leaders in one term can only come from a
+    /// bug) and gets `false`.
+    pub(super) fn heard_from_leader(&mut self, from: NodeId) -> bool {
+        match self.role {
+            RoleState::Leader(_) => {
+                tracing::error!(
+                    term = self.term,
+                    other = from,
+                    "two leaders in one term: refusing its messages"
+                );
+                return false;
+            }
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => {
+                self.become_follower(self.term, Some(from))
+            }
+            RoleState::Follower => {}
+        }
+        self.leader = Some(from);
+        self.election_elapsed = 0;
+        true
+    }
 
     pub(super) fn send(&mut self, to: NodeId, body: Body) {
         self.outbox.push(Message {

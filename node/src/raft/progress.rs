@@ -7,12 +7,26 @@
 
 use std::collections::VecDeque;
 
+use super::snapshot::SnapshotImage;
 use crate::types::Index;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplicationState {
     Probe,
     Replicate,
+    Snapshot,
+}
+
+/// A snapshot on its way to one follower. It holds the image it started with (a shared
+/// reference): if the leader takes a newer snapshot meanwhile, this transfer still finishes,
+/// instead of restarting forever on a busy leader that snapshots faster than it can send.
+#[derive(Clone, Debug)]
+pub struct Transfer {
+    pub image: SnapshotImage,
+    /// The next byte of the image to send.
+    pub offset: u64,
+    /// A chunk is out and unanswered.
+    pub awaiting: bool,
 }
 
 /// The leader's view of one follower.
@@ -31,6 +45,8 @@ pub struct Progress {
     pub recent_active: bool,
     /// The highest read round the follower has echoed in this term.
     pub acked_round: u64,
+    /// In `Snapshot`: the transfer in progress.
+    pub transfer: Option<Transfer>,
 }
 
 impl Progress {
@@ -43,6 +59,7 @@ impl Progress {
             inflight: VecDeque::new(),
             recent_active: true,
             acked_round: 0,
+            transfer: None,
         }
     }
 
@@ -51,6 +68,7 @@ impl Progress {
         match self.state {
             ReplicationState::Probe => !self.probe_sent,
             ReplicationState::Replicate => self.inflight.len() < max_inflight,
+            ReplicationState::Snapshot => false,
         }
     }
 
@@ -62,6 +80,7 @@ impl Progress {
                 self.next_index = last + 1;
                 self.inflight.push_back(last);
             }
+            ReplicationState::Snapshot => {}
         }
     }
 
@@ -70,10 +89,11 @@ impl Progress {
         while self.inflight.front().is_some_and(|&last| last <= index) {
             self.inflight.pop_front();
         }
-        if self.state == ReplicationState::Probe {
+        if self.state != ReplicationState::Replicate {
             self.state = ReplicationState::Replicate;
             self.probe_sent = false;
             self.inflight.clear();
+            self.transfer = None;
         }
         self.next_index = self.next_index.max(index + 1);
         if index > self.match_index {
@@ -89,6 +109,22 @@ impl Progress {
         self.state = ReplicationState::Probe;
         self.probe_sent = false;
         self.inflight.clear();
+        self.transfer = None;
         self.next_index = next.max(self.match_index + 1);
+    }
+
+    /// The follower needs entries that only the snapshot holds: send it `image`, from the first
+    /// byte. A transfer already under way goes on with the image it started with.
+    pub fn start_snapshot(&mut self, image: &SnapshotImage) -> &mut Transfer {
+        if self.transfer.is_none() {
+            self.state = ReplicationState::Snapshot;
+            self.probe_sent = false;
+            self.inflight.clear();
+        }
+        self.transfer.get_or_insert_with(|| Transfer {
+            image: image.clone(),
+            offset: 0,
+            awaiting: false,
+        })
     }
 }

@@ -31,22 +31,9 @@ impl Raft {
             );
             return;
         }
-        match self.role {
-            RoleState::Leader(_) => {
-                tracing::error!(
-                    term = self.term,
-                    other = from,
-                    "two leaders in one term: refusing AppendEntries"
-                );
-                return;
-            }
-            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => {
-                self.become_follower(self.term, Some(from))
-            }
-            RoleState::Follower => {}
+        if !self.heard_from_leader(from) {
+            return;
         }
-        self.leader = Some(from);
-        self.election_elapsed = 0;
 
         let result = if !self.log.matches(prev_index, prev_term) {
             let (conflict_term, conflict_index) = if prev_index > self.log.last_index() {
@@ -207,6 +194,12 @@ impl Raft {
         let Some(progress) = leader.progress.get_mut(&to) else {
             return;
         };
+        // The entry before the next one to send is gone (compacted): only the snapshot has it.
+        if progress.state == ReplicationState::Snapshot
+            || progress.next_index <= self.log.offset().0
+        {
+            return self.send_snapshot(to, force);
+        }
         loop {
             let entries = if progress.can_send(max_inflight) {
                 self.log.batch(progress.next_index, max_entries, max_bytes)

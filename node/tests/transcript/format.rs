@@ -16,7 +16,7 @@
 //! `conflict=I@T` is the follower's hint (first index `I` of its conflicting term `T`), or
 //! `conflict=I` when its log is too short to have a term there.
 
-use riptide_node::raft::{AppendResult, Body, Message};
+use riptide_node::raft::{AppendResult, Body, Message, SnapshotResult};
 use riptide_node::types::{Entry, Index, NodeId, Payload, Term};
 
 pub fn message(m: &Message) -> String {
@@ -58,6 +58,32 @@ pub fn message(m: &Message) -> String {
                     None => conflict_index.to_string(),
                 };
                 format!("reject prev={rejected_prev} conflict={hint} round={read_round}")
+            }
+        },
+        Body::InstallSnapshot {
+            meta,
+            offset,
+            data,
+            total_len,
+            checksum,
+            read_round,
+        } => {
+            let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+            format!(
+                "snap={}@{} offset={offset} total={total_len} crc={checksum:#010x} round={read_round} data=0x{hex}",
+                meta.last_index, meta.last_term
+            )
+        }
+        Body::InstallSnapshotResponse {
+            snapshot_index,
+            result,
+            read_round,
+        } => match result {
+            SnapshotResult::Continue { next_offset } => {
+                format!("snap={snapshot_index} next={next_offset} round={read_round}")
+            }
+            SnapshotResult::Done { match_index } => {
+                format!("snap={snapshot_index} done match={match_index} round={read_round}")
             }
         },
     };
