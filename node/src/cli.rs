@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::server::compaction::SnapshotPolicy;
 use crate::server::{self, NodeOptions, UnsafeBug};
 
 /// One member of a riptide Raft key-value cluster.
@@ -53,15 +54,45 @@ pub struct Args {
     /// Seed for the election-timeout randomness (mixed with the node id).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Snapshot the state machine after this many applied entries since the last snapshot, and
+    /// discard the log it covers (0: never by count).
+    #[arg(long, default_value_t = DEFAULT_SNAPSHOT_ENTRIES)]
+    pub snapshot_entries: u64,
+    /// Snapshot after this many bytes of applied commands since the last snapshot (0: never by
+    /// size).
+    #[arg(long, default_value_t = DEFAULT_SNAPSHOT_BYTES)]
+    pub snapshot_bytes: u64,
+    /// Entries kept in memory behind a snapshot, so that a follower a little behind catches up
+    /// from the log instead of receiving the whole snapshot.
+    #[arg(long, default_value_t = DEFAULT_SNAPSHOT_TAIL)]
+    pub snapshot_tail: u64,
+    /// Most bytes of snapshot in one InstallSnapshot message (a large state moves in chunks).
+    #[arg(long, default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=8 * 1024 * 1024))]
+    pub snapshot_chunk_bytes: u64,
+    /// Most client sessions the state machine keeps; the least recently used expire first, and
+    /// a retry in an expired session gets a definite "session expired" error.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_sessions: u64,
     /// TEST ONLY: break Raft on purpose to prove riptide catches it. One of: stale-read
     /// (serve reads locally without ReadIndex), vote-any-log (skip the vote's log check),
-    /// ack-before-commit (answer puts and appends before they commit). Repeatable.
+    /// ack-before-commit (answer puts and appends before they commit), snapshot-index-ahead
+    /// (snapshots miss the last applied command). Repeatable.
     #[arg(long = "unsafe-bug")]
     pub unsafe_bugs: Vec<UnsafeBug>,
     /// Log filter when RUST_LOG is not set (e.g. info, debug, riptide_node::raft=debug).
     #[arg(long, default_value = "info")]
     pub log: String,
 }
+
+/// Snapshot every 10,000 applied entries by default: at the bench's default rate (100 ops/s)
+/// that is one snapshot every 100 s, and the in-memory log stays below about 11,000 entries
+/// (with the tail), a few MB.
+pub const DEFAULT_SNAPSHOT_ENTRIES: u64 = 10_000;
+/// Or after 16 MiB of commands, whichever comes first: large values do not grow the log unbounded.
+pub const DEFAULT_SNAPSHOT_BYTES: u64 = 16 * 1024 * 1024;
+/// Keep 1,000 entries behind a snapshot: a follower that missed a few seconds catches up from
+/// the log.
+pub const DEFAULT_SNAPSHOT_TAIL: u64 = 1_000;
 
 fn parse_peer(s: &str) -> Result<(u64, SocketAddr), String> {
     let (id, addr) = s
@@ -96,6 +127,13 @@ pub fn run(args: Args) -> ExitCode {
         election_timeout_max_ms: args.election_timeout_max_ms,
         heartbeat_ms: args.heartbeat_ms,
         seed: args.seed,
+        snapshot: SnapshotPolicy {
+            entries: args.snapshot_entries,
+            bytes: args.snapshot_bytes,
+            tail: args.snapshot_tail,
+        },
+        snapshot_chunk_bytes: args.snapshot_chunk_bytes as usize,
+        max_sessions: args.max_sessions as usize,
         unsafe_bugs: args.unsafe_bugs,
     };
     if let Err(msg) = opts.validate() {

@@ -86,6 +86,33 @@ impl SimStorage {
 }
 
 impl Storage for SimStorage {
+    fn begin_snapshot(
+        &mut self,
+        _meta: riptide_node::types::SnapshotMeta,
+        _state: riptide_node::kv::KvStore,
+    ) -> anyhow::Result<()> {
+        anyhow::bail!("the simulation does not take snapshots yet")
+    }
+
+    fn poll_snapshot(
+        &mut self,
+        _wait: bool,
+    ) -> anyhow::Result<Option<riptide_node::raft::SnapshotImage>> {
+        Ok(None)
+    }
+
+    fn write_snapshot_chunk(&mut self, _offset: u64, _data: &[u8]) -> anyhow::Result<()> {
+        anyhow::bail!("the simulation does not install snapshots yet")
+    }
+
+    fn install_snapshot(
+        &mut self,
+        _request: &riptide_node::raft::InstallRequest,
+    ) -> anyhow::Result<Result<(riptide_node::raft::SnapshotImage, riptide_node::kv::KvStore), String>>
+    {
+        anyhow::bail!("the simulation does not install snapshots yet")
+    }
+
     fn save_hard_state(&mut self, hard_state: &HardState) -> anyhow::Result<()> {
         self.call()?;
         self.hard_state = *hard_state;

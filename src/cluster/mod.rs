@@ -79,6 +79,8 @@ pub struct ClusterPlan {
     pub seed: u64,
     pub unsafe_bugs: Vec<UnsafeBug>,
     pub log_filter: String,
+    /// More flags for every node (snapshot settings, for one).
+    pub node_args: Vec<String>,
 }
 
 /// Node `id`'s address: 127.0.0.(10+id) ([`riptide_proto::node_addr`]).
@@ -114,7 +116,7 @@ impl ClusterPlan {
         for bug in &self.unsafe_bugs {
             spec = spec.args(["--unsafe-bug".to_string(), bug.name().to_string()]);
         }
-        spec
+        spec.args(self.node_args.iter().cloned())
     }
 
     /// Starts every node. Fails with a clear message if a node cannot start or its port is taken.

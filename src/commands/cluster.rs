@@ -63,6 +63,7 @@ pub fn cluster(args: ClusterArgs) -> Result<u8, Exit> {
         seed: args.seed,
         unsafe_bugs: args.unsafe_bugs,
         log_filter: "info".into(),
+        node_args: Vec::new(),
     };
     let supervisor = Arc::new(Supervisor::new().map_err(|e| Exit::crashed(e.to_string()))?);
     plan.start(&supervisor)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use riptide_nemesis::NemesisSpec;
 use riptide_node::server::UnsafeBug;
-use riptide_store::TestPlan;
+use riptide_store::{SnapshotPlan, TestPlan};
 use riptide_workload::WorkloadKind;
 
 use crate::exit::Exit;
@@ -90,8 +90,21 @@ pub struct TestArgs {
     /// (writes) or fail (reads).
     #[arg(long, default_value_t = 1000)]
     pub op_timeout_ms: u64,
+    /// Each node snapshots its state machine after this many applied entries and discards the log
+    /// it covers; small values (e.g. 50) make snapshots and InstallSnapshot happen many times a
+    /// minute. 0: never by count.
+    #[arg(long, default_value_t = riptide_node::cli::DEFAULT_SNAPSHOT_ENTRIES)]
+    pub snapshot_entries: u64,
+    /// Or after this many bytes of applied commands (0: never by size).
+    #[arg(long, default_value_t = riptide_node::cli::DEFAULT_SNAPSHOT_BYTES)]
+    pub snapshot_bytes: u64,
+    /// Entries each node keeps behind a snapshot (a follower less far behind catches up from the
+    /// log; 0 makes every lagging follower receive a snapshot).
+    #[arg(long, default_value_t = riptide_node::cli::DEFAULT_SNAPSHOT_TAIL)]
+    pub snapshot_tail: u64,
     /// TEST ONLY: pass a deliberate bug to every node (stale-read, vote-any-log,
-    /// ack-before-commit) to prove the bench catches it. Repeatable; recorded in test.json.
+    /// ack-before-commit, snapshot-index-ahead) to prove the bench catches it. Repeatable;
+    /// recorded in test.json.
     #[arg(long = "unsafe-bug")]
     pub unsafe_bugs: Vec<UnsafeBug>,
     /// Where runs are stored.
@@ -207,6 +220,11 @@ impl TestArgs {
             check_time_limit_s,
             recovery_timeout_s,
             node_log: self.node_log.clone(),
+            snapshot: Some(SnapshotPlan {
+                entries: self.snapshot_entries,
+                bytes: self.snapshot_bytes,
+                tail: self.snapshot_tail,
+            }),
         };
         Ok(RunPlan {
             test,
@@ -228,6 +246,21 @@ impl RunPlan {
             .iter()
             .filter_map(|b| b.parse().ok())
             .collect()
+    }
+
+    /// The flags every node gets from the plan besides the cluster layout: snapshot settings.
+    pub fn node_args(&self) -> Vec<String> {
+        let Some(s) = &self.test.snapshot else {
+            return Vec::new();
+        };
+        [
+            ("--snapshot-entries", s.entries),
+            ("--snapshot-bytes", s.bytes),
+            ("--snapshot-tail", s.tail),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_string(), value.to_string()])
+        .collect()
     }
 
     pub fn time_limit(&self) -> Duration {

@@ -95,6 +95,7 @@ fn start_cluster(run: &RunFolder) -> anyhow::Result<Session<'_>> {
         seed: plan.test.seed,
         unsafe_bugs: plan.unsafe_bugs(),
         log_filter: plan.test.node_log.clone(),
+        node_args: plan.node_args(),
     };
     let addrs = cluster.addrs();
     let supervisor = Arc::new(Supervisor::new().context("cannot start the node supervisor")?);

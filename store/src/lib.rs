@@ -28,7 +28,7 @@ pub mod summary;
 
 pub use error::{Error, Result};
 pub use history::RunHistory;
-pub use manifest::{Manifest, RunStatus, TestPlan};
+pub use manifest::{Manifest, RunStatus, SnapshotPlan, TestPlan};
 pub use results::Results;
 pub use summary::RunSummary;
 

@@ -40,6 +40,18 @@ pub struct TestPlan {
     pub check_time_limit_s: f64,
     pub recovery_timeout_s: f64,
     pub node_log: String,
+    /// The nodes' snapshot settings (absent in runs from before snapshots existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotPlan>,
+}
+
+/// When the nodes snapshot their state machine (`--snapshot-entries`, `--snapshot-bytes`) and how
+/// many entries they keep behind a snapshot (`--snapshot-tail`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPlan {
+    pub entries: u64,
+    pub bytes: u64,
+    pub tail: u64,
 }
 
 impl TestPlan {
@@ -64,6 +76,12 @@ impl TestPlan {
         ];
         if self.nemesis_overlap {
             args.push("--nemesis-overlap".into());
+        }
+        if let Some(s) = &self.snapshot {
+            args.push(format!(
+                "--snapshot-entries {} --snapshot-bytes {} --snapshot-tail {}",
+                s.entries, s.bytes, s.tail
+            ));
         }
         for bug in &self.unsafe_bugs {
             args.push(format!("--unsafe-bug {bug}"));

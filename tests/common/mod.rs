@@ -55,6 +55,7 @@ impl TestCluster {
             seed: n,
             unsafe_bugs: Vec::new(),
             log_filter: "info".into(),
+            node_args: Vec::new(),
         };
         for id in 1..=n {
             let spec = plan.spec(id).args(extra.iter().map(|s| s.to_string()));

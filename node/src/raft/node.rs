@@ -23,16 +23,18 @@ use crate::types::{Entry, HardState, Index, NodeId, Payload, Term};
 /// 1. persist `hard_state` (fsync) if present;
 /// 2. persist `entries` (replacing any stored entries from `entries[0].index` on), fsync, then
 ///    call [`Raft::persisted`] with the last index;
-/// 3. send `messages` (only now: they may promise what steps 1 and 2 made durable). Messages
-///    from a term older than the current one are left out: they were queued before a term change
-///    in the same batch and may promise what the newer term undid (a success acknowledgement of
+/// 3. write `snapshot_chunks` to the incoming snapshot's temp file, in order (they need not be
+///    durable: a crash forgets the transfer, and the leader starts it over);
+/// 4. send `messages` (only now: they may promise what steps 1 to 3 did). Messages from a term
+///    older than the current one are left out: they were queued before a term change in the
+///    same batch and may promise what the newer term undid (a success acknowledgement of
 ///    entries that a newer leader's AppendEntries then truncated, so that step 2 never made them
 ///    durable);
-/// 4. apply `committed` to the state machine in order;
-/// 5. write `snapshot_chunks` to the incoming snapshot's temp file, in order; then, if `install`
-///    is set, check and install that snapshot and call [`Raft::install_finished`] (see
-///    [`super::snapshot`]);
-/// 6. answer each read in `reads` once the state machine has applied its index; answer
+/// 5. apply `committed` to the state machine in order;
+/// 6. if `install` is set, check and install that snapshot (durably, replacing the state
+///    machine) and call [`Raft::install_finished`]; after step 5, because the committed entries
+///    come before the snapshot (see [`super::snapshot`]);
+/// 7. answer each read in `reads` once the state machine has applied its index; answer
 ///    `failed_reads` with "not leader".
 #[derive(Debug, Default)]
 pub struct Ready {

@@ -45,16 +45,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::compaction::Compaction;
 use super::options::UnsafeBug;
 use crate::kv::{Applied, Command, KvStore, WriteOp};
 use crate::protocol::{
-    ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, LeaderHint, Reply, Status,
+    ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, LeaderHint, Reply,
+    SnapshotStatus, Status,
 };
-use crate::raft::{Message, NotLeader, Raft, ReadId, Ready};
-use crate::storage::LogStore;
-use crate::types::{Entry, HardState, Index, NodeId, Payload, Term};
+use crate::raft::{InstallRequest, Message, NotLeader, Raft, ReadId, Ready, SnapshotImage};
+use crate::types::{Entry, HardState, Index, NodeId, Payload, SnapshotMeta, Term};
 
-/// Durable storage of the hard state and the log, with the contract [`crate::storage`] states.
+/// Durable storage of the hard state, the log and snapshots, with the contract
+/// [`crate::storage`] states. Snapshot images are in the storage's file format
+/// ([`crate::storage::Snapshot`]), so that every node can read what any other sends.
 pub trait Storage {
     /// Makes the term and vote durable before returning.
     fn save_hard_state(&mut self, hard_state: &HardState) -> anyhow::Result<()>;
@@ -63,26 +66,22 @@ pub trait Storage {
     fn write_entries(&mut self, entries: &[Entry]) -> anyhow::Result<()>;
     /// Makes everything written so far durable.
     fn sync(&mut self) -> anyhow::Result<()>;
-}
-
-impl Storage for LogStore {
-    fn save_hard_state(&mut self, hard_state: &HardState) -> anyhow::Result<()> {
-        Ok(LogStore::save_hard_state(self, hard_state)?)
-    }
-
-    fn write_entries(&mut self, entries: &[Entry]) -> anyhow::Result<()> {
-        if let Some(first) = entries.first() {
-            if first.index <= self.last_index() {
-                self.truncate_from(first.index)?;
-            }
-            self.append(entries)?;
-        }
-        Ok(())
-    }
-
-    fn sync(&mut self) -> anyhow::Result<()> {
-        Ok(LogStore::sync(self)?)
-    }
+    /// Starts making a snapshot of `state` (the state machine as of `meta.last_index`) durable.
+    /// It may take its time (the real node writes it on a background thread); at most one is
+    /// begun before [`Storage::poll_snapshot`] returned the previous one.
+    fn begin_snapshot(&mut self, meta: SnapshotMeta, state: KvStore) -> anyhow::Result<()>;
+    /// The snapshot begun last, once it is durable and the stored log it covers is discarded;
+    /// `None` while it is still being written. With `wait`, waits for it.
+    fn poll_snapshot(&mut self, wait: bool) -> anyhow::Result<Option<SnapshotImage>>;
+    /// Writes bytes of the snapshot being received, in order (not durable).
+    fn write_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> anyhow::Result<()>;
+    /// Checks the received snapshot against `request` (length, checksum, format), makes it the
+    /// durable snapshot, discards the stored log it replaces, and decodes its state machine.
+    /// `Ok(Err(why))`: the image is bad and nothing changed (the leader sends it again).
+    fn install_snapshot(
+        &mut self,
+        request: &InstallRequest,
+    ) -> anyhow::Result<Result<(SnapshotImage, KvStore), String>>;
 }
 
 /// Where messages to peers go. Sending may drop (a full queue, a broken link): Raft retries.
@@ -111,11 +110,12 @@ struct PendingRead<R> {
 
 /// The core, the state machine and the clients' requests in progress, driven by events and ticks.
 pub struct Executor<S, N, C: Clients> {
-    raft: Raft,
-    storage: S,
+    pub(super) raft: Raft,
+    pub(super) storage: S,
     network: N,
     clients: C,
-    kv: KvStore,
+    pub(super) kv: KvStore,
+    pub(super) compaction: Compaction,
     /// Every member's address (this node's too), for leader hints.
     addrs: BTreeMap<NodeId, String>,
     pending_writes: BTreeMap<Index, PendingWrite<C::Reply>>,
@@ -146,6 +146,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             network,
             clients,
             kv: KvStore::default(),
+            compaction: Compaction::new(bugs),
             addrs,
             pending_writes: BTreeMap::new(),
             pending_reads: HashMap::new(),
@@ -155,6 +156,12 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             ack_before_commit: bugs.contains(&UnsafeBug::AckBeforeCommit),
             applied: None,
         }
+    }
+
+    /// Starts from a state machine restored from a snapshot (the core's log starts after it).
+    pub fn with_state(mut self, kv: KvStore) -> Self {
+        self.kv = kv;
+        self
     }
 
     pub fn raft(&self) -> &Raft {
@@ -326,20 +333,31 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             applied_index: log.applied_index(),
             last_log_index: log.last_index(),
             first_log_index: log.first_index(),
-            snapshot: Default::default(),
+            snapshot: SnapshotStatus {
+                last_index: self.snapshot_image().map_or(0, |s| s.meta.last_index),
+                bytes: self.snapshot_image().map_or(0, |s| s.len()),
+                taken: self.compaction.taken,
+                installed: self.compaction.installed,
+                sent: self.raft.snapshots_sent(),
+                sessions: self.kv.session_count() as u64,
+                sessions_expired: self.kv.sessions_expired(),
+            },
         }
     }
 
     /// Carries out everything the core asked for, in the order the module docs give, until
     /// the core has nothing more to do. An error is a storage failure: the node must stop.
     pub fn process_ready(&mut self) -> anyhow::Result<()> {
+        self.collect_snapshot(false)?;
         loop {
             let ready = self.raft.ready();
             if ready.is_empty() {
-                return Ok(());
+                break;
             }
             self.carry_out(ready)?;
         }
+        self.fail_writes_if_deposed();
+        self.maybe_snapshot()
     }
 
     fn carry_out(&mut self, ready: Ready) -> anyhow::Result<()> {
@@ -351,11 +369,19 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             self.storage.sync()?;
             self.raft.persisted(last);
         }
+        for chunk in &ready.snapshot_chunks {
+            self.storage.write_snapshot_chunk(chunk.offset, &chunk.data)?;
+        }
         for msg in ready.messages {
             self.network.send(msg);
         }
         for entry in ready.committed {
             self.apply(entry);
+        }
+        // After the committed entries: they come before the snapshot and must not be applied on
+        // top of it.
+        if let Some(request) = ready.install {
+            self.install(request)?;
         }
         for read in ready.reads {
             if let Some(pending) = self.pending_reads.remove(&read.id) {
@@ -375,7 +401,29 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         Ok(())
     }
 
+    /// A leader that lost its leadership fails the writes it still waits for as
+    /// `Indeterminate`: they may commit under the next leader, or never, and this node will not
+    /// know which in any bounded time.
+    fn fail_writes_if_deposed(&mut self) {
+        if self.raft.is_leader() || self.pending_writes.is_empty() {
+            return;
+        }
+        let term = self.raft.term();
+        for (index, pending) in std::mem::take(&mut self.pending_writes) {
+            let result = ClientResult::Indeterminate {
+                reason: format!(
+                    "the leader lost its leadership (now term {term}) before log index {index} committed"
+                ),
+            };
+            self.clients
+                .answer(pending.reply, response(pending.request_id, result));
+        }
+    }
+
     fn apply(&mut self, entry: Entry) {
+        if let Payload::Command(bytes) = &entry.payload {
+            self.note_applied(bytes.len());
+        }
         let outcome = match &entry.payload {
             Payload::Noop => None,
             Payload::Command(bytes) => match Command::decode(bytes) {

@@ -18,7 +18,9 @@
 //! the channel, and the next iteration takes them all, proposes them all and covers them with one
 //! fsync. No lock is ever held across an fsync: the loop owns its state outright.
 
+pub mod compaction;
 pub mod executor;
+pub mod node_storage;
 pub mod options;
 pub mod raft_loop;
 pub mod transport;
@@ -27,9 +29,10 @@ pub use options::{NodeOptions, UnsafeBug};
 
 use anyhow::Context;
 
+use crate::kv::{KvStore, SessionLimits};
 use crate::logging::TermCell;
-use crate::raft::RaftLog;
-use crate::storage::{LogStore, StorageOptions};
+use crate::raft::{RaftLog, SnapshotImage};
+use crate::storage::{LogStore, Recovered, StorageOptions};
 
 /// Runs a node until the process is killed or a fatal storage error happens.
 pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
@@ -38,21 +41,11 @@ pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
     for repair in &recovered.repairs {
         tracing::warn!("storage recovery: {repair}");
     }
-    if recovered.snapshot.is_some() {
-        anyhow::bail!("the data dir holds a snapshot, which this version cannot restore yet");
-    }
     let hard_state = recovered.hard_state;
     term.set(hard_state.term);
-    tracing::info!(
-        term = hard_state.term,
-        voted_for = ?hard_state.voted_for,
-        entries = recovered.entries.len(),
-        "recovered from {}",
-        opts.data_dir.display()
-    );
-    let log = RaftLog::recovered(0, 0, recovered.entries);
     let config = opts.raft_config();
-    let raft = crate::raft::Raft::new(config, hard_state, log).map_err(anyhow::Error::msg)?;
+    let (raft, kv) = restore(&opts, config, recovered)?;
+    let store = node_storage::NodeStorage::new(store, opts.data_dir.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -74,7 +67,7 @@ pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
     let peers = runtime.block_on(async { transport::start_outbound(&opts) });
     runtime.spawn(transport::accept_loop(listener, opts.id, events_tx));
 
-    let state = raft_loop::RaftLoop::new(raft, store, peers, &opts, term);
+    let state = raft_loop::RaftLoop::new(raft, store, kv, peers, &opts, term);
     let handle = std::thread::Builder::new()
         .name("riptide-raft".into())
         .spawn(move || state.run(events_rx))
@@ -84,4 +77,61 @@ pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the Raft thread panicked"))?;
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     result
+}
+
+/// The core and the state machine as the data dir left them: the newest snapshot (decoded into
+/// the state machine) and the log after it, which the node replays as it commits again.
+fn restore(
+    opts: &NodeOptions,
+    config: crate::raft::Config,
+    recovered: Recovered,
+) -> anyhow::Result<(crate::raft::Raft, KvStore)> {
+    let hard_state = recovered.hard_state;
+    let limits = SessionLimits {
+        max_sessions: opts.max_sessions,
+        ..SessionLimits::default()
+    };
+    let entries = recovered.entries.len();
+    let Some(snapshot) = recovered.snapshot else {
+        tracing::info!(
+            term = hard_state.term,
+            voted_for = ?hard_state.voted_for,
+            entries,
+            "recovered from {}",
+            opts.data_dir.display()
+        );
+        let log = RaftLog::recovered(0, 0, recovered.entries);
+        let raft = crate::raft::Raft::new(config, hard_state, log).map_err(anyhow::Error::msg)?;
+        return Ok((raft, KvStore::with_limits(limits)));
+    };
+    let meta = snapshot.meta.clone();
+    let path = opts.data_dir.join("snapshot");
+    let mut kv = KvStore::decode(snapshot.data()).map_err(|why| {
+        anyhow::anyhow!(
+            "the snapshot {} passed its checksum but its state does not decode: {why}; move the \
+             data dir aside so that the node rejoins empty and catches up from the leader",
+            path.display()
+        )
+    })?;
+    kv.set_limits(limits);
+    if meta.voters != config.voters {
+        tracing::warn!(
+            snapshot = ?meta.voters,
+            command_line = ?config.voters,
+            "the snapshot's configuration differs from the command line's; using the command line"
+        );
+    }
+    tracing::info!(
+        term = hard_state.term,
+        voted_for = ?hard_state.voted_for,
+        snapshot_index = meta.last_index,
+        snapshot_term = meta.last_term,
+        entries,
+        "recovered from {}: a snapshot and the log after it",
+        opts.data_dir.display()
+    );
+    let log = RaftLog::recovered(meta.last_index, meta.last_term, recovered.entries);
+    let mut raft = crate::raft::Raft::new(config, hard_state, log).map_err(anyhow::Error::msg)?;
+    raft.set_snapshot(SnapshotImage::new(meta, snapshot.into_image()));
+    Ok((raft, kv))
 }

@@ -21,7 +21,8 @@ use super::options::NodeOptions;
 use crate::logging::TermCell;
 use crate::protocol::{ClientRequest, ClientResponse};
 use crate::raft::{Message, Raft};
-use crate::storage::LogStore;
+use super::node_storage::NodeStorage;
+use crate::kv::KvStore;
 use crate::types::NodeId;
 
 /// Most events taken per iteration, so that ticks and fsyncs are not starved by a flood.
@@ -82,7 +83,7 @@ impl Clients for ResponseChannels {
 }
 
 /// The real node's executor.
-pub type NodeExecutor = Executor<LogStore, PeerLinks, ResponseChannels>;
+pub type NodeExecutor = Executor<NodeStorage, PeerLinks, ResponseChannels>;
 
 pub struct RaftLoop {
     executor: NodeExecutor,
@@ -93,7 +94,8 @@ pub struct RaftLoop {
 impl RaftLoop {
     pub fn new(
         raft: Raft,
-        store: LogStore,
+        store: NodeStorage,
+        kv: KvStore,
         peers: BTreeMap<NodeId, PeerLink>,
         opts: &NodeOptions,
         term: TermCell,
@@ -105,14 +107,16 @@ impl RaftLoop {
             links: peers,
             dropped_messages: 0,
         };
-        let executor = Executor::new(
+        let mut executor = Executor::new(
             raft,
             store,
             links,
             ResponseChannels,
             addrs,
             &opts.unsafe_bugs,
-        );
+        )
+        .with_state(kv);
+        executor.set_snapshot_policy(opts.snapshot);
         RaftLoop {
             executor,
             tick: Duration::from_millis(opts.tick_ms),

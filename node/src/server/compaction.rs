@@ -1,0 +1,183 @@
+//! The executor's side of log compaction and InstallSnapshot: when to snapshot, how a snapshot is
+//! taken without holding up the Raft loop, and how a snapshot from the leader is installed.
+//!
+//! # Taking a snapshot
+//!
+//! After `--snapshot-entries` applied entries or `--snapshot-bytes` of applied commands since the
+//! last snapshot, the executor clones the state machine and hands the clone to
+//! [`Storage::begin_snapshot`]. The clone is O(1): the key-value store is built on persistent
+//! maps (`imbl`) that share structure, so the Raft loop pays for a few pointer copies, and the
+//! maps it keeps changing copy only the paths they touch. The slow part (encoding the clone,
+//! writing the file, fsync, rename) runs on a background thread (the real node; the simulation
+//! does it at once). The loop polls for the result at every iteration; when the file is durable
+//! the storage discards the log segments it covers, and the core gets the image
+//! ([`Raft::snapshot_taken`](crate::raft::Raft::snapshot_taken)): it discards the in-memory log up
+//! to the snapshot's index less `--snapshot-tail` entries and sends the image to followers that
+//! need it. One snapshot is taken at a time.
+//!
+//! # Installing a snapshot from the leader
+//!
+//! Chunks go to [`Storage::write_snapshot_chunk`] as they come. When the core asks for the
+//! install, the executor first waits for a snapshot of its own still being written (so that an
+//! older snapshot can never be renamed over the newer one), then [`Storage::install_snapshot`]
+//! checks the image (length, checksum, format), makes it the durable snapshot, discards the log
+//! it replaces, and decodes the state machine from it, which replaces the executor's. Only then
+//! does the core answer the leader.
+
+use super::executor::{Clients, Executor, Network, Storage};
+use super::options::UnsafeBug;
+use crate::kv::KvStore;
+use crate::raft::{InstallRequest, SnapshotImage};
+use crate::types::SnapshotMeta;
+
+/// When to take snapshots, and how much log to keep behind one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// Snapshot after this many applied entries since the last snapshot (0: never by count).
+    pub entries: u64,
+    /// Snapshot after this many bytes of applied commands since the last one (0: never by size).
+    pub bytes: u64,
+    /// Entries kept in memory before the snapshot's index, so that a follower a little behind
+    /// catches up from the log instead of receiving the whole state.
+    pub tail: u64,
+}
+
+impl SnapshotPolicy {
+    /// Never snapshot: the whole log stays (the simulation's and the tests' default).
+    pub const OFF: SnapshotPolicy = SnapshotPolicy {
+        entries: 0,
+        bytes: 0,
+        tail: 0,
+    };
+
+    fn due(&self, since: &SinceSnapshot) -> bool {
+        (self.entries > 0 && since.entries >= self.entries)
+            || (self.bytes > 0 && since.bytes >= self.bytes)
+    }
+}
+
+/// What was applied since the last snapshot.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct SinceSnapshot {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// The executor's snapshot bookkeeping.
+#[derive(Debug)]
+pub(super) struct Compaction {
+    pub policy: SnapshotPolicy,
+    pub since: SinceSnapshot,
+    /// A snapshot is being written by the storage.
+    pub in_progress: bool,
+    pub taken: u64,
+    pub installed: u64,
+    /// The `snapshot-index-ahead` bug: the state as it was before the last applied command.
+    pub before_last: Option<KvStore>,
+    pub index_ahead_bug: bool,
+}
+
+impl Compaction {
+    pub fn new(bugs: &[UnsafeBug]) -> Compaction {
+        Compaction {
+            policy: SnapshotPolicy::OFF,
+            since: SinceSnapshot::default(),
+            in_progress: false,
+            taken: 0,
+            installed: 0,
+            before_last: None,
+            index_ahead_bug: bugs.contains(&UnsafeBug::SnapshotIndexAhead),
+        }
+    }
+}
+
+impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
+    /// Takes snapshots as `policy` says.
+    pub fn set_snapshot_policy(&mut self, policy: SnapshotPolicy) {
+        self.compaction.policy = policy;
+    }
+
+    /// Counts an applied command toward the snapshot policy (and, with the bug, remembers the
+    /// state before it).
+    pub(super) fn note_applied(&mut self, command_bytes: usize) {
+        let since = &mut self.compaction.since;
+        since.entries += 1;
+        since.bytes += command_bytes as u64;
+        if self.compaction.index_ahead_bug {
+            self.compaction.before_last = Some(self.kv.clone());
+        }
+    }
+
+    /// Starts a snapshot of the state machine if the policy says one is due.
+    pub(super) fn maybe_snapshot(&mut self) -> anyhow::Result<()> {
+        let compaction = &self.compaction;
+        if compaction.in_progress || !compaction.policy.due(&compaction.since) {
+            return Ok(());
+        }
+        let log = self.raft.log();
+        let last_index = log.applied_index();
+        let Some(last_term) = log.term_at(last_index) else {
+            return Ok(());
+        };
+        let meta = SnapshotMeta {
+            last_index,
+            last_term,
+            voters: self.raft.config().voters.clone(),
+        };
+        // The bug: the state misses the last applied command, but is labelled as including it
+        // (as when a state machine's persisted index runs ahead of the data it describes).
+        let state = match self.compaction.before_last.take() {
+            Some(before) if self.compaction.index_ahead_bug => before,
+            _ => self.kv.clone(),
+        };
+        tracing::debug!(index = last_index, "taking a snapshot");
+        self.storage.begin_snapshot(meta, state)?;
+        self.compaction.in_progress = true;
+        self.compaction.since = SinceSnapshot::default();
+        Ok(())
+    }
+
+    /// Hands a snapshot the storage finished writing to the core. With `wait`, waits for one
+    /// still being written.
+    pub(super) fn collect_snapshot(&mut self, wait: bool) -> anyhow::Result<()> {
+        if !self.compaction.in_progress {
+            return Ok(());
+        }
+        let Some(image) = self.storage.poll_snapshot(wait)? else {
+            return Ok(());
+        };
+        self.compaction.in_progress = false;
+        self.compaction.taken += 1;
+        tracing::info!(
+            index = image.meta.last_index,
+            term = image.meta.last_term,
+            bytes = image.len(),
+            "took a snapshot"
+        );
+        self.raft.snapshot_taken(image, self.compaction.policy.tail);
+        Ok(())
+    }
+
+    /// Installs the snapshot the leader sent (see the module docs), then tells the core.
+    pub(super) fn install(&mut self, request: InstallRequest) -> anyhow::Result<()> {
+        self.collect_snapshot(true)?;
+        let outcome = self.storage.install_snapshot(&request)?;
+        let result = match outcome {
+            Ok((image, state)) => {
+                self.kv = state;
+                self.compaction.installed += 1;
+                self.compaction.since = SinceSnapshot::default();
+                self.compaction.before_last = None;
+                Ok(image)
+            }
+            Err(why) => Err(why),
+        };
+        self.raft.install_finished(result);
+        Ok(())
+    }
+
+    /// The image of the newest snapshot, for `status`.
+    pub(super) fn snapshot_image(&self) -> Option<&SnapshotImage> {
+        self.raft.snapshot()
+    }
+}
