@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
 use riptide_node::storage::{LogStore, Snapshot, StorageOptions};
-use riptide_node::types::{Entry, Index, Payload, Term};
+use riptide_node::types::{Entry, Index, Payload, SnapshotMeta, Term};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -32,6 +32,16 @@ enum Op {
     Reopen {
         sync_first: bool,
     },
+}
+
+/// A snapshot with a three-node configuration, as the tests need no other.
+fn snapshot(last_index: Index, last_term: Term, data: &[u8]) -> Snapshot {
+    let meta = SnapshotMeta {
+        last_index,
+        last_term,
+        voters: vec![1, 2, 3],
+    };
+    Snapshot::new(meta, data)
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -58,7 +68,7 @@ impl Model {
     fn snap(&self) -> (Index, Term) {
         self.snapshot
             .as_ref()
-            .map_or((0, 0), |s| (s.last_index, s.last_term))
+            .map_or((0, 0), |s| (s.meta.last_index, s.meta.last_term))
     }
     fn last(&self) -> (Index, Term) {
         self.log.last().map_or(self.snap(), |e| (e.index, e.term))
@@ -134,11 +144,7 @@ fn run(segment_bytes: u64, ops: &[Op]) {
                     let conflict = conflict && index > snap_index;
                     (index, model.term(index) + u64::from(conflict))
                 };
-                let snap = Snapshot {
-                    last_index: index,
-                    last_term: term,
-                    data: index.to_le_bytes().to_vec(),
-                };
+                let snap = snapshot(index, term, &index.to_le_bytes());
                 store.save_snapshot(&snap).unwrap();
                 if index < last && model.term(index) == term {
                     model.log.drain(..(index - snap_index) as usize);

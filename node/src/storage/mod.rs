@@ -119,6 +119,7 @@
 //! - Preallocating segments, `O_DIRECT`, checksumming across records (each record stands alone).
 //! - Storing the snapshot in chunks; the snapshot is read into memory whole.
 
+mod compaction;
 mod error;
 mod fs;
 mod hard_state;
@@ -131,4 +132,4 @@ mod terms;
 
 pub use error::{Error, Result};
 pub use log::{LogStore, Recovered, StorageOptions, DEFAULT_SEGMENT_BYTES};
-pub use snapshot::Snapshot;
+pub use snapshot::{write_snapshot_file, Snapshot};
