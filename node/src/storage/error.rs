@@ -15,7 +15,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 ///   cannot be trusted right now: the node must stop. Restarting runs recovery, which is the only
 ///   place that decides what the disk really holds.
 /// - The others are a caller's mistake (an append that does not continue the log, a stale
-///   snapshot): nothing was written, the store is unchanged and still usable.
+///   snapshot) or a bad snapshot transfer from the leader: nothing was written (a refused received
+///   snapshot is deleted), the store is unchanged and still usable.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A system call failed. After a failed write or fsync the kernel may have dropped the dirty
