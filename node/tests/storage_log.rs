@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use riptide_node::storage::{Error, LogStore, Recovered, Snapshot, StorageOptions};
-use riptide_node::types::{Entry, HardState, Index, Payload, Term};
+use riptide_node::types::{Entry, HardState, Index, Payload, SnapshotMeta, Term};
 
 fn entry(index: Index, term: Term) -> Entry {
     let payload = if index % 7 == 3 {
@@ -18,6 +18,16 @@ fn entry(index: Index, term: Term) -> Entry {
         index,
         payload,
     }
+}
+
+/// A snapshot with a three-node configuration, as the tests need no other.
+fn snapshot(last_index: Index, last_term: Term, data: &[u8]) -> Snapshot {
+    let meta = SnapshotMeta {
+        last_index,
+        last_term,
+        voters: vec![1, 2, 3],
+    };
+    Snapshot::new(meta, data)
 }
 
 fn entries(indexes: std::ops::RangeInclusive<Index>, term: Term) -> Vec<Entry> {
@@ -264,13 +274,7 @@ fn truncate_past_the_end_is_a_no_op_and_into_the_snapshot_is_refused() {
     store.truncate_from(6).unwrap();
     store.truncate_from(100).unwrap();
     assert_eq!(store.last_index(), 5);
-    store
-        .save_snapshot(&Snapshot {
-            last_index: 3,
-            last_term: 1,
-            data: b"s".to_vec(),
-        })
-        .unwrap();
+    store.save_snapshot(&snapshot(3, 1, b"s")).unwrap();
     let err = store.truncate_from(3).unwrap_err();
     assert!(
         matches!(
@@ -389,11 +393,7 @@ fn a_snapshot_replaces_the_prefix_and_deletes_covered_segments() {
     store.append(&entries(41..=60, 2)).unwrap();
     store.sync().unwrap();
     let before = segments(tmp.path()).len();
-    let snap = Snapshot {
-        last_index: 45,
-        last_term: 2,
-        data: b"state machine at 45".to_vec(),
-    };
+    let snap = snapshot(45, 2, b"state machine at 45");
     store.save_snapshot(&snap).unwrap();
     assert_eq!((store.first_index(), store.last_index()), (46, 60));
     assert_eq!(store.term(45), Some(2));
@@ -430,13 +430,7 @@ fn a_snapshot_ahead_of_the_log_replaces_the_whole_log() {
     store.append(&entries(1..=20, 1)).unwrap();
     store.sync().unwrap();
     // A follower far behind gets the leader's snapshot.
-    store
-        .save_snapshot(&Snapshot {
-            last_index: 500,
-            last_term: 9,
-            data: vec![1, 2, 3],
-        })
-        .unwrap();
+    store.save_snapshot(&snapshot(500, 9, &[1, 2, 3])).unwrap();
     assert_eq!(
         (store.first_index(), store.last_index(), store.last_term()),
         (501, 500, 9)
@@ -447,7 +441,7 @@ fn a_snapshot_ahead_of_the_log_replaces_the_whole_log() {
     store.sync().unwrap();
     drop(store);
     let (store, rec) = open(tmp.path(), 100);
-    assert_eq!(rec.snapshot.unwrap().last_index, 500);
+    assert_eq!(rec.snapshot.unwrap().meta.last_index, 500);
     assert_eq!(rec.entries, entries(501..=503, 9));
     assert_eq!(store.first_index(), 501);
     assert!(segments(tmp.path())[0].ends_with(segment_name(501)));
@@ -460,13 +454,7 @@ fn a_snapshot_that_disagrees_with_the_log_replaces_the_whole_log() {
     store.append(&entries(1..=20, 1)).unwrap();
     store.sync().unwrap();
     // The leader's entry 10 has term 3: our 11..20 are from another history.
-    store
-        .save_snapshot(&Snapshot {
-            last_index: 10,
-            last_term: 3,
-            data: vec![],
-        })
-        .unwrap();
+    store.save_snapshot(&snapshot(10, 3, &[])).unwrap();
     assert_eq!(
         (store.first_index(), store.last_index(), store.last_term()),
         (11, 10, 3)
@@ -481,20 +469,8 @@ fn an_older_snapshot_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut store, _) = open(tmp.path(), 1 << 20);
     store.append(&entries(1..=20, 1)).unwrap();
-    store
-        .save_snapshot(&Snapshot {
-            last_index: 10,
-            last_term: 1,
-            data: vec![],
-        })
-        .unwrap();
-    let err = store
-        .save_snapshot(&Snapshot {
-            last_index: 9,
-            last_term: 1,
-            data: vec![],
-        })
-        .unwrap_err();
+    store.save_snapshot(&snapshot(10, 1, &[])).unwrap();
+    let err = store.save_snapshot(&snapshot(9, 1, &[])).unwrap_err();
     assert!(
         matches!(
             err,
@@ -508,20 +484,8 @@ fn an_older_snapshot_is_refused() {
     );
     assert!(!err.is_fatal());
     // The same one again is fine (idempotent), and so is a newer one.
-    store
-        .save_snapshot(&Snapshot {
-            last_index: 10,
-            last_term: 1,
-            data: vec![],
-        })
-        .unwrap();
-    store
-        .save_snapshot(&Snapshot {
-            last_index: 15,
-            last_term: 1,
-            data: vec![],
-        })
-        .unwrap();
+    store.save_snapshot(&snapshot(10, 1, &[])).unwrap();
+    store.save_snapshot(&snapshot(15, 1, &[])).unwrap();
     assert_eq!(store.first_index(), 16);
 }
 
@@ -531,11 +495,7 @@ fn a_half_written_snapshot_temp_file_is_ignored_and_removed() {
     let (mut store, _) = open(tmp.path(), 1 << 20);
     store.append(&entries(1..=20, 1)).unwrap();
     store.sync().unwrap();
-    let snap = Snapshot {
-        last_index: 5,
-        last_term: 1,
-        data: vec![7; 1000],
-    };
+    let snap = snapshot(5, 1, &[7; 1000]);
     store.save_snapshot(&snap).unwrap();
     drop(store);
     let good = fs::read(tmp.path().join("snapshot")).unwrap();

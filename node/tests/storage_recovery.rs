@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use riptide_node::storage::{Error, LogStore, Recovered, Snapshot, StorageOptions};
-use riptide_node::types::{Entry, Index, Payload, Term};
+use riptide_node::types::{Entry, Index, Payload, SnapshotMeta, Term};
 
 const SEGMENT_MAGIC: &[u8] = b"rtwal001";
 
@@ -18,6 +18,16 @@ fn entry(index: Index, term: Term) -> Entry {
         index,
         payload: Payload::Command(format!("cas k{index} {term}").into_bytes()),
     }
+}
+
+/// A snapshot with a three-node configuration, as the tests need no other.
+fn snapshot(last_index: Index, last_term: Term, data: &[u8]) -> Snapshot {
+    let meta = SnapshotMeta {
+        last_index,
+        last_term,
+        voters: vec![1, 2, 3],
+    };
+    Snapshot::new(meta, data)
 }
 
 fn entries(indexes: std::ops::RangeInclusive<Index>, term: Term) -> Vec<Entry> {
@@ -503,11 +513,7 @@ fn a_compaction_interrupted_after_the_snapshot_is_finished_by_recovery() {
     write_log(&a, 100, &entries(1..=40, 1));
     copy_dir(&a, &b);
     let (mut store, _) = open(&a, 100);
-    let snap = Snapshot {
-        last_index: 25,
-        last_term: 1,
-        data: b"at 25".to_vec(),
-    };
+    let snap = snapshot(25, 1, b"at 25");
     store.save_snapshot(&snap).unwrap();
     drop(store);
     // b: the snapshot is installed, but none of the covered segments were deleted yet.
@@ -542,13 +548,7 @@ fn a_snapshot_install_interrupted_before_the_old_log_was_deleted_drops_that_log(
     copy_dir(&a, &b);
     let (mut store, _) = open(&a, 100);
     // The leader's entry 10 has term 3: our entries after 10 are from another history.
-    store
-        .save_snapshot(&Snapshot {
-            last_index: 10,
-            last_term: 3,
-            data: vec![],
-        })
-        .unwrap();
+    store.save_snapshot(&snapshot(10, 3, &[])).unwrap();
     drop(store);
     fs::copy(a.join("snapshot"), b.join("snapshot")).unwrap();
 
@@ -583,13 +583,7 @@ fn a_snapshot_ahead_of_a_log_that_was_not_yet_deleted_drops_that_log() {
     write_log(&a, 100, &entries(1..=20, 1));
     copy_dir(&a, &b);
     let (mut store, _) = open(&a, 100);
-    store
-        .save_snapshot(&Snapshot {
-            last_index: 90,
-            last_term: 2,
-            data: vec![],
-        })
-        .unwrap();
+    store.save_snapshot(&snapshot(90, 2, &[])).unwrap();
     drop(store);
     fs::copy(a.join("snapshot"), b.join("snapshot")).unwrap();
 
@@ -605,13 +599,7 @@ fn a_damaged_snapshot_refuses_to_start() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut store, _) = open(tmp.path(), 100);
     store.append(&entries(1..=5, 1)).unwrap();
-    store
-        .save_snapshot(&Snapshot {
-            last_index: 3,
-            last_term: 1,
-            data: vec![5; 64],
-        })
-        .unwrap();
+    store.save_snapshot(&snapshot(3, 1, &[5; 64])).unwrap();
     drop(store);
     let path = tmp.path().join("snapshot");
     let mut bytes = fs::read(&path).unwrap();

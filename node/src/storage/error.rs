@@ -15,7 +15,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 ///   cannot be trusted right now: the node must stop. Restarting runs recovery, which is the only
 ///   place that decides what the disk really holds.
 /// - The others are a caller's mistake (an append that does not continue the log, a stale
-///   snapshot): nothing was written, the store is unchanged and still usable.
+///   snapshot) or a bad snapshot transfer from the leader: nothing was written (a refused received
+///   snapshot is deleted), the store is unchanged and still usable.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A system call failed. After a failed write or fsync the kernel may have dropped the dirty
@@ -42,6 +43,16 @@ pub enum Error {
         offset: u64,
         detail: String,
     },
+
+    /// The snapshot file is in format 1 (`rtsnap01`), which the riptide that wrote it could not
+    /// restore from: there is no way to tell what configuration it was taken under.
+    #[error(
+        "{} was written by an older riptide that could not restore snapshots (format rtsnap01); \
+         this version cannot use it. Move the data dir aside (keep it for inspection) and restart \
+         the node with an empty one: it rejoins the cluster and catches up from the leader",
+        file.display()
+    )]
+    OldSnapshotFormat { file: PathBuf },
 
     /// Another process holds the data directory's lock: two nodes writing one log would destroy it.
     #[error("data directory {} is locked by another process; stop that node first", dir.display())]
@@ -104,6 +115,39 @@ pub enum Error {
         current_index: Index,
         current_term: Term,
     },
+
+    /// A chunk of a snapshot being received from the leader does not continue it: a chunk at
+    /// offset 0 starts a transfer, any other must start where the bytes received so far end.
+    #[error(
+        "snapshot chunk at offset {got} does not continue the snapshot being received (expected \
+         offset {expected}); the chunk was not written, the bytes received so far are kept"
+    )]
+    SnapshotChunk { expected: u64, got: u64 },
+
+    /// A snapshot received from the leader failed its checks when it was to be installed. It was
+    /// deleted; the store is unchanged (the leader sends it again).
+    #[error(
+        "refused to install the snapshot received in {}: {detail}; the file was deleted and the \
+         store is unchanged (the leader will send the snapshot again)",
+        file.display()
+    )]
+    BadIncomingSnapshot { file: PathBuf, detail: String },
+
+    /// [`LogStore::snapshot_written`](super::LogStore::snapshot_written) was called for a
+    /// snapshot that is not the one in the snapshot file (it was never written, its write failed,
+    /// or another one replaced it): adopting it would discard log entries no snapshot covers.
+    #[error(
+        "cannot adopt the snapshot at index {index} term {term}: {} holds {}; nothing was \
+         discarded",
+        file.display(),
+        on_disk.map_or("no snapshot".to_string(), |(i, t)| format!("the one at index {i} term {t}"))
+    )]
+    SnapshotNotWritten {
+        index: Index,
+        term: Term,
+        file: PathBuf,
+        on_disk: Option<(Index, Term)>,
+    },
 }
 
 impl Error {
@@ -120,7 +164,10 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            Error::Io { .. } | Error::Corrupt { .. } | Error::Poisoned(_)
+            Error::Io { .. }
+                | Error::Corrupt { .. }
+                | Error::OldSnapshotFormat { .. }
+                | Error::Poisoned(_)
         )
     }
 }

@@ -23,19 +23,30 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// the new one under `name`, never a mix; at worst a stale `tmp_name` that recovery removes.
 pub(crate) fn replace_file(dir: &Path, tmp_name: &str, name: &str, parts: &[&[u8]]) -> Result<()> {
     let tmp = dir.join(tmp_name);
-    let target = dir.join(name);
+    write_synced(&tmp, parts)?;
+    rename_durable(dir, tmp_name, name)
+}
+
+/// Creates (or truncates) `path`, writes `parts` (concatenated) and fsyncs it. Its *name* is not
+/// made durable: the caller renames it and syncs the directory.
+pub(crate) fn write_synced(path: &Path, parts: &[&[u8]]) -> Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .open(&tmp)
-        .map_err(Error::io("create", &tmp))?;
+        .open(path)
+        .map_err(Error::io("create", path))?;
     for part in parts {
-        file.write_all(part).map_err(Error::io("write", &tmp))?;
+        file.write_all(part).map_err(Error::io("write", path))?;
     }
-    file.sync_all().map_err(Error::io("fsync", &tmp))?;
-    drop(file);
-    fs::rename(&tmp, &target).map_err(Error::io("rename", &tmp))?;
+    file.sync_all().map_err(Error::io("fsync", path))
+}
+
+/// Renames `dir/from` over `dir/to` and fsyncs `dir`: the commit point of a replacement. The
+/// caller has fsynced `from`'s contents.
+pub(crate) fn rename_durable(dir: &Path, from: &str, to: &str) -> Result<()> {
+    let from = dir.join(from);
+    fs::rename(&from, dir.join(to)).map_err(Error::io("rename", &from))?;
     sync_dir(dir)
 }
 

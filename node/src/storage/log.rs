@@ -1,9 +1,10 @@
 //! [`LogStore`]: the durable log, hard state and snapshot of one node, and its write path.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::compaction::Incoming;
 use super::error::{Error, Result};
 use super::fs::{create_dir_durable, lock_dir, remove_if_exists, sync_dir};
 use super::hard_state;
@@ -12,7 +13,7 @@ use super::recovery::{recover_log, remove_newest_first};
 use super::segment::{self, Segment, HEADER_LEN, LOG_DIR, MAGIC};
 use super::snapshot::{self, Snapshot};
 use super::terms::TermRuns;
-use crate::types::{Entry, HardState, Index, Term};
+use crate::types::{Entry, HardState, Index, SnapshotMeta, Term};
 
 /// The default size past which the log rolls to a new segment file. Large enough that a roll (one
 /// extra fsync and a file creation) is rare and the directory stays small; small enough that a
@@ -58,21 +59,31 @@ pub struct Recovered {
 /// The durable state of one Raft node in one directory: hard state, snapshot, log.
 ///
 /// Owned by a single thread (the server loop); every method takes `&mut self` and there are no
-/// locks, so none can be held across an fsync. See the [module docs](super) for what is durable
-/// when. After a fatal error ([`Error::is_fatal`]) every further call fails: restart the node.
+/// locks, so none can be held across an fsync. The one thing done elsewhere is writing a snapshot
+/// file ([`write_snapshot_file`](super::write_snapshot_file), on a background thread), which the
+/// store then adopts ([`LogStore::snapshot_written`]). See the [module docs](super) for what is
+/// durable when. After a fatal error ([`Error::is_fatal`]) every further call fails: restart the
+/// node.
+///
+/// The snapshot methods (taking, adopting and receiving snapshots) are in `compaction.rs`.
 #[derive(Debug)]
 pub struct LogStore {
-    dir: PathBuf,
-    log_dir: PathBuf,
+    pub(super) dir: PathBuf,
+    pub(super) log_dir: PathBuf,
     opts: StorageOptions,
     /// Holds the directory's lock for as long as the store lives.
     _lock: File,
     /// The durable hard state.
     hard_state: HardState,
-    /// The snapshot's last `(index, term)`, `(0, 0)` without a snapshot.
-    snapshot: (Index, Term),
+    /// The adopted snapshot's last `(index, term)`, `(0, 0)` without a snapshot.
+    pub(super) snapshot: (Index, Term),
+    /// The adopted snapshot's metadata, and the size of its file.
+    pub(super) snapshot_meta: Option<SnapshotMeta>,
+    pub(super) snapshot_bytes: u64,
+    /// A snapshot being received from the leader, chunk by chunk.
+    pub(super) incoming: Option<Incoming>,
     /// The segments in order; never empty, and the last one is the one appended to.
-    segments: Vec<Segment>,
+    pub(super) segments: Vec<Segment>,
     /// Handle of the last segment, opened for appending.
     active: File,
     /// Bytes of the last segment already handed to the kernel; the rest are in `buf`.
@@ -82,10 +93,10 @@ pub struct LogStore {
     /// The last segment was written since its last fsync.
     unsynced: bool,
     /// A segment was created since the log directory's last fsync.
-    dir_unsynced: bool,
-    terms: TermRuns,
+    pub(super) dir_unsynced: bool,
+    pub(super) terms: TermRuns,
     /// The last entry's `(index, term)`, or the snapshot's when the log is empty.
-    last: (Index, Term),
+    pub(super) last: (Index, Term),
     /// Why the store refuses to work, after a fatal error.
     poisoned: Option<String>,
 }
@@ -111,6 +122,14 @@ impl LogStore {
                 ));
             }
         }
+        if remove_if_exists(dir, snapshot::INCOMING_NAME)? {
+            removed = true;
+            repairs.push(format!(
+                "removed {}: a snapshot from the leader whose transfer or install never completed \
+                 (the leader sends it again)",
+                snapshot::INCOMING_NAME
+            ));
+        }
         if removed {
             sync_dir(dir)?;
         }
@@ -119,7 +138,7 @@ impl LogStore {
         let snapshot = snapshot::load(dir)?;
         let snap = snapshot
             .as_ref()
-            .map_or((0, 0), |s| (s.last_index, s.last_term));
+            .map_or((0, 0), |s| (s.meta.last_index, s.meta.last_term));
         let log = recover_log(&log_dir, snap, &mut repairs)?;
         let last = log
             .last
@@ -144,6 +163,9 @@ impl LogStore {
             _lock: lock,
             hard_state,
             snapshot: snap,
+            snapshot_meta: snapshot.as_ref().map(|s| s.meta.clone()),
+            snapshot_bytes: snapshot.as_ref().map_or(0, |s| s.image().len() as u64),
+            incoming: None,
             segments,
             active,
             written,
@@ -379,7 +401,7 @@ impl LogStore {
     }
 
     /// Creates an empty segment for entries from `first`; its header is buffered like a record.
-    fn start_segment(&mut self, first: Index) -> Result<()> {
+    pub(super) fn start_segment(&mut self, first: Index) -> Result<()> {
         let (file, seg) = create_segment(&self.log_dir, first)?;
         self.active = file;
         self.segments.push(seg);
@@ -388,64 +410,6 @@ impl LogStore {
         self.buf.extend_from_slice(MAGIC);
         self.unsynced = false;
         self.dir_unsynced = true;
-        Ok(())
-    }
-
-    /// Durably installs `snap` (temp file, fsync, rename, fsync the directory), then discards
-    /// the log it replaces:
-    /// - if the log holds an entry at `snap.last_index` with `snap.last_term` and entries after
-    ///   it, those are kept, and every segment whose entries all come before `snap.last_index`
-    ///   is deleted (whole files: cheap);
-    /// - otherwise (the snapshot is ahead of the log, or the log disagrees with it there, as when
-    ///   a leader sends a snapshot to a follower), the whole log is deleted and the next append
-    ///   must be `snap.last_index + 1`.
-    ///
-    /// Refuses (without writing) a snapshot older than the saved one.
-    pub fn save_snapshot(&mut self, snap: &Snapshot) -> Result<()> {
-        self.check_usable()?;
-        let (current_index, current_term) = self.snapshot;
-        if snap.last_index < current_index
-            || (snap.last_index == current_index && snap.last_term != current_term)
-        {
-            return Err(Error::StaleSnapshot {
-                index: snap.last_index,
-                term: snap.last_term,
-                current_index,
-                current_term,
-            });
-        }
-        let result = self.save_snapshot_inner(snap);
-        self.poison_on_error(result)
-    }
-
-    fn save_snapshot_inner(&mut self, snap: &Snapshot) -> Result<()> {
-        snapshot::save(&self.dir, snap)?;
-        let (index, term) = (snap.last_index, snap.last_term);
-        let keeps_suffix = index < self.last.0 && self.term(index) == Some(term);
-        if keeps_suffix {
-            // The segment holding `index` stays, so that recovery can check its term.
-            let covered = self
-                .segments
-                .windows(2)
-                .take_while(|w| w[1].first <= index)
-                .count();
-            for seg in self.segments.drain(..covered) {
-                fs::remove_file(&seg.path).map_err(Error::io("remove", &seg.path))?;
-            }
-            if covered > 0 {
-                sync_dir(&self.log_dir)?;
-                self.dir_unsynced = false;
-            }
-            self.terms.discard_before(index + 1);
-        } else {
-            let paths: Vec<PathBuf> = self.segments.drain(..).map(|s| s.path).collect();
-            remove_newest_first(&self.log_dir, &paths)?;
-            self.dir_unsynced = false;
-            self.terms.clear();
-            self.start_segment(index + 1)?;
-            self.last = (index, term);
-        }
-        self.snapshot = (index, term);
         Ok(())
     }
 
@@ -478,7 +442,7 @@ impl LogStore {
         }
     }
 
-    fn check_usable(&self) -> Result<()> {
+    pub(super) fn check_usable(&self) -> Result<()> {
         match &self.poisoned {
             Some(why) => Err(Error::Poisoned(why.clone())),
             None => Ok(()),
@@ -488,7 +452,7 @@ impl LogStore {
     /// After a failed write or fsync the in-memory view and the disk may disagree, and the kernel
     /// may have dropped dirty pages (a retried fsync can then succeed without writing them): the
     /// only safe continuation is a restart and a recovery.
-    fn poison_on_error<T>(&mut self, result: Result<T>) -> Result<T> {
+    pub(super) fn poison_on_error<T>(&mut self, result: Result<T>) -> Result<T> {
         if let Err(e) = &result {
             if e.is_fatal() {
                 self.poisoned = Some(e.to_string());

@@ -9,7 +9,11 @@
 //!   toward a commit, so an acknowledged entry that vanishes can un-commit a committed write;
 //! - the **snapshot** that replaced a prefix of the log.
 //!
-//! [`LogStore`] is that storage, used synchronously by the one thread that runs the server loop.
+//! [`LogStore`] is that storage, used synchronously by the one thread that runs the server loop
+//! (the Raft thread). The one exception is writing a snapshot, which takes as long as the state
+//! machine is large: [`write_snapshot_file`] is a free function that a background thread calls
+//! while the store keeps appending, and the Raft thread then adopts the file with
+//! [`LogStore::snapshot_written`] (see "Snapshots" below).
 //!
 //! # What is durable when
 //!
@@ -19,7 +23,11 @@
 //! | [`LogStore::append`] | **no**: records are encoded into a buffer |
 //! | [`LogStore::truncate_from`] | by the next `sync()` (a cut of already written bytes is fsynced at once, see below) |
 //! | [`LogStore::sync`] | everything appended or truncated so far becomes durable |
-//! | [`LogStore::save_snapshot`] | yes (temp file, fsync, rename, fsync directory), then covered segments are deleted |
+//! | [`write_snapshot_file`] (any thread) | yes (`snapshot.tmp`, fsync, rename, fsync directory); the log is untouched |
+//! | [`LogStore::snapshot_written`] | the covered log is deleted (each removal made durable) before it returns |
+//! | [`LogStore::save_snapshot`] | both of the above, on the calling thread |
+//! | [`LogStore::write_incoming_chunk`] | **no**: written to `snapshot.incoming`, never fsynced by itself |
+//! | [`LogStore::install_incoming`] | yes (fsync `snapshot.incoming`, rename over `snapshot`, fsync directory), then the covered log is deleted |
 //!
 //! So the server loop must: save the hard state before sending any message that depends on it
 //! (a vote, a response carrying the new term); and append a whole batch of entries, call `sync()`
@@ -32,7 +40,9 @@
 //! ```text
 //! <dir>/LOCK                        flock'ed while a store has the directory open
 //! <dir>/hardstate                   magic "rths0001" + one record: term, vote
-//! <dir>/snapshot                    magic "rtsnap01", last index, last term, data length, data, crc
+//! <dir>/snapshot                    magic "rtsnap02", last index, last term, voters, data, crc
+//! <dir>/snapshot.tmp                a snapshot being written (by write_snapshot_file)
+//! <dir>/snapshot.incoming           a snapshot being received from the leader, chunk by chunk
 //! <dir>/log/00000000000000000001.seg  magic "rtwal001" + records of entries 1, 2, ...
 //! <dir>/log/00000000000000004711.seg  the next segment, starting at entry 4711
 //! ```
@@ -46,13 +56,66 @@
 //! payload is `[u64 index][u64 term][u8 kind][command bytes]` (see the `record` module). The
 //! hard-state and snapshot files are checksummed too, so a damaged one can never be misread.
 //!
+//! The snapshot file is `[8 magic "rtsnap02"][u64 last_index][u64 last_term][u32 voter count]`
+//! `[u64 voter] x count [u64 data_len][data][u32 crc32 of everything after the magic]`
+//! (little-endian); [`Snapshot`] holds exactly these bytes (its [`image`](Snapshot::image)), which
+//! is also what a leader sends in InstallSnapshot chunks. Format 1 (`rtsnap01`, no voters) was
+//! written by riptide versions that could not restore snapshots; it is refused
+//! ([`Error::OldSnapshotFormat`]): move the data directory aside.
+//!
+//! # Snapshots
+//!
+//! A snapshot replaces the log up to its last index. **Adopting** one (in
+//! [`LogStore::snapshot_written`], [`LogStore::save_snapshot`] and [`LogStore::install_incoming`])
+//! discards the log it covers, after the snapshot file is durable:
+//! - if the log holds the snapshot's last entry (same index and term) and entries after it, those
+//!   stay, and the segments wholly before that entry are deleted (the segment holding it stays, so
+//!   that recovery can check its term; so a compaction frees disk in steps of whole segments and a
+//!   restart reads up to one segment of entries the snapshot already covers);
+//! - otherwise (the snapshot is ahead of the log, or the log has another term there: a leader's
+//!   snapshot replacing a follower's diverged log) the whole log is deleted and the next append
+//!   must be the snapshot's last index + 1.
+//!
+//! **Taken locally, in the background**: the server serializes the state machine at an applied
+//! index, a background thread calls [`write_snapshot_file`] while the Raft thread keeps appending
+//! and syncing (nothing is shared but the directory), and when it is done the Raft thread calls
+//! `snapshot_written(&meta)`. The entries the snapshot covers are committed, so they are never
+//! truncated in the meantime. Writes of one directory are serialized, and the rename over
+//! `snapshot` happens only if the file there is older (under a process-wide lock): a slow
+//! background write can never replace a newer snapshot that the leader installed meanwhile (the log
+//! would then start after a gap, and the node could not restart); it fails with
+//! [`Error::StaleSnapshot`] instead, and so does adopting it. If the write fails, do not adopt.
+//!
+//! **Received from the leader**: the Raft core decides terms, offsets and duplicates; storage
+//! writes each chunk at the offset it is given ([`LogStore::write_incoming_chunk`]: offset 0
+//! starts over, any other must equal the bytes received so far), then
+//! [`LogStore::install_incoming`] reads the file back, checks its length and CRC-32 against the
+//! leader's, parses it, refuses one older than the adopted snapshot, and only then fsyncs, renames
+//! and adopts it. A refused snapshot is deleted and leaves the store unchanged.
+//!
+//! **Crash windows.** The rename is the only commit point; everything after it is what recovery
+//! would do anyway:
+//!
+//! | crash | on disk | after restart |
+//! |---|---|---|
+//! | while writing `snapshot.tmp` / receiving `snapshot.incoming` | the old snapshot, the log, a partial temp file | temp file deleted unread (rule 1); as if no snapshot was taken |
+//! | after the rename, before or during adoption | the new snapshot and all or part of the old log | rule 2 deletes the covered segments, rule 6 the log if it ends before the snapshot or disagrees with it: exactly what adoption does |
+//! | after adoption | the new snapshot, the log after it | nothing to repair |
+//!
+//! Entries appended while a background write ran are kept in every case (they follow the snapshot's
+//! last entry, which the log holds). Unsynced ones may be lost, as always; if that loses the
+//! snapshot's last entry itself, the log ends before the snapshot and rule 6 drops it: the snapshot
+//! supersedes it.
+//!
 //! # Recovery rules
 //!
 //! [`LogStore::open`] reads everything back and decides what is true:
 //!
-//! 1. Leftover `hardstate.tmp` and `snapshot.tmp` are replacements that never happened (the rename
-//!    is the commit point): they are deleted unread. A `hardstate` or `snapshot` that fails its
-//!    checksum is damage, and the node refuses to start ([`Error::Corrupt`]).
+//! 1. Leftover `hardstate.tmp`, `snapshot.tmp` and `snapshot.incoming` are replacements that never
+//!    happened (the rename is the commit point): they are deleted unread (reported in `repairs`;
+//!    an interrupted transfer from the leader starts over). A `hardstate` or `snapshot` that fails
+//!    any check (magic, lengths, checksum) is damage, and the node refuses to start
+//!    ([`Error::Corrupt`] naming the file): starting from a wrong snapshot would serve wrong state.
 //! 2. Segments whose entries all come before the snapshot's last index are deleted (a compaction
 //!    that a crash interrupted).
 //! 3. Every remaining record is checked: length in bounds, complete, checksum, decodable, the
@@ -109,7 +172,9 @@
 //! An I/O error or corruption is fatal ([`Error::is_fatal`]): after a failed fsync the kernel may
 //! have dropped the dirty pages, so the store refuses every later call and the node must restart
 //! and recover. The other errors are the caller's mistakes (an append that does not continue the
-//! log, a stale snapshot, a term going backwards) and leave the store untouched.
+//! log, a stale snapshot, a term going backwards, adopting a snapshot that was not written) or a
+//! bad transfer from the leader (a chunk at the wrong offset, a received snapshot of the wrong
+//! length or checksum, or that does not parse), and leave the store untouched.
 //!
 //! # Not implemented
 //!
@@ -117,8 +182,12 @@
 //!   memory and storage is write-only afterwards. A `entries(range)` reader would use the
 //!   in-memory offsets.
 //! - Preallocating segments, `O_DIRECT`, checksumming across records (each record stands alone).
-//! - Storing the snapshot in chunks; the snapshot is read into memory whole.
+//! - Streaming snapshots: a snapshot is held in memory whole (on open, when taken, and when a
+//!   received one is checked and installed). Reading the file back for sending is the server's
+//!   business: it keeps the latest [`Snapshot`] and sends slices of its image.
+//! - Resuming a transfer across a restart: `snapshot.incoming` is deleted on open.
 
+mod compaction;
 mod error;
 mod fs;
 mod hard_state;
@@ -131,4 +200,4 @@ mod terms;
 
 pub use error::{Error, Result};
 pub use log::{LogStore, Recovered, StorageOptions, DEFAULT_SEGMENT_BYTES};
-pub use snapshot::Snapshot;
+pub use snapshot::{write_snapshot_file, Snapshot};

@@ -1,144 +1,385 @@
 //! The snapshot file: the state machine as of some log index, replacing the log up to there.
 //!
-//! Layout of `<dir>/snapshot`:
+//! Layout of `<dir>/snapshot` (format 2), little-endian:
 //!
 //! ```text
-//! [8  magic "rtsnap01"][u64 last_index][u64 last_term][u64 data_len][data ...][u32 crc32]
+//! [8  magic "rtsnap02"]
+//! [u64 last_index][u64 last_term]
+//! [u32 voter count][u64 voter id] x count
+//! [u64 data_len][data ...]
+//! [u32 crc32 of everything after the magic]
 //! ```
 //!
-//! little-endian, the CRC-32 covering everything between the magic and itself. Like the hard state
-//! it is written to `snapshot.tmp`, fsynced, renamed over `snapshot`, and the directory fsynced: the
-//! rename is the commit point. A leftover `snapshot.tmp` is a snapshot that was never taken, and
-//! recovery deletes it unread. A `snapshot` that fails its checks is damage, not a torn write.
+//! The file image is also what a leader sends in InstallSnapshot chunks, so a follower can check
+//! what it received with the same parser ([`Snapshot::from_image`]) before installing it.
+//!
+//! Format 1 (`rtsnap01`, no voters) was written by a riptide that could not restore snapshots at
+//! all; such a file is refused with [`Error::OldSnapshotFormat`] rather than guessed at.
+//!
+//! # Writing
+//!
+//! A snapshot is written to `snapshot.tmp` (a received one to `snapshot.incoming`), fsynced,
+//! renamed over `snapshot`, and the directory fsynced: the rename is the commit point. A leftover
+//! temp file is a snapshot that was never taken, and recovery deletes it unread. A `snapshot` that
+//! fails its checks is damage, not a torn write.
+//!
+//! [`write_snapshot_file`] runs on a background thread while the store keeps appending on the
+//! Raft thread, and the Raft thread may install a snapshot from the leader at the same time. Two
+//! process-wide locks keep them apart: one serializes writers of `snapshot.tmp`, the other makes
+//! "check that the file on disk is older, then rename over it" atomic, so that a slow background
+//! write can never replace a newer snapshot that was installed meanwhile (the log after that newer
+//! snapshot would then start after a gap, and the node could not restart).
 
+use std::fmt;
+use std::fs::File;
+use std::io::{ErrorKind, Read};
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use super::error::{Error, Result};
-use super::fs::{read_if_exists, replace_file};
-use crate::types::{Index, Term};
+use super::fs::{read_if_exists, remove_if_exists, rename_durable, write_synced};
+use crate::types::{Index, NodeId, SnapshotMeta, Term};
 
 pub(crate) const FILE_NAME: &str = "snapshot";
 pub(crate) const TMP_NAME: &str = "snapshot.tmp";
+pub(crate) const INCOMING_NAME: &str = "snapshot.incoming";
 
 /// Identifies the file and its format version; a future format gets a new magic.
-const MAGIC: &[u8; 8] = b"rtsnap01";
+const MAGIC: &[u8; 8] = b"rtsnap02";
 
-/// magic (8) + last_index (8) + last_term (8) + data_len (8).
-const HEADER_LEN: usize = 32;
+/// The format of riptide versions that wrote snapshots but could not restore them.
+const MAGIC_V1: &[u8; 8] = b"rtsnap01";
+
+/// magic (8) + last_index (8) + last_term (8) + voter count (4).
+const FIXED_LEN: usize = 28;
+
+/// The data length field.
+const DATA_LEN_LEN: usize = 8;
 
 /// The trailing checksum.
 const CRC_LEN: usize = 4;
 
-/// A snapshot of the state machine: everything the log held up to and including `last_index`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serializes writers of `snapshot.tmp` within the process.
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// Makes "compare with the snapshot on disk, rename over it, fsync the directory" atomic.
+static COMMITTING: Mutex<()> = Mutex::new(());
+
+/// A snapshot of the state machine: everything the log held up to and including
+/// `meta.last_index`, kept as the exact bytes of its file.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Snapshot {
-    /// The index of the last entry the snapshot includes.
-    pub last_index: Index,
-    /// The term of that entry, needed for the AppendEntries consistency check right after it.
-    pub last_term: Term,
-    /// The state machine's own serialization; opaque to storage.
-    pub data: Vec<u8>,
+    /// What the snapshot covers: last index and term, and the voters at that index.
+    pub meta: SnapshotMeta,
+    /// The whole file image (header, data, checksum).
+    image: Vec<u8>,
+    /// Where the state machine's data starts in `image`.
+    data_at: usize,
 }
 
-/// Durably replaces the snapshot in `dir` (the old one stays valid until the rename).
-pub(crate) fn save(dir: &Path, snap: &Snapshot) -> Result<()> {
-    let mut header = [0u8; HEADER_LEN];
-    header[..8].copy_from_slice(MAGIC);
-    header[8..16].copy_from_slice(&snap.last_index.to_le_bytes());
-    header[16..24].copy_from_slice(&snap.last_term.to_le_bytes());
-    header[24..32].copy_from_slice(&(snap.data.len() as u64).to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&header[8..]);
-    crc.update(&snap.data);
-    let crc = crc.finalize().to_le_bytes();
-    replace_file(dir, TMP_NAME, FILE_NAME, &[&header, &snap.data, &crc])
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("meta", &self.meta)
+            .field("image_bytes", &self.image.len())
+            .field("data_bytes", &self.data().len())
+            .finish()
+    }
+}
+
+impl Snapshot {
+    /// Encodes the file image of a snapshot with `meta` and the state machine's `data`.
+    pub fn new(meta: SnapshotMeta, data: &[u8]) -> Snapshot {
+        let voters = u32::try_from(meta.voters.len()).expect("fewer than 2^32 voters");
+        let data_at = FIXED_LEN + 8 * meta.voters.len() + DATA_LEN_LEN;
+        let mut image = Vec::with_capacity(data_at + data.len() + CRC_LEN);
+        image.extend_from_slice(MAGIC);
+        image.extend_from_slice(&meta.last_index.to_le_bytes());
+        image.extend_from_slice(&meta.last_term.to_le_bytes());
+        image.extend_from_slice(&voters.to_le_bytes());
+        for voter in &meta.voters {
+            image.extend_from_slice(&voter.to_le_bytes());
+        }
+        image.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        image.extend_from_slice(data);
+        let crc = crc32fast::hash(&image[MAGIC.len()..]);
+        image.extend_from_slice(&crc.to_le_bytes());
+        Snapshot {
+            meta,
+            image,
+            data_at,
+        }
+    }
+
+    /// Checks and decodes a file image (magic, lengths, checksum). `source` names where the bytes
+    /// came from, for the error: [`Error::Corrupt`] for bad bytes, [`Error::OldSnapshotFormat`]
+    /// for a format-1 file. Never panics, whatever the bytes.
+    pub fn from_image(image: Vec<u8>, source: &Path) -> Result<Snapshot> {
+        match parse(&image) {
+            Ok((meta, data_at)) => Ok(Snapshot {
+                meta,
+                image,
+                data_at,
+            }),
+            Err(Invalid::OldFormat) => Err(Error::OldSnapshotFormat {
+                file: source.to_path_buf(),
+            }),
+            Err(Invalid::Bad { offset, detail }) => Err(Error::Corrupt {
+                file: source.to_path_buf(),
+                offset: offset as u64,
+                detail,
+            }),
+        }
+    }
+
+    /// The exact bytes of the snapshot file: what a leader sends in InstallSnapshot chunks.
+    pub fn image(&self) -> &[u8] {
+        &self.image
+    }
+
+    /// The file image, without copying it.
+    pub fn into_image(self) -> Vec<u8> {
+        self.image
+    }
+
+    /// The state machine's part: its own serialization, opaque to storage.
+    pub fn data(&self) -> &[u8] {
+        &self.image[self.data_at..self.image.len() - CRC_LEN]
+    }
+}
+
+/// Why an image is not a snapshot.
+enum Invalid {
+    OldFormat,
+    Bad { offset: usize, detail: String },
+}
+
+fn bad(offset: usize, detail: impl Into<String>) -> Invalid {
+    Invalid::Bad {
+        offset,
+        detail: detail.into(),
+    }
+}
+
+/// Checks `image` and returns its metadata and where its data starts.
+fn parse(image: &[u8]) -> std::result::Result<(SnapshotMeta, usize), Invalid> {
+    if image.starts_with(MAGIC_V1) {
+        return Err(Invalid::OldFormat);
+    }
+    if image.len() < FIXED_LEN + DATA_LEN_LEN + CRC_LEN || !image.starts_with(MAGIC) {
+        return Err(bad(0, "not a riptide snapshot (short, or bad magic)"));
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(image[at..at + 8].try_into().expect("8 bytes"));
+    let count = u32::from_le_bytes(image[24..28].try_into().expect("4 bytes")) as usize;
+    let crc_at = image.len() - CRC_LEN;
+    // The voters and the data length field must fit before the checksum.
+    let data_at = count
+        .checked_mul(8)
+        .and_then(|v| v.checked_add(FIXED_LEN + DATA_LEN_LEN))
+        .filter(|&at| at <= crc_at)
+        .ok_or_else(|| {
+            bad(
+                24,
+                format!("{count} voters do not fit in a {}-byte file", image.len()),
+            )
+        })?;
+    let data_len = u64_at(data_at - DATA_LEN_LEN);
+    if data_len != (crc_at - data_at) as u64 {
+        return Err(bad(
+            data_at - DATA_LEN_LEN,
+            format!(
+                "the header says {data_len} bytes of data, the file holds {}",
+                crc_at - data_at
+            ),
+        ));
+    }
+    let stored = u32::from_le_bytes(image[crc_at..].try_into().expect("4 bytes"));
+    let computed = crc32fast::hash(&image[MAGIC.len()..crc_at]);
+    if stored != computed {
+        return Err(bad(
+            crc_at,
+            format!("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"),
+        ));
+    }
+    let voters: Vec<NodeId> = (0..count).map(|i| u64_at(FIXED_LEN + 8 * i)).collect();
+    let meta = SnapshotMeta {
+        last_index: u64_at(8),
+        last_term: u64_at(16),
+        voters,
+    };
+    Ok((meta, data_at))
 }
 
 /// Loads the snapshot from `dir`, if one was ever saved.
 pub(crate) fn load(dir: &Path) -> Result<Option<Snapshot>> {
     let path = dir.join(FILE_NAME);
-    let Some(mut bytes) = read_if_exists(&path)? else {
+    let Some(bytes) = read_if_exists(&path)? else {
         return Ok(None);
     };
-    let corrupt = |offset: usize, detail: String| Error::Corrupt {
-        file: path.clone(),
-        offset: offset as u64,
-        detail: format!(
-            "{detail} (snapshots are only ever installed by an fsynced rename, so this is damage, \
-             not a torn write)"
-        ),
-    };
-    if bytes.len() < HEADER_LEN + CRC_LEN || &bytes[..8] != MAGIC {
-        return Err(corrupt(
-            0,
-            "not a riptide snapshot file (short or bad magic)".into(),
-        ));
-    }
-    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-    let (last_index, last_term, data_len) = (u64_at(8), u64_at(16), u64_at(24));
-    let expected_len = data_len.checked_add((HEADER_LEN + CRC_LEN) as u64);
-    if expected_len != Some(bytes.len() as u64) {
-        return Err(corrupt(
-            24,
-            format!(
-                "snapshot file has {} bytes, its header says {data_len} bytes of data",
-                bytes.len()
+    match Snapshot::from_image(bytes, &path) {
+        Err(Error::Corrupt {
+            file,
+            offset,
+            detail,
+        }) => Err(Error::Corrupt {
+            file,
+            offset,
+            detail: format!(
+                "{detail} (a snapshot is only ever installed by an fsynced rename, so this is \
+                 damage, not a torn write)"
             ),
-        ));
+        }),
+        other => other.map(Some),
     }
-    let crc_at = bytes.len() - CRC_LEN;
-    let stored = u32::from_le_bytes(bytes[crc_at..].try_into().expect("4 bytes"));
-    let computed = crc32fast::hash(&bytes[8..crc_at]);
-    if stored != computed {
-        return Err(corrupt(
-            crc_at,
-            format!("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"),
-        ));
+}
+
+/// Durably writes `snap` as the snapshot of the data directory `dir`: `snapshot.tmp`, fsync,
+/// rename over `snapshot`, fsync `dir`. Meant for a background thread while the [`LogStore`]
+/// keeps appending on the Raft thread; afterwards the Raft thread adopts it with
+/// [`LogStore::snapshot_written`], which discards the log it covers.
+///
+/// Refuses ([`Error::StaleSnapshot`], `snapshot.tmp` removed) a snapshot older than the one on
+/// disk, which happens when the leader installed a newer one while this was being written. Writes
+/// of one directory are serialized; a write must finish before its store is dropped and the
+/// directory reopened (open deletes `snapshot.tmp`).
+///
+/// On an I/O error the old snapshot and the whole log are still intact, but do not adopt this one:
+/// the rename may or may not be durable. A failing disk is best treated as fatal.
+///
+/// [`LogStore`]: super::LogStore
+/// [`LogStore::snapshot_written`]: super::LogStore::snapshot_written
+pub fn write_snapshot_file(dir: &Path, snap: &Snapshot) -> Result<()> {
+    let _writing = lock(&WRITING);
+    write_synced(&dir.join(TMP_NAME), &[snap.image()])?;
+    commit(dir, TMP_NAME, &snap.meta)
+}
+
+/// Renames the fsynced `dir/from` (holding a snapshot with `meta`) over `dir/snapshot`, unless the
+/// snapshot there is newer: then `from` is removed and the error is [`Error::StaleSnapshot`].
+pub(crate) fn commit(dir: &Path, from: &str, meta: &SnapshotMeta) -> Result<()> {
+    let _committing = lock(&COMMITTING);
+    if let Some(((current_index, current_term), _)) = read_head(dir)? {
+        if is_stale(
+            (meta.last_index, meta.last_term),
+            (current_index, current_term),
+        ) {
+            remove_if_exists(dir, from)?;
+            return Err(Error::StaleSnapshot {
+                index: meta.last_index,
+                term: meta.last_term,
+                current_index,
+                current_term,
+            });
+        }
     }
-    bytes.truncate(crc_at);
-    bytes.drain(..HEADER_LEN);
-    Ok(Some(Snapshot {
-        last_index,
-        last_term,
-        data: bytes,
-    }))
+    rename_durable(dir, from, FILE_NAME)
+}
+
+/// Whether a snapshot ending at `new` must not replace one ending at `current`: it is older, or
+/// ends at the same index with another term.
+pub(crate) fn is_stale(new: (Index, Term), current: (Index, Term)) -> bool {
+    new.0 < current.0 || (new.0 == current.0 && new.1 != current.1)
+}
+
+/// The last `(index, term)` and the size in bytes of the snapshot file in `dir`, reading only its
+/// header (the whole file was checked when it was written or loaded); `None` without a file.
+pub(crate) fn read_head(dir: &Path) -> Result<Option<((Index, Term), u64)>> {
+    let path = dir.join(FILE_NAME);
+    let mut file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", &path)(e)),
+    };
+    let len = file.metadata().map_err(Error::io("stat", &path))?.len();
+    let mut head = [0u8; 24];
+    let read = file.read_exact(&mut head);
+    if read.is_err() || &head[..8] != MAGIC {
+        return Err(Error::Corrupt {
+            file: path,
+            offset: 0,
+            detail: "the snapshot file changed since it was written: short, or bad magic".into(),
+        });
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
+    Ok(Some(((u64_at(8), u64_at(16)), len)))
+}
+
+/// A lock that a panic elsewhere does not make unusable (it guards no data, only an order).
+fn lock(mutex: &'static Mutex<()>) -> MutexGuard<'static, ()> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn meta(last_index: Index, last_term: Term, voters: &[NodeId]) -> SnapshotMeta {
+        SnapshotMeta {
+            last_index,
+            last_term,
+            voters: voters.to_vec(),
+        }
+    }
+
     #[test]
     fn round_trips_replaces_and_refuses_damage() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(load(dir.path()).unwrap(), None);
-        let one = Snapshot {
-            last_index: 10,
-            last_term: 2,
-            data: b"state at 10".to_vec(),
-        };
-        save(dir.path(), &one).unwrap();
-        assert_eq!(load(dir.path()).unwrap().as_ref(), Some(&one));
-        let two = Snapshot {
-            last_index: 20,
-            last_term: 3,
-            data: vec![],
-        };
-        save(dir.path(), &two).unwrap();
+        let one = Snapshot::new(meta(10, 2, &[1, 2, 3]), b"state at 10");
+        write_snapshot_file(dir.path(), &one).unwrap();
+        let loaded = load(dir.path()).unwrap().unwrap();
+        assert_eq!(loaded, one);
+        assert_eq!(loaded.meta.voters, vec![1, 2, 3]);
+        assert_eq!(loaded.data(), b"state at 10");
+        assert_eq!(
+            read_head(dir.path()).unwrap(),
+            Some(((10, 2), one.image().len() as u64))
+        );
+        let two = Snapshot::new(meta(20, 3, &[]), b"");
+        write_snapshot_file(dir.path(), &two).unwrap();
         assert_eq!(load(dir.path()).unwrap().as_ref(), Some(&two));
+        assert!(two.data().is_empty());
 
-        save(dir.path(), &one).unwrap();
-        let good = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
-        for byte in 0..good.len() {
-            let mut bad = good.clone();
-            bad[byte] ^= 0x80;
-            std::fs::write(dir.path().join(FILE_NAME), &bad).unwrap();
-            assert!(
-                matches!(load(dir.path()), Err(Error::Corrupt { .. })),
-                "flip at {byte}"
-            );
+        let err = write_snapshot_file(dir.path(), &one).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::StaleSnapshot {
+                    current_index: 20,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!dir.path().join(TMP_NAME).exists());
+        assert_eq!(load(dir.path()).unwrap().as_ref(), Some(&two));
+    }
+
+    #[test]
+    fn debug_prints_lengths_not_data() {
+        let snap = Snapshot::new(meta(1, 1, &[7]), &[0xAB; 100_000]);
+        let shown = format!("{snap:?}");
+        assert!(shown.len() < 200, "{shown}");
+        assert!(shown.contains("data_bytes: 100000"), "{shown}");
+    }
+
+    #[test]
+    fn garbage_and_truncations_are_refused_without_panicking() {
+        let good = Snapshot::new(meta(5, 1, &[1, 2]), b"some state").into_image();
+        for len in 0..good.len() {
+            let err = Snapshot::from_image(good[..len].to_vec(), Path::new("x")).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "cut at {len}: {err}");
         }
-        std::fs::write(dir.path().join(FILE_NAME), &good[..good.len() - 1]).unwrap();
-        assert!(matches!(load(dir.path()), Err(Error::Corrupt { .. })));
+        let mut huge_count = good.clone();
+        huge_count[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = Snapshot::from_image(huge_count, Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("voters do not fit"), "{err}");
+        let mut huge_data = good.clone();
+        let at = FIXED_LEN + 16;
+        huge_data[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        let err = Snapshot::from_image(huge_data, Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("bytes of data"), "{err}");
     }
 }
