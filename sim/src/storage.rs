@@ -97,8 +97,8 @@ impl Storage for SimStorage {
     fn poll_snapshot(
         &mut self,
         _wait: bool,
-    ) -> anyhow::Result<Option<riptide_node::raft::SnapshotImage>> {
-        Ok(None)
+    ) -> anyhow::Result<riptide_node::server::executor::SnapshotProgress> {
+        Ok(riptide_node::server::executor::SnapshotProgress::Abandoned)
     }
 
     fn write_snapshot_chunk(&mut self, _offset: u64, _data: &[u8]) -> anyhow::Result<()> {

@@ -24,7 +24,7 @@
 //! it replaces, and decodes the state machine from it, which replaces the executor's. Only then
 //! does the core answer the leader.
 
-use super::executor::{Clients, Executor, Network, Storage};
+use super::executor::{Clients, Executor, Network, SnapshotProgress, Storage};
 use super::options::UnsafeBug;
 use crate::kv::KvStore;
 use crate::raft::{InstallRequest, SnapshotImage};
@@ -143,8 +143,13 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         if !self.compaction.in_progress {
             return Ok(());
         }
-        let Some(image) = self.storage.poll_snapshot(wait)? else {
-            return Ok(());
+        let image = match self.storage.poll_snapshot(wait)? {
+            SnapshotProgress::Writing => return Ok(()),
+            SnapshotProgress::Abandoned => {
+                self.compaction.in_progress = false;
+                return Ok(());
+            }
+            SnapshotProgress::Written(image) => image,
         };
         self.compaction.in_progress = false;
         self.compaction.taken += 1;

@@ -70,9 +70,9 @@ pub trait Storage {
     /// It may take its time (the real node writes it on a background thread); at most one is
     /// begun before [`Storage::poll_snapshot`] returned the previous one.
     fn begin_snapshot(&mut self, meta: SnapshotMeta, state: KvStore) -> anyhow::Result<()>;
-    /// The snapshot begun last, once it is durable and the stored log it covers is discarded;
-    /// `None` while it is still being written. With `wait`, waits for it.
-    fn poll_snapshot(&mut self, wait: bool) -> anyhow::Result<Option<SnapshotImage>>;
+    /// How the snapshot begun last is doing; with `wait`, waits until it is no longer
+    /// [`SnapshotProgress::Writing`]. A new one may be begun once it is not.
+    fn poll_snapshot(&mut self, wait: bool) -> anyhow::Result<SnapshotProgress>;
     /// Writes bytes of the snapshot being received, in order (not durable).
     fn write_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> anyhow::Result<()>;
     /// Checks the received snapshot against `request` (length, checksum, format), makes it the
@@ -94,6 +94,17 @@ pub trait Network {
 pub trait Clients {
     type Reply;
     fn answer(&mut self, reply: Self::Reply, response: ClientResponse);
+}
+
+/// What became of a snapshot begun with [`Storage::begin_snapshot`].
+#[derive(Debug)]
+pub enum SnapshotProgress {
+    /// Still being written (or none was begun).
+    Writing,
+    /// Durable, and the stored log it covers discarded: the image for the core.
+    Written(SnapshotImage),
+    /// Not kept: a newer snapshot (installed from the leader) made it moot.
+    Abandoned,
 }
 
 struct PendingWrite<R> {

@@ -13,13 +13,13 @@ use std::thread::JoinHandle;
 
 use anyhow::Context;
 
-use super::executor::Storage;
+use super::executor::{SnapshotProgress, Storage};
 use crate::kv::KvStore;
 use crate::raft::{InstallRequest, SnapshotImage};
 use crate::storage::{write_snapshot_file, LogStore, Snapshot};
 use crate::types::{Entry, HardState, SnapshotMeta};
 
-type SnapshotJob = JoinHandle<anyhow::Result<SnapshotImage>>;
+type SnapshotJob = JoinHandle<crate::storage::Result<SnapshotImage>>;
 
 pub struct NodeStorage {
     log: LogStore,
@@ -41,14 +41,18 @@ impl NodeStorage {
     }
 }
 
-/// Encodes `state`, builds the image and makes it the durable snapshot in `dir`.
-fn write_snapshot(dir: PathBuf, meta: SnapshotMeta, state: KvStore) -> anyhow::Result<SnapshotImage> {
+/// Encodes `state`, builds the image and makes it the durable snapshot in `dir`. Refused
+/// (non-fatal) if a newer snapshot was installed meanwhile.
+fn write_snapshot(
+    dir: PathBuf,
+    meta: SnapshotMeta,
+    state: KvStore,
+) -> crate::storage::Result<SnapshotImage> {
     let data = state.encode();
     drop(state);
     let snapshot = Snapshot::new(meta, &data);
     drop(data);
-    write_snapshot_file(&dir, &snapshot)
-        .with_context(|| format!("cannot write a snapshot in {}", dir.display()))?;
+    write_snapshot_file(&dir, &snapshot)?;
     let meta = snapshot.meta.clone();
     Ok(SnapshotImage::new(meta, snapshot.into_image()))
 }
@@ -83,22 +87,33 @@ impl Storage for NodeStorage {
         Ok(())
     }
 
-    fn poll_snapshot(&mut self, wait: bool) -> anyhow::Result<Option<SnapshotImage>> {
+    fn poll_snapshot(&mut self, wait: bool) -> anyhow::Result<SnapshotProgress> {
         match &self.job {
-            None => return Ok(None),
-            Some(job) if !wait && !job.is_finished() => return Ok(None),
+            None => return Ok(SnapshotProgress::Abandoned),
+            Some(job) if !wait && !job.is_finished() => return Ok(SnapshotProgress::Writing),
             Some(_) => {}
         }
         let job = self.job.take().expect("checked above");
-        let image = job
+        let written = job
             .join()
-            .map_err(|_| anyhow::anyhow!("the snapshot thread panicked"))??;
+            .map_err(|_| anyhow::anyhow!("the snapshot thread panicked"))?;
+        let image = match written {
+            Ok(image) => image,
+            Err(err) if !err.is_fatal() => {
+                tracing::info!("a snapshot of our own was not written: {err}");
+                return Ok(SnapshotProgress::Abandoned);
+            }
+            Err(err) => {
+                return Err(anyhow::Error::new(err)
+                    .context(format!("cannot write a snapshot in {}", self.dir.display())))
+            }
+        };
         match self.log.snapshot_written(&image.meta) {
-            Ok(()) => Ok(Some(image)),
+            Ok(()) => Ok(SnapshotProgress::Written(image)),
             // An install from the leader adopted a newer snapshot meanwhile: this one is moot.
             Err(err) if !err.is_fatal() => {
                 tracing::info!("a snapshot of our own was overtaken: {err}");
-                Ok(None)
+                Ok(SnapshotProgress::Abandoned)
             }
             Err(err) => Err(err.into()),
         }
