@@ -10,12 +10,15 @@
 //!
 //! Retries keep the client id and sequence number, so a command applies at most once. After an
 //! `info` the client continues as a new process with a new session, as a workload worker does.
+//! As in the workload client, only writes take sequence numbers, from 1 in each session, and a
+//! write refused before any log leaves its number to the next write: the state machine takes a
+//! command of a session it does not know only if its number is 1.
 //! Time is the simulation's step counter.
 
 use std::collections::BTreeMap;
 
 use riptide_node::protocol::{
-    ClientOp, ClientRequest, ClientResponse, ClientResult, Reply, WriteOp,
+    ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Reply, WriteOp,
 };
 use riptide_node::types::NodeId;
 
@@ -95,8 +98,10 @@ impl SimClient {
 
     /// Starts `op` (the caller records the invoke first).
     pub fn start(&mut self, op: ClientOp, now: u64) -> Action {
-        self.seq += 1;
         let is_read = matches!(op, ClientOp::Get { .. });
+        if !is_read {
+            self.seq += 1;
+        }
         let target = if is_read {
             self.home
         } else {
@@ -121,16 +126,15 @@ impl SimClient {
         };
         if now >= op.deadline {
             // Waiting for an answer: unknown. Paused after refusals: definitely not applied.
-            let completion = match op.resend_at {
-                None if !matches!(op.op, ClientOp::Get { .. }) => Completion::Info,
-                _ => Completion::Fail,
+            return match op.resend_at {
+                None if !matches!(op.op, ClientOp::Get { .. }) => self.finish(Completion::Info),
+                _ => self.finish_refused(),
             };
-            return self.finish(completion);
         }
         match op.resend_at {
             Some(at) if at <= now => {
                 if op.attempts >= MAX_HOPS {
-                    return self.finish(Completion::Fail);
+                    return self.finish_refused();
                 }
                 op.attempts += 1;
                 op.resend_at = None;
@@ -204,6 +208,9 @@ impl SimClient {
                     Reply::Done => None,
                 }))
             }
+            ClientResult::Fail(FailReason::BadRequest(_) | FailReason::Unavailable(_)) => {
+                self.finish_refused()
+            }
             ClientResult::Fail(_) => self.finish(Completion::Fail),
             ClientResult::Indeterminate { .. } | ClientResult::Status(_) if is_read => {
                 self.finish(Completion::Fail)
@@ -232,6 +239,17 @@ impl SimClient {
         self.nodes[(k + 1) % self.nodes.len()]
     }
 
+    /// A definite failure before any log: every attempt was refused, or the node answered before
+    /// appending. A write leaves its sequence number to the next write.
+    fn finish_refused(&mut self) -> Action {
+        if let Some(op) = &self.current {
+            if !matches!(op.op, ClientOp::Get { .. }) {
+                self.seq = op.seq - 1;
+            }
+        }
+        self.finish(Completion::Fail)
+    }
+
     fn finish(&mut self, completion: Completion) -> Action {
         let op = self.current.take().expect("an operation in flight").op;
         if let Completion::Ok(value) = &completion {
@@ -251,5 +269,83 @@ impl SimClient {
             };
         }
         Action::Done { op, completion }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(value: &str) -> ClientOp {
+        ClientOp::Write(WriteOp::Put {
+            key: "k".into(),
+            value: value.into(),
+        })
+    }
+
+    /// Drives the operation in flight, answering every request with `answer`, until it is done;
+    /// returns the sequence numbers sent and the completion.
+    fn drive(
+        client: &mut SimClient,
+        first: Action,
+        answer: ClientResult,
+    ) -> (Vec<u64>, Completion) {
+        let (mut action, mut seqs, mut now) = (first, Vec::new(), 0);
+        loop {
+            action = match action {
+                Action::Send { request, .. } => {
+                    seqs.push(request.seq);
+                    let response = ClientResponse {
+                        id: request.id,
+                        result: answer.clone(),
+                    };
+                    client.on_answer(response, now)
+                }
+                Action::Done { completion, .. } => return (seqs, completion),
+                Action::Wait => {
+                    now += 1;
+                    client.poll(now)
+                }
+            };
+        }
+    }
+
+    #[test]
+    fn a_sessions_first_write_to_reach_the_log_has_seq_1() {
+        let mut client = SimClient::new(5, vec![1, 2, 3], 1);
+        let ok = |reply| ClientResult::Ok(reply);
+        let start = client.start(ClientOp::Get { key: "k".into() }, 0);
+        assert_eq!(
+            drive(&mut client, start, ok(Reply::Value(None))).1,
+            Completion::Ok(None)
+        );
+        // Refused by every node it tries: the write never reached a log.
+        let start = client.start(put("1"), 0);
+        let refused = ClientResult::NotLeader { leader_hint: None };
+        let (seqs, completion) = drive(&mut client, start, refused);
+        assert_eq!(completion, Completion::Fail);
+        assert_eq!(seqs, vec![1; MAX_HOPS]);
+        let start = client.start(put("2"), 0);
+        assert_eq!(
+            drive(&mut client, start, ok(Reply::Done)),
+            (vec![1], Completion::Ok(None))
+        );
+        // A CAS that failed on its value applied: its number is used up.
+        let cas = ClientOp::Write(WriteOp::Cas {
+            key: "k".into(),
+            expected: "y".into(),
+            new: "3".into(),
+        });
+        let start = client.start(cas, 0);
+        let mismatch = ClientResult::Fail(FailReason::CasMismatch { actual: "x".into() });
+        assert_eq!(
+            drive(&mut client, start, mismatch),
+            (vec![2], Completion::Fail)
+        );
+        let start = client.start(put("4"), 0);
+        assert_eq!(drive(&mut client, start, ok(Reply::Done)).0, vec![3]);
+        client.renew(6);
+        let start = client.start(put("5"), 0);
+        assert_eq!(drive(&mut client, start, ok(Reply::Done)).0, vec![1]);
     }
 }

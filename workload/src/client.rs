@@ -14,6 +14,12 @@
 //! does); only state-changing operations can be indeterminate. Retries happen only after definite
 //! failures, with the same client id and sequence number, so even a retry the client believed
 //! was never delivered applies at most once.
+//!
+//! Only writes take sequence numbers (reads never reach the log), counted from 1 in each session.
+//! The state machine takes a command of a session it does not know only if its number is 1 (a
+//! higher one means the session existed and expired), so a session's first write to reach a log
+//! must be number 1: a write that every node refused before appending it (not the leader, nothing
+//! sent, unavailable) leaves its number to the next write.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -138,7 +144,9 @@ impl Client {
     /// Runs one operation to a definite or indeterminate end.
     pub async fn execute(&mut self, op: ClientOp) -> OpResult {
         let is_read = matches!(op, ClientOp::Get { .. });
-        self.seq += 1;
+        if !is_read {
+            self.seq += 1;
+        }
         let seq = self.seq;
         let deadline = Instant::now() + self.opts.op_timeout;
         let mut target = if is_read {
@@ -162,7 +170,7 @@ impl Client {
                     });
                 }
                 Attempt::Answer(ClientResult::Fail(reason)) => {
-                    return OpResult::Fail(describe_fail(&reason))
+                    return self.failed(is_read, &reason)
                 }
                 Attempt::Answer(ClientResult::Indeterminate { reason }) => {
                     return self.unknown(is_read, format!("indeterminate: {reason}"))
@@ -203,13 +211,34 @@ impl Client {
                 Attempt::Lost(err) => return self.unknown(is_read, err),
             }
         }
-        if Instant::now() >= deadline && !is_read {
-            // Every attempt was definitely refused, but time ran out: still definite.
-            return OpResult::Fail(format!(
-                "no leader reachable before the timeout ({last_error})"
-            ));
+        self.refused_everywhere(is_read, deadline, last_error)
+    }
+
+    /// A definite failure. One the node answered before appending the write (see
+    /// [`FailReason`]) leaves the write's sequence number unused.
+    fn failed(&mut self, is_read: bool, reason: &FailReason) -> OpResult {
+        let before_the_log = matches!(
+            reason,
+            FailReason::BadRequest(_) | FailReason::Unavailable(_)
+        );
+        if !is_read && before_the_log {
+            self.seq -= 1;
         }
-        OpResult::Fail(format!("gave up after {MAX_HOPS} tries ({last_error})"))
+        OpResult::Fail(describe_fail(reason))
+    }
+
+    /// Every attempt was definitely refused (not the leader, or nothing sent): nothing was
+    /// appended anywhere, so a write's sequence number is left to the next write.
+    fn refused_everywhere(&mut self, is_read: bool, deadline: Instant, why: String) -> OpResult {
+        if is_read {
+            return OpResult::Fail(format!("gave up after {MAX_HOPS} tries ({why})"));
+        }
+        self.seq -= 1;
+        if Instant::now() >= deadline {
+            // Time ran out, but every attempt was refused: still definite.
+            return OpResult::Fail(format!("no leader reachable before the timeout ({why})"));
+        }
+        OpResult::Fail(format!("gave up after {MAX_HOPS} tries ({why})"))
     }
 
     fn unknown(&mut self, is_read: bool, why: String) -> OpResult {
@@ -326,5 +355,105 @@ fn describe_fail(reason: &FailReason) -> String {
         FailReason::BadRequest(why) => format!("bad request: {why}"),
         FailReason::Unavailable(why) => format!("unavailable: {why}"),
         FailReason::SessionExpired => "the client session expired".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use riptide_proto::{ClientOp, ClientRequest, ClientResponse, ClientResult, Connection};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A one-node "cluster" on loopback that records the sequence number of every write it is
+    /// sent, refuses writes with `NotLeader` while `refuse` is set, fails every CAS with a
+    /// mismatch (as an applied CAS would) and applies everything else.
+    struct FakeNode {
+        addr: SocketAddr,
+        refuse: Arc<AtomicBool>,
+        write_seqs: Arc<Mutex<Vec<u64>>>,
+    }
+
+    async fn fake_node() -> FakeNode {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let node = FakeNode {
+            addr: listener.local_addr().unwrap(),
+            refuse: Arc::default(),
+            write_seqs: Arc::default(),
+        };
+        let (refuse, write_seqs) = (node.refuse.clone(), node.write_seqs.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (refuse, write_seqs) = (refuse.clone(), write_seqs.clone());
+                tokio::spawn(async move {
+                    let mut conn = Connection::new(stream);
+                    let _: Option<Hello> = conn.recv().await.unwrap();
+                    while let Ok(Some(request)) = conn.recv::<ClientRequest>().await {
+                        let result = answer(&request, &refuse, &write_seqs);
+                        let response = ClientResponse {
+                            id: request.id,
+                            result,
+                        };
+                        conn.send(&response).await.unwrap();
+                    }
+                });
+            }
+        });
+        node
+    }
+
+    fn answer(
+        request: &ClientRequest,
+        refuse: &AtomicBool,
+        seqs: &Mutex<Vec<u64>>,
+    ) -> ClientResult {
+        let ClientOp::Write(write) = &request.op else {
+            return ClientResult::Ok(Reply::Value(None));
+        };
+        seqs.lock().unwrap().push(request.seq);
+        if refuse.load(Ordering::SeqCst) {
+            return ClientResult::NotLeader { leader_hint: None };
+        }
+        match write {
+            WriteOp::Cas { .. } => ClientResult::Fail(FailReason::CasMismatch {
+                actual: "other".into(),
+            }),
+            _ => ClientResult::Ok(Reply::Done),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sessions_first_write_to_reach_the_log_has_seq_1() {
+        let node = fake_node().await;
+        let opts = ClientOptions {
+            nodes: vec![(1, node.addr)],
+            home: 1,
+            op_timeout: Duration::from_millis(300),
+            bind: None,
+        };
+        let mut client = Client::new(opts, 7);
+        // A read first: it takes no sequence number.
+        assert_eq!(client.get("k").await, OpResult::Ok(None));
+        // A write refused everywhere never reached a log: its number is used again.
+        node.refuse.store(true, Ordering::SeqCst);
+        assert!(matches!(client.put("k", "1").await, OpResult::Fail(_)));
+        let refused = node.write_seqs.lock().unwrap().len();
+        assert!(refused >= 2, "the client retried ({refused} attempts)");
+        node.refuse.store(false, Ordering::SeqCst);
+        assert_eq!(client.put("k", "2").await, OpResult::Ok(None));
+        assert_eq!(client.append("k", "3").await, OpResult::Ok(None));
+        // A failed CAS did apply (its failure is its result), so it uses up its number.
+        assert!(matches!(client.cas("k", "x", "y").await, OpResult::Fail(_)));
+        assert_eq!(client.put("k", "4").await, OpResult::Ok(None));
+        // A new session starts at 1 again.
+        client.renew(8);
+        assert_eq!(client.put("k", "5").await, OpResult::Ok(None));
+        let seqs = node.write_seqs.lock().unwrap().clone();
+        let mut expected = vec![1; refused];
+        expected.extend([1, 2, 3, 4, 1]);
+        assert_eq!(seqs, expected);
     }
 }

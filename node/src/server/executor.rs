@@ -281,9 +281,17 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
                 leader_hint: self.raft.leader(),
             }));
         }
-        self.kv
-            .cached(command.client_id, command.seq)
-            .map(|outcome| applied_to_result(Some(outcome)))
+        let outcome = self.kv.cached(command.client_id, command.seq)?;
+        // A new leader applies its predecessors' entries only once it commits one of its own
+        // term; until then a session it does not know may be live, so only the log may say
+        // that it expired. (A deposed leader that does not know it yet may still answer so:
+        // true in that nothing was applied, if not in its reason.)
+        let log = self.raft.log();
+        let caught_up = log.term_at(log.applied_index()) == Some(self.raft.term());
+        if outcome == Applied::Fail(FailReason::SessionExpired) && !caught_up {
+            return None;
+        }
+        Some(applied_to_result(Some(outcome)))
     }
 
     /// Appends the command and waits for its entry to apply (or, with the ack-before-commit
