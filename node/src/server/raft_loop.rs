@@ -304,3 +304,81 @@ impl RaftLoop {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Semaphore;
+
+    /// Answer slots and in-flight places enough for every test request.
+    struct Replies {
+        tx: Sender<ClientResponse>,
+        _rx: tokio::sync::mpsc::Receiver<ClientResponse>,
+        in_flight: Arc<Semaphore>,
+    }
+
+    impl Replies {
+        fn new() -> Replies {
+            let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE + 16);
+            let in_flight = Arc::new(Semaphore::new(EVENT_QUEUE + 16));
+            Replies {
+                tx,
+                _rx: rx,
+                in_flight,
+            }
+        }
+
+        fn reply(&self) -> ClientReply {
+            let slot = self.tx.clone().try_reserve_owned().unwrap();
+            ClientReply::new(slot, self.in_flight.clone().try_acquire_owned().unwrap())
+        }
+    }
+
+    fn request(op: ClientOp) -> ClientRequest {
+        ClientRequest {
+            id: 1,
+            client_id: 1,
+            seq: 1,
+            op,
+        }
+    }
+
+    fn get() -> ClientRequest {
+        request(ClientOp::Get { key: "k".into() })
+    }
+
+    #[test]
+    fn clients_fill_only_their_share_and_status_queries_the_rest() {
+        let replies = Replies::new();
+        let (events, rx) = event_queue();
+        for _ in 0..CLIENT_EVENTS_QUEUED {
+            assert!(events.client(get(), replies.reply()).is_ok());
+        }
+        let refused = events.client(get(), replies.reply());
+        assert!(matches!(refused, Err(Refused::Full(_))));
+        // The rest of the queue is still there for status queries (and peers).
+        for _ in CLIENT_EVENTS_QUEUED..EVENT_QUEUE {
+            assert!(events
+                .client(request(ClientOp::Status), replies.reply())
+                .is_ok());
+        }
+        let full = events.client(request(ClientOp::Status), replies.reply());
+        assert!(matches!(full, Err(Refused::Full(_))));
+        // The loop taking one client event gives its place back, for one more.
+        drop(rx.recv().unwrap());
+        assert!(events.client(get(), replies.reply()).is_ok());
+        assert!(matches!(
+            events.client(get(), replies.reply()),
+            Err(Refused::Full(_))
+        ));
+    }
+
+    #[test]
+    fn a_gone_loop_refuses_as_closed() {
+        let replies = Replies::new();
+        let (events, rx) = event_queue();
+        drop(rx);
+        let closed = events.client(get(), replies.reply());
+        assert!(matches!(closed, Err(Refused::Closed)));
+    }
+}
