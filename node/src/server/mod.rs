@@ -54,7 +54,7 @@ pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
         .build()
         .context("cannot start the tokio runtime")?;
 
-    let (events_tx, events_rx) = std::sync::mpsc::channel();
+    let (events_tx, events_rx) = raft_loop::event_queue();
     let listener = runtime
         .block_on(transport::bind(opts.listen))
         .with_context(|| {

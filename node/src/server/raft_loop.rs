@@ -8,18 +8,33 @@
 //! covered by the next iteration's single fsync: group commit, with no lock ever held across an
 //! fsync because this thread owns its state outright.
 //!
+//! # Bounded on every side
+//!
+//! Nothing the network hands this thread waits in an unbounded queue:
+//! - the events come through a channel of [`EVENT_QUEUE`] (see [`event_queue`]); the network
+//!   never blocks on it but refuses what does not fit (an [`EventSender`] method returns
+//!   [`Refused::Full`]), and client requests may take only [`CLIENT_EVENTS_QUEUED`] of it, so a
+//!   client flood cannot crowd out the peers' messages that keep the cluster alive;
+//! - an answer goes into a slot its connection reserved before it forwarded the request (a
+//!   [`ClientReply`]), so answering never blocks and never fails, however slow the client;
+//! - messages to peers go through bounded queues and are dropped, counted, when full
+//!   ([`PeerLinks`]).
+//!
 //! A storage error ends the loop (and the process): see [`super::executor`].
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::{Sender, UnboundedSender};
+use tokio::sync::mpsc::{OwnedPermit, Sender};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::executor::{Clients, Executor, Network};
 use super::options::NodeOptions;
 use crate::logging::TermCell;
-use crate::protocol::{ClientRequest, ClientResponse};
+use crate::protocol::{ClientOp, ClientRequest, ClientResponse};
 use crate::raft::{Message, Raft};
 use super::node_storage::NodeStorage;
 use crate::kv::KvStore;
@@ -27,6 +42,19 @@ use crate::types::NodeId;
 
 /// Most events taken per iteration, so that ticks and fsyncs are not starved by a flood.
 pub const MAX_BATCH_EVENTS: usize = 4096;
+
+/// Events queued from the network to this thread at most: a few batches. A burst that arrives
+/// during one fsync still fills the next batch (group commit needs the queue to hold at least
+/// one), while an admitted event waits behind at most four batches, so its latency stays a few
+/// fsyncs and the queue's memory stays a few thousand small messages. What does not fit is
+/// refused at once: a client is told `Unavailable`, a peer message is dropped.
+pub const EVENT_QUEUE: usize = 4 * MAX_BATCH_EVENTS;
+
+/// Client requests queued at most; the rest of [`EVENT_QUEUE`] is left to peers' messages and
+/// status queries. Otherwise a client flood would drop heartbeats and votes and start needless
+/// elections on exactly the node that is already the busiest, and the runner's status probe
+/// would see a busy node as a dead one. (A status query is one small event answered at once.)
+pub const CLIENT_EVENTS_QUEUED: usize = 3 * MAX_BATCH_EVENTS;
 
 /// If the thread was stopped (SIGSTOP) or starved, catch up at most this many ticks at once;
 /// firing hundreds of heartbeats in a burst helps nobody.
@@ -37,8 +65,115 @@ pub enum Event {
     Peer(Message),
     Client {
         request: ClientRequest,
-        reply: UnboundedSender<ClientResponse>,
+        reply: ClientReply,
+        /// Its place among the [`CLIENT_EVENTS_QUEUED`] (none for a status query); given back
+        /// when the loop takes it.
+        queued: Option<QueuedClient>,
     },
+}
+
+/// Creates the channel from the network to the loop: at most [`EVENT_QUEUE`] events.
+pub fn event_queue() -> (EventSender, Receiver<Event>) {
+    let (tx, rx) = sync_channel(EVENT_QUEUE);
+    let clients_queued = Arc::new(AtomicUsize::new(0));
+    (EventSender { tx, clients_queued }, rx)
+}
+
+/// Why an event was not queued.
+#[derive(Debug)]
+pub enum Refused<T> {
+    /// The queue is full: nothing was queued, and `T` is handed back.
+    Full(T),
+    /// The loop is gone: the node is shutting down.
+    Closed,
+}
+
+/// The network's end of the event channel. It never blocks: what does not fit is refused.
+#[derive(Clone)]
+pub struct EventSender {
+    tx: SyncSender<Event>,
+    clients_queued: Arc<AtomicUsize>,
+}
+
+impl EventSender {
+    /// Queues a peer's message, if there is room.
+    pub fn peer(&self, msg: Message) -> Result<(), Refused<()>> {
+        self.tx.try_send(Event::Peer(msg)).map_err(|err| match err {
+            TrySendError::Full(_) => Refused::Full(()),
+            TrySendError::Disconnected(_) => Refused::Closed,
+        })
+    }
+
+    /// Queues a client's request, if fewer than [`CLIENT_EVENTS_QUEUED`] are queued (a status
+    /// query need not wait for that) and the channel has room. A refused request hands its
+    /// `reply` back, unused.
+    pub fn client(
+        &self,
+        request: ClientRequest,
+        reply: ClientReply,
+    ) -> Result<(), Refused<ClientReply>> {
+        let queued = match request.op {
+            ClientOp::Status => None,
+            _ => match QueuedClient::take(&self.clients_queued) {
+                Some(queued) => Some(queued),
+                None => return Err(Refused::Full(reply)),
+            },
+        };
+        match self.tx.try_send(Event::Client {
+            request,
+            reply,
+            queued,
+        }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(Event::Client { reply, .. })) => Err(Refused::Full(reply)),
+            // (A peer's event cannot come back from this send.)
+            Err(_) => Err(Refused::Closed),
+        }
+    }
+}
+
+/// One of the [`CLIENT_EVENTS_QUEUED`] places, held by a queued client event and given back
+/// when it is dropped (taken by the loop, or never sent).
+pub struct QueuedClient(Arc<AtomicUsize>);
+
+impl QueuedClient {
+    fn take(count: &Arc<AtomicUsize>) -> Option<QueuedClient> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < CLIENT_EVENTS_QUEUED).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| QueuedClient(count.clone()))
+    }
+}
+
+impl Drop for QueuedClient {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Where the answer to one client request goes: a slot reserved in its connection's bounded
+/// response queue before the request was forwarded, and the request's place among the
+/// connection's requests in flight (given back when the reply is used or dropped).
+pub struct ClientReply {
+    slot: OwnedPermit<ClientResponse>,
+    _in_flight: OwnedSemaphorePermit,
+}
+
+impl ClientReply {
+    pub fn new(slot: OwnedPermit<ClientResponse>, in_flight: OwnedSemaphorePermit) -> ClientReply {
+        ClientReply {
+            slot,
+            _in_flight: in_flight,
+        }
+    }
+
+    /// Puts the answer in its reserved slot: never blocks and never fails. If the connection
+    /// is gone, the answer is dropped with its queue.
+    pub fn send(self, response: ClientResponse) {
+        self.slot.send(response);
+    }
 }
 
 /// Where to send a peer's messages.
@@ -71,14 +206,14 @@ impl Network for PeerLinks {
     }
 }
 
-/// Answers go back on the channel of the connection the request came in on.
+/// Answers go back on the channel of the connection the request came in on, into the slot the
+/// connection reserved for it: the loop never waits for a slow client.
 pub struct ResponseChannels;
 
 impl Clients for ResponseChannels {
-    type Reply = UnboundedSender<ClientResponse>;
+    type Reply = ClientReply;
     fn answer(&mut self, reply: Self::Reply, response: ClientResponse) {
-        // The connection may be gone; nobody is left to tell.
-        let _ = reply.send(response);
+        reply.send(response);
     }
 }
 
@@ -156,7 +291,14 @@ impl RaftLoop {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Peer(msg) => self.executor.step(msg),
-            Event::Client { request, reply } => self.executor.on_client(request, reply),
+            Event::Client {
+                request,
+                reply,
+                queued,
+            } => {
+                drop(queued);
+                self.executor.on_client(request, reply)
+            }
         }
     }
 
@@ -164,5 +306,83 @@ impl RaftLoop {
         self.executor.process_ready()?;
         self.term.set(self.executor.raft().term());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Semaphore;
+
+    /// Answer slots and in-flight places enough for every test request.
+    struct Replies {
+        tx: Sender<ClientResponse>,
+        _rx: tokio::sync::mpsc::Receiver<ClientResponse>,
+        in_flight: Arc<Semaphore>,
+    }
+
+    impl Replies {
+        fn new() -> Replies {
+            let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE + 16);
+            let in_flight = Arc::new(Semaphore::new(EVENT_QUEUE + 16));
+            Replies {
+                tx,
+                _rx: rx,
+                in_flight,
+            }
+        }
+
+        fn reply(&self) -> ClientReply {
+            let slot = self.tx.clone().try_reserve_owned().unwrap();
+            ClientReply::new(slot, self.in_flight.clone().try_acquire_owned().unwrap())
+        }
+    }
+
+    fn request(op: ClientOp) -> ClientRequest {
+        ClientRequest {
+            id: 1,
+            client_id: 1,
+            seq: 1,
+            op,
+        }
+    }
+
+    fn get() -> ClientRequest {
+        request(ClientOp::Get { key: "k".into() })
+    }
+
+    #[test]
+    fn clients_fill_only_their_share_and_status_queries_the_rest() {
+        let replies = Replies::new();
+        let (events, rx) = event_queue();
+        for _ in 0..CLIENT_EVENTS_QUEUED {
+            assert!(events.client(get(), replies.reply()).is_ok());
+        }
+        let refused = events.client(get(), replies.reply());
+        assert!(matches!(refused, Err(Refused::Full(_))));
+        // The rest of the queue is still there for status queries (and peers).
+        for _ in CLIENT_EVENTS_QUEUED..EVENT_QUEUE {
+            assert!(events
+                .client(request(ClientOp::Status), replies.reply())
+                .is_ok());
+        }
+        let full = events.client(request(ClientOp::Status), replies.reply());
+        assert!(matches!(full, Err(Refused::Full(_))));
+        // The loop taking one client event gives its place back, for one more.
+        drop(rx.recv().unwrap());
+        assert!(events.client(get(), replies.reply()).is_ok());
+        assert!(matches!(
+            events.client(get(), replies.reply()),
+            Err(Refused::Full(_))
+        ));
+    }
+
+    #[test]
+    fn a_gone_loop_refuses_as_closed() {
+        let replies = Replies::new();
+        let (events, rx) = event_queue();
+        drop(rx);
+        let closed = events.client(get(), replies.reply());
+        assert!(matches!(closed, Err(Refused::Closed)));
     }
 }

@@ -9,24 +9,38 @@
 //! Hostile or broken input never takes the node down: a frame over the size limit, a frame that
 //! does not decode, a wrong first frame or a silent connection each close that connection with a
 //! logged error.
+//!
+//! # Overload
+//!
+//! No inbound path waits without bound, and none blocks a tokio worker:
+//! - a peer's message that does not fit in the Raft loop's queue is dropped and counted (Raft
+//!   tolerates loss: heartbeats and probes resend what matters);
+//! - a client request that does not fit, or that would put more than [`MAX_IN_FLIGHT`] requests
+//!   of its connection in flight, is answered at once with `Fail(Unavailable("node overloaded:
+//!   ..."))`. It never reached Raft, so the failure is definite and the client may retry;
+//! - each connection's answers wait in a queue of [`RESPONSE_QUEUE`] slots. A request takes its
+//!   slot before it is forwarded, so the Raft loop never waits to answer. When every slot is
+//!   taken (the client is slow to read), the connection reads no more requests until one is
+//!   free: plain TCP backpressure, nothing more is buffered. A client that takes no answer bytes for
+//!   [`CLIENT_WRITE_STALL`] is not reading at all, and its connection is closed.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use riptide_proto::{FrameReader, FrameWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc::{unbounded_channel, Receiver, UnboundedReceiver};
+use tokio::sync::mpsc::{channel, OwnedPermit, Receiver, Sender};
 use tokio::sync::Semaphore;
 
 use super::options::NodeOptions;
-use super::raft_loop::{Event, PeerLink};
-use crate::protocol::{ClientRequest, ClientResponse, Hello};
+use super::raft_loop::{ClientReply, EventSender, PeerLink, Refused};
+use crate::protocol::{ClientRequest, ClientResponse, ClientResult, FailReason, Hello};
 use crate::raft::Message;
 use crate::types::NodeId;
 
@@ -50,6 +64,35 @@ const BACKOFF_MAX: Duration = Duration::from_millis(250);
 const PEER_QUEUE: usize = 4096;
 /// Open connections at most; past this, new ones wait in the accept backlog.
 const MAX_CONNECTIONS: usize = 1024;
+/// Requests one client connection may have in flight (forwarded to the Raft loop, not yet
+/// answered); past it, a request is answered `Unavailable` at once. A workload client has one
+/// request in flight at a time, so only a flood meets it; and it keeps one connection to a small
+/// share (1/12) of the loop's client queue, so that a flood on one connection leaves room for
+/// the others.
+pub const MAX_IN_FLIGHT: usize = 1024;
+/// Answers one connection may hold unwritten, counting the slots its requests in flight have
+/// reserved: room for every request in flight plus [`MAX_IN_FLIGHT`] answers waiting for the
+/// client to read them. While it is full, the connection reads no more requests.
+pub const RESPONSE_QUEUE: usize = 2 * MAX_IN_FLIGHT;
+/// A client that takes no answer bytes for this long is not reading: its connection is closed
+/// instead of holding its place among [`MAX_CONNECTIONS`] for ever.
+const CLIENT_WRITE_STALL: Duration = Duration::from_secs(10);
+
+/// What every inbound connection shares: the way to the Raft loop and the overload counters.
+struct Inbound {
+    me: NodeId,
+    events: EventSender,
+    dropped_peer_messages: AtomicU64,
+    refused_requests: AtomicU64,
+}
+
+impl Inbound {
+    /// Counts one more refusal and says whether to log it (at 1, 2, 4, 8...: rate-limited).
+    fn count(counter: &AtomicU64) -> Option<u64> {
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        n.is_power_of_two().then_some(n)
+    }
+}
 
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = match addr {
@@ -62,17 +105,23 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts connections forever, one task each.
-pub async fn accept_loop(listener: TcpListener, me: NodeId, events: mpsc::Sender<Event>) {
+pub async fn accept_loop(listener: TcpListener, me: NodeId, events: EventSender) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let inbound = Arc::new(Inbound {
+        me,
+        events,
+        dropped_peer_messages: AtomicU64::new(0),
+        refused_requests: AtomicU64::new(0),
+    });
     loop {
         let Ok(permit) = limit.clone().acquire_owned().await else {
             return;
         };
         match listener.accept().await {
             Ok((stream, remote)) => {
-                let events = events.clone();
+                let inbound = inbound.clone();
                 tokio::spawn(async move {
-                    if let Err(err) = serve_connection(stream, me, events).await {
+                    if let Err(err) = serve_connection(stream, &inbound).await {
                         tracing::warn!("connection from {remote} closed: {err}");
                     }
                     drop(permit);
@@ -87,11 +136,7 @@ pub async fn accept_loop(listener: TcpListener, me: NodeId, events: mpsc::Sender
 }
 
 /// Serves one inbound connection: its hello says whether a peer or a client is talking.
-async fn serve_connection(
-    stream: TcpStream,
-    me: NodeId,
-    events: mpsc::Sender<Event>,
-) -> anyhow::Result<()> {
+async fn serve_connection(stream: TcpStream, inbound: &Inbound) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
     let (read_half, write_half) = stream.into_split();
     let mut frames = FrameReader::new(read_half);
@@ -99,8 +144,8 @@ async fn serve_connection(
         return Ok(());
     };
     match hello {
-        Hello::Peer { from } => serve_peer(frames, from, me, &events).await,
-        Hello::Client => serve_client(frames, write_half, &events).await,
+        Hello::Peer { from } => serve_peer(frames, from, inbound).await,
+        Hello::Client => serve_client(frames, write_half, inbound).await,
     }
 }
 
@@ -117,13 +162,14 @@ async fn read_hello(frames: &mut FrameReader<OwnedReadHalf>) -> anyhow::Result<O
 
 /// Hands a peer's messages to the Raft loop, checking that each is from that peer and to us.
 /// Ends quietly when the peer closes the link or stays silent for [`PEER_IDLE_TIMEOUT`] (it
-/// re-dials when it has something to say).
+/// re-dials when it has something to say). A message that finds the Raft loop's queue full is
+/// dropped and counted.
 async fn serve_peer(
     mut frames: FrameReader<OwnedReadHalf>,
     from: NodeId,
-    me: NodeId,
-    events: &mpsc::Sender<Event>,
+    inbound: &Inbound,
 ) -> anyhow::Result<()> {
+    let me = inbound.me;
     loop {
         let msg: Message = match tokio::time::timeout(PEER_IDLE_TIMEOUT, frames.recv()).await {
             Err(_) | Ok(Ok(None)) => return Ok(()),
@@ -143,35 +189,103 @@ async fn serve_peer(
                 msg.to
             );
         }
-        if events.send(Event::Peer(msg)).is_err() {
-            return Ok(()); // shutting down
+        match inbound.events.peer(msg) {
+            Ok(()) => {}
+            Err(Refused::Full(())) => {
+                if let Some(dropped) = Inbound::count(&inbound.dropped_peer_messages) {
+                    tracing::warn!(dropped, "Raft loop queue full; dropping peer messages");
+                }
+            }
+            Err(Refused::Closed) => return Ok(()), // shutting down
         }
     }
 }
 
 /// Hands a client's requests to the Raft loop while a writer task sends the answers back as they
-/// come (requests may be pipelined). Returns once the client closes and every answer is written.
+/// come (requests may be pipelined). Returns once the client closes and every answer is written,
+/// or at once when the writer gives up (a broken socket, a client that does not read).
 async fn serve_client(
     mut frames: FrameReader<OwnedReadHalf>,
     write_half: OwnedWriteHalf,
-    events: &mpsc::Sender<Event>,
+    inbound: &Inbound,
 ) -> anyhow::Result<()> {
-    let (tx, rx) = unbounded_channel::<ClientResponse>();
-    let writer = tokio::spawn(write_responses(FrameWriter::new(write_half), rx));
-    let result = async {
-        while let Some(request) = frames.recv::<ClientRequest>().await? {
-            let reply = tx.clone();
-            if events.send(Event::Client { request, reply }).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    }
-    .await
-    .map_err(|e| frame_error(e, "undecodable client request", "bad frame from client"));
+    let (tx, rx) = channel::<ClientResponse>(RESPONSE_QUEUE);
+    let mut writer = tokio::spawn(write_responses(FrameWriter::new(write_half), rx));
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let ended = tokio::select! {
+        ended = read_requests(&mut frames, &tx, &in_flight, inbound) => ended,
+        written = &mut writer => return written.unwrap_or(Ok(())),
+    };
     drop(tx);
-    let _ = writer.await;
-    result
+    let written = writer.await.unwrap_or(Ok(()));
+    ended.and(written)
+}
+
+/// Takes a free answer slot (waiting for the client to read, if none is free), then reads a
+/// request and hands it to [`admit`]; until the client closes or the node shuts down (`Ok`), or
+/// a frame is not a request (`Err`; what is already answered is still written).
+async fn read_requests(
+    frames: &mut FrameReader<OwnedReadHalf>,
+    tx: &Sender<ClientResponse>,
+    in_flight: &Arc<Semaphore>,
+    inbound: &Inbound,
+) -> anyhow::Result<()> {
+    loop {
+        let Ok(slot) = tx.clone().reserve_owned().await else {
+            return Ok(()); // the writer is gone
+        };
+        let request = match frames.recv::<ClientRequest>().await {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let err = frame_error(e, "undecodable client request", "bad frame from client");
+                return Err(err);
+            }
+        };
+        if !admit(request, slot, in_flight, inbound) {
+            return Ok(()); // shutting down
+        }
+    }
+}
+
+/// Forwards one request, with the answer slot reserved for it, to the Raft loop or, if its
+/// connection has [`MAX_IN_FLIGHT`] requests in flight or the loop's queue is full, answers
+/// `Unavailable` at once. `false` if the loop is gone.
+fn admit(
+    request: ClientRequest,
+    slot: OwnedPermit<ClientResponse>,
+    in_flight: &Arc<Semaphore>,
+    inbound: &Inbound,
+) -> bool {
+    let id = request.id;
+    let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+        let why = "too many requests in flight on this connection";
+        slot.send(overloaded(id, why));
+        return true;
+    };
+    match inbound
+        .events
+        .client(request, ClientReply::new(slot, permit))
+    {
+        Ok(()) => true,
+        Err(Refused::Full(reply)) => {
+            reply.send(overloaded(id, "the Raft loop's queue is full"));
+            if let Some(refused) = Inbound::count(&inbound.refused_requests) {
+                tracing::warn!(refused, "Raft loop queue full; refusing client requests");
+            }
+            true
+        }
+        Err(Refused::Closed) => false,
+    }
+}
+
+/// The definite failure of a request that never reached Raft.
+fn overloaded(id: u64, why: &str) -> ClientResponse {
+    let reason = FailReason::Unavailable(format!("node overloaded: {why}"));
+    ClientResponse {
+        id,
+        result: ClientResult::Fail(reason),
+    }
 }
 
 /// Says what broke a connection: a frame that arrived whole but is not the expected message
@@ -188,24 +302,30 @@ fn frame_error(
 }
 
 /// Writes answers until every sender is gone or the connection breaks, one flush per burst.
-/// An answer that does not encode is skipped; the client's timeout covers it.
+/// An answer that does not encode is skipped; the client's timeout covers it. A write that makes
+/// no progress for [`CLIENT_WRITE_STALL`] ends it: the client is not reading.
 async fn write_responses(
     mut writer: FrameWriter<OwnedWriteHalf>,
-    mut rx: UnboundedReceiver<ClientResponse>,
-) {
+    mut rx: Receiver<ClientResponse>,
+) -> anyhow::Result<()> {
+    let stalled = || anyhow::anyhow!("client read no answer for {CLIENT_WRITE_STALL:?}");
     while let Some(response) = rx.recv().await {
         let mut next = Some(response);
         while let Some(response) = next {
-            match writer.feed(&response).await {
-                Err(riptide_proto::Error::Encode { .. }) | Ok(()) => {}
-                Err(_) => return,
+            match tokio::time::timeout(CLIENT_WRITE_STALL, writer.feed(&response)).await {
+                Err(_) => return Err(stalled()),
+                Ok(Err(riptide_proto::Error::Encode { .. }) | Ok(())) => {}
+                Ok(Err(_)) => return Ok(()), // the client is gone
             }
             next = rx.try_recv().ok();
         }
-        if writer.flush().await.is_err() {
-            return;
+        match tokio::time::timeout(CLIENT_WRITE_STALL, writer.flush()).await {
+            Err(_) => return Err(stalled()),
+            Ok(Err(_)) => return Ok(()),
+            Ok(Ok(())) => {}
         }
     }
+    Ok(())
 }
 
 /// Starts one sender task per peer and returns the links the Raft loop sends through.
