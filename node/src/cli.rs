@@ -75,8 +75,8 @@ pub struct Args {
     pub max_sessions: u64,
     /// TEST ONLY: break Raft on purpose to prove riptide catches it. One of: stale-read
     /// (serve reads locally without ReadIndex), vote-any-log (skip the vote's log check),
-    /// ack-before-commit (answer puts and appends before they commit), snapshot-index-ahead
-    /// (snapshots miss the last applied command). Repeatable.
+    /// ack-before-commit (answer puts and appends before they commit), install-without-restore
+    /// (a follower installing a snapshot keeps its old state machine). Repeatable.
     #[arg(long = "unsafe-bug")]
     pub unsafe_bugs: Vec<UnsafeBug>,
     /// Log filter when RUST_LOG is not set (e.g. info, debug, riptide_node::raft=debug).

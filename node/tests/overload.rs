@@ -123,11 +123,14 @@ fn put(id: u64, client_id: u64, seq: u64, key: &str) -> ClientRequest {
     }
 }
 
-/// `count` pipelined puts with ids `1..=count`, as the bytes of their frames.
+/// `count` pipelined puts with ids `1..=count`, as the bytes of their frames. A session has at
+/// most one command outstanding, so each put is the first command of its own session
+/// (`client_id` names the group of sessions; `count` must stay below 2^16).
 fn pipelined_puts(client_id: u64, count: u64) -> Vec<u8> {
+    assert!(count < 1 << 16);
     let mut bytes = Vec::new();
     for id in 1..=count {
-        let request = put(id, client_id, id, &format!("k{}", id % 64));
+        let request = put(id, (client_id << 16) | id, 1, &format!("k{}", id % 64));
         bytes.extend_from_slice(Frame::encode(&request).unwrap().as_bytes());
     }
     bytes
@@ -186,7 +189,7 @@ fn one_connection_past_its_in_flight_bound_gets_unavailable_and_every_answer() {
     assert!(tally.ok > 0, "nothing accepted: {tally:?}");
     // The same connection still serves: a request now is accepted.
     let mut conn = BlockingConnection::new(stream);
-    conn.send(&put(count + 1, 7, count + 1, "after")).unwrap();
+    conn.send(&put(count + 1, 7, 1, "after")).unwrap();
     let answer: ClientResponse = conn.recv().unwrap().unwrap();
     assert_eq!(answer.id, count + 1);
     assert_eq!(answer.result, ClientResult::Ok(Reply::Done));

@@ -99,11 +99,13 @@ pub struct TestArgs {
     #[arg(long, default_value_t = riptide_node::cli::DEFAULT_SNAPSHOT_BYTES)]
     pub snapshot_bytes: u64,
     /// Entries each node keeps behind a snapshot (a follower less far behind catches up from the
-    /// log; 0 makes every lagging follower receive a snapshot).
-    #[arg(long, default_value_t = riptide_node::cli::DEFAULT_SNAPSHOT_TAIL)]
-    pub snapshot_tail: u64,
+    /// log; 0 makes every lagging follower receive a snapshot). Default: 1000, or
+    /// --snapshot-entries if that is smaller, so that small snapshot settings really make
+    /// lagging followers receive snapshots.
+    #[arg(long)]
+    pub snapshot_tail: Option<u64>,
     /// TEST ONLY: pass a deliberate bug to every node (stale-read, vote-any-log,
-    /// ack-before-commit, snapshot-index-ahead) to prove the bench catches it. Repeatable;
+    /// ack-before-commit, install-without-restore) to prove the bench catches it. Repeatable;
     /// recorded in test.json.
     #[arg(long = "unsafe-bug")]
     pub unsafe_bugs: Vec<UnsafeBug>,
@@ -223,7 +225,10 @@ impl TestArgs {
             snapshot: Some(SnapshotPlan {
                 entries: self.snapshot_entries,
                 bytes: self.snapshot_bytes,
-                tail: self.snapshot_tail,
+                tail: self.snapshot_tail.unwrap_or(match self.snapshot_entries {
+                    0 => riptide_node::cli::DEFAULT_SNAPSHOT_TAIL,
+                    n => n.min(riptide_node::cli::DEFAULT_SNAPSHOT_TAIL),
+                }),
             }),
         };
         Ok(RunPlan {

@@ -26,7 +26,6 @@
 
 use super::executor::{Clients, Executor, Network, SnapshotProgress, Storage};
 use super::options::UnsafeBug;
-use crate::kv::KvStore;
 use crate::raft::{InstallRequest, SnapshotImage};
 use crate::types::SnapshotMeta;
 
@@ -72,9 +71,8 @@ pub(super) struct Compaction {
     pub in_progress: bool,
     pub taken: u64,
     pub installed: u64,
-    /// The `snapshot-index-ahead` bug: the state as it was before the last applied command.
-    pub before_last: Option<KvStore>,
-    pub index_ahead_bug: bool,
+    /// The `install-without-restore` bug.
+    pub install_without_restore: bool,
 }
 
 impl Compaction {
@@ -85,8 +83,7 @@ impl Compaction {
             in_progress: false,
             taken: 0,
             installed: 0,
-            before_last: None,
-            index_ahead_bug: bugs.contains(&UnsafeBug::SnapshotIndexAhead),
+            install_without_restore: bugs.contains(&UnsafeBug::InstallWithoutRestore),
         }
     }
 }
@@ -97,15 +94,11 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         self.compaction.policy = policy;
     }
 
-    /// Counts an applied command toward the snapshot policy (and, with the bug, remembers the
-    /// state before it).
+    /// Counts an applied command toward the snapshot policy.
     pub(super) fn note_applied(&mut self, command_bytes: usize) {
         let since = &mut self.compaction.since;
         since.entries += 1;
         since.bytes += command_bytes as u64;
-        if self.compaction.index_ahead_bug {
-            self.compaction.before_last = Some(self.kv.clone());
-        }
     }
 
     /// Starts a snapshot of the state machine if the policy says one is due.
@@ -124,14 +117,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             last_term,
             voters: self.raft.config().voters.clone(),
         };
-        // The bug: the state misses the last applied command, but is labelled as including it
-        // (as when a state machine's persisted index runs ahead of the data it describes).
-        let state = match self.compaction.before_last.take() {
-            Some(before) if self.compaction.index_ahead_bug => before,
-            _ => self.kv.clone(),
-        };
         tracing::debug!(index = last_index, "taking a snapshot");
-        self.storage.begin_snapshot(meta, state)?;
+        self.storage.begin_snapshot(meta, self.kv.clone())?;
         self.compaction.in_progress = true;
         self.compaction.since = SinceSnapshot::default();
         Ok(())
@@ -169,10 +156,12 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         let outcome = self.storage.install_snapshot(&request)?;
         let result = match outcome {
             Ok((image, state)) => {
-                self.kv = state;
+                // The bug keeps the old state machine while the applied index jumps ahead.
+                if !self.compaction.install_without_restore {
+                    self.kv = state;
+                }
                 self.compaction.installed += 1;
                 self.compaction.since = SinceSnapshot::default();
-                self.compaction.before_last = None;
                 Ok(image)
             }
             Err(why) => Err(why),

@@ -106,14 +106,22 @@ fn restore(
     };
     let meta = snapshot.meta.clone();
     let path = opts.data_dir.join("snapshot");
-    let mut kv = KvStore::decode(snapshot.data()).map_err(|why| {
+    let kv = KvStore::decode(snapshot.data()).map_err(|why| {
         anyhow::anyhow!(
             "the snapshot {} passed its checksum but its state does not decode: {why}; move the \
              data dir aside so that the node rejoins empty and catches up from the leader",
             path.display()
         )
     })?;
-    kv.set_limits(limits);
+    // Session limits are part of the replicated state machine (every node must expire the same
+    // sessions), so the snapshot's win over the command line's.
+    if kv.limits() != limits {
+        tracing::warn!(
+            snapshot = ?kv.limits(),
+            command_line = ?limits,
+            "the snapshot's session limits differ from the command line's; keeping the snapshot's"
+        );
+    }
     if meta.voters != config.voters {
         tracing::warn!(
             snapshot = ?meta.voters,

@@ -20,11 +20,12 @@ pub enum UnsafeBug {
     /// Answer `Ok` to a put or append as soon as the leader appended it, before a majority has
     /// it (a cas still waits for its result, which depends on the state).
     AckBeforeCommit,
-    /// A snapshot is labelled with the applied index but holds the state from before the last
-    /// applied command: a node that restarts from it or installs it has silently lost that
-    /// write. The class of etcd's 3.5.0 to 3.5.2 data inconsistency, where the index persisted
-    /// with the state ran ahead of the data it described.
-    SnapshotIndexAhead,
+    /// A follower that installs a snapshot from the leader moves its applied index to the
+    /// snapshot's but keeps its own, older state machine: the restore step is skipped (as when
+    /// a failing restore is ignored). Every write between what it had applied and the snapshot
+    /// is silently missing on that node, which the Raft paper §7 rules out: the state machine
+    /// must be reset from the snapshot's contents.
+    InstallWithoutRestore,
 }
 
 impl UnsafeBug {
@@ -32,7 +33,7 @@ impl UnsafeBug {
         UnsafeBug::StaleRead,
         UnsafeBug::VoteAnyLog,
         UnsafeBug::AckBeforeCommit,
-        UnsafeBug::SnapshotIndexAhead,
+        UnsafeBug::InstallWithoutRestore,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,7 +41,7 @@ impl UnsafeBug {
             UnsafeBug::StaleRead => "stale-read",
             UnsafeBug::VoteAnyLog => "vote-any-log",
             UnsafeBug::AckBeforeCommit => "ack-before-commit",
-            UnsafeBug::SnapshotIndexAhead => "snapshot-index-ahead",
+            UnsafeBug::InstallWithoutRestore => "install-without-restore",
         }
     }
 }
