@@ -74,8 +74,10 @@
 pub mod assertion;
 pub mod cluster;
 pub mod command;
+pub mod filter;
 pub mod format;
 pub mod script;
+pub mod snapshots;
 pub mod trace;
 
 use std::path::Path;
