@@ -115,9 +115,10 @@ impl Cluster {
         }
         let first = raft.log().first_index();
         let line = format!(
-            "n{id} snapshot {} bytes={} first={first}",
+            "n{id} snapshot {} bytes={} crc={:#010x} first={first}",
             position(&image.meta),
-            image.len()
+            image.len(),
+            image.checksum
         );
         self.trace.event(line);
         let durable = self.durable.get_mut(&id).expect("every node has storage");
