@@ -47,6 +47,7 @@ transcripts! {
     a_leader_in_a_minority_cannot_commit_and_its_entries_are_replaced,
     snapshot_a_lagging_follower_catches_up_by_install_snapshot,
     snapshot_a_stale_snapshot_is_refused,
+    snapshot_chunks_duplicated_out_of_order_or_lost_still_install_once,
 }
 
 /// A script nobody listed would never run: every `.txt` in the directory must have its test.
