@@ -48,6 +48,10 @@ transcripts! {
     snapshot_a_lagging_follower_catches_up_by_install_snapshot,
     snapshot_a_stale_snapshot_is_refused,
     snapshot_chunks_duplicated_out_of_order_or_lost_still_install_once,
+    snapshot_a_corrupted_image_is_refused_and_sent_again,
+    snapshot_a_restart_loads_the_snapshot_and_replays_the_log_after_it,
+    snapshot_a_follower_within_the_kept_tail_catches_up_from_the_log,
+    snapshot_from_a_stale_term_is_refused_and_the_stale_leader_steps_down,
 }
 
 /// A script nobody listed would never run: every `.txt` in the directory must have its test.
