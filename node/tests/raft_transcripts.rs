@@ -52,6 +52,7 @@ transcripts! {
     snapshot_a_restart_loads_the_snapshot_and_replays_the_log_after_it,
     snapshot_a_follower_within_the_kept_tail_catches_up_from_the_log,
     snapshot_from_a_stale_term_is_refused_and_the_stale_leader_steps_down,
+    snapshot_a_follower_that_crashes_mid_transfer_starts_over,
 }
 
 /// A script nobody listed would never run: every `.txt` in the directory must have its test.
