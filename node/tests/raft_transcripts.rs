@@ -230,7 +230,8 @@ fn snapshot_messages_print_and_parse_back_to_the_same_message() {
     }
     let done = "n3->n1 InstallSnapshotResponse term=2 snap=8 done match=9 round=4";
     assert_eq!(message(&parse_message(done).unwrap()), done);
-    let bad = "n1->n3 InstallSnapshot term=2 snap=8@1 voters=1 offset=0 total=1 crc=12 round=0 data=0x00";
+    let bad =
+        "n1->n3 InstallSnapshot term=2 snap=8@1 voters=1 offset=0 total=1 crc=12 round=0 data=0x00";
     assert!(parse_message(bad).is_err(), "a crc without 0x is refused");
 }
 

@@ -103,15 +103,18 @@ impl Cluster {
             voters,
         };
         let image = SnapshotImage::new(meta, encode_state(applied));
+        let held = (raft.snapshot()).map(|s| s.meta.clone());
         raft.snapshot_taken(image.clone(), keep);
-        if raft.snapshot() != Some(&image) {
-            let held = raft.snapshot().map_or("none".into(), |s| position(&s.meta));
-            let line = format!(
-                "n{id} snapshot {} ignored: holds {held}",
-                position(&image.meta)
-            );
+        // The core keeps the image it holds if that is no older (one installed meanwhile); so
+        // does the storage.
+        if let Some(held) = held.filter(|h| h.last_index >= index) {
+            let at = position(&image.meta);
+            let line = format!("n{id} snapshot {at} ignored: holds {}", position(&held));
             self.trace.event(line);
             return self.process(id);
+        }
+        if raft.snapshot() != Some(&image) {
+            return Err(format!("n{id}'s core did not keep the snapshot it was handed"));
         }
         let first = raft.log().first_index();
         let line = format!(
