@@ -114,7 +114,9 @@ impl Cluster {
             return self.process(id);
         }
         if raft.snapshot() != Some(&image) {
-            return Err(format!("n{id}'s core did not keep the snapshot it was handed"));
+            return Err(format!(
+                "n{id}'s core did not keep the snapshot it was handed"
+            ));
         }
         let first = raft.log().first_index();
         let line = format!(
