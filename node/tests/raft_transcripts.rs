@@ -45,6 +45,14 @@ transcripts! {
     malformed_messages_from_a_peer_are_dropped,
     a_follower_refuses_proposals_and_reads_naming_the_leader,
     a_leader_in_a_minority_cannot_commit_and_its_entries_are_replaced,
+    snapshot_a_lagging_follower_catches_up_by_install_snapshot,
+    snapshot_a_stale_snapshot_is_refused,
+    snapshot_chunks_duplicated_out_of_order_or_lost_still_install_once,
+    snapshot_a_corrupted_image_is_refused_and_sent_again,
+    snapshot_a_restart_loads_the_snapshot_and_replays_the_log_after_it,
+    snapshot_a_follower_within_the_kept_tail_catches_up_from_the_log,
+    snapshot_from_a_stale_term_is_refused_and_the_stale_leader_steps_down,
+    snapshot_a_follower_that_crashes_mid_transfer_starts_over,
 }
 
 /// A script nobody listed would never run: every `.txt` in the directory must have its test.
@@ -172,6 +180,59 @@ fn an_injected_message_is_printed_as_it_was_written() {
     let reject = "n3->n1 AppendEntriesResponse term=2 reject prev=7 conflict=4@2 round=0";
     let parsed = transcript::format::parse_message(reject).expect("parses");
     assert_eq!(transcript::format::message(&parsed), reject);
+}
+
+#[test]
+fn snapshot_messages_print_and_parse_back_to_the_same_message() {
+    use riptide_node::raft::{Body, Message, SnapshotResult};
+    use riptide_node::types::SnapshotMeta;
+    use transcript::format::{message, parse_message};
+    let chunk = Message {
+        from: 1,
+        to: 3,
+        term: 2,
+        body: Body::InstallSnapshot {
+            meta: SnapshotMeta {
+                last_index: 8,
+                last_term: 1,
+                voters: vec![1, 2, 3],
+            },
+            offset: 16,
+            data: vec![0x00, 0x31, 0x0a, 0xff],
+            total_len: 57,
+            checksum: 0x0012_abcd,
+            read_round: 4,
+        },
+    };
+    let text = message(&chunk);
+    assert_eq!(
+        text,
+        "n1->n3 InstallSnapshot term=2 snap=8@1 voters=1,2,3 offset=16 total=57 \
+         crc=0x0012abcd round=4 data=0x00310aff"
+    );
+    assert_eq!(parse_message(&text), Ok(chunk));
+    for result in [
+        SnapshotResult::Continue { next_offset: 32 },
+        SnapshotResult::Done { match_index: 9 },
+    ] {
+        let answer = Message {
+            from: 3,
+            to: 1,
+            term: 2,
+            body: Body::InstallSnapshotResponse {
+                snapshot_index: 8,
+                result,
+                read_round: 4,
+            },
+        };
+        let text = message(&answer);
+        assert_eq!(parse_message(&text), Ok(answer), "{text}");
+    }
+    let done = "n3->n1 InstallSnapshotResponse term=2 snap=8 done match=9 round=4";
+    assert_eq!(message(&parse_message(done).unwrap()), done);
+    let bad =
+        "n1->n3 InstallSnapshot term=2 snap=8@1 voters=1 offset=0 total=1 crc=12 round=0 data=0x00";
+    assert!(parse_message(bad).is_err(), "a crc without 0x is refused");
 }
 
 /// `OP` negated: the assertion that must fail wherever `OP` holds.

@@ -235,8 +235,13 @@ impl Raft {
             }
             SnapshotResult::Continue { next_offset } => {
                 if let Some(t) = progress.transfer.as_mut() {
-                    if t.image.meta.last_index == snapshot_index {
-                        t.offset = next_offset.min(t.image.len());
+                    let next_offset = next_offset.min(t.image.len());
+                    // An answer asking for the chunk already on its way (the answer to a
+                    // duplicated or stray chunk) changes nothing: sending that chunk again would
+                    // put a second copy in flight, and double every later answer and chunk.
+                    let in_flight = t.awaiting && t.offset == next_offset;
+                    if t.image.meta.last_index == snapshot_index && !in_flight {
+                        t.offset = next_offset;
                         t.awaiting = false;
                     }
                 }

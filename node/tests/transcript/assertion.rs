@@ -11,12 +11,24 @@ use riptide_node::types::Payload;
 use super::cluster::{Cluster, Filter};
 use super::command::{Failure, Words};
 use super::format::{self, node_id, number};
+use super::snapshots;
 use super::trace::{id_or_none, role_name};
 
 /// Properties of one node. The first group reads the live core and needs a running node.
 /// `entry` takes an index after the node.
-const LIVE_PROPERTIES: [&str; 7] = ["role", "term", "vote", "leader", "commit", "last", "entry"];
-const NODE_PROPERTIES: [&str; 9] = [
+const LIVE_PROPERTIES: [&str; 10] = [
+    "role",
+    "term",
+    "vote",
+    "leader",
+    "commit",
+    "last",
+    "entry",
+    "first",
+    "snapshot",
+    "snapshots-sent",
+];
+const NODE_PROPERTIES: [&str; 12] = [
     "applied",
     "log",
     "log-length",
@@ -26,6 +38,9 @@ const NODE_PROPERTIES: [&str; 9] = [
     "durable-vote",
     "reads",
     "failed-reads",
+    "durable-snapshot",
+    "incoming",
+    "installs",
 ];
 const OPERATORS: [&str; 6] = ["=", "!=", "<", "<=", ">", ">="];
 
@@ -162,6 +177,9 @@ fn node_property(
         "commit" => raft.log().commit_index().to_string(),
         "last" => raft.log().last_index().to_string(),
         "entry" => (index.and_then(|i| raft.log().get(i))).map_or("none".into(), format::entry),
+        "first" => raft.log().first_index().to_string(),
+        "snapshot" => (raft.snapshot()).map_or("none".into(), |s| snapshots::position(&s.meta)),
+        "snapshots-sent" => raft.snapshots_sent().to_string(),
         "applied" => applied.last().map_or(0, |e| e.index).to_string(),
         "log" => list(durable.entries.iter().map(|e| e.term.to_string()), " "),
         "log-length" => durable.entries.len().to_string(),
@@ -169,6 +187,11 @@ fn node_property(
         "command-count" => commands().count().to_string(),
         "durable-term" => durable.hard_state.term.to_string(),
         "durable-vote" => id_or_none(durable.hard_state.voted_for),
+        "durable-snapshot" => {
+            (durable.snapshot.as_ref()).map_or("none".into(), |s| snapshots::position(&s.meta))
+        }
+        "incoming" => cluster.incoming.get(&id).map_or(0, Vec::len).to_string(),
+        "installs" => cluster.installs.get(&id).copied().unwrap_or(0).to_string(),
         "reads" => {
             let reads = cluster.reads.get(&id).into_iter().flatten();
             list(reads.map(|r| format!("{}@{}", r.id, r.index)), " ")

@@ -3,17 +3,21 @@
 //! The cluster plays the server's part exactly as [`Ready`](riptide_node::raft::Ready)
 //! prescribes: it makes the hard state and entries durable (copies them into [`Durable`]) and
 //! reports them persisted, only then puts the messages on the network, then applies the committed
-//! entries and records the reads. Messages wait in flight, in send order, until a script delivers
-//! or drops them; a cut link drops a message when it is sent and when it would be delivered; a
-//! crashed node loses its in-flight input and everything that is not durable. Nothing reads a
-//! clock or a global random generator: a script is a pure function of its text.
+//! entries, writes incoming snapshot chunks and installs snapshots (see `snapshots.rs`), and
+//! records the reads. Messages wait in flight, in send order, until a script delivers, drops or
+//! duplicates them; a cut link drops a message when it is sent and when it would be delivered; a
+//! crashed node loses its in-flight input, its incoming snapshot buffer and everything that is not
+//! durable. Nothing reads a clock or a global random generator: a script is a pure function of its
+//! text.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use riptide_node::raft::{AppendResult, Body, Config, Message, Raft, RaftLog, ReadId, ReadState};
+use riptide_node::raft::{Config, Message, Raft, RaftLog, ReadId, ReadState, Ready, SnapshotImage};
 use riptide_node::types::{Entry, HardState, Index, NodeId, Payload, Term};
 
+pub use super::filter::Filter;
 use super::format;
+use super::snapshots::decode_state;
 use super::trace::{id_or_none, role_name, Observed, Trace};
 
 /// How every node of a cluster is configured (the `cluster` command's options).
@@ -26,6 +30,7 @@ pub struct Options {
     pub max_inflight: usize,
     pub heartbeat_interval: u32,
     pub election_timeout: (u32, u32),
+    pub max_snapshot_chunk: usize,
 }
 
 impl Default for Options {
@@ -40,52 +45,18 @@ impl Default for Options {
             max_inflight: c.max_inflight,
             heartbeat_interval: c.heartbeat_interval,
             election_timeout: (c.election_timeout_min, c.election_timeout_max),
+            max_snapshot_chunk: c.max_snapshot_chunk,
         }
     }
 }
 
-/// What survives a crash of one node.
+/// What survives a crash of one node: the hard state, the newest snapshot taken or installed,
+/// and the log after the snapshot (`entries[k].index == snapshot index + 1 + k`).
 #[derive(Clone, Debug, Default)]
 pub struct Durable {
     pub hard_state: HardState,
+    pub snapshot: Option<SnapshotImage>,
     pub entries: Vec<Entry>,
-}
-
-/// Which in-flight messages a command acts on. Every field left `None` matches everything.
-#[derive(Clone, Debug, Default)]
-pub struct Filter {
-    pub from: Option<NodeId>,
-    pub to: Option<NodeId>,
-    /// A message type as [`Body::kind`] names it, compared case-insensitively.
-    pub kind: Option<String>,
-    pub term: Option<Term>,
-    /// Refused vote or failed append (true), or anything else (false).
-    pub rejected: Option<bool>,
-    /// An AppendEntries carrying the entry at this index.
-    pub carries: Option<Index>,
-}
-
-impl Filter {
-    pub fn matches(&self, m: &Message) -> bool {
-        let rejected = matches!(
-            m.body,
-            Body::RequestVoteResponse { granted: false, .. }
-                | Body::AppendEntriesResponse {
-                    result: AppendResult::Reject { .. },
-                    ..
-                }
-        );
-        let carries = |index| {
-            matches!(&m.body, Body::AppendEntries { entries, .. }
-                if entries.iter().any(|e| e.index == index))
-        };
-        self.from.is_none_or(|x| x == m.from)
-            && self.to.is_none_or(|x| x == m.to)
-            && (self.kind.as_ref()).is_none_or(|k| k.eq_ignore_ascii_case(m.body.kind()))
-            && self.term.is_none_or(|t| t == m.term)
-            && self.rejected.is_none_or(|r| r == rejected)
-            && self.carries.is_none_or(carries)
-    }
 }
 
 /// The bound on delivery rounds in one `stabilize`, to report a livelock instead of hanging.
@@ -94,15 +65,23 @@ const MAX_ROUNDS: usize = 10_000;
 pub struct Cluster {
     options: Options,
     ids: Vec<NodeId>,
-    nodes: BTreeMap<NodeId, Raft>,
+    pub(super) nodes: BTreeMap<NodeId, Raft>,
     pub durable: BTreeMap<NodeId, Durable>,
     pub crashed: BTreeSet<NodeId>,
     /// Messages in flight, in send order.
     pub network: VecDeque<Message>,
     /// Directed links that drop everything: (from, to).
     cut: BTreeSet<(NodeId, NodeId)>,
-    /// Entries each node applied since it last booted, in order.
+    /// Each node's state machine: the entries it applied, in order, from index 1 (a snapshot it
+    /// booted from or installed counts as having applied what the snapshot covers).
     pub applied: BTreeMap<NodeId, Vec<Entry>>,
+    /// The snapshot bytes each node received so far (its temp file); lost in a crash.
+    pub incoming: BTreeMap<NodeId, Vec<u8>>,
+    /// How many snapshots each node installed from a leader.
+    pub installs: BTreeMap<NodeId, u64>,
+    /// What the harness saw go wrong while carrying out a `Ready` (an entry applied out of
+    /// order); `assert safety` reports them.
+    pub(super) violations: Vec<String>,
     pub reads: BTreeMap<NodeId, Vec<ReadState>>,
     pub failed_reads: BTreeMap<NodeId, Vec<ReadId>>,
     /// Every (term, leader) ever observed, to check Election Safety.
@@ -125,6 +104,9 @@ impl Cluster {
             network: VecDeque::new(),
             cut: BTreeSet::new(),
             applied: BTreeMap::new(),
+            incoming: BTreeMap::new(),
+            installs: BTreeMap::new(),
+            violations: Vec::new(),
             reads: BTreeMap::new(),
             failed_reads: BTreeMap::new(),
             leaders_by_term: BTreeMap::new(),
@@ -153,22 +135,34 @@ impl Cluster {
         c.max_inflight = o.max_inflight;
         c.heartbeat_interval = o.heartbeat_interval;
         (c.election_timeout_min, c.election_timeout_max) = o.election_timeout;
+        c.max_snapshot_chunk = o.max_snapshot_chunk;
         c
     }
 
-    /// Starts (or restarts) a node from its durable state and prints its status.
+    /// Starts (or restarts) a node from its durable state and prints its status. With a snapshot,
+    /// the log starts after it, the core holds it to send, and the state machine is loaded from it.
     fn boot(&mut self, id: NodeId) -> Result<(), String> {
         let durable = self.durable[&id].clone();
-        let log = RaftLog::recovered(0, 0, durable.entries);
-        let raft = Raft::new(self.config(id), durable.hard_state, log)?;
+        let (log, state) = match &durable.snapshot {
+            Some(image) => {
+                let meta = &image.meta;
+                let log = RaftLog::recovered(meta.last_index, meta.last_term, durable.entries);
+                (log, decode_state(&image.bytes)?)
+            }
+            None => (RaftLog::recovered(0, 0, durable.entries), Vec::new()),
+        };
+        let mut raft = Raft::new(self.config(id), durable.hard_state, log)?;
+        if let Some(image) = durable.snapshot {
+            raft.set_snapshot(image);
+        }
         self.observed.insert(id, Observed::of(&raft));
         self.nodes.insert(id, raft);
-        self.applied.insert(id, Vec::new());
+        self.applied.insert(id, state);
+        self.incoming.remove(&id);
         self.crashed.remove(&id);
         let status = self.status(id)?;
         self.trace.event(status);
-        self.process(id);
-        Ok(())
+        self.process(id)
     }
 
     pub fn node(&self, id: NodeId) -> Result<&Raft, String> {
@@ -187,22 +181,14 @@ impl Cluster {
     }
 
     /// Carries out a node's `Ready`s, in the prescribed order, until it has nothing more to do.
-    fn process(&mut self, id: NodeId) {
+    pub(super) fn process(&mut self, id: NodeId) -> Result<(), String> {
         loop {
             let raft = self.nodes.get_mut(&id).expect("a booted node");
             let ready = raft.ready();
             if ready.is_empty() {
                 break;
             }
-            let durable = self.durable.get_mut(&id).expect("every node has storage");
-            if let Some(hard_state) = ready.hard_state {
-                durable.hard_state = hard_state;
-            }
-            if let (Some(first), Some(last)) = (ready.entries.first(), ready.entries.last()) {
-                durable.entries.truncate((first.index - 1) as usize);
-                durable.entries.extend(ready.entries.iter().cloned());
-                raft.persisted(last.index);
-            }
+            self.persist(id, &ready);
             self.observe(id);
             for msg in ready.messages {
                 if self.cut.contains(&(msg.from, msg.to)) {
@@ -212,11 +198,11 @@ impl Cluster {
                     self.network.push_back(msg);
                 }
             }
-            for entry in &ready.committed {
-                self.trace
-                    .event(format!("n{id} apply {}", format::entry(entry)));
+            self.apply(id, ready.committed);
+            self.write_chunks(id, ready.snapshot_chunks)?;
+            if let Some(request) = ready.install {
+                self.install(id, request)?;
             }
-            self.applied.entry(id).or_default().extend(ready.committed);
             for read in &ready.reads {
                 self.trace
                     .event(format!("n{id} read {} ready index={}", read.id, read.index));
@@ -232,6 +218,43 @@ impl Cluster {
         if raft.is_leader() {
             let leaders = self.leaders_by_term.entry(raft.term()).or_default();
             leaders.insert(id);
+        }
+        Ok(())
+    }
+
+    /// Steps 1 and 2 of a `Ready`: the hard state, then the entries (replacing the stored ones
+    /// from the first new index on), then tells the core they are durable.
+    fn persist(&mut self, id: NodeId, ready: &Ready) {
+        let durable = self.durable.get_mut(&id).expect("every node has storage");
+        if let Some(hard_state) = ready.hard_state {
+            durable.hard_state = hard_state;
+        }
+        if let (Some(first), Some(last)) = (ready.entries.first(), ready.entries.last()) {
+            let offset = durable.offset().0;
+            // Entries the snapshot already covers stay folded into it.
+            let keep = first.index.saturating_sub(offset + 1) as usize;
+            durable.entries.truncate(keep);
+            let new = ready.entries.iter().filter(|e| e.index > offset);
+            durable.entries.extend(new.cloned());
+            let raft = self.nodes.get_mut(&id).expect("a booted node");
+            raft.persisted(last.index);
+        }
+    }
+
+    /// Step 4: the state machine applies the committed entries, each right after the one before.
+    fn apply(&mut self, id: NodeId, committed: Vec<Entry>) {
+        let applied = self.applied.entry(id).or_default();
+        for entry in committed {
+            self.trace
+                .event(format!("n{id} apply {}", format::entry(&entry)));
+            let expected = applied.last().map_or(0, |e| e.index) + 1;
+            if entry.index != expected {
+                self.violations.push(format!(
+                    "n{id} applied {} when its state machine expected {expected}",
+                    format::entry(&entry)
+                ));
+            }
+            applied.push(entry);
         }
     }
 
@@ -255,15 +278,14 @@ impl Cluster {
     pub fn tick(&mut self, id: NodeId, times: usize) -> Result<(), String> {
         for _ in 0..times {
             self.live_node(id)?.tick();
-            self.process(id);
+            self.process(id)?;
         }
         Ok(())
     }
 
     pub fn campaign(&mut self, id: NodeId) -> Result<(), String> {
         self.live_node(id)?.campaign_now();
-        self.process(id);
-        Ok(())
+        self.process(id)
     }
 
     pub fn propose(&mut self, id: NodeId, command: Vec<u8>) -> Result<(), String> {
@@ -277,8 +299,7 @@ impl Cluster {
                 id_or_none(not_leader.leader_hint)
             )),
         }
-        self.process(id);
-        Ok(())
+        self.process(id)
     }
 
     pub fn read(&mut self, id: NodeId, read: ReadId) -> Result<(), String> {
@@ -289,8 +310,7 @@ impl Cluster {
                 id_or_none(not_leader.leader_hint)
             )),
         }
-        self.process(id);
-        Ok(())
+        self.process(id)
     }
 
     /// Steps one message into its recipient, unless the link is cut or the recipient is down.
@@ -309,9 +329,9 @@ impl Cluster {
         self.trace.depth += 1;
         self.nodes.get_mut(&to).expect("checked").step(msg.clone());
         self.delivered.push(msg);
-        self.process(to);
+        let result = self.process(to);
         self.trace.depth -= 1;
-        Ok(())
+        result
     }
 
     /// Takes the first `limit` in-flight messages that match, leaving the others in order.
@@ -353,6 +373,20 @@ impl Cluster {
     pub fn drop_messages(&mut self, filter: &Filter, limit: Option<usize>) {
         for msg in self.take_matching(filter, limit) {
             self.trace_message(&msg, " dropped");
+        }
+    }
+
+    /// Puts a copy of each matching in-flight message (the first `limit`) at the end of the
+    /// network: the network delivered it twice.
+    pub fn duplicate(&mut self, filter: &Filter, limit: Option<usize>) {
+        let copies: Vec<Message> = (self.network.iter())
+            .filter(|m| filter.matches(m))
+            .take(limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        for msg in copies {
+            self.trace_message(&msg, " duplicated");
+            self.network.push_back(msg);
         }
     }
 
@@ -398,10 +432,12 @@ impl Cluster {
         self.cut.clear();
     }
 
-    /// Stops a node: it loses the messages in flight to it and everything not durable.
+    /// Stops a node: it loses the messages in flight to it and everything not durable (its
+    /// incoming snapshot buffer too).
     pub fn crash(&mut self, id: NodeId) -> Result<(), String> {
         self.live_node(id)?;
         self.crashed.insert(id);
+        self.incoming.remove(&id);
         let lost = self.take_matching(
             &Filter {
                 to: Some(id),
@@ -424,7 +460,7 @@ impl Cluster {
     }
 
     /// Replaces a node's durable state with a log of the given terms (commands `r1`, `r2`, …) and
-    /// boots it from there: how a script sets up a history without replaying it.
+    /// no snapshot, and boots it from there: how a script sets up a history without replaying it.
     pub fn set_durable(
         &mut self,
         id: NodeId,
@@ -443,6 +479,7 @@ impl Cluster {
             id,
             Durable {
                 hard_state,
+                snapshot: None,
                 entries,
             },
         );
@@ -480,7 +517,9 @@ impl Cluster {
             .collect()
     }
 
-    /// Raft's safety properties across the whole history of the cluster.
+    /// Raft's safety properties across the whole history of the cluster: one leader per term,
+    /// state machines that agree (and applied every entry once, in order), and durable logs
+    /// (snapshot contents included) that agree up to any entry they share.
     pub fn check_safety(&self) -> Result<(), String> {
         for (term, leaders) in &self.leaders_by_term {
             if leaders.len() > 1 {
@@ -489,8 +528,14 @@ impl Cluster {
                 ));
             }
         }
-        for &a in &self.ids {
-            for &b in &self.ids {
+        if let Some(violation) = self.violations.first() {
+            return Err(format!("State Machine Safety: {violation}"));
+        }
+        let logs = (self.ids.iter())
+            .map(|&id| self.durable[&id].full_log())
+            .collect::<Result<Vec<_>, _>>()?;
+        for (&a, log_a) in self.ids.iter().zip(&logs) {
+            for (&b, log_b) in self.ids.iter().zip(&logs) {
                 let (x, y) = (&self.applied[&a], &self.applied[&b]);
                 let n = x.len().min(y.len());
                 if x[..n] != y[..n] {
@@ -498,7 +543,7 @@ impl Cluster {
                         "State Machine Safety: nodes {a} and {b} applied different entries"
                     ));
                 }
-                let (x, y) = (&self.durable[&a].entries, &self.durable[&b].entries);
+                let (x, y) = (log_a, log_b);
                 let n = x.len().min(y.len());
                 if let Some(k) = (0..n).rev().find(|&k| x[k].term == y[k].term) {
                     if x[..=k] != y[..=k] {

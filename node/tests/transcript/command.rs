@@ -7,6 +7,7 @@ use riptide_node::types::{HardState, NodeId};
 use super::assertion;
 use super::cluster::{Cluster, Filter, Options};
 use super::format::{self, node_id, number};
+use super::snapshots;
 
 /// Why a command did not go as the script says.
 #[derive(Debug)]
@@ -121,13 +122,15 @@ impl<'a> Words<'a> {
 }
 
 /// The message types, as [`riptide_node::raft::Body::kind`] names them.
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 8] = [
     "PreVote",
     "PreVoteResponse",
     "RequestVote",
     "RequestVoteResponse",
     "AppendEntries",
     "AppendEntriesResponse",
+    "InstallSnapshot",
+    "InstallSnapshotResponse",
 ];
 
 fn boolean(text: &str) -> Result<bool, String> {
@@ -166,7 +169,7 @@ impl Session {
 }
 
 /// `cluster N [prevote=B] [checkquorum=B] [seed=N] [max-batch=N] [max-inflight=N] [heartbeat=N]
-/// [election=MIN..MAX]`.
+/// [election=MIN..MAX] [chunk=N]`.
 fn start_cluster(mut words: Words) -> Result<Cluster, String> {
     let size = words.optional_number()?.ok_or("cluster needs a size")?;
     let mut o = Options::default();
@@ -182,6 +185,9 @@ fn start_cluster(mut words: Words) -> Result<Cluster, String> {
     o.heartbeat_interval = words
         .number_option("heartbeat")?
         .map_or(o.heartbeat_interval, |n| n as u32);
+    o.max_snapshot_chunk = words
+        .number_option("chunk")?
+        .map_or(o.max_snapshot_chunk, |n| n as usize);
     if let Some(range) = words.option("election") {
         let (min, max) = range.split_once("..").ok_or("election=MIN..MAX")?;
         o.election_timeout = (number(min)? as u32, number(max)? as u32);
@@ -221,13 +227,14 @@ fn act(
             *next_read = read;
             cluster.read(id, read)?;
         }
-        "deliver" | "stabilize" | "drop" => {
+        "deliver" | "stabilize" | "drop" | "duplicate" => {
             let filter = words.filter()?;
             let limit = words.number_option("count")?.map(|n| n as usize);
             match (command, limit) {
                 ("deliver", _) => cluster.deliver(&filter, limit)?,
                 ("stabilize", None) => cluster.stabilize(&filter)?,
                 ("drop", _) => cluster.drop_messages(&filter, limit),
+                ("duplicate", _) => cluster.duplicate(&filter, limit),
                 _ => return Err("stabilize takes no count=".into()),
             }
         }
@@ -250,6 +257,12 @@ fn act(
         "crash" => cluster.crash(words.node()?)?,
         "restart" => cluster.restart(words.node()?)?,
         "set-durable" => set_durable(cluster, &mut words)?,
+        "snapshot" => {
+            let id = words.node()?;
+            let keep = words.number_option("keep")?.unwrap_or(0);
+            cluster.take_snapshot(id, keep)?;
+        }
+        "corrupt-incoming" => cluster.corrupt_incoming(words.node()?)?,
         "status" | "log" | "network" => view(cluster, command, &mut words)?,
         other => return Err(format!("unknown command {other}")),
     }
@@ -274,10 +287,17 @@ fn view(cluster: &mut Cluster, command: &str, words: &mut Words) -> Result<(), S
         "log" => {
             let id = words.node()?;
             cluster.node(id)?;
-            let entries = &cluster.durable[&id].entries;
-            match entries.is_empty() {
+            let durable = &cluster.durable[&id];
+            let snapshot = durable.snapshot.iter().map(|s| {
+                let at = snapshots::position(&s.meta);
+                format!("snapshot {at} bytes={}", s.len())
+            });
+            let lines: Vec<String> = snapshot
+                .chain(durable.entries.iter().map(format::entry))
+                .collect();
+            match lines.is_empty() {
                 true => vec!["empty".into()],
-                false => entries.iter().map(format::entry).collect(),
+                false => lines,
             }
         }
         _ => cluster.network.iter().map(format::message).collect(),

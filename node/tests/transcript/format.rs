@@ -9,15 +9,20 @@
 //! n1->n2 AppendEntries term=1 prev=1@1 commit=1 round=2 entries=[2@1 put k v, 3@1 noop]
 //! n2->n1 AppendEntriesResponse term=1 ok match=3 round=2
 //! n3->n1 AppendEntriesResponse term=1 reject prev=7 conflict=4@2 round=0
+//! n1->n3 InstallSnapshot term=1 snap=8@1 voters=1,2,3 offset=0 total=93 crc=0x1c291ca3 round=0 data=0x3140…
+//! n3->n1 InstallSnapshotResponse term=1 snap=8 next=32 round=0   (or: snap=8 done match=8 round=0)
 //! ```
 //!
 //! Positions are written `index@term`. An entry is `index@term payload`, where the payload is
 //! `noop` or the command's bytes as text (`0x…` hex if they are not printable text). A rejection's
 //! `conflict=I@T` is the follower's hint (first index `I` of its conflicting term `T`), or
-//! `conflict=I` when its log is too short to have a term there.
+//! `conflict=I` when its log is too short to have a term there. An InstallSnapshot chunk names the
+//! snapshot (`snap=index@term` and its voters), the chunk's offset, the whole image's length and
+//! CRC-32, and the chunk's bytes in hex; its answer names the snapshot's index and either the
+//! offset the follower wants next or `done` with the index its log matches up to.
 
 use riptide_node::raft::{AppendResult, Body, Message, SnapshotResult};
-use riptide_node::types::{Entry, Index, NodeId, Payload, Term};
+use riptide_node::types::{Entry, Index, NodeId, Payload, SnapshotMeta, Term};
 
 pub fn message(m: &Message) -> String {
     let head = format!("n{}->n{} {} term={}", m.from, m.to, m.body.kind(), m.term);
@@ -69,9 +74,12 @@ pub fn message(m: &Message) -> String {
             read_round,
         } => {
             let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+            let voters: Vec<String> = meta.voters.iter().map(u64::to_string).collect();
             format!(
-                "snap={}@{} offset={offset} total={total_len} crc={checksum:#010x} round={read_round} data=0x{hex}",
-                meta.last_index, meta.last_term
+                "snap={}@{} voters={} offset={offset} total={total_len} crc={checksum:#010x} round={read_round} data=0x{hex}",
+                meta.last_index,
+                meta.last_term,
+                voters.join(",")
             )
         }
         Body::InstallSnapshotResponse {
@@ -122,13 +130,21 @@ pub fn command(bytes: &[u8]) -> String {
 
 fn parse_command(text: &str) -> Result<Vec<u8>, String> {
     match text.strip_prefix("0x") {
-        Some(hex) if hex.len() % 2 == 0 => (0..hex.len())
-            .step_by(2)
-            .map(|k| u8::from_str_radix(&hex[k..k + 2], 16).map_err(|e| format!("{text}: {e}")))
-            .collect(),
-        Some(_) => Err(format!("odd-length hex command {text}")),
+        Some(_) => parse_hex(text),
         None => Ok(text.as_bytes().to_vec()),
     }
+}
+
+/// Parses `0x` followed by an even number of hex digits (none for no bytes).
+fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let hex = (text.strip_prefix("0x")).ok_or_else(|| format!("expected 0x…, got {text}"))?;
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return Err(format!("odd-length or non-ASCII hex {text}"));
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|k| u8::from_str_radix(&hex[k..k + 2], 16).map_err(|e| format!("{text}: {e}")))
+        .collect()
 }
 
 /// Parses `index@term payload`.
@@ -240,24 +256,23 @@ fn parse_body(kind: &str, fields: &mut Fields, entries: Vec<Entry>) -> Result<Bo
                 read_round: number(&fields.take("round")?)?,
             }
         }
-        "AppendEntriesResponse" => {
-            let result = if fields.choose("ok", "reject")? {
-                AppendResult::Success {
-                    match_index: number(&fields.take("match")?)?,
+        "AppendEntriesResponse" => parse_append_response(fields)?,
+        "InstallSnapshot" => parse_install_snapshot(fields)?,
+        "InstallSnapshotResponse" => {
+            let snapshot_index = number(&fields.take("snap")?)?;
+            let result = match fields.flags.iter().position(|f| f == "done") {
+                Some(k) => {
+                    fields.flags.remove(k);
+                    SnapshotResult::Done {
+                        match_index: number(&fields.take("match")?)?,
+                    }
                 }
-            } else {
-                let conflict = fields.take("conflict")?;
-                let (conflict_index, conflict_term) = match conflict.split_once('@') {
-                    Some((index, term)) => (number(index)?, Some(number(term)?)),
-                    None => (number(&conflict)?, None),
-                };
-                AppendResult::Reject {
-                    rejected_prev: number(&fields.take("prev")?)?,
-                    conflict_term,
-                    conflict_index,
-                }
+                None => SnapshotResult::Continue {
+                    next_offset: number(&fields.take("next")?)?,
+                },
             };
-            Body::AppendEntriesResponse {
+            Body::InstallSnapshotResponse {
+                snapshot_index,
                 result,
                 read_round: number(&fields.take("round")?)?,
             }
@@ -265,6 +280,54 @@ fn parse_body(kind: &str, fields: &mut Fields, entries: Vec<Entry>) -> Result<Bo
         other => return Err(format!("unknown message type {other}")),
     };
     Ok(body)
+}
+
+/// `ok match=I round=R` or `reject prev=P conflict=I[@T] round=R`.
+fn parse_append_response(fields: &mut Fields) -> Result<Body, String> {
+    let result = if fields.choose("ok", "reject")? {
+        AppendResult::Success {
+            match_index: number(&fields.take("match")?)?,
+        }
+    } else {
+        let conflict = fields.take("conflict")?;
+        let (conflict_index, conflict_term) = match conflict.split_once('@') {
+            Some((index, term)) => (number(index)?, Some(number(term)?)),
+            None => (number(&conflict)?, None),
+        };
+        AppendResult::Reject {
+            rejected_prev: number(&fields.take("prev")?)?,
+            conflict_term,
+            conflict_index,
+        }
+    };
+    Ok(Body::AppendEntriesResponse {
+        result,
+        read_round: number(&fields.take("round")?)?,
+    })
+}
+
+/// `snap=I@T voters=A,B,… offset=O total=L crc=0x… round=R data=0x…`.
+fn parse_install_snapshot(fields: &mut Fields) -> Result<Body, String> {
+    let (last_index, last_term) = parse_position(&fields.take("snap")?)?;
+    let voters = (fields.take("voters")?.split(',').filter(|v| !v.is_empty()))
+        .map(node_id)
+        .collect::<Result<Vec<_>, _>>()?;
+    let crc = fields.take("crc")?;
+    let checksum = (crc.strip_prefix("0x"))
+        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+        .ok_or_else(|| format!("expected crc=0x<8 hex digits>, got {crc}"))?;
+    Ok(Body::InstallSnapshot {
+        meta: SnapshotMeta {
+            last_index,
+            last_term,
+            voters,
+        },
+        offset: number(&fields.take("offset")?)?,
+        total_len: number(&fields.take("total")?)?,
+        checksum,
+        read_round: number(&fields.take("round")?)?,
+        data: parse_hex(&fields.take("data")?)?,
+    })
 }
 
 /// The `key=value` fields and bare flags of a message, consumed one by one so that leftovers can

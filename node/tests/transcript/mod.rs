@@ -31,6 +31,12 @@
 //!   link cut` if a partition swallowed it. When a message is delivered it is printed again, with
 //!   its effects on the recipient indented below it (`dropped: n2 is down` if it was not).
 //! - `n1 apply 2@1 put k v`: the node applied a committed entry.
+//! - Snapshots (see [`snapshots`]): `n1 snapshot 5@1 bytes=57 crc=0x… first=6` (taken; `first` is
+//!   the first index left in the core's log), or `… ignored: holds 7@2`; `n3 write chunk 0..16`
+//!   (an incoming chunk written to the node's buffer; `(new file; K bytes dropped)` when a chunk
+//!   at offset 0 replaces an abandoned transfer); `n3 install 5@1 ok bytes=57 kept=0` (installed;
+//!   `kept` durable entries after it) or `n3 install 5@1 failed: WHY` (length or checksum wrong);
+//!   `n3 incoming byte 0 corrupted (16 bytes held)`; a message line ending `duplicated`.
 //! - `n1 propose put k v at 2@1`, `n1 read 7 registered`, `n1 read 7 ready index=1`,
 //!   `n1 read 7 failed`, and `refused: not leader (leader=…)` for either on a follower.
 //! - `n2 follower term=1 vote=1 …`: a node's status line (printed by `status` and on every boot).
@@ -39,11 +45,12 @@
 //!
 //! Nodes are numbered 1..=N and may be written `2` or `n2`. A FILTER is any of `from=N to=N
 //! type=KIND term=T rejected=true|false carries=INDEX` (KIND as in the trace, e.g.
-//! `AppendEntries`, case-insensitive; `rejected` means a refused vote or a failed append;
-//! `carries` an AppendEntries holding that index).
+//! `AppendEntries` or `InstallSnapshot`, case-insensitive; `rejected` means a refused vote or a
+//! failed append; `carries` an AppendEntries holding that index).
 //!
 //! - `cluster N [prevote=B] [checkquorum=B] [seed=S] [max-batch=E] [max-inflight=M]
-//!   [heartbeat=H] [election=MIN..MAX]`: a fresh cluster (the core's defaults otherwise; seed 0).
+//!   [heartbeat=H] [election=MIN..MAX] [chunk=C]`: a fresh cluster (the core's defaults
+//!   otherwise; seed 0). `chunk` is `max_snapshot_chunk`, the bytes of image per InstallSnapshot.
 //! - `campaign N`: N starts an election now (a pre-vote first if pre-vote is on).
 //! - `tick N [K]`: N's clock advances K ticks (default 1); messages stay in flight.
 //! - `run R`: R rounds of "tick every live node once, then deliver until quiet"; prints only
@@ -52,30 +59,58 @@
 //!   most K); the answers they provoke stay in flight.
 //! - `stabilize [FILTER]`: delivers matching messages, answers included, until none is in flight.
 //! - `drop [FILTER] [count=K]`: loses matching messages in flight.
+//! - `duplicate [FILTER] [count=K]`: puts a copy of each matching message in flight (at most K)
+//!   at the end of the network.
 //! - `inject MESSAGE`: delivers a hand-written message (as the trace prints it) now.
 //! - `partition 1 2 | 3`: cuts every link between the groups, both ways; `isolate N` cuts N off
 //!   from all others; `heal` restores every link.
-//! - `crash N`: N stops and loses its in-flight messages; `restart N` boots it from its durable
-//!   hard state and log.
+//! - `crash N`: N stops and loses its in-flight messages and its incoming snapshot buffer;
+//!   `restart N` boots it from its durable hard state, snapshot and log (the state machine is
+//!   loaded from the snapshot, the log starts after it).
 //! - `set-durable N term=T vote=V|none log=T1,T2,…`: replaces N's durable state with entries of
-//!   those terms (commands `r1`, `r2`, …) and boots N from it.
+//!   those terms (commands `r1`, `r2`, …) and no snapshot, and boots N from it.
+//! - `snapshot N [keep=K]`: N snapshots its state machine at its applied index and hands the
+//!   image to the core, which discards its log up to that index less K entries (default 0); the
+//!   durable state becomes the snapshot plus the entries after it.
+//! - `corrupt-incoming N`: flips the first byte of the snapshot bytes N has received so far.
 //! - `propose N COMMAND…`: proposes the rest of the line (opaque bytes to the core).
 //! - `read N [id=K]`: starts a ReadIndex read (ids count up from 1 by default).
-//! - `status [N…]`, `log N` (its durable entries), `network` (the messages in flight).
+//! - `status [N…]`, `log N` (its durable snapshot, `snapshot 5@1 bytes=57`, then its durable
+//!   entries), `network` (the messages in flight).
 //! - `assert PROPERTY [NODE] [FILTER] OP VALUE` and `assert safety`, see [`assertion`]. Node
-//!   properties: `role term vote leader commit last` and `entry NODE INDEX` (`2@1 noop`) of the
-//!   running core, `applied` (index), `log` (the durable terms, e.g. `1 1 2`), `log-length`,
+//!   properties: `role term vote leader commit last`, `entry NODE INDEX` (`2@1 noop`), `first`
+//!   (the first index in the core's log), `snapshot` (the core's snapshot, `index@term`) and
+//!   `snapshots-sent` (snapshots followers confirmed installing from it) of the running core;
+//!   `applied` (index), `log` (the durable terms after the snapshot, e.g. `1 1 2`), `log-length`,
 //!   `commands` (applied, no-ops left out, `, `-separated), `command-count`, `durable-term`,
-//!   `durable-vote`, `reads` (`id@index …`), `failed-reads`. Cluster properties: `leaders`, `leader-count`, `in-flight [FILTER]`,
+//!   `durable-vote`, `durable-snapshot` (`index@term`), `incoming` (snapshot bytes received and
+//!   held), `installs` (snapshots installed from a leader), `reads` (`id@index …`),
+//!   `failed-reads`. Cluster properties: `leaders`, `leader-count`, `in-flight [FILTER]`,
 //!   `delivered [FILTER]` (by the last command that was not an assertion), `last-sent` (the
-//!   newest message in flight). `safety` checks Election Safety, State Machine Safety and Log
-//!   Matching over the whole run. A missing value reads `none`.
+//!   newest message in flight). `safety` checks Election Safety, State Machine Safety (the state
+//!   machines agree, and each applied every entry right after the one before: never twice, never
+//!   with a gap) and Log Matching (over the snapshot's entries and the log after it) over the
+//!   whole run. A missing value reads `none`.
+//!
+//! # The state machine and snapshots
+//!
+//! A node's state machine is the list of entries it applied, from index 1; a snapshot image is
+//! that list as text, one entry per line as the trace prints it. Carrying out a `Ready`, the
+//! cluster writes `snapshot_chunks` to the node's buffer (a chunk must continue it; one at offset
+//! 0 starts it over), and for `install` checks the buffer's length and CRC-32 against the request
+//! (and that it decodes to entries ending at the snapshot's `index@term`): if they hold, the
+//! snapshot becomes durable, the durable log keeps its entries after the
+//! snapshot only if it holds the snapshot's last entry with the same term, and the state machine
+//! is the snapshot's entries; either way the core hears the outcome (`install_finished`) and the
+//! buffer is emptied.
 
 pub mod assertion;
 pub mod cluster;
 pub mod command;
+pub mod filter;
 pub mod format;
 pub mod script;
+pub mod snapshots;
 pub mod trace;
 
 use std::path::Path;
