@@ -108,8 +108,9 @@ impl Storage for SimStorage {
     fn install_snapshot(
         &mut self,
         _request: &riptide_node::raft::InstallRequest,
-    ) -> anyhow::Result<Result<(riptide_node::raft::SnapshotImage, riptide_node::kv::KvStore), String>>
-    {
+    ) -> anyhow::Result<
+        Result<(riptide_node::raft::SnapshotImage, riptide_node::kv::KvStore), String>,
+    > {
         anyhow::bail!("the simulation does not install snapshots yet")
     }
 

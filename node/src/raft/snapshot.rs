@@ -297,12 +297,7 @@ impl Raft {
                 let body = reply(SnapshotResult::Continue { next_offset: 0 });
                 return self.send(from, body);
             }
-            tracing::info!(
-                from,
-                index,
-                bytes = chunk.total_len,
-                "receiving a snapshot"
-            );
+            tracing::info!(from, index, bytes = chunk.total_len, "receiving a snapshot");
             self.incoming = Some(Incoming {
                 meta: chunk.meta.clone(),
                 total_len: chunk.total_len,

@@ -389,7 +389,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             self.raft.persisted(last);
         }
         for chunk in &ready.snapshot_chunks {
-            self.storage.write_snapshot_chunk(chunk.offset, &chunk.data)?;
+            self.storage
+                .write_snapshot_chunk(chunk.offset, &chunk.data)?;
         }
         for msg in ready.messages {
             self.network.send(msg);

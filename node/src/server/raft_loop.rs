@@ -32,12 +32,12 @@ use tokio::sync::mpsc::{OwnedPermit, Sender};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::executor::{Clients, Executor, Network};
+use super::node_storage::NodeStorage;
 use super::options::NodeOptions;
+use crate::kv::KvStore;
 use crate::logging::TermCell;
 use crate::protocol::{ClientOp, ClientRequest, ClientResponse};
 use crate::raft::{Message, Raft};
-use super::node_storage::NodeStorage;
-use crate::kv::KvStore;
 use crate::types::NodeId;
 
 /// Most events taken per iteration, so that ticks and fsyncs are not starved by a flood.
