@@ -37,8 +37,8 @@ use super::options::NodeOptions;
 use crate::kv::KvStore;
 use crate::logging::TermCell;
 use crate::protocol::{ClientOp, ClientRequest, ClientResponse};
-use crate::raft::{Message, Raft};
-use crate::types::NodeId;
+use crate::raft::{Body, Message, Raft};
+use crate::types::{NodeId, Payload};
 
 /// Most events taken per iteration, so that ticks and fsyncs are not starved by a flood.
 pub const MAX_BATCH_EVENTS: usize = 4096;
@@ -180,6 +180,31 @@ impl ClientReply {
 pub struct PeerLink {
     pub addr: String,
     pub tx: Sender<Message>,
+    /// Bytes of messages in `tx` not yet taken by the link's writer (see [`queued_bytes`]).
+    pub queued: Arc<AtomicUsize>,
+}
+
+/// At most this many bytes of messages wait for one peer. A paused peer (SIGSTOP) keeps its TCP
+/// connection open while it reads nothing, so the writer blocks and the queue fills: bounded by
+/// count alone, 4096 batches of entries or snapshot chunks of up to 1 MiB each could hold
+/// gigabytes. 8 MiB is a few dozen full batches: far more than a live follower needs in flight.
+pub const PEER_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
+/// About how many bytes a message takes in a queue: its entries' and chunk's payloads plus a
+/// fixed overhead.
+pub fn queued_bytes(msg: &Message) -> usize {
+    let payload = match &msg.body {
+        Body::AppendEntries { entries, .. } => entries
+            .iter()
+            .map(|e| match &e.payload {
+                Payload::Command(c) => c.len() + 32,
+                Payload::Noop => 32,
+            })
+            .sum(),
+        Body::InstallSnapshot { data, .. } => data.len(),
+        _ => 0,
+    };
+    payload + 64
 }
 
 /// The outbound queues of every peer link: the real node's [`Network`].
@@ -193,7 +218,9 @@ impl Network for PeerLinks {
         let Some(peer) = self.links.get(&msg.to) else {
             return;
         };
-        if peer.tx.try_send(msg).is_err() {
+        let bytes = queued_bytes(&msg);
+        let full = peer.queued.load(Ordering::Relaxed) + bytes > PEER_QUEUE_BYTES;
+        if full || peer.tx.try_send(msg).is_err() {
             // The link is down or slow; Raft retries on its own (heartbeats, probes).
             self.dropped_messages += 1;
             if self.dropped_messages.is_power_of_two() {
@@ -202,6 +229,8 @@ impl Network for PeerLinks {
                     "outbound peer queue full; dropping messages"
                 );
             }
+        } else {
+            peer.queued.fetch_add(bytes, Ordering::Relaxed);
         }
     }
 }

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ use tokio::sync::mpsc::{channel, OwnedPermit, Receiver, Sender};
 use tokio::sync::Semaphore;
 
 use super::options::NodeOptions;
-use super::raft_loop::{ClientReply, EventSender, PeerLink, Refused};
+use super::raft_loop::{queued_bytes, ClientReply, EventSender, PeerLink, Refused};
 use crate::protocol::{ClientRequest, ClientResponse, ClientResult, FailReason, Hello};
 use crate::raft::Message;
 use crate::types::NodeId;
@@ -333,12 +333,18 @@ pub fn start_outbound(opts: &NodeOptions) -> BTreeMap<NodeId, PeerLink> {
     let mut links = BTreeMap::new();
     for (&peer, &addr) in &opts.peers {
         let (tx, rx) = tokio::sync::mpsc::channel(PEER_QUEUE);
-        tokio::spawn(send_to_peer(opts.id, opts.listen.ip(), peer, addr, rx));
+        let queue = PeerQueue {
+            rx,
+            bytes: Arc::new(AtomicUsize::new(0)),
+        };
+        let queued = queue.bytes.clone();
+        tokio::spawn(send_to_peer(opts.id, opts.listen.ip(), peer, addr, queue));
         links.insert(
             peer,
             PeerLink {
                 addr: addr.to_string(),
                 tx,
+                queued,
             },
         );
     }
@@ -374,6 +380,31 @@ fn set_user_timeout(fd: i32) {
     }
 }
 
+/// The receiving end of a peer link's queue, which keeps the queue's byte count (see
+/// [`super::raft_loop::PEER_QUEUE_BYTES`]) as messages leave it.
+struct PeerQueue {
+    rx: Receiver<Message>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl PeerQueue {
+    async fn recv(&mut self) -> Option<Message> {
+        let msg = self.rx.recv().await?;
+        self.taken(&msg);
+        Some(msg)
+    }
+
+    fn try_recv(&mut self) -> Option<Message> {
+        let msg = self.rx.try_recv().ok()?;
+        self.taken(&msg);
+        Some(msg)
+    }
+
+    fn taken(&self, msg: &Message) {
+        self.bytes.fetch_sub(queued_bytes(msg), Ordering::Relaxed);
+    }
+}
+
 /// Keeps a connection to one peer and writes its messages, re-dialling with backoff when it breaks.
 /// Messages that arrive while the link is down are dropped: Raft resends what matters.
 async fn send_to_peer(
@@ -381,7 +412,7 @@ async fn send_to_peer(
     own_ip: IpAddr,
     peer: NodeId,
     addr: SocketAddr,
-    mut rx: Receiver<Message>,
+    mut rx: PeerQueue,
 ) {
     let mut backoff = BACKOFF_MIN;
     let mut retry_at = tokio::time::Instant::now();
@@ -413,8 +444,8 @@ async fn send_to_peer(
         let mut result = framed.feed(&first).await;
         while result.is_ok() {
             match rx.try_recv() {
-                Ok(msg) => result = framed.feed(&msg).await,
-                Err(_) => break,
+                Some(msg) => result = framed.feed(&msg).await,
+                None => break,
             }
         }
         if result.is_ok() {
