@@ -52,7 +52,11 @@ fn long_functions(text: &str) -> Vec<(String, usize, usize)> {
         .iter()
         .find_map(|p| trimmed.strip_prefix(p));
         let Some(rest) = decl else { continue };
-        if trimmed.ends_with(';') {
+        // A declaration without a body (in a trait) ends with `;` before any `{`.
+        let header_end = lines[i..]
+            .iter()
+            .find(|l| l.contains('{') || l.trim_end().ends_with(';'));
+        if header_end.is_none_or(|l| !l.contains('{')) {
             continue;
         }
         let close = format!("{indent}}}");

@@ -258,31 +258,7 @@ impl Raft {
             );
             return;
         }
-        // The term gate: the one place where terms are compared.
-        if msg.term > self.term {
-            let is_vote_request = matches!(msg.body, Body::RequestVote { .. });
-            if is_vote_request && self.in_lease() {
-                tracing::debug!(
-                    from = msg.from,
-                    term = msg.term,
-                    "ignoring a vote request: a live leader was heard from recently"
-                );
-                return;
-            }
-            match msg.body {
-                // Pre-votes never change anyone's term.
-                Body::RequestVote { pre_vote: true, .. } => {}
-                Body::RequestVoteResponse {
-                    pre_vote: true,
-                    granted: true,
-                } => {}
-                Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => {
-                    self.become_follower(msg.term, Some(msg.from))
-                }
-                _ => self.become_follower(msg.term, None),
-            }
-        } else if msg.term < self.term {
-            self.reject_stale(msg);
+        if !self.term_gate(&msg) {
             return;
         }
         match msg.body {
@@ -336,18 +312,51 @@ impl Raft {
         }
     }
 
+    /// The term gate: the one place where terms are compared. A newer term makes this node a
+    /// follower (except for pre-votes, which change nobody's term); an older one is refused.
+    /// Returns whether the message goes on to its handler.
+    fn term_gate(&mut self, msg: &Message) -> bool {
+        if msg.term > self.term {
+            let is_vote_request = matches!(msg.body, Body::RequestVote { .. });
+            if is_vote_request && self.in_lease() {
+                tracing::debug!(
+                    from = msg.from,
+                    term = msg.term,
+                    "ignoring a vote request: a live leader was heard from recently"
+                );
+                return false;
+            }
+            match msg.body {
+                // Pre-votes never change anyone's term.
+                Body::RequestVote { pre_vote: true, .. } => {}
+                Body::RequestVoteResponse {
+                    pre_vote: true,
+                    granted: true,
+                } => {}
+                Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => {
+                    self.become_follower(msg.term, Some(msg.from))
+                }
+                _ => self.become_follower(msg.term, None),
+            }
+        } else if msg.term < self.term {
+            self.reject_stale(msg);
+            return false;
+        }
+        true
+    }
+
     /// A message from an older term. Most are dropped; an AppendEntries or pre-vote gets an answer
     /// carrying our term, so that a deposed leader or a lagging pre-candidate learns it is behind
     /// (without this, a stale leader behind a healed partition could wait forever).
-    fn reject_stale(&mut self, msg: Message) {
+    fn reject_stale(&mut self, msg: &Message) {
         tracing::debug!(
             from = msg.from,
             msg_term = msg.term,
             kind = msg.body.kind(),
             "dropping a stale-term message"
         );
-        let body = match msg.body {
-            Body::AppendEntries {
+        let body = match &msg.body {
+            &Body::AppendEntries {
                 prev_index,
                 read_round,
                 ..
@@ -364,7 +373,7 @@ impl Raft {
             } => Body::InstallSnapshotResponse {
                 snapshot_index: meta.last_index,
                 result: super::message::SnapshotResult::Continue { next_offset: 0 },
-                read_round,
+                read_round: *read_round,
             },
             Body::RequestVote { pre_vote: true, .. } => Body::RequestVoteResponse {
                 granted: false,
