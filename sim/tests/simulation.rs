@@ -86,6 +86,7 @@ fn old(nodes: u64, steps: usize, pre_vote: bool) -> impl Fn(u64) -> SimConfig + 
         clients: nodes as usize + 2,
         readers: 0,
         keys: 3,
+        snapshots: None,
         bugs: Vec::new(),
     }
 }
