@@ -47,8 +47,7 @@ impl SimConfig {
             clients: nodes as usize + 2,
             readers,
             keys: 3,
-            // Off until the node bugs they show are fixed.
-            snapshots: None,
+            snapshots: SnapshotSettings::for_seed(seed),
             bugs: Vec::new(),
         }
     }
