@@ -5,19 +5,27 @@
 //! messages, client requests, ticks), feed them to the executor, and call `process_ready` once.
 //! A storage failure inside the Ready (an armed simulated crash) crashes the node there: what was
 //! sent before it stays sent, what was not durable is lost.
+//!
+//! A node boots from its disk as the real node does (`restore` in `riptide_node::server`): with
+//! a snapshot on the disk, the core's log starts after it, the core holds its image (to send to
+//! followers), and the state machine is decoded from it. After every Ready the cluster hands
+//! what the node applied, its store and its disk's snapshot to the checks of [`crate::safety`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use riptide_node::kv::KvStore;
 use riptide_node::protocol::ClientResponse;
-use riptide_node::raft::{Config, Raft, RaftLog};
+use riptide_node::raft::{Config, Raft, RaftLog, SnapshotImage};
 use riptide_node::server::executor::Executor;
 use riptide_node::server::UnsafeBug;
-use riptide_node::types::{Entry, NodeId, Payload, Term};
+use riptide_node::types::{Entry, NodeId, Term};
 
+use crate::config::SnapshotSettings;
 use crate::network::{Answers, Delivery, Outbox, SimNetwork};
-use crate::storage::{Disk, SimStorage};
+use crate::safety::{log_matching, Applied, DurableLog, Safety};
+use crate::storage::{Disk, Encodings, SimStorage, SnapshotCounters};
 
 pub type SimExecutor = Executor<SimStorage, Outbox, Answers>;
 
@@ -34,6 +42,8 @@ pub struct NodeSettings {
     pub seed: u64,
     pub pre_vote: bool,
     pub bugs: Vec<UnsafeBug>,
+    /// Log compaction and InstallSnapshot, if on.
+    pub snapshots: Option<SnapshotSettings>,
 }
 
 pub struct Cluster {
@@ -44,10 +54,14 @@ pub struct Cluster {
     /// What crashed nodes left on disk.
     down: BTreeMap<NodeId, Disk>,
     pub net: SimNetwork,
-    /// Entries each node applied since it last booted, in order.
-    pub applied: BTreeMap<NodeId, Vec<Entry>>,
-    /// Every (term, leader) ever observed, to check Election Safety.
-    leaders_by_term: BTreeMap<Term, BTreeSet<NodeId>>,
+    /// What every node applied, led and snapshotted, checked as it happens.
+    safety: Safety,
+    /// Boots so far, to seed each boot's disk choices.
+    boots: u64,
+    /// The bytes of the states snapshotted, shared by the storages.
+    encodings: Encodings,
+    /// The snapshot counters of storages that crashed, and restarts from a snapshot.
+    counters: SnapshotCounters,
 }
 
 impl Cluster {
@@ -60,8 +74,10 @@ impl Cluster {
             ids,
             settings,
             live: BTreeMap::new(),
-            applied: BTreeMap::new(),
-            leaders_by_term: BTreeMap::new(),
+            safety: Safety::default(),
+            boots: 0,
+            encodings: Encodings::default(),
+            counters: SnapshotCounters::default(),
         };
         for id in cluster.ids.clone() {
             cluster.restart(id);
@@ -93,6 +109,9 @@ impl Cluster {
         c.max_batch_entries = 3; // small batches exercise pipelining and partial acks
         c.max_inflight = 4;
         c.unsafe_vote_any_log = self.settings.bugs.contains(&UnsafeBug::VoteAnyLog);
+        if let Some(snapshots) = self.settings.snapshots {
+            c.max_snapshot_chunk = snapshots.max_chunk;
+        }
         c
     }
 
@@ -101,20 +120,31 @@ impl Cluster {
         let Some(disk) = self.down.remove(&id) else {
             return Vec::new();
         };
-        let log = RaftLog::recovered(0, 0, disk.entries.clone());
-        let raft = Raft::new(self.config(id), disk.hard_state, log).expect("valid config");
+        let (log, kv, image) = recover(&disk);
+        let mut raft = Raft::new(self.config(id), disk.hard_state, log).expect("valid config");
+        if let Some(image) = image {
+            raft.set_snapshot(image);
+            self.counters.restarts_from_snapshot += 1;
+        }
         let addrs = self.ids.iter().map(|&n| (n, format!("node-{n}"))).collect();
+        self.boots += 1;
+        let disk_seed = self.settings.seed ^ self.boots.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let mut executor = Executor::new(
             raft,
-            SimStorage::new(disk),
+            SimStorage::new(disk, disk_seed, self.encodings.clone()),
             Outbox::default(),
             Answers::default(),
             addrs,
             &self.settings.bugs,
-        );
+        )
+        .with_state(kv);
+        if let Some(snapshots) = self.settings.snapshots {
+            executor.set_snapshot_policy(snapshots.policy);
+        }
         executor.record_applied();
+        self.safety
+            .booted(id, executor.raft().log().applied_index());
         self.live.insert(id, executor);
-        self.applied.insert(id, Vec::new());
         self.run_batch(id, Vec::new(), &mut |_| 0)
     }
 
@@ -122,8 +152,10 @@ impl Cluster {
     /// survive (there are none between Readies, but the choice is the disk's to make).
     pub fn crash(&mut self, id: NodeId, torn: &mut dyn FnMut(usize) -> usize) {
         if let Some(executor) = self.live.remove(&id) {
-            let storage = executor.into_storage();
-            self.down.insert(id, storage.crash(torn));
+            let (disk, counters) = executor.into_storage().crash(torn);
+            self.safety.disk_snapshot(id, disk.snapshot.as_ref());
+            self.counters += counters;
+            self.down.insert(id, disk);
             self.net.clear(id);
         }
     }
@@ -166,28 +198,40 @@ impl Cluster {
                 }
             }
         }
+        let installed = executor.storage().counters().installed;
         let failed = executor.process_ready().is_err();
-        let answers = self.collect(id);
+        let installed = executor.storage().counters().installed > installed;
+        let answers = self.collect(id, installed, failed);
         if failed {
             self.crash(id, torn);
         }
         answers
     }
 
-    /// Puts what the executor sent on the network, and records what it applied.
-    fn collect(&mut self, id: NodeId) -> Vec<(usize, ClientResponse)> {
+    /// Puts what the executor sent on the network, and checks what it applied.
+    fn collect(
+        &mut self,
+        id: NodeId,
+        installed: bool,
+        failed: bool,
+    ) -> Vec<(usize, ClientResponse)> {
         let executor = self.live.get_mut(&id).expect("running");
         let messages = std::mem::take(&mut executor.network_mut().0);
         let answers = std::mem::take(&mut executor.clients_mut().0);
-        let applied = executor.take_applied();
+        let entries = executor.take_applied();
         let raft = executor.raft();
         if raft.is_leader() {
-            self.leaders_by_term
-                .entry(raft.term())
-                .or_default()
-                .insert(id);
+            self.safety.leader(raft.term(), id);
         }
-        self.applied.entry(id).or_default().extend(applied);
+        let ready = Applied {
+            entries: &entries,
+            installed,
+            failed,
+            applied_index: raft.log().applied_index(),
+            kv: executor.kv(),
+        };
+        self.safety.applied(id, ready);
+        self.safety.disk_snapshot(id, executor.storage().snapshot());
         for msg in messages {
             self.net.send_peer(msg);
         }
@@ -212,53 +256,41 @@ impl Cluster {
             .collect()
     }
 
-    /// The commands `id` applied since it booted, in order (no-ops left out).
-    pub fn applied_commands(&self, id: NodeId) -> Vec<Vec<u8>> {
-        self.applied[&id]
-            .iter()
-            .filter_map(|e| match &e.payload {
-                Payload::Command(c) => Some(c.clone()),
-                Payload::Noop => None,
-            })
-            .collect()
+    /// The cluster's applied log: the entry every node that got there applied at each index.
+    pub fn applied_log(&self) -> &[Entry] {
+        self.safety.applied_log()
     }
 
-    fn durable_log(&self, id: NodeId) -> &[Entry] {
+    /// What the nodes' storages did with snapshots, over every boot so far.
+    pub fn snapshot_counters(&self) -> SnapshotCounters {
+        let mut total = self.counters;
+        for executor in self.live.values() {
+            total += executor.storage().counters();
+        }
+        total
+    }
+
+    fn durable_log(&self, id: NodeId) -> DurableLog<'_> {
         match self.live.get(&id) {
-            Some(executor) => executor.storage().synced(),
-            None => &self.down[&id].entries,
+            Some(executor) => (executor.storage().offset(), executor.storage().synced()),
+            None => (self.down[&id].offset(), &self.down[&id].entries),
         }
     }
 
-    /// Raft's safety properties across the whole cluster (paper §5.2, §5.3, §5.4).
-    pub fn check_safety(&self) -> Result<(), String> {
-        for (term, leaders) in &self.leaders_by_term {
-            if leaders.len() > 1 {
-                return Err(format!("two leaders in term {term}: {leaders:?}"));
-            }
+    /// Checks a running node's store against the applied log now (see [`crate::safety`]).
+    pub fn check_store(&mut self, id: NodeId) {
+        if let Some(executor) = self.live.get(&id) {
+            let at = executor.raft().log().applied_index();
+            self.safety.check_store(id, at, executor.kv());
         }
+    }
+
+    /// Raft's safety properties across the whole cluster (see [`crate::safety`]).
+    pub fn check_safety(&self) -> Result<(), String> {
+        self.safety.check()?;
         for (i, &a) in self.ids.iter().enumerate() {
             for &b in &self.ids[i + 1..] {
-                let (x, y) = (&self.applied[&a], &self.applied[&b]);
-                let n = x.len().min(y.len());
-                if let Some(k) = (0..n).find(|&k| x[k] != y[k]) {
-                    return Err(format!(
-                        "state machine safety: nodes {a} and {b} applied different entries at \
-                         position {k}: {:?} and {:?}",
-                        x[k], y[k]
-                    ));
-                }
-                let (x, y) = (self.durable_log(a), self.durable_log(b));
-                let n = x.len().min(y.len());
-                if let Some(k) = (0..n).rev().find(|&k| x[k].term == y[k].term) {
-                    if x[..=k] != y[..=k] {
-                        return Err(format!(
-                            "log matching: nodes {a} and {b} agree on the term of index {} but \
-                             not on the entries up to it",
-                            k + 1
-                        ));
-                    }
-                }
+                log_matching(a, self.durable_log(a), b, self.durable_log(b))?;
             }
         }
         Ok(())
@@ -268,4 +300,26 @@ impl Cluster {
     pub fn torn(rng: &mut ChaCha8Rng) -> impl FnMut(usize) -> usize + '_ {
         move |n| rng.gen_range(0..=n)
     }
+}
+
+/// The core's log, the state machine and the snapshot image a disk gives a booting node, as the
+/// real node's `restore` does.
+fn recover(disk: &Disk) -> (RaftLog, KvStore, Option<SnapshotImage>) {
+    let Some(snapshot) = &disk.snapshot else {
+        let log = RaftLog::recovered(0, 0, disk.entries.clone());
+        return (log, KvStore::default(), None);
+    };
+    let meta = snapshot.meta.clone();
+    assert!(
+        disk.entries
+            .first()
+            .is_none_or(|e| e.index == meta.last_index + 1),
+        "the disk's log does not start right after its snapshot at {}",
+        meta.last_index
+    );
+    let kv = KvStore::decode(snapshot.data())
+        .unwrap_or_else(|why| panic!("the disk's snapshot does not decode: {why}"));
+    let log = RaftLog::recovered(meta.last_index, meta.last_term, disk.entries.clone());
+    let image = SnapshotImage::new(meta, snapshot.image().to_vec());
+    (log, kv, Some(image))
 }

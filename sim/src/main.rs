@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use riptide_node::server::UnsafeBug;
+use riptide_sim::storage::SnapshotCounters;
 use riptide_sim::{run_seed, Failure, SimConfig};
 
 /// Seeds between two progress lines (a few tens of seconds on two cores).
@@ -23,7 +24,8 @@ const USAGE: &str = "usage: riptide-sim [--seeds N] [--start S] [--threads N] [-
   --threads N    worker threads (default: every core)
   --seed S       run one seed and print what failed
   --history FILE with --seed: write the run's client history (riptide JSONL) to FILE
-  --bug NAME     enable a deliberate bug (stale-read, vote-any-log, ack-before-commit)";
+  --bug NAME     enable a deliberate bug (stale-read, vote-any-log, ack-before-commit,
+                 install-without-restore)";
 
 struct Args {
     seeds: u64,
@@ -82,7 +84,9 @@ fn reproduce(failure: &Failure, bugs: &[UnsafeBug]) -> String {
 }
 
 fn run_one(seed: u64, args: &Args) -> ExitCode {
-    let result = run_seed(seed, &config(seed, &args.bugs));
+    let config = config(seed, &args.bugs);
+    println!("seed {seed}: {config:?}");
+    let result = run_seed(seed, &config);
     match result {
         Ok(stats) => {
             println!("seed {seed}: ok ({stats:?})");
@@ -107,6 +111,7 @@ fn run_many(args: &Args) -> ExitCode {
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let first_failure: Mutex<Option<Failure>> = Mutex::new(None);
+    let snapshots = Mutex::new(SnapshotTotals::default());
     let end = args.start.saturating_add(args.seeds);
     std::thread::scope(|scope| {
         for _ in 0..args.threads {
@@ -116,7 +121,14 @@ fn run_many(args: &Args) -> ExitCode {
                     if seed >= end {
                         break;
                     }
-                    if let Err(failure) = run_seed(seed, &config(seed, &args.bugs)) {
+                    let config = config(seed, &args.bugs);
+                    let result = run_seed(seed, &config);
+                    if let Ok(stats) = &result {
+                        let mut totals = snapshots.lock().expect("not poisoned");
+                        totals.seeds += usize::from(config.snapshots.is_some());
+                        totals.counters += stats.snapshots;
+                    }
+                    if let Err(failure) = result {
                         stop.store(true, Ordering::Relaxed);
                         let mut first = first_failure.lock().expect("not poisoned");
                         if !matches!(first.as_ref(), Some(f) if f.seed < failure.seed) {
@@ -139,6 +151,7 @@ fn run_many(args: &Args) -> ExitCode {
                 args.start,
                 started.elapsed()
             );
+            println!("{}", snapshots.into_inner().expect("not poisoned"));
             ExitCode::SUCCESS
         }
         Some(failure) => {
@@ -146,6 +159,35 @@ fn run_many(args: &Args) -> ExitCode {
             println!("reproduce: {}", reproduce(&failure, &args.bugs));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What the passing seeds did with snapshots, for the summary.
+#[derive(Default)]
+struct SnapshotTotals {
+    /// Seeds with snapshots on.
+    seeds: usize,
+    counters: SnapshotCounters,
+}
+
+impl std::fmt::Display for SnapshotTotals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.counters;
+        write!(
+            f,
+            "snapshots on in {} seeds: {} taken, {} installed ({} chunks, {} refused), {} \
+             restarts from a snapshot; crashes lost {} writes and {} transfers, kept {} unpolled \
+             writes",
+            self.seeds,
+            c.taken,
+            c.installed,
+            c.chunks,
+            c.refused,
+            c.restarts_from_snapshot,
+            c.lost_in_crash,
+            c.transfers_lost,
+            c.kept_unpolled
+        )
     }
 }
 

@@ -10,49 +10,13 @@ use rand_chacha::ChaCha8Rng;
 use riptide_node::kv::Command;
 use riptide_node::protocol::{ClientOp, ClientResponse, ClientResult, WriteOp};
 use riptide_node::server::raft_loop::MAX_BATCH_EVENTS;
-use riptide_node::server::UnsafeBug;
-use riptide_node::types::NodeId;
+use riptide_node::types::{NodeId, Payload};
 
 use crate::client::{Action, SimClient};
 use crate::cluster::{Cluster, Input, NodeSettings};
+use crate::config::SimConfig;
 use crate::history::{Completion, History};
-
-/// What one run simulates.
-#[derive(Clone, Debug)]
-pub struct SimConfig {
-    pub nodes: u64,
-    /// Steps of the random schedule before the faults stop.
-    pub steps: usize,
-    /// Pre-vote and check quorum together (on) or plain Raft (off).
-    pub pre_vote: bool,
-    /// Clients that read, write, cas and append.
-    pub clients: usize,
-    /// Further clients that only read.
-    pub readers: usize,
-    pub keys: usize,
-    /// Deliberate bugs, to prove the simulation catches them.
-    pub bugs: Vec<UnsafeBug>,
-}
-
-impl SimConfig {
-    /// The mix the CI test and the command run: mostly 3 nodes, every fourth seed 5; pre-vote
-    /// on for even seeds. Sized so that a seed takes a few milliseconds.
-    pub fn for_seed(seed: u64) -> SimConfig {
-        let nodes = if seed % 4 == 3 { 5 } else { 3 };
-        // Every eighth seed a crowd of readers, so that requests pile up into large batches
-        // (readers keep the history easy to check: a read that fails is dropped from it).
-        let readers = if seed % 8 == 5 { 40 } else { 0 };
-        SimConfig {
-            nodes,
-            steps: 3_000,
-            pre_vote: seed & 1 == 0,
-            clients: nodes as usize + 2,
-            readers,
-            keys: 3,
-            bugs: Vec::new(),
-        }
-    }
-}
+use crate::storage::SnapshotCounters;
 
 /// What a run did, to show the simulation exercises what it claims.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,6 +34,8 @@ pub struct RunStats {
     pub indeterminate: usize,
     /// The highest term any node reached.
     pub max_term: u64,
+    /// Snapshots taken, sent, installed, lost in crashes, restarted from.
+    pub snapshots: SnapshotCounters,
 }
 
 /// A failed run: which seed, what went wrong, and the history so far (riptide JSONL).
@@ -122,6 +88,7 @@ impl Run {
             seed,
             pre_vote: config.pre_vote,
             bugs: config.bugs.clone(),
+            snapshots: config.snapshots,
         };
         let cluster = Cluster::new(config.nodes, settings);
         let ids = cluster.ids().to_vec();
@@ -150,6 +117,7 @@ impl Run {
             fails: self.history.fails,
             infos: self.history.infos,
             max_term: self.cluster.max_term(),
+            snapshots: self.cluster.snapshot_counters(),
             ..self.stats.clone()
         }
     }
@@ -418,7 +386,17 @@ impl Run {
             return Err(format!("one leader after healing, got {leaders:?}"));
         };
         let final_write = self.final_write(leader)?;
-        let reference = self.cluster.applied_commands(leader);
+        let applied = self
+            .cluster
+            .node(leader)
+            .map_or(0, |n| n.raft().log().applied_index());
+        let reference: Vec<&[u8]> = self.cluster.applied_log()[..applied as usize]
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::Command(c) => Some(&c[..]),
+                Payload::Noop => None,
+            })
+            .collect();
         let last = reference.last().map(|c| Command::decode(c).map(|c| c.op));
         if last.as_ref().and_then(|r| r.as_ref().ok()) != Some(&final_write) {
             return Err(format!(
@@ -431,13 +409,27 @@ impl Run {
         if unique.len() != reference.len() {
             return Err("a command applied twice".into());
         }
-        for &id in self.cluster.ids() {
-            if self.cluster.applied_commands(id) != reference {
-                return Err(format!("node {id} diverged from the leader {leader}"));
-            }
-        }
+        self.converged(leader, applied)?;
         self.final_reads()?;
         self.cluster.check_safety()
+    }
+
+    /// Every node applied what the leader did (its store was checked at every step against the
+    /// applied log, which holds every command once).
+    fn converged(&self, leader: NodeId, applied: u64) -> Result<(), String> {
+        for &id in self.cluster.ids() {
+            let at = self
+                .cluster
+                .node(id)
+                .map(|n| n.raft().log().applied_index());
+            if at != Some(applied) {
+                return Err(format!(
+                    "node {id} diverged from the leader {leader}: applied up to {at:?}, the \
+                     leader {applied}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A fresh client writes once more; it must be told `ok`.

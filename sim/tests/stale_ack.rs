@@ -37,6 +37,7 @@ fn a_truncated_acknowledgement_never_leaves_the_follower() {
         seed: 1,
         pre_vote: true,
         bugs: Vec::<UnsafeBug>::new(),
+        snapshots: None,
     };
     let mut cluster = Cluster::new(3, settings);
     let batch = vec![

@@ -34,6 +34,8 @@ impl Raft {
         if !self.heard_from_leader(from) {
             return;
         }
+        let (prev_index, prev_term, entries) =
+            skip_compacted(self.log.offset(), prev_index, prev_term, entries);
 
         let result = if !self.log.matches(prev_index, prev_term) {
             let (conflict_term, conflict_index) = if prev_index > self.log.last_index() {
@@ -275,6 +277,25 @@ impl Raft {
             self.maybe_start_read_round();
         }
     }
+}
+
+/// An AppendEntries whose `prev_index` lies before the log's `offset` (compacted into a snapshot)
+/// cannot be checked there; but everything up to the offset is committed, so the leader holds
+/// the same entries (Leader Completeness). Checks it at the offset instead, without the entries
+/// the snapshot already covers. Otherwise the follower would reject it for ever, and a leader
+/// that already counts the follower as matching `prev_index` would send it again for ever.
+fn skip_compacted(
+    (offset, offset_term): (Index, Term),
+    prev_index: Index,
+    prev_term: Term,
+    mut entries: Vec<Entry>,
+) -> (Index, Term, Vec<Entry>) {
+    if prev_index >= offset {
+        return (prev_index, prev_term, entries);
+    }
+    let covered = ((offset - prev_index) as usize).min(entries.len());
+    entries.drain(..covered);
+    (offset, offset_term, entries)
 }
 
 /// Checks what a correct leader always sends: entries numbered consecutively from

@@ -156,8 +156,15 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         let outcome = self.storage.install_snapshot(&request)?;
         let result = match outcome {
             Ok((image, state)) => {
+                // An AppendEntries that came after the last chunk (in the same batch, or
+                // reordered) may have moved the commit index past the snapshot, and its entries
+                // were applied above in this very Ready: the state machine is then already past
+                // the snapshot, and the core keeps its log ([`crate::raft::Raft::install_finished`]
+                // restores only a snapshot past the commit index). Loading the snapshot's state
+                // would roll the state machine back under an applied index that stays ahead.
+                let ahead = image.meta.last_index > self.raft.log().commit_index();
                 // The bug keeps the old state machine while the applied index jumps ahead.
-                if !self.compaction.install_without_restore {
+                if ahead && !self.compaction.install_without_restore {
                     self.kv = state;
                 }
                 self.compaction.installed += 1;
