@@ -10,7 +10,7 @@
 
 use super::message::{AppendResult, Body};
 use super::node::{Raft, RoleState};
-use super::progress::ReplicationState;
+use super::progress::{Progress, ReplicationState};
 use crate::types::{Entry, Index, NodeId, Term};
 
 impl Raft {
@@ -88,14 +88,9 @@ impl Raft {
         result: AppendResult,
         read_round: u64,
     ) {
-        let RoleState::Leader(leader) = &mut self.role else {
+        let Some(progress) = answering_follower(&mut self.role, from, read_round) else {
             return;
         };
-        let Some(progress) = leader.progress.get_mut(&from) else {
-            return;
-        };
-        progress.recent_active = true;
-        progress.acked_round = progress.acked_round.max(read_round);
         let mut advanced = false;
         match result {
             AppendResult::Success { match_index } if match_index > self.log.last_index() => {
@@ -132,6 +127,12 @@ impl Raft {
                 }
             }
         }
+        self.follower_answered(from, advanced);
+    }
+
+    /// After a follower's answer: commit if its match index advanced, release the reads its
+    /// echo confirmed, send it what it needs next.
+    pub(super) fn follower_answered(&mut self, from: NodeId, advanced: bool) {
         if advanced {
             self.maybe_commit();
         }
@@ -296,6 +297,22 @@ fn skip_compacted(
     let covered = ((offset - prev_index) as usize).min(entries.len());
     entries.drain(..covered);
     (offset, offset_term, entries)
+}
+
+/// The leader's progress of `from`, which just answered (AppendEntries or a snapshot chunk):
+/// it is active, and it echoed `read_round`. None on a node that is not the leader.
+pub(super) fn answering_follower(
+    role: &mut RoleState,
+    from: NodeId,
+    read_round: u64,
+) -> Option<&mut Progress> {
+    let RoleState::Leader(leader) = role else {
+        return None;
+    };
+    let progress = leader.progress.get_mut(&from)?;
+    progress.recent_active = true;
+    progress.acked_round = progress.acked_round.max(read_round);
+    Some(progress)
 }
 
 /// Checks what a correct leader always sends: entries numbered consecutively from

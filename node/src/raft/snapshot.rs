@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use super::message::{Body, SnapshotResult};
 use super::node::{Raft, RoleState};
+use super::replication::answering_follower;
 use crate::types::{Index, NodeId, SnapshotMeta};
 
 /// A snapshot as the core knows it: what it covers, and the bytes of its file (shared: the
@@ -204,14 +205,9 @@ impl Raft {
         read_round: u64,
     ) {
         let last_index = self.log.last_index();
-        let RoleState::Leader(leader) = &mut self.role else {
+        let Some(progress) = answering_follower(&mut self.role, from, read_round) else {
             return;
         };
-        let Some(progress) = leader.progress.get_mut(&from) else {
-            return;
-        };
-        progress.recent_active = true;
-        progress.acked_round = progress.acked_round.max(read_round);
         let mut advanced = false;
         match result {
             SnapshotResult::Done { match_index } if match_index > last_index => {
@@ -247,11 +243,7 @@ impl Raft {
                 }
             }
         }
-        if advanced {
-            self.maybe_commit();
-        }
-        self.maybe_confirm_reads();
-        self.send_append(from, false);
+        self.follower_answered(from, advanced);
     }
 
     /// A snapshot chunk from the leader of our term.
