@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use riptide_checker::{CheckOptions, CheckReport, Format, History, ModelKind, Verdict};
 use riptide_store::history::HistoryFile;
-use riptide_store::{files, summary, Results, RunHistory};
+use riptide_store::{files, summary, ReplicaCheck, ReplicaOutcome, Results, RunHistory};
 
 /// `results.json` as the judge writes it: the checker's whole report.
 type Judged<'a> = Results<&'a CheckReport>;
@@ -37,14 +37,21 @@ pub fn judge_run(
         ..CheckOptions::default()
     };
     let report = riptide_checker::check(&history, model, &opts)?;
-    let results = Results::new(report.verdict, !interrupted, recovered, summary, &report);
+    // A run stopped before the replicas were compared has no replicas.json; a damaged one is
+    // said, and costs the run nothing but the comparison.
+    let replicas = ReplicaCheck::load(dir).unwrap_or_else(|err| {
+        eprintln!("riptide: warning: {err:#}; judging without the replica comparison");
+        None
+    });
+    let results = Results::new(report.verdict, !interrupted, recovered, summary, &report)
+        .with_replicas(replicas);
     results.store(dir)?;
     // The reports are for reading; failing to write one must not cost the verdict.
     if let Err(err) = riptide_report::write_run_reports(dir, &run, &results) {
         eprintln!("riptide: warning: cannot write the reports: {err:#}");
     }
     print_summary(dir, &results);
-    Ok(report.verdict.exit_code() as u8)
+    Ok(results.verdict.exit_code() as u8)
 }
 
 /// The checker's view of the history, from the records already read. A damaged line stops the
@@ -62,9 +69,17 @@ fn print_summary(dir: &Path, r: &Judged) {
     let s = &r.summary;
     let o = &s.outcomes;
     println!();
-    if r.verdict == Verdict::Invalid {
+    if r.checker.verdict == Verdict::Invalid {
         // The counterexample first: it is why anyone reads this.
         println!("{}", r.checker.render());
+    }
+    if let Some(replicas) = r
+        .replicas
+        .as_ref()
+        .filter(|c| c.outcome == ReplicaOutcome::Diverged)
+    {
+        println!("REPLICAS DIVERGED: {}", replicas.note);
+        println!("  (nodes that applied the same index hold different state machines: a safety violation even if no client read it)");
     }
     println!(
         "ops       {} invoked: {} ok, {} fail, {} info, {} open",
@@ -106,6 +121,9 @@ fn print_summary(dir: &Path, r: &Judged) {
         if !names.is_empty() {
             println!("  {:<8}{}", verdict.name(), key_list(&names));
         }
+    }
+    if let Some(replicas) = &r.replicas {
+        println!("replicas  {}", replicas.note);
     }
     if !r.complete {
         println!(

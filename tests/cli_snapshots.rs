@@ -27,10 +27,21 @@ fn can_run() -> bool {
     root
 }
 
+/// The newest run's folder.
+fn latest_run(results: &Path) -> std::path::PathBuf {
+    let latest = results.join("latest");
+    results.join(std::fs::read_link(&latest).expect("results/latest"))
+}
+
+/// A file of the newest run.
+fn run_file(results: &Path, name: &str) -> String {
+    let path = latest_run(results).join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Every node log of the newest run, concatenated.
 fn node_logs(results: &Path) -> String {
-    let latest = results.join("latest");
-    let dir = results.join(std::fs::read_link(&latest).expect("results/latest"));
+    let dir = latest_run(results);
     (1..=3)
         .map(|id| std::fs::read_to_string(dir.join(format!("nodes/n{id}.log"))).unwrap())
         .collect()
@@ -53,6 +64,10 @@ fn a_minute_of_faults_with_tiny_snapshots_is_valid_and_exercises_every_snapshot_
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("VALID"), "{stdout}");
+    assert!(
+        stdout.contains("replicas  3 nodes agree at applied index"),
+        "{stdout}"
+    );
     let logs = node_logs(results.path());
     let taken = logs.matches("took a snapshot").count();
     let installed = logs.matches("installed a snapshot from the leader").count();
@@ -64,16 +79,16 @@ fn a_minute_of_faults_with_tiny_snapshots_is_valid_and_exercises_every_snapshot_
 }
 
 /// `install-without-restore` (a follower keeps its old state machine when it installs a
-/// snapshot) is caught: one of at most five 30-second runs is INVALID. Each run usually
-/// suffices (2 of 3 in the README's measurement); five keep the chance of a false alarm in CI
-/// below one in a hundred.
+/// snapshot) is caught within three 30-second runs, by the replica comparison after the run: the
+/// follower applied the same index as its peers and holds another state. Each run usually
+/// suffices; three keep the chance of a false alarm in CI small.
 #[test]
 fn the_install_without_restore_bug_is_caught() {
     if !can_run() {
         return;
     }
     let mut verdicts = Vec::new();
-    for seed in 2..7 {
+    for seed in 2..5 {
         let results = tempfile::tempdir().unwrap();
         let out = riptide_test(
             results.path(),
@@ -90,9 +105,15 @@ fn the_install_without_restore_bug_is_caught() {
                 logs.contains("installed a snapshot from the leader"),
                 "caught after a snapshot install"
             );
+            let replicas = run_file(results.path(), "replicas.json");
+            assert!(replicas.contains(r#""outcome": "diverged""#), "{replicas}");
+            assert!(
+                stdout.contains("REPLICAS DIVERGED: at applied index"),
+                "{stdout}"
+            );
             return;
         }
         verdicts.push(format!("seed {seed}: {:?}\n{stdout}", out.status.code()));
     }
-    panic!("never caught in 5 runs:\n{}", verdicts.join("\n"));
+    panic!("never caught in 3 runs:\n{}", verdicts.join("\n"));
 }

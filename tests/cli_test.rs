@@ -468,6 +468,14 @@ fn riptide_cluster_serves_riptide_client_until_ctrl_c() {
         assert_eq!(code, Some(0), "{status}");
         assert_eq!(status.matches("Leader").count(), 1, "{status}");
         assert_eq!(status.lines().count(), 3, "{status}");
+        let (code, compared) = client(&["compare"]);
+        assert_eq!(code, Some(0), "{compared}");
+        assert!(
+            compared.ends_with("3 nodes agree at applied index")
+                || compared.contains("3 nodes agree at applied index"),
+            "{compared}"
+        );
+        assert_eq!(compared.matches(": 1 keys,").count(), 3, "{compared}");
         unsafe { libc::kill(cluster.id() as i32, libc::SIGINT) };
         assert_eq!(cluster.wait().unwrap().code(), Some(0));
         assert_eq!(
@@ -477,6 +485,13 @@ fn riptide_cluster_serves_riptide_client_until_ctrl_c() {
         );
         let (code, _) = client(&["get", "k1"]);
         assert_ne!(code, Some(0), "the cluster is down");
+        let (code, compared) = client(&["--timeout-ms", "300", "compare"]);
+        assert_eq!(
+            code,
+            Some(2),
+            "nothing to compare is not agreement: {compared}"
+        );
+        assert!(compared.contains("no node answered"), "{compared}");
         // The data stays: a cluster restarted on the same folder still has it.
         let mut again = Command::new(riptide_bin())
             .args(["cluster", "--nodes", "3", "--port", "7400", "--dir"])

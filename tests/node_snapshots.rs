@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{addr, isolated, TestCluster};
-use riptide_proto::Status;
+use riptide_proto::{StateDigest, Status};
 use riptide_workload::{Client, ClientOptions, OpResult};
 
 const WRITES: usize = 300;
@@ -70,6 +70,41 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Every node's state machine digest, once all of them stand at one applied index.
+fn settled_digests(cluster: &TestCluster) -> Vec<StateDigest> {
+    let mut digests = Vec::new();
+    wait_until(
+        "the nodes stand at one applied index",
+        Duration::from_secs(10),
+        || {
+            digests = cluster
+                .nodes()
+                .iter()
+                .map(|(_, a)| riptide_proto::state_digest(*a, Duration::from_secs(2)).unwrap())
+                .collect();
+            digests
+                .windows(2)
+                .all(|w| w[0].applied_index == w[1].applied_index)
+        },
+    );
+    digests
+}
+
+fn assert_replicas_agree(cluster: &TestCluster) {
+    let digests = settled_digests(cluster);
+    for d in &digests {
+        assert_eq!(
+            (d.data_digest, d.session_digest, d.keys),
+            (
+                digests[0].data_digest,
+                digests[0].session_digest,
+                digests[0].keys
+            ),
+            "{digests:#?}"
+        );
+    }
+}
+
 /// Kills a follower, writes until the leader has compacted far past it, restarts it: the
 /// follower catches up by InstallSnapshot (its log says so) and then holds every write.
 fn a_follower_catches_up_past_the_compacted_log(bugs: &[&str]) -> (TestCluster, u64) {
@@ -115,6 +150,7 @@ fn a_follower_behind_the_compacted_log_catches_up_by_install_snapshot_with_every
         for (k, value) in read_all(&cluster, follower) {
             assert_eq!(value, Some(format!("v{k}")), "k{k} on node {follower}");
         }
+        assert_replicas_agree(&cluster);
         // And again after the follower restarts from the snapshot it installed.
         cluster.supervisor.kill(follower).unwrap();
         cluster.supervisor.restart(follower).unwrap();
@@ -145,6 +181,13 @@ fn the_install_without_restore_bug_leaves_the_follower_without_the_writes_it_mis
             missing > 50,
             "the follower kept its old state: {missing} of {WRITES} keys missing"
         );
+        // The digests show it without reading a key: same applied index, another state.
+        let digests = settled_digests(&cluster);
+        let odd = digests.iter().find(|d| d.id == follower).unwrap();
+        let other = digests.iter().find(|d| d.id != follower).unwrap();
+        assert_eq!(odd.applied_index, other.applied_index);
+        assert_ne!(odd.data_digest, other.data_digest, "{digests:#?}");
+        assert!(odd.keys < other.keys, "{digests:#?}");
     });
 }
 
@@ -181,5 +224,6 @@ fn every_node_restarts_from_its_snapshot_and_log_tail_with_every_write() {
                 assert_eq!(value, Some(format!("v{k}")), "k{k} on node {id}");
             }
         }
+        assert_replicas_agree(&cluster);
     });
 }

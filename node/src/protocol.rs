@@ -6,5 +6,5 @@
 
 pub use riptide_proto::{
     decode, encode, ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Hello,
-    LeaderHint, Reply, Role, SnapshotStatus, Status, WriteOp, MAX_FRAME_BYTES,
+    LeaderHint, Reply, Role, SnapshotStatus, StateDigest, Status, WriteOp, MAX_FRAME_BYTES,
 };

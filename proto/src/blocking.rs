@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::frame::{body_len, decode_body, Frame, HEADER_LEN};
-use crate::message::{ClientOp, ClientRequest, ClientResponse, ClientResult, Hello, Status};
+use crate::message::{
+    ClientOp, ClientRequest, ClientResponse, ClientResult, Hello, StateDigest, Status,
+};
 
 /// Typed messages over a blocking byte stream (a `TcpStream` with timeouts, in practice).
 #[derive(Debug)]
@@ -98,21 +100,42 @@ fn read_full(stream: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Asks the node at `addr` for its [`Status`], giving up after `timeout` per step (connect,
 /// write, read). Never goes through Raft: any live node answers, leader or not.
 pub fn status(addr: SocketAddr, timeout: Duration) -> Result<Status> {
+    match ask(addr, timeout, ClientOp::Status, "the status")? {
+        ClientResult::Status(status) => Ok(status),
+        other => Err(unexpected("a status", other)),
+    }
+}
+
+/// Asks the node at `addr` for the [`StateDigest`] of its state machine, as [`status`] does.
+/// The node walks its whole store for it: for comparing replicas, not for polling.
+pub fn state_digest(addr: SocketAddr, timeout: Duration) -> Result<StateDigest> {
+    match ask(addr, timeout, ClientOp::Digest, "the state digest")? {
+        ClientResult::Digest(digest) => Ok(digest),
+        other => Err(unexpected("a state digest", other)),
+    }
+}
+
+/// One request on a connection of its own, outside any client session.
+fn ask(
+    addr: SocketAddr,
+    timeout: Duration,
+    op: ClientOp,
+    awaited: &'static str,
+) -> Result<ClientResult> {
     let mut conn = BlockingConnection::open(addr, timeout, &Hello::Client)?;
     conn.send(&ClientRequest {
         id: 1,
         client_id: 0,
         seq: 0,
-        op: ClientOp::Status,
+        op,
     })?;
-    let response: ClientResponse = conn.recv()?.ok_or(Error::Closed {
-        awaited: "the status",
-    })?;
-    match response.result {
-        ClientResult::Status(status) => Ok(status),
-        other => Err(Error::Unexpected {
-            expected: "a status",
-            got: format!("{other:?}"),
-        }),
+    let response: ClientResponse = conn.recv()?.ok_or(Error::Closed { awaited })?;
+    Ok(response.result)
+}
+
+fn unexpected(expected: &'static str, got: ClientResult) -> Error {
+    Error::Unexpected {
+        expected,
+        got: format!("{got:?}"),
     }
 }

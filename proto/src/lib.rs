@@ -65,12 +65,12 @@ pub mod ids;
 pub mod message;
 
 pub use address::{node_addr, node_ip, MAX_NODE_ID};
-pub use blocking::{status, BlockingConnection};
+pub use blocking::{state_digest, status, BlockingConnection};
 pub use connection::{Connection, FrameReader, FrameWriter};
 pub use error::{Error, Result};
 pub use frame::{decode, encode, Frame, MAX_FRAME_BYTES};
 pub use ids::{Index, NodeId, Term};
 pub use message::{
     ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Hello, LeaderHint, Reply,
-    Role, SnapshotStatus, Status, WriteOp,
+    Role, SnapshotStatus, StateDigest, Status, WriteOp,
 };

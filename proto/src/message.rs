@@ -36,6 +36,9 @@ pub enum ClientOp {
     Write(WriteOp),
     /// Role, term, leader and log positions of the node that answers. Never goes through Raft.
     Status,
+    /// A fingerprint of the node's state machine at its applied index ([`StateDigest`]), to
+    /// compare replicas. Never goes through Raft; costs the node one pass over its store.
+    Digest,
 }
 
 /// The writes of the key-value state machine: what a client asks for, and what the node puts in
@@ -87,6 +90,8 @@ pub enum ClientResult {
     Indeterminate { reason: String },
     /// The answer to [`ClientOp::Status`].
     Status(Status),
+    /// The answer to [`ClientOp::Digest`].
+    Digest(StateDigest),
 }
 
 /// Where a follower thinks the leader is.
@@ -164,4 +169,25 @@ pub struct SnapshotStatus {
     /// Client sessions the state machine holds, and sessions it expired so far.
     pub sessions: u64,
     pub sessions_expired: u64,
+}
+
+/// A node's state machine, fingerprinted at its applied index. Two nodes that have applied the
+/// same index must report equal `data` and `sessions` (Raft's State Machine Safety); anything
+/// else means a replica diverged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateDigest {
+    pub id: NodeId,
+    /// The index the state machine had applied when it was fingerprinted.
+    pub applied_index: Index,
+    /// The term of that entry (0 before the first).
+    pub applied_term: Term,
+    /// Keys in the store.
+    pub keys: u64,
+    /// Live client sessions.
+    pub sessions: u64,
+    /// An order-independent hash of every key and value.
+    pub data_digest: u64,
+    /// The same of the session table: each session's last command and cached answer, the
+    /// tombstones, the expiry clock.
+    pub session_digest: u64,
 }

@@ -46,6 +46,8 @@ pub struct RunInfo {
     pub note: Option<String>,
     /// The files the page links to; `None`: a run folder's (and the list of all runs).
     pub links: Option<Vec<String>>,
+    /// The replicas compared after the run (`replicas.json`), when the run has it.
+    pub replicas: Option<riptide_store::ReplicaCheck>,
 }
 
 impl RunInfo {
@@ -75,6 +77,7 @@ impl RunInfo {
             check_time_limit_s: positive(t.check_time_limit_s),
             note: None,
             links: None,
+            replicas: None,
         }
     }
 }
@@ -97,6 +100,7 @@ pub fn write_run_reports(
             .to_string(),
         );
     }
+    info.replicas = results.replicas.clone();
     let page = timeline::render(run, &info, &results.summary, results.checker);
     write_atomic(&dir.join("timeline.html"), page.as_bytes())?;
     let latency = plots::latency_svg(run, &results.summary);

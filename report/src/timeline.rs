@@ -295,6 +295,14 @@ fn anomalies(checker: &CheckReport, page_op: &impl Fn(&OpRef) -> Option<usize>) 
     anomalies
 }
 
+/// The run's verdict: the checker's, unless the replicas diverged (then invalid).
+fn verdict(info: &RunInfo, checker: &CheckReport) -> Verdict {
+    match &info.replicas {
+        Some(r) if r.outcome == riptide_store::ReplicaOutcome::Diverged => Verdict::Invalid,
+        _ => checker.verdict,
+    }
+}
+
 /// The header: what the run was and what the checker said.
 fn meta(info: &RunInfo, summary: &RunSummary, checker: &CheckReport) -> Value {
     json!({
@@ -307,7 +315,9 @@ fn meta(info: &RunInfo, summary: &RunSummary, checker: &CheckReport) -> Value {
         "workload": info.workload,
         "concurrency": info.concurrency,
         "unsafeBugs": info.unsafe_bugs,
-        "verdict": checker.verdict.name(),
+        "verdict": verdict(info, checker).name(),
+        "checkerVerdict": checker.verdict.name(),
+        "replicas": info.replicas.as_ref().map(|r| json!({"outcome": r.outcome, "note": r.note})),
         "model": checker.model.to_string(),
         "checkerSecs": checker.elapsed_secs,
         "keyCounts": {

@@ -212,12 +212,16 @@ impl SimClient {
                 self.finish_refused()
             }
             ClientResult::Fail(_) => self.finish(Completion::Fail),
-            ClientResult::Indeterminate { .. } | ClientResult::Status(_) if is_read => {
+            ClientResult::Indeterminate { .. }
+            | ClientResult::Status(_)
+            | ClientResult::Digest(_)
+                if is_read =>
+            {
                 self.finish(Completion::Fail)
             }
-            ClientResult::Indeterminate { .. } | ClientResult::Status(_) => {
-                self.finish(Completion::Info)
-            }
+            ClientResult::Indeterminate { .. }
+            | ClientResult::Status(_)
+            | ClientResult::Digest(_) => self.finish(Completion::Info),
             ClientResult::NotLeader { leader_hint } => {
                 let hinted = leader_hint.map(|h| h.id).filter(|&id| id != target);
                 self.leader = hinted;
@@ -265,7 +269,7 @@ impl SimClient {
                     self.known.insert(key.clone(), new.clone())
                 }
                 ClientOp::Write(WriteOp::Append { key, .. }) => self.known.remove(key),
-                ClientOp::Status => None,
+                ClientOp::Status | ClientOp::Digest => None,
             };
         }
         Action::Done { op, completion }

@@ -56,7 +56,9 @@ fn fields(op: &ClientOp, read_value: Option<&Option<String>>) -> String {
             format!("[{},{}]", json_str(expected), json_str(new)),
         ),
         ClientOp::Write(WriteOp::Append { key, suffix }) => ("append", key, json_str(suffix)),
-        ClientOp::Status => unreachable!("a status query is not a client operation"),
+        ClientOp::Status | ClientOp::Digest => {
+            unreachable!("status and digest queries are not client operations")
+        }
     };
     format!(r#""f":"{f}","key":{},"value":{value}"#, json_str(key))
 }

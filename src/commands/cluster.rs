@@ -9,6 +9,7 @@ use riptide_nemesis::Supervisor;
 use riptide_node::server::UnsafeBug;
 use riptide_proto::NodeId;
 use riptide_proto::{ClientOp, WriteOp};
+use riptide_store::ReplicaOutcome;
 use riptide_workload::{Client, ClientOptions, OpResult};
 
 use crate::cluster::{self as local_cluster, status, ClusterPlan, NodeProgram};
@@ -140,6 +141,10 @@ pub enum ClientCommand {
     Append { key: String, suffix: String },
     /// Every node's role, term, leader and log positions.
     Status,
+    /// Compare the nodes' state machines: nodes that applied the same index must hold the same
+    /// keys, values and sessions. Waits up to --timeout-ms for them to reach one index. Exit 0
+    /// they agree, 1 they diverged, 2 not every node could be compared.
+    Compare,
 }
 
 /// Performs one op. Exit code 0 ok, 1 definite failure, 2 unknown outcome.
@@ -148,6 +153,7 @@ pub fn client(args: ClientArgs) -> Result<u8, Exit> {
     let timeout = Duration::from_millis(args.timeout_ms);
     let op = match &args.op {
         ClientCommand::Status => return Ok(print_statuses(&nodes, timeout)),
+        ClientCommand::Compare => return Ok(print_comparison(&nodes, timeout)),
         ClientCommand::Get { key } => ClientOp::Get { key: key.clone() },
         ClientCommand::Put { key, value } => ClientOp::Write(WriteOp::Put {
             key: key.clone(),
@@ -210,6 +216,32 @@ fn client_nodes(args: &ClientArgs) -> Result<Vec<(NodeId, SocketAddr)>, Exit> {
             Ok((id, addr))
         })
         .collect()
+}
+
+/// `riptide client compare`: one line per node, then the outcome.
+fn print_comparison(nodes: &[(NodeId, SocketAddr)], timeout: Duration) -> u8 {
+    let check = crate::run::replicas::compare(nodes, timeout);
+    for n in &check.nodes {
+        println!(
+            "n{} applied {} (term {}): {} keys, {} sessions, data {}, sessions {}",
+            n.id,
+            n.applied_index,
+            n.applied_term,
+            n.keys,
+            n.sessions,
+            n.data_digest,
+            n.session_digest
+        );
+    }
+    for (id, err) in &check.unanswered {
+        println!("n{id}: no answer ({err})");
+    }
+    println!("{}", check.note);
+    match check.outcome {
+        ReplicaOutcome::Agree => 0,
+        ReplicaOutcome::Diverged => exit::INVALID,
+        ReplicaOutcome::Incomplete => exit::UNKNOWN,
+    }
 }
 
 /// `riptide client status`: one line per node. Exit 0 if every node answered, else 1.

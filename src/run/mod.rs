@@ -17,6 +17,7 @@ mod folder;
 mod interrupts;
 pub mod options;
 mod progress;
+pub(crate) mod replicas;
 mod steps;
 
 use riptide_nemesis::{sandbox, Firewall, Sandbox};

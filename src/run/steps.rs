@@ -5,8 +5,12 @@
 //! 3. [`drive_workload`]: the clients for the time limit (or until Ctrl-C), with the progress bar;
 //! 4. [`heal`]: stop the faults, heal everything, restart nodes that died, wait for a leader;
 //! 5. [`final_reads`]: read every key once more, so a lost write shows in the history;
-//! 6. [`stop`]: stop the nodes (exact pids), make the history durable;
-//! 7. judge: check the history, write `results.json` and the reports ([`crate::judge`]).
+//! 6. [`compare_replicas`]: every node's state machine digest at one applied index, stored in
+//!    `replicas.json` ([`super::replicas`]): a replica that diverged shows even if no client read
+//!    from it;
+//! 7. [`stop`]: stop the nodes (exact pids), make the history durable;
+//! 8. judge: check the history and the replicas, write `results.json` and the reports
+//!    ([`crate::judge`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -66,6 +70,7 @@ pub fn execute(run: &RunFolder, firewall: Option<Firewall>) -> anyhow::Result<Ou
     let recovered = heal(&session, nemesis.as_deref(), nemesis_thread);
     if !session.interrupts.skip_final_reads() {
         final_reads(&session);
+        compare_replicas(&session);
     }
     drop(nemesis);
     stop(session)?;
@@ -294,7 +299,16 @@ fn final_reads(session: &Session) {
     }
 }
 
-/// Step 6: the nodes stop, the history is made durable and checked for write errors.
+/// Step 6: the replicas compared, and the comparison stored for the judge.
+fn compare_replicas(session: &Session) {
+    let check = super::replicas::compare(&session.addrs, session.run.plan.recovery_timeout());
+    tracing::info!(outcome = ?check.outcome, note = %check.note, "replicas compared");
+    if let Err(err) = check.store(&session.run.dir) {
+        eprintln!("riptide: warning: cannot store the replica comparison: {err:#}");
+    }
+}
+
+/// Step 7: the nodes stop, the history is made durable and checked for write errors.
 fn stop(session: Session) -> anyhow::Result<()> {
     session.supervisor.shutdown();
     session

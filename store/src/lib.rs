@@ -23,12 +23,14 @@ pub mod error;
 pub mod history;
 pub mod layout;
 pub mod manifest;
+pub mod replicas;
 pub mod results;
 pub mod summary;
 
 pub use error::{Error, Result};
 pub use history::RunHistory;
 pub use manifest::{Manifest, RunStatus, SnapshotPlan, TestPlan};
+pub use replicas::{ReplicaCheck, ReplicaOutcome};
 pub use results::Results;
 pub use summary::RunSummary;
 
@@ -40,6 +42,8 @@ pub mod files {
     pub const MANIFEST: &str = "test.json";
     pub const HISTORY: &str = "history.jsonl";
     pub const RESULTS: &str = "results.json";
+    /// The nodes' state machines compared after the run ([`crate::replicas`]).
+    pub const REPLICAS: &str = "replicas.json";
     pub const RUN_LOG: &str = "riptide.log";
     /// Each node's log (`nodes/n<i>.log`) and data dir (`nodes/n<i>/data`) live under this.
     pub const NODES: &str = "nodes";

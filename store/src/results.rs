@@ -12,6 +12,7 @@ use std::path::Path;
 use riptide_checker::{KeyCounts, Verdict};
 use serde::{Deserialize, Serialize};
 
+use crate::replicas::{ReplicaCheck, ReplicaOutcome};
 use crate::summary::RunSummary;
 use crate::{check_schema, files, legacy_schema, Result, SCHEMA_VERSION};
 
@@ -32,6 +33,10 @@ pub struct Results<C> {
     pub summary: RunSummary,
     #[serde(default)]
     pub checker: C,
+    /// The replicas compared after the run (absent in older runs and when it was skipped). A
+    /// `diverged` comparison makes the run invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<ReplicaCheck>,
 }
 
 fn yes() -> bool {
@@ -84,7 +89,17 @@ impl<C: Serialize> Results<C> {
             cluster_recovered,
             summary,
             checker,
+            replicas: None,
         }
+    }
+
+    /// The same, with the replica comparison; a divergence makes the verdict invalid.
+    pub fn with_replicas(mut self, replicas: Option<ReplicaCheck>) -> Results<C> {
+        if replicas.as_ref().map(|r| r.outcome) == Some(ReplicaOutcome::Diverged) {
+            self.verdict = Verdict::Invalid;
+        }
+        self.replicas = replicas;
+        self
     }
 
     /// Writes `dir/results.json` atomically.
@@ -106,6 +121,54 @@ impl Results<CheckSummary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diverged_replicas_make_a_valid_run_invalid_and_agreeing_ones_change_nothing() {
+        use crate::replicas::NodeDigest;
+        let node = |id, data: &str| NodeDigest {
+            id,
+            applied_index: 9,
+            applied_term: 1,
+            keys: 1,
+            sessions: 1,
+            data_digest: data.into(),
+            session_digest: "s".into(),
+        };
+        let results = |nodes| {
+            let check = ReplicaCheck::compare(nodes, BTreeMap::new());
+            Results::new(
+                Verdict::Valid,
+                true,
+                true,
+                RunSummary::default(),
+                CheckSummary::default(),
+            )
+            .with_replicas(Some(check))
+        };
+        let agree = results(vec![node(1, "a"), node(2, "a")]);
+        assert_eq!(agree.verdict, Verdict::Valid);
+        let diverged = results(vec![node(1, "a"), node(2, "b"), node(3, "a")]);
+        assert_eq!(diverged.verdict, Verdict::Invalid);
+        let dir = tempfile::tempdir().unwrap();
+        diverged.store(dir.path()).unwrap();
+        let back = Results::load(dir.path()).unwrap();
+        assert_eq!(back.verdict, Verdict::Invalid);
+        let replicas = back.replicas.expect("stored with the results");
+        assert_eq!(replicas.outcome, ReplicaOutcome::Diverged);
+        assert!(replicas.note.contains("n2 (data)"), "{}", replicas.note);
+        // Without a comparison the field is left out, and files without it still load.
+        let none = Results::new(
+            Verdict::Valid,
+            true,
+            true,
+            RunSummary::default(),
+            CheckSummary::default(),
+        );
+        none.store(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+        assert!(!text.contains("replicas"), "{text}");
+        assert_eq!(Results::load(dir.path()).unwrap().replicas, None);
+    }
 
     #[test]
     fn results_written_whole_read_back_as_a_summary() {

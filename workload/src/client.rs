@@ -192,7 +192,7 @@ impl Client {
                         }
                     }
                 }
-                Attempt::Answer(ClientResult::Status(_)) => {
+                Attempt::Answer(ClientResult::Status(_) | ClientResult::Digest(_)) => {
                     return self.unknown(is_read, "the node answered with a status".into())
                 }
                 Attempt::NotSent(err) => {

@@ -59,8 +59,10 @@
 //! 100,000 applies right after a clone. Encoding the whole image to a buffered file took ~0.7 s
 //! (off the Raft loop), decoding it ~1.5 s.
 //!
-//! The snapshot format is in `snapshot.rs`.
+//! The snapshot format is in `snapshot.rs`; the fingerprint that compares replicas in
+//! `digest.rs`.
 
+mod digest;
 mod sessions;
 mod snapshot;
 
@@ -71,6 +73,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::protocol::WriteOp;
 use crate::protocol::{FailReason, Reply};
+pub use digest::Digest;
 use sessions::{Sessions, Verdict};
 
 /// A state-changing command as it travels through the log.

@@ -50,7 +50,7 @@ use super::options::UnsafeBug;
 use crate::kv::{Applied, Command, KvStore, WriteOp};
 use crate::protocol::{
     ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, LeaderHint, Reply,
-    SnapshotStatus, Status,
+    SnapshotStatus, StateDigest, Status,
 };
 use crate::raft::{InstallRequest, Message, NotLeader, Raft, ReadId, Ready, SnapshotImage};
 use crate::types::{Entry, HardState, Index, NodeId, Payload, SnapshotMeta, Term};
@@ -94,6 +94,18 @@ pub trait Network {
 pub trait Clients {
     type Reply;
     fn answer(&mut self, reply: Self::Reply, response: ClientResponse);
+
+    /// Answers with what `work` computes, which may take a while (a pass over the whole
+    /// store): the real node runs it on a thread of its own so that the Raft loop goes on;
+    /// the default, for deterministic executors, runs it at once.
+    fn answer_with(
+        &mut self,
+        reply: Self::Reply,
+        work: Box<dyn FnOnce() -> ClientResponse + Send>,
+    ) {
+        let response = work();
+        self.answer(reply, response);
+    }
 }
 
 /// What became of a snapshot begun with [`Storage::begin_snapshot`].
@@ -229,6 +241,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
                 let status = ClientResult::Status(self.status());
                 return self.clients.answer(reply, response(request.id, status));
             }
+            ClientOp::Digest => return self.answer_digest(request.id, reply),
             ClientOp::Get { key } => return self.start_read(request.id, key, reply),
             ClientOp::Write(write) => write,
         };
@@ -241,6 +254,29 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             Some(refusal) => self.clients.answer(reply, response(request.id, refusal)),
             None => self.propose_write(command, request.id, reply),
         }
+    }
+
+    /// The state machine's fingerprint at the applied index, computed from an O(1) clone of
+    /// the store, off the Raft loop where the [`Clients`] allow it.
+    fn answer_digest(&mut self, request_id: u64, reply: C::Reply) {
+        let kv = self.kv.clone();
+        let log = self.raft.log();
+        let (id, applied_index) = (self.raft.id(), log.applied_index());
+        let applied_term = log.term_at(applied_index).unwrap_or(0);
+        let work = move || {
+            let digest = kv.digest();
+            let state = StateDigest {
+                id,
+                applied_index,
+                applied_term,
+                keys: kv.len() as u64,
+                sessions: kv.session_count() as u64,
+                data_digest: digest.data,
+                session_digest: digest.sessions,
+            };
+            response(request_id, ClientResult::Digest(state))
+        };
+        self.clients.answer_with(reply, Box::new(work));
     }
 
     /// A linearizable read: ReadIndex on the leader (or, with the stale-read bug, the local
