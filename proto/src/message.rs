@@ -169,6 +169,9 @@ pub struct SnapshotStatus {
     /// Client sessions the state machine holds, and sessions it expired so far.
     pub sessions: u64,
     pub sessions_expired: u64,
+    /// Keys in the state machine.
+    #[serde(default)]
+    pub keys: u64,
 }
 
 /// A node's state machine, fingerprinted at its applied index. Two nodes that have applied the

@@ -252,14 +252,19 @@ fn print_statuses(nodes: &[(NodeId, SocketAddr)], timeout: Duration) -> u8 {
             Ok(s) => {
                 reachable += 1;
                 println!(
-                    "n{id} {addr}: {:?} term {} leader {} commit {} applied {} log {}..={}",
+                    "n{id} {addr}: {:?} term {} leader {} commit {} applied {} log {}..={} \
+                     snapshot {} ({} B) keys {} sessions {}",
                     s.role,
                     s.term,
                     s.leader.map_or("-".into(), |l| format!("n{l}")),
                     s.commit_index,
                     s.applied_index,
                     s.first_log_index,
-                    s.last_log_index
+                    s.last_log_index,
+                    s.snapshot.last_index,
+                    s.snapshot.bytes,
+                    s.snapshot.keys,
+                    s.snapshot.sessions
                 );
             }
             Err(err) => println!("n{id} {addr}: unreachable ({err})"),

@@ -396,6 +396,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
                 sent: self.raft.snapshots_sent(),
                 sessions: self.kv.session_count() as u64,
                 sessions_expired: self.kv.sessions_expired(),
+                keys: self.kv.len() as u64,
             },
         }
     }
