@@ -39,10 +39,13 @@ pub fn judge_run(
     let report = riptide_checker::check(&history, model, &opts)?;
     // A run stopped before the replicas were compared has no replicas.json; a damaged one is
     // said, and costs the run nothing but the comparison.
-    let replicas = ReplicaCheck::load(dir).unwrap_or_else(|err| {
-        eprintln!("riptide: warning: {err:#}; judging without the replica comparison");
-        None
-    });
+    // The stored answers are compared again, so `riptide analyze` re-decides them too.
+    let replicas = ReplicaCheck::load(dir)
+        .unwrap_or_else(|err| {
+            eprintln!("riptide: warning: {err:#}; judging without the replica comparison");
+            None
+        })
+        .map(|stored| ReplicaCheck::compare(stored.nodes, stored.unanswered));
     let results = Results::new(report.verdict, !interrupted, recovered, summary, &report)
         .with_replicas(replicas);
     results.store(dir)?;

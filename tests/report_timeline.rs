@@ -412,6 +412,13 @@ fn check_valid_run(chromium: &Path, dir: &Path, stdout: &str) {
         "no anomaly on a valid run: {panel}"
     );
     assert!(panel.contains("Linearizable"), "{panel}");
+    let note = results["replicas"]["note"].as_str().unwrap();
+    assert!(note.starts_with("3 nodes agree at applied index"), "{note}");
+    assert_eq!(line(stdout, "replicas "), format!("replicas  {note}"));
+    assert!(
+        panel.contains(">Replicas<") && panel.contains(note),
+        "{panel}"
+    );
     assert!(
         attr(&dom, "jump", "hidden").is_some(),
         "no jump link on a valid run"
@@ -511,4 +518,34 @@ fn real_runs_render_with_lanes_faults_and_the_anomaly_and_analyze_agrees() {
             "analyze rewrites the reports"
         );
     }
+
+    // analyze compares the stored replica digests again: one node's data digest changed makes
+    // the valid history's run invalid, named in the summary and at the top of the timeline.
+    let path = valid.join("replicas.json");
+    let mut replicas = json(&path);
+    replicas["nodes"][1]["data_digest"] = "0123456789abcdef".into();
+    std::fs::write(&path, serde_json::to_string(&replicas).unwrap()).unwrap();
+    let out = riptide(&["analyze", valid.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("REPLICAS DIVERGED: at applied index"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("n2 (data) differ from n1, n3"), "{stdout}");
+    let after = json(&valid.join("results.json"));
+    assert_eq!(after["verdict"], "invalid");
+    assert_eq!(
+        after["checker"]["verdict"], "valid",
+        "the history itself is fine"
+    );
+    assert_eq!(after["replicas"]["outcome"], "diverged");
+    let dom = dump_dom(&chromium, &file_url(&valid.join("timeline.html"), ""));
+    assert!(dom.contains(r#"class="verdict v-invalid">INVALID<"#));
+    let panel = inner(&dom, "anomaly-panel", "aside");
+    assert!(panel.contains("Replicas diverged"), "{panel}");
+    assert!(
+        panel.contains("Linearizable"),
+        "the checker's part still says so: {panel}"
+    );
 }
