@@ -40,9 +40,13 @@ pub enum Error {
         message: String,
     },
 
-    /// The history uses an operation the model does not have (e.g. `cas` on `register`).
-    #[error("model {model} cannot check `{f}` operations{key}: {hint}")]
+    /// The history uses an operation the model does not have (e.g. `cas` on `register`): the
+    /// first such op, by the line of its invoke.
+    #[error("{}:{line}: model {model} cannot check `{f}` operations{key}: {hint}", path.display())]
     Unsupported {
+        path: PathBuf,
+        /// 1-based line of the op's invoke.
+        line: usize,
         model: String,
         f: String,
         /// ` on key "k"`, or nothing for the default key.

@@ -6,10 +6,12 @@
 //! ```
 //!
 //! Fields used: `:process` (an integer; a keyword, such as `:nemesis`, is ignored), `:type`
-//! (`:invoke :ok :fail :info`), `:f` (`:read :write :cas :append`, or `:get :put`), `:value`
-//! (`nil`, an integer, a string, or `[from to]` for cas) and an optional `:key`. Other fields are
-//! skipped. Values of `jepsen.independent` tests, `[key value]` tuples (`[key [from to]]` for
-//! cas), are split into key and value when there is no `:key` field.
+//! (`:invoke :ok :fail :info`), `:f` (`:read :write :cas :append`, or `:get :put`; `:acquire
+//! :release` for a mutex; `:txn` for a multi-register), `:value` (`nil`, an integer, a string,
+//! `[from to]` for cas, `[[:read :x nil] [:write :y 2]]` for a txn, see [`crate::txn`]) and an
+//! optional `:key`. Other fields are skipped. Values of `jepsen.independent` tests, `[key value]`
+//! tuples (`[key [from to]]` for cas, `[key [[:read :x nil] ...]]` for a txn), are split into
+//! key and value when there is no `:key` field.
 //!
 //! The reader below understands the EDN that Jepsen writes (maps, vectors, lists, sets, strings,
 //! keywords, symbols, numbers, `nil`, booleans, tagged literals such as `#jepsen.history.Op{..}`,
@@ -19,7 +21,8 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use crate::error::{excerpt, Error, Result};
-use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue};
+use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue, TXN};
+use crate::txn::{MicroKind, RawMicro};
 
 /// An EDN form.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +75,75 @@ impl<'a> Edn<'a> {
         }
         EventValue::Other
     }
+}
+
+/// An event's value for an op named `f`: a transaction for a `txn` invoke or `ok` (an error
+/// if it is not one), otherwise what [`Edn::to_event_value`] makes of it. The value of a failed
+/// or indeterminate txn is never used, so there anything goes.
+pub(crate) fn event_value<'a>(
+    f: &str,
+    kind: EventType,
+    v: &Edn<'a>,
+) -> std::result::Result<EventValue<'a>, String> {
+    if f != "txn" {
+        return Ok(v.to_event_value());
+    }
+    match txn_value(v) {
+        Ok(micros) => Ok(EventValue::Txn(micros)),
+        Err(_) if matches!(kind, EventType::Fail | EventType::Info) => Ok(EventValue::Other),
+        Err(why) => Err(format!("{TXN} as the value of `:txn`; {why}")),
+    }
+}
+
+/// A transaction's micro-ops, `[[:read :x nil] [:write :y 2] ...]`, or what is wrong with it.
+fn txn_value<'a>(v: &Edn<'a>) -> std::result::Result<Vec<RawMicro<'a>>, String> {
+    let (Edn::Vector(micros) | Edn::List(micros)) = v else {
+        return Err(format!("found {}", show(v)));
+    };
+    micros
+        .iter()
+        .map(|m| {
+            let bad = || format!("micro-op {} is not `[:read|:write REGISTER VALUE]`", show(m));
+            let (Edn::Vector(parts) | Edn::List(parts)) = m else {
+                return Err(bad());
+            };
+            let [f, register, value] = parts.as_slice() else {
+                return Err(bad());
+            };
+            let f = f.name().ok_or_else(bad)?;
+            let f = MicroKind::parse(f).ok_or_else(|| {
+                format!(
+                    "micro-op {} is `{f}`, but a multi-register has only :read and :write",
+                    show(m)
+                )
+            })?;
+            let register = match register {
+                Edn::Keyword(_) | Edn::Symbol(_) | Edn::Str(_) | Edn::Int(_) => key_name(register),
+                _ => return Err(bad()),
+            };
+            let value = value.scalar().ok_or_else(bad)?;
+            Ok(RawMicro { f, register, value })
+        })
+        .collect()
+}
+
+/// A form, shortly, as EDN.
+fn show(v: &Edn<'_>) -> String {
+    let s = match v {
+        Edn::Nil => "nil".to_string(),
+        Edn::Bool(b) => b.to_string(),
+        Edn::Int(i) => i.to_string(),
+        Edn::Number(n) | Edn::Symbol(n) => n.to_string(),
+        Edn::Str(s) => format!("{s:?}"),
+        Edn::Keyword(k) => format!(":{k}"),
+        Edn::Char(c) => format!("\\{c}"),
+        Edn::Vector(xs) | Edn::List(xs) | Edn::Set(xs) => {
+            let inner: Vec<String> = xs.iter().map(show).collect();
+            format!("[{}]", inner.join(" "))
+        }
+        Edn::Map(_) => "{..}".to_string(),
+    };
+    format!("`{s}`")
 }
 
 /// A reader over EDN text that tracks line numbers.
@@ -461,9 +533,10 @@ fn event(op: OpFields<'_>, line: usize) -> std::result::Result<Event<'_>, String
     };
     let raw = op.value.unwrap_or(Edn::Nil);
     let (key, value) = match op.key {
-        Some(k) => (Some(key_name(&k)), raw.to_event_value()),
+        Some(k) => (Some(key_name(&k)), &raw),
         None => split_independent(f, &raw),
     };
+    let value = event_value(f, kind, value)?;
     Ok(Event {
         line,
         process,
@@ -483,20 +556,26 @@ fn key_name<'a>(k: &Edn<'a>) -> Cow<'a, str> {
     }
 }
 
-/// `jepsen.independent` tuples: `[k v]` for read/write/append, `[k [a b]]` for cas.
-fn split_independent<'a>(f: &str, raw: &Edn<'a>) -> (Option<Cow<'a, str>>, EventValue<'a>) {
+/// `jepsen.independent` tuples: `[k v]` for read/write/append/acquire/release, `[k [a b]]` for
+/// cas, `[k [[:read :x nil] ...]]` for txn. Returns the key, if it is a tuple, and the value.
+fn split_independent<'r, 'a>(f: &str, raw: &'r Edn<'a>) -> (Option<Cow<'a, str>>, &'r Edn<'a>) {
     if let Edn::Vector(xs) = raw {
         if let [k, v] = xs.as_slice() {
             let is_key = matches!(k, Edn::Int(_) | Edn::Str(_) | Edn::Keyword(_));
             let nested = matches!(v, Edn::Vector(_) | Edn::List(_));
-            // cas values are pairs already, so only a nested pair is a tuple.
-            let tuple = if f == "cas" { nested } else { !nested };
+            // cas and txn values are vectors already, so only a nested one is a tuple (a txn's
+            // first element is a micro-op, never a key).
+            let tuple = if f == "cas" || f == "txn" {
+                nested
+            } else {
+                !nested
+            };
             if is_key && tuple {
-                return (Some(key_name(k)), v.to_event_value());
+                return (Some(key_name(k)), v);
             }
         }
     }
-    (None, raw.to_event_value())
+    (None, raw)
 }
 
 /// Reads every op in `text` into `builder`: op maps one after another (one a line, as Jepsen's
@@ -580,9 +659,13 @@ mod tests {
 
     #[test]
     fn independent_tuples_split_into_key_and_value() {
+        let split = |f: &str, v: &Edn<'static>| {
+            let (k, v) = split_independent(f, v);
+            (k, event_value(f, EventType::Ok, v).unwrap())
+        };
         let v = read("[3 [1 2]]");
         assert_eq!(
-            split_independent("cas", &v),
+            split("cas", &v),
             (
                 Some("3".into()),
                 EventValue::Pair(RawValue::Int(1), RawValue::Int(2))
@@ -590,13 +673,38 @@ mod tests {
         );
         let v = read("[1 2]");
         assert_eq!(
-            split_independent("cas", &v),
+            split("cas", &v),
             (None, EventValue::Pair(RawValue::Int(1), RawValue::Int(2)))
         );
         assert_eq!(
-            split_independent("write", &v),
+            split("write", &v),
             (Some("1".into()), EventValue::Scalar(RawValue::Int(2)))
         );
+        let read_x = |v| RawMicro {
+            f: MicroKind::Read,
+            register: "x".into(),
+            value: v,
+        };
+        let v = read("[7 [[:read :x 1]]]");
+        assert_eq!(
+            split("txn", &v),
+            (
+                Some("7".into()),
+                EventValue::Txn(vec![read_x(RawValue::Int(1))])
+            )
+        );
+        let v = read("[[:read :x nil] [:r :x 2]]");
+        assert_eq!(
+            split("txn", &v),
+            (
+                None,
+                EventValue::Txn(vec![read_x(RawValue::Nil), read_x(RawValue::Int(2))])
+            )
+        );
+        let e = event_value("txn", EventType::Invoke, &read("[[:append :x 1]]")).unwrap_err();
+        assert!(e.contains("is `append`, but a multi-register has only"), "{e}");
+        let info = event_value("txn", EventType::Info, &read(":timed-out")).unwrap();
+        assert_eq!(info, EventValue::Other);
     }
 
     #[test]

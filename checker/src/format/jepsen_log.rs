@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use super::edn::{Edn, Reader};
+use super::edn::Reader;
 use crate::error::{excerpt, Error, Result};
 use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue};
 
@@ -75,7 +75,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
             let mut r = Reader::new(value_text);
             r.skip_ws();
             match r.read() {
-                Ok(form) => edn_value(&form),
+                Ok(form) => super::edn::event_value(f, kind, &form).map_err(&bad)?,
                 Err(e) => return Err(bad(format!("{e} as the value in {LINE}"))),
             }
         };
@@ -121,10 +121,6 @@ fn token(s: &str) -> (&str, &str) {
         .position(|&c| c == b' ' || c == b'\t')
         .unwrap_or(b.len() - start);
     (&s[start..start + len], &s[start + len..])
-}
-
-fn edn_value<'a>(form: &Edn<'a>) -> EventValue<'a> {
-    form.to_event_value()
 }
 
 #[cfg(test)]
