@@ -103,7 +103,12 @@ fn txn_value<'a>(v: &Edn<'a>) -> std::result::Result<Vec<RawMicro<'a>>, String> 
     micros
         .iter()
         .map(|m| {
-            let bad = || format!("micro-op {} is not `[:read|:write REGISTER VALUE]`", show(m));
+            let bad = || {
+                format!(
+                    "micro-op {} is not `[:read|:write REGISTER VALUE]`",
+                    show(m)
+                )
+            };
             let (Edn::Vector(parts) | Edn::List(parts)) = m else {
                 return Err(bad());
             };
@@ -127,9 +132,14 @@ fn txn_value<'a>(v: &Edn<'a>) -> std::result::Result<Vec<RawMicro<'a>>, String> 
         .collect()
 }
 
-/// A form, shortly, as EDN.
+/// A form as EDN, in backticks, for messages.
 fn show(v: &Edn<'_>) -> String {
-    let s = match v {
+    format!("`{}`", edn_text(v))
+}
+
+/// A form as EDN (a map only as `{..}`).
+fn edn_text(v: &Edn<'_>) -> String {
+    match v {
         Edn::Nil => "nil".to_string(),
         Edn::Bool(b) => b.to_string(),
         Edn::Int(i) => i.to_string(),
@@ -138,12 +148,11 @@ fn show(v: &Edn<'_>) -> String {
         Edn::Keyword(k) => format!(":{k}"),
         Edn::Char(c) => format!("\\{c}"),
         Edn::Vector(xs) | Edn::List(xs) | Edn::Set(xs) => {
-            let inner: Vec<String> = xs.iter().map(show).collect();
+            let inner: Vec<String> = xs.iter().map(edn_text).collect();
             format!("[{}]", inner.join(" "))
         }
         Edn::Map(_) => "{..}".to_string(),
-    };
-    format!("`{s}`")
+    }
 }
 
 /// A reader over EDN text that tracks line numbers.
@@ -702,7 +711,10 @@ mod tests {
             )
         );
         let e = event_value("txn", EventType::Invoke, &read("[[:append :x 1]]")).unwrap_err();
-        assert!(e.contains("is `append`, but a multi-register has only"), "{e}");
+        assert!(
+            e.contains("is `append`, but a multi-register has only"),
+            "{e}"
+        );
         let info = event_value("txn", EventType::Info, &read(":timed-out")).unwrap();
         assert_eq!(info, EventValue::Other);
     }

@@ -160,6 +160,23 @@ mod tests {
     }
 
     #[test]
+    fn reads_txns_and_locks() {
+        let text = "INFO  jepsen.util - 0\t:invoke\t:txn\t[[:read :x nil] [:write :y 2]]\n\
+                    INFO  jepsen.util - 0\t:ok\t:txn\t[[:read :x 1] [:write :y 2]]\n\
+                    INFO  jepsen.util - 1\t:invoke\t:txn\t[[:write :x 1]]\n\
+                    INFO  jepsen.util - 1\t:info\t:txn\t:timed-out\n\
+                    INFO  jepsen.util - 2\t:invoke\t:acquire\tnil\n";
+        let h = load(text).unwrap();
+        let ok = h.txns.describe(h.ops[0].txn(), &h.values, false);
+        assert_eq!(ok, "txn [r x 1, w y 2]");
+        let info = h.txns.describe(h.ops[1].txn(), &h.values, true);
+        assert_eq!(info, "txn [w x 1]");
+        assert_eq!(h.ops[2].f, crate::history::OpKind::Acquire);
+        let bad = load("INFO  jepsen.util - 0\t:ok\t:txn\t:timed-out\n").unwrap_err();
+        assert!(bad.to_string().contains("expected a transaction"), "{bad}");
+    }
+
+    #[test]
     fn a_file_without_op_lines_is_an_error() {
         let msg = load("hello\nworld\n").unwrap_err().to_string();
         assert!(msg.contains("at least one op line"), "{msg}");
