@@ -93,16 +93,21 @@ pub struct Op {
     /// `Ok` or `Info` (see the module docs): never `Fail` nor `Open`.
     pub outcome: Outcome,
     /// read: the value read (nil for an info read, whose result is unknown);
-    /// write/append: the value written; cas: the expected value; acquire/release: nil;
-    /// txn: the transaction's id in [`History::txns`], in a `ValueId` ([`Op::txn`] reads it).
+    /// write/append: the value written; cas: the expected value; acquire, release, txn: nil.
     pub value: ValueId,
-    /// cas: the new value; nil otherwise.
+    /// cas: the new value; txn: the transaction's id in [`History::txns`], not a value
+    /// ([`Op::txn`] reads it); nil otherwise. (A txn's id is kept here, in a field every other
+    /// reader ignores unless the op is a cas, so that a txn's `value` is still a valid nil, and
+    /// an op stays 32 bytes.)
     pub cas_new: ValueId,
     /// History index (position among all events of the file, from 0) of the invoke.
     pub invoke: u32,
     /// History index of the completion; [`Op::NEVER`] for an info op (it returns at +infinity).
     pub complete: u32,
 }
+
+// An op is a small `Copy` record, copied per key and searched in place: keep it 32 bytes.
+const _: () = assert!(std::mem::size_of::<Op>() == 32);
 
 impl Op {
     /// The completion index of an op that never returned.
@@ -116,7 +121,7 @@ impl Op {
     /// are the completion's (with the values read), an `info` txn's the invoke's.
     pub fn txn(&self) -> TxnId {
         debug_assert_eq!(self.f, OpKind::Txn);
-        TxnId(self.value.0)
+        TxnId(self.cas_new.0)
     }
 }
 
@@ -400,7 +405,7 @@ impl Builder {
         };
         Ok(match (f, &ev.value) {
             (OpKind::Read | OpKind::Acquire | OpKind::Release, _) => (ValueId::NIL, ValueId::NIL),
-            (OpKind::Txn, EventValue::Txn(micros)) => (self.intern_txn(micros), ValueId::NIL),
+            (OpKind::Txn, EventValue::Txn(micros)) => (ValueId::NIL, self.intern_txn(micros)),
             (OpKind::Txn, _) => return Err(bad_value(TXN, self)),
             (OpKind::Write | OpKind::Append, EventValue::Scalar(v)) => {
                 (self.intern(v), ValueId::NIL)
@@ -446,6 +451,9 @@ impl Builder {
                 self.stats.ok += 1;
                 let read = match f {
                     OpKind::Read => Some(self.read_value(&ev)?),
+                    _ => None,
+                };
+                let txn = match f {
                     OpKind::Txn => Some(self.txn_result(&ev)?),
                     _ => None,
                 };
@@ -454,6 +462,9 @@ impl Builder {
                 op.complete = index;
                 if let Some(v) = read {
                     op.value = v;
+                }
+                if let Some(t) = txn {
+                    op.cas_new = t;
                 }
             }
         }

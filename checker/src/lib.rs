@@ -168,7 +168,11 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         file: history.path.clone(),
         format: history.format,
         model,
-        initial: initial.to_string(),
+        // A lock starts free whatever --initial says.
+        initial: match model {
+            ModelKind::Mutex => "free".to_string(),
+            _ => initial.to_string(),
+        },
         nil_read,
         unconstrained_reads,
         elapsed_secs: 0.0,

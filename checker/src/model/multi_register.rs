@@ -135,7 +135,7 @@ impl Model for MultiRegister<'_> {
         if op.f != OpKind::Txn {
             return None;
         }
-        let key = (state, op.value.0, op.outcome == Outcome::Info);
+        let key = (state, op.txn().0, op.outcome == Outcome::Info);
         if let Some(&next) = self.steps.get(&key) {
             return next;
         }
