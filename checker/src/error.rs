@@ -47,10 +47,11 @@ pub enum Error {
         path: PathBuf,
         /// 1-based line of the op's invoke.
         line: usize,
-        model: String,
-        f: String,
+        model: &'static str,
+        f: &'static str,
         /// ` on key "k"`, or nothing for the default key.
         key: String,
+        /// The model to use instead, as `--model NAME`.
         hint: String,
     },
 

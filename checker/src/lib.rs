@@ -216,8 +216,8 @@ fn unsupported(history: &History, model: ModelKind, op: &Op) -> Error {
     Error::Unsupported {
         path: history.path.clone(),
         line: history.line(op.invoke) as usize,
-        model: model.to_string(),
-        f: op.f.name().to_string(),
+        model: model.name(),
+        f: op.f.name(),
         key: match history.keys[op.key as usize].as_str() {
             "" => String::new(),
             k => format!(" on key {k:?}"),

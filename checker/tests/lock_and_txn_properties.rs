@@ -387,7 +387,7 @@ fn shape(mutex: bool, seed: u64, ops: usize, procs: usize, info_percent: u32) ->
             (true, _) => 60,
             (false, _) => 15,
         },
-        nil_reads: seed % 3 == 0,
+        nil_reads: seed.is_multiple_of(3),
         initial_zero: seed % 4 == 1,
     }
 }
