@@ -20,9 +20,9 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+pub(crate) use super::edn_txn::event_value;
 use crate::error::{excerpt, Error, Result};
-use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue, TXN};
-use crate::txn::{MicroKind, RawMicro};
+use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue};
 
 /// An EDN form.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,7 +45,7 @@ pub(crate) enum Edn<'a> {
 
 impl<'a> Edn<'a> {
     /// A keyword's or string's text.
-    fn name(&self) -> Option<&str> {
+    pub(crate) fn name(&self) -> Option<&str> {
         match self {
             Edn::Keyword(s) | Edn::Symbol(s) => Some(s),
             Edn::Str(s) => Some(s),
@@ -53,7 +53,7 @@ impl<'a> Edn<'a> {
         }
     }
 
-    fn scalar(&self) -> Option<RawValue<'a>> {
+    pub(crate) fn scalar(&self) -> Option<RawValue<'a>> {
         Some(match self {
             Edn::Nil => RawValue::Nil,
             Edn::Int(i) => RawValue::Int(*i),
@@ -74,84 +74,6 @@ impl<'a> Edn<'a> {
             }
         }
         EventValue::Other
-    }
-}
-
-/// An event's value for an op named `f`: a transaction for a `txn` invoke or `ok` (an error
-/// if it is not one), otherwise what [`Edn::to_event_value`] makes of it. The value of a failed
-/// or indeterminate txn is never used, so there anything goes.
-pub(crate) fn event_value<'a>(
-    f: &str,
-    kind: EventType,
-    v: &Edn<'a>,
-) -> std::result::Result<EventValue<'a>, String> {
-    if f != "txn" {
-        return Ok(v.to_event_value());
-    }
-    match txn_value(v) {
-        Ok(micros) => Ok(EventValue::Txn(micros)),
-        Err(_) if matches!(kind, EventType::Fail | EventType::Info) => Ok(EventValue::Other),
-        Err(why) => Err(format!("{TXN} as the value of `:txn`; {why}")),
-    }
-}
-
-/// A transaction's micro-ops, `[[:read :x nil] [:write :y 2] ...]`, or what is wrong with it.
-fn txn_value<'a>(v: &Edn<'a>) -> std::result::Result<Vec<RawMicro<'a>>, String> {
-    let (Edn::Vector(micros) | Edn::List(micros)) = v else {
-        return Err(format!("found {}", show(v)));
-    };
-    micros
-        .iter()
-        .map(|m| {
-            let bad = || {
-                format!(
-                    "micro-op {} is not `[:read|:write REGISTER VALUE]`",
-                    show(m)
-                )
-            };
-            let (Edn::Vector(parts) | Edn::List(parts)) = m else {
-                return Err(bad());
-            };
-            let [f, register, value] = parts.as_slice() else {
-                return Err(bad());
-            };
-            let f = f.name().ok_or_else(bad)?;
-            let f = MicroKind::parse(f).ok_or_else(|| {
-                format!(
-                    "micro-op {} is `{f}`, but a multi-register has only :read and :write",
-                    show(m)
-                )
-            })?;
-            let register = match register {
-                Edn::Keyword(_) | Edn::Symbol(_) | Edn::Str(_) | Edn::Int(_) => key_name(register),
-                _ => return Err(bad()),
-            };
-            let value = value.scalar().ok_or_else(bad)?;
-            Ok(RawMicro { f, register, value })
-        })
-        .collect()
-}
-
-/// A form as EDN, in backticks, for messages.
-fn show(v: &Edn<'_>) -> String {
-    format!("`{}`", edn_text(v))
-}
-
-/// A form as EDN (a map only as `{..}`).
-fn edn_text(v: &Edn<'_>) -> String {
-    match v {
-        Edn::Nil => "nil".to_string(),
-        Edn::Bool(b) => b.to_string(),
-        Edn::Int(i) => i.to_string(),
-        Edn::Number(n) | Edn::Symbol(n) => n.to_string(),
-        Edn::Str(s) => format!("{s:?}"),
-        Edn::Keyword(k) => format!(":{k}"),
-        Edn::Char(c) => format!("\\{c}"),
-        Edn::Vector(xs) | Edn::List(xs) | Edn::Set(xs) => {
-            let inner: Vec<String> = xs.iter().map(edn_text).collect();
-            format!("[{}]", inner.join(" "))
-        }
-        Edn::Map(_) => "{..}".to_string(),
     }
 }
 
@@ -556,7 +478,7 @@ fn event(op: OpFields<'_>, line: usize) -> std::result::Result<Event<'_>, String
     })
 }
 
-fn key_name<'a>(k: &Edn<'a>) -> Cow<'a, str> {
+pub(crate) fn key_name<'a>(k: &Edn<'a>) -> Cow<'a, str> {
     match k {
         Edn::Int(i) => Cow::Owned(i.to_string()),
         Edn::Str(s) => s.clone(),
@@ -643,6 +565,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::txn::{MicroKind, RawMicro};
 
     fn read(s: &str) -> Edn<'_> {
         let mut r = Reader::new(s);
