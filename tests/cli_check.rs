@@ -176,3 +176,86 @@ fn nil_read_follows_knossos_for_edn_and_the_flag_chooses() {
         stdout(&o)
     );
 }
+
+/// Knossos's mutex model: chosen from the ops (or named), exit 0 for a lock held by one client
+/// at a time, 1 with a counterexample showing `acquire` and the state `held` for one held twice.
+#[test]
+fn the_mutex_model_checks_lock_histories() {
+    let o = riptide_check(&[&data("mutex-valid.edn"), "--model", "mutex"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("model mutex, initial value free"),
+        "{}",
+        stdout(&o)
+    );
+    let o = riptide_check(&[&data("mutex-invalid.edn")]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("model mutex"), "{out}");
+    assert!(out.contains("> acquire"), "{out}");
+    assert!(out.contains("then the state could be: held"), "{out}");
+}
+
+/// Knossos's multi-register model, from 0 as in Knossos's tests: exit 0 for a read that sees a
+/// txn whole, 1 for one that sees half of it, with the txns and the state in the output.
+#[test]
+fn the_multi_register_model_checks_txn_histories() {
+    let valid = data("multi-register-valid.edn");
+    let o = riptide_check(&[&valid, "--model", "multi-register", "--initial", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let invalid = data("multi-register-invalid.edn");
+    let o = riptide_check(&[&invalid, "--initial", "0"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("model multi-register"), "{out}");
+    assert!(out.contains("> txn [r x 1, r y 0]"), "{out}");
+    assert!(out.contains("then the state could be: {x=1, y=1}"), "{out}");
+    let o = riptide_check(&[&invalid, "--initial", "0", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let op = &v["keys"][""]["counterexample"]["op"];
+    assert_eq!(op["f"], "txn");
+    assert_eq!(
+        op["value"],
+        serde_json::json!([["read", "x", 1], ["read", "y", 0]])
+    );
+}
+
+/// An op the named model lacks, or a micro-op no model has, exits 254 naming the file, the
+/// line and what to do.
+#[test]
+fn ops_the_lock_and_txn_models_lack_exit_254_naming_the_line() {
+    let o = riptide_check(&[&data("mutex-valid.edn"), "--model", "multi-register"]);
+    assert_eq!(o.status.code(), Some(254));
+    let err = stderr(&o);
+    assert!(
+        err.contains("mutex-valid.edn:3: model multi-register cannot check `acquire`"),
+        "{err}"
+    );
+    assert!(err.contains("use --model mutex"), "{err}");
+    let o = riptide_check(&[&data("cas-valid.edn"), "--model", "mutex"]);
+    assert_eq!(o.status.code(), Some(254));
+    assert!(
+        stderr(&o).contains("use --model cas-register"),
+        "{}",
+        stderr(&o)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("append-txn.edn");
+    std::fs::write(
+        &bad,
+        "{:process 0, :type :invoke, :f :txn, :value [[:read :x nil]]}\n\
+         {:process 0, :type :ok, :f :txn, :value [[:append :x 1]]}\n",
+    )
+    .unwrap();
+    let o = riptide_check(&[bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(254));
+    let err = stderr(&o);
+    assert!(
+        err.contains("append-txn.edn:2: expected a transaction"),
+        "{err}"
+    );
+    assert!(
+        err.contains("is `append`, but a multi-register has only :read and :write"),
+        "{err}"
+    );
+}

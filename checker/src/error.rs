@@ -40,13 +40,18 @@ pub enum Error {
         message: String,
     },
 
-    /// The history uses an operation the model does not have (e.g. `cas` on `register`).
-    #[error("model {model} cannot check `{f}` operations{key}: {hint}")]
+    /// The history uses an operation the model does not have (e.g. `cas` on `register`): the
+    /// first such op, by the line of its invoke.
+    #[error("{}:{line}: model {model} cannot check `{f}` operations{key}: {hint}", path.display())]
     Unsupported {
-        model: String,
-        f: String,
+        path: PathBuf,
+        /// 1-based line of the op's invoke.
+        line: usize,
+        model: &'static str,
+        f: &'static str,
         /// ` on key "k"`, or nothing for the default key.
         key: String,
+        /// The model to use instead, as `--model NAME`.
         hint: String,
     },
 

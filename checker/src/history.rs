@@ -25,14 +25,19 @@
 //! the ops by key, which is what lets the checker test keys independently (P-compositionality:
 //! a history is linearizable iff each key's sub-history is).
 //!
-//! The words of histories ([`Value`], [`OpKind`], [`Outcome`], [`Process`], [`EventType`]) are
-//! `riptide-history`'s, re-exported here.
+//! The words of histories ([`Value`], [`Outcome`], [`Process`], [`EventType`]) are
+//! `riptide-history`'s, re-exported here; [`OpKind`] is its op kinds plus the lock and
+//! transaction ops of two more of Knossos's models ([`crate::op_kind`]). A `txn` op's micro-ops
+//! are interned into [`History::txns`] ([`crate::txn`]).
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use riptide_history::OpenOps;
-pub use riptide_history::{EventType, OpKind, Outcome, Process, Value};
+pub use riptide_history::{EventType, Outcome, Process, Value};
+
+pub use crate::op_kind::OpKind;
+use crate::txn::{Micro, RawMicro, TxnId, TxnInterner, Txns};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -88,9 +93,12 @@ pub struct Op {
     /// `Ok` or `Info` (see the module docs): never `Fail` nor `Open`.
     pub outcome: Outcome,
     /// read: the value read (nil for an info read, whose result is unknown);
-    /// write/append: the value written; cas: the expected value.
+    /// write/append: the value written; cas: the expected value; acquire, release, txn: nil.
     pub value: ValueId,
-    /// cas: the new value; nil otherwise.
+    /// cas: the new value; txn: the transaction's id in [`History::txns`], not a value
+    /// ([`Op::txn`] reads it); nil otherwise. (A txn's id is kept here, in a field every other
+    /// reader ignores unless the op is a cas, so that a txn's `value` is still a valid nil, and
+    /// an op stays 32 bytes.)
     pub cas_new: ValueId,
     /// History index (position among all events of the file, from 0) of the invoke.
     pub invoke: u32,
@@ -98,12 +106,22 @@ pub struct Op {
     pub complete: u32,
 }
 
+// An op is a small `Copy` record, copied per key and searched in place: keep it 32 bytes.
+const _: () = assert!(std::mem::size_of::<Op>() == 32);
+
 impl Op {
     /// The completion index of an op that never returned.
     pub const NEVER: u32 = u32::MAX;
 
     pub fn completion(&self) -> Option<u32> {
         (self.complete != Op::NEVER).then_some(self.complete)
+    }
+
+    /// A txn op's transaction: its micro-ops are `history.txns.get(op.txn())`. An `ok` txn's
+    /// are the completion's (with the values read), an `info` txn's the invoke's.
+    pub fn txn(&self) -> TxnId {
+        debug_assert_eq!(self.f, OpKind::Txn);
+        TxnId(self.cas_new.0)
     }
 }
 
@@ -136,6 +154,8 @@ pub struct History {
     /// Key names; [`Op::key`] indexes this. The default key (for formats without keys) is `""`.
     pub keys: Vec<String>,
     pub values: Values,
+    /// The transactions of `txn` ops (none in other histories).
+    pub txns: Txns,
     /// 1-based line number of each history index.
     pub lines: Vec<u32>,
     pub stats: HistoryStats,
@@ -192,6 +212,8 @@ pub(crate) enum EventValue<'a> {
     Scalar(RawValue<'a>),
     /// `[a b]`: a cas's expected and new values.
     Pair(RawValue<'a>, RawValue<'a>),
+    /// A transaction's micro-ops (the value of a `txn`).
+    Txn(Vec<RawMicro<'a>>),
     /// Anything else (a keyword such as `:timed-out`, an object): fine where the value is unused.
     Other,
 }
@@ -208,6 +230,9 @@ pub(crate) struct Event<'a> {
     pub key: Option<Cow<'a, str>>,
     pub value: EventValue<'a>,
 }
+
+/// What a `txn`'s value must look like, for error messages.
+pub(crate) const TXN: &str = "a transaction such as `[[:read :x nil] [:write :y 2]]`";
 
 /// An invoke waiting for its completion.
 struct Open {
@@ -227,6 +252,7 @@ pub(crate) struct Builder {
     values: Vec<Value>,
     int_ids: HashMap<i64, ValueId>,
     str_ids: HashMap<Box<str>, ValueId>,
+    txns: TxnInterner,
     open: OpenOps<Open>,
     /// Processes that saw `info`, with the line of that completion.
     retired: HashMap<u64, usize>,
@@ -246,6 +272,7 @@ impl Builder {
             values: vec![Value::Nil],
             int_ids: HashMap::default(),
             str_ids: HashMap::default(),
+            txns: TxnInterner::default(),
             open: OpenOps::new(),
             retired: HashMap::default(),
             lines: Vec::new(),
@@ -314,7 +341,9 @@ impl Builder {
             return Err(self.error(
                 ev.line,
                 format!(
-                    "unknown operation `{}`; expected read, write, cas or append (get and put are accepted too)",
+                    "unknown operation `{}`; expected read, write, cas or append (get and put are \
+                     accepted too), acquire or release (--model mutex), or txn (--model \
+                     multi-register)",
                     ev.f
                 ),
             ));
@@ -364,8 +393,8 @@ impl Builder {
         Ok(())
     }
 
-    /// An invoke's `value` and `cas_new`: nothing for a read, the value for a write or append,
-    /// `[expected new]` for a cas.
+    /// An invoke's `value` and `cas_new`: nothing for a read, an acquire or a release, the value
+    /// for a write or append, `[expected new]` for a cas, the transaction for a txn.
     fn invoke_values(&mut self, f: OpKind, ev: &Event<'_>) -> Result<(ValueId, ValueId)> {
         let bad_value = |expected: &str, this: &Builder| Error::Parse {
             column: None,
@@ -375,7 +404,9 @@ impl Builder {
             found: format!("{:?}", ev.value),
         };
         Ok(match (f, &ev.value) {
-            (OpKind::Read, _) => (ValueId::NIL, ValueId::NIL),
+            (OpKind::Read | OpKind::Acquire | OpKind::Release, _) => (ValueId::NIL, ValueId::NIL),
+            (OpKind::Txn, EventValue::Txn(micros)) => (ValueId::NIL, self.intern_txn(micros)),
+            (OpKind::Txn, _) => return Err(bad_value(TXN, self)),
             (OpKind::Write | OpKind::Append, EventValue::Scalar(v)) => {
                 (self.intern(v), ValueId::NIL)
             }
@@ -422,11 +453,18 @@ impl Builder {
                     OpKind::Read => Some(self.read_value(&ev)?),
                     _ => None,
                 };
+                let txn = match f {
+                    OpKind::Txn => Some(self.txn_result(&ev)?),
+                    _ => None,
+                };
                 let op = self.ops[open.slot].as_mut().expect("open op has a slot");
                 op.outcome = Outcome::Ok;
                 op.complete = index;
                 if let Some(v) = read {
                     op.value = v;
+                }
+                if let Some(t) = txn {
+                    op.cas_new = t;
                 }
             }
         }
@@ -447,6 +485,33 @@ impl Builder {
         }
     }
 
+    /// Interns a transaction's registers, values and micro-ops.
+    fn intern_txn(&mut self, micros: &[RawMicro<'_>]) -> ValueId {
+        let micros: Vec<Micro> = micros
+            .iter()
+            .map(|m| Micro {
+                f: m.f,
+                register: self.txns.register(&m.register),
+                value: self.intern(&m.value),
+            })
+            .collect();
+        ValueId(self.txns.txn(micros).0)
+    }
+
+    /// The transaction an `ok` txn completed with: its reads say what they read.
+    fn txn_result(&mut self, ev: &Event<'_>) -> Result<ValueId> {
+        match &ev.value {
+            EventValue::Txn(micros) => Ok(self.intern_txn(micros)),
+            _ => Err(Error::Parse {
+                column: None,
+                path: self.path.clone(),
+                line: ev.line,
+                expected: format!("{TXN} as the value of an ok `txn`"),
+                found: format!("{:?}", ev.value),
+            }),
+        }
+    }
+
     /// Ends the history: invokes still open become info ops.
     pub(crate) fn finish(self) -> History {
         let mut stats = self.stats;
@@ -457,6 +522,7 @@ impl Builder {
             ops: self.ops.into_iter().flatten().collect(),
             keys: self.keys,
             values: Values { table: self.values },
+            txns: self.txns.finish(),
             lines: self.lines,
             stats,
             default_initial: self.default_initial,

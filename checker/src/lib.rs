@@ -8,7 +8,8 @@
 //!    already read ([`History::from_records`]).
 //! 2. [`history`]: pair invokes with completions; drop `fail`s; keep `info`s as ops that may take
 //!    effect at any time after their invoke, or never; split by key.
-//! 3. [`model`]: what one copy of the data does (register, cas-register, kv).
+//! 3. [`model`]: what one copy of the data does (register, cas-register, kv; and Knossos's mutex
+//!    and multi-register, whose `txn` ops are in [`txn`]).
 //!    [`nil_read`] decides what an ok read of `nil` means (Knossos's "any state" for EDN and
 //!    Jepsen logs, "the key is absent" for riptide's JSONL); reads that constrain nothing are
 //!    left out before the search.
@@ -33,8 +34,10 @@ pub mod history;
 pub mod memo;
 pub mod model;
 pub mod nil_read;
+mod op_kind;
 pub mod report;
 pub mod search;
+pub mod txn;
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -48,6 +51,7 @@ pub use report::{CheckReport, Counterexample, KeyCounts, KeyReport, OpRef, Verdi
 
 use memo::Budget;
 use model::{cas_register::CasRegister, kv::Kv, register::Register, Context};
+use model::{multi_register::MultiRegister, mutex::Mutex};
 use search::{GaveUp, Limits, STOP_INVALID};
 
 /// How to check.
@@ -88,11 +92,16 @@ impl Default for CheckOptions {
     }
 }
 
-/// The model a history is checked with when none is named: kv for Porcupine's kv data or any
-/// history with appends, cas-register otherwise (a register history is a cas-register history
-/// without cas).
+/// The model a history is checked with when none is named: multi-register for a history with
+/// txns, mutex for one with acquires or releases, kv for Porcupine's kv data or any history with
+/// appends, cas-register otherwise (a register history is a cas-register history without cas).
+/// A history that mixes these is refused by [`check`], naming the first op the model lacks.
 pub fn default_model(history: &History) -> ModelKind {
-    if history.format == Format::PorcupineKv {
+    if history.uses(OpKind::Txn) {
+        ModelKind::MultiRegister
+    } else if history.uses(OpKind::Acquire) || history.uses(OpKind::Release) {
+        ModelKind::Mutex
+    } else if history.format == Format::PorcupineKv {
         ModelKind::Kv
     } else {
         ModelKind::auto(history.uses(OpKind::Append))
@@ -138,6 +147,11 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
                     check_key(CasRegister::new(ctx, ops), ops, history, &limits, opts)
                 }
                 ModelKind::Kv => check_key(Kv::new(ctx, ops), ops, history, &limits, opts),
+                ModelKind::Mutex => check_key(Mutex::new(), ops, history, &limits, opts),
+                ModelKind::MultiRegister => {
+                    let model = MultiRegister::new(ctx, &history.txns, nil_read, ops);
+                    check_key(model, ops, history, &limits, opts)
+                }
             }
         };
         if report.verdict == Verdict::Invalid && !opts.all_keys {
@@ -154,7 +168,11 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         file: history.path.clone(),
         format: history.format,
         model,
-        initial: initial.to_string(),
+        // A lock starts free whatever --initial says.
+        initial: match model {
+            ModelKind::Mutex => "free".to_string(),
+            _ => initial.to_string(),
+        },
         nil_read,
         unconstrained_reads,
         elapsed_secs: 0.0,
@@ -175,15 +193,18 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
     Ok(report)
 }
 
-/// The history's ops by key, without the reads that `nil_read` says constrain nothing (see
-/// [`nil_read`] for why leaving them out cannot change a verdict), and how many were left out.
+/// The history's ops by key, without the reads (and read-only txns) that `nil_read` says
+/// constrain nothing (see [`nil_read`] for why leaving them out cannot change a verdict), and
+/// how many were left out.
 fn constrained_parts(history: &History, nil_read: NilRead) -> (Vec<Vec<Op>>, usize) {
     let mut parts = history.partition();
     let mut left_out = 0;
     if nil_read == NilRead::Any {
         for ops in &mut parts {
             let before = ops.len();
-            ops.retain(|op| !nil_read.unconstrained(op));
+            ops.retain(|op| {
+                !nil_read.unconstrained(op) && !nil_read.unconstrained_txn(op, &history.txns)
+            });
             left_out += before - ops.len();
         }
     }
@@ -193,20 +214,15 @@ fn constrained_parts(history: &History, nil_read: NilRead) -> (Vec<Vec<Op>>, usi
 /// The error for an op `model` cannot interpret, with the model to use instead.
 fn unsupported(history: &History, model: ModelKind, op: &Op) -> Error {
     Error::Unsupported {
-        model: model.to_string(),
-        f: op.f.name().to_string(),
+        path: history.path.clone(),
+        line: history.line(op.invoke) as usize,
+        model: model.name(),
+        f: op.f.name(),
         key: match history.keys[op.key as usize].as_str() {
             "" => String::new(),
             k => format!(" on key {k:?}"),
         },
-        hint: format!(
-            "use --model {}",
-            if op.f == OpKind::Append {
-                "kv"
-            } else {
-                "cas-register"
-            }
-        ),
+        hint: format!("use --model {}", ModelKind::for_op(op.f)),
     }
 }
 
@@ -321,6 +337,8 @@ fn op_ref<M: Model>(model: &M, op: &Op, history: &History) -> OpRef {
         outcome: op.outcome,
         value: match op.f {
             OpKind::Cas => serde_json::Value::Array(vec![json(op.value), json(op.cas_new)]),
+            OpKind::Txn => history.txns.to_json(op.txn(), &history.values),
+            OpKind::Acquire | OpKind::Release => serde_json::Value::Null,
             _ => json(op.value),
         },
         op: model.describe_op(op),

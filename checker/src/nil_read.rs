@@ -27,6 +27,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::history::{Op, OpKind, Outcome, ValueId};
+use crate::txn::{MicroKind, Txns};
 
 /// The meaning of an `ok` read whose value is `nil`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -63,6 +64,19 @@ impl NilRead {
             && op.f == OpKind::Read
             && op.outcome == Outcome::Ok
             && op.value == ValueId::NIL
+    }
+
+    /// Whether, in this mode, `op` is an ok txn that constrains nothing: it only reads, and
+    /// every read is of nil (Knossos's multi-register: "nil reads are always legal"). Like an
+    /// unconstrained read it matches every state and changes none, so it can be left out.
+    pub fn unconstrained_txn(self, op: &Op, txns: &Txns) -> bool {
+        self == NilRead::Any
+            && op.f == OpKind::Txn
+            && op.outcome == Outcome::Ok
+            && txns
+                .get(op.txn())
+                .iter()
+                .all(|m| m.f == MicroKind::Read && m.value == ValueId::NIL)
     }
 }
 

@@ -134,7 +134,7 @@ pub struct CheckReport {
     pub file: PathBuf,
     pub format: Format,
     pub model: ModelKind,
-    /// The initial value every key started from.
+    /// The initial value every key started from (`free` for a mutex).
     pub initial: String,
     /// What an ok read of nil meant: `any` (Knossos: it constrains nothing) or `absent`.
     pub nil_read: NilRead,
@@ -231,7 +231,10 @@ impl CheckReport {
             ),
             NilRead::Absent => "they say the key has no value".to_string(),
         };
-        let _ = writeln!(s, "  nil reads (--nil-read {}): {nil}", self.nil_read);
+        if self.model != ModelKind::Mutex {
+            // A lock has no reads.
+            let _ = writeln!(s, "  nil reads (--nil-read {}): {nil}", self.nil_read);
+        }
         let _ = writeln!(
             s,
             "  ops: {} ok, {} info, {} unfinished, {} fail (dropped), {} ignored",

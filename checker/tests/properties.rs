@@ -383,6 +383,9 @@ fn brute_force_with(h: &History, kind: ModelKind, nil_read: NilRead) -> Verdict 
         ModelKind::Register => run(Register::new(ctx, ops), nil_read, ops),
         ModelKind::CasRegister => run(CasRegister::new(ctx, ops), nil_read, ops),
         ModelKind::Kv => run(Kv::new(ctx, ops), nil_read, ops),
+        ModelKind::Mutex | ModelKind::MultiRegister => {
+            unreachable!("tests/lock_and_txn_properties.rs has their own oracle")
+        }
     });
     if all_valid {
         Verdict::Valid

@@ -29,9 +29,9 @@ pub struct AnalyzeArgs {
     #[arg(value_name = "RUN_DIR")]
     pub run_dir: PathBuf,
 
-    /// Model to check with [default: the one the run used, from test.json; else cas-register,
-    /// or kv for a history with appends].
-    #[arg(long, value_parser = ["register", "cas-register", "kv"])]
+    /// Model to check with: register, cas-register, kv, mutex or multi-register [default: the
+    /// one the run used, from test.json; else cas-register, or kv for a history with appends].
+    #[arg(long, value_parser = ["register", "cas-register", "kv", "mutex", "multi-register"])]
     pub model: Option<String>,
 
     /// Seconds the checker may take; undecided keys are unknown [default: the run's

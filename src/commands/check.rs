@@ -35,9 +35,10 @@ pub struct CheckArgs {
     #[arg(value_name = "FILE", required_unless_present = "bench")]
     pub file: Option<PathBuf>,
 
-    /// Model: register, cas-register or kv [default: kv if the history has appends or is
-    /// Porcupine kv data, else cas-register].
-    #[arg(long, value_parser = ["register", "cas-register", "kv"])]
+    /// Model: register, cas-register, kv, or Knossos's mutex (acquire/release) or
+    /// multi-register (txn) [default: multi-register if the history has txns, mutex if it has
+    /// acquires or releases, kv if it has appends or is Porcupine kv data, else cas-register].
+    #[arg(long, value_parser = ["register", "cas-register", "kv", "mutex", "multi-register"])]
     pub model: Option<String>,
 
     /// Format of FILE.

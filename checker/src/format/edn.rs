@@ -6,10 +6,12 @@
 //! ```
 //!
 //! Fields used: `:process` (an integer; a keyword, such as `:nemesis`, is ignored), `:type`
-//! (`:invoke :ok :fail :info`), `:f` (`:read :write :cas :append`, or `:get :put`), `:value`
-//! (`nil`, an integer, a string, or `[from to]` for cas) and an optional `:key`. Other fields are
-//! skipped. Values of `jepsen.independent` tests, `[key value]` tuples (`[key [from to]]` for
-//! cas), are split into key and value when there is no `:key` field.
+//! (`:invoke :ok :fail :info`), `:f` (`:read :write :cas :append`, or `:get :put`; `:acquire
+//! :release` for a mutex; `:txn` for a multi-register), `:value` (`nil`, an integer, a string,
+//! `[from to]` for cas, `[[:read :x nil] [:write :y 2]]` for a txn, see [`crate::txn`]) and an
+//! optional `:key`. Other fields are skipped. Values of `jepsen.independent` tests, `[key value]`
+//! tuples (`[key [from to]]` for cas, `[key [[:read :x nil] ...]]` for a txn), are split into
+//! key and value when there is no `:key` field.
 //!
 //! The reader below understands the EDN that Jepsen writes (maps, vectors, lists, sets, strings,
 //! keywords, symbols, numbers, `nil`, booleans, tagged literals such as `#jepsen.history.Op{..}`,
@@ -18,6 +20,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+pub(crate) use super::edn_txn::event_value;
 use crate::error::{excerpt, Error, Result};
 use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue};
 
@@ -42,7 +45,7 @@ pub(crate) enum Edn<'a> {
 
 impl<'a> Edn<'a> {
     /// A keyword's or string's text.
-    fn name(&self) -> Option<&str> {
+    pub(crate) fn name(&self) -> Option<&str> {
         match self {
             Edn::Keyword(s) | Edn::Symbol(s) => Some(s),
             Edn::Str(s) => Some(s),
@@ -50,7 +53,7 @@ impl<'a> Edn<'a> {
         }
     }
 
-    fn scalar(&self) -> Option<RawValue<'a>> {
+    pub(crate) fn scalar(&self) -> Option<RawValue<'a>> {
         Some(match self {
             Edn::Nil => RawValue::Nil,
             Edn::Int(i) => RawValue::Int(*i),
@@ -461,9 +464,10 @@ fn event(op: OpFields<'_>, line: usize) -> std::result::Result<Event<'_>, String
     };
     let raw = op.value.unwrap_or(Edn::Nil);
     let (key, value) = match op.key {
-        Some(k) => (Some(key_name(&k)), raw.to_event_value()),
+        Some(k) => (Some(key_name(&k)), &raw),
         None => split_independent(f, &raw),
     };
+    let value = event_value(f, kind, value)?;
     Ok(Event {
         line,
         process,
@@ -474,7 +478,7 @@ fn event(op: OpFields<'_>, line: usize) -> std::result::Result<Event<'_>, String
     })
 }
 
-fn key_name<'a>(k: &Edn<'a>) -> Cow<'a, str> {
+pub(crate) fn key_name<'a>(k: &Edn<'a>) -> Cow<'a, str> {
     match k {
         Edn::Int(i) => Cow::Owned(i.to_string()),
         Edn::Str(s) => s.clone(),
@@ -483,20 +487,26 @@ fn key_name<'a>(k: &Edn<'a>) -> Cow<'a, str> {
     }
 }
 
-/// `jepsen.independent` tuples: `[k v]` for read/write/append, `[k [a b]]` for cas.
-fn split_independent<'a>(f: &str, raw: &Edn<'a>) -> (Option<Cow<'a, str>>, EventValue<'a>) {
+/// `jepsen.independent` tuples: `[k v]` for read/write/append/acquire/release, `[k [a b]]` for
+/// cas, `[k [[:read :x nil] ...]]` for txn. Returns the key, if it is a tuple, and the value.
+fn split_independent<'r, 'a>(f: &str, raw: &'r Edn<'a>) -> (Option<Cow<'a, str>>, &'r Edn<'a>) {
     if let Edn::Vector(xs) = raw {
         if let [k, v] = xs.as_slice() {
             let is_key = matches!(k, Edn::Int(_) | Edn::Str(_) | Edn::Keyword(_));
             let nested = matches!(v, Edn::Vector(_) | Edn::List(_));
-            // cas values are pairs already, so only a nested pair is a tuple.
-            let tuple = if f == "cas" { nested } else { !nested };
+            // cas and txn values are vectors already, so only a nested one is a tuple (a txn's
+            // first element is a micro-op, never a key).
+            let tuple = if f == "cas" || f == "txn" {
+                nested
+            } else {
+                !nested
+            };
             if is_key && tuple {
-                return (Some(key_name(k)), v.to_event_value());
+                return (Some(key_name(k)), v);
             }
         }
     }
-    (None, raw.to_event_value())
+    (None, raw)
 }
 
 /// Reads every op in `text` into `builder`: op maps one after another (one a line, as Jepsen's
@@ -555,6 +565,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::txn::{MicroKind, RawMicro};
 
     fn read(s: &str) -> Edn<'_> {
         let mut r = Reader::new(s);
@@ -580,9 +591,13 @@ mod tests {
 
     #[test]
     fn independent_tuples_split_into_key_and_value() {
+        let split = |f: &str, v: &Edn<'static>| {
+            let (k, v) = split_independent(f, v);
+            (k, event_value(f, EventType::Ok, v).unwrap())
+        };
         let v = read("[3 [1 2]]");
         assert_eq!(
-            split_independent("cas", &v),
+            split("cas", &v),
             (
                 Some("3".into()),
                 EventValue::Pair(RawValue::Int(1), RawValue::Int(2))
@@ -590,13 +605,41 @@ mod tests {
         );
         let v = read("[1 2]");
         assert_eq!(
-            split_independent("cas", &v),
+            split("cas", &v),
             (None, EventValue::Pair(RawValue::Int(1), RawValue::Int(2)))
         );
         assert_eq!(
-            split_independent("write", &v),
+            split("write", &v),
             (Some("1".into()), EventValue::Scalar(RawValue::Int(2)))
         );
+        let read_x = |v| RawMicro {
+            f: MicroKind::Read,
+            register: "x".into(),
+            value: v,
+        };
+        let v = read("[7 [[:read :x 1]]]");
+        assert_eq!(
+            split("txn", &v),
+            (
+                Some("7".into()),
+                EventValue::Txn(vec![read_x(RawValue::Int(1))])
+            )
+        );
+        let v = read("[[:read :x nil] [:r :x 2]]");
+        assert_eq!(
+            split("txn", &v),
+            (
+                None,
+                EventValue::Txn(vec![read_x(RawValue::Nil), read_x(RawValue::Int(2))])
+            )
+        );
+        let e = event_value("txn", EventType::Invoke, &read("[[:append :x 1]]")).unwrap_err();
+        assert!(
+            e.contains("is `append`, but a multi-register has only"),
+            "{e}"
+        );
+        let info = event_value("txn", EventType::Info, &read(":timed-out")).unwrap();
+        assert_eq!(info, EventValue::Other);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use super::edn::{Edn, Reader};
+use super::edn::Reader;
 use crate::error::{excerpt, Error, Result};
 use crate::history::{Builder, Event, EventType, EventValue, Process, RawValue};
 
@@ -75,7 +75,7 @@ pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()
             let mut r = Reader::new(value_text);
             r.skip_ws();
             match r.read() {
-                Ok(form) => edn_value(&form),
+                Ok(form) => super::edn::event_value(f, kind, &form).map_err(&bad)?,
                 Err(e) => return Err(bad(format!("{e} as the value in {LINE}"))),
             }
         };
@@ -123,10 +123,6 @@ fn token(s: &str) -> (&str, &str) {
     (&s[start..start + len], &s[start + len..])
 }
 
-fn edn_value<'a>(form: &Edn<'a>) -> EventValue<'a> {
-    form.to_event_value()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +157,23 @@ mod tests {
         let text = "INFO  jepsen.util - 1\t:invoke\t:write\t1\nINFO  jepsen.util - x\t:ok\n";
         let msg = load(text).unwrap_err().to_string();
         assert!(msg.starts_with("etcd.log:2: expected "), "{msg}");
+    }
+
+    #[test]
+    fn reads_txns_and_locks() {
+        let text = "INFO  jepsen.util - 0\t:invoke\t:txn\t[[:read :x nil] [:write :y 2]]\n\
+                    INFO  jepsen.util - 0\t:ok\t:txn\t[[:read :x 1] [:write :y 2]]\n\
+                    INFO  jepsen.util - 1\t:invoke\t:txn\t[[:write :x 1]]\n\
+                    INFO  jepsen.util - 1\t:info\t:txn\t:timed-out\n\
+                    INFO  jepsen.util - 2\t:invoke\t:acquire\tnil\n";
+        let h = load(text).unwrap();
+        let ok = h.txns.describe(h.ops[0].txn(), &h.values, false);
+        assert_eq!(ok, "txn [r x 1, w y 2]");
+        let info = h.txns.describe(h.ops[1].txn(), &h.values, true);
+        assert_eq!(info, "txn [w x 1]");
+        assert_eq!(h.ops[2].f, crate::history::OpKind::Acquire);
+        let bad = load("INFO  jepsen.util - 0\t:ok\t:txn\t:timed-out\n").unwrap_err();
+        assert!(bad.to_string().contains("expected a transaction"), "{bad}");
     }
 
     #[test]

@@ -203,6 +203,7 @@ impl Model for Kv<'_> {
             OpKind::Write => Some(op.value.0),
             OpKind::Cas => (state == op.value.0).then_some(op.cas_new.0),
             OpKind::Append => Some(self.append(state, op.value)),
+            OpKind::Acquire | OpKind::Release | OpKind::Txn => None,
         }
     }
 
@@ -214,6 +215,7 @@ impl Model for Kv<'_> {
             OpKind::Write => format!("put {}", show(op.value)),
             OpKind::Cas => format!("cas {}->{}", show(op.value), show(op.cas_new)),
             OpKind::Append => format!("append {}", show(op.value)),
+            OpKind::Acquire | OpKind::Release | OpKind::Txn => op.f.name().to_string(),
         }
     }
 

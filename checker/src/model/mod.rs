@@ -4,13 +4,20 @@
 //! this state, can this op happen, and what state follows?" ([`Model::step`]). Adding a model
 //! means implementing [`Model`]: an initial state, the step, and how to show ops and states in a
 //! counterexample. Every model here is checked per key: the history is split by key first
-//! (P-compositionality), so a model describes one key's value.
+//! (P-compositionality), so a model describes one key's value (or lock, or set of registers).
 //!
 //! | [`ModelKind`] | ops | state |
 //! |---|---|---|
 //! | `register` ([`register`]) | read, write | the last value written (initially `--initial`, default nil) |
 //! | `cas-register` ([`cas_register`]) | read, write, cas | same, plus compare-and-set |
 //! | `kv` ([`kv`]) | read/get, write/put, cas, append | a string-or-value per key; a missing key reads as nothing |
+//! | `mutex` ([`mutex`]) | acquire, release | held or free (initially free) |
+//! | `multi-register` ([`multi_register`]) | txn: reads and writes of several registers | every register's value (initially `--initial`) |
+//!
+//! The last two are Knossos's `mutex` and `multi-register`, for histories written for them;
+//! riptide's workload produces only the first three kinds of ops. A multi-register's key is the
+//! whole history (or a `jepsen.independent` key): its registers are not split apart, because
+//! one txn spans several of them.
 //!
 //! States are small `Copy` values. A model whose states are rich (the kv model's strings grow
 //! with appends) interns them itself and hands the search an id; that is why `step` takes
@@ -18,6 +25,8 @@
 
 pub mod cas_register;
 pub mod kv;
+pub mod multi_register;
+pub mod mutex;
 pub mod register;
 
 use std::fmt;
@@ -98,16 +107,21 @@ pub enum ModelKind {
     Register,
     CasRegister,
     Kv,
+    Mutex,
+    MultiRegister,
 }
 
 impl ModelKind {
-    pub const NAMES: &'static [&'static str] = &["register", "cas-register", "kv"];
+    pub const NAMES: &'static [&'static str] =
+        &["register", "cas-register", "kv", "mutex", "multi-register"];
 
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Register => "register",
             ModelKind::CasRegister => "cas-register",
             ModelKind::Kv => "kv",
+            ModelKind::Mutex => "mutex",
+            ModelKind::MultiRegister => "multi-register",
         }
     }
 
@@ -116,7 +130,12 @@ impl ModelKind {
         match self {
             ModelKind::Register => matches!(f, OpKind::Read | OpKind::Write),
             ModelKind::CasRegister => matches!(f, OpKind::Read | OpKind::Write | OpKind::Cas),
-            ModelKind::Kv => true,
+            ModelKind::Kv => matches!(
+                f,
+                OpKind::Read | OpKind::Write | OpKind::Cas | OpKind::Append
+            ),
+            ModelKind::Mutex => matches!(f, OpKind::Acquire | OpKind::Release),
+            ModelKind::MultiRegister => f == OpKind::Txn,
         }
     }
 
@@ -127,6 +146,17 @@ impl ModelKind {
             ModelKind::Kv
         } else {
             ModelKind::CasRegister
+        }
+    }
+
+    /// The model that gives `f` a meaning, for a history whose first op is `f`: mutex for
+    /// acquire and release, multi-register for txn, kv for append, cas-register otherwise.
+    pub fn for_op(f: OpKind) -> ModelKind {
+        match f {
+            OpKind::Acquire | OpKind::Release => ModelKind::Mutex,
+            OpKind::Txn => ModelKind::MultiRegister,
+            OpKind::Append => ModelKind::Kv,
+            OpKind::Read | OpKind::Write | OpKind::Cas => ModelKind::CasRegister,
         }
     }
 }
@@ -144,6 +174,8 @@ impl FromStr for ModelKind {
             "register" => ModelKind::Register,
             "cas-register" | "cas" => ModelKind::CasRegister,
             "kv" | "key-value" => ModelKind::Kv,
+            "mutex" | "lock" => ModelKind::Mutex,
+            "multi-register" => ModelKind::MultiRegister,
             _ => {
                 return Err(Error::Invalid(format!(
                     "unknown model `{s}`; expected one of {}",
@@ -195,5 +227,6 @@ pub(crate) fn describe_register_op(ctx: &Context<'_>, op: &Op) -> String {
         OpKind::Write => format!("write {}", ctx.show(op.value)),
         OpKind::Cas => format!("cas {}->{}", ctx.show(op.value), ctx.show(op.cas_new)),
         OpKind::Append => format!("append {}", ctx.show(op.value)),
+        OpKind::Acquire | OpKind::Release | OpKind::Txn => op.f.name().to_string(),
     }
 }

@@ -88,7 +88,7 @@ pub(crate) fn step_register(state: ValueId, op: &Op) -> Option<ValueId> {
         OpKind::Read if op.outcome == Outcome::Info => Some(state),
         OpKind::Read => (state == op.value).then_some(state),
         OpKind::Write => Some(op.value),
-        OpKind::Cas | OpKind::Append => None,
+        OpKind::Cas | OpKind::Append | OpKind::Acquire | OpKind::Release | OpKind::Txn => None,
     }
 }
 
