@@ -48,7 +48,7 @@ start=$(date +%s)
 node_pid() {
   local want="nodes/n$1/data" p
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "$results/.*$want"; then
+    if { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -q -- "$results/.*$want"; then
       basename "$p"
       return
     fi

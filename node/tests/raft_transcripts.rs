@@ -47,6 +47,7 @@ transcripts! {
     a_leader_in_a_minority_cannot_commit_and_its_entries_are_replaced,
     snapshot_a_lagging_follower_catches_up_by_install_snapshot,
     snapshot_a_stale_snapshot_is_refused,
+    snapshot_stale_append_answers_do_not_restart_a_transfer,
     snapshot_chunks_duplicated_out_of_order_or_lost_still_install_once,
     snapshot_a_corrupted_image_is_refused_and_sent_again,
     snapshot_a_restart_loads_the_snapshot_and_replays_the_log_after_it,

@@ -89,6 +89,19 @@ impl Progress {
         while self.inflight.front().is_some_and(|&last| last <= index) {
             self.inflight.pop_front();
         }
+        // While a snapshot is on its way, an acknowledgement below its index answers a batch sent
+        // before the transfer began (a paused follower answers a whole window of them when it
+        // resumes). The follower still needs the snapshot: keep the transfer where it is, or it
+        // would start again from byte 0 with every such answer.
+        let short_of_snapshot = self
+            .transfer
+            .as_ref()
+            .is_some_and(|t| index < t.image.meta.last_index);
+        if short_of_snapshot {
+            let advanced = index > self.match_index;
+            self.match_index = self.match_index.max(index);
+            return advanced;
+        }
         if self.state != ReplicationState::Replicate {
             self.state = ReplicationState::Replicate;
             self.probe_sent = false;

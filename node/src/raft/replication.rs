@@ -108,7 +108,10 @@ impl Raft {
                 conflict_term,
                 conflict_index,
             } => {
+                // In the Snapshot state the leader sends no AppendEntries, so a rejection
+                // answers one sent before the transfer began: the transfer decides, not it.
                 let stale = rejected_prev < progress.match_index
+                    || progress.state == ReplicationState::Snapshot
                     || (progress.state == ReplicationState::Probe
                         && rejected_prev + 1 != progress.next_index)
                     || (progress.state == ReplicationState::Replicate
