@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use riptide::commands::{analyze, campaign, check, cluster, serve};
+use riptide::commands::{analyze, campaign, check, cluster, compare, serve};
 use riptide::{exit, run};
 
 /// A Jepsen-style test bench for Raft: a real cluster, concurrent clients, faults, and a
@@ -24,8 +24,11 @@ struct Cli {
 enum Command {
     /// Run a test: start a cluster, drive it (with faults), check the history, store the run.
     Test(run::options::TestArgs),
-    /// Run the same test several times with different seeds; one summary.
+    /// Run the same test several times (over a matrix of options), stored for comparison.
     Campaign(campaign::CampaignArgs),
+    /// Compare two stored campaigns (or a saved baseline): safety, liveness, performance.
+    /// Exit 0 nothing regressed, 1 safety or liveness did, 3 only performance did.
+    Compare(compare::CompareArgs),
     /// Check a history file for linearizability (riptide JSONL, Jepsen EDN or log, Porcupine).
     Check(check::CheckArgs),
     /// Re-check a stored run (optionally with another model or time limit); rewrite its
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Test(args) => run::test(args),
         Command::Campaign(args) => campaign::campaign(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Check(args) => Ok(check::run(&args) as u8),
         Command::Analyze(args) => analyze::analyze(args),
         Command::Serve(args) => serve::serve(args),

@@ -387,13 +387,13 @@ fn a_campaign_runs_consecutive_seeds_and_summarises() {
         "2",
         "--seed",
         "40",
+        "--results-dir",
+        results.path().to_str().unwrap(),
         "--",
         "--nodes",
         "3",
         "--time-limit",
         "3",
-        "--results-dir",
-        results.path().to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");

@@ -137,8 +137,9 @@ fn pretty_time(stamp: &str) -> String {
     }
 }
 
-/// The page.
-pub fn render(rows: &[Row]) -> String {
+/// The page: the campaigns (`campaigns`, the HTML of [`super::campaign::index_section`]) and
+/// the runs.
+pub fn render(rows: &[Row], campaigns: &str) -> String {
     let count = |v: &str| {
         rows.iter()
             .filter(|r| r.verdict.as_deref() == Some(v))
@@ -155,6 +156,7 @@ pub fn render(rows: &[Row]) -> String {
         count("unknown"),
         rows.iter().filter(|r| r.verdict.is_none()).count()
     ));
+    h.push_str(&campaigns);
     h.push_str(
         "<table id=\"runs\">\n<thead><tr><th>test</th><th>time</th><th>verdict</th><th>nodes</th>\
          <th>faults</th><th>seed</th><th>ops</th><th>duration</th><th>files</th></tr></thead>\n<tbody>\n",
@@ -238,7 +240,8 @@ fn file_link(run_path: &str, file: &str) -> String {
 pub fn write_index(results: &Path) -> anyhow::Result<PathBuf> {
     let rows = scan(results)?;
     let path = results.join("index.html");
-    super::write_atomic(&path, render(&rows).as_bytes())?;
+    let campaigns = super::campaign::index_section(results);
+    super::write_atomic(&path, render(&rows, &campaigns).as_bytes())?;
     Ok(path)
 }
 
@@ -307,7 +310,7 @@ mod tests {
             ]
         );
         assert_eq!(rows[0].info.seed.as_deref(), Some("18446744073709551615"));
-        let page = render(&rows);
+        let page = render(&rows, "");
         assert!(page.contains("3 runs: <span class=\"t-valid\">1 valid</span>"));
         assert!(page.contains("<span class=\"verdict v-invalid\">INVALID</span>"));
         assert!(page.contains("2 kill"));

@@ -13,6 +13,7 @@
 //! the check's report, so `riptide analyze` can redo it for any stored run. A report that cannot
 //! be written is a warning, never a reason to lose the verdict.
 
+pub mod campaign;
 pub mod index;
 pub mod lanes;
 pub mod plots;

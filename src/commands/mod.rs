@@ -6,4 +6,5 @@ pub mod campaign;
 pub mod check;
 pub mod check_report;
 pub mod cluster;
+pub mod compare;
 pub mod serve;

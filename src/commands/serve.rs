@@ -175,8 +175,13 @@ async fn handle(State(root): State<Arc<Root>>, req: Request) -> Response {
 async fn respond(root: &Root, raw: &str, download: bool) -> Response {
     if raw == "/" || raw == "/index.html" {
         let dir = root.dir.clone();
-        return match tokio::task::spawn_blocking(move || riptide_report::index::scan(&dir)).await {
-            Ok(Ok(rows)) => html(riptide_report::index::render(&rows)),
+        let page = move || {
+            let rows = riptide_report::index::scan(&dir)?;
+            let campaigns = riptide_report::campaign::index_section(&dir);
+            Ok::<_, std::io::Error>(riptide_report::index::render(&rows, &campaigns))
+        };
+        return match tokio::task::spawn_blocking(page).await {
+            Ok(Ok(page)) => html(page),
             _ => text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "cannot read the results dir\n".into(),

@@ -18,6 +18,7 @@
 //! written before it existed and has the same layout as version 1, so it loads as version 1; a
 //! file from a newer riptide fails with a message that says so, instead of being misread.
 
+pub mod campaign;
 pub mod checked;
 pub mod error;
 pub mod history;
