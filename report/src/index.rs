@@ -156,7 +156,7 @@ pub fn render(rows: &[Row], campaigns: &str) -> String {
         count("unknown"),
         rows.iter().filter(|r| r.verdict.is_none()).count()
     ));
-    h.push_str(&campaigns);
+    h.push_str(campaigns);
     h.push_str(
         "<table id=\"runs\">\n<thead><tr><th>test</th><th>time</th><th>verdict</th><th>nodes</th>\
          <th>faults</th><th>seed</th><th>ops</th><th>duration</th><th>files</th></tr></thead>\n<tbody>\n",

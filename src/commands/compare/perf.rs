@@ -80,13 +80,16 @@ pub fn judge(base: Spread, new: Spread, higher_is_better: bool, threshold: f64) 
     }
 }
 
+/// A metric: its label, how to read it from a run, and whether higher is better.
+type Metric = (&'static str, fn(&CampaignRun) -> f64, bool);
+
 pub(super) fn compare(
     base: &[CampaignRun],
     new: &[CampaignRun],
     threshold: f64,
     report: &mut CellReport,
 ) {
-    let metrics: [(&str, fn(&CampaignRun) -> f64, bool); 3] = [
+    let metrics: [Metric; 3] = [
         ("ok ops/s  ", |r| r.ok_per_s, true),
         ("p50 ms    ", |r| r.p50_ms, false),
         ("p99 ms    ", |r| r.p99_ms, false),
