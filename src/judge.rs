@@ -46,8 +46,13 @@ pub fn judge_run(
             None
         })
         .map(|stored| ReplicaCheck::compare(stored.nodes, stored.unanswered));
+    let rule = riptide_store::Manifest::load(dir)
+        .map(|m| m.test.liveness_rule())
+        .unwrap_or_default();
+    let availability = riptide_store::availability::judge(&run, rule);
     let results = Results::new(report.verdict, !interrupted, recovered, summary, &report)
-        .with_replicas(replicas);
+        .with_replicas(replicas)
+        .with_availability(Some(availability));
     results.store(dir)?;
     // The reports are for reading; failing to write one must not cost the verdict.
     if let Err(err) = riptide_report::write_run_reports(dir, &run, &results) {
@@ -83,6 +88,10 @@ fn print_summary(dir: &Path, r: &Judged) {
     {
         println!("REPLICAS DIVERGED: {}", replicas.note);
         println!("  (nodes that applied the same index hold different state machines: a safety violation even if no client read it)");
+    }
+    if let Some(a) = r.availability.as_ref().filter(|a| !a.available) {
+        println!("UNAVAILABLE: {}", a.reasons.join("; "));
+        println!("  (the cluster did not serve its clients while nothing stopped it; see --liveness-threshold)");
     }
     println!(
         "ops       {} invoked: {} ok, {} fail, {} info, {} open",
@@ -127,6 +136,9 @@ fn print_summary(dir: &Path, r: &Judged) {
     }
     if let Some(replicas) = &r.replicas {
         println!("replicas  {}", replicas.note);
+    }
+    if let Some(availability) = &r.availability {
+        println!("liveness  {}", availability.describe());
     }
     if !r.complete {
         println!(

@@ -49,6 +49,8 @@ pub struct RunInfo {
     pub links: Option<Vec<String>>,
     /// The replicas compared after the run (`replicas.json`), when the run has it.
     pub replicas: Option<riptide_store::ReplicaCheck>,
+    /// The availability check, when the run has one.
+    pub availability: Option<riptide_store::availability::Availability>,
 }
 
 impl RunInfo {
@@ -79,6 +81,7 @@ impl RunInfo {
             note: None,
             links: None,
             replicas: None,
+            availability: None,
         }
     }
 }
@@ -102,6 +105,7 @@ pub fn write_run_reports(
         );
     }
     info.replicas = results.replicas.clone();
+    info.availability = results.availability.clone();
     let page = timeline::render(run, &info, &results.summary, results.checker);
     write_atomic(&dir.join("timeline.html"), page.as_bytes())?;
     let latency = plots::latency_svg(run, &results.summary);

@@ -297,8 +297,10 @@ fn anomalies(checker: &CheckReport, page_op: &impl Fn(&OpRef) -> Option<usize>) 
 
 /// The run's verdict: the checker's, unless the replicas diverged (then invalid).
 fn verdict(info: &RunInfo, checker: &CheckReport) -> Verdict {
+    let unavailable = info.availability.as_ref().is_some_and(|a| !a.available);
     match &info.replicas {
         Some(r) if r.outcome == riptide_store::ReplicaOutcome::Diverged => Verdict::Invalid,
+        _ if unavailable => Verdict::Invalid,
         _ => checker.verdict,
     }
 }
@@ -318,6 +320,11 @@ fn meta(info: &RunInfo, summary: &RunSummary, checker: &CheckReport) -> Value {
         "verdict": verdict(info, checker).name(),
         "checkerVerdict": checker.verdict.name(),
         "replicas": info.replicas.as_ref().map(|r| json!({"outcome": r.outcome, "note": r.note})),
+        "liveness": info.availability.as_ref().map(|a| json!({
+            "available": a.available,
+            "text": a.describe(),
+            "windows": a.unavailable.iter().map(|(t0, t1)| json!({"t0": t0 * 1e6, "t1": t1 * 1e6})).collect::<Vec<_>>(),
+        })),
         "model": checker.model.to_string(),
         "checkerSecs": checker.elapsed_secs,
         "keyCounts": {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use riptide_nemesis::NemesisSpec;
 use riptide_node::server::UnsafeBug;
-use riptide_store::{SnapshotPlan, TestPlan};
+use riptide_store::{LivenessPlan, SnapshotPlan, TestPlan};
 use riptide_workload::WorkloadKind;
 
 use crate::exit::Exit;
@@ -124,6 +124,14 @@ pub struct TestArgs {
     /// Seconds to wait, after healing, for a leader before the final reads.
     #[arg(long, default_value_t = 15.0)]
     pub recovery_timeout: f64,
+    /// Liveness: the share of client ops the cluster must serve in every 3 s slice with no
+    /// fault in place (a definite answer: ok, or a cas that found another value); 0 turns that
+    /// part of the check off. A run below it is INVALID (unavailable).
+    #[arg(long, default_value_t = 0.25)]
+    pub liveness_threshold: f64,
+    /// Seconds after a fault stops before its stretch is judged (elections, restarts).
+    #[arg(long, default_value_t = 3.0)]
+    pub liveness_grace: f64,
     /// Log filter for the nodes' logs (RUST_LOG syntax).
     #[arg(long, default_value = "info")]
     pub node_log: String,
@@ -161,22 +169,30 @@ fn positive(name: &str, value: f64) -> Result<f64, Exit> {
 }
 
 impl TestArgs {
-    /// Checks every option and resolves the plan. Errors are one line saying what to change.
-    pub fn plan(&self, seed: u64) -> Result<RunPlan, Exit> {
+    /// The options that are counts, rates and shares, each within its range.
+    fn check_counts(&self) -> Result<(), Exit> {
         if ![3, 5, 7].contains(&self.nodes) {
             return Err(Exit::bad_args(format!(
                 "--nodes {} is not supported; use 3, 5 or 7",
                 self.nodes
             )));
         }
-        let time_limit_s = positive("time-limit", self.time_limit)?;
-        let nemesis_interval_s = positive("nemesis-interval", self.nemesis_interval)?;
-        let check_time_limit_s = positive("check-time-limit", self.check_time_limit)?;
-        let recovery_timeout_s = positive("recovery-timeout", self.recovery_timeout)?;
         if !(self.rate.is_finite() && self.rate >= 0.0) {
             return Err(Exit::bad_args(format!(
                 "--rate {} must be 0 (unlimited) or a positive number of ops/s",
                 self.rate
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.liveness_threshold) {
+            return Err(Exit::bad_args(format!(
+                "--liveness-threshold {} must be between 0 (off) and 1",
+                self.liveness_threshold
+            )));
+        }
+        if !(self.liveness_grace.is_finite() && self.liveness_grace >= 0.0) {
+            return Err(Exit::bad_args(format!(
+                "--liveness-grace {} must be 0 or more seconds",
+                self.liveness_grace
             )));
         }
         if self.ops_per_key == 0 {
@@ -188,6 +204,16 @@ impl TestArgs {
         if self.port == 0 {
             return Err(Exit::bad_args("--port must be a fixed port number, not 0"));
         }
+        Ok(())
+    }
+
+    /// Checks every option and resolves the plan. Errors are one line saying what to change.
+    pub fn plan(&self, seed: u64) -> Result<RunPlan, Exit> {
+        self.check_counts()?;
+        let time_limit_s = positive("time-limit", self.time_limit)?;
+        let nemesis_interval_s = positive("nemesis-interval", self.nemesis_interval)?;
+        let check_time_limit_s = positive("check-time-limit", self.check_time_limit)?;
+        let recovery_timeout_s = positive("recovery-timeout", self.recovery_timeout)?;
         let nemesis_spec: NemesisSpec = self
             .nemesis
             .parse()
@@ -222,6 +248,10 @@ impl TestArgs {
             check_time_limit_s,
             recovery_timeout_s,
             node_log: self.node_log.clone(),
+            liveness: Some(LivenessPlan {
+                threshold: self.liveness_threshold,
+                grace_s: self.liveness_grace,
+            }),
             snapshot: Some(SnapshotPlan {
                 entries: self.snapshot_entries,
                 bytes: self.snapshot_bytes,

@@ -18,6 +18,7 @@
 //! written before it existed and has the same layout as version 1, so it loads as version 1; a
 //! file from a newer riptide fails with a message that says so, instead of being misread.
 
+pub mod availability;
 pub mod campaign;
 pub mod checked;
 pub mod error;
@@ -30,7 +31,7 @@ pub mod summary;
 
 pub use error::{Error, Result};
 pub use history::RunHistory;
-pub use manifest::{Manifest, RunStatus, SnapshotPlan, TestPlan};
+pub use manifest::{LivenessPlan, Manifest, RunStatus, SnapshotPlan, TestPlan};
 pub use replicas::{ReplicaCheck, ReplicaOutcome};
 pub use results::Results;
 pub use summary::RunSummary;

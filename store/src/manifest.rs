@@ -43,6 +43,18 @@ pub struct TestPlan {
     /// The nodes' snapshot settings (absent in runs from before snapshots existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotPlan>,
+    /// The availability rule (`--liveness-threshold`, `--liveness-grace`); absent in runs from
+    /// before the check existed, which are judged by the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessPlan>,
+}
+
+/// What `--liveness-threshold` and `--liveness-grace` asked for (see
+/// [`crate::availability`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LivenessPlan {
+    pub threshold: f64,
+    pub grace_s: f64,
 }
 
 /// When the nodes snapshot their state machine (`--snapshot-entries`, `--snapshot-bytes`) and how
@@ -55,6 +67,24 @@ pub struct SnapshotPlan {
 }
 
 impl TestPlan {
+    /// The availability rule this run is judged by.
+    pub fn liveness_rule(&self) -> crate::availability::LivenessRule {
+        let default = crate::availability::LivenessRule::default();
+        let plan = self.liveness.unwrap_or(LivenessPlan {
+            threshold: default.threshold,
+            grace_s: default.grace_s,
+        });
+        crate::availability::LivenessRule {
+            threshold: plan.threshold,
+            grace_s: plan.grace_s,
+            recovery_s: if self.recovery_timeout_s > 0.0 {
+                self.recovery_timeout_s
+            } else {
+                default.recovery_s
+            },
+        }
+    }
+
     /// The `riptide test` command line that repeats this run: every option that shapes it,
     /// including the seed (as far as real processes and timing allow, the same faults, ops and
     /// election timeouts).
@@ -81,6 +111,12 @@ impl TestPlan {
             args.push(format!(
                 "--snapshot-entries {} --snapshot-bytes {} --snapshot-tail {}",
                 s.entries, s.bytes, s.tail
+            ));
+        }
+        if let Some(l) = &self.liveness {
+            args.push(format!(
+                "--liveness-threshold {} --liveness-grace {}",
+                l.threshold, l.grace_s
             ));
         }
         for bug in &self.unsafe_bugs {

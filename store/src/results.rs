@@ -12,6 +12,7 @@ use std::path::Path;
 use riptide_checker::{KeyCounts, Verdict};
 use serde::{Deserialize, Serialize};
 
+use crate::availability::Availability;
 use crate::replicas::{ReplicaCheck, ReplicaOutcome};
 use crate::summary::RunSummary;
 use crate::{check_schema, files, legacy_schema, Result, SCHEMA_VERSION};
@@ -37,6 +38,9 @@ pub struct Results<C> {
     /// `diverged` comparison makes the run invalid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<ReplicaCheck>,
+    /// The availability check ([`crate::availability`]); an unavailable run is invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<Availability>,
 }
 
 fn yes() -> bool {
@@ -90,7 +94,17 @@ impl<C: Serialize> Results<C> {
             summary,
             checker,
             replicas: None,
+            availability: None,
         }
+    }
+
+    /// The same, with the availability check; an unavailable run is invalid.
+    pub fn with_availability(mut self, availability: Option<Availability>) -> Results<C> {
+        if availability.as_ref().is_some_and(|a| !a.available) {
+            self.verdict = Verdict::Invalid;
+        }
+        self.availability = availability;
+        self
     }
 
     /// The same, with the replica comparison; a divergence makes the verdict invalid.

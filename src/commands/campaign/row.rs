@@ -72,6 +72,9 @@ fn fill(row: &mut CampaignRun, results: &Results<CheckSummary>) {
     if results.replicas.as_ref().map(|r| r.outcome) == Some(ReplicaOutcome::Diverged) {
         row.anomalies.push("replicas-diverged".into());
     }
+    if results.availability.as_ref().is_some_and(|a| !a.available) {
+        row.anomalies.push("unavailable".into());
+    }
     row.ok_per_s = if s.duration_s > 0.0 {
         s.outcomes.ok as f64 / s.duration_s
     } else {

@@ -9,8 +9,8 @@
 //!    that BASE had not. A cell where both campaigns ran the same `--unsafe-bug` is a catch
 //!    cell instead: its catch rate is reported, and a bug that BASE caught and NEW never did
 //!    counts as a safety regression (the bench stopped finding it).
-//! 2. **Liveness**: runs that became unavailable: crashed, or without a leader after healing,
-//!    or with no successful op at all.
+//! 2. **Liveness**: runs that became unavailable: crashed, without a leader after healing,
+//!    with no successful op at all, or failing the run's availability check (`unavailable`).
 //! 3. **Performance** ([`perf`]): ok ops/s, p50 and p99 latency, as medians with their spread.
 //!
 //! Exit codes: 0 nothing regressed, 1 safety or liveness regressed, 3 only performance did,
@@ -147,18 +147,25 @@ fn compare_cell(base: &[CampaignRun], new: &[CampaignRun], threshold: f64) -> Ce
     report
 }
 
+/// The liveness anomaly: judged under liveness, not safety.
+const UNAVAILABLE: &str = "unavailable";
+
+/// Invalid for a safety reason: an anomaly other than unavailability (or an invalid run from
+/// before anomalies were recorded).
+fn unsafe_run(r: &CampaignRun) -> bool {
+    r.verdict == RunOutcome::Invalid
+        && (r.anomalies.is_empty() || r.anomalies.iter().any(|a| a != UNAVAILABLE))
+}
+
 /// A cell of the correct node (or of a bug only NEW runs): invalid runs are regressions.
 fn safety(base: &[CampaignRun], new: &[CampaignRun], report: &mut CellReport) {
     let base_at = |seed| base.iter().find(|r| r.seed == seed);
-    let base_invalid = base
-        .iter()
-        .filter(|r| r.verdict == RunOutcome::Invalid)
-        .count();
+    let base_invalid = base.iter().filter(|r| unsafe_run(r)).count();
     let mut became = Vec::new();
     let mut still = Vec::new();
-    for run in new.iter().filter(|r| r.verdict == RunOutcome::Invalid) {
+    for run in new.iter().filter(|r| unsafe_run(r)) {
         let was_invalid = match base_at(run.seed) {
-            Some(b) => b.verdict == RunOutcome::Invalid,
+            Some(b) => unsafe_run(b),
             None => base_invalid > 0,
         };
         let text = format!(
@@ -176,6 +183,7 @@ fn safety(base: &[CampaignRun], new: &[CampaignRun], report: &mut CellReport) {
     let kinds = |runs: &[CampaignRun]| -> BTreeSet<String> {
         runs.iter()
             .flat_map(|r| r.anomalies.iter().cloned())
+            .filter(|a| a != UNAVAILABLE)
             .collect()
     };
     let new_kinds: Vec<String> = kinds(new).difference(&kinds(base)).cloned().collect();
@@ -234,7 +242,10 @@ fn catch_rate(base: &[CampaignRun], new: &[CampaignRun], report: &mut CellReport
 /// Runs that could not serve: crashed, no leader after healing, or no successful op.
 fn liveness(base: &[CampaignRun], new: &[CampaignRun], report: &mut CellReport) {
     let unavailable = |r: &CampaignRun| {
-        r.verdict == RunOutcome::Crashed || !r.cluster_recovered || r.ok_per_s == 0.0
+        r.verdict == RunOutcome::Crashed
+            || !r.cluster_recovered
+            || r.ok_per_s == 0.0
+            || r.anomalies.iter().any(|a| a == UNAVAILABLE)
     };
     let base_count = base.iter().filter(|r| unavailable(r)).count();
     let became: Vec<String> = new

@@ -146,3 +146,12 @@ fn a_throughput_drop_beyond_the_noise_is_a_performance_regression_only() {
         r.lines
     );
 }
+
+#[test]
+fn an_unavailable_run_is_a_liveness_regression_not_a_safety_one() {
+    let mut new = valid(1..3);
+    new[0].verdict = RunOutcome::Invalid;
+    new[0].anomalies = vec!["unavailable".into()];
+    let r = compare_cell(&valid(1..3), &new, 0.1);
+    assert!(r.liveness && !r.safety, "{:#?}", r.lines);
+}
