@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use riptide::commands::{analyze, campaign, check, cluster, compare, serve};
+use riptide::commands::{analyze, campaign, check, cluster, compare, conform, serve};
 use riptide::{exit, run};
 
 /// A Jepsen-style test bench for Raft: a real cluster, concurrent clients, faults, and a
@@ -36,6 +36,9 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Serve the results dir over HTTP: the index of runs, timelines, plots, histories.
     Serve(serve::ServeArgs),
+    /// Check that a node binary keeps the node contract (docs/node-contract.md): flags,
+    /// protocol, bad frames, SIGTERM, restarts. Exit 0 it does, 1 it breaks a rule.
+    Conform(conform::ConformArgs),
     /// Start a local cluster and keep it running until Ctrl-C.
     Cluster(cluster::ClusterArgs),
     /// Talk to a running cluster by hand: get, put, cas, append, status.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Check(args) => Ok(check::run(&args) as u8),
         Command::Analyze(args) => analyze::analyze(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Conform(args) => conform::conform(args),
         Command::Cluster(args) => cluster::cluster(args),
         Command::Client(args) => cluster::client(args),
         Command::Node(_) => unreachable!(),

@@ -118,7 +118,7 @@ pub use partition::{Grudge, Partition, PartitionKind};
 pub use sandbox::{Sandbox, SandboxMode};
 pub use schedule::{Plan, Schedule};
 pub use spec::{Family, FaultSpec, NemesisSpec, Target};
-pub use supervisor::{NodeSpec, NodeState, NodeStatus, Pid, Supervisor};
+pub use supervisor::{NodeSpec, NodeState, NodeStatus, Pid, Supervisor, Termination};
 
 /// A node's id: 1, 2, ... (the wire protocol's, from `riptide-proto`).
 pub use riptide_proto::NodeId;

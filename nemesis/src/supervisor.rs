@@ -163,6 +163,20 @@ impl std::fmt::Display for NodeState {
     }
 }
 
+/// How a node answered [`Supervisor::terminate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    /// It exited within the grace period: with `code`, or killed by `signal` (SIGTERM's default
+    /// action shows as signal 15).
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+        after: Duration,
+    },
+    /// It was still running after `grace` and was SIGKILLed.
+    Ignored { grace: Duration },
+}
+
 /// One node's pid and state.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NodeStatus {
@@ -284,6 +298,48 @@ impl Supervisor {
         slot.starts += 1;
         tracing::info!(node = id, pid, starts = slot.starts, "node restarted");
         Ok(pid)
+    }
+
+    /// Sends SIGTERM to a running node and waits up to `grace` for it to exit (polling, the lock
+    /// held, so no other fault can interleave). A node that is still running after `grace` is
+    /// SIGKILLed and reaped, and the answer says it ignored the signal. Either way the node ends
+    /// up `Killed`, ready for [`Supervisor::restart`]. The bench itself never stops nodes this
+    /// way (faults are SIGKILL); `riptide conform` uses it to check the node contract.
+    pub fn terminate(&self, id: NodeId, grace: Duration) -> Result<Termination> {
+        let mut nodes = self.lock();
+        let slot = slot(&mut nodes, id)?;
+        slot.refresh();
+        if slot.state != NodeState::Running {
+            return Err(slot.bad_state("terminate"));
+        }
+        let mut child = slot.child.take().expect("running nodes have a child");
+        slot.state = NodeState::Killed;
+        let pid = child.id();
+        let started = Instant::now();
+        if let Err(e) = signal(pid, libc::SIGTERM) {
+            kill_and_reap(&mut child)?;
+            return Err(e);
+        }
+        while started.elapsed() < grace {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    tracing::info!(node = id, pid, %status, "node exited on SIGTERM");
+                    return Ok(Termination::Exited {
+                        code: status.code(),
+                        signal: status.signal(),
+                        after: started.elapsed(),
+                    });
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => {
+                    kill_and_reap(&mut child)?;
+                    return Err(Error::io(format!("waiting for pid {pid}"), e));
+                }
+            }
+        }
+        kill_and_reap(&mut child)?;
+        tracing::warn!(node = id, pid, "node ignored SIGTERM for {grace:?}; killed");
+        Ok(Termination::Ignored { grace })
     }
 
     /// SIGSTOPs a running node and waits until the kernel shows it stopped; returns its pid.

@@ -60,6 +60,15 @@ impl<S: Write> BlockingConnection<S> {
 impl<S: Read> BlockingConnection<S> {
     /// The next message, or `None` if the other side closed the connection between frames.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
+        match self.recv_body()? {
+            Some(body) => decode_body(&body).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The next frame's body, undecoded (for a caller that wants to show what a peer sent when
+    /// it does not decode), or `None` if the other side closed the connection between frames.
+    pub fn recv_body(&mut self) -> Result<Option<Vec<u8>>> {
         let mut header = [0u8; HEADER_LEN];
         match read_full(&mut self.stream, &mut header)? {
             0 => return Ok(None),
@@ -79,7 +88,7 @@ impl<S: Read> BlockingConnection<S> {
                 received: HEADER_LEN + received,
             });
         }
-        decode_body(&body).map(Some)
+        Ok(Some(body))
     }
 }
 

@@ -39,7 +39,7 @@ impl NodeProgram {
                 use std::os::unix::fs::PermissionsExt;
                 if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
                     return Err(Exit::bad_args(format!(
-                        "--node-bin {} is not an executable file",
+                        "--node-bin {} is not an executable file; point it at the node binary itself and make it executable (chmod +x)",
                         path.display()
                     )));
                 }

@@ -1,0 +1,424 @@
+//! `riptide conform`: does a node binary keep the node contract (`docs/node-contract.md`)?
+//!
+//! It starts three nodes of the binary exactly as `riptide test` would (the same
+//! [`ClusterPlan`], so the same flags, addresses and data dirs), then checks the contract's
+//! rules in order, printing one line per rule as it goes ([`rules`]):
+//!
+//! 1. the nodes start with the bench's flags and listen on their addresses ([`cluster`]);
+//! 2. every node answers `Status`, and they elect a leader that all of them name ([`probe`]);
+//! 3. each node dials its peers from its own address ([`peers`]);
+//! 4. every request type gets the answer the contract gives it ([`requests`], through one
+//!    client [`session`]);
+//! 5. bad frames are refused without taking the node down ([`frames`]);
+//! 6. SIGTERM stops a node; SIGKILL on all and a restart on their data dirs keeps every
+//!    acknowledged write ([`lifecycle`]).
+//!
+//! A rule whose prerequisite failed is skipped, not failed, so the first FAIL is the one to fix.
+//! Exit codes: 0 every rule holds (advisory warnings allowed), 1 a rule is broken, 254 bad
+//! arguments (a `--node-bin` that is missing or not executable, a port in use), 255 conform
+//! itself failed. Nodes run in a private network namespace when riptide can make one (root or
+//! user namespaces), else on the host's loopback at a free port; either way only on 127.0.0.0/8.
+//! Everything conform starts it stops (exact pids, the supervisor's), and its folder is removed
+//! at the end, on failure too, unless `--keep-dir` names one to keep.
+
+mod cluster;
+mod frames;
+mod lifecycle;
+mod peers;
+mod probe;
+mod requests;
+pub mod rules;
+mod session;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use riptide_nemesis::{sandbox, Supervisor};
+use riptide_proto::NodeId;
+
+use crate::cluster::{ClusterPlan, NodeProgram};
+use crate::exit::{self, Exit};
+use cluster::{Bench, WorkDir};
+use rules::{Findings, Verdict};
+use session::Session;
+
+#[derive(clap::Args, Debug)]
+pub struct ConformArgs {
+    /// The node binary to check. It is started as `riptide test --node-bin` starts it. Default:
+    /// riptide's own node.
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
+    /// The port every node listens on (node i on 127.0.0.(10+i)). Default: 7000 inside
+    /// riptide's private network namespace, else a free port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Milliseconds a node may take to answer one request.
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+    /// Seconds the nodes may take to elect a leader (at the start and after the restart).
+    #[arg(long, default_value_t = 15.0)]
+    pub election_timeout: f64,
+    /// Keep the nodes' data dirs and logs (n1.log, ...) in this folder, created if missing,
+    /// instead of a temporary folder removed at the end.
+    #[arg(long)]
+    pub keep_dir: Option<PathBuf>,
+    /// One more flag for every node, after the bench's own (e.g. --node-arg=--verbose).
+    /// Repeatable.
+    #[arg(long = "node-arg", allow_hyphen_values = true)]
+    pub node_args: Vec<String>,
+}
+
+/// The flags `riptide test` gives every node besides the layout (its snapshot settings), from
+/// `test`'s own defaults, so that conform checks exactly what a default run passes.
+fn bench_node_args() -> Result<Vec<String>, Exit> {
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        test: crate::run::options::TestArgs,
+    }
+    let defaults = Defaults::try_parse_from(["riptide"])
+        .map_err(|e| Exit::crashed(format!("riptide test's defaults do not parse: {e}")))?;
+    Ok(defaults.test.plan(1)?.node_args())
+}
+
+/// A port free on every node's address (the host's loopback is shared with whatever else runs).
+fn free_port(nodes: usize) -> Result<u16, Exit> {
+    for _ in 0..64 {
+        let port = rand::random::<u16>() % 20_000 + 30_000;
+        let free = (1..=nodes as NodeId)
+            .all(|id| TcpListener::bind(crate::cluster::node_addr(id, port)).is_ok());
+        if free {
+            return Ok(port);
+        }
+    }
+    Err(Exit::crashed(
+        "found no port free on 127.0.0.11-13 in 64 tries; pass --port",
+    ))
+}
+
+fn work_dir(keep: Option<PathBuf>) -> Result<WorkDir, Exit> {
+    let (path, keep) = match keep {
+        Some(path) => (path, true),
+        None => {
+            let name = format!(
+                "riptide-conform-{}-{}",
+                std::process::id(),
+                riptide_store::layout::now_unix()
+            );
+            (std::env::temp_dir().join(name), false)
+        }
+    };
+    std::fs::create_dir_all(&path)
+        .map_err(|e| Exit::bad_args(format!("cannot create {}: {e}", path.display())))?;
+    Ok(WorkDir { path, keep })
+}
+
+/// Ctrl-C or SIGTERM: stop after the current check, clean up, exit 130.
+fn listen_for_interrupts() -> Result<(tokio::runtime::Runtime, Arc<AtomicBool>), Exit> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Exit::crashed(e.to_string()))?;
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    runtime.spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        eprintln!("riptide conform: interrupted; stopping after this check and cleaning up");
+        set.store(true, Ordering::SeqCst);
+    });
+    Ok((runtime, flag))
+}
+
+/// Runs `riptide conform`.
+pub fn conform(args: ConformArgs) -> Result<u8, Exit> {
+    if !(args.election_timeout.is_finite() && args.election_timeout > 0.0) {
+        return Err(Exit::bad_args(
+            "--election-timeout must be a positive number of seconds",
+        ));
+    }
+    if args.timeout_ms < 10 {
+        return Err(Exit::bad_args("--timeout-ms must be at least 10"));
+    }
+    let program = NodeProgram::resolve(args.node_bin.as_deref())?;
+    let mut node_args = bench_node_args()?;
+    node_args.extend(args.node_args.iter().cloned());
+    // Before any thread: the sandbox needs a single-threaded process.
+    let sandboxed = match sandbox::enter() {
+        Ok(_) => true,
+        Err(err) => {
+            eprintln!("riptide conform: note: {err}; running on the host's loopback");
+            false
+        }
+    };
+    let (_runtime, interrupted) = listen_for_interrupts()?;
+    let port = match (args.port, sandboxed) {
+        (Some(port), _) => port,
+        (None, true) => 7000,
+        (None, false) => free_port(3)?,
+    };
+    let dir = work_dir(args.keep_dir.clone())?;
+    let plan = ClusterPlan {
+        nodes: 3,
+        port,
+        program,
+        dir: dir.path.clone(),
+        seed: 1,
+        unsafe_bugs: Vec::new(),
+        log_filter: "info".into(),
+        node_args,
+    };
+    let supervisor = Arc::new(Supervisor::new().map_err(|e| Exit::crashed(e.to_string()))?);
+    let bench = Bench {
+        plan,
+        supervisor,
+        timeout: Duration::from_millis(args.timeout_ms),
+        election_timeout: Duration::from_secs_f64(args.election_timeout),
+    };
+    println!(
+        "riptide conform: {}, 3 nodes on {}..{} port {port}{}",
+        bench.plan.program.describe(),
+        bench.addr(1).ip(),
+        bench.addr(3).ip(),
+        if dir.keep {
+            format!(", data and logs in {}", dir.path.display())
+        } else {
+            String::new()
+        }
+    );
+    println!("  as: {}", bench.command_line(1));
+    let findings = checks(&bench, &interrupted);
+    bench.supervisor.shutdown();
+    drop(dir);
+    if interrupted.load(Ordering::SeqCst) {
+        return Ok(130);
+    }
+    Ok(summary(&bench, &findings))
+}
+
+/// The last line, and the exit code.
+fn summary(bench: &Bench, findings: &Findings) -> u8 {
+    let failed = findings.failed();
+    if failed.is_empty() {
+        println!(
+            "riptide conform: {} keeps the node contract",
+            bench.plan.program.describe()
+        );
+        0
+    } else {
+        println!(
+            "riptide conform: {} breaks {} rule{} of the node contract: {} (see docs/node-contract.md)",
+            bench.plan.program.describe(),
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join(", ")
+        );
+        exit::INVALID
+    }
+}
+
+/// Every check, in order; each step needs the ones before it.
+fn checks(bench: &Bench, interrupted: &AtomicBool) -> Findings {
+    let mut findings = Findings::default();
+    let stop = |findings: &mut Findings, rest: &[&'static rules::Rule], why: &str| {
+        let done: Vec<&str> = rules::ALL
+            .iter()
+            .filter(|r| findings.verdict(r).is_some())
+            .map(|r| r.id)
+            .collect();
+        let rest: Vec<&'static rules::Rule> = rest
+            .iter()
+            .copied()
+            .filter(|r| !done.contains(&r.id))
+            .collect();
+        findings.skip(&rest, why);
+    };
+    if !start(bench, &mut findings) {
+        stop(&mut findings, rules::ALL, "the nodes are not all up");
+        return findings;
+    }
+    let leader = match elect(bench, &mut findings) {
+        Some(leader) => leader,
+        None => {
+            let why = "needs a leader that every node names";
+            stop(&mut findings, &rules::ALL[..rules::ALL.len() - 3], why);
+            sigterm_and_logs(bench, &mut findings, 2);
+            stop(&mut findings, &[&rules::RESTART], why);
+            findings.add(&rules::LOGS, logs(bench));
+            return findings;
+        }
+    };
+    let steps: [&dyn Fn(&mut Findings, &mut Session); 4] = [
+        &|f, _| f.add(&rules::PEER_ADDRESS, peers::check(bench)),
+        &|f, s| requests::check(bench, f, s),
+        &|f, s| {
+            f.add(
+                &rules::BAD_FRAMES,
+                frames::check(bench, requests::followers_of(bench, s.leader)[0]),
+            )
+        },
+        &|f, s| {
+            sigterm_and_logs(
+                bench,
+                f,
+                *requests::followers_of(bench, s.leader)
+                    .last()
+                    .expect("3 nodes"),
+            );
+            f.add(&rules::RESTART, lifecycle::restart(bench, s));
+        },
+    ];
+    let mut session = Session::new(bench, rand::random::<u64>() | 1, leader);
+    for step in steps {
+        if interrupted.load(Ordering::SeqCst) {
+            stop(&mut findings, rules::ALL, "interrupted");
+            return findings;
+        }
+        step(&mut findings, &mut session);
+    }
+    findings.add(&rules::LOGS, logs(bench));
+    findings
+}
+
+/// The first two rules: flags and listen. False if any node is not up.
+fn start(bench: &Bench, findings: &mut Findings) -> bool {
+    if let Err(e) = bench.plan.start(&bench.supervisor) {
+        findings.add(&rules::FLAGS, Verdict::Fail(format!("{e:#}")));
+        return false;
+    }
+    let ids = peers::ids(&bench.nodes());
+    match bench.wait_listening(&ids, Duration::from_secs(10)) {
+        Ok(()) => {
+            findings.add(
+                &rules::FLAGS,
+                Verdict::Pass("all 3 nodes run with the bench's flags".into()),
+            );
+            findings.add(
+                &rules::LISTEN,
+                Verdict::Pass("all 3 nodes accept connections on their addresses".into()),
+            );
+            true
+        }
+        Err(problems) if ids.iter().any(|&id| bench.ended(id).is_some()) => {
+            let how = format!(
+                "{}\nthe bench started n1 as: {}",
+                problems.join("\n"),
+                bench.command_line(1)
+            );
+            findings.add(&rules::FLAGS, Verdict::Fail(how));
+            false
+        }
+        Err(problems) => {
+            findings.add(
+                &rules::FLAGS,
+                Verdict::Pass("all 3 nodes run with the bench's flags".into()),
+            );
+            findings.add(&rules::LISTEN, Verdict::Fail(problems.join("\n")));
+            false
+        }
+    }
+}
+
+/// Status and election; the leader if both hold.
+fn elect(bench: &Bench, findings: &mut Findings) -> Option<NodeId> {
+    let poll = probe::Poll::take(&bench.nodes(), bench.timeout);
+    let problems: Vec<String> = poll
+        .statuses
+        .iter()
+        .filter_map(|(id, s)| match s {
+            Ok(status) => status_problem(*id, status),
+            Err(e) => Some(format!("n{id} ({}): sent {{\"id\":1,\"client_id\":0,\"seq\":0,\"op\":\"Status\"}} on a new client connection: {e}", bench.addr(*id))),
+        })
+        .collect();
+    let answered = problems.is_empty();
+    findings.add(
+        &rules::STATUS,
+        Verdict::from_problems(
+            problems,
+            "every node answered Status with its own id and consistent positions",
+        ),
+    );
+    if !answered {
+        return None;
+    }
+    let started = std::time::Instant::now();
+    match probe::wait_for_leader(&bench.nodes(), bench.timeout, bench.election_timeout) {
+        Ok((leader, term)) => {
+            let pass = format!(
+                "n{leader} leads term {term} and every node names it ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+            findings.add(&rules::ELECTION, Verdict::Pass(pass));
+            Some(leader)
+        }
+        Err(poll) => {
+            let fail = format!(
+                "no leader that every node names within {:?}; last seen: {}",
+                bench.election_timeout,
+                poll.describe()
+            );
+            findings.add(&rules::ELECTION, Verdict::Fail(fail));
+            None
+        }
+    }
+}
+
+/// What is wrong with node `id`'s status, if anything.
+fn status_problem(id: NodeId, s: &riptide_proto::Status) -> Option<String> {
+    let shown = session::shape(s);
+    let problem = if s.id != id {
+        format!("it says id {} but was started with --id {id}", s.id)
+    } else if s.applied_index > s.commit_index {
+        "applied_index is above commit_index (only committed entries may be applied)".into()
+    } else if s.commit_index > s.last_log_index {
+        "commit_index is above last_log_index".into()
+    } else if s.first_log_index > s.last_log_index + 1 {
+        "first_log_index is more than last_log_index + 1".into()
+    } else if s.role == riptide_proto::Role::Leader && s.leader != Some(id) {
+        "it says it leads, but its leader field does not name itself".into()
+    } else {
+        return None;
+    };
+    Some(format!("n{id}'s status {shown}: {problem}"))
+}
+
+/// SIGTERM on node `id` (restarted after), then whether it came back.
+fn sigterm_and_logs(bench: &Bench, findings: &mut Findings, id: NodeId) {
+    findings.add(&rules::SIGTERM, lifecycle::sigterm(bench, id));
+    if let Err(problems) = bench.wait_listening(&[id], Duration::from_secs(10)) {
+        findings.add(
+            &rules::RESTART,
+            Verdict::Fail(format!(
+                "n{id}, restarted after SIGTERM on its data dir:\n{}",
+                problems.join("\n")
+            )),
+        );
+    }
+    bench.restart_stopped();
+}
+
+/// Advisory: every node wrote something to its log.
+fn logs(bench: &Bench) -> Verdict {
+    let silent: Vec<String> = bench
+        .nodes()
+        .iter()
+        .filter(|(id, _)| std::fs::metadata(bench.log_path(*id)).map_or(true, |m| m.len() == 0))
+        .map(|(id, _)| format!("n{id}"))
+        .collect();
+    if silent.is_empty() {
+        Verdict::Pass("every node wrote to its log".into())
+    } else {
+        Verdict::Warn(format!("{} wrote nothing to stdout or stderr; after a failed run the log is all there is to read", silent.join(", ")))
+    }
+}
