@@ -116,7 +116,7 @@ pub fn check(bench: &Bench, id: NodeId) -> Verdict {
         }
         std::thread::sleep(Duration::from_millis(50));
         if let Some(ended) = bench.ended(id) {
-            problems.push(format!("n{id} died after {}: {ended}", case.what));
+            problems.push(format!("n{id} died when sent {}: {ended}", case.what));
             let _ = bench.restart(id);
             let _ = bench.wait_listening(&[id], Duration::from_secs(10));
             return Verdict::Fail(problems.join("\n"));

@@ -245,13 +245,22 @@ fn checks(bench: &Bench, interrupted: &AtomicBool) -> Findings {
         findings.skip(&rest, why);
     };
     if !start(bench, &mut findings) {
-        stop(&mut findings, rules::ALL, "the nodes are not all up");
+        stop(
+            &mut findings,
+            &rules::ALL[..rules::ALL.len() - 1],
+            "the nodes are not all up",
+        );
+        findings.add(&rules::LOGS, logs(bench));
         return findings;
     }
     let leader = match elect(bench, &mut findings) {
         Some(leader) => leader,
         None => {
-            let why = "needs a leader that every node names";
+            let why = if findings.passed(&rules::STATUS) {
+                "needs a leader that every node names"
+            } else {
+                "needs every node to answer Status"
+            };
             stop(&mut findings, &rules::ALL[..rules::ALL.len() - 3], why);
             sigterm_and_logs(bench, &mut findings, 2);
             stop(&mut findings, &[&rules::RESTART], why);
@@ -300,10 +309,20 @@ fn start(bench: &Bench, findings: &mut Findings) -> bool {
     let ids = peers::ids(&bench.nodes());
     match bench.wait_listening(&ids, Duration::from_secs(10)) {
         Ok(()) => {
-            findings.add(
-                &rules::FLAGS,
-                Verdict::Pass("all 3 nodes run with the bench's flags".into()),
+            let pids: Vec<String> = ids
+                .iter()
+                .map(|&id| {
+                    bench
+                        .supervisor
+                        .pid(id)
+                        .map_or("?".into(), |p| p.to_string())
+                })
+                .collect();
+            let pass = format!(
+                "all 3 nodes run with the bench's flags (pids {})",
+                pids.join(", ")
             );
+            findings.add(&rules::FLAGS, Verdict::Pass(pass));
             findings.add(
                 &rules::LISTEN,
                 Verdict::Pass("all 3 nodes accept connections on their addresses".into()),
@@ -330,15 +349,25 @@ fn start(bench: &Bench, findings: &mut Findings) -> bool {
     }
 }
 
+/// How long after listening a node may go on failing to answer Status.
+const STATUS_GRACE: Duration = Duration::from_secs(5);
+
 /// Status and election; the leader if both hold.
 fn elect(bench: &Bench, findings: &mut Findings) -> Option<NodeId> {
-    let poll = probe::Poll::take(&bench.nodes(), bench.timeout);
+    // A node that just bound its address may need a moment before it answers (the bench's own
+    // wait for a leader keeps asking too); an answer that is wrong is judged at once.
+    let deadline = std::time::Instant::now() + STATUS_GRACE;
+    let mut poll = probe::Poll::take(&bench.nodes(), bench.timeout);
+    while poll.statuses.iter().any(|(_, s)| s.is_err()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        poll = probe::Poll::take(&bench.nodes(), bench.timeout);
+    }
     let problems: Vec<String> = poll
         .statuses
         .iter()
         .filter_map(|(id, s)| match s {
             Ok(status) => status_problem(*id, status),
-            Err(e) => Some(format!("n{id} ({}): sent {{\"id\":1,\"client_id\":0,\"seq\":0,\"op\":\"Status\"}} on a new client connection: {e}", bench.addr(*id))),
+            Err(e) => Some(format!("n{id} ({}): sent {{\"id\":1,\"client_id\":0,\"seq\":0,\"op\":\"Status\"}} on a new client connection, again for {STATUS_GRACE:?}: {e}", bench.addr(*id))),
         })
         .collect();
     let answered = problems.is_empty();
