@@ -263,3 +263,31 @@ fn a_status_missing_a_required_field_does_not_read() {
     body.truncate(5);
     assert!(decode::<Status>(&body).is_err());
 }
+
+#[test]
+fn a_reader_takes_a_unit_variant_as_a_map_to_nil_and_strings_as_bin() {
+    // {"Status": nil}: how some encoders write an enum case without data.
+    assert_eq!(
+        decode::<ClientOp>(&unhex("81 a6 53 74 61 74 75 73 c0")).unwrap(),
+        ClientOp::Status
+    );
+    // {"Get": {"key": bin8 "k"}}: a string sent as MessagePack bin.
+    assert_eq!(
+        decode::<ClientOp>(&unhex("81 a3 47 65 74 81 a3 6b 65 79 c4 01 6b")).unwrap(),
+        ClientOp::Get { key: "k".into() }
+    );
+}
+
+#[test]
+fn a_reader_takes_a_struct_as_an_array_in_field_order() {
+    // [7, 42, 1, "Status"]: positional, in the order the contract lists the fields.
+    assert_eq!(
+        decode::<ClientRequest>(&unhex("94 07 2a 01 a6 53 74 61 74 75 73")).unwrap(),
+        ClientRequest {
+            id: 7,
+            client_id: 42,
+            seq: 1,
+            op: ClientOp::Status
+        }
+    );
+}
