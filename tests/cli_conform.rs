@@ -218,3 +218,78 @@ fn keep_dir_keeps_the_nodes_logs() {
     let log = std::fs::read_to_string(keep.join("n1.log")).unwrap();
     assert!(log.contains("misfits [IgnoresSigterm]"), "{log}");
 }
+
+/// Runs `riptide ARGS`, returning the exit code and stdout + stderr.
+fn riptide_cmd(args: &[&str]) -> (i32, String) {
+    let out = Command::new(riptide())
+        .args(args)
+        .output()
+        .expect("riptide runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn test_campaign_and_compare_run_a_node_bin() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let results = results.to_str().unwrap();
+    let bin = misfit_node();
+    let bin = bin.to_str().unwrap();
+    let run = ["--nodes", "3", "--time-limit", "2", "--no-progress"];
+    let (code, out) = riptide_cmd(
+        &[
+            &["test", "--node-bin", bin, "--results-dir", results][..],
+            &run,
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{out}");
+    let rerun = out
+        .lines()
+        .find(|l| l.starts_with("rerun"))
+        .expect("a rerun line");
+    assert!(
+        rerun.ends_with(&format!("--node-bin {bin}")),
+        "the rerun names the node: {rerun}"
+    );
+    let latest = std::fs::read_to_string(Path::new(results).join("latest/test.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&latest).unwrap();
+    assert_eq!(manifest["node_program"], bin, "{latest}");
+    assert!(
+        manifest["rerun"].as_str().unwrap().contains("--node-bin"),
+        "{latest}"
+    );
+
+    for (name, node) in [("base", None), ("new", Some(bin))] {
+        let mut args = vec![
+            "campaign",
+            "--runs",
+            "1",
+            "--results-dir",
+            results,
+            "--name",
+            name,
+            "--save-baseline",
+            name,
+            "--",
+        ];
+        args.extend(run);
+        if let Some(node) = node {
+            args.extend(["--node-bin", node]);
+        }
+        let (code, out) = riptide_cmd(&args);
+        assert_eq!(code, 0, "campaign {name}: {out}");
+    }
+    let (code, out) = riptide_cmd(&["compare", "--results-dir", results, "base", "new"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("--node-bin {bin}")),
+        "compare shows the options differ by the node: {out}"
+    );
+    assert!(out.contains("no regression"), "{out}");
+}

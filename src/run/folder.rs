@@ -51,6 +51,16 @@ impl RunFolder {
         Ok(run)
     }
 
+    /// The command that repeats this run: the plan's, plus the node binary if it was not
+    /// riptide's own (a rerun without it would test another node).
+    pub fn rerun(&self) -> String {
+        let mut rerun = self.plan.test.rerun_command();
+        if let NodeProgram::Binary(path) = &self.program {
+            rerun.push_str(&format!(" --node-bin {}", path.display()));
+        }
+        rerun
+    }
+
     /// (Re)writes `test.json`; a failure is reported, never fatal (the history matters more).
     pub fn write_manifest(&self, status: RunStatus, error: Option<String>) {
         let manifest = Manifest {
@@ -61,6 +71,7 @@ impl RunFolder {
             started_at: self.started_at.clone(),
             status,
             error,
+            rerun: self.rerun(),
             ..Manifest::new(self.plan.test.clone())
         };
         if let Err(err) = manifest.store(&self.dir) {

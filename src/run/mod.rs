@@ -75,7 +75,7 @@ fn check_faults(plan: &RunPlan, sandbox: Option<&Sandbox>) -> Result<Option<Fire
 fn finish(run: &RunFolder, outcome: anyhow::Result<steps::Outcome>) -> Result<u8, Exit> {
     let result = match outcome {
         Ok(outcome) => {
-            println!("rerun     {}", run.plan.test.rerun_command());
+            println!("rerun     {}", run.rerun());
             let status = if outcome.interrupted {
                 RunStatus::Incomplete
             } else {
