@@ -228,6 +228,9 @@ fn summary(bench: &Bench, findings: &Findings) -> u8 {
     }
 }
 
+/// One step of the checks after the election: adds its findings, may move the session.
+type Step<'a> = dyn Fn(&mut Findings, &mut Session) + 'a;
+
 /// Every check, in order; each step needs the ones before it.
 fn checks(bench: &Bench, interrupted: &AtomicBool) -> Findings {
     let mut findings = Findings::default();
@@ -268,7 +271,7 @@ fn checks(bench: &Bench, interrupted: &AtomicBool) -> Findings {
             return findings;
         }
     };
-    let steps: [&dyn Fn(&mut Findings, &mut Session); 4] = [
+    let steps: [&Step; 4] = [
         &|f, _| f.add(&rules::PEER_ADDRESS, peers::check(bench)),
         &|f, s| requests::check(bench, f, s),
         &|f, s| {

@@ -150,7 +150,7 @@ fn exactly_once(session: &mut Session) -> Verdict {
         "append {LOG} +b sent again with the same client_id {} and seq {seq}",
         session.client_id
     );
-    let retry = session.to_leader(ClientOp::Write(append(LOG, "b")), seq);
+    let retry = session.send_to_leader(ClientOp::Write(append(LOG, "b")), seq);
     let problems = vec![
         expect(&what, retry, &DONE),
         expect(

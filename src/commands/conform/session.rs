@@ -60,17 +60,17 @@ impl<'a> Session<'a> {
     /// The next write of the session, to the leader.
     pub fn write(&mut self, op: WriteOp) -> Result<ClientResult, String> {
         self.seq += 1;
-        self.to_leader(ClientOp::Write(op), self.seq)
+        self.send_to_leader(ClientOp::Write(op), self.seq)
     }
 
     /// A read, to the leader (reads carry the session's current number and take none).
     pub fn read(&mut self, key: &str) -> Result<ClientResult, String> {
-        self.to_leader(ClientOp::Get { key: key.into() }, self.seq)
+        self.send_to_leader(ClientOp::Get { key: key.into() }, self.seq)
     }
 
     /// Sends to the leader; on `NotLeader` follows the hint, or asks every node who leads, and
     /// sends again with the same `seq`, until the election timeout. Anything else is returned.
-    pub fn to_leader(&mut self, op: ClientOp, seq: u64) -> Result<ClientResult, String> {
+    pub fn send_to_leader(&mut self, op: ClientOp, seq: u64) -> Result<ClientResult, String> {
         let deadline = Instant::now() + self.bench.election_timeout;
         loop {
             let result = self.send_to(self.leader, op.clone(), seq);
