@@ -209,8 +209,9 @@ fn garbage_oversized_and_truncated_frames_leave_the_node_serving() {
         bytes.extend(&hello);
         bytes.extend([0, 0, 0, 4, 0xc1, 0xc1, 0xc1, 0xc1]);
         send_raw(&bytes);
-        // A peer hello claiming to be node 2, then a message labelled from node 3.
-        let hello = riptide_proto::encode(&riptide_proto::Hello::Peer { from: 2 }).unwrap();
+        // A peer hello claiming to be node 2, from node 2's address (so the peer gate admits it),
+        // then a message labelled from node 3.
+        let hello = riptide_proto::encode(&riptide_proto::Hello::peer(2, "")).unwrap();
         let forged = riptide_node::raft::Message {
             from: 3,
             to: 1,
@@ -225,7 +226,10 @@ fn garbage_oversized_and_truncated_frames_leave_the_node_serving() {
         bytes.extend(&hello);
         bytes.extend((forged.len() as u32).to_be_bytes());
         bytes.extend(&forged);
-        send_raw(&bytes);
+        let mut s = common::connect_from(riptide_proto::node_ip(2).into(), addr(1));
+        let _ = s.write_all(&bytes);
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
 
         assert_eq!(
             cluster.supervisor.pid(1),

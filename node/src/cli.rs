@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::server::compaction::SnapshotPolicy;
+use crate::server::peer_gate::Secret;
 use crate::server::{self, NodeOptions, UnsafeBug};
 
 /// One member of a riptide Raft key-value cluster.
@@ -79,6 +80,16 @@ pub struct Args {
     /// (a follower installing a snapshot keeps its old state machine). Repeatable.
     #[arg(long = "unsafe-bug")]
     pub unsafe_bugs: Vec<UnsafeBug>,
+    /// The cluster this node belongs to: 1 to 64 characters from A-Z a-z 0-9 . _ -. Stored in
+    /// the data dir on the first start; a later start with another id refuses to run, and peers
+    /// of another cluster are never admitted. `riptide test` and `riptide cluster` generate one.
+    #[arg(long)]
+    pub cluster_id: Option<String>,
+    /// A file holding the cluster's shared secret (at least 16 bytes; a trailing newline is
+    /// ignored). Peers must prove they know it (HMAC-SHA-256 challenge–response on every peer
+    /// connection). It authenticates peers; it does not encrypt their messages.
+    #[arg(long)]
+    pub cluster_secret_file: Option<PathBuf>,
     /// Log filter when RUST_LOG is not set (e.g. info, debug, riptide_node::raft=debug).
     #[arg(long, default_value = "info")]
     pub log: String,
@@ -117,6 +128,14 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let secret = match args.cluster_secret_file.as_deref().map(Secret::read) {
+        None => None,
+        Some(Ok(secret)) => Some(secret),
+        Some(Err(msg)) => {
+            eprintln!("riptide-node: {msg}");
+            return ExitCode::from(2);
+        }
+    };
     let opts = NodeOptions {
         id: args.id,
         listen: args.listen,
@@ -135,6 +154,8 @@ pub fn run(args: Args) -> ExitCode {
         snapshot_chunk_bytes: args.snapshot_chunk_bytes as usize,
         max_sessions: args.max_sessions as usize,
         unsafe_bugs: args.unsafe_bugs,
+        cluster_id: args.cluster_id,
+        secret,
     };
     if let Err(msg) = opts.validate() {
         eprintln!("riptide-node: {msg}");

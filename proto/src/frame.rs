@@ -146,13 +146,31 @@ mod tests {
 
     #[test]
     fn a_frame_is_a_big_endian_length_then_the_body() {
-        let frame = Frame::encode(&Hello::Peer { from: 3 }).unwrap();
-        let body = encode(&Hello::Peer { from: 3 }).unwrap();
+        let frame = Frame::encode(&Hello::peer(3, "c1")).unwrap();
+        let body = encode(&Hello::peer(3, "c1")).unwrap();
         assert_eq!(
             &frame.as_bytes()[..HEADER_LEN],
             &(body.len() as u32).to_be_bytes()
         );
         assert_eq!(&frame.as_bytes()[HEADER_LEN..], &body[..]);
+    }
+
+    #[test]
+    fn a_peer_hello_without_cluster_or_nonce_decodes_as_an_unnamed_cluster() {
+        // What a node of an older riptide, or a forger who knows only `from`, sends.
+        #[derive(serde::Serialize)]
+        enum Legacy {
+            Peer { from: u64 },
+        }
+        let body = encode(&Legacy::Peer { from: 3 }).unwrap();
+        let hello: Hello = decode(&body).unwrap();
+        assert_eq!(hello, Hello::peer(3, ""));
+        let full = Hello::Peer {
+            from: 3,
+            cluster: "c1".into(),
+            nonce: Some(vec![7; 16]),
+        };
+        assert_eq!(decode::<Hello>(&encode(&full).unwrap()).unwrap(), full);
     }
 
     #[test]

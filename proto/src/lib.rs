@@ -29,10 +29,12 @@
 //!
 //! The first frame on every connection is a [`Hello`] that says who is talking:
 //!
-//! - [`Hello::Peer`]: a Raft peer, dialling from its own address ([`node_ip`]). Then only the
-//!   peer's Raft messages follow, one way: node A sends to B over the connection A dialled, and B
-//!   answers over the one B dialled. The node checks that every message is labelled from that
-//!   peer and to itself.
+//! - [`Hello::Peer`]: a Raft peer, dialling from its own address ([`node_ip`]), naming its
+//!   cluster. The accepting node admits it only if the source address is the one configured for
+//!   that id and the cluster is its own, and, with a cluster secret, after a challenge–response
+//!   ([`PeerAdmission`], [`PeerProof`]). Then only the peer's Raft messages follow, one way: node
+//!   A sends to B over the connection A dialled, and B answers over the one B dialled. The node
+//!   checks that every message is labelled from that peer and to itself.
 //! - [`Hello::Client`]: a workload worker, the runner's status probe or `riptide client`. Then
 //!   [`ClientRequest`]s go in and [`ClientResponse`]s come out.
 //!
@@ -71,6 +73,6 @@ pub use error::{Error, Result};
 pub use frame::{decode, encode, Frame, MAX_FRAME_BYTES};
 pub use ids::{Index, NodeId, Term};
 pub use message::{
-    ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Hello, LeaderHint, Reply,
-    Role, SnapshotStatus, StateDigest, Status, WriteOp,
+    ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Hello, LeaderHint,
+    PeerAdmission, PeerProof, Reply, Role, SnapshotStatus, StateDigest, Status, WriteOp,
 };

@@ -10,10 +10,51 @@ use crate::ids::{Index, NodeId, Term};
 /// The first frame of every connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Hello {
-    /// A Raft peer dialing from its own address.
-    Peer { from: NodeId },
+    /// A Raft peer dialing from its own address. The node that accepts answers with a
+    /// [`PeerAdmission`] before any Raft message flows.
+    Peer {
+        from: NodeId,
+        /// The cluster the dialer belongs to (`--cluster-id`; empty: an unnamed cluster). A
+        /// node admits peers of its own cluster only.
+        #[serde(default)]
+        cluster: String,
+        /// With a cluster secret: the dialer's fresh random challenge for the accepting node
+        /// (16 bytes). Without: absent.
+        #[serde(default)]
+        nonce: Option<Vec<u8>>,
+    },
     /// A client: a workload worker, the runner's status poller or `riptide client`.
     Client,
+}
+
+impl Hello {
+    /// A peer's hello without a secret.
+    pub fn peer(from: NodeId, cluster: impl Into<String>) -> Hello {
+        Hello::Peer {
+            from,
+            cluster: cluster.into(),
+            nonce: None,
+        }
+    }
+}
+
+/// What a node answers a [`Hello::Peer`]: the only frames that go back on a peer connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerAdmission {
+    /// Admitted: Raft messages may follow.
+    Welcome,
+    /// The cluster has a secret. `proof` is the accepting node's HMAC over the dialer's nonce
+    /// and this fresh `nonce`; the dialer checks it, then answers with a [`PeerProof`] over the
+    /// same two nonces, and waits for `Welcome`.
+    Challenge { nonce: Vec<u8>, proof: Vec<u8> },
+    /// Not admitted, and why (the connection closes).
+    Refused { reason: String },
+}
+
+/// The dialer's answer to a [`PeerAdmission::Challenge`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerProof {
+    pub proof: Vec<u8>,
 }
 
 /// A client's request. `id` matches the response on this connection (requests may be pipelined).
@@ -151,6 +192,10 @@ pub struct Status {
     /// Snapshots and compaction, as this node sees them (all zero before the first snapshot).
     #[serde(default)]
     pub snapshot: SnapshotStatus,
+    /// Peer connections this process refused: an address that is not the claimed node's, another
+    /// cluster's id, a missing or wrong secret.
+    #[serde(default)]
+    pub refused_peers: u64,
 }
 
 /// What a node's `status` says about its snapshots.

@@ -35,6 +35,7 @@ fn a_status() -> Status {
         last_log_index: 11,
         first_log_index: 1,
         snapshot: Default::default(),
+        refused_peers: 0,
     }
 }
 
@@ -75,9 +76,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn messages_roundtrip_async_and_end_cleanly_at_a_frame_boundary() {
     runtime().block_on(async {
         let (a, b) = tokio::io::duplex(64 * 1024);
-        let mut writer = FrameWriter::open(a, &Hello::Peer { from: 3 })
-            .await
-            .unwrap();
+        let mut writer = FrameWriter::open(a, &Hello::peer(3, "c1")).await.unwrap();
         writer.feed(&request(1)).await.unwrap();
         writer.feed(&request(2)).await.unwrap();
         writer.flush().await.unwrap();
@@ -85,7 +84,7 @@ fn messages_roundtrip_async_and_end_cleanly_at_a_frame_boundary() {
         let mut reader = FrameReader::new(b);
         assert_eq!(
             reader.recv::<Hello>().await.unwrap(),
-            Some(Hello::Peer { from: 3 })
+            Some(Hello::peer(3, "c1"))
         );
         assert_eq!(reader.recv().await.unwrap(), Some(request(1)));
         assert_eq!(reader.recv().await.unwrap(), Some(request(2)));

@@ -68,6 +68,24 @@ impl NodeProgram {
     }
 }
 
+/// A new cluster id for nodes about to form a cluster: `riptide-<UTC time>-<8 random hex>`.
+pub fn fresh_cluster_id() -> String {
+    let now = riptide_store::layout::timestamp(riptide_store::layout::now_unix());
+    format!("riptide-{now}-{:08x}", rand::random::<u32>())
+}
+
+/// The node flags that name the cluster and, if any, its secret file.
+pub fn identity_args(cluster_id: &str, secret_file: Option<&str>) -> Vec<String> {
+    let mut args = Vec::new();
+    if !cluster_id.is_empty() {
+        args.extend(["--cluster-id".to_string(), cluster_id.to_string()]);
+    }
+    if let Some(file) = secret_file {
+        args.extend(["--cluster-secret-file".to_string(), file.to_string()]);
+    }
+    args
+}
+
 /// How to lay out and start the nodes.
 #[derive(Clone, Debug)]
 pub struct ClusterPlan {

@@ -36,6 +36,30 @@ pub struct ClusterArgs {
     /// TEST ONLY: a deliberate bug for every node (stale-read, vote-any-log, ack-before-commit).
     #[arg(long = "unsafe-bug")]
     pub unsafe_bugs: Vec<UnsafeBug>,
+    /// The cluster's id. Default: the one this --dir's cluster was formed with (kept in
+    /// DIR/cluster-id), or a fresh one for a new cluster.
+    #[arg(long)]
+    pub cluster_id: Option<String>,
+    /// A file holding a shared secret the nodes' peer links must prove (at least 16 bytes).
+    #[arg(long, value_name = "FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+}
+
+/// The cluster id for `dir`: `--cluster-id`, else the one `dir` was formed with, else a fresh
+/// one; kept in `dir/cluster-id` so that a restart on the same dir rejoins its cluster.
+fn cluster_id_for(dir: &std::path::Path, given: Option<String>) -> Result<String, Exit> {
+    let file = dir.join("cluster-id");
+    let stored = std::fs::read_to_string(&file)
+        .ok()
+        .map(|s| s.trim().to_string());
+    let id = given
+        .or(stored)
+        .unwrap_or_else(local_cluster::fresh_cluster_id);
+    riptide_node::storage::cluster_id::validate_cluster_id(&id)
+        .map_err(|e| Exit::bad_args(format!("--cluster-id: {e}")))?;
+    std::fs::write(&file, format!("{id}\n"))
+        .map_err(|e| Exit::bad_args(format!("cannot write {}: {e}", file.display())))?;
+    Ok(id)
 }
 
 /// Starts the cluster, prints where it is, and waits for Ctrl-C.
@@ -56,6 +80,15 @@ pub fn cluster(args: ClusterArgs) -> Result<u8, Exit> {
     };
     std::fs::create_dir_all(&dir)
         .map_err(|e| Exit::bad_args(format!("cannot create {}: {e}", dir.display())))?;
+    let cluster_id = cluster_id_for(&dir, args.cluster_id)?;
+    let secret_file = match &args.cluster_secret_file {
+        Some(path) => {
+            riptide_node::server::peer_gate::Secret::read(path).map_err(Exit::bad_args)?;
+            let path = std::path::absolute(path).map_err(|e| Exit::bad_args(e.to_string()))?;
+            Some(path.display().to_string())
+        }
+        None => None,
+    };
     let plan = ClusterPlan {
         nodes: args.nodes,
         port: args.port,
@@ -64,7 +97,7 @@ pub fn cluster(args: ClusterArgs) -> Result<u8, Exit> {
         seed: args.seed,
         unsafe_bugs: args.unsafe_bugs,
         log_filter: "info".into(),
-        node_args: Vec::new(),
+        node_args: local_cluster::identity_args(&cluster_id, secret_file.as_deref()),
     };
     let supervisor = Arc::new(Supervisor::new().map_err(|e| Exit::crashed(e.to_string()))?);
     plan.start(&supervisor)?;
@@ -72,7 +105,7 @@ pub fn cluster(args: ClusterArgs) -> Result<u8, Exit> {
     let leader =
         local_cluster::wait_for_leader(&addrs, &supervisor, &dir, Duration::from_secs(15))?;
     println!(
-        "riptide cluster: {} nodes, leader n{leader}, data and logs in {}",
+        "riptide cluster: {} nodes, leader n{leader}, cluster id {cluster_id}, data and logs in {}",
         args.nodes,
         dir.display()
     );

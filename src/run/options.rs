@@ -135,6 +135,10 @@ pub struct TestArgs {
     /// Log filter for the nodes' logs (RUST_LOG syntax).
     #[arg(long, default_value = "info")]
     pub node_log: String,
+    /// A file holding a shared secret for the nodes' peer links (at least 16 bytes): every peer
+    /// connection then runs an HMAC challenge-response. Recorded in test.json as a path.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
     /// No progress bar (a line every few seconds instead).
     #[arg(long)]
     pub no_progress: bool,
@@ -169,6 +173,19 @@ fn positive(name: &str, value: f64) -> Result<f64, Exit> {
 }
 
 impl TestArgs {
+    /// `--cluster-secret-file`, checked to hold a usable secret, as an absolute path (the nodes
+    /// run in the run folder's context, not the caller's directory).
+    fn secret_file(&self) -> Result<Option<String>, Exit> {
+        let Some(path) = &self.cluster_secret_file else {
+            return Ok(None);
+        };
+        riptide_node::server::peer_gate::Secret::read(path).map_err(Exit::bad_args)?;
+        let absolute = std::path::absolute(path).map_err(|e| {
+            Exit::bad_args(format!("--cluster-secret-file {}: {e}", path.display()))
+        })?;
+        Ok(Some(absolute.display().to_string()))
+    }
+
     /// The options that are counts, rates and shares, each within its range.
     fn check_counts(&self) -> Result<(), Exit> {
         if ![3, 5, 7].contains(&self.nodes) {
@@ -248,6 +265,8 @@ impl TestArgs {
             check_time_limit_s,
             recovery_timeout_s,
             node_log: self.node_log.clone(),
+            cluster_id: crate::cluster::fresh_cluster_id(),
+            cluster_secret_file: self.secret_file()?,
             liveness: Some(LivenessPlan {
                 threshold: self.liveness_threshold,
                 grace_s: self.liveness_grace,
@@ -285,17 +304,23 @@ impl RunPlan {
 
     /// The flags every node gets from the plan besides the cluster layout: snapshot settings.
     pub fn node_args(&self) -> Vec<String> {
+        let mut args = crate::cluster::identity_args(
+            &self.test.cluster_id,
+            self.test.cluster_secret_file.as_deref(),
+        );
         let Some(s) = &self.test.snapshot else {
-            return Vec::new();
+            return args;
         };
-        [
-            ("--snapshot-entries", s.entries),
-            ("--snapshot-bytes", s.bytes),
-            ("--snapshot-tail", s.tail),
-        ]
-        .into_iter()
-        .flat_map(|(flag, value)| [flag.to_string(), value.to_string()])
-        .collect()
+        args.extend(
+            [
+                ("--snapshot-entries", s.entries),
+                ("--snapshot-bytes", s.bytes),
+                ("--snapshot-tail", s.tail),
+            ]
+            .into_iter()
+            .flat_map(|(flag, value)| [flag.to_string(), value.to_string()]),
+        );
+        args
     }
 
     pub fn time_limit(&self) -> Duration {

@@ -153,14 +153,38 @@ pub fn judge(run: &RunHistory, rule: LivenessRule) -> Availability {
         rule,
     };
     let windows = fault_free(run, workload_end, ns(rule.grace_s));
+    judge_slices(&clients, windows, rule, &mut a);
+    after_heal(run, rule, &mut a);
+    if a.final_reads_answered < a.final_reads {
+        let first = finals.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
+        a.reasons.push(format!(
+            "{} of {} final reads got no answer",
+            a.final_reads - a.final_reads_answered,
+            a.final_reads
+        ));
+        a.unavailable.push((secs(first), secs(run.end_ns)));
+    }
+    a.available = a.reasons.is_empty();
+    a
+}
+
+/// The fault-free windows, cut into slices: each judged slice goes to `a.windows`, and each
+/// run of consecutive slices below the threshold becomes one reason and one unavailable span.
+fn judge_slices(
+    clients: &[&crate::history::Op],
+    windows: Vec<(u64, u64)>,
+    rule: LivenessRule,
+    a: &mut Availability,
+) {
+    let secs = |ns: u64| ns as f64 / 1e9;
+    if rule.threshold <= 0.0 {
+        return;
+    }
     let mut failed: Vec<Window> = Vec::new();
     for (start, end) in windows
         .into_iter()
-        .flat_map(|(a, b)| slices(a, b, ns(SLICE_S)))
+        .flat_map(|(a, b)| slices(a, b, (SLICE_S * 1e9) as u64))
     {
-        if rule.threshold <= 0.0 {
-            continue;
-        }
         let in_window: Vec<&&crate::history::Op> = clients
             .iter()
             .filter(|o| o.invoke_ns >= start && o.invoke_ns < end && o.complete_ns.is_some())
@@ -199,18 +223,6 @@ pub fn judge(run: &RunHistory, rule: LivenessRule) -> Availability {
         ));
         a.unavailable.push((w.start_s, w.end_s));
     }
-    after_heal(run, rule, &mut a);
-    if a.final_reads_answered < a.final_reads {
-        let first = finals.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
-        a.reasons.push(format!(
-            "{} of {} final reads got no answer",
-            a.final_reads - a.final_reads_answered,
-            a.final_reads
-        ));
-        a.unavailable.push((secs(first), secs(run.end_ns)));
-    }
-    a.available = a.reasons.is_empty();
-    a
 }
 
 /// The last heal: the first ok op after it must come within the recovery time.

@@ -47,6 +47,13 @@ pub struct TestPlan {
     /// before the check existed, which are judged by the defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<LivenessPlan>,
+    /// The cluster id the runner generated for this run's nodes (`--cluster-id` of every
+    /// node): a node left over from another run can never join this one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster_id: String,
+    /// `--cluster-secret-file`, as given (the path, never the secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_secret_file: Option<String>,
 }
 
 /// What `--liveness-threshold` and `--liveness-grace` asked for (see
@@ -118,6 +125,9 @@ impl TestPlan {
                 "--liveness-threshold {} --liveness-grace {}",
                 l.threshold, l.grace_s
             ));
+        }
+        if let Some(file) = &self.cluster_secret_file {
+            args.push(format!("--cluster-secret-file {file}"));
         }
         for bug in &self.unsafe_bugs {
             args.push(format!("--unsafe-bug {bug}"));

@@ -44,6 +44,13 @@ impl TestCluster {
     }
 
     pub fn start_with(n: u64, extra: &[&str]) -> TestCluster {
+        let ids: Vec<u64> = (1..=n).collect();
+        Self::start_only(n, &ids, extra)
+    }
+
+    /// A cluster of `n` members of which only `ids` are started (the others' addresses are
+    /// configured as peers, with nothing of this cluster behind them).
+    pub fn start_only(n: u64, ids: &[u64], extra: &[&str]) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
         let supervisor = Arc::new(Supervisor::new().unwrap());
         // The same node command lines as `riptide test` builds, plus the test's own flags.
@@ -57,7 +64,7 @@ impl TestCluster {
             log_filter: "info".into(),
             node_args: Vec::new(),
         };
-        for id in 1..=n {
+        for &id in ids {
             let spec = plan.spec(id).args(extra.iter().map(|s| s.to_string()));
             supervisor.spawn(spec).unwrap();
         }
@@ -88,9 +95,15 @@ impl TestCluster {
     /// Waits until exactly one leader is reported by the live nodes and all live nodes follow
     /// it in its term. Panics with the node logs after `timeout`.
     pub fn wait_for_leader(&self, timeout: Duration) -> u64 {
+        let ids: Vec<u64> = (1..=self.n).collect();
+        self.wait_for_leader_among(&ids, timeout)
+    }
+
+    /// [`Self::wait_for_leader`], asking only nodes `ids`.
+    pub fn wait_for_leader_among(&self, ids: &[u64], timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         loop {
-            let statuses: Vec<Status> = (1..=self.n).filter_map(|id| self.status(id)).collect();
+            let statuses: Vec<Status> = ids.iter().filter_map(|&id| self.status(id)).collect();
             let leaders: Vec<&Status> =
                 statuses.iter().filter(|s| s.role == Role::Leader).collect();
             if let [leader] = leaders.as_slice() {
@@ -127,6 +140,33 @@ impl TestCluster {
 
     pub fn get(&self, client: &mut Client, key: &str) -> OpResult {
         self.runtime.block_on(client.get(key))
+    }
+}
+
+/// A TCP connection to `to` from `from` (any port), as blocking std I/O.
+pub fn connect_from(from: std::net::IpAddr, to: SocketAddr) -> std::net::TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
+        let stream = socket.connect(to).await.unwrap();
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        stream
+    })
+}
+
+/// The value of an ok op; panics on anything else.
+pub fn ok(result: OpResult) -> Option<String> {
+    match result {
+        OpResult::Ok(v) => v,
+        other => panic!("expected ok, got {other:?}"),
     }
 }
 

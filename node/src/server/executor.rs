@@ -44,6 +44,8 @@
 //! what it lost. The simulation uses the same path to crash a node in the middle of a Ready.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::compaction::Compaction;
 use super::options::UnsafeBug;
@@ -150,6 +152,8 @@ pub struct Executor<S, N, C: Clients> {
     ack_before_commit: bool,
     /// Every entry applied, in order, if [`Executor::record_applied`] asked for it (tests).
     applied: Option<Vec<Entry>>,
+    /// Peer connections the transport refused (`status.refused_peers`).
+    pub(super) refused_peers: Arc<AtomicU64>,
 }
 
 impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
@@ -178,6 +182,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             stale_read: bugs.contains(&UnsafeBug::StaleRead),
             ack_before_commit: bugs.contains(&UnsafeBug::AckBeforeCommit),
             applied: None,
+            refused_peers: Arc::default(),
         }
     }
 
@@ -398,6 +403,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
                 sessions_expired: self.kv.sessions_expired(),
                 keys: self.kv.len() as u64,
             },
+            refused_peers: self.refused_peers.load(Ordering::Relaxed),
         }
     }
 

@@ -22,16 +22,21 @@ pub mod compaction;
 pub mod executor;
 pub mod node_storage;
 pub mod options;
+pub mod peer_gate;
 pub mod raft_loop;
 pub mod transport;
 
 pub use options::{NodeOptions, UnsafeBug};
 
+use std::sync::Arc;
+
 use anyhow::Context;
+use peer_gate::PeerGate;
 
 use crate::kv::{KvStore, SessionLimits};
 use crate::logging::TermCell;
 use crate::raft::{RaftLog, SnapshotImage};
+use crate::storage::cluster_id::adopt_cluster_id;
 use crate::storage::{LogStore, Recovered, StorageOptions};
 
 /// Runs a node until the process is killed or a fatal storage error happens.
@@ -41,6 +46,12 @@ pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
     for repair in &recovered.repairs {
         tracing::warn!("storage recovery: {repair}");
     }
+    let cluster = adopt_cluster_id(&opts.data_dir, opts.cluster_id.as_deref())?;
+    match &cluster {
+        Some(id) => tracing::info!("member of cluster `{id}`"),
+        None => tracing::warn!("no cluster id (--cluster-id): peers of any unnamed cluster on the configured addresses are admitted"),
+    }
+    let gate = Arc::new(PeerGate::new(&opts, cluster, opts.secret.clone()));
     let hard_state = recovered.hard_state;
     term.set(hard_state.term);
     let config = opts.raft_config();
@@ -64,10 +75,12 @@ pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!("listening on {}", opts.listen);
-    let peers = runtime.block_on(async { transport::start_outbound(&opts) });
-    runtime.spawn(transport::accept_loop(listener, opts.id, events_tx));
+    let peers = runtime.block_on(async { transport::start_outbound(&opts, &gate) });
+    let refused_peers = gate.refused_counter();
+    runtime.spawn(transport::accept_loop(listener, opts.id, gate, events_tx));
 
-    let state = raft_loop::RaftLoop::new(raft, store, kv, peers, &opts, term);
+    let mut state = raft_loop::RaftLoop::new(raft, store, kv, peers, &opts, term);
+    state.count_refused_peers(refused_peers);
     let handle = std::thread::Builder::new()
         .name("riptide-raft".into())
         .spawn(move || state.run(events_rx))

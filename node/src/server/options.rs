@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::compaction::SnapshotPolicy;
+use super::peer_gate::Secret;
 use crate::raft::Config;
 use crate::types::NodeId;
 
@@ -85,6 +86,10 @@ pub struct NodeOptions {
     /// Most client sessions the state machine keeps (least recently used expire first).
     pub max_sessions: usize,
     pub unsafe_bugs: Vec<UnsafeBug>,
+    /// `--cluster-id`: the cluster this node belongs to (checked against its data dir).
+    pub cluster_id: Option<String>,
+    /// `--cluster-secret-file`: peers must prove they know it.
+    pub secret: Option<Secret>,
 }
 
 impl NodeOptions {
@@ -124,6 +129,10 @@ impl NodeOptions {
                 "--election-timeout-max-ms ({}) must exceed --election-timeout-min-ms ({})",
                 self.election_timeout_max_ms, self.election_timeout_min_ms
             ));
+        }
+        if let Some(id) = &self.cluster_id {
+            crate::storage::cluster_id::validate_cluster_id(id)
+                .map_err(|e| format!("--cluster-id: {e}"))?;
         }
         if self.max_sessions == 0 {
             return Err("--max-sessions must be at least 1".into());

@@ -23,7 +23,7 @@
 //! A storage error ends the loop (and the process): see [`super::executor`].
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -302,6 +302,11 @@ impl RaftLoop {
             tick: Duration::from_millis(opts.tick_ms),
             term,
         }
+    }
+
+    /// Reports this counter of refused peer connections in `status`.
+    pub fn count_refused_peers(&mut self, counter: Arc<AtomicU64>) {
+        self.executor.refused_peers = counter;
     }
 
     /// Runs until every event sender is gone (the network shut down) or storage fails.

@@ -39,6 +39,7 @@ use tokio::sync::mpsc::{channel, OwnedPermit, Receiver, Sender};
 use tokio::sync::Semaphore;
 
 use super::options::NodeOptions;
+use super::peer_gate::{PeerGate, Refusal, REFUSED_BACKOFF};
 use super::raft_loop::{queued_bytes, ClientReply, EventSender, PeerLink, Refused};
 use crate::protocol::{ClientRequest, ClientResponse, ClientResult, FailReason, Hello};
 use crate::raft::Message;
@@ -81,6 +82,7 @@ const CLIENT_WRITE_STALL: Duration = Duration::from_secs(10);
 /// What every inbound connection shares: the way to the Raft loop and the overload counters.
 struct Inbound {
     me: NodeId,
+    gate: Arc<PeerGate>,
     events: EventSender,
     dropped_peer_messages: AtomicU64,
     refused_requests: AtomicU64,
@@ -105,10 +107,16 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts connections forever, one task each.
-pub async fn accept_loop(listener: TcpListener, me: NodeId, events: EventSender) {
+pub async fn accept_loop(
+    listener: TcpListener,
+    me: NodeId,
+    gate: Arc<PeerGate>,
+    events: EventSender,
+) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let inbound = Arc::new(Inbound {
         me,
+        gate,
         events,
         dropped_peer_messages: AtomicU64::new(0),
         refused_requests: AtomicU64::new(0),
@@ -121,7 +129,7 @@ pub async fn accept_loop(listener: TcpListener, me: NodeId, events: EventSender)
             Ok((stream, remote)) => {
                 let inbound = inbound.clone();
                 tokio::spawn(async move {
-                    if let Err(err) = serve_connection(stream, &inbound).await {
+                    if let Err(err) = serve_connection(stream, remote, &inbound).await {
                         tracing::warn!("connection from {remote} closed: {err}");
                     }
                     drop(permit);
@@ -135,16 +143,37 @@ pub async fn accept_loop(listener: TcpListener, me: NodeId, events: EventSender)
     }
 }
 
-/// Serves one inbound connection: its hello says whether a peer or a client is talking.
-async fn serve_connection(stream: TcpStream, inbound: &Inbound) -> anyhow::Result<()> {
+/// Serves one inbound connection: its hello says whether a peer or a client is talking. A peer
+/// must pass the [`PeerGate`] first.
+async fn serve_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    inbound: &Inbound,
+) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
-    let (read_half, write_half) = stream.into_split();
+    let (read_half, mut write_half) = stream.into_split();
     let mut frames = FrameReader::new(read_half);
     let Some(hello) = read_hello(&mut frames).await? else {
         return Ok(());
     };
     match hello {
-        Hello::Peer { from } => serve_peer(frames, from, inbound).await,
+        Hello::Peer {
+            from,
+            cluster,
+            nonce,
+        } => {
+            let hello = (from, cluster.as_str(), nonce);
+            match inbound
+                .gate
+                .admit(remote, hello, &mut frames, &mut write_half)
+                .await
+            {
+                Ok(()) => serve_peer(frames, from, inbound).await,
+                // Logged and counted by the gate.
+                Err(Refusal::Refused(_)) => Ok(()),
+                Err(Refusal::Broken(why)) => anyhow::bail!("peer {from}: {why}"),
+            }
+        }
         Hello::Client => serve_client(frames, write_half, inbound).await,
     }
 }
@@ -329,7 +358,7 @@ async fn write_responses(
 }
 
 /// Starts one sender task per peer and returns the links the Raft loop sends through.
-pub fn start_outbound(opts: &NodeOptions) -> BTreeMap<NodeId, PeerLink> {
+pub fn start_outbound(opts: &NodeOptions, gate: &Arc<PeerGate>) -> BTreeMap<NodeId, PeerLink> {
     let mut links = BTreeMap::new();
     for (&peer, &addr) in &opts.peers {
         let (tx, rx) = tokio::sync::mpsc::channel(PEER_QUEUE);
@@ -338,7 +367,13 @@ pub fn start_outbound(opts: &NodeOptions) -> BTreeMap<NodeId, PeerLink> {
             bytes: Arc::new(AtomicUsize::new(0)),
         };
         let queued = queue.bytes.clone();
-        tokio::spawn(send_to_peer(opts.id, opts.listen.ip(), peer, addr, queue));
+        let link = OutboundLink {
+            gate: gate.clone(),
+            own_ip: opts.listen.ip(),
+            peer,
+            addr,
+        };
+        tokio::spawn(send_to_peer(link, queue));
         links.insert(
             peer,
             PeerLink {
@@ -405,34 +440,59 @@ impl PeerQueue {
     }
 }
 
-/// Keeps a connection to one peer and writes its messages, re-dialling with backoff when it breaks.
-/// Messages that arrive while the link is down are dropped: Raft resends what matters.
-async fn send_to_peer(
-    me: NodeId,
+/// One outbound peer link: who we are, whom we dial.
+struct OutboundLink {
+    gate: Arc<PeerGate>,
     own_ip: IpAddr,
     peer: NodeId,
     addr: SocketAddr,
-    mut rx: PeerQueue,
-) {
+}
+
+impl OutboundLink {
+    /// Dials the peer and passes its admission. `Err` carries how long to wait before the next
+    /// try: the backoff after a failed dial, [`REFUSED_BACKOFF`] after a refusal.
+    async fn connect(&self, backoff: Duration) -> Result<FrameWriter<OwnedWriteHalf>, Duration> {
+        let (peer, addr) = (self.peer, self.addr);
+        let stream = dial(self.own_ip, addr).await.map_err(|err| {
+            tracing::debug!("cannot reach peer {peer} at {addr}: {err}");
+            backoff
+        })?;
+        match self.gate.introduce(stream, peer).await {
+            Ok(sink) => {
+                tracing::debug!("connected to peer {peer} at {addr}");
+                Ok(sink)
+            }
+            Err(Refusal::Refused(reason)) => {
+                tracing::warn!("peer {peer} at {addr} is not admitted: {reason}");
+                Err(REFUSED_BACKOFF)
+            }
+            Err(Refusal::Broken(why)) => {
+                tracing::debug!("handshake with peer {peer} at {addr} failed: {why}");
+                Err(backoff)
+            }
+        }
+    }
+}
+
+/// Keeps a connection to one peer and writes its messages, re-dialling with backoff when it breaks.
+/// Messages that arrive while the link is down are dropped: Raft resends what matters.
+async fn send_to_peer(link: OutboundLink, mut rx: PeerQueue) {
+    let peer = link.peer;
     let mut backoff = BACKOFF_MIN;
     let mut retry_at = tokio::time::Instant::now();
-    let mut sink: Option<FrameWriter<TcpStream>> = None;
+    let mut sink: Option<FrameWriter<OwnedWriteHalf>> = None;
     while let Some(first) = rx.recv().await {
         if sink.is_none() {
             if tokio::time::Instant::now() < retry_at {
                 continue; // still backing off: drop
             }
-            match dial(own_ip, addr).await {
-                Ok(stream) => {
-                    if let Ok(framed) = FrameWriter::open(stream, &Hello::Peer { from: me }).await {
-                        tracing::debug!("connected to peer {peer} at {addr}");
-                        sink = Some(framed);
-                        backoff = BACKOFF_MIN;
-                    }
+            match link.connect(backoff).await {
+                Ok(framed) => {
+                    sink = Some(framed);
+                    backoff = BACKOFF_MIN;
                 }
-                Err(err) => {
-                    tracing::debug!("cannot reach peer {peer} at {addr}: {err}");
-                    retry_at = tokio::time::Instant::now() + backoff;
+                Err(wait) => {
+                    retry_at = tokio::time::Instant::now() + wait;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
                 }

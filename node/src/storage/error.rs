@@ -54,6 +54,17 @@ pub enum Error {
     )]
     OldSnapshotFormat { file: PathBuf },
 
+    /// The data dir belongs to another cluster than `--cluster-id` names.
+    #[error(
+        "data directory {} belongs to cluster `{stored}`, but this node was started with          --cluster-id `{given}`; a node never joins another cluster. Start it with --cluster-id          {stored}, or give it an empty data dir to join `{given}`",
+        dir.display()
+    )]
+    ClusterMismatch {
+        dir: PathBuf,
+        stored: String,
+        given: String,
+    },
+
     /// Another process holds the data directory's lock: two nodes writing one log would destroy it.
     #[error("data directory {} is locked by another process; stop that node first", dir.display())]
     Locked { dir: PathBuf },

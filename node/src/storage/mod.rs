@@ -39,6 +39,7 @@
 //!
 //! ```text
 //! <dir>/LOCK                        flock'ed while a store has the directory open
+//! <dir>/cluster                     "rtclus01 <cluster id> <crc32>": the cluster this dir belongs to
 //! <dir>/hardstate                   magic "rths0001" + one record: term, vote
 //! <dir>/snapshot                    magic "rtsnap02", last index, last term, voters, data, crc
 //! <dir>/snapshot.tmp                a snapshot being written (by write_snapshot_file)
@@ -187,6 +188,7 @@
 //!   business: it keeps the latest [`Snapshot`] and sends slices of its image.
 //! - Resuming a transfer across a restart: `snapshot.incoming` is deleted on open.
 
+pub mod cluster_id;
 mod compaction;
 mod error;
 mod fs;

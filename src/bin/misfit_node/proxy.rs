@@ -95,8 +95,16 @@ fn die(misfits: &[Misfit], what: &str) {
     }
 }
 
+/// Connects to the node from the client's own IP, so that the node sees the address it would
+/// have seen without the proxy (a node admits a peer only from that peer's address).
+async fn dial_as(client: &TcpStream, inner: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(client.peer_addr()?.ip(), 0))?;
+    socket.connect(inner).await
+}
+
 async fn serve(client: TcpStream, inner: SocketAddr, misfits: &[Misfit]) -> std::io::Result<()> {
-    let upstream = TcpStream::connect(inner).await?;
+    let upstream = dial_as(&client, inner).await?;
     let (mut from_client, mut to_client) = client.into_split();
     let (mut from_node, mut to_node) = upstream.into_split();
     tokio::spawn(async move {
