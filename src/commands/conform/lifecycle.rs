@@ -12,7 +12,7 @@ use riptide_proto::{ClientResult, NodeId, Reply, WriteOp};
 use super::cluster::Bench;
 use super::probe;
 use super::requests::{LOG, REGISTER};
-use super::rules::Verdict;
+use super::rules::{self, Findings, Verdict};
 use super::session::{expect, Session};
 
 /// How long a node may take to exit after SIGTERM.
@@ -142,4 +142,34 @@ fn terms_went_back(bench: &Bench, before: &BTreeMap<NodeId, u64>) -> Vec<String>
             })
         })
         .collect()
+}
+
+/// SIGTERM on node `id` (restarted after), then whether it came back.
+pub fn sigterm_and_logs(bench: &Bench, findings: &mut Findings, id: NodeId) {
+    findings.add(&rules::SIGTERM, sigterm(bench, id));
+    if let Err(problems) = bench.wait_listening(&[id], Duration::from_secs(10)) {
+        findings.add(
+            &rules::RESTART,
+            Verdict::Fail(format!(
+                "n{id}, restarted after SIGTERM on its data dir:\n{}",
+                problems.join("\n")
+            )),
+        );
+    }
+    bench.restart_stopped();
+}
+
+/// Advisory: every node wrote something to its log.
+pub fn logs(bench: &Bench) -> Verdict {
+    let silent: Vec<String> = bench
+        .nodes()
+        .iter()
+        .filter(|(id, _)| std::fs::metadata(bench.log_path(*id)).map_or(true, |m| m.len() == 0))
+        .map(|(id, _)| format!("n{id}"))
+        .collect();
+    if silent.is_empty() {
+        Verdict::Pass("every node wrote to its log".into())
+    } else {
+        Verdict::Warn(format!("{} wrote nothing to stdout or stderr; after a failed run the log is all there is to read", silent.join(", ")))
+    }
 }

@@ -4,8 +4,10 @@
 //! [`ClusterPlan`], so the same flags, addresses and data dirs), then checks the contract's
 //! rules in order, printing one line per rule as it goes ([`rules`]):
 //!
-//! 1. the nodes start with the bench's flags and listen on their addresses ([`cluster`]);
-//! 2. every node answers `Status`, and they elect a leader that all of them name ([`probe`]);
+//! 1. the nodes start with the bench's flags and listen on their addresses ([`startup`], on
+//!    the [`cluster`] they form);
+//! 2. every node answers `Status`, and they elect a leader that all of them name ([`startup`],
+//!    asking with [`probe`]);
 //! 3. each node dials its peers from its own address ([`peers`]);
 //! 4. every request type gets the answer the contract gives it ([`requests`], through one
 //!    client [`session`]);
@@ -29,6 +31,7 @@ mod probe;
 mod requests;
 pub mod rules;
 mod session;
+mod startup;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -43,7 +46,7 @@ use riptide_proto::NodeId;
 use crate::cluster::{ClusterPlan, NodeProgram};
 use crate::exit::{self, Exit};
 use cluster::{Bench, WorkDir};
-use rules::{Findings, Verdict};
+use rules::Findings;
 use session::Session;
 
 #[derive(clap::Args, Debug)]
@@ -247,16 +250,16 @@ fn checks(bench: &Bench, interrupted: &AtomicBool) -> Findings {
             .collect();
         findings.skip(&rest, why);
     };
-    if !start(bench, &mut findings) {
+    if !startup::start(bench, &mut findings) {
         stop(
             &mut findings,
             &rules::ALL[..rules::ALL.len() - 1],
             "the nodes are not all up",
         );
-        findings.add(&rules::LOGS, logs(bench));
+        findings.add(&rules::LOGS, lifecycle::logs(bench));
         return findings;
     }
-    let leader = match elect(bench, &mut findings) {
+    let leader = match startup::elect(bench, &mut findings) {
         Some(leader) => leader,
         None => {
             let why = if findings.passed(&rules::STATUS) {
@@ -265,9 +268,9 @@ fn checks(bench: &Bench, interrupted: &AtomicBool) -> Findings {
                 "needs every node to answer Status"
             };
             stop(&mut findings, &rules::ALL[..rules::ALL.len() - 3], why);
-            sigterm_and_logs(bench, &mut findings, 2);
+            lifecycle::sigterm_and_logs(bench, &mut findings, 2);
             stop(&mut findings, &[&rules::RESTART], why);
-            findings.add(&rules::LOGS, logs(bench));
+            findings.add(&rules::LOGS, lifecycle::logs(bench));
             return findings;
         }
     };
@@ -281,7 +284,7 @@ fn checks(bench: &Bench, interrupted: &AtomicBool) -> Findings {
             )
         },
         &|f, s| {
-            sigterm_and_logs(
+            lifecycle::sigterm_and_logs(
                 bench,
                 f,
                 *requests::followers_of(bench, s.leader)
@@ -299,158 +302,6 @@ fn checks(bench: &Bench, interrupted: &AtomicBool) -> Findings {
         }
         step(&mut findings, &mut session);
     }
-    findings.add(&rules::LOGS, logs(bench));
+    findings.add(&rules::LOGS, lifecycle::logs(bench));
     findings
-}
-
-/// The first two rules: flags and listen. False if any node is not up.
-fn start(bench: &Bench, findings: &mut Findings) -> bool {
-    if let Err(e) = bench.plan.start(&bench.supervisor) {
-        findings.add(&rules::FLAGS, Verdict::Fail(format!("{e:#}")));
-        return false;
-    }
-    let ids = peers::ids(&bench.nodes());
-    match bench.wait_listening(&ids, Duration::from_secs(10)) {
-        Ok(()) => {
-            let pids: Vec<String> = ids
-                .iter()
-                .map(|&id| {
-                    bench
-                        .supervisor
-                        .pid(id)
-                        .map_or("?".into(), |p| p.to_string())
-                })
-                .collect();
-            let pass = format!(
-                "all 3 nodes run with the bench's flags (pids {})",
-                pids.join(", ")
-            );
-            findings.add(&rules::FLAGS, Verdict::Pass(pass));
-            findings.add(
-                &rules::LISTEN,
-                Verdict::Pass("all 3 nodes accept connections on their addresses".into()),
-            );
-            true
-        }
-        Err(problems) if ids.iter().any(|&id| bench.ended(id).is_some()) => {
-            let how = format!(
-                "{}\nthe bench started n1 as: {}",
-                problems.join("\n"),
-                bench.command_line(1)
-            );
-            findings.add(&rules::FLAGS, Verdict::Fail(how));
-            false
-        }
-        Err(problems) => {
-            findings.add(
-                &rules::FLAGS,
-                Verdict::Pass("all 3 nodes run with the bench's flags".into()),
-            );
-            findings.add(&rules::LISTEN, Verdict::Fail(problems.join("\n")));
-            false
-        }
-    }
-}
-
-/// How long after listening a node may go on failing to answer Status.
-const STATUS_GRACE: Duration = Duration::from_secs(5);
-
-/// Status and election; the leader if both hold.
-fn elect(bench: &Bench, findings: &mut Findings) -> Option<NodeId> {
-    // A node that just bound its address may need a moment before it answers (the bench's own
-    // wait for a leader keeps asking too); an answer that is wrong is judged at once.
-    let deadline = std::time::Instant::now() + STATUS_GRACE;
-    let mut poll = probe::Poll::take(&bench.nodes(), bench.timeout);
-    while poll.statuses.iter().any(|(_, s)| s.is_err()) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        poll = probe::Poll::take(&bench.nodes(), bench.timeout);
-    }
-    let problems: Vec<String> = poll
-        .statuses
-        .iter()
-        .filter_map(|(id, s)| match s {
-            Ok(status) => status_problem(*id, status),
-            Err(e) => Some(format!("n{id} ({}): sent {{\"id\":1,\"client_id\":0,\"seq\":0,\"op\":\"Status\"}} on a new client connection, again for {STATUS_GRACE:?}: {e}", bench.addr(*id))),
-        })
-        .collect();
-    let answered = problems.is_empty();
-    findings.add(
-        &rules::STATUS,
-        Verdict::from_problems(
-            problems,
-            "every node answered Status with its own id and consistent positions",
-        ),
-    );
-    if !answered {
-        return None;
-    }
-    let started = std::time::Instant::now();
-    match probe::wait_for_leader(&bench.nodes(), bench.timeout, bench.election_timeout) {
-        Ok((leader, term)) => {
-            let pass = format!(
-                "n{leader} leads term {term} and every node names it ({:.1} s)",
-                started.elapsed().as_secs_f64()
-            );
-            findings.add(&rules::ELECTION, Verdict::Pass(pass));
-            Some(leader)
-        }
-        Err(poll) => {
-            let fail = format!(
-                "no leader that every node names within {:?}; last seen: {}",
-                bench.election_timeout,
-                poll.describe()
-            );
-            findings.add(&rules::ELECTION, Verdict::Fail(fail));
-            None
-        }
-    }
-}
-
-/// What is wrong with node `id`'s status, if anything.
-fn status_problem(id: NodeId, s: &riptide_proto::Status) -> Option<String> {
-    let shown = session::shape(s);
-    let problem = if s.id != id {
-        format!("it says id {} but was started with --id {id}", s.id)
-    } else if s.applied_index > s.commit_index {
-        "applied_index is above commit_index (only committed entries may be applied)".into()
-    } else if s.commit_index > s.last_log_index {
-        "commit_index is above last_log_index".into()
-    } else if s.first_log_index > s.last_log_index + 1 {
-        "first_log_index is more than last_log_index + 1".into()
-    } else if s.role == riptide_proto::Role::Leader && s.leader != Some(id) {
-        "it says it leads, but its leader field does not name itself".into()
-    } else {
-        return None;
-    };
-    Some(format!("n{id}'s status {shown}: {problem}"))
-}
-
-/// SIGTERM on node `id` (restarted after), then whether it came back.
-fn sigterm_and_logs(bench: &Bench, findings: &mut Findings, id: NodeId) {
-    findings.add(&rules::SIGTERM, lifecycle::sigterm(bench, id));
-    if let Err(problems) = bench.wait_listening(&[id], Duration::from_secs(10)) {
-        findings.add(
-            &rules::RESTART,
-            Verdict::Fail(format!(
-                "n{id}, restarted after SIGTERM on its data dir:\n{}",
-                problems.join("\n")
-            )),
-        );
-    }
-    bench.restart_stopped();
-}
-
-/// Advisory: every node wrote something to its log.
-fn logs(bench: &Bench) -> Verdict {
-    let silent: Vec<String> = bench
-        .nodes()
-        .iter()
-        .filter(|(id, _)| std::fs::metadata(bench.log_path(*id)).map_or(true, |m| m.len() == 0))
-        .map(|(id, _)| format!("n{id}"))
-        .collect();
-    if silent.is_empty() {
-        Verdict::Pass("every node wrote to its log".into())
-    } else {
-        Verdict::Warn(format!("{} wrote nothing to stdout or stderr; after a failed run the log is all there is to read", silent.join(", ")))
-    }
 }

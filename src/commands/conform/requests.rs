@@ -55,8 +55,19 @@ fn verdict(problems: Vec<Result<(), String>>, pass: &str) -> Verdict {
     Verdict::from_problems(problems.into_iter().filter_map(Result::err).collect(), pass)
 }
 
-/// Runs every request rule against the cluster led by `leader`.
+/// Runs every request rule against the cluster the session's leader leads.
 pub fn check(bench: &Bench, findings: &mut Findings, session: &mut Session) {
+    register(findings, session);
+    findings.add(&rules::APPEND, appends(session));
+    findings.add(&rules::EXACTLY_ONCE, exactly_once(session));
+    findings.add(&rules::FOLLOWERS, followers(bench, session));
+    findings.add(&rules::PIPELINING, pipelining(bench, session));
+    findings.add(&rules::DIGEST, digest(bench));
+}
+
+/// `get`, `put` and `cas` on one register: nil before, `one` after the put, `two` after the
+/// cas; a cas that expects the old value, and one on a key never written, fail definitely.
+fn register(findings: &mut Findings, session: &mut Session) {
     let l = session.leader;
     let get_missing = expect(
         &format!("get {NEVER_WRITTEN} (leader n{l})"),
@@ -115,6 +126,10 @@ pub fn check(bench: &Bench, findings: &mut Findings, session: &mut Session) {
             "cas matched, mismatched (with the actual value) and missed as it should",
         ),
     );
+}
+
+/// Two appends to a key never written read back concatenated.
+fn appends(session: &mut Session) -> Verdict {
     let appends = vec![
         expect(
             &format!("append {LOG} +a (a new key)"),
@@ -132,14 +147,7 @@ pub fn check(bench: &Bench, findings: &mut Findings, session: &mut Session) {
             &value("ab"),
         ),
     ];
-    findings.add(
-        &rules::APPEND,
-        verdict(appends, "a then b read back as \"ab\""),
-    );
-    findings.add(&rules::EXACTLY_ONCE, exactly_once(session));
-    findings.add(&rules::FOLLOWERS, followers(bench, session));
-    findings.add(&rules::PIPELINING, pipelining(bench, session));
-    findings.add(&rules::DIGEST, digest(bench));
+    verdict(appends, "a then b read back as \"ab\"")
 }
 
 /// The last write (`append conform-log +b`) sent again with its (client_id, seq), on a new
