@@ -293,3 +293,21 @@ fn test_campaign_and_compare_run_a_node_bin() {
     );
     assert!(out.contains("no regression"), "{out}");
 }
+
+#[test]
+fn on_the_hosts_loopback_it_picks_a_free_port() {
+    let (code, out) = conform(&["--no-sandbox"], "");
+    assert_keeps_the_contract(code, &out);
+    let header = out.lines().next().unwrap();
+    assert!(header.contains("(on the host's loopback)"), "{header}");
+    let port: u16 = header
+        .split(" port ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {header}"));
+    assert!(
+        (30_000..50_000).contains(&port),
+        "a free port from the range: {header}"
+    );
+}

@@ -69,6 +69,10 @@ pub struct ConformArgs {
     /// instead of a temporary folder removed at the end.
     #[arg(long)]
     pub keep_dir: Option<PathBuf>,
+    /// Run on the host's loopback (at a free port unless --port) even where riptide could make
+    /// a private network namespace: to watch the nodes with the host's own tools.
+    #[arg(long)]
+    pub no_sandbox: bool,
     /// One more flag for every node, after the bench's own (e.g. --node-arg=--verbose).
     /// Repeatable.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
@@ -158,13 +162,14 @@ pub fn conform(args: ConformArgs) -> Result<u8, Exit> {
     let mut node_args = bench_node_args()?;
     node_args.extend(args.node_args.iter().cloned());
     // Before any thread: the sandbox needs a single-threaded process.
-    let sandboxed = match sandbox::enter() {
-        Ok(_) => true,
-        Err(err) => {
-            eprintln!("riptide conform: note: {err}; running on the host's loopback");
-            false
-        }
-    };
+    let sandboxed = !args.no_sandbox
+        && match sandbox::enter() {
+            Ok(_) => true,
+            Err(err) => {
+                eprintln!("riptide conform: note: {err}; running on the host's loopback");
+                false
+            }
+        };
     let (_runtime, interrupted) = listen_for_interrupts()?;
     let port = match (args.port, sandboxed) {
         (Some(port), _) => port,
@@ -190,10 +195,15 @@ pub fn conform(args: ConformArgs) -> Result<u8, Exit> {
         election_timeout: Duration::from_secs_f64(args.election_timeout),
     };
     println!(
-        "riptide conform: {}, 3 nodes on {}..{} port {port}{}",
+        "riptide conform: {}, 3 nodes on {}..{} port {port} ({}){}",
         bench.plan.program.describe(),
         bench.addr(1).ip(),
         bench.addr(3).ip(),
+        if sandboxed {
+            "in a private network namespace"
+        } else {
+            "on the host's loopback"
+        },
         if dir.keep {
             format!(", data and logs in {}", dir.path.display())
         } else {

@@ -131,3 +131,55 @@ fn status_problem(id: NodeId, s: &Status) -> Option<String> {
     };
     Some(format!("n{id}'s status {shown}: {problem}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leader() -> Status {
+        Status {
+            id: 2,
+            role: Role::Leader,
+            term: 3,
+            leader: Some(2),
+            commit_index: 5,
+            applied_index: 5,
+            last_log_index: 6,
+            first_log_index: 1,
+            snapshot: Default::default(),
+            refused_peers: 0,
+        }
+    }
+
+    #[test]
+    fn a_sensible_status_has_no_problem() {
+        assert_eq!(status_problem(2, &leader()), None);
+    }
+
+    #[test]
+    fn each_inconsistency_is_named() {
+        let cases: [(fn(&mut Status), &str); 5] = [
+            (|s| s.id = 3, "it says id 3 but was started with --id 2"),
+            (
+                |s| s.applied_index = 6,
+                "applied_index is above commit_index",
+            ),
+            (
+                |s| s.commit_index = 7,
+                "commit_index is above last_log_index",
+            ),
+            (
+                |s| s.first_log_index = 8,
+                "first_log_index is more than last_log_index + 1",
+            ),
+            (|s| s.leader = None, "its leader field does not name itself"),
+        ];
+        for (break_it, named) in cases {
+            let mut status = leader();
+            break_it(&mut status);
+            let problem = status_problem(2, &status).expect("a problem");
+            assert!(problem.starts_with("n2's status {\"id\":"), "{problem}");
+            assert!(problem.contains(named), "{problem}");
+        }
+    }
+}
