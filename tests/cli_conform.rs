@@ -311,3 +311,34 @@ fn on_the_hosts_loopback_it_picks_a_free_port() {
         "a free port from the range: {header}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_after_the_current_check_and_cleans_up() {
+    // The misfit that ignores SIGTERM makes the sigterm check last 5 s: time to interrupt.
+    let child = Command::new(riptide())
+        .args(["conform", "--node-bin", misfit_node().to_str().unwrap()])
+        .env("RIPTIDE_MISFIT", "ignores-sigterm")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // SAFETY: kill(2) on the exact pid of our own unreaped child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(130), "{text}");
+    assert!(
+        text.contains("interrupted; stopping after this check"),
+        "{text}"
+    );
+    assert!(text.contains("skip  restart       interrupted"), "{text}");
+    assert_cleaned_up(&text);
+}

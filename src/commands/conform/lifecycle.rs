@@ -145,7 +145,7 @@ fn terms_went_back(bench: &Bench, before: &BTreeMap<NodeId, u64>) -> Vec<String>
 }
 
 /// SIGTERM on node `id` (restarted after), then whether it came back.
-pub fn sigterm_and_logs(bench: &Bench, findings: &mut Findings, id: NodeId) {
+pub fn sigterm_then_restart(bench: &Bench, findings: &mut Findings, id: NodeId) {
     findings.add(&rules::SIGTERM, sigterm(bench, id));
     if let Err(problems) = bench.wait_listening(&[id], Duration::from_secs(10)) {
         findings.add(

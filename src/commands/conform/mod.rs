@@ -278,30 +278,29 @@ fn checks(bench: &Bench, interrupted: &AtomicBool) -> Findings {
                 "needs every node to answer Status"
             };
             stop(&mut findings, &rules::ALL[..rules::ALL.len() - 3], why);
-            lifecycle::sigterm_and_logs(bench, &mut findings, 2);
+            lifecycle::sigterm_then_restart(bench, &mut findings, 2);
             stop(&mut findings, &[&rules::RESTART], why);
             findings.add(&rules::LOGS, lifecycle::logs(bench));
             return findings;
         }
     };
-    let steps: [&Step; 4] = [
+    let steps: [&Step; 5] = [
         &|f, _| f.add(&rules::PEER_ADDRESS, peers::check(bench)),
         &|f, s| requests::check(bench, f, s),
         &|f, s| {
-            f.add(
-                &rules::BAD_FRAMES,
-                frames::check(bench, requests::followers_of(bench, s.leader)[0]),
-            )
+            let follower = requests::followers_of(bench, s.leader)[0];
+            f.add(&rules::BAD_FRAMES, frames::check(bench, follower))
         },
         &|f, s| {
-            lifecycle::sigterm_and_logs(
-                bench,
-                f,
-                *requests::followers_of(bench, s.leader)
-                    .last()
-                    .expect("3 nodes"),
-            );
-            f.add(&rules::RESTART, lifecycle::restart(bench, s));
+            let follower = *requests::followers_of(bench, s.leader)
+                .last()
+                .expect("3 nodes");
+            lifecycle::sigterm_then_restart(bench, f, follower)
+        },
+        &|f, s| {
+            if f.verdict(&rules::RESTART).is_none() {
+                f.add(&rules::RESTART, lifecycle::restart(bench, s))
+            }
         },
     ];
     let mut session = Session::new(bench, rand::random::<u64>() | 1, leader);
