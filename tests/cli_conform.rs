@@ -140,6 +140,10 @@ fn breaks(misfit: &str, rule: &str, detail: &str) {
         "{out}"
     );
     assert!(out.contains("rule: "), "a failure states the rule:\n{out}");
+    assert!(
+        out.contains("rerun with --keep-dir DIR to read them"),
+        "{out}"
+    );
     assert_cleaned_up(&out);
 }
 
@@ -215,8 +219,16 @@ fn keep_dir_keeps_the_nodes_logs() {
         "ignores-sigterm",
     );
     assert_eq!(code, 1, "{out}");
+    assert!(!out.contains("rerun with --keep-dir"), "{out}");
     let log = std::fs::read_to_string(keep.join("n1.log")).unwrap();
     assert!(log.contains("misfits [IgnoresSigterm]"), "{log}");
+    // A folder with something in it would hand old data to the new nodes: refused.
+    let (code, out) = conform(&["--keep-dir", keep.to_str().unwrap()], "");
+    assert_eq!(code, 254, "{out}");
+    assert!(
+        out.contains("is not empty; give a new or empty folder"),
+        "{out}"
+    );
 }
 
 /// Runs `riptide ARGS`, returning the exit code and stdout + stderr.

@@ -109,7 +109,18 @@ fn free_port(nodes: usize) -> Result<u16, Exit> {
 
 fn work_dir(keep: Option<PathBuf>) -> Result<WorkDir, Exit> {
     let (path, keep) = match keep {
-        Some(path) => (path, true),
+        Some(path) => {
+            // Old data dirs there would be recovered by the new nodes: not a fresh cluster.
+            let used = std::fs::read_dir(&path).is_ok_and(|mut entries| entries.next().is_some());
+            if used {
+                return Err(Exit::bad_args(format!(
+                    "--keep-dir {} is not empty; give a new or empty folder (the nodes would \
+                     recover the data left there)",
+                    path.display()
+                )));
+            }
+            (path, true)
+        }
         None => {
             let name = format!(
                 "riptide-conform-{}-{}",
@@ -213,15 +224,16 @@ pub fn conform(args: ConformArgs) -> Result<u8, Exit> {
     println!("  as: {}", bench.command_line(1));
     let findings = checks(&bench, &interrupted);
     bench.supervisor.shutdown();
+    let kept = dir.keep;
     drop(dir);
     if interrupted.load(Ordering::SeqCst) {
         return Ok(130);
     }
-    Ok(summary(&bench, &findings))
+    Ok(summary(&bench, &findings, kept))
 }
 
 /// The last line, and the exit code.
-fn summary(bench: &Bench, findings: &Findings) -> u8 {
+fn summary(bench: &Bench, findings: &Findings, kept: bool) -> u8 {
     let failed = findings.failed();
     if failed.is_empty() {
         println!(
@@ -237,6 +249,9 @@ fn summary(bench: &Bench, findings: &Findings) -> u8 {
             if failed.len() == 1 { "" } else { "s" },
             failed.join(", ")
         );
+        if !kept {
+            println!("  (the nodes' logs are removed; rerun with --keep-dir DIR to read them)");
+        }
         exit::INVALID
     }
 }
