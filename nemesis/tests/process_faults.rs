@@ -188,3 +188,39 @@ fn nodes_and_the_namespace_die_with_a_runner_killed_by_sigkill() {
     }
     common::assert_host_firewall_clean();
 }
+
+#[test]
+fn sigterm_ends_a_node_that_obeys_and_one_that_ignores_it_is_killed_after_the_grace() {
+    use riptide_nemesis::{NodeSpec, Termination};
+    isolated(|_| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = Supervisor::new().unwrap();
+        let pid = track(supervisor.spawn(echo_node(1, PORT, dir.path())).unwrap());
+        assert_eq!(ask_when_ready(1, PORT, "pid"), pid.to_string());
+        match supervisor.terminate(1, Duration::from_secs(5)).unwrap() {
+            Termination::Exited { signal, after, .. } => {
+                assert_eq!(signal, Some(libc::SIGTERM));
+                assert!(after < Duration::from_secs(5));
+            }
+            other => panic!("the echo node obeys SIGTERM: {other:?}"),
+        }
+        assert!(is_dead(pid));
+        assert_eq!(supervisor.status(1).unwrap().state, NodeState::Killed);
+        track(supervisor.restart(1).unwrap());
+
+        // A shell that ignores SIGTERM and execs into sleep: the ignoring survives the exec.
+        let stubborn = NodeSpec::new(2, "/bin/sh", dir.path().join("n2.log"))
+            .args(["-c", "trap '' TERM; exec sleep 30"]);
+        let pid = track(supervisor.spawn(stubborn).unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        let grace = Duration::from_millis(500);
+        assert_eq!(
+            supervisor.terminate(2, grace).unwrap(),
+            Termination::Ignored { grace }
+        );
+        assert!(started.elapsed() >= grace);
+        assert!(is_dead(pid), "an ignored SIGTERM ends in SIGKILL");
+        assert_eq!(supervisor.status(2).unwrap().state, NodeState::Killed);
+    });
+}
