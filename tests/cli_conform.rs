@@ -189,6 +189,20 @@ fn a_node_that_refuses_a_bench_flag_breaks_flags() {
 }
 
 #[test]
+fn a_follower_hinting_the_wrong_address_breaks_followers() {
+    breaks("wrong-leader-hint", "followers", ":7001\"}, but n");
+}
+
+#[test]
+fn a_status_with_another_id_breaks_status() {
+    breaks(
+        "status-wrong-id",
+        "status",
+        "it says id 101 but was started with --id 1",
+    );
+}
+
+#[test]
 fn a_missing_or_unusable_node_bin_is_a_bad_argument() {
     let (code, out) = conform(&["--node-bin", "/nonexistent/my-node"], "");
     assert_eq!(code, 254, "{out}");

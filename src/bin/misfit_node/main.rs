@@ -14,6 +14,8 @@
 //! | `ignores-sigterm` | ignores SIGTERM | `sigterm` |
 //! | `forgets-data` | empties its `--data-dir` every time it starts | `restart` |
 //! | `rejects-bench-flags` | refuses `--snapshot-entries` like a node that never heard of it | `flags` |
+//! | `wrong-leader-hint` | a follower's `NotLeader` hint names the leader at the wrong port | `followers` |
+//! | `status-wrong-id` | its status says it is node id + 100 | `status` |
 //!
 //! Why a binary of the `riptide` package: cargo builds it for `cargo test` (the tests find it
 //! as `CARGO_BIN_EXE_riptide-misfit-node`) with nothing to enable, and it links the real node
@@ -35,6 +37,8 @@ pub enum Misfit {
     IgnoresSigterm,
     ForgetsData,
     RejectsBenchFlags,
+    WrongLeaderHint,
+    StatusWrongId,
 }
 
 impl Misfit {
@@ -45,10 +49,13 @@ impl Misfit {
             "ignores-sigterm" => Misfit::IgnoresSigterm,
             "forgets-data" => Misfit::ForgetsData,
             "rejects-bench-flags" => Misfit::RejectsBenchFlags,
+            "wrong-leader-hint" => Misfit::WrongLeaderHint,
+            "status-wrong-id" => Misfit::StatusWrongId,
             other => {
                 return Err(format!(
                     "unknown misfit `{other}`; one of silent-status, dies-on-bad-frame, \
-                     ignores-sigterm, forgets-data, rejects-bench-flags"
+                     ignores-sigterm, forgets-data, rejects-bench-flags, wrong-leader-hint, \
+                     status-wrong-id"
                 ))
             }
         })

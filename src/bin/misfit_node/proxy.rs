@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use riptide_proto::frame::{body_len, HEADER_LEN};
-use riptide_proto::{decode, ClientOp, ClientRequest, Hello};
+use riptide_proto::{decode, ClientOp, ClientRequest, ClientResponse, ClientResult, Frame, Hello};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -105,25 +105,69 @@ async fn dial_as(client: &TcpStream, inner: SocketAddr) -> std::io::Result<TcpSt
 
 async fn serve(client: TcpStream, inner: SocketAddr, misfits: &[Misfit]) -> std::io::Result<()> {
     let upstream = dial_as(&client, inner).await?;
-    let (mut from_client, mut to_client) = client.into_split();
-    let (mut from_node, mut to_node) = upstream.into_split();
-    tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut from_node, &mut to_client).await;
-        let _ = to_client.shutdown().await;
-    });
+    let (mut from_client, to_client) = client.into_split();
+    let (from_node, mut to_node) = upstream.into_split();
     let hello = match read_frame(&mut from_client).await? {
         Read::Frame(bytes) => bytes,
         Read::Closed => return Ok(()),
         Read::Oversized(bytes) | Read::Truncated(bytes) => {
+            tokio::spawn(answers(from_node, to_client, Vec::new()));
             return pass_rest(bytes, from_client, to_node).await;
         }
     };
     to_node.write_all(&hello).await?;
     if !matches!(decode::<Hello>(&hello[HEADER_LEN..]), Ok(Hello::Client)) {
         // A peer, or a first frame that is not a hello (the node judges that one).
+        tokio::spawn(answers(from_node, to_client, Vec::new()));
         return pass_rest(Vec::new(), from_client, to_node).await;
     }
+    tokio::spawn(answers(from_node, to_client, misfits.to_vec()));
     client_requests(from_client, to_node, misfits).await
+}
+
+/// Copies the node's answers back to the client; with a misfit that lies in its answers, frame
+/// by frame, rewriting them.
+async fn answers(
+    mut from_node: OwnedReadHalf,
+    mut to_client: OwnedWriteHalf,
+    misfits: Vec<Misfit>,
+) {
+    let lies = misfits
+        .iter()
+        .any(|m| matches!(m, Misfit::WrongLeaderHint | Misfit::StatusWrongId));
+    if lies {
+        while let Ok(Read::Frame(frame)) = read_frame(&mut from_node).await {
+            let bytes = match decode::<ClientResponse>(&frame[HEADER_LEN..]) {
+                Ok(mut answer) => {
+                    lie(&mut answer.result, &misfits);
+                    Frame::encode(&answer).map_or(frame, |f| f.as_bytes().to_vec())
+                }
+                Err(_) => frame,
+            };
+            if to_client.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+    }
+    let _ = tokio::io::copy(&mut from_node, &mut to_client).await;
+    let _ = to_client.shutdown().await;
+}
+
+/// The lies: a leader hint with the wrong port, a status with another node's id.
+fn lie(result: &mut ClientResult, misfits: &[Misfit]) {
+    match result {
+        ClientResult::NotLeader {
+            leader_hint: Some(hint),
+        } if misfits.contains(&Misfit::WrongLeaderHint) => {
+            if let Ok(addr) = hint.addr.parse::<SocketAddr>() {
+                hint.addr = SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)).to_string();
+            }
+        }
+        ClientResult::Status(status) if misfits.contains(&Misfit::StatusWrongId) => {
+            status.id += 100;
+        }
+        _ => {}
+    }
 }
 
 /// Forwards a client's requests, swallowing `Status` if the misfit says so.
