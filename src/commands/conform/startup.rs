@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn each_inconsistency_is_named() {
-        let cases: [(fn(&mut Status), &str); 5] = [
+        type Case = (fn(&mut Status), &'static str);
+        let cases: [Case; 5] = [
             (|s| s.id = 3, "it says id 3 but was started with --id 2"),
             (
                 |s| s.applied_index = 6,
