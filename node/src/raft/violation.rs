@@ -1,0 +1,51 @@
+//! What a follower does when its leader breaks Raft's promises.
+//!
+//! Leader Completeness says that a leader's log holds every committed entry, so an
+//! AppendEntries never replaces an entry its follower has committed. When one does, a buggy
+//! node or a forged leader is at work, and the follower records a [`SafetyViolation`]. A term
+//! absurdly far ahead of the node's own ([`ABSURD_TERM_LEAD`]) gets a log line of its own.
+
+use crate::types::{Index, NodeId, Term};
+
+/// A leader replaced entries this node had already committed, and its state machine applied
+/// from the old log. Raft rules this out (Leader Completeness), so a buggy node or a forged
+/// leader is at work. The follower obeys the leader's log, as Figure 2 says, so that the bench
+/// still sees the bug in what clients read; but its state machine stops: applying the
+/// replacements on top of what it applied from the replaced entries would serve a state no
+/// log describes. A restart rebuilds the state machine from the log and snapshot on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SafetyViolation {
+    /// The leader that sent the replacement, and its term.
+    pub leader: NodeId,
+    pub term: Term,
+    /// The first replaced index, and the commit index before the replacement.
+    pub from_index: Index,
+    pub commit: Index,
+}
+
+impl SafetyViolation {
+    pub fn describe(&self) -> String {
+        format!(
+            "leader {} (term {}) replaced committed entries from index {} (commit index was {}); this node stopped applying",
+            self.leader, self.term, self.from_index, self.commit
+        )
+    }
+}
+
+/// A message this many terms ahead of the node's own is logged on its own line: no real cluster
+/// runs through a million elections while one node looks away.
+pub const ABSURD_TERM_LEAD: Term = 1_000_000;
+
+/// Logs a message from `from` at `term` if it is absurdly far ahead of `own`. The message is
+/// still obeyed (Raft's rules do not change); the line is there for the operator.
+pub fn note_absurd_term(from: NodeId, term: Term, own: Term) {
+    if term > own.saturating_add(ABSURD_TERM_LEAD) {
+        tracing::warn!(
+            from,
+            term,
+            own_term = own,
+            "a message {} terms ahead of this node's: a forged or corrupted message, or a peer gone mad",
+            term - own
+        );
+    }
+}
