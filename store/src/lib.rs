@@ -25,6 +25,7 @@ pub mod error;
 pub mod history;
 pub mod layout;
 pub mod manifest;
+pub mod prune;
 pub mod replicas;
 pub mod results;
 pub mod summary;
