@@ -187,18 +187,7 @@ pub fn judge(run: &RunHistory, rule: LivenessRule) -> Availability {
         }
         a.windows.push(w);
     }
-    for w in failed {
-        a.reasons.push(format!(
-            "between {:.1} s and {:.1} s, with no fault in place, the cluster served {} of {} ops ({:.0}%, below {:.0}%)",
-            w.start_s,
-            w.end_s,
-            w.served,
-            w.ops,
-            w.share() * 100.0,
-            rule.threshold * 100.0
-        ));
-        a.unavailable.push((w.start_s, w.end_s));
-    }
+    report_outages(failed, rule, &mut a);
     after_heal(run, rule, &mut a);
     if a.final_reads_answered < a.final_reads {
         let first = finals.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
@@ -211,6 +200,22 @@ pub fn judge(run: &RunHistory, rule: LivenessRule) -> Availability {
     }
     a.available = a.reasons.is_empty();
     a
+}
+
+/// Each outage (slices below the threshold, merged) as a reason and a span on the timeline.
+fn report_outages(failed: Vec<Window>, rule: LivenessRule, a: &mut Availability) {
+    for w in failed {
+        a.reasons.push(format!(
+            "between {:.1} s and {:.1} s, with no fault in place, the cluster served {} of {} ops ({:.0}%, below {:.0}%)",
+            w.start_s,
+            w.end_s,
+            w.served,
+            w.ops,
+            w.share() * 100.0,
+            rule.threshold * 100.0
+        ));
+        a.unavailable.push((w.start_s, w.end_s));
+    }
 }
 
 /// The last heal: the first ok op after it must come within the recovery time.
