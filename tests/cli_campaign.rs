@@ -2,8 +2,8 @@
 //! node saved as a baseline, the same campaign again (no regression), the same campaign with an
 //! unsafe bug (a safety regression naming the bug's runs), JUnit output checked with an XML
 //! parser, `riptide prune` keeping the baseline's campaign, Ctrl-C and `--resume`, and the
-//! child's errors passed through. Needs root for the
-//! runs' network namespaces (skipped with a message otherwise).
+//! child's errors passed through. Needs root for the runs' network namespaces (skipped with a
+//! message otherwise).
 
 mod common;
 
