@@ -7,4 +7,5 @@ pub mod check;
 pub mod check_report;
 pub mod cluster;
 pub mod compare;
+pub mod prune;
 pub mod serve;
