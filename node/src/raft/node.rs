@@ -268,7 +268,7 @@ impl Raft {
             );
             return;
         }
-        if !self.term_gate(&msg) {
+        if super::violation::term_out_of_range(msg.from, msg.term) || !self.term_gate(&msg) {
             return;
         }
         match msg.body {

@@ -3,7 +3,10 @@
 //! Leader Completeness says that a leader's log holds every committed entry, so an
 //! AppendEntries never replaces an entry its follower has committed. When one does, a buggy
 //! node or a forged leader is at work, and the follower records a [`SafetyViolation`]. A term
-//! absurdly far ahead of the node's own ([`ABSURD_TERM_LEAD`]) gets a log line of its own.
+//! absurdly far ahead of the node's own ([`ABSURD_TERM_LEAD`]) gets a log line of its own, and
+//! one beyond [`MAX_TERM`] is dropped: adopting it would leave no room for the next election's
+//! `term + 1` (found by the fuzzer: a message at term 2^64 - 1, then an election, wrapped the
+//! node's term around to 0).
 
 use crate::types::{Index, NodeId, Term};
 
@@ -48,4 +51,22 @@ pub fn note_absurd_term(from: NodeId, term: Term, own: Term) {
             term - own
         );
     }
+}
+
+/// The highest term a message may carry. Elections add one to the term; no cluster runs 2^63
+/// of them, so a term above this is forged or corrupted, and adopting it would let `term + 1`
+/// overflow.
+pub const MAX_TERM: Term = u64::MAX / 2;
+
+/// Whether a message's term is beyond [`MAX_TERM`] (then it is dropped, with a log line).
+pub fn term_out_of_range(from: NodeId, term: Term) -> bool {
+    if term > MAX_TERM {
+        tracing::warn!(
+            from,
+            term,
+            "dropping a message at a term no election reaches: a forged or corrupted message"
+        );
+        return true;
+    }
+    false
 }
