@@ -45,7 +45,10 @@ pub fn judge_run(
             eprintln!("riptide: warning: {err:#}; judging without the replica comparison");
             None
         })
-        .map(|stored| ReplicaCheck::compare(stored.nodes, stored.unanswered));
+        .map(|stored| {
+            ReplicaCheck::compare(stored.nodes, stored.unanswered)
+                .with_violations(stored.violations)
+        });
     let rule = riptide_store::Manifest::load(dir)
         .map(|m| m.test.liveness_rule())
         .unwrap_or_default();
@@ -73,10 +76,8 @@ fn checker_history(file: &HistoryFile) -> anyhow::Result<History> {
     Ok(History::from_records(&file.path, records)?)
 }
 
-fn print_summary(dir: &Path, r: &Judged) {
-    let s = &r.summary;
-    let o = &s.outcomes;
-    println!();
+/// What was wrong, first: the counterexample, diverged replicas, node violations, outages.
+fn print_anomalies(r: &Judged) {
     if r.checker.verdict == Verdict::Invalid {
         // The counterexample first: it is why anyone reads this.
         println!("{}", r.checker.render());
@@ -89,10 +90,20 @@ fn print_summary(dir: &Path, r: &Judged) {
         println!("REPLICAS DIVERGED: {}", replicas.note);
         println!("  (nodes that applied the same index hold different state machines: a safety violation even if no client read it)");
     }
+    for line in r.replicas.iter().flat_map(|c| c.describe_violations()) {
+        println!("NODE SAFETY VIOLATION: {line}");
+    }
     if let Some(a) = r.availability.as_ref().filter(|a| !a.available) {
         println!("UNAVAILABLE: {}", a.reasons.join("; "));
         println!("  (the cluster did not serve its clients while nothing stopped it; see --liveness-threshold)");
     }
+}
+
+fn print_summary(dir: &Path, r: &Judged) {
+    let s = &r.summary;
+    let o = &s.outcomes;
+    println!();
+    print_anomalies(r);
     println!(
         "ops       {} invoked: {} ok, {} fail, {} info, {} open",
         s.invokes, o.ok, o.fail, o.info, o.open

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use riptide::commands::{analyze, campaign, check, cluster, compare, conform, serve};
+use riptide::commands::{analyze, campaign, check, cluster, compare, conform, prune, serve};
 use riptide::{exit, run};
 
 /// A Jepsen-style test bench for Raft: a real cluster, concurrent clients, faults, and a
@@ -34,6 +34,9 @@ enum Command {
     /// Re-check a stored run (optionally with another model or time limit); rewrite its
     /// results.json and reports.
     Analyze(analyze::AnalyzeArgs),
+    /// Remove old runs and campaigns from the results dir (--keep N, --older-than AGE), never
+    /// a saved baseline's; rewrite the index.
+    Prune(prune::PruneArgs),
     /// Serve the results dir over HTTP: the index of runs, timelines, plots, histories.
     Serve(serve::ServeArgs),
     /// Check that a node binary keeps the node contract (docs/node-contract.md): flags,
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::compare(args),
         Command::Check(args) => Ok(check::run(&args) as u8),
         Command::Analyze(args) => analyze::analyze(args),
+        Command::Prune(args) => prune::prune(args),
         Command::Serve(args) => serve::serve(args),
         Command::Conform(args) => conform::conform(args),
         Command::Cluster(args) => cluster::cluster(args),

@@ -1,8 +1,9 @@
 //! The before/after workflow end to end, as a user runs it: a stored campaign on the correct
 //! node saved as a baseline, the same campaign again (no regression), the same campaign with an
 //! unsafe bug (a safety regression naming the bug's runs), JUnit output checked with an XML
-//! parser, Ctrl-C and `--resume`, and the child's errors passed through. Needs root for the
-//! runs' network namespaces (skipped with a message otherwise).
+//! parser, `riptide prune` keeping the baseline's campaign, Ctrl-C and `--resume`, and the
+//! child's errors passed through. Needs root for the runs' network namespaces (skipped with a
+//! message otherwise).
 
 mod common;
 
@@ -163,6 +164,48 @@ fn baseline_then_the_same_then_a_bug_and_compare_says_what_regressed() {
     // The other way round nothing became invalid.
     let out = riptide(&["compare", &bug_dir, &good_dir]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Disk use: the campaigns' valid runs dropped their nodes' data, the invalid ones kept it.
+    let node_data = |run: &serde_json::Value| r.join(run["dir"].as_str().unwrap()).join("nodes/n1");
+    for run in stored["runs"].as_array().unwrap() {
+        assert!(!node_data(run).exists(), "valid: {run}");
+    }
+    for run in &invalid {
+        assert!(node_data(run).join("data").is_dir(), "invalid: {run}");
+    }
+    // Pruning to the newest campaign keeps the baseline's campaign and its runs, so the
+    // comparison still works; the campaign in between goes with its runs.
+    let again_dir = campaign_dir(&again);
+    let again_runs = json(&Path::new(&again_dir).join("campaign.json"))["runs"].clone();
+    let out = riptide(&["prune", "--keep", "1", "--results-dir", r.to_str().unwrap()]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("removed 2 run(s) and 1 campaign(s)"),
+        "{said}"
+    );
+    assert!(!Path::new(&again_dir).exists(), "{said}");
+    for run in again_runs.as_array().unwrap() {
+        assert!(
+            !r.join(run["dir"].as_str().unwrap()).exists(),
+            "pruned: {run}"
+        );
+    }
+    for run in stored["runs"].as_array().unwrap() {
+        let dir = r.join(run["dir"].as_str().unwrap());
+        assert!(
+            dir.join("results.json").is_file(),
+            "the baseline's run stays: {run}"
+        );
+    }
+    let out = riptide(&[
+        "compare",
+        "main",
+        &bug_dir,
+        "--results-dir",
+        r.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
 
 /// Parses the JUnit file and checks its structure: counts, one case per run, a failure with a

@@ -55,7 +55,10 @@ fn a_ten_second_run_on_three_healthy_nodes_is_valid_and_stored_completely() {
         return;
     }
     let results = tempfile::tempdir().unwrap();
-    let out = riptide_test(results.path(), "--nodes 3 --time-limit 10 --seed 7");
+    let out = riptide_test(
+        results.path(),
+        "--nodes 3 --time-limit 10 --seed 7 --nemesis none",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -86,7 +89,17 @@ fn a_ten_second_run_on_three_healthy_nodes_is_valid_and_stored_completely() {
             dir.display()
         );
     }
+    // A valid run drops its nodes' data dirs (--keep-data on-failure), and says so.
+    for id in 1..=3 {
+        let data = dir.join(format!("nodes/n{id}"));
+        assert!(!data.exists(), "{} is removed", data.display());
+    }
+    assert!(
+        stdout.contains("node data dirs removed"),
+        "the summary says the data went: {stdout}"
+    );
     let test = json(&dir.join("test.json"));
+    assert_eq!(test["node_data_removed"], true);
     assert_eq!(test["status"], "complete");
     assert_eq!(test["test"]["seed"], 7);
     assert_eq!(test["test"]["nodes"], 3);
@@ -128,6 +141,106 @@ fn a_ten_second_run_on_three_healthy_nodes_is_valid_and_stored_completely() {
     assert_eq!(final_reads, keys.len(), "one final read per key");
 }
 
+/// Whether `iptables` (and `iptables-restore` beside it) is where the firewall looks for it.
+fn has_iptables() -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin"].map(PathBuf::from))
+        .any(|d| d.join("iptables").is_file() && d.join("iptables-restore").is_file())
+}
+
+/// The faults a run's history says were started, by kind.
+fn faults_started(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|op| op["process"] == "nemesis" && op["f"] == "start")
+        .map(|op| op["value"]["fault"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[test]
+fn without_nemesis_a_run_has_every_fault_where_iptables_and_namespaces_work() {
+    if !can_run() {
+        return;
+    }
+    if !has_iptables() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            ".ci/run installs iptables"
+        );
+        eprintln!("skipped: no iptables here (apt-get install iptables)");
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let out = riptide_test(
+        results.path(),
+        "--nodes 3 --time-limit 6 --nemesis-interval 1 --seed 21",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code();
+    assert!(
+        matches!(code, Some(0..=2)),
+        "judged, not refused: {code:?}\n{stderr}"
+    );
+    assert!(!stderr.contains("note:"), "nothing to install: {stderr}");
+    let dir = run_dir(results.path());
+    let test = json(&dir.join("test.json"));
+    assert_eq!(test["test"]["nemesis"], "kill,pause,partition,loss");
+    assert!(
+        test["rerun"]
+            .as_str()
+            .unwrap()
+            .contains("--nemesis kill,pause,partition,loss"),
+        "the rerun names the faults: {test:#}"
+    );
+    assert!(!faults_started(&dir).is_empty(), "faults were started");
+}
+
+#[test]
+fn without_iptables_the_default_falls_back_to_kill_and_pause_with_a_note() {
+    if !can_run() {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let out = Command::new(riptide_bin())
+        .args(
+            "test --nodes 3 --time-limit 6 --nemesis-interval 1 --seed 22 --no-progress"
+                .split_whitespace(),
+        )
+        .arg("--results-dir")
+        .arg(results.path())
+        .env("RIPTIDE_IPTABLES", "/nonexistent/iptables")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code();
+    assert!(
+        matches!(code, Some(0..=2)),
+        "judged, not refused: {code:?}\n{stderr}"
+    );
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("note:")).collect();
+    assert_eq!(notes.len(), 1, "one note: {stderr}");
+    assert!(
+        notes[0].contains("running --nemesis kill,pause")
+            && notes[0].contains("apt-get install iptables"),
+        "what runs and what to install: {}",
+        notes[0]
+    );
+    let dir = run_dir(results.path());
+    assert_eq!(
+        json(&dir.join("test.json"))["test"]["nemesis"],
+        "kill,pause"
+    );
+    let started = faults_started(&dir);
+    assert!(!started.is_empty(), "kill and pause still run");
+    assert!(
+        started.iter().all(|f| f == "kill" || f == "pause"),
+        "{started:?}"
+    );
+}
+
 #[test]
 fn a_node_that_serves_stale_reads_is_caught() {
     if !can_run() {
@@ -136,7 +249,7 @@ fn a_node_that_serves_stale_reads_is_caught() {
     let results = tempfile::tempdir().unwrap();
     let out = riptide_test(
         results.path(),
-        "--nodes 3 --time-limit 10 --seed 11 --unsafe-bug stale-read",
+        "--nodes 3 --time-limit 10 --seed 11 --nemesis none --unsafe-bug stale-read",
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -154,10 +267,18 @@ fn a_node_that_serves_stale_reads_is_caught() {
         "no node outlives the run"
     );
     let dir = run_dir(results.path());
+    let test = json(&dir.join("test.json"));
     assert_eq!(
-        json(&dir.join("test.json"))["test"]["unsafe_bugs"],
+        test["test"]["unsafe_bugs"],
         serde_json::json!(["stale-read"])
     );
+    // An invalid run keeps its nodes' data dirs for a person to look at.
+    for id in 1..=3 {
+        let data = dir.join(format!("nodes/n{id}/data"));
+        assert!(data.is_dir(), "{} is kept", data.display());
+    }
+    assert!(test.get("node_data_removed").is_none(), "{test:#}");
+    assert!(!stdout.contains("node data dirs removed"), "{stdout}");
     let results_json = json(&dir.join("results.json"));
     assert_eq!(results_json["verdict"], "invalid");
     let invalid: Vec<&serde_json::Value> = results_json["checker"]["keys"]
@@ -191,6 +312,7 @@ fn bad_input_gets_one_clear_line_and_exit_254() {
             "--time-limit must be a positive number",
         ),
         (vec!["test", "--unsafe-bug", "nope"], "known bugs"),
+        (vec!["test", "--keep-data", "sometimes"], "on-failure"),
         (
             vec!["test", "--results-dir", "/nonexistent/riptide/results"],
             "does not exist",
@@ -394,6 +516,8 @@ fn a_campaign_runs_consecutive_seeds_and_summarises() {
         "3",
         "--time-limit",
         "3",
+        "--nemesis",
+        "none",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
@@ -515,7 +639,7 @@ fn the_append_workload_is_checked_with_the_kv_model_and_catches_stale_reads() {
     let results = tempfile::tempdir().unwrap();
     let out = riptide_test(
         results.path(),
-        "--workload append --nodes 3 --time-limit 8 --seed 5 --unsafe-bug stale-read",
+        "--workload append --nodes 3 --time-limit 8 --seed 5 --nemesis none --unsafe-bug stale-read",
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");

@@ -291,3 +291,45 @@ fn a_data_dir_of_another_cluster_refuses_to_start() {
         );
     });
 }
+
+/// Defence in depth: a forger that passes the gate (here, from the address of a member that is
+/// not running, in a cluster without a secret) rewrites a follower's committed entries. The
+/// follower obeys the log, as Raft says, but logs the absurd term and the violation, reports it
+/// in `status`, and its state machine applies nothing more: no client ever reads the forgery.
+#[test]
+fn a_forged_leader_that_passes_the_gate_halts_the_state_machine_it_rewrites() {
+    isolated(|| {
+        let cluster = TestCluster::start_only(3, &[1, 2], &[]);
+        let leader = cluster.wait_for_leader_among(&[1, 2], Duration::from_secs(10));
+        let mut client = cluster.client(1);
+        ok(cluster.put(&mut client, "k1", "v1"));
+        std::thread::sleep(Duration::from_millis(300));
+        let follower = 3 - leader;
+        let answers = forge(local(13), follower, &Hello::peer(3, ""), |_| Vec::new());
+        assert_eq!(
+            answers,
+            [PeerAdmission::Welcome],
+            "node 3's address is admitted"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let s = cluster
+            .status(follower)
+            .expect("the follower still answers");
+        let what = s
+            .safety_violation
+            .expect("the follower reports the violation");
+        assert!(
+            what.contains("leader 3 (term 2000000000000) replaced committed entries from index 1"),
+            "{what}"
+        );
+        let log = cluster.log(follower);
+        assert!(log.contains("terms ahead of this node's"), "{log}");
+        assert!(log.contains("SAFETY VIOLATION"), "{log}");
+        // Whatever the two nodes make of it now, no read answers the forged value.
+        for _ in 0..5 {
+            if let riptide_workload::OpResult::Ok(v) = cluster.get(&mut client, "k1") {
+                assert_ne!(v.as_deref(), Some("FORGED"));
+            }
+        }
+    });
+}

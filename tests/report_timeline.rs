@@ -540,6 +540,19 @@ fn real_runs_render_with_lanes_faults_and_the_anomaly_and_analyze_agrees() {
         "the history itself is fine"
     );
     assert_eq!(after["replicas"]["outcome"], "diverged");
+    // A node's own report of a safety violation survives analyze and is named in the summary.
+    let mut replicas = json(&path);
+    replicas["violations"] = serde_json::json!({"2": "leader 3 (term 9) replaced committed entries from index 4 (commit index was 7); this node stopped applying"});
+    std::fs::write(&path, serde_json::to_string(&replicas).unwrap()).unwrap();
+    let out = riptide(&["analyze", valid.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("NODE SAFETY VIOLATION: n2: leader 3 (term 9) replaced committed entries"),
+        "{stdout}"
+    );
+    let stored = json(&path);
+    assert!(stored["violations"]["2"].is_string(), "{stored}");
     let dom = dump_dom(&chromium, &file_url(&valid.join("timeline.html"), ""));
     assert!(dom.contains(r#"class="verdict v-invalid">INVALID<"#));
     let panel = inner(&dom, "anomaly-panel", "aside");

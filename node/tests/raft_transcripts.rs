@@ -54,6 +54,7 @@ transcripts! {
     snapshot_a_follower_within_the_kept_tail_catches_up_from_the_log,
     snapshot_from_a_stale_term_is_refused_and_the_stale_leader_steps_down,
     snapshot_a_follower_that_crashes_mid_transfer_starts_over,
+    a_follower_whose_committed_entries_are_replaced_stops_applying,
 }
 
 /// A script nobody listed would never run: every `.txt` in the directory must have its test.

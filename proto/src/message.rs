@@ -196,6 +196,10 @@ pub struct Status {
     /// cluster's id, a missing or wrong secret.
     #[serde(default)]
     pub refused_peers: u64,
+    /// Set when a leader replaced entries this node had committed: what happened. The node then
+    /// applies nothing more until it restarts.
+    #[serde(default)]
+    pub safety_violation: Option<String>,
 }
 
 /// What a node's `status` says about its snapshots.

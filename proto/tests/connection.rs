@@ -36,6 +36,7 @@ fn a_status() -> Status {
         first_log_index: 1,
         snapshot: Default::default(),
         refused_peers: 0,
+        safety_violation: None,
     }
 }
 

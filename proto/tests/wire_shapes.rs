@@ -198,6 +198,7 @@ fn leader_status() -> Status {
         first_log_index: 1,
         snapshot: SnapshotStatus::default(),
         refused_peers: 0,
+        safety_violation: None,
     }
 }
 
@@ -206,14 +207,15 @@ fn status_and_digest_answers() {
     pin(
         response(ClientResult::Status(leader_status())),
         &format!(
-            "{RESP} 81 a6 53 74 61 74 75 73 8a a2 69 64 01 a4 72 6f 6c 65 a6 4c 65 61 64 65 72 \
+            "{RESP} 81 a6 53 74 61 74 75 73 8b a2 69 64 01 a4 72 6f 6c 65 a6 4c 65 61 64 65 72 \
              a4 74 65 72 6d 03 a6 6c 65 61 64 65 72 01 ac 63 6f 6d 6d 69 74 5f 69 6e 64 65 78 05 \
              ad 61 70 70 6c 69 65 64 5f 69 6e 64 65 78 05 ae 6c 61 73 74 5f 6c 6f 67 5f 69 6e 64 65 78 06 \
              af 66 69 72 73 74 5f 6c 6f 67 5f 69 6e 64 65 78 01 a8 73 6e 61 70 73 68 6f 74 88 \
              aa 6c 61 73 74 5f 69 6e 64 65 78 00 a5 62 79 74 65 73 00 a5 74 61 6b 65 6e 00 \
              a9 69 6e 73 74 61 6c 6c 65 64 00 a4 73 65 6e 74 00 a8 73 65 73 73 69 6f 6e 73 00 \
              b0 73 65 73 73 69 6f 6e 73 5f 65 78 70 69 72 65 64 00 a4 6b 65 79 73 00 \
-             ad 72 65 66 75 73 65 64 5f 70 65 65 72 73 00"
+             ad 72 65 66 75 73 65 64 5f 70 65 65 72 73 00 \
+             b0 73 61 66 65 74 79 5f 76 69 6f 6c 61 74 69 6f 6e c0"
         ),
     );
     pin(
@@ -250,8 +252,8 @@ fn a_reader_takes_wide_integers_any_field_order_and_extra_fields() {
 
 #[test]
 fn a_status_without_its_optional_parts_still_reads() {
-    // The eight required fields, without `snapshot` and `refused_peers`: both default to zero,
-    // so a node may leave them out.
+    // The eight required fields, without `snapshot`, `refused_peers` and `safety_violation`:
+    // they default to zero and none, so a node may leave them out.
     let mut full = encode(&leader_status()).unwrap();
     let at = full.windows(9).position(|w| w == b"\xa8snapshot").unwrap();
     full.truncate(at);

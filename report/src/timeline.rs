@@ -299,7 +299,7 @@ fn anomalies(checker: &CheckReport, page_op: &impl Fn(&OpRef) -> Option<usize>) 
 fn verdict(info: &RunInfo, checker: &CheckReport) -> Verdict {
     let unavailable = info.availability.as_ref().is_some_and(|a| !a.available);
     match &info.replicas {
-        Some(r) if r.outcome == riptide_store::ReplicaOutcome::Diverged => Verdict::Invalid,
+        Some(r) if r.is_invalid() => Verdict::Invalid,
         _ if unavailable => Verdict::Invalid,
         _ => checker.verdict,
     }

@@ -8,4 +8,5 @@ pub mod check_report;
 pub mod cluster;
 pub mod compare;
 pub mod conform;
+pub mod prune;
 pub mod serve;

@@ -2,6 +2,7 @@
 //! log, rewritten as the run ends.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use riptide_nemesis::Sandbox;
@@ -17,6 +18,8 @@ pub struct RunFolder {
     pub program: NodeProgram,
     pub sandbox: Option<Sandbox>,
     pub started_at: String,
+    /// `--keep-data` removed the nodes' data dirs (recorded in `test.json`).
+    pub node_data_removed: AtomicBool,
 }
 
 impl RunFolder {
@@ -34,6 +37,7 @@ impl RunFolder {
             program,
             sandbox,
             started_at: layout::timestamp(now),
+            node_data_removed: AtomicBool::new(false),
         };
         run.write_manifest(RunStatus::Running, None);
         if let Some(file) = &run.plan.announce_run_dir {
@@ -72,6 +76,7 @@ impl RunFolder {
             status,
             error,
             rerun: self.rerun(),
+            node_data_removed: self.node_data_removed.load(Ordering::SeqCst),
             ..Manifest::new(self.plan.test.clone())
         };
         if let Err(err) = manifest.store(&self.dir) {

@@ -10,7 +10,12 @@ use riptide_node::server::UnsafeBug;
 use riptide_store::{LivenessPlan, SnapshotPlan, TestPlan};
 use riptide_workload::WorkloadKind;
 
+use super::keep_data::KeepData;
 use crate::exit::Exit;
+
+/// The faults of a run without `--nemesis`: all of them, narrowed to kill,pause where the
+/// machine lacks iptables or network namespaces (`super::faults`).
+pub const DEFAULT_NEMESIS: &str = "all";
 
 /// `--concurrency`: a number of workers, or `Kn` for K per node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +82,10 @@ pub struct TestArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Faults: none, all, or a comma list of kill, pause, partition, loss (see README).
-    #[arg(long, default_value = "none")]
-    pub nemesis: String,
+    /// Default: all where iptables and network namespaces work, else kill,pause (with a note
+    /// saying what to install for the rest).
+    #[arg(long)]
+    pub nemesis: Option<String>,
     /// Seconds between a fault's start and stop, and between a stop and the next start.
     #[arg(long, default_value_t = 10.0)]
     pub nemesis_interval: f64,
@@ -112,6 +119,11 @@ pub struct TestArgs {
     /// Where runs are stored.
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
+    /// When to keep the nodes' data dirs (`nodes/n<i>/`, the bulk of a run folder) after the
+    /// run: on-failure (removed when the run is valid and complete), always, never. The
+    /// history, results, reports and logs are always kept.
+    #[arg(long, default_value = "on-failure", value_name = "WHEN")]
+    pub keep_data: KeepData,
     /// Run nodes from this riptide-node binary instead of riptide's own built-in node.
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
@@ -156,7 +168,10 @@ pub struct RunPlan {
     pub test: TestPlan,
     pub workload: WorkloadKind,
     pub nemesis: NemesisSpec,
+    /// `--nemesis` was given: a fault this machine cannot do is then an error, not a fallback.
+    pub nemesis_given: bool,
     pub results_dir: PathBuf,
+    pub keep_data: KeepData,
     pub node_bin: Option<PathBuf>,
     pub no_progress: bool,
     pub announce_run_dir: Option<PathBuf>,
@@ -231,10 +246,10 @@ impl TestArgs {
         let nemesis_interval_s = positive("nemesis-interval", self.nemesis_interval)?;
         let check_time_limit_s = positive("check-time-limit", self.check_time_limit)?;
         let recovery_timeout_s = positive("recovery-timeout", self.recovery_timeout)?;
-        let nemesis_spec: NemesisSpec = self
-            .nemesis
+        let nemesis = self.nemesis.as_deref().unwrap_or(DEFAULT_NEMESIS);
+        let nemesis_spec: NemesisSpec = nemesis
             .parse()
-            .map_err(|e| Exit::bad_args(format!("--nemesis {}: {e}", self.nemesis)))?;
+            .map_err(|e| Exit::bad_args(format!("--nemesis {nemesis}: {e}")))?;
         let concurrency = self.concurrency.workers(self.nodes);
         let mut unsafe_bugs: Vec<UnsafeBug> = self.unsafe_bugs.clone();
         unsafe_bugs.sort();
@@ -284,7 +299,9 @@ impl TestArgs {
             test,
             workload: self.workload,
             nemesis: nemesis_spec,
+            nemesis_given: self.nemesis.is_some(),
             results_dir: self.results_dir.clone(),
+            keep_data: self.keep_data,
             node_bin: self.node_bin.clone(),
             no_progress: self.no_progress,
             announce_run_dir: self.announce_run_dir.clone(),

@@ -28,10 +28,22 @@ pub fn compare(addrs: &[(NodeId, SocketAddr)], deadline: Duration) -> ReplicaChe
                 .all(|w| w[0].applied_index == w[1].applied_index);
         if settled || Instant::now() + ROUND_PAUSE >= give_up {
             let nodes = answers.iter().map(node_digest).collect();
-            return ReplicaCheck::compare(nodes, unanswered);
+            return ReplicaCheck::compare(nodes, unanswered).with_violations(violations(addrs));
         }
         std::thread::sleep(ROUND_PAUSE);
     }
+}
+
+/// What the nodes' status says about safety violations (a leader replaced entries they had
+/// committed). A node that does not answer says nothing.
+fn violations(addrs: &[(NodeId, SocketAddr)]) -> BTreeMap<u64, String> {
+    addrs
+        .iter()
+        .filter_map(|&(id, addr)| {
+            let status = riptide_proto::status(addr, ASK_TIMEOUT).ok()?;
+            Some((id, status.safety_violation?))
+        })
+        .collect()
 }
 
 /// One round: every node asked at the same time, so that their answers are close in time.

@@ -8,7 +8,13 @@
 //!     test.json                 [`manifest::Manifest`]: the plan, the seed, the status
 //!     history.jsonl             one [`history`] record a line, written as it happened
 //!     results.json              [`results::Results`]: the verdict and the summary
+//!     nodes/n<i>.log, n<i>/data  each node's log and data dir (the data removed after a valid
+//!                               run unless `--keep-data always`)
+//!   campaigns/<name>/<stamp>/   [`campaign`]: `campaign.json`, naming its runs
+//!   baselines/<name>            a saved baseline: the path of a campaign folder
 //! ```
+//!
+//! [`prune`] decides which runs and campaigns `riptide prune` removes.
 //!
 //! The run (the root package's `run` module) writes these files through the types here; the
 //! reports (riptide-report), `analyze`, `campaign` and the tests read them back through the same
@@ -25,6 +31,7 @@ pub mod error;
 pub mod history;
 pub mod layout;
 pub mod manifest;
+pub mod prune;
 pub mod replicas;
 pub mod results;
 pub mod summary;

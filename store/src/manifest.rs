@@ -189,6 +189,10 @@ pub struct Manifest {
     pub status: RunStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `--keep-data` removed the nodes' data dirs (`nodes/n<i>/`) after the verdict; their logs
+    /// are still there. Absent (false) when they were kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub node_data_removed: bool,
 }
 
 impl Manifest {

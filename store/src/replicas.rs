@@ -14,6 +14,10 @@
 //! - `incomplete`: some node never answered, or the nodes never stood at one applied index
 //!   within the deadline; nodes that did share an index were still compared (and any
 //!   difference among them is `diverged`). It says nothing against the run.
+//!
+//! The runner also asks each node's `status` whether it saw a leader replace entries it had
+//! committed ([`ReplicaCheck::violations`]): such a node stopped applying, and reports it. That
+//! makes the run invalid too, whatever the comparison says.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,9 +62,31 @@ pub struct ReplicaCheck {
     /// Nodes that never answered, and the last error each gave.
     #[serde(default)]
     pub unanswered: BTreeMap<u64, String>,
+    /// Nodes that reported a safety violation in their status (a leader replaced entries they
+    /// had committed), with what each said.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub violations: BTreeMap<u64, String>,
 }
 
 impl ReplicaCheck {
+    /// Adds what the nodes' status said about safety violations.
+    pub fn with_violations(mut self, violations: BTreeMap<u64, String>) -> ReplicaCheck {
+        self.violations = violations;
+        self
+    }
+
+    /// Whether this makes the run invalid: replicas diverged, or a node saw its committed
+    /// entries replaced.
+    pub fn is_invalid(&self) -> bool {
+        self.outcome == ReplicaOutcome::Diverged || !self.violations.is_empty()
+    }
+
+    /// One line per node violation, for the summary.
+    pub fn describe_violations(&self) -> Vec<String> {
+        let line = |(id, what): (&u64, &String)| format!("n{id}: {what}");
+        self.violations.iter().map(line).collect()
+    }
+
     /// Compares the nodes' last answers: nodes at the same applied index must agree.
     pub fn compare(mut nodes: Vec<NodeDigest>, unanswered: BTreeMap<u64, String>) -> ReplicaCheck {
         nodes.sort_by_key(|n| n.id);
@@ -96,6 +122,7 @@ impl ReplicaCheck {
             note,
             nodes,
             unanswered,
+            violations: BTreeMap::new(),
         }
     }
 

@@ -13,7 +13,7 @@ use riptide_checker::{KeyCounts, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::availability::Availability;
-use crate::replicas::{ReplicaCheck, ReplicaOutcome};
+use crate::replicas::ReplicaCheck;
 use crate::summary::RunSummary;
 use crate::{check_schema, files, legacy_schema, Result, SCHEMA_VERSION};
 
@@ -109,7 +109,7 @@ impl<C: Serialize> Results<C> {
 
     /// The same, with the replica comparison; a divergence makes the verdict invalid.
     pub fn with_replicas(mut self, replicas: Option<ReplicaCheck>) -> Results<C> {
-        if replicas.as_ref().map(|r| r.outcome) == Some(ReplicaOutcome::Diverged) {
+        if replicas.as_ref().is_some_and(ReplicaCheck::is_invalid) {
             self.verdict = Verdict::Invalid;
         }
         self.replicas = replicas;
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn diverged_replicas_make_a_valid_run_invalid_and_agreeing_ones_change_nothing() {
-        use crate::replicas::NodeDigest;
+        use crate::replicas::{NodeDigest, ReplicaOutcome};
         let node = |id, data: &str| NodeDigest {
             id,
             applied_index: 9,
@@ -170,6 +170,20 @@ mod tests {
         let replicas = back.replicas.expect("stored with the results");
         assert_eq!(replicas.outcome, ReplicaOutcome::Diverged);
         assert!(replicas.note.contains("n2 (data)"), "{}", replicas.note);
+        // A node that reported a safety violation makes agreeing replicas' run invalid too.
+        let check = ReplicaCheck::compare(vec![node(1, "a"), node(2, "a")], BTreeMap::new());
+        let violated = check.with_violations([(2, "leader 3 replaced ...".to_string())].into());
+        let results = Results::new(
+            Verdict::Valid,
+            true,
+            true,
+            RunSummary::default(),
+            CheckSummary::default(),
+        )
+        .with_replicas(Some(violated));
+        assert_eq!(results.verdict, Verdict::Invalid);
+        let lines = results.replicas.as_ref().unwrap().describe_violations();
+        assert_eq!(lines, ["n2: leader 3 replaced ..."]);
         // Without a comparison the field is left out, and files without it still load.
         let none = Results::new(
             Verdict::Valid,

@@ -46,10 +46,11 @@ pub mod progress;
 pub mod read_index;
 pub mod replication;
 pub mod snapshot;
+pub mod violation;
 
 pub use config::Config;
 pub use log::RaftLog;
 pub use message::{AppendResult, Body, Message, SnapshotResult};
-pub use node::{NotLeader, Raft, Ready};
+pub use node::{NotLeader, Raft, Ready, SafetyViolation};
 pub use read_index::{ReadId, ReadState};
 pub use snapshot::{InstallRequest, SnapshotChunk, SnapshotImage};

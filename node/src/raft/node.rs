@@ -115,7 +115,12 @@ pub struct Raft {
     pub(super) incoming: Option<Incoming>,
     pub(super) snapshot_chunks: Vec<SnapshotChunk>,
     pub(super) install: Option<InstallRequest>,
+    /// Set when a leader replaced committed entries (see [`SafetyViolation`]): from then on
+    /// nothing more is applied, until the node restarts.
+    pub(super) violation: Option<SafetyViolation>,
 }
+
+pub use super::violation::SafetyViolation;
 
 impl Raft {
     /// A node restarting (or starting fresh) from its durable state.
@@ -142,6 +147,7 @@ impl Raft {
             incoming: None,
             snapshot_chunks: Vec::new(),
             install: None,
+            violation: None,
             config,
         };
         raft.reset_election_timer();
@@ -162,6 +168,10 @@ impl Raft {
     }
     pub fn leader(&self) -> Option<NodeId> {
         self.leader
+    }
+    /// The safety violation this node saw, if any (then it applies nothing more).
+    pub fn safety_violation(&self) -> Option<SafetyViolation> {
+        self.violation
     }
     pub fn voted_for(&self) -> Option<NodeId> {
         self.voted_for
@@ -258,7 +268,7 @@ impl Raft {
             );
             return;
         }
-        if !self.term_gate(&msg) {
+        if super::violation::term_out_of_range(msg.from, msg.term) || !self.term_gate(&msg) {
             return;
         }
         match msg.body {
@@ -316,6 +326,7 @@ impl Raft {
     /// follower (except for pre-votes, which change nobody's term); an older one is refused.
     /// Returns whether the message goes on to its handler.
     fn term_gate(&mut self, msg: &Message) -> bool {
+        super::violation::note_absurd_term(msg.from, msg.term, self.term);
         if msg.term > self.term {
             let is_vote_request = matches!(msg.body, Body::RequestVote { .. });
             if is_vote_request && self.in_lease() {
@@ -431,7 +442,10 @@ impl Raft {
             hard_state,
             entries: self.log.take_unpersisted(),
             messages: self.take_current_messages(),
-            committed: self.log.take_committed(),
+            committed: match self.violation {
+                None => self.log.take_committed(),
+                Some(_) => Vec::new(),
+            },
             snapshot_chunks: std::mem::take(&mut self.snapshot_chunks),
             install: self.install.take(),
             reads: std::mem::take(&mut self.reads_ready),

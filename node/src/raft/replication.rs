@@ -71,8 +71,14 @@ impl Raft {
                     leader = from,
                     from_index = o.from,
                     commit = o.commit,
-                    "SAFETY VIOLATION: the leader replaced committed entries; acknowledged writes are lost"
+                    "SAFETY VIOLATION: the leader replaced committed entries; acknowledged writes are lost; this node stops applying until it restarts"
                 );
+                self.violation.get_or_insert(super::node::SafetyViolation {
+                    leader: from,
+                    term: self.term,
+                    from_index: o.from,
+                    commit: o.commit,
+                });
             }
             self.log.commit_to(leader_commit.min(last_new));
             AppendResult::Success {

@@ -404,6 +404,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
                 keys: self.kv.len() as u64,
             },
             refused_peers: self.refused_peers.load(Ordering::Relaxed),
+            safety_violation: self.raft.safety_violation().map(|v| v.describe()),
         }
     }
 

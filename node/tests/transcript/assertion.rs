@@ -16,7 +16,7 @@ use super::trace::{id_or_none, role_name};
 
 /// Properties of one node. The first group reads the live core and needs a running node.
 /// `entry` takes an index after the node.
-const LIVE_PROPERTIES: [&str; 10] = [
+const LIVE_PROPERTIES: [&str; 11] = [
     "role",
     "term",
     "vote",
@@ -27,6 +27,7 @@ const LIVE_PROPERTIES: [&str; 10] = [
     "first",
     "snapshot",
     "snapshots-sent",
+    "violation",
 ];
 const NODE_PROPERTIES: [&str; 12] = [
     "applied",
@@ -180,6 +181,12 @@ fn node_property(
         "first" => raft.log().first_index().to_string(),
         "snapshot" => (raft.snapshot()).map_or("none".into(), |s| snapshots::position(&s.meta)),
         "snapshots-sent" => raft.snapshots_sent().to_string(),
+        "violation" => (raft.safety_violation()).map_or("none".into(), |v| {
+            format!(
+                "leader={} from={} commit={}",
+                v.leader, v.from_index, v.commit
+            )
+        }),
         "applied" => applied.last().map_or(0, |e| e.index).to_string(),
         "log" => list(durable.entries.iter().map(|e| e.term.to_string()), " "),
         "log-length" => durable.entries.len().to_string(),

@@ -72,6 +72,13 @@ fn fill(row: &mut CampaignRun, results: &Results<CheckSummary>) {
     if results.replicas.as_ref().map(|r| r.outcome) == Some(ReplicaOutcome::Diverged) {
         row.anomalies.push("replicas-diverged".into());
     }
+    if results
+        .replicas
+        .as_ref()
+        .is_some_and(|r| !r.violations.is_empty())
+    {
+        row.anomalies.push("node-violation".into());
+    }
     if results.availability.as_ref().is_some_and(|a| !a.available) {
         row.anomalies.push("unavailable".into());
     }

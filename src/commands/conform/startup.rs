@@ -148,6 +148,7 @@ mod tests {
             first_log_index: 1,
             snapshot: Default::default(),
             refused_peers: 0,
+            safety_violation: None,
         }
     }
 
