@@ -77,7 +77,8 @@ pub struct Args {
     /// TEST ONLY: break Raft on purpose to prove riptide catches it. One of: stale-read
     /// (serve reads locally without ReadIndex), vote-any-log (skip the vote's log check),
     /// ack-before-commit (answer puts and appends before they commit), install-without-restore
-    /// (a follower installing a snapshot keeps its old state machine). Repeatable.
+    /// (a follower installing a snapshot keeps its old state machine), no-dedup (retried commands
+    /// apply again: sessions ignored). Repeatable.
     #[arg(long = "unsafe-bug")]
     pub unsafe_bugs: Vec<UnsafeBug>,
     /// The cluster this node belongs to: 1 to 64 characters from A-Z a-z 0-9 . _ -. Stored in

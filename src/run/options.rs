@@ -112,7 +112,7 @@ pub struct TestArgs {
     #[arg(long)]
     pub snapshot_tail: Option<u64>,
     /// TEST ONLY: pass a deliberate bug to every node (stale-read, vote-any-log,
-    /// ack-before-commit, install-without-restore) to prove the bench catches it. Repeatable;
+    /// ack-before-commit, install-without-restore, no-dedup) to prove the bench catches it. Repeatable;
     /// recorded in test.json.
     #[arg(long = "unsafe-bug")]
     pub unsafe_bugs: Vec<UnsafeBug>,
@@ -147,6 +147,11 @@ pub struct TestArgs {
     /// Log filter for the nodes' logs (RUST_LOG syntax).
     #[arg(long, default_value = "info")]
     pub node_log: String,
+    /// Resend a write whose outcome is unknown (timed out, connection lost, indeterminate) up to
+    /// this many more times, with the same client id and sequence number, to the next node, as
+    /// real clients do. The history records one op; its answer is the first try that knows.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retry_indeterminate: u32,
     /// A file holding a shared secret for the nodes' peer links (at least 16 bytes): every peer
     /// connection then runs an HMAC challenge-response. Recorded in test.json as a path.
     #[arg(long, value_name = "FILE")]
@@ -281,6 +286,7 @@ impl TestArgs {
             recovery_timeout_s,
             node_log: self.node_log.clone(),
             cluster_id: crate::cluster::fresh_cluster_id(),
+            retry_indeterminate: self.retry_indeterminate,
             cluster_secret_file: self.secret_file()?,
             liveness: Some(LivenessPlan {
                 threshold: self.liveness_threshold,

@@ -190,6 +190,7 @@ fn drive_workload(session: &Session, nemesis: Option<&Nemesis>) {
         op_timeout: Duration::from_millis(plan.test.op_timeout_ms),
         bind: Some(CLIENT_ADDR),
         workload: plan.workload,
+        retry_indeterminate: plan.test.retry_indeterminate,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Progress::new(plan.time_limit(), plan.no_progress);

@@ -51,9 +51,16 @@ pub struct TestPlan {
     /// node): a node left over from another run can never join this one.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cluster_id: String,
+    /// `--retry-indeterminate`: more tries for a write whose outcome is unknown (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retry_indeterminate: u32,
     /// `--cluster-secret-file`, as given (the path, never the secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_secret_file: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What `--liveness-threshold` and `--liveness-grace` asked for (see
@@ -124,6 +131,12 @@ impl TestPlan {
             args.push(format!(
                 "--liveness-threshold {} --liveness-grace {}",
                 l.threshold, l.grace_s
+            ));
+        }
+        if self.retry_indeterminate > 0 {
+            args.push(format!(
+                "--retry-indeterminate {}",
+                self.retry_indeterminate
             ));
         }
         if let Some(file) = &self.cluster_secret_file {

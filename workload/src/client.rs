@@ -11,9 +11,13 @@
 //! | timeout, connection lost after sending, `Indeterminate` | **`info`** | `fail` |
 //!
 //! A read that never came back had no effect on the data, so it is recorded as `fail` (as Jepsen
-//! does); only state-changing operations can be indeterminate. Retries happen only after definite
-//! failures, with the same client id and sequence number, so even a retry the client believed
-//! was never delivered applies at most once.
+//! does); only state-changing operations can be indeterminate. Retries happen after definite
+//! failures, and, with [`Client::retry_indeterminate`], after unknown outcomes too, always with
+//! the same client id and sequence number, so that a node's sessions apply the write at most once
+//! (a node that ignores them applies it twice, which is what the retries are there to show).
+//! After an unknown outcome only an answer from the state machine is definite: `ok`, or a cas
+//! that found another value (a dedup'd retry gets the first application's answer); a refusal
+//! before the log, or no leader at all, leaves the write `info`.
 //!
 //! Only writes take sequence numbers (reads never reach the log), counted from 1 in each session.
 //! The state machine takes a command of a session it does not know only if its number is 1 (a
@@ -69,6 +73,18 @@ pub struct Client {
     client_id: u64,
     seq: u64,
     next_request: u64,
+    /// More tries for a write whose outcome is unknown.
+    retries: u32,
+}
+
+/// How one try of an operation ended.
+enum Try {
+    Known(OpResult),
+    /// The write may or may not have taken effect; `last` is the node tried last.
+    Unknown {
+        why: String,
+        last: NodeId,
+    },
 }
 
 enum Attempt {
@@ -88,6 +104,7 @@ impl Client {
             client_id,
             seq: 0,
             next_request: 0,
+            retries: 0,
         }
     }
 
@@ -141,20 +158,56 @@ impl Client {
         }
     }
 
-    /// Runs one operation to a definite or indeterminate end.
+    /// Resends a write whose outcome is unknown (timed out, connection lost, `Indeterminate`)
+    /// up to `tries` more times, with the same client id and sequence number, to the next node:
+    /// as real clients do, and what makes a node that ignores its sessions apply a write twice.
+    pub fn retry_indeterminate(&mut self, tries: u32) {
+        self.retries = tries;
+    }
+
+    /// Runs one operation to a definite or indeterminate end. A write whose try ends unknown is
+    /// tried again (see [`Client::retry_indeterminate`]); its answer is then the answer of the
+    /// first try that knows, and `info` if none does.
     pub async fn execute(&mut self, op: ClientOp) -> OpResult {
         let is_read = matches!(op, ClientOp::Get { .. });
         if !is_read {
             self.seq += 1;
         }
         let seq = self.seq;
-        let deadline = Instant::now() + self.opts.op_timeout;
+        let tries = if is_read { 1 } else { 1 + self.retries };
         let mut target = if is_read {
             self.opts.home
         } else {
             self.leader.unwrap_or(self.opts.home)
         };
+        let mut unknown: Option<String> = None;
+        for _ in 0..tries {
+            match self.try_once(&op, seq, target, unknown.is_some()).await {
+                Try::Known(result) => return result,
+                Try::Unknown { why, last } => {
+                    unknown = Some(why);
+                    self.leader = None;
+                    target = self.next_node(last);
+                }
+            }
+        }
+        self.unknown(is_read, unknown.unwrap_or_default())
+    }
+
+    /// One try, from `target`, following hints, within one op timeout. `after_unknown`: an
+    /// earlier try of this write may have taken effect, so only an answer that comes from the
+    /// state machine itself (ok, or a cas that found another value) is definite.
+    async fn try_once(
+        &mut self,
+        op: &ClientOp,
+        seq: u64,
+        mut target: NodeId,
+        after_unknown: bool,
+    ) -> Try {
+        let is_read = matches!(op, ClientOp::Get { .. });
+        let deadline = Instant::now() + self.opts.op_timeout;
         let mut last_error = String::from("no node tried");
+        let unknown = |why: String, last: NodeId| Try::Unknown { why, last };
         for _ in 0..MAX_HOPS {
             if Instant::now() >= deadline {
                 break;
@@ -164,36 +217,23 @@ impl Client {
                     if !is_read {
                         self.leader = Some(target);
                     }
-                    return OpResult::Ok(match reply {
+                    return Try::Known(OpResult::Ok(match reply {
                         Reply::Value(v) => v,
                         Reply::Done => None,
-                    });
+                    }));
                 }
                 Attempt::Answer(ClientResult::Fail(reason)) => {
-                    return self.failed(is_read, &reason)
+                    return Try::Known(self.definite(is_read, &reason, after_unknown));
                 }
                 Attempt::Answer(ClientResult::Indeterminate { reason }) => {
-                    return self.unknown(is_read, format!("indeterminate: {reason}"))
+                    return unknown(format!("indeterminate: {reason}"), target)
                 }
                 Attempt::Answer(ClientResult::NotLeader { leader_hint }) => {
                     last_error = format!("node {target} is not the leader");
-                    match leader_hint {
-                        Some(hint) if hint.id != target => {
-                            self.leader = Some(hint.id);
-                            target = hint.id;
-                        }
-                        _ => {
-                            self.leader = None;
-                            target = self.next_node(target);
-                            tokio::time::sleep_until(
-                                deadline.min(Instant::now() + NO_LEADER_PAUSE),
-                            )
-                            .await;
-                        }
-                    }
+                    target = self.follow_hint(target, leader_hint, deadline).await;
                 }
                 Attempt::Answer(ClientResult::Status(_) | ClientResult::Digest(_)) => {
-                    return self.unknown(is_read, "the node answered with a status".into())
+                    return unknown("the node answered with a status".into(), target)
                 }
                 Attempt::NotSent(err) => {
                     last_error = err;
@@ -208,10 +248,49 @@ impl Client {
                     last_error = err;
                     target = self.next_node(target);
                 }
-                Attempt::Lost(err) => return self.unknown(is_read, err),
+                Attempt::Lost(err) => return unknown(err, target),
             }
         }
-        self.refused_everywhere(is_read, deadline, last_error)
+        if after_unknown {
+            // Nobody took the retry, but the first try may have taken effect.
+            let why = format!("retries after an unknown outcome reached no leader ({last_error})");
+            return Try::Known(OpResult::Info(why));
+        }
+        Try::Known(self.refused_everywhere(is_read, deadline, last_error))
+    }
+
+    /// A definite failure's outcome. After an unknown try only a failure the state machine
+    /// decided (a cas that found another value or no key) is definite; any other leaves `info`.
+    fn definite(&mut self, is_read: bool, reason: &FailReason, after_unknown: bool) -> OpResult {
+        let from_state = matches!(
+            reason,
+            FailReason::CasMismatch { .. } | FailReason::KeyMissing
+        );
+        if after_unknown && !from_state {
+            let why = describe_fail(reason);
+            return OpResult::Info(format!("a retry after an unknown outcome failed: {why}"));
+        }
+        self.failed(is_read, reason)
+    }
+
+    /// Where to go after `NotLeader`: the hinted leader, or (no hint) the next node after a pause.
+    async fn follow_hint(
+        &mut self,
+        target: NodeId,
+        hint: Option<riptide_proto::LeaderHint>,
+        deadline: Instant,
+    ) -> NodeId {
+        match hint {
+            Some(hint) if hint.id != target => {
+                self.leader = Some(hint.id);
+                hint.id
+            }
+            _ => {
+                self.leader = None;
+                tokio::time::sleep_until(deadline.min(Instant::now() + NO_LEADER_PAUSE)).await;
+                self.next_node(target)
+            }
+        }
     }
 
     /// A definite failure. One the node answered before appending the write (see
@@ -360,7 +439,7 @@ fn describe_fail(reason: &FailReason) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
     use riptide_proto::{ClientOp, ClientRequest, ClientResponse, ClientResult, Connection};
@@ -375,6 +454,10 @@ mod tests {
         addr: SocketAddr,
         refuse: Arc<AtomicBool>,
         write_seqs: Arc<Mutex<Vec<u64>>>,
+        /// The next this-many writes get no answer at all (the client times out).
+        swallow: Arc<AtomicUsize>,
+        /// Writes are refused as `Unavailable` (before the log).
+        unavailable: Arc<AtomicBool>,
     }
 
     async fn fake_node() -> FakeNode {
@@ -383,15 +466,39 @@ mod tests {
             addr: listener.local_addr().unwrap(),
             refuse: Arc::default(),
             write_seqs: Arc::default(),
+            swallow: Arc::default(),
+            unavailable: Arc::default(),
         };
-        let (refuse, write_seqs) = (node.refuse.clone(), node.write_seqs.clone());
+        let state = (
+            node.refuse.clone(),
+            node.write_seqs.clone(),
+            node.swallow.clone(),
+            node.unavailable.clone(),
+        );
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (refuse, write_seqs) = (refuse.clone(), write_seqs.clone());
+                let (refuse, write_seqs, swallow, unavailable) = state.clone();
                 tokio::spawn(async move {
                     let mut conn = Connection::new(stream);
                     let _: Option<Hello> = conn.recv().await.unwrap();
                     while let Ok(Some(request)) = conn.recv::<ClientRequest>().await {
+                        let is_write = matches!(request.op, ClientOp::Write(_));
+                        if is_write && swallow.load(Ordering::SeqCst) > 0 {
+                            swallow.fetch_sub(1, Ordering::SeqCst);
+                            write_seqs.lock().unwrap().push(request.seq);
+                            continue;
+                        }
+                        if is_write && unavailable.load(Ordering::SeqCst) {
+                            write_seqs.lock().unwrap().push(request.seq);
+                            let result = ClientResult::Fail(FailReason::Unavailable("busy".into()));
+                            conn.send(&ClientResponse {
+                                id: request.id,
+                                result,
+                            })
+                            .await
+                            .unwrap();
+                            continue;
+                        }
                         let result = answer(&request, &refuse, &write_seqs);
                         let response = ClientResponse {
                             id: request.id,
@@ -455,5 +562,55 @@ mod tests {
         let mut expected = vec![1; refused];
         expected.extend([1, 2, 3, 4, 1]);
         assert_eq!(seqs, expected);
+    }
+
+    fn one_node(node: &FakeNode) -> ClientOptions {
+        ClientOptions {
+            nodes: vec![(1, node.addr)],
+            home: 1,
+            op_timeout: Duration::from_millis(150),
+            bind: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_write_is_retried_with_the_same_number_and_takes_the_retrys_answer() {
+        let node = fake_node().await;
+        let mut client = Client::new(one_node(&node), 7);
+        client.retry_indeterminate(2);
+        node.swallow.store(1, Ordering::SeqCst);
+        assert_eq!(client.put("k", "1").await, OpResult::Ok(None));
+        // Two unanswered tries, then the answer.
+        node.swallow.store(2, Ordering::SeqCst);
+        assert_eq!(client.append("k", "2").await, OpResult::Ok(None));
+        assert_eq!(*node.write_seqs.lock().unwrap(), [1, 1, 2, 2, 2]);
+        // Every try unknown: info, and the number stays used.
+        node.swallow.store(3, Ordering::SeqCst);
+        assert!(matches!(client.put("k", "3").await, OpResult::Info(_)));
+        assert_eq!(client.put("k", "4").await, OpResult::Ok(None));
+        assert_eq!(node.write_seqs.lock().unwrap()[5..], [3, 3, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn after_an_unknown_try_only_the_state_machine_is_definite() {
+        let node = fake_node().await;
+        let mut client = Client::new(one_node(&node), 7);
+        client.retry_indeterminate(1);
+        // The retry is refused before the log: the first try may still have applied.
+        node.swallow.store(1, Ordering::SeqCst);
+        node.unavailable.store(true, Ordering::SeqCst);
+        let result = client.put("k", "1").await;
+        assert!(
+            matches!(&result, OpResult::Info(why) if why.contains("busy")),
+            "{result:?}"
+        );
+        node.unavailable.store(false, Ordering::SeqCst);
+        // A cas that found another value is the state machine's answer: definite.
+        node.swallow.store(1, Ordering::SeqCst);
+        assert!(matches!(client.cas("k", "x", "y").await, OpResult::Fail(_)));
+        // Without retries an unknown write is info at once, and reads are never retried this way.
+        let mut plain = Client::new(one_node(&node), 8);
+        node.swallow.store(1, Ordering::SeqCst);
+        assert!(matches!(plain.put("k", "2").await, OpResult::Info(_)));
     }
 }

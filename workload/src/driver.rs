@@ -31,6 +31,8 @@ pub struct DriverOptions {
     pub op_timeout: Duration,
     pub bind: Option<IpAddr>,
     pub workload: WorkloadKind,
+    /// Retries of a write whose outcome is unknown ([`Client::retry_indeterminate`]).
+    pub retry_indeterminate: u32,
 }
 
 /// Paces all workers together: each takes the next free slot, `1/rate` apart.
@@ -84,9 +86,11 @@ pub async fn run_workers(
         );
         let concurrency = opts.concurrency as u64;
         let workload = opts.workload;
+        let retries = opts.retry_indeterminate;
         tasks.push(tokio::spawn(async move {
             let mut process = worker as u64;
             let mut client = Client::new(client_opts, process + 1);
+            client.retry_indeterminate(retries);
             while !stop.load(Ordering::Relaxed) {
                 pacer.wait().await;
                 if stop.load(Ordering::Relaxed) {

@@ -211,6 +211,18 @@ impl KvStore {
         outcome
     }
 
+    /// [`KvStore::apply`] without the duplicate check: a retried command is executed again
+    /// (`--unsafe-bug no-dedup`). The session still records the first answer.
+    pub fn apply_without_dedup(&mut self, cmd: &Command) -> Applied {
+        let verdict = self.sessions.admit(cmd.client_id, cmd.seq);
+        let outcome = self.execute(&cmd.op);
+        if let Verdict::Execute = verdict {
+            self.sessions
+                .record(cmd.client_id, cmd.seq, outcome.clone());
+        }
+        outcome
+    }
+
     fn execute(&mut self, op: &WriteOp) -> Applied {
         match op {
             WriteOp::Put { key, value } => {
@@ -409,5 +421,25 @@ mod tests {
         assert_eq!(kv.get("k").as_deref(), Some("2"));
         assert_eq!(kv.get("other").as_deref(), Some("x"));
         assert_eq!(kv.len(), 2);
+    }
+
+    #[test]
+    fn no_dedup_applies_a_retried_command_again_where_sessions_apply_it_once() {
+        let append = cmd(
+            5,
+            1,
+            WriteOp::Append {
+                key: "k".into(),
+                suffix: "x".into(),
+            },
+        );
+        let mut correct = KvStore::default();
+        correct.apply(&append);
+        correct.apply(&append); // the client's retry of a write whose answer it lost
+        assert_eq!(correct.get("k").as_deref(), Some("x"));
+        let mut buggy = KvStore::default();
+        buggy.apply_without_dedup(&append);
+        buggy.apply_without_dedup(&append);
+        assert_eq!(buggy.get("k").as_deref(), Some("xx"));
     }
 }

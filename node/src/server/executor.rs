@@ -150,6 +150,7 @@ pub struct Executor<S, N, C: Clients> {
     next_read_id: ReadId,
     stale_read: bool,
     ack_before_commit: bool,
+    no_dedup: bool,
     /// Every entry applied, in order, if [`Executor::record_applied`] asked for it (tests).
     applied: Option<Vec<Entry>>,
     /// Peer connections the transport refused (`status.refused_peers`).
@@ -181,6 +182,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             next_read_id: 1,
             stale_read: bugs.contains(&UnsafeBug::StaleRead),
             ack_before_commit: bugs.contains(&UnsafeBug::AckBeforeCommit),
+            no_dedup: bugs.contains(&UnsafeBug::NoDedup),
             applied: None,
             refused_peers: Arc::default(),
         }
@@ -491,6 +493,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         let outcome = match &entry.payload {
             Payload::Noop => None,
             Payload::Command(bytes) => match Command::decode(bytes) {
+                Ok(command) if self.no_dedup => Some(self.kv.apply_without_dedup(&command)),
                 Ok(command) => Some(self.kv.apply(&command)),
                 Err(err) => {
                     tracing::error!(

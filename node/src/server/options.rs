@@ -27,14 +27,19 @@ pub enum UnsafeBug {
     /// is silently missing on that node, which the Raft paper §7 rules out: the state machine
     /// must be reset from the snapshot's contents.
     InstallWithoutRestore,
+    /// The state machine ignores client sessions: a command retried with the same client id and
+    /// sequence number (a client resending a write whose answer it lost) is applied again. The
+    /// Raft thesis §6.3 is why sessions exist: without them a retried append appends twice.
+    NoDedup,
 }
 
 impl UnsafeBug {
-    pub const ALL: [UnsafeBug; 4] = [
+    pub const ALL: [UnsafeBug; 5] = [
         UnsafeBug::StaleRead,
         UnsafeBug::VoteAnyLog,
         UnsafeBug::AckBeforeCommit,
         UnsafeBug::InstallWithoutRestore,
+        UnsafeBug::NoDedup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +48,7 @@ impl UnsafeBug {
             UnsafeBug::VoteAnyLog => "vote-any-log",
             UnsafeBug::AckBeforeCommit => "ack-before-commit",
             UnsafeBug::InstallWithoutRestore => "install-without-restore",
+            UnsafeBug::NoDedup => "no-dedup",
         }
     }
 }

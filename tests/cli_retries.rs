@@ -1,0 +1,72 @@
+//! Clients that retry like real clients (`--retry-indeterminate`), and the bug they expose:
+//! `--unsafe-bug no-dedup`, a state machine that ignores client sessions. A 10 ms op timeout
+//! makes some writes time out after they were sent; each is resent with the same client id and
+//! sequence number. The correct node applies it once (the session answers the retry with the
+//! first answer); the buggy one appends twice, which the append workload's reads show.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn run(results: &Path, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let mut cmd = Command::new(common::riptide_bin());
+    cmd.args([
+        "test",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "6",
+        "--workload",
+        "append",
+    ])
+    .args(["--nemesis", "none", "--rate", "0", "--op-timeout-ms", "10"])
+    .args(["--no-progress", "--results-dir", results.to_str().unwrap()])
+    .args(extra);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let run = results.join(std::fs::read_link(results.join("latest")).unwrap());
+    let text = std::fs::read_to_string(run.join("test.json")).unwrap();
+    (
+        out.status.code(),
+        stdout,
+        serde_json::from_str(&text).unwrap(),
+    )
+}
+
+#[test]
+fn retried_writes_apply_once_on_the_correct_node_and_twice_with_no_dedup() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: riptide test needs root for its network namespace");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, test) = run(dir.path(), &["--retry-indeterminate", "3"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "the correct node with retries is valid:\n{stdout}"
+    );
+    assert_eq!(test["test"]["retry_indeterminate"], 3);
+    assert!(
+        test["rerun"]
+            .as_str()
+            .unwrap()
+            .contains("--retry-indeterminate 3"),
+        "{test}"
+    );
+
+    let (code, stdout, _) = run(
+        dir.path(),
+        &["--retry-indeterminate", "3", "--unsafe-bug", "no-dedup"],
+    );
+    assert_eq!(
+        code,
+        Some(1),
+        "no-dedup is caught once clients retry:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("checker ") && stdout.contains(" invalid"),
+        "{stdout}"
+    );
+}
