@@ -6,13 +6,14 @@
 use std::collections::HashSet;
 
 use super::{describe_register_op, Context, Model};
-use crate::fx::FxHashMap;
+use crate::fx::{FxHashMap, FxHashSet};
 use crate::history::{Op, OpKind, Outcome, ValueId};
 
 /// A register with `read` and `write`.
 pub struct Register<'h> {
     ctx: Context<'h>,
     pins: Pins,
+    live: Live,
 }
 
 impl<'h> Register<'h> {
@@ -21,6 +22,7 @@ impl<'h> Register<'h> {
         Register {
             ctx,
             pins: Pins::new(ops),
+            live: Live::new(ops),
         }
     }
 }
@@ -82,7 +84,62 @@ impl Pins {
     }
 }
 
+/// The values some op of the key looks at: read by an ok read, or expected by a cas. Every
+/// other value is *dead*, and the register models give the memo one state, [`Context::DEAD`],
+/// for all of them ([`Model::canon`]).
+///
+/// Why that is sound: from a dead value `d`, an ok read needs its own (live) value, so it
+/// fails; a cas expects a live value, so it fails; a write moves to its value whatever the
+/// state. So two dead values behave identically from then on, which is all the memo asks of
+/// equal states. The set is computed over every op of the key, dropped ones included, so it
+/// can only be larger than needed (fewer values dead).
+pub(crate) struct Live {
+    values: FxHashSet<ValueId>,
+}
+
+impl Live {
+    pub(crate) fn new(ops: &[Op]) -> Live {
+        let values = ops
+            .iter()
+            .filter_map(|op| match (op.f, op.outcome) {
+                (OpKind::Read, Outcome::Ok) | (OpKind::Cas, _) => Some(op.value),
+                _ => None,
+            })
+            .collect();
+        Live { values }
+    }
+
+    /// `v`, or [`Context::DEAD`] if no op looks at it.
+    #[inline(always)]
+    pub(crate) fn canon(&self, v: ValueId) -> ValueId {
+        if self.values.contains(&v) {
+            v
+        } else {
+            Context::DEAD
+        }
+    }
+
+    /// Whether the search may linearize `op` from `state` to `next` with no alternative
+    /// ([`Model::greedy`]): an ok write of a dead value, in a dead state.
+    ///
+    /// Proof. Take any linearization from here that places `op` (a write of dead value `w`)
+    /// later, at position `p`, and move it to the front. Here it changes nothing: the state is
+    /// dead before and after. At `p` the state was some `s` and became dead; from a dead state
+    /// only writes (of any value, ok or info) can run, so the ops after `p`, if any, are writes
+    /// up to the first one of a live value, and none of them looks at the state. Without `op`
+    /// they see `s` instead of a dead value and still run, to the same states. Real time holds
+    /// as for a greedy read: every op that had to precede `op` is already linearized.
+    #[inline(always)]
+    pub(crate) fn greedy(&self, state: ValueId, op: &Op, next: ValueId) -> bool {
+        self.canon(state) == Context::DEAD
+            && self.canon(next) == Context::DEAD
+            && op.f == OpKind::Write
+            && op.outcome == Outcome::Ok
+    }
+}
+
 /// The register step shared with [`super::cas_register`]; `None` for ops a register lacks.
+#[inline(always)]
 pub(crate) fn step_register(state: ValueId, op: &Op) -> Option<ValueId> {
     match op.f {
         OpKind::Read if op.outcome == Outcome::Info => Some(state),
@@ -101,6 +158,14 @@ impl Model for Register<'_> {
 
     fn step(&mut self, state: ValueId, op: &Op) -> Option<ValueId> {
         step_register(state, op)
+    }
+
+    fn canon(&self, state: ValueId) -> ValueId {
+        self.live.canon(state)
+    }
+
+    fn greedy(&self, state: ValueId, op: &Op, next: ValueId) -> bool {
+        self.live.greedy(state, op, next)
     }
 
     fn describe_op(&self, op: &Op) -> String {
