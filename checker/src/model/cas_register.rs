@@ -4,7 +4,7 @@
 
 use super::register::{step_register, unobserved_info, Live, Pins};
 use super::{describe_register_op, Context, Model};
-use crate::history::{Op, OpKind, ValueId};
+use crate::history::{Op, OpKind, Outcome, ValueId};
 
 /// A register with `read`, `write` and `cas`.
 pub struct CasRegister<'h> {
@@ -46,6 +46,18 @@ impl Model for CasRegister<'_> {
 
     fn greedy(&self, state: ValueId, op: &Op, next: ValueId) -> bool {
         self.live.greedy(state, op, next)
+    }
+
+    fn linearized(&mut self, op: &Op, on: bool) {
+        self.live.linearized(op, on);
+    }
+
+    fn strands(&self, state: ValueId, next: ValueId) -> bool {
+        self.live.strands(state, next)
+    }
+
+    fn stranded(&self, state: ValueId, op: &Op) -> bool {
+        op.f == OpKind::Read && op.outcome == Outcome::Ok && op.value == state
     }
 
     fn describe_op(&self, op: &Op) -> String {

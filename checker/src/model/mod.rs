@@ -105,6 +105,29 @@ pub trait Model {
         false
     }
 
+    /// Told of every op the search linearizes (`on`) and every one it undoes, in stack order,
+    /// for models whose pruning counts what is left ([`Model::strands`]). The default ignores it.
+    fn linearized(&mut self, op: &Op, on: bool) {
+        let _ = (op, on);
+    }
+
+    /// Optional pruning, asked after `step` took some op (ok or info) from `state` to `next`:
+    /// true if no linearization can continue from there, given the ops linearized so far
+    /// ([`Model::linearized`]). The register models: an ok read of `state` is left and nothing
+    /// can produce `state` again ([`register::Live::strands`]). It must be sound. The default
+    /// prunes nothing.
+    fn strands(&self, state: Self::State, next: Self::State) -> bool {
+        let _ = (state, next);
+        false
+    }
+
+    /// Which op [`Model::strands`] found stranded: true if leaving `state` leaves `op` (an ok
+    /// op not linearized yet) impossible, for the counterexample. The default: none.
+    fn stranded(&self, state: Self::State, op: &Op) -> bool {
+        let _ = (state, op);
+        false
+    }
+
     /// Heap bytes the model holds for its states (the kv model's strings and tables), counted
     /// against the memory budget with the memo. The default holds none.
     fn heap_bytes(&self) -> usize {

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use super::{describe_register_op, Context, Model};
-use crate::fx::{FxHashMap, FxHashSet};
+use crate::fx::FxHashMap;
 use crate::history::{Op, OpKind, Outcome, ValueId};
 
 /// A register with `read` and `write`.
@@ -94,25 +94,90 @@ impl Pins {
 /// equal states. The set is computed over every op of the key, dropped ones included, so it
 /// can only be larger than needed (fewer values dead).
 pub(crate) struct Live {
-    values: FxHashSet<ValueId>,
+    /// Each live value's slot in the two counts below.
+    slot: FxHashMap<ValueId, u32>,
+    /// Per live value: ok reads of it not linearized yet.
+    readers: Vec<u32>,
+    /// Per live value: writes of it and cas ops to it (ok or info) not linearized yet.
+    producers: Vec<u32>,
 }
 
 impl Live {
     pub(crate) fn new(ops: &[Op]) -> Live {
-        let values = ops
-            .iter()
-            .filter_map(|op| match (op.f, op.outcome) {
-                (OpKind::Read, Outcome::Ok) | (OpKind::Cas, _) => Some(op.value),
-                _ => None,
+        let mut slot = FxHashMap::default();
+        let mut readers = Vec::new();
+        for op in ops {
+            if let (OpKind::Read, Outcome::Ok) | (OpKind::Cas, _) = (op.f, op.outcome) {
+                let next = slot.len() as u32;
+                let s = *slot.entry(op.value).or_insert(next);
+                if s == next {
+                    readers.push(0);
+                }
+                if op.f == OpKind::Read {
+                    readers[s as usize] += 1;
+                }
+            }
+        }
+        let mut live = Live {
+            producers: vec![0; readers.len()],
+            slot,
+            readers,
+        };
+        for op in ops {
+            if let Some(s) = live.produces(op) {
+                live.producers[s] += 1;
+            }
+        }
+        live
+    }
+
+    /// The slot of the live value `op` writes, if it writes one.
+    #[inline(always)]
+    fn produces(&self, op: &Op) -> Option<usize> {
+        let v = match op.f {
+            OpKind::Write => op.value,
+            OpKind::Cas => op.cas_new,
+            _ => return None,
+        };
+        self.slot.get(&v).map(|&s| s as usize)
+    }
+
+    /// Keeps the counts of [`Live::strands`] as the search linearizes `op` (`on`) or undoes it.
+    /// Counted over every op of the key, dropped info ops included, so a count of producers
+    /// is never below the truth.
+    #[inline(always)]
+    pub(crate) fn linearized(&mut self, op: &Op, on: bool) {
+        let count = if op.f == OpKind::Read && op.outcome == Outcome::Ok {
+            self.slot.get(&op.value).map(|&s| &mut self.readers[s as usize])
+        } else {
+            self.produces(op).map(|s| &mut self.producers[s])
+        };
+        if let Some(c) = count {
+            if on {
+                *c -= 1;
+            } else {
+                *c += 1;
+            }
+        }
+    }
+
+    /// Whether moving the register from `state` to another value strands a read
+    /// ([`Model::strands`]): an ok read of `state` is still to be linearized, and no op that
+    /// could produce `state` again is left. Sound: that read needs the state to be its value
+    /// at some later point, which takes an op producing it after this step, and every such op
+    /// is already used.
+    #[inline(always)]
+    pub(crate) fn strands(&self, state: ValueId, next: ValueId) -> bool {
+        next != state
+            && self.slot.get(&state).is_some_and(|&s| {
+                self.readers[s as usize] > 0 && self.producers[s as usize] == 0
             })
-            .collect();
-        Live { values }
     }
 
     /// `v`, or [`Context::DEAD`] if no op looks at it.
     #[inline(always)]
     pub(crate) fn canon(&self, v: ValueId) -> ValueId {
-        if self.values.contains(&v) {
+        if self.slot.contains_key(&v) {
             v
         } else {
             Context::DEAD
@@ -166,6 +231,18 @@ impl Model for Register<'_> {
 
     fn greedy(&self, state: ValueId, op: &Op, next: ValueId) -> bool {
         self.live.greedy(state, op, next)
+    }
+
+    fn linearized(&mut self, op: &Op, on: bool) {
+        self.live.linearized(op, on);
+    }
+
+    fn strands(&self, state: ValueId, next: ValueId) -> bool {
+        self.live.strands(state, next)
+    }
+
+    fn stranded(&self, state: ValueId, op: &Op) -> bool {
+        op.f == OpKind::Read && op.outcome == Outcome::Ok && op.value == state
     }
 
     fn describe_op(&self, op: &Op) -> String {

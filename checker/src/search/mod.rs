@@ -58,7 +58,7 @@ mod links;
 use crate::history::{Op, OpKind, Outcome};
 use crate::memo::{Budget, Frontier, Memo, Reservation, ROOT};
 use crate::model::Model;
-use links::{deadlines, doomed_deadline, entries, Links, NIL};
+use links::{deadlines, doomed_deadline, entries, stranded_deadline, Links, NIL};
 
 /// How often (in loop iterations) the search looks at the clock: often enough to stop within a
 /// millisecond, rarely enough that `Instant::now` costs nothing measurable.
@@ -363,6 +363,14 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
             return Step::Next;
         };
         let greedy = self.greedy[i] || self.model.greedy(self.state, op, next_state);
+        if self.model.strands(self.state, next_state) {
+            if let Some(d) = stranded_deadline(self.model, self.state, ops, &self.deadlines) {
+                let failed = (d as usize, self.record, Some(i as u32));
+                self.furthest
+                    .note(ops[d as usize].complete, failed, next_state);
+            }
+            return Self::after_dead_end(greedy);
+        }
         let doomed = doomed_deadline(self.model, next_state, ops, &self.deadlines, i as u32);
         if let Some(d) = doomed {
             // The configuration after it is dead: after a greedy step, so is this one.
@@ -399,6 +407,7 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
     #[inline(always)]
     fn linearize(&mut self, i: usize, next_state: M::State, greedy: bool) -> Step {
         let b = self.bit[i] as usize;
+        let op = &self.ops[i];
         let next_hash = if self.is_info[i] {
             self.info_bits[b / 64] |= 1 << (b % 64);
             self.set_hash
@@ -425,6 +434,7 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
                     record: self.record,
                     greedy,
                 });
+                self.model.linearized(op, true);
                 self.state = next_state;
                 self.set_hash = next_hash;
                 self.record = id;
@@ -464,6 +474,7 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
         loop {
             let frame = self.stack.pop()?;
             let j = frame.op as usize;
+            self.model.linearized(&self.ops[j], false);
             if !self.is_info[j] {
                 self.deadlines.relink(frame.op);
                 self.entries.relink(2 * frame.op + 1);
