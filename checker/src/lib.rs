@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub use error::{Error, Result};
-pub use format::{load_history, parse_history, Format};
+pub use format::{load_history, load_history_on, parse_history, Format};
 pub use history::{History, Op, OpKind, Outcome, Value};
 pub use model::{Model, ModelKind};
 pub use nil_read::NilRead;
