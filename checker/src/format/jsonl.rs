@@ -177,6 +177,9 @@ pub(crate) fn read_line<'a>(
     if raw.trim().is_empty() {
         return Ok(None);
     }
+    if let Some(ev) = super::jsonl_fast::read(raw) {
+        return Ok(Some(ev));
+    }
     let bad = |why: String| Error::Parse {
         column: None,
         path: path.to_path_buf(),

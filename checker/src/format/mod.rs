@@ -16,6 +16,7 @@ mod edn_txn;
 pub(crate) mod jepsen_log;
 pub(crate) mod jsonl;
 mod jsonl_blocks;
+mod jsonl_fast;
 pub(crate) mod porcupine_kv;
 
 use std::fmt;
