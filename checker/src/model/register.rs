@@ -196,10 +196,10 @@ impl Live {
     /// as for a greedy read: every op that had to precede `op` is already linearized.
     #[inline(always)]
     pub(crate) fn greedy(&self, state: ValueId, op: &Op, next: ValueId) -> bool {
-        self.canon(state) == Context::DEAD
-            && self.canon(next) == Context::DEAD
-            && op.f == OpKind::Write
+        op.f == OpKind::Write
             && op.outcome == Outcome::Ok
+            && self.canon(state) == Context::DEAD
+            && self.canon(next) == Context::DEAD
     }
 }
 
