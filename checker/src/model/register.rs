@@ -3,10 +3,8 @@
 //! The state is the [`ValueId`] of the current value. This module also holds the one pruning
 //! rule the register models share, [`unobserved_info`], with its proof.
 
-use std::collections::HashSet;
-
 use super::{describe_register_op, Context, Model};
-use crate::fx::FxHashMap;
+use crate::fx::{FxHashMap, FxHashSet};
 use crate::history::{Op, OpKind, Outcome, ValueId};
 
 /// A register with `read` and `write`.
@@ -290,8 +288,8 @@ pub fn unobserved_info(ops: &[Op], initial: ValueId) -> Vec<bool> {
         .map(|op| op.outcome == Outcome::Info && op.f == OpKind::Read)
         .collect();
     loop {
-        let mut observed = HashSet::new();
-        let mut produced = HashSet::new();
+        let mut observed = FxHashSet::default();
+        let mut produced = FxHashSet::default();
         produced.insert(initial);
         for (op, _) in ops.iter().zip(&drop).filter(|(_, d)| !**d) {
             match (op.f, op.outcome) {
