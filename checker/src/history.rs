@@ -217,9 +217,18 @@ impl History {
     pub fn heap_bytes(&self) -> usize {
         let strings: usize = self.keys.iter().map(|k| k.capacity() + 24).sum();
         let values: usize = (self.values.table.iter())
-            .map(|v| 32 + if let Value::Str(t) = v { t.capacity() } else { 0 })
+            .map(|v| {
+                32 + if let Value::Str(t) = v {
+                    t.capacity()
+                } else {
+                    0
+                }
+            })
             .sum();
-        self.ops.capacity() * std::mem::size_of::<Op>() + self.lines.capacity() * 4 + strings + values
+        self.ops.capacity() * std::mem::size_of::<Op>()
+            + self.lines.capacity() * 4
+            + strings
+            + values
     }
 
     /// Whether any op has this `f`.

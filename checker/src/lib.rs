@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 pub use error::{Error, Result};
 pub use format::{load_history, load_history_on, parse_history, Format};
-pub use history::{History, Op, OpKind, Outcome, Value};
+pub use history::{History, KeyIndex, Op, OpKind, Outcome, Value};
 pub use model::{Model, ModelKind};
 pub use nil_read::NilRead;
 pub use report::{CheckReport, Counterexample, KeyCounts, KeyReport, OpRef, Verdict};
@@ -144,12 +144,7 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         nil_read != NilRead::Any
             || !(nil_read.unconstrained(op) || nil_read.unconstrained_txn(op, &history.txns))
     };
-    let sizes: Vec<usize> = (0..history.keys.len())
-        .map(|k| {
-            let ops = index.of(k).iter().map(|&i| &history.ops[i as usize]);
-            ops.filter(|op| searched(op)).count()
-        })
-        .collect();
+    let sizes = key_sizes(history, &index, &searched);
     let unconstrained_reads = history.ops.len() - sizes.iter().sum::<usize>();
     // The history itself is held through the whole check: it counts against the budget too.
     let mut held = memo::Reservation::new(&budget);
@@ -195,6 +190,23 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         key_counts: KeyCounts::default(),
         keys: std::collections::BTreeMap::new(),
     };
+    add_keys(&mut report, history, results);
+    report.elapsed_secs = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// How many of each key's ops `searched` keeps.
+fn key_sizes(history: &History, index: &KeyIndex, searched: &impl Fn(&Op) -> bool) -> Vec<usize> {
+    (0..history.keys.len())
+        .map(|k| {
+            let ops = index.of(k).iter().map(|&i| &history.ops[i as usize]);
+            ops.filter(|op| searched(op)).count()
+        })
+        .collect()
+}
+
+/// Puts each key's report into `report`, counts them and decides the verdict.
+fn add_keys(report: &mut CheckReport, history: &History, results: Vec<(usize, KeyReport)>) {
     for (k, r) in results {
         match r.verdict {
             Verdict::Valid => report.key_counts.valid += 1,
@@ -204,8 +216,6 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         report.keys.insert(history.keys[k].clone(), r);
     }
     report.verdict = report.key_counts.verdict();
-    report.elapsed_secs = start.elapsed().as_secs_f64();
-    Ok(report)
 }
 
 /// Checks one key's `ops` with `model`.

@@ -140,7 +140,11 @@ fn the_history_itself_counts_against_the_budget_and_the_limit() {
     };
     let r = check(&h, ModelKind::CasRegister, &tiny).unwrap();
     assert_eq!(r.verdict, Verdict::Unknown);
-    assert!(r.keys["a"].reason.as_deref().unwrap().contains("memory budget"));
+    assert!(r.keys["a"]
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("memory budget"));
     let spent = CheckOptions {
         time_limit: Some(Duration::from_millis(10)),
         started: Some(Instant::now() - Duration::from_millis(20)),
@@ -148,5 +152,9 @@ fn the_history_itself_counts_against_the_budget_and_the_limit() {
     };
     let r = check(&h, ModelKind::CasRegister, &spent).unwrap();
     assert_eq!(r.verdict, Verdict::Unknown);
-    assert!(r.keys["a"].reason.as_deref().unwrap().contains("time limit"));
+    assert!(r.keys["a"]
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("time limit"));
 }

@@ -210,7 +210,10 @@ fn read_blocks(
                 }
                 String::from_utf8(buf).map_err(|_| {
                     let kind = std::io::ErrorKind::InvalidData;
-                    io(std::io::Error::new(kind, "stream did not contain valid UTF-8"))
+                    io(std::io::Error::new(
+                        kind,
+                        "stream did not contain valid UTF-8",
+                    ))
                 })
             }
         };
@@ -233,17 +236,17 @@ fn work(
         let Ok(Ok((id, block))) = next else {
             return;
         };
-        if done.send((id, block.map(|t| parse_block(path, t)))).is_err() {
+        if done
+            .send((id, block.map(|t| parse_block(path, t))))
+            .is_err()
+        {
             return;
         }
     }
 }
 
 /// Pairs parsed blocks in file order as they arrive. Returns at the end or the first error.
-fn pair_in_order(
-    results: Receiver<(usize, Result<Parsed>)>,
-    builder: &mut Builder,
-) -> Result<()> {
+fn pair_in_order(results: Receiver<(usize, Result<Parsed>)>, builder: &mut Builder) -> Result<()> {
     let mut waiting = BTreeMap::new();
     let mut next = 0;
     let mut base = 0;
@@ -307,7 +310,13 @@ mod tests {
     fn blocks(text: &str, threads: usize, size: usize) -> Result<History> {
         let mut b = Builder::new(Path::new("h.jsonl"), Format::Jsonl);
         let (head, rest) = text.as_bytes().split_at(text.len().min(size / 2));
-        load(Path::new("h.jsonl"), rest, head.to_vec(), (threads, size), &mut b)?;
+        load(
+            Path::new("h.jsonl"),
+            rest,
+            head.to_vec(),
+            (threads, size),
+            &mut b,
+        )?;
         Ok(b.finish())
     }
 
@@ -339,10 +348,17 @@ mod tests {
         let text = history(300);
         let want = whole(&text).unwrap();
         for (threads, size) in [(1, 64), (2, 100), (3, 1000), (2, 1 << 20)] {
-            assert_eq!(blocks(&text, threads, size).unwrap(), want, "{threads} {size}");
+            assert_eq!(
+                blocks(&text, threads, size).unwrap(),
+                want,
+                "{threads} {size}"
+            );
         }
         let no_newline = text.trim_end();
-        assert_eq!(blocks(no_newline, 2, 77).unwrap(), whole(no_newline).unwrap());
+        assert_eq!(
+            blocks(no_newline, 2, 77).unwrap(),
+            whole(no_newline).unwrap()
+        );
     }
 
     #[test]
@@ -350,7 +366,10 @@ mod tests {
         let text = history(200);
         let lines: Vec<&str> = text.lines().collect();
         for bad_at in [0, 1, 57, 300, lines.len() - 1] {
-            for bad in ["not json", r#"{"process":3,"type":"ok","f":"write","value":1}"#] {
+            for bad in [
+                "not json",
+                r#"{"process":3,"type":"ok","f":"write","value":1}"#,
+            ] {
                 let mut broken = lines.clone();
                 broken[bad_at] = bad;
                 let broken = broken.join("\n");

@@ -80,10 +80,15 @@ impl<'a> Cursor<'a> {
             _ => {
                 let bytes = rest.as_bytes();
                 let sign = usize::from(bytes[0] == b'-');
-                let digits = bytes[sign..].iter().take_while(|b| b.is_ascii_digit()).count();
+                let digits = bytes[sign..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
                 let end = sign + digits;
                 let leading_zero = digits > 1 && bytes[sign] == b'0';
-                let more = bytes.get(end).is_some_and(|b| matches!(b, b'.' | b'e' | b'E'));
+                let more = bytes
+                    .get(end)
+                    .is_some_and(|b| matches!(b, b'.' | b'e' | b'E'));
                 if digits == 0 || leading_zero || more || (sign == 1 && bytes[1] == b'0') {
                     return None;
                 }

@@ -159,10 +159,16 @@ pub fn load_history_on(path: &Path, format: Format, threads: Option<usize>) -> R
         })?;
         return parse_history(path, &text, format);
     }
-    let threads = threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut builder = Builder::new(path, Format::Jsonl);
-    jsonl_blocks::load(path, file, head, (threads, jsonl_blocks::BLOCK), &mut builder)?;
+    jsonl_blocks::load(
+        path,
+        file,
+        head,
+        (threads, jsonl_blocks::BLOCK),
+        &mut builder,
+    )?;
     Ok(builder.finish())
 }
 

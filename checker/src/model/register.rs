@@ -146,7 +146,9 @@ impl Live {
     #[inline(always)]
     pub(crate) fn linearized(&mut self, op: &Op, on: bool) {
         let count = if op.f == OpKind::Read && op.outcome == Outcome::Ok {
-            self.slot.get(&op.value).map(|&s| &mut self.readers[s as usize])
+            self.slot
+                .get(&op.value)
+                .map(|&s| &mut self.readers[s as usize])
         } else {
             self.produces(op).map(|s| &mut self.producers[s])
         };
@@ -167,9 +169,10 @@ impl Live {
     #[inline(always)]
     pub(crate) fn strands(&self, state: ValueId, next: ValueId) -> bool {
         next != state
-            && self.slot.get(&state).is_some_and(|&s| {
-                self.readers[s as usize] > 0 && self.producers[s as usize] == 0
-            })
+            && self
+                .slot
+                .get(&state)
+                .is_some_and(|&s| self.readers[s as usize] > 0 && self.producers[s as usize] == 0)
     }
 
     /// `v`, or [`Context::DEAD`] if no op looks at it.
