@@ -102,6 +102,11 @@ fn files(dir: &Path) -> Result<Vec<(PathBuf, Option<Verdict>)>> {
 
 /// Parses and checks one file, returning its verdict.
 fn run_one(path: &Path, opts: &CheckOptions) -> Result<Verdict> {
+    // Each file's clock starts before it is read, as in `riptide check`.
+    let opts = &CheckOptions {
+        started: Some(Instant::now()),
+        ..opts.clone()
+    };
     let history = load_history(path, Format::Auto)?;
     let model = default_model(&history);
     Ok(check(&history, model, opts)?.verdict)

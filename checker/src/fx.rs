@@ -42,6 +42,7 @@ impl Hasher for FxHasher {
 
 pub type FxBuild = BuildHasherDefault<FxHasher>;
 pub type FxHashMap<K, V> = HashMap<K, V, FxBuild>;
+pub type FxHashSet<K> = std::collections::HashSet<K, FxBuild>;
 
 /// The Fx hash of one value.
 pub fn hash_one<T: std::hash::Hash>(t: &T) -> u64 {

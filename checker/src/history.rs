@@ -125,6 +125,24 @@ impl Op {
     }
 }
 
+/// The ops of each key as positions in [`History::ops`] ([`History::key_index`]).
+pub struct KeyIndex {
+    start: Vec<u32>,
+    order: Vec<u32>,
+}
+
+impl KeyIndex {
+    /// Heap bytes of the index.
+    pub fn heap_bytes(&self) -> usize {
+        (self.start.capacity() + self.order.capacity()) * 4
+    }
+
+    /// Positions of key `k`'s ops, in invoke order.
+    pub fn of(&self, k: usize) -> &[u32] {
+        &self.order[self.start[k] as usize..self.start[k + 1] as usize]
+    }
+}
+
 /// Counts of what the file held, for reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct HistoryStats {
@@ -172,6 +190,45 @@ impl History {
             parts[op.key as usize].push(*op);
         }
         parts
+    }
+
+    /// The ops grouped by key without copying them: for each key, the positions in
+    /// [`History::ops`] of its ops, in invoke order (4 bytes an op instead of 32).
+    pub fn key_index(&self) -> KeyIndex {
+        let mut start = vec![0u32; self.keys.len() + 1];
+        for op in &self.ops {
+            start[op.key as usize + 1] += 1;
+        }
+        for k in 0..self.keys.len() {
+            start[k + 1] += start[k];
+        }
+        let mut fill = start.clone();
+        let mut order = vec![0u32; self.ops.len()];
+        for (i, op) in self.ops.iter().enumerate() {
+            let slot = &mut fill[op.key as usize];
+            order[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        KeyIndex { start, order }
+    }
+
+    /// Heap bytes the history holds (ops, lines, keys, values), as counted against the memory
+    /// budget.
+    pub fn heap_bytes(&self) -> usize {
+        let strings: usize = self.keys.iter().map(|k| k.capacity() + 24).sum();
+        let values: usize = (self.values.table.iter())
+            .map(|v| {
+                32 + if let Value::Str(t) = v {
+                    t.capacity()
+                } else {
+                    0
+                }
+            })
+            .sum();
+        self.ops.capacity() * std::mem::size_of::<Op>()
+            + self.lines.capacity() * 4
+            + strings
+            + values
     }
 
     /// Whether any op has this `f`.
@@ -245,8 +302,9 @@ struct Open {
 pub(crate) struct Builder {
     path: PathBuf,
     format: Format,
-    /// Ops in invoke order; `None` once a `fail` removed it.
-    ops: Vec<Option<Op>>,
+    /// Ops in invoke order; a `fail` marks its op [`Outcome::Fail`], removed at the end in
+    /// place (a `Vec<Option<Op>>` would take 40 bytes an op, and a second copy to flatten).
+    ops: Vec<Op>,
     keys: Vec<String>,
     key_ids: HashMap<Box<str>, u32>,
     values: Vec<Value>,
@@ -380,7 +438,7 @@ impl Builder {
         }
         let (value, cas_new) = self.invoke_values(f, &ev)?;
         let key = self.key_id(ev.key);
-        self.ops.push(Some(Op {
+        self.ops.push(Op {
             process,
             key,
             f,
@@ -389,7 +447,7 @@ impl Builder {
             cas_new,
             invoke: index,
             complete: Op::NEVER,
-        }));
+        });
         Ok(())
     }
 
@@ -441,7 +499,7 @@ impl Builder {
             EventType::Invoke => unreachable!("an invoke is not a completion"),
             EventType::Fail => {
                 self.stats.fail += 1;
-                self.ops[open.slot] = None;
+                self.ops[open.slot].outcome = Outcome::Fail;
             }
             EventType::Info => {
                 self.stats.info += 1;
@@ -457,7 +515,7 @@ impl Builder {
                     OpKind::Txn => Some(self.txn_result(&ev)?),
                     _ => None,
                 };
-                let op = self.ops[open.slot].as_mut().expect("open op has a slot");
+                let op = &mut self.ops[open.slot];
                 op.outcome = Outcome::Ok;
                 op.complete = index;
                 if let Some(v) = read {
@@ -516,14 +574,19 @@ impl Builder {
     pub(crate) fn finish(self) -> History {
         let mut stats = self.stats;
         stats.unfinished = self.open.len();
+        let mut ops = self.ops;
+        ops.retain(|op| op.outcome != Outcome::Fail);
+        ops.shrink_to_fit();
+        let mut lines = self.lines;
+        lines.shrink_to_fit();
         History {
             path: self.path,
             format: self.format,
-            ops: self.ops.into_iter().flatten().collect(),
+            ops,
             keys: self.keys,
             values: Values { table: self.values },
             txns: self.txns.finish(),
-            lines: self.lines,
+            lines,
             stats,
             default_initial: self.default_initial,
         }

@@ -43,8 +43,8 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub use error::{Error, Result};
-pub use format::{load_history, parse_history, Format};
-pub use history::{History, Op, OpKind, Outcome, Value};
+pub use format::{load_history, load_history_on, parse_history, Format};
+pub use history::{History, KeyIndex, Op, OpKind, Outcome, Value};
 pub use model::{Model, ModelKind};
 pub use nil_read::NilRead;
 pub use report::{CheckReport, Counterexample, KeyCounts, KeyReport, OpRef, Verdict};
@@ -73,6 +73,10 @@ pub struct CheckOptions {
     /// ([`NilRead::default_for`]: Knossos's "any state" for EDN and Jepsen logs, "absent" for
     /// riptide's JSONL and Porcupine's kv data).
     pub nil_read: Option<NilRead>,
+    /// When the clock of `time_limit` (and of the report's elapsed time) started; `None`:
+    /// when [`check`] starts. `riptide check` starts it before reading the file, so that the
+    /// time limit covers parsing too.
+    pub started: Option<Instant>,
 }
 
 /// The default memory budget: 1 GiB, a quarter of a small CI machine, far above what any
@@ -88,6 +92,7 @@ impl Default for CheckOptions {
             threads: None,
             all_keys: false,
             nil_read: None,
+            started: None,
         }
     }
 }
@@ -116,13 +121,15 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
     if let Some(op) = history.ops.iter().find(|op| !model.supports(op.f)) {
         return Err(unsupported(history, model, op));
     }
-    let start = Instant::now();
+    let start = opts.started.unwrap_or_else(Instant::now);
     let initial = opts
         .initial
         .clone()
         .unwrap_or_else(|| history.default_initial.clone());
     let ctx = Context::new(&history.values, &initial);
-    let stop = AtomicU8::new(0);
+    // A time limit already spent (on parsing) leaves every key unknown.
+    let spent = opts.time_limit.is_some_and(|t| start.elapsed() >= t);
+    let stop = AtomicU8::new(if spent { search::STOP_TIME } else { 0 });
     let budget = Budget::new(opts.memory_budget_bytes);
     let limits = Limits {
         deadline: opts.time_limit.map(|t| start + t),
@@ -132,27 +139,29 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
     let nil_read = opts
         .nil_read
         .unwrap_or_else(|| NilRead::default_for(history.format));
-    let (parts, unconstrained_reads) = constrained_parts(history, nil_read);
+    let index = history.key_index();
+    let searched = |op: &Op| {
+        nil_read != NilRead::Any
+            || !(nil_read.unconstrained(op) || nil_read.unconstrained_txn(op, &history.txns))
+    };
+    let sizes = key_sizes(history, &index, &searched);
+    let unconstrained_reads = history.ops.len() - sizes.iter().sum::<usize>();
+    // The history itself is held through the whole check: it counts against the budget too.
+    let mut held = memo::Reservation::new(&budget);
+    let fits = held.resize(history.heap_bytes() + index.heap_bytes());
     let check_one = |k: usize| {
-        let ops = &parts[k];
         let stopped = limits.stop.load(Ordering::Relaxed);
-        let report = if stopped != 0 {
-            unknown_key(ops.len(), GaveUp::from_stop(stopped), opts)
+        let report = if !fits {
+            unknown_key(sizes[k], GaveUp::Memory, opts)
+        } else if stopped != 0 {
+            unknown_key(sizes[k], GaveUp::from_stop(stopped), opts)
         } else {
-            match model {
-                ModelKind::Register => {
-                    check_key(Register::new(ctx, ops), ops, history, &limits, opts)
-                }
-                ModelKind::CasRegister => {
-                    check_key(CasRegister::new(ctx, ops), ops, history, &limits, opts)
-                }
-                ModelKind::Kv => check_key(Kv::new(ctx, ops), ops, history, &limits, opts),
-                ModelKind::Mutex => check_key(Mutex::new(), ops, history, &limits, opts),
-                ModelKind::MultiRegister => {
-                    let model = MultiRegister::new(ctx, &history.txns, nil_read, ops);
-                    check_key(model, ops, history, &limits, opts)
-                }
-            }
+            // This key's ops, copied out for its search and freed after it.
+            let ops: Vec<Op> = (index.of(k).iter())
+                .map(|&i| history.ops[i as usize])
+                .filter(|op| searched(op))
+                .collect();
+            check_model(model, ctx, &ops, history, nil_read, &limits, opts)
         };
         if report.verdict == Verdict::Invalid && !opts.all_keys {
             let _ =
@@ -162,7 +171,8 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         }
         report
     };
-    let results = largest_first(&parts, opts.threads, check_one);
+    let results = largest_first(&sizes, opts.threads, check_one);
+    drop(held);
     let mut report = CheckReport {
         verdict: Verdict::Valid,
         file: history.path.clone(),
@@ -180,6 +190,23 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         key_counts: KeyCounts::default(),
         keys: std::collections::BTreeMap::new(),
     };
+    add_keys(&mut report, history, results);
+    report.elapsed_secs = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// How many of each key's ops `searched` keeps.
+fn key_sizes(history: &History, index: &KeyIndex, searched: &impl Fn(&Op) -> bool) -> Vec<usize> {
+    (0..history.keys.len())
+        .map(|k| {
+            let ops = index.of(k).iter().map(|&i| &history.ops[i as usize]);
+            ops.filter(|op| searched(op)).count()
+        })
+        .collect()
+}
+
+/// Puts each key's report into `report`, counts them and decides the verdict.
+fn add_keys(report: &mut CheckReport, history: &History, results: Vec<(usize, KeyReport)>) {
     for (k, r) in results {
         match r.verdict {
             Verdict::Valid => report.key_counts.valid += 1,
@@ -189,26 +216,28 @@ pub fn check(history: &History, model: ModelKind, opts: &CheckOptions) -> Result
         report.keys.insert(history.keys[k].clone(), r);
     }
     report.verdict = report.key_counts.verdict();
-    report.elapsed_secs = start.elapsed().as_secs_f64();
-    Ok(report)
 }
 
-/// The history's ops by key, without the reads (and read-only txns) that `nil_read` says
-/// constrain nothing (see [`nil_read`] for why leaving them out cannot change a verdict), and
-/// how many were left out.
-fn constrained_parts(history: &History, nil_read: NilRead) -> (Vec<Vec<Op>>, usize) {
-    let mut parts = history.partition();
-    let mut left_out = 0;
-    if nil_read == NilRead::Any {
-        for ops in &mut parts {
-            let before = ops.len();
-            ops.retain(|op| {
-                !nil_read.unconstrained(op) && !nil_read.unconstrained_txn(op, &history.txns)
-            });
-            left_out += before - ops.len();
+/// Checks one key's `ops` with `model`.
+fn check_model(
+    model: ModelKind,
+    ctx: Context<'_>,
+    ops: &[Op],
+    history: &History,
+    nil_read: NilRead,
+    limits: &Limits<'_>,
+    opts: &CheckOptions,
+) -> KeyReport {
+    match model {
+        ModelKind::Register => check_key(Register::new(ctx, ops), ops, history, limits, opts),
+        ModelKind::CasRegister => check_key(CasRegister::new(ctx, ops), ops, history, limits, opts),
+        ModelKind::Kv => check_key(Kv::new(ctx, ops), ops, history, limits, opts),
+        ModelKind::Mutex => check_key(Mutex::new(), ops, history, limits, opts),
+        ModelKind::MultiRegister => {
+            let model = MultiRegister::new(ctx, &history.txns, nil_read, ops);
+            check_key(model, ops, history, limits, opts)
         }
     }
-    (parts, left_out)
 }
 
 /// The error for an op `model` cannot interpret, with the model to use instead.
@@ -230,12 +259,12 @@ fn unsupported(history: &History, model: ModelKind, op: &Op) -> Error {
 /// and a core is not left alone with it at the end; on `threads` workers (all cores by default)
 /// taking keys from one shared queue in that order. Returns each key with its report.
 fn largest_first(
-    parts: &[Vec<Op>],
+    sizes: &[usize],
     threads: Option<usize>,
     check_one: impl Fn(usize) -> KeyReport + Sync,
 ) -> Vec<(usize, KeyReport)> {
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by_key(|&k| std::cmp::Reverse(parts[k].len()));
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(sizes[k]));
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, order.len().max(1));

@@ -122,3 +122,39 @@ fn a_long_single_key_history_fits_a_small_memory_budget() {
     assert_eq!(r.verdict, Verdict::Valid, "{:?}", r.keys[""].reason);
     assert!(r.keys[""].configurations >= 30_000);
 }
+
+/// The parsed history counts against the budget and the time spent reading it against the
+/// limit: a budget smaller than the history itself, or a limit already spent when the check
+/// starts, leaves every key unknown (here an easy, valid history).
+#[test]
+fn the_history_itself_counts_against_the_budget_and_the_limit() {
+    let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"key\":\"a\",\"value\":1}\n\
+                {\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"key\":\"a\",\"value\":1}\n";
+    let h = parse_history(&PathBuf::from("h.jsonl"), text, Format::Jsonl).unwrap();
+    assert!(h.heap_bytes() > 32, "{}", h.heap_bytes());
+    let valid = check(&h, ModelKind::CasRegister, &CheckOptions::default()).unwrap();
+    assert_eq!(valid.verdict, Verdict::Valid);
+    let tiny = CheckOptions {
+        memory_budget_bytes: 16,
+        ..CheckOptions::default()
+    };
+    let r = check(&h, ModelKind::CasRegister, &tiny).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert!(r.keys["a"]
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("memory budget"));
+    let spent = CheckOptions {
+        time_limit: Some(Duration::from_millis(10)),
+        started: Some(Instant::now() - Duration::from_millis(20)),
+        ..CheckOptions::default()
+    };
+    let r = check(&h, ModelKind::CasRegister, &spent).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert!(r.keys["a"]
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("time limit"));
+}

@@ -442,6 +442,29 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(config(1500))]
+
+    /// The same with more clients at once than ops are long, so that most ops overlap: many
+    /// writes nobody reads pending together (the register models' dead values, written greedily
+    /// in a dead state) and long chains of overlapping reads.
+    #[test]
+    fn the_search_agrees_with_brute_force_under_high_concurrency(
+        seed in any::<u64>(),
+        kind in kind_strategy(),
+        ops in 6usize..12,
+        procs in 5usize..9,
+        small_values in any::<bool>(),
+        info_percent in 0u32..25,
+        corrupt in any::<bool>(),
+    ) {
+        let shape = Shape { kind, ops, procs, keys: 1, small_values, info_percent, nil_reads: false };
+        let text = simulate(seed, shape, corrupt);
+        let h = load(&text);
+        prop_assert_eq!(verdict(&h, kind), brute_force(&h, kind), "{:?}\n{}", shape, text);
+    }
+}
+
+proptest! {
     #![proptest_config(config(3000))]
 
     /// Both meanings of a nil read, on histories where a quarter of the ok reads say nil: the

@@ -111,6 +111,8 @@ impl CheckArgs {
                 m.parse()
                     .expect("clap admits only the names NilRead parses")
             }),
+            // The time limit covers reading the file too.
+            started: Some(std::time::Instant::now()),
         }
     }
 }

@@ -159,30 +159,59 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonValue<'a> {
 const LINE: &str =
     r#"a JSON object such as {"process":0,"type":"invoke","f":"read","key":"k","value":null}"#;
 
+/// One line's event, before it has its place in the history.
+pub(crate) struct LineEvent<'a> {
+    pub process: Process,
+    pub kind: EventType,
+    pub f: Cow<'a, str>,
+    pub key: Option<Cow<'a, str>>,
+    pub value: EventValue<'a>,
+}
+
+/// Reads line `line_no` (1-based), `raw`: `None` for a blank line.
+pub(crate) fn read_line<'a>(
+    path: &Path,
+    line_no: usize,
+    raw: &'a str,
+) -> Result<Option<LineEvent<'a>>> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    if let Some(ev) = super::jsonl_fast::read(raw) {
+        return Ok(Some(ev));
+    }
+    let bad = |why: String| Error::Parse {
+        column: None,
+        path: path.to_path_buf(),
+        line: line_no,
+        expected: why,
+        found: excerpt(raw),
+    };
+    let line: Line<'a> = serde_json::from_str(raw).map_err(|e| bad(format!("{LINE} ({e})")))?;
+    let kind = EventType::parse(&line.kind)
+        .ok_or_else(|| bad("\"type\" to be one of invoke, ok, fail, info".into()))?;
+    Ok(Some(LineEvent {
+        process: line.process,
+        kind,
+        f: line.f,
+        key: line.key.map(|k| k.0),
+        value: line.value.0.unwrap_or(EventValue::Scalar(RawValue::Nil)),
+    }))
+}
+
 /// Reads every line of `text` into `builder`.
 pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()> {
     for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        if raw.trim().is_empty() {
+        let Some(ev) = read_line(path, i + 1, raw)? else {
             continue;
-        }
-        let bad = |why: String| Error::Parse {
-            column: None,
-            path: path.to_path_buf(),
-            line: line_no,
-            expected: why,
-            found: excerpt(raw),
         };
-        let line: Line<'_> = serde_json::from_str(raw).map_err(|e| bad(format!("{LINE} ({e})")))?;
-        let kind = EventType::parse(&line.kind)
-            .ok_or_else(|| bad("\"type\" to be one of invoke, ok, fail, info".into()))?;
         builder.push(Event {
-            line: line_no,
-            process: line.process,
-            kind,
-            f: &line.f,
-            key: line.key.map(|k| k.0),
-            value: line.value.0.unwrap_or(EventValue::Scalar(RawValue::Nil)),
+            line: i + 1,
+            process: ev.process,
+            kind: ev.kind,
+            f: &ev.f,
+            key: ev.key,
+            value: ev.value,
         })?;
     }
     Ok(())

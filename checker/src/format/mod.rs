@@ -15,6 +15,8 @@ pub(crate) mod edn;
 mod edn_txn;
 pub(crate) mod jepsen_log;
 pub(crate) mod jsonl;
+mod jsonl_blocks;
+mod jsonl_fast;
 pub(crate) mod porcupine_kv;
 
 use std::fmt;
@@ -118,13 +120,56 @@ impl FromStr for Format {
     }
 }
 
-/// Reads and parses a history file.
+/// Reads and parses a history file. A riptide JSONL file larger than a block is read in
+/// blocks, parsed on every core ([`load_history_on`] chooses how many).
 pub fn load_history(path: &Path, format: Format) -> Result<History> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    load_history_on(path, format, None)
+}
+
+/// [`load_history`] with `threads` parse workers for a large JSONL file (`None`: one per
+/// core).
+pub fn load_history_on(path: &Path, format: Format, threads: Option<usize>) -> Result<History> {
+    use std::io::Read;
+    let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse_history(path, &text, format)
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = Vec::new();
+    (&mut file)
+        .take(jsonl_blocks::BLOCK as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let head_end = head.iter().rposition(|&b| b == b'\n').map_or(0, |e| e + 1);
+    let peek = std::str::from_utf8(&head[..head_end]).unwrap_or("");
+    let streamed = head.len() == jsonl_blocks::BLOCK
+        && match format {
+            Format::Jsonl => true,
+            Format::Auto => Format::detect(path, peek).ok() == Some(Format::Jsonl),
+            _ => false,
+        }
+        && peek.lines().any(|l| !l.trim().is_empty());
+    if !streamed {
+        file.read_to_end(&mut head).map_err(io)?;
+        let text = String::from_utf8(head).map_err(|_| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ))
+        })?;
+        return parse_history(path, &text, format);
+    }
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut builder = Builder::new(path, Format::Jsonl);
+    jsonl_blocks::load(
+        path,
+        file,
+        head,
+        (threads, jsonl_blocks::BLOCK),
+        &mut builder,
+    )?;
+    Ok(builder.finish())
 }
 
 /// Parses history text; `path` is only used in messages and the report.

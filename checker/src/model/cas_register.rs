@@ -2,14 +2,15 @@
 //! `new` only if the value is `expected`. A cas that completed `ok` must have found `expected`;
 //! one that completed `fail` never reaches the model (it is dropped with the other fails).
 
-use super::register::{step_register, unobserved_info, Pins};
+use super::register::{step_register, unobserved_info, Live, Pins};
 use super::{describe_register_op, Context, Model};
-use crate::history::{Op, OpKind, ValueId};
+use crate::history::{Op, OpKind, Outcome, ValueId};
 
 /// A register with `read`, `write` and `cas`.
 pub struct CasRegister<'h> {
     ctx: Context<'h>,
     pins: Pins,
+    live: Live,
 }
 
 impl<'h> CasRegister<'h> {
@@ -18,6 +19,7 @@ impl<'h> CasRegister<'h> {
         CasRegister {
             ctx,
             pins: Pins::new(ops),
+            live: Live::new(ops),
         }
     }
 }
@@ -36,6 +38,26 @@ impl Model for CasRegister<'_> {
             OpKind::Cas => (state == op.value).then_some(op.cas_new),
             _ => step_register(state, op),
         }
+    }
+
+    fn canon(&self, state: ValueId) -> ValueId {
+        self.live.canon(state)
+    }
+
+    fn greedy(&self, state: ValueId, op: &Op, next: ValueId) -> bool {
+        self.live.greedy(state, op, next)
+    }
+
+    fn linearized(&mut self, op: &Op, on: bool) {
+        self.live.linearized(op, on);
+    }
+
+    fn strands(&self, state: ValueId, next: ValueId) -> bool {
+        self.live.strands(state, next)
+    }
+
+    fn stranded(&self, state: ValueId, op: &Op) -> bool {
+        op.f == OpKind::Read && op.outcome == Outcome::Ok && op.value == state
     }
 
     fn describe_op(&self, op: &Op) -> String {

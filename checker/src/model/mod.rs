@@ -86,6 +86,48 @@ pub trait Model {
         None
     }
 
+    /// The state the memo keeps for `state`: another state that behaves identically from here
+    /// on, so that configurations differing only there are one. The register models map every
+    /// value no op reads or expects to one ([`register::Live`]); the counterexample still shows
+    /// the real state. The default keeps `state`.
+    fn canon(&self, state: Self::State) -> Self::State {
+        state
+    }
+
+    /// Whether the search may linearize `op` (available now, and `step` took it from `state`
+    /// to `next`) without ever trying an alternative to it: true only if, whenever some
+    /// linearization continues from here, one continues with `op` first. The search always
+    /// does this for ok reads (see [`crate::search`]); the register models add writes of a
+    /// value no op reads, from such a state ([`register::Live::greedy`]). The default adds
+    /// nothing.
+    fn greedy(&self, state: Self::State, op: &Op, next: Self::State) -> bool {
+        let _ = (state, op, next);
+        false
+    }
+
+    /// Told of every op the search linearizes (`on`) and every one it undoes, in stack order,
+    /// for models whose pruning counts what is left ([`Model::strands`]). The default ignores it.
+    fn linearized(&mut self, op: &Op, on: bool) {
+        let _ = (op, on);
+    }
+
+    /// Optional pruning, asked after `step` took some op (ok or info) from `state` to `next`:
+    /// true if no linearization can continue from there, given the ops linearized so far
+    /// ([`Model::linearized`]). The register models: an ok read of `state` is left and nothing
+    /// can produce `state` again ([`register::Live::strands`]). It must be sound. The default
+    /// prunes nothing.
+    fn strands(&self, state: Self::State, next: Self::State) -> bool {
+        let _ = (state, next);
+        false
+    }
+
+    /// Which op [`Model::strands`] found stranded: true if leaving `state` leaves `op` (an ok
+    /// op not linearized yet) impossible, for the counterexample. The default: none.
+    fn stranded(&self, state: Self::State, op: &Op) -> bool {
+        let _ = (state, op);
+        false
+    }
+
     /// Heap bytes the model holds for its states (the kv model's strings and tables), counted
     /// against the memory budget with the memo. The default holds none.
     fn heap_bytes(&self) -> usize {
@@ -199,6 +241,10 @@ pub struct Context<'h> {
 impl<'h> Context<'h> {
     /// The id of an initial value that appears nowhere in the history: equal to no op's value.
     pub const FOREIGN: ValueId = ValueId(u32::MAX);
+
+    /// The one state the register models' memo keeps for every value no op reads or expects
+    /// ([`register::Live`]).
+    pub const DEAD: ValueId = ValueId(u32::MAX - 1);
 
     pub fn new(values: &'h Values, initial: &'h Value) -> Context<'h> {
         Context {

@@ -3,16 +3,15 @@
 //! The state is the [`ValueId`] of the current value. This module also holds the one pruning
 //! rule the register models share, [`unobserved_info`], with its proof.
 
-use std::collections::HashSet;
-
 use super::{describe_register_op, Context, Model};
-use crate::fx::FxHashMap;
+use crate::fx::{FxHashMap, FxHashSet};
 use crate::history::{Op, OpKind, Outcome, ValueId};
 
 /// A register with `read` and `write`.
 pub struct Register<'h> {
     ctx: Context<'h>,
     pins: Pins,
+    live: Live,
 }
 
 impl<'h> Register<'h> {
@@ -21,6 +20,7 @@ impl<'h> Register<'h> {
         Register {
             ctx,
             pins: Pins::new(ops),
+            live: Live::new(ops),
         }
     }
 }
@@ -82,7 +82,130 @@ impl Pins {
     }
 }
 
+/// The values some op of the key looks at: read by an ok read, or expected by a cas. Every
+/// other value is *dead*, and the register models give the memo one state, [`Context::DEAD`],
+/// for all of them ([`Model::canon`]).
+///
+/// Why that is sound: from a dead value `d`, an ok read needs its own (live) value, so it
+/// fails; a cas expects a live value, so it fails; a write moves to its value whatever the
+/// state. So two dead values behave identically from then on, which is all the memo asks of
+/// equal states. The set is computed over every op of the key, dropped ones included, so it
+/// can only be larger than needed (fewer values dead).
+pub(crate) struct Live {
+    /// Each live value's slot in the two counts below.
+    slot: FxHashMap<ValueId, u32>,
+    /// Per live value: ok reads of it not linearized yet.
+    readers: Vec<u32>,
+    /// Per live value: writes of it and cas ops to it (ok or info) not linearized yet.
+    producers: Vec<u32>,
+}
+
+impl Live {
+    pub(crate) fn new(ops: &[Op]) -> Live {
+        let mut slot = FxHashMap::default();
+        let mut readers = Vec::new();
+        for op in ops {
+            if let (OpKind::Read, Outcome::Ok) | (OpKind::Cas, _) = (op.f, op.outcome) {
+                let next = slot.len() as u32;
+                let s = *slot.entry(op.value).or_insert(next);
+                if s == next {
+                    readers.push(0);
+                }
+                if op.f == OpKind::Read {
+                    readers[s as usize] += 1;
+                }
+            }
+        }
+        let mut live = Live {
+            producers: vec![0; readers.len()],
+            slot,
+            readers,
+        };
+        for op in ops {
+            if let Some(s) = live.produces(op) {
+                live.producers[s] += 1;
+            }
+        }
+        live
+    }
+
+    /// The slot of the live value `op` writes, if it writes one.
+    #[inline(always)]
+    fn produces(&self, op: &Op) -> Option<usize> {
+        let v = match op.f {
+            OpKind::Write => op.value,
+            OpKind::Cas => op.cas_new,
+            _ => return None,
+        };
+        self.slot.get(&v).map(|&s| s as usize)
+    }
+
+    /// Keeps the counts of [`Live::strands`] as the search linearizes `op` (`on`) or undoes it.
+    /// Counted over every op of the key, dropped info ops included, so a count of producers
+    /// is never below the truth.
+    #[inline(always)]
+    pub(crate) fn linearized(&mut self, op: &Op, on: bool) {
+        let count = if op.f == OpKind::Read && op.outcome == Outcome::Ok {
+            self.slot
+                .get(&op.value)
+                .map(|&s| &mut self.readers[s as usize])
+        } else {
+            self.produces(op).map(|s| &mut self.producers[s])
+        };
+        if let Some(c) = count {
+            if on {
+                *c -= 1;
+            } else {
+                *c += 1;
+            }
+        }
+    }
+
+    /// Whether moving the register from `state` to another value strands a read
+    /// ([`Model::strands`]): an ok read of `state` is still to be linearized, and no op that
+    /// could produce `state` again is left. Sound: that read needs the state to be its value
+    /// at some later point, which takes an op producing it after this step, and every such op
+    /// is already used.
+    #[inline(always)]
+    pub(crate) fn strands(&self, state: ValueId, next: ValueId) -> bool {
+        next != state
+            && self
+                .slot
+                .get(&state)
+                .is_some_and(|&s| self.readers[s as usize] > 0 && self.producers[s as usize] == 0)
+    }
+
+    /// `v`, or [`Context::DEAD`] if no op looks at it.
+    #[inline(always)]
+    pub(crate) fn canon(&self, v: ValueId) -> ValueId {
+        if self.slot.contains_key(&v) {
+            v
+        } else {
+            Context::DEAD
+        }
+    }
+
+    /// Whether the search may linearize `op` from `state` to `next` with no alternative
+    /// ([`Model::greedy`]): an ok write of a dead value, in a dead state.
+    ///
+    /// Proof. Take any linearization from here that places `op` (a write of dead value `w`)
+    /// later, at position `p`, and move it to the front. Here it changes nothing: the state is
+    /// dead before and after. At `p` the state was some `s` and became dead; from a dead state
+    /// only writes (of any value, ok or info) can run, so the ops after `p`, if any, are writes
+    /// up to the first one of a live value, and none of them looks at the state. Without `op`
+    /// they see `s` instead of a dead value and still run, to the same states. Real time holds
+    /// as for a greedy read: every op that had to precede `op` is already linearized.
+    #[inline(always)]
+    pub(crate) fn greedy(&self, state: ValueId, op: &Op, next: ValueId) -> bool {
+        op.f == OpKind::Write
+            && op.outcome == Outcome::Ok
+            && self.canon(state) == Context::DEAD
+            && self.canon(next) == Context::DEAD
+    }
+}
+
 /// The register step shared with [`super::cas_register`]; `None` for ops a register lacks.
+#[inline(always)]
 pub(crate) fn step_register(state: ValueId, op: &Op) -> Option<ValueId> {
     match op.f {
         OpKind::Read if op.outcome == Outcome::Info => Some(state),
@@ -101,6 +224,26 @@ impl Model for Register<'_> {
 
     fn step(&mut self, state: ValueId, op: &Op) -> Option<ValueId> {
         step_register(state, op)
+    }
+
+    fn canon(&self, state: ValueId) -> ValueId {
+        self.live.canon(state)
+    }
+
+    fn greedy(&self, state: ValueId, op: &Op, next: ValueId) -> bool {
+        self.live.greedy(state, op, next)
+    }
+
+    fn linearized(&mut self, op: &Op, on: bool) {
+        self.live.linearized(op, on);
+    }
+
+    fn strands(&self, state: ValueId, next: ValueId) -> bool {
+        self.live.strands(state, next)
+    }
+
+    fn stranded(&self, state: ValueId, op: &Op) -> bool {
+        op.f == OpKind::Read && op.outcome == Outcome::Ok && op.value == state
     }
 
     fn describe_op(&self, op: &Op) -> String {
@@ -148,8 +291,8 @@ pub fn unobserved_info(ops: &[Op], initial: ValueId) -> Vec<bool> {
         .map(|op| op.outcome == Outcome::Info && op.f == OpKind::Read)
         .collect();
     loop {
-        let mut observed = HashSet::new();
-        let mut produced = HashSet::new();
+        let mut observed = FxHashSet::default();
+        let mut produced = FxHashSet::default();
         produced.insert(initial);
         for (op, _) in ops.iter().zip(&drop).filter(|(_, d)| !**d) {
             match (op.f, op.outcome) {

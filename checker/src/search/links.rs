@@ -112,3 +112,21 @@ pub(super) fn doomed_deadline<M: Model>(
     }
     None
 }
+
+/// The first deadline (ok op not linearized, in completion order) that [`Model::stranded`]
+/// says leaving `state` strands: where a search pruned by [`Model::strands`] failed.
+pub(super) fn stranded_deadline<M: Model>(
+    model: &M,
+    state: M::State,
+    ops: &[Op],
+    deadlines: &Links,
+) -> Option<u32> {
+    let mut d = deadlines.first();
+    while d != NIL {
+        if model.stranded(state, &ops[d as usize]) {
+            return Some(d);
+        }
+        d = deadlines.next[d as usize];
+    }
+    None
+}

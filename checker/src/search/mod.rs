@@ -58,7 +58,7 @@ mod links;
 use crate::history::{Op, OpKind, Outcome};
 use crate::memo::{Budget, Frontier, Memo, Reservation, ROOT};
 use crate::model::Model;
-use links::{deadlines, doomed_deadline, entries, Links, NIL};
+use links::{deadlines, doomed_deadline, entries, stranded_deadline, Links, NIL};
 
 /// How often (in loop iterations) the search looks at the clock: often enough to stop within a
 /// millisecond, rarely enough that `Instant::now` costs nothing measurable.
@@ -145,6 +145,8 @@ struct Frame<S> {
     op: u32,
     state: S,
     record: u32,
+    /// Linearized greedily: undoing it fails the configuration it was taken from as well.
+    greedy: bool,
 }
 
 /// The op that could not be linearized, the memo record of the configuration it failed in, and
@@ -360,15 +362,24 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
         let Some(next_state) = next else {
             return Step::Next;
         };
+        let greedy = self.greedy[i] || self.model.greedy(self.state, op, next_state);
+        if self.model.strands(self.state, next_state) {
+            if let Some(d) = stranded_deadline(self.model, self.state, ops, &self.deadlines) {
+                let failed = (d as usize, self.record, Some(i as u32));
+                self.furthest
+                    .note(ops[d as usize].complete, failed, next_state);
+            }
+            return Self::after_dead_end(greedy);
+        }
         let doomed = doomed_deadline(self.model, next_state, ops, &self.deadlines, i as u32);
         if let Some(d) = doomed {
-            // The configuration after it is dead: after a greedy read, so is this one.
+            // The configuration after it is dead: after a greedy step, so is this one.
             let failed = (d as usize, self.record, Some(i as u32));
             self.furthest
                 .note(ops[d as usize].complete, failed, next_state);
-            return self.after_dead_end(i);
+            return Self::after_dead_end(greedy);
         }
-        self.linearize(i, next_state)
+        self.linearize(i, next_state, greedy)
     }
 
     /// Whether info op `i` has an identical twin invoked earlier and not linearized yet.
@@ -381,11 +392,11 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
         }
     }
 
-    /// A call that leads nowhere new: try the next one, unless it was a greedy read, whose
+    /// A call that leads nowhere new: try the next one, unless it was a greedy step, whose
     /// configuration then fails as a whole.
     #[inline(always)]
-    fn after_dead_end(&self, i: usize) -> Step {
-        if self.greedy[i] {
+    fn after_dead_end(greedy: bool) -> Step {
+        if greedy {
             Step::Backtrack
         } else {
             Step::Next
@@ -394,8 +405,9 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
 
     /// Linearizes op `i` into `next_state`, unless the memo knows the configuration it leads to.
     #[inline(always)]
-    fn linearize(&mut self, i: usize, next_state: M::State) -> Step {
+    fn linearize(&mut self, i: usize, next_state: M::State, greedy: bool) -> Step {
         let b = self.bit[i] as usize;
+        let op = &self.ops[i];
         let next_hash = if self.is_info[i] {
             self.info_bits[b / 64] |= 1 << (b % 64);
             self.set_hash
@@ -403,10 +415,11 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
             self.ok_bits.set(b);
             self.set_hash ^ self.zob[i]
         };
-        let h = next_hash ^ crate::fx::hash_one(&next_state);
+        let key = self.model.canon(next_state);
+        let h = next_hash ^ crate::fx::hash_one(&key);
         let inserted = self.memo.insert(
             h,
-            next_state,
+            key,
             &self.ok_bits,
             &self.info_bits,
             i as u32,
@@ -419,7 +432,9 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
                     op: i as u32,
                     state: self.state,
                     record: self.record,
+                    greedy,
                 });
+                self.model.linearized(op, true);
                 self.state = next_state;
                 self.set_hash = next_hash;
                 self.record = id;
@@ -437,8 +452,8 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
                 } else {
                     self.ok_bits.clear(b);
                 }
-                // A known configuration after a greedy read: this one fails too.
-                self.after_dead_end(i)
+                // A known configuration after a greedy step: this one fails too.
+                Self::after_dead_end(greedy)
             }
         }
     }
@@ -452,13 +467,14 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
     }
 
     /// Undoes the last linearization and returns the call to try next: the one after the
-    /// undone op's. Undoing a greedy read means the configuration it was taken from fails as
+    /// undone op's. Undoing a greedy step (a read, or what [`Model::greedy`] allows) means the configuration it was taken from fails as
     /// well, so that is undone too. `None` once nothing is left to undo: not linearizable.
     #[inline(always)]
     fn backtrack(&mut self) -> Option<u32> {
         loop {
             let frame = self.stack.pop()?;
             let j = frame.op as usize;
+            self.model.linearized(&self.ops[j], false);
             if !self.is_info[j] {
                 self.deadlines.relink(frame.op);
                 self.entries.relink(2 * frame.op + 1);
@@ -474,7 +490,7 @@ impl<'s, 'l, M: Model> Search<'s, 'l, M> {
             }
             self.state = frame.state;
             self.record = frame.record;
-            if !self.greedy[j] {
+            if !frame.greedy {
                 return Some(self.entries.next[2 * j]);
             }
         }
