@@ -13,18 +13,18 @@ use std::process::Command;
 
 fn run(results: &Path, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
     let mut cmd = Command::new(common::riptide_bin());
-    cmd.args([
-        "test",
-        "--nodes",
-        "3",
-        "--time-limit",
-        "6",
-        "--workload",
-        "append",
-    ])
-    .args(["--nemesis", "none", "--rate", "0", "--op-timeout-ms", "10"])
-    .args(["--no-progress", "--results-dir", results.to_str().unwrap()])
-    .args(extra);
+    cmd.args(["test", "--nodes", "3", "--time-limit", "8"])
+        .args(["--workload", "append", "--rate", "0"])
+        .args([
+            "--nemesis",
+            "loss",
+            "--nemesis-interval",
+            "1",
+            "--op-timeout-ms",
+            "20",
+        ])
+        .args(["--no-progress", "--results-dir", results.to_str().unwrap()])
+        .args(extra);
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let run = results.join(std::fs::read_link(results.join("latest")).unwrap());
