@@ -399,6 +399,25 @@ mod tests {
         )
     }
 
+    /// Accepts one connection on `listener` and runs `acceptor`'s admission on its hello.
+    async fn accept_one(listener: &TcpListener, acceptor: &PeerGate) -> Result<(), String> {
+        let (stream, remote) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut frames = FrameReader::new(read);
+        let Some(Hello::Peer {
+            from,
+            cluster,
+            nonce,
+        }) = frames.recv::<Hello>().await.unwrap()
+        else {
+            panic!("not a peer hello");
+        };
+        let admitted = acceptor
+            .admit(remote, (from, &cluster, nonce), &mut frames, &mut write)
+            .await;
+        admitted.map_err(|e| format!("{e:?}"))
+    }
+
     /// Node 2 dials node 1 through both gates over real loopback TCP: (dialer's, acceptor's) result.
     async fn handshake(
         dialer: &PeerGate,
@@ -406,23 +425,7 @@ mod tests {
     ) -> (Result<(), String>, Result<(), String>) {
         let listener = TcpListener::bind((LOCAL, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let accept = async {
-            let (stream, remote) = listener.accept().await.unwrap();
-            let (read, mut write) = stream.into_split();
-            let mut frames = FrameReader::new(read);
-            let Some(Hello::Peer {
-                from,
-                cluster,
-                nonce,
-            }) = frames.recv::<Hello>().await.unwrap()
-            else {
-                panic!("not a peer hello");
-            };
-            let admitted = acceptor
-                .admit(remote, (from, &cluster, nonce), &mut frames, &mut write)
-                .await;
-            admitted.map_err(|e| format!("{e:?}"))
-        };
+        let accept = async { accept_one(&listener, acceptor).await };
         let dial = async {
             let stream = TcpStream::connect(addr).await.unwrap();
             dialer
@@ -526,23 +529,7 @@ mod tests {
             let mut recorded = None;
             let mut results = Vec::new();
             for _ in 0..2 {
-                let accept = async {
-                    let (stream, remote) = listener.accept().await.unwrap();
-                    let (read, mut write) = stream.into_split();
-                    let mut frames = FrameReader::new(read);
-                    let Some(Hello::Peer {
-                        from,
-                        cluster,
-                        nonce,
-                    }) = frames.recv::<Hello>().await.unwrap()
-                    else {
-                        panic!("not a peer hello");
-                    };
-                    acceptor
-                        .admit(remote, (from, &cluster, nonce), &mut frames, &mut write)
-                        .await
-                        .is_ok()
-                };
+                let accept = async { accept_one(&listener, &acceptor).await.is_ok() };
                 let dial = async {
                     let stream = TcpStream::connect(addr).await.unwrap();
                     let hello = Hello::Peer {
