@@ -135,7 +135,10 @@ pub fn load_history_on(path: &Path, format: Format, threads: Option<usize>) -> R
         source,
     };
     let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut head = Vec::new();
+    // Sized from the file's length, so that a small history is read in one call rather than in
+    // reads of 32, 64, 128... bytes.
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut head = Vec::with_capacity(len.min(jsonl_blocks::BLOCK as u64) as usize + 1);
     (&mut file)
         .take(jsonl_blocks::BLOCK as u64)
         .read_to_end(&mut head)
@@ -159,8 +162,7 @@ pub fn load_history_on(path: &Path, format: Format, threads: Option<usize>) -> R
         })?;
         return parse_history(path, &text, format);
     }
-    let threads =
-        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = threads.unwrap_or_else(crate::cores);
     let mut builder = Builder::new(path, Format::Jsonl);
     jsonl_blocks::load(
         path,

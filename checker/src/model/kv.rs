@@ -30,7 +30,12 @@ pub struct Kv<'h> {
     history_strs: HashMap<&'h str, u32>,
     /// Strings built by appends (or an initial value absent from the history), by local id.
     local: Vec<Rc<str>>,
-    local_ids: HashMap<Rc<str>, u32>,
+    /// Local ids by the Fx hash of their string. Keyed by the hash, not the string, because
+    /// appends build long strings and a table keyed by them rehashes every one of them each
+    /// time it grows (6% of a Porcupine kv check was that). Two strings with one hash: the
+    /// later one goes to `collided`.
+    local_ids: HashMap<u64, u32>,
+    collided: HashMap<Rc<str>, u32>,
     /// `(state, suffix id) -> state` after an append.
     appended: HashMap<(u32, u32), u32>,
     /// Scratch space for building strings.
@@ -64,6 +69,7 @@ impl<'h> Kv<'h> {
             history_strs,
             local: Vec::new(),
             local_ids: HashMap::default(),
+            collided: HashMap::default(),
             appended: HashMap::default(),
             buf: String::new(),
             local_bytes: 0,
@@ -154,14 +160,25 @@ impl<'h> Kv<'h> {
         if let Some(&id) = self.history_strs.get(s) {
             return id;
         }
-        if let Some(&id) = self.local_ids.get(s) {
-            return id;
+        let hash = crate::fx::hash_one(&s);
+        let first = self.local_ids.get(&hash).copied();
+        if let Some(id) = first {
+            if *self.local[(id - self.base()) as usize] == *s {
+                return id;
+            }
+            if let Some(&id) = self.collided.get(s) {
+                return id;
+            }
         }
         let id = self.base() + self.local.len() as u32;
         let rc: Rc<str> = Rc::from(s);
         self.local_bytes += s.len();
         self.local.push(rc.clone());
-        self.local_ids.insert(rc, id);
+        if first.is_some() {
+            self.collided.insert(rc, id);
+        } else {
+            self.local_ids.insert(hash, id);
+        }
         id
     }
 
@@ -283,7 +300,8 @@ impl Model for Kv<'_> {
         // hashbrown slot is the entry plus one control byte.
         self.local_bytes
             + self.local.len() * (16 + 16)
-            + self.local_ids.capacity() * (16 + 4 + 1)
+            + self.local_ids.capacity() * (8 + 4 + 1)
+            + self.collided.capacity() * (16 + 4 + 1)
             + self.appended.capacity() * (12 + 1)
             + self.prefix_memo.capacity() * (12 + 1)
     }
