@@ -151,6 +151,11 @@ fn print_summary(dir: &Path, r: &Judged) {
     if let Some(availability) = &r.availability {
         println!("liveness  {}", availability.describe());
     }
+    match riptide_store::live_check::LiveCheck::load(dir) {
+        Ok(Some(live)) => println!("live      {}", live.describe()),
+        Ok(None) => {}
+        Err(err) => eprintln!("riptide: warning: {err:#}"),
+    }
     if !r.complete {
         println!(
             "note      the run was interrupted: the history covers only part of the time limit"

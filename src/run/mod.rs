@@ -20,6 +20,7 @@ mod faults;
 mod folder;
 mod interrupts;
 pub mod keep_data;
+mod live_check;
 pub mod options;
 mod progress;
 pub(crate) mod replicas;

@@ -152,6 +152,12 @@ pub struct TestArgs {
     /// real clients do. The history records one op; its answer is the first try that knows.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub retry_indeterminate: u32,
+    /// End the run at the first key the background checker finds not linearizable (keys are
+    /// checked as soon as they retire, past --ops-per-key): the faults stop, the cluster heals,
+    /// the final reads run and the run is judged and stored as usual, in seconds instead of the
+    /// whole time limit.
+    #[arg(long)]
+    pub stop_on_invalid: bool,
     /// A file holding a shared secret for the nodes' peer links (at least 16 bytes): every peer
     /// connection then runs an HMAC challenge-response. Recorded in test.json as a path.
     #[arg(long, value_name = "FILE")]
@@ -287,6 +293,7 @@ impl TestArgs {
             node_log: self.node_log.clone(),
             cluster_id: crate::cluster::fresh_cluster_id(),
             retry_indeterminate: self.retry_indeterminate,
+            stop_on_invalid: self.stop_on_invalid,
             cluster_secret_file: self.secret_file()?,
             liveness: Some(LivenessPlan {
                 threshold: self.liveness_threshold,

@@ -2,7 +2,9 @@
 //!
 //! 1. [`start_cluster`]: start the nodes under the supervisor, wait for a leader;
 //! 2. [`start_faults`]: the nemesis on its own thread, recording every fault in the history;
-//! 3. [`drive_workload`]: the clients for the time limit (or until Ctrl-C), with the progress bar;
+//! 3. [`drive_workload`]: the clients for the time limit (or until Ctrl-C), with the progress bar,
+//!    while [`LiveChecker`] checks every key the workload has finished with (and with
+//!    `--stop-on-invalid` ends the workload at the first invalid one);
 //! 4. [`heal`]: stop the faults, heal everything, restart nodes that died, wait for a leader;
 //! 5. [`final_reads`]: read every key once more, so a lost write shows in the history;
 //! 6. [`compare_replicas`]: every node's state machine digest at one applied index, stored in
@@ -29,6 +31,7 @@ use riptide_workload::{DriverOptions, Generator, GeneratorOptions, Recorder};
 
 use super::folder::RunFolder;
 use super::interrupts::Interrupts;
+use super::live_check::LiveChecker;
 use super::progress::Progress;
 use crate::cluster::{self, status, ClusterPlan};
 
@@ -65,7 +68,19 @@ pub fn execute(run: &RunFolder, firewall: Option<Firewall>) -> anyhow::Result<Ou
     let session = start_cluster(run)?;
     let nemesis = start_faults(&session, firewall)?;
     let nemesis_thread = nemesis.as_ref().map(|n| spawn_nemesis(&session, n.clone()));
-    drive_workload(&session, nemesis.as_deref());
+    let live = LiveChecker::spawn(
+        session.run.dir.join(files::HISTORY),
+        session.run.plan.test.model.parse().ok(),
+        session.generator.clone(),
+        session.start,
+        session.run.plan.test.stop_on_invalid,
+    );
+    let stopped_run = drive_workload(&session, nemesis.as_deref(), &live);
+    let mut live = live.finish();
+    live.stopped_run = stopped_run;
+    if let Err(err) = live.store(&session.run.dir) {
+        eprintln!("riptide: warning: cannot store the live check: {err:#}");
+    }
     let interrupted = session.interrupts.stop_workload();
     let recovered = heal(&session, nemesis.as_deref(), nemesis_thread);
     if !session.interrupts.skip_final_reads() {
@@ -181,7 +196,10 @@ fn spawn_nemesis(session: &Session, nemesis: Arc<Nemesis>) -> JoinHandle<()> {
 
 /// Step 3: the clients, for the time limit or until Ctrl-C, with the progress bar (which shows
 /// the leader, polled twice a second, and the fault in place).
-fn drive_workload(session: &Session, nemesis: Option<&Nemesis>) {
+/// Returns whether `--stop-on-invalid` ended it.
+fn drive_workload(session: &Session, nemesis: Option<&Nemesis>, live: &LiveChecker) -> bool {
+    let stop_on_invalid = session.run.plan.test.stop_on_invalid;
+    let mut stopped_run = false;
     let plan = &session.run.plan;
     let driver = DriverOptions {
         nodes: session.addrs.clone(),
@@ -205,6 +223,15 @@ fn drive_workload(session: &Session, nemesis: Option<&Nemesis>) {
         let poller = tokio::spawn(poll_leader(session.addrs.clone(), leader_now.clone()));
         while session.start.elapsed() < plan.time_limit() && !session.interrupts.stop_workload() {
             tokio::time::sleep(Duration::from_millis(200)).await;
+            if stop_on_invalid && live.found_invalid() {
+                eprintln!(
+                    "\nriptide: a key is not linearizable ({:.1} s into the run); \
+                     --stop-on-invalid: stopping the run",
+                    session.start.elapsed().as_secs_f64()
+                );
+                stopped_run = true;
+                break;
+            }
             let active = nemesis.and_then(|n| n.active()).map(|p| fault_label(&p));
             progress.update(
                 session.start.elapsed(),
@@ -218,6 +245,7 @@ fn drive_workload(session: &Session, nemesis: Option<&Nemesis>) {
         poller.abort();
     });
     progress.finish();
+    stopped_run
 }
 
 /// Who leads, for the progress bar, every half second.

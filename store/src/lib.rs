@@ -7,6 +7,7 @@
 //!   <name>/<stamp>/             one run folder
 //!     test.json                 [`manifest::Manifest`]: the plan, the seed, the status
 //!     history.jsonl             one [`history`] record a line, written as it happened
+//!     live-check.json           [`live_check::LiveCheck`]: keys checked while the run went
 //!     results.json              [`results::Results`]: the verdict and the summary
 //!     nodes/n<i>.log, n<i>/data  each node's log and data dir (the data removed after a valid
 //!                               run unless `--keep-data always`)
@@ -30,6 +31,7 @@ pub mod checked;
 pub mod error;
 pub mod history;
 pub mod layout;
+pub mod live_check;
 pub mod manifest;
 pub mod prune;
 pub mod replicas;
@@ -53,6 +55,8 @@ pub mod files {
     pub const RESULTS: &str = "results.json";
     /// The nodes' state machines compared after the run ([`crate::replicas`]).
     pub const REPLICAS: &str = "replicas.json";
+    /// What the background checker found while the run went ([`crate::live_check`]).
+    pub const LIVE_CHECK: &str = "live-check.json";
     pub const RUN_LOG: &str = "riptide.log";
     /// Each node's log (`nodes/n<i>.log`) and data dir (`nodes/n<i>/data`) live under this.
     pub const NODES: &str = "nodes";

@@ -54,6 +54,9 @@ pub struct TestPlan {
     /// `--retry-indeterminate`: more tries for a write whose outcome is unknown (0: none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retry_indeterminate: u32,
+    /// `--stop-on-invalid`: the run ended at the first key the background checker found invalid.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_on_invalid: bool,
     /// `--cluster-secret-file`, as given (the path, never the secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_secret_file: Option<String>,
@@ -138,6 +141,9 @@ impl TestPlan {
                 "--retry-indeterminate {}",
                 self.retry_indeterminate
             ));
+        }
+        if self.stop_on_invalid {
+            args.push("--stop-on-invalid".into());
         }
         if let Some(file) = &self.cluster_secret_file {
             args.push(format!("--cluster-secret-file {file}"));

@@ -128,6 +128,12 @@ impl Generator {
         self.used.values().cloned().collect()
     }
 
+    /// Is `key` still handed out? A key that is not has retired for good (past
+    /// `ops_per_key`): no op on it is planned again.
+    pub fn is_live(&self, key: &str) -> bool {
+        self.live.iter().any(|k| k.name == key)
+    }
+
     pub fn next_op(&mut self) -> PlannedOp {
         let slot = self.rng.gen_range(0..self.live.len());
         let roll: u32 = self.rng.gen_range(0..100);
