@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use riptide::commands::{analyze, campaign, check, cluster, compare, conform, prune, serve};
+use riptide::commands::{analyze, campaign, check, cluster, compare, conform, prune, serve, zoo};
 use riptide::{exit, run};
 
 /// A Jepsen-style test bench for Raft: a real cluster, concurrent clients, faults, and a
@@ -26,6 +26,9 @@ enum Command {
     Test(run::options::TestArgs),
     /// Run the same test several times (over a matrix of options), stored for comparison.
     Campaign(campaign::CampaignArgs),
+    /// Every deliberate bug of the node run N times with one schedule, the correct node M
+    /// times: caught k/N, seconds to the first anomaly, false alarms (the bench's report card).
+    Zoo(zoo::ZooArgs),
     /// Compare two stored campaigns (or a saved baseline): safety, liveness, performance.
     /// Exit 0 nothing regressed, 1 safety or liveness did, 3 only performance did.
     Compare(compare::CompareArgs),
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Test(args) => run::test(args),
         Command::Campaign(args) => campaign::campaign(args),
+        Command::Zoo(args) => zoo::zoo(args),
         Command::Compare(args) => compare::compare(args),
         Command::Check(args) => Ok(check::run(&args) as u8),
         Command::Analyze(args) => analyze::analyze(args),

@@ -100,6 +100,7 @@ fn campaign(results: &Path, ago: u64, runs: &[&str]) -> PathBuf {
     file.status = CampaignStatus::Complete;
     for (seed, run) in runs.iter().enumerate() {
         file.push(CampaignRun {
+            caught_at_s: None,
             cell: Default::default(),
             seed: seed as u64,
             verdict: RunOutcome::Valid,

@@ -240,9 +240,36 @@ fn file_link(run_path: &str, file: &str) -> String {
 pub fn write_index(results: &Path) -> anyhow::Result<PathBuf> {
     let rows = scan(results)?;
     let path = results.join("index.html");
-    let campaigns = super::campaign::index_section(results);
+    let campaigns = zoo_section(results) + &super::campaign::index_section(results);
     super::write_atomic(&path, render(&rows, &campaigns).as_bytes())?;
     Ok(path)
+}
+
+/// The tables of `riptide zoo` (`results/zoo/STAMP/zoo.md`), newest first; empty if none.
+fn zoo_section(results: &Path) -> String {
+    let Ok(entries) = std::fs::read_dir(results.join("zoo")) else {
+        return String::new();
+    };
+    let mut stamps: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().join("zoo.md").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if stamps.is_empty() {
+        return String::new();
+    }
+    stamps.sort_by(|a, b| b.cmp(a));
+    let links: Vec<String> = stamps
+        .iter()
+        .map(|s| {
+            let s = esc(s);
+            format!("<li><a href=\"zoo/{s}/zoo.md\">{s}</a> (<a href=\"zoo/{s}/zoo.json\">json</a>)</li>")
+        })
+        .collect();
+    format!(
+        "<h2>Bug zoo</h2>\n<ul id=\"zoo\">\n{}\n</ul>\n",
+        links.join("\n")
+    )
 }
 
 const HEAD: &str = r#"<!doctype html>

@@ -10,3 +10,4 @@ pub mod compare;
 pub mod conform;
 pub mod prune;
 pub mod serve;
+pub mod zoo;

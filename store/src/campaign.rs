@@ -115,6 +115,11 @@ pub struct CampaignRun {
     /// False when no leader came back after the faults were healed.
     #[serde(default = "yes")]
     pub cluster_recovered: bool,
+    /// For an invalid run, seconds into the run when it was known: when the live check found
+    /// the first invalid key (`live-check.json`), else the end of the history (the final
+    /// check, the replica comparison and the liveness verdict all come after the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught_at_s: Option<f64>,
 }
 
 fn yes() -> bool {
@@ -288,6 +293,7 @@ mod tests {
 
     fn run(seed: u64, verdict: RunOutcome) -> CampaignRun {
         CampaignRun {
+            caught_at_s: None,
             cell: BTreeMap::new(),
             seed,
             verdict,

@@ -493,6 +493,7 @@ mod tests {
         file.status = CampaignStatus::Complete;
         for (seed, r) in runs.iter().enumerate() {
             file.push(CampaignRun {
+                caught_at_s: None,
                 cell: BTreeMap::new(),
                 seed: seed as u64,
                 verdict: RunOutcome::Valid,

@@ -87,6 +87,18 @@ struct Job {
 }
 
 pub fn campaign(args: CampaignArgs) -> Result<u8, Exit> {
+    run(&args).map(|done| done.exit_code)
+}
+
+/// A campaign that ran: its exit code, folder and file.
+pub struct Done {
+    pub exit_code: u8,
+    pub dir: PathBuf,
+    pub file: CampaignFile,
+}
+
+/// Runs the campaign `args` asks for (`riptide campaign`, and each half of `riptide zoo`).
+pub fn run(args: &CampaignArgs) -> Result<Done, Exit> {
     if args.parallel == 0 || args.parallel > signals::MAX_CHILDREN {
         return Err(Exit::bad_args(format!(
             "--parallel must be 1 to {}",
@@ -98,8 +110,8 @@ pub fn campaign(args: CampaignArgs) -> Result<u8, Exit> {
     let exe = std::env::current_exe()
         .map_err(|e| Exit::crashed(format!("cannot find riptide's own executable: {e}")))?;
     let (dir, mut file) = match &args.resume {
-        Some(dir) => resume(&args, dir)?,
-        None => start(&args, &exe)?,
+        Some(dir) => resume(args, dir)?,
+        None => start(args, &exe)?,
     };
     let jobs = jobs(&file.asked);
     let done: Vec<(BTreeMap<String, String>, u64)> =
@@ -110,7 +122,7 @@ pub fn campaign(args: CampaignArgs) -> Result<u8, Exit> {
         .cloned()
         .collect();
     say(
-        &args,
+        args,
         &format!(
             "riptide campaign: {} runs ({} to do), seeds {}..{}, stored in {}",
             jobs.len(),
@@ -122,7 +134,7 @@ pub fn campaign(args: CampaignArgs) -> Result<u8, Exit> {
     );
     signals::install();
     let started = Instant::now();
-    let status = match execute(&args, &exe, &dir, &mut file, &jobs, todo) {
+    let status = match execute(args, &exe, &dir, &mut file, &jobs, todo) {
         Ok(status) => status,
         Err(exit) => {
             // Refused before anything ran: the fresh, empty campaign folder goes too.
@@ -134,8 +146,13 @@ pub fn campaign(args: CampaignArgs) -> Result<u8, Exit> {
     };
     file.status = status;
     order_runs(&mut file, &jobs);
-    store_all(&args, &dir, &file);
-    finish(&args, &dir, &file, started.elapsed().as_secs_f64())
+    store_all(args, &dir, &file);
+    let exit_code = finish(args, &dir, &file, started.elapsed().as_secs_f64())?;
+    Ok(Done {
+        exit_code,
+        dir,
+        file,
+    })
 }
 
 /// A new campaign: its folder and its `campaign.json`.
@@ -500,6 +517,7 @@ mod tests {
 
     fn row(seed: u64, verdict: RunOutcome) -> CampaignRun {
         CampaignRun {
+            caught_at_s: None,
             cell: BTreeMap::new(),
             seed,
             verdict,

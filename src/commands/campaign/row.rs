@@ -24,6 +24,7 @@ pub fn read(
     seconds: f64,
 ) -> Judged {
     let mut row = CampaignRun {
+        caught_at_s: None,
         cell: cell.clone(),
         seed,
         verdict: RunOutcome::Crashed,
@@ -57,6 +58,7 @@ pub fn read(
         }
     };
     fill(&mut row, &results);
+    row.caught_at_s = caught_at(dir, &results);
     Judged {
         row,
         interrupted: !results.complete,
@@ -91,6 +93,20 @@ fn fill(row: &mut CampaignRun, results: &Results<CheckSummary>) {
     row.p99_ms = s.latency_ms.ok_p99;
     row.faults = s.faults.clone();
     row.cluster_recovered = results.cluster_recovered;
+}
+
+/// When an invalid run was known to be invalid (see [`CampaignRun::caught_at_s`]).
+fn caught_at(dir: &Path, results: &Results<CheckSummary>) -> Option<f64> {
+    if results.verdict != Verdict::Invalid {
+        return None;
+    }
+    let live = riptide_store::live_check::LiveCheck::load(dir)
+        .ok()
+        .flatten();
+    Some(
+        live.and_then(|l| l.first_invalid().map(|f| f.found_at_s))
+            .unwrap_or(results.summary.duration_s),
+    )
 }
 
 /// `dir` relative to the results dir when it is inside it.

@@ -4,6 +4,7 @@ use super::*;
 
 fn run(seed: u64, verdict: RunOutcome, ok_per_s: f64) -> CampaignRun {
     CampaignRun {
+        caught_at_s: None,
         cell: BTreeMap::new(),
         seed,
         verdict,

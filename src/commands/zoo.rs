@@ -1,0 +1,396 @@
+//! `riptide zoo`: the bench's report card. Every deliberate bug of the node
+//! (`--unsafe-bug`, [`UnsafeBug::ALL`]) is run N times with one schedule, the correct node M
+//! times with the same schedule, and the table says, per bug, how often it was caught, how fast
+//! (seconds into the run until the first anomaly was known: the live check's first invalid key,
+//! or the end of the run for what only the final check, the replica comparison or the liveness
+//! verdict sees), and what the anomaly was; and how many false alarms the correct node raised.
+//!
+//! Both halves are ordinary campaigns (`results/campaigns/zoo-bugs/`, `zoo-clean/`), so every
+//! run can be opened, compared and resumed like any other. The table goes to
+//! `results/zoo/STAMP/zoo.md` and `zoo.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use riptide_node::server::UnsafeBug;
+use riptide_store::campaign::{CampaignRun, RunOutcome};
+use serde::{Deserialize, Serialize};
+
+use super::campaign::{self, CampaignArgs};
+use crate::exit::Exit;
+
+/// What every zoo run gets unless the options after `--` give the same flag: 5 nodes, 60 s,
+/// every fault, clients that resend writes whose outcome is unknown (without them `no-dedup` is
+/// invisible), and the run ends at the first invalid key.
+pub const DEFAULT_TEST_ARGS: [(&str, Option<&str>); 5] = [
+    ("--nodes", Some("5")),
+    ("--time-limit", Some("60")),
+    ("--nemesis", Some("all")),
+    ("--retry-indeterminate", Some("3")),
+    ("--stop-on-invalid", None),
+];
+
+/// The zoo's defaults that `user` does not override, then `user` (`riptide test` refuses a flag
+/// given twice).
+fn test_args(user: &[String]) -> Vec<String> {
+    let given = |flag: &str| {
+        user.iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    let mut args = Vec::new();
+    for (flag, value) in DEFAULT_TEST_ARGS {
+        if !given(flag) {
+            args.push(flag.to_string());
+            args.extend(value.map(str::to_string));
+        }
+    }
+    args.extend(user.iter().cloned());
+    args
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ZooArgs {
+    /// Runs of each bug.
+    #[arg(long, default_value_t = 5)]
+    pub runs: u32,
+    /// Runs of the correct node (default: as many as --runs).
+    #[arg(long)]
+    pub clean_runs: Option<u32>,
+    /// Only these bugs (comma-separated names; default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    pub bugs: Vec<UnsafeBug>,
+    /// Seed of the first run; run k uses SEED + k, for every bug and the correct node alike.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where runs, campaigns and the table are stored.
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// More `riptide test` options after `--`; one the zoo also sets replaces the zoo's
+    /// (`-- --nodes 3 --time-limit 30`).
+    #[arg(last = true)]
+    pub test_args: Vec<String>,
+}
+
+/// One bug's row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BugRow {
+    pub bug: String,
+    pub runs: u32,
+    pub caught: u32,
+    /// Seconds into the run until the first anomaly was known, over the runs that caught it.
+    pub median_s: Option<f64>,
+    pub worst_s: Option<f64>,
+    /// Runs per anomaly kind (`not-linearizable`, `replicas-diverged`, `node-violation`,
+    /// `unavailable`).
+    pub anomalies: BTreeMap<String, u32>,
+    /// Runs that were unknown or crashed: neither caught nor a clean pass.
+    pub inconclusive: u32,
+}
+
+/// `zoo.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZooTable {
+    pub started_at: String,
+    pub seed: u64,
+    pub test_args: Vec<String>,
+    pub bugs: Vec<BugRow>,
+    pub clean_runs: u32,
+    /// Correct-node runs judged invalid.
+    pub false_alarms: u32,
+    pub clean_anomalies: BTreeMap<String, u32>,
+    pub clean_inconclusive: u32,
+    /// The two campaigns, relative to the results dir.
+    pub bugs_campaign: String,
+    pub clean_campaign: String,
+}
+
+pub fn zoo(args: ZooArgs) -> Result<u8, Exit> {
+    if args.runs == 0 {
+        return Err(Exit::bad_args("--runs must be at least 1"));
+    }
+    let bugs: Vec<UnsafeBug> = if args.bugs.is_empty() {
+        UnsafeBug::ALL.to_vec()
+    } else {
+        args.bugs.clone()
+    };
+    let clean_runs = args.clean_runs.unwrap_or(args.runs);
+    let started_at = riptide_store::layout::timestamp(riptide_store::layout::now_unix());
+    let test_args = test_args(&args.test_args);
+    let names: Vec<&str> = bugs.iter().map(|b| b.name()).collect();
+    let half = |name: &str, runs: u32, matrix: Vec<String>| CampaignArgs {
+        runs,
+        seed: Some(args.seed),
+        stop_on_invalid: false,
+        matrix,
+        parallel: 1,
+        results_dir: args.results_dir.clone(),
+        name: Some(name.to_string()),
+        resume: None,
+        save_baseline: None,
+        junit: None,
+        json: false,
+        test_args: test_args.clone(),
+    };
+    println!(
+        "riptide zoo: {} bugs x {} runs, the correct node x {clean_runs}",
+        names.len(),
+        args.runs
+    );
+    let buggy = campaign::run(&half(
+        "zoo-bugs",
+        args.runs,
+        vec![format!("unsafe-bug={}", names.join(","))],
+    ))?;
+    let clean = if clean_runs > 0 {
+        Some(campaign::run(&half("zoo-clean", clean_runs, Vec::new()))?)
+    } else {
+        None
+    };
+    let relative = |dir: &Path| {
+        dir.strip_prefix(&args.results_dir)
+            .unwrap_or(dir)
+            .display()
+            .to_string()
+    };
+    let clean_rows: &[CampaignRun] = clean.as_ref().map_or(&[], |c| &c.file.runs);
+    let (false_alarms, clean_anomalies, clean_inconclusive) = tally(clean_rows);
+    let table = ZooTable {
+        started_at,
+        seed: args.seed,
+        test_args,
+        bugs: names
+            .iter()
+            .map(|name| bug_row(name, &buggy.file.runs))
+            .collect(),
+        clean_runs,
+        false_alarms,
+        clean_anomalies,
+        clean_inconclusive,
+        bugs_campaign: relative(&buggy.dir),
+        clean_campaign: clean.as_ref().map_or(String::new(), |c| relative(&c.dir)),
+    };
+    let dir = store(&args.results_dir, &table)?;
+    if let Err(err) = riptide_report::index::write_index(&args.results_dir) {
+        eprintln!("riptide zoo: warning: cannot rewrite the index: {err:#}");
+    }
+    print!("\n{}", markdown(&table));
+    println!("zoo       {}", dir.display());
+    let all_caught = table.bugs.iter().all(|b| b.caught == b.runs);
+    Ok(if all_caught && table.false_alarms == 0 {
+        0
+    } else {
+        1
+    })
+}
+
+/// The row of `bug` from the bug campaign's runs.
+fn bug_row(bug: &str, runs: &[CampaignRun]) -> BugRow {
+    let mine: Vec<&CampaignRun> = runs
+        .iter()
+        .filter(|r| r.cell.get("unsafe-bug").map(String::as_str) == Some(bug))
+        .collect();
+    let caught: Vec<&CampaignRun> = mine
+        .iter()
+        .copied()
+        .filter(|r| r.verdict == RunOutcome::Invalid)
+        .collect();
+    let mut seconds: Vec<f64> = caught
+        .iter()
+        .map(|r| r.caught_at_s.unwrap_or(r.seconds))
+        .collect();
+    seconds.sort_by(f64::total_cmp);
+    let (_, anomalies, inconclusive) =
+        tally(&mine.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
+    BugRow {
+        bug: bug.to_string(),
+        runs: mine.len() as u32,
+        caught: caught.len() as u32,
+        median_s: (!seconds.is_empty()).then(|| seconds[(seconds.len() - 1) / 2]),
+        worst_s: seconds.last().copied(),
+        anomalies,
+        inconclusive,
+    }
+}
+
+/// Invalid runs, their anomaly kinds, and runs that were unknown or crashed.
+fn tally(runs: &[CampaignRun]) -> (u32, BTreeMap<String, u32>, u32) {
+    let mut kinds = BTreeMap::new();
+    let mut invalid = 0;
+    let mut inconclusive = 0;
+    for r in runs {
+        match r.verdict {
+            RunOutcome::Invalid => invalid += 1,
+            RunOutcome::Unknown | RunOutcome::Crashed => inconclusive += 1,
+            RunOutcome::Valid => {}
+        }
+        for a in &r.anomalies {
+            *kinds.entry(a.clone()).or_insert(0) += 1;
+        }
+    }
+    (invalid, kinds, inconclusive)
+}
+
+/// The table as Markdown, as printed and stored in `zoo.md`.
+pub fn markdown(t: &ZooTable) -> String {
+    let secs = |s: Option<f64>| s.map_or("—".to_string(), |s| format!("{s:.1}"));
+    let kinds = |k: &BTreeMap<String, u32>| {
+        if k.is_empty() {
+            "—".to_string()
+        } else {
+            let parts: Vec<String> = k.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            parts.join(", ")
+        }
+    };
+    let mut s = format!(
+        "riptide zoo {} (seed {}; riptide test {})\n\n",
+        t.started_at,
+        t.seed,
+        t.test_args.join(" ")
+    );
+    s += "| bug | caught | median s to first anomaly | worst s | anomalies (runs) | unknown or crashed |\n";
+    s += "|---|---|---|---|---|---|\n";
+    for b in &t.bugs {
+        s += &format!(
+            "| `{}` | {}/{} | {} | {} | {} | {} |\n",
+            b.bug,
+            b.caught,
+            b.runs,
+            secs(b.median_s),
+            secs(b.worst_s),
+            kinds(&b.anomalies),
+            b.inconclusive
+        );
+    }
+    s += &format!(
+        "| correct node | {} false alarms in {} runs | | | {} | {} |\n",
+        t.false_alarms,
+        t.clean_runs,
+        kinds(&t.clean_anomalies),
+        t.clean_inconclusive
+    );
+    s += &format!(
+        "\nruns: {} and {}\n",
+        t.bugs_campaign,
+        if t.clean_campaign.is_empty() {
+            "(no clean runs)"
+        } else {
+            &t.clean_campaign
+        }
+    );
+    s
+}
+
+/// Writes `results/zoo/STAMP/zoo.json` and `zoo.md`; returns the folder.
+fn store(results: &Path, table: &ZooTable) -> Result<PathBuf, Exit> {
+    let crashed =
+        |e: &dyn std::fmt::Display| Exit::crashed(format!("cannot store the zoo table: {e}"));
+    let dir =
+        riptide_store::layout::create_run_dir(results, ZOO_DIR, riptide_store::layout::now_unix())
+            .map_err(|e| crashed(&e))?;
+    riptide_store::layout::write_json(&dir.join("zoo.json"), table).map_err(|e| crashed(&e))?;
+    riptide_store::layout::write_atomic(&dir.join("zoo.md"), markdown(table).as_bytes())
+        .map_err(|e| crashed(&e))?;
+    Ok(dir)
+}
+
+/// `results/zoo/`: the zoo's tables, one folder per `riptide zoo`.
+pub const ZOO_DIR: &str = "zoo";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(
+        bug: &str,
+        verdict: RunOutcome,
+        caught_at_s: Option<f64>,
+        anomalies: &[&str],
+    ) -> CampaignRun {
+        CampaignRun {
+            cell: BTreeMap::from([("unsafe-bug".to_string(), bug.to_string())]),
+            seed: 1,
+            verdict,
+            anomalies: anomalies.iter().map(|a| a.to_string()).collect(),
+            dir: None,
+            seconds: 60.0,
+            ok_per_s: 0.0,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            faults: BTreeMap::new(),
+            unsafe_bugs: vec![bug.to_string()],
+            cluster_recovered: true,
+            caught_at_s,
+        }
+    }
+
+    #[test]
+    fn options_after_the_separator_replace_the_zoos_own() {
+        let user: Vec<String> = ["--nodes", "3", "--time-limit=20", "--seed-free"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let args = test_args(&user).join(" ");
+        assert_eq!(
+            args,
+            "--nemesis all --retry-indeterminate 3 --stop-on-invalid --nodes 3 --time-limit=20 --seed-free"
+        );
+        assert!(test_args(&[])
+            .join(" ")
+            .starts_with("--nodes 5 --time-limit 60"));
+    }
+
+    #[test]
+    fn a_row_counts_catches_and_times_for_its_bug_only() {
+        let runs = [
+            run(
+                "stale-read",
+                RunOutcome::Invalid,
+                Some(3.0),
+                &["not-linearizable"],
+            ),
+            run(
+                "stale-read",
+                RunOutcome::Invalid,
+                Some(9.0),
+                &["not-linearizable"],
+            ),
+            run("stale-read", RunOutcome::Valid, None, &[]),
+            run("stale-read", RunOutcome::Invalid, None, &["unavailable"]),
+            run("vote-any-log", RunOutcome::Crashed, None, &[]),
+        ];
+        let row = bug_row("stale-read", &runs);
+        assert_eq!((row.runs, row.caught, row.inconclusive), (4, 3, 0));
+        // The run caught without a live finding counts its whole length.
+        assert_eq!(row.median_s, Some(9.0));
+        assert_eq!(row.worst_s, Some(60.0));
+        assert_eq!(row.anomalies["not-linearizable"], 2);
+        assert_eq!(row.anomalies["unavailable"], 1);
+        let other = bug_row("vote-any-log", &runs);
+        assert_eq!((other.runs, other.caught, other.inconclusive), (1, 0, 1));
+        assert_eq!(other.median_s, None);
+        let table = ZooTable {
+            started_at: "t".into(),
+            seed: 1,
+            test_args: vec!["--nodes".into(), "5".into()],
+            bugs: vec![row, other],
+            clean_runs: 2,
+            false_alarms: 0,
+            clean_anomalies: BTreeMap::new(),
+            clean_inconclusive: 0,
+            bugs_campaign: "campaigns/zoo-bugs/x".into(),
+            clean_campaign: "campaigns/zoo-clean/y".into(),
+        };
+        let md = markdown(&table);
+        assert!(
+            md.contains(
+                "| `stale-read` | 3/4 | 9.0 | 60.0 | not-linearizable 2, unavailable 1 | 0 |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `vote-any-log` | 0/1 | — | — | — | 1 |"),
+            "{md}"
+        );
+        assert!(md.contains("0 false alarms in 2 runs"), "{md}");
+    }
+}
