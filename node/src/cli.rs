@@ -74,12 +74,9 @@ pub struct Args {
     /// a retry in an expired session gets a definite "session expired" error.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_sessions: u64,
-    /// TEST ONLY: break Raft on purpose to prove riptide catches it. One of: stale-read
-    /// (serve reads locally without ReadIndex), vote-any-log (skip the vote's log check),
-    /// ack-before-commit (answer puts and appends before they commit), install-without-restore
-    /// (a follower installing a snapshot keeps its old state machine), no-dedup (retried commands
-    /// apply again: sessions ignored). Repeatable.
-    #[arg(long = "unsafe-bug")]
+    /// TEST ONLY: break Raft on purpose to prove riptide catches it (see --help for the list:
+    /// each bug's history, the rule it breaks and what a client sees). Repeatable.
+    #[arg(long = "unsafe-bug", value_name = "NAME", long_help = UnsafeBug::help())]
     pub unsafe_bugs: Vec<UnsafeBug>,
     /// The cluster this node belongs to: 1 to 64 characters from A-Z a-z 0-9 . _ -. Stored in
     /// the data dir on the first start; a later start with another id refuses to run, and peers

@@ -29,6 +29,17 @@ pub struct SimConfig {
     pub snapshots: Option<SnapshotSettings>,
     /// Deliberate bugs, to prove the simulation catches them.
     pub bugs: Vec<UnsafeBug>,
+    /// Settings off the seed mix, for the runs that prove a bug needs them to show.
+    pub tweaks: Tweaks,
+}
+
+/// Node behaviour the seed mix leaves at the node's defaults, turned on by tests that need it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tweaks {
+    /// The core's `apply_per_tick`: a state machine that applies at most this many committed
+    /// entries per tick, so that applying lags behind committing (as with an asynchronous
+    /// state machine), as the real node's never does.
+    pub apply_per_tick: Option<u32>,
 }
 
 impl SimConfig {
@@ -49,6 +60,7 @@ impl SimConfig {
             keys: 3,
             snapshots: SnapshotSettings::for_seed(seed),
             bugs: Vec::new(),
+            tweaks: Tweaks::default(),
         }
     }
 }

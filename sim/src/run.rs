@@ -89,6 +89,7 @@ impl Run {
             pre_vote: config.pre_vote,
             bugs: config.bugs.clone(),
             snapshots: config.snapshots,
+            tweaks: config.tweaks,
         };
         let cluster = Cluster::new(config.nodes, settings);
         let ids = cluster.ids().to_vec();

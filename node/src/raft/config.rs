@@ -36,11 +36,40 @@ pub struct Config {
     /// follower that heard from a live leader within the minimum election timeout ignores vote
     /// requests (thesis §6.2 and §4.2.3). Default on.
     pub check_quorum: bool,
+    /// At most this many committed entries handed to the state machine per tick, or None (the
+    /// default): all of them in the next Ready. A bound models a state machine that applies
+    /// behind the commit index, as an asynchronous one does (the simulation uses it to show
+    /// that reads wait for applying).
+    pub apply_per_tick: Option<u32>,
     /// Seed of the election-timeout randomness (mixed with the node id).
     pub seed: u64,
     /// TEST ONLY: grant votes without checking that the candidate's log is up to date. Breaks the
     /// election restriction (paper §5.4.1) so that riptide can prove it finds lost writes.
     pub unsafe_vote_any_log: bool,
+    /// TEST ONLY: further deliberate bugs of the core, all off by default.
+    pub bugs: CoreBugs,
+}
+
+/// TEST ONLY: deliberate bugs of the core, to prove that riptide catches them. What each breaks,
+/// and where it comes from, is documented on `UnsafeBug` (`riptide-node --help`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoreBugs {
+    /// Commit an earlier term's entry by counting replicas (Figure 8).
+    pub commit_prior_term: bool,
+    /// Forget the vote of the current term on restart.
+    pub forget_vote: bool,
+    /// Serve ReadIndex before the leader committed an entry of its term.
+    pub read_index_early: bool,
+    /// Lease reads with a lease longer than the election timeout.
+    pub lease_too_long: bool,
+    /// A follower truncates after prevIndex even when the entries match.
+    pub truncate_on_match: bool,
+    /// A follower commits up to the leader's commit index, past what the message vouched for.
+    pub commit_past_match: bool,
+    /// A quorum of n/2 instead of n/2 + 1.
+    pub quorum_off_by_one: bool,
+    /// Election timeouts are not randomised.
+    pub fixed_election_timeout: bool,
 }
 
 impl Config {
@@ -58,8 +87,10 @@ impl Config {
             max_snapshot_chunk: 1024 * 1024,
             pre_vote: true,
             check_quorum: true,
+            apply_per_tick: None,
             seed: 0,
             unsafe_vote_any_log: false,
+            bugs: CoreBugs::default(),
         }
     }
 
@@ -94,6 +125,10 @@ impl Config {
 
     /// Votes needed to win an election or commit: a strict majority of voters.
     pub fn quorum(&self) -> usize {
+        if self.bugs.quorum_off_by_one {
+            // The bug: a lone node of three is a "majority".
+            return (self.voters.len() / 2).max(1);
+        }
         self.voters.len() / 2 + 1
     }
 }

@@ -103,6 +103,9 @@ pub struct Raft {
     pub(super) election_elapsed: u32,
     pub(super) election_timeout: u32,
     pub(super) heartbeat_elapsed: u32,
+    /// Committed entries the state machine may still take before the next tick (with
+    /// [`Config::apply_per_tick`]).
+    pub(super) apply_budget: u32,
     rng: ChaCha8Rng,
     hard_state_dirty: bool,
     pub(super) outbox: Vec<Message>,
@@ -130,13 +133,15 @@ impl Raft {
             ChaCha8Rng::seed_from_u64(config.seed ^ config.id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut raft = Raft {
             term: hard_state.term,
-            voted_for: hard_state.voted_for,
+            // The forget-vote bug: the term comes back, the vote does not.
+            voted_for: hard_state.voted_for.filter(|_| !config.bugs.forget_vote),
             leader: None,
             role: RoleState::Follower,
             log,
             election_elapsed: 0,
             election_timeout: 0,
             heartbeat_elapsed: 0,
+            apply_budget: 0,
             rng,
             hard_state_dirty: false,
             outbox: Vec::new(),
@@ -212,6 +217,9 @@ impl Raft {
 
     /// Advances logical time by one tick.
     pub fn tick(&mut self) {
+        if let Some(n) = self.config.apply_per_tick {
+            self.apply_budget = n;
+        }
         if self.is_leader() {
             self.tick_leader();
         } else {
@@ -239,22 +247,6 @@ impl Raft {
                 self.become_follower(self.term, None);
             }
         }
-    }
-
-    /// Did a majority (counting ourselves) talk to us since the last check? Resets the marks.
-    fn quorum_active(&mut self) -> bool {
-        let quorum = self.config.quorum();
-        let RoleState::Leader(leader) = &mut self.role else {
-            return false;
-        };
-        let mut active = 1;
-        for progress in leader.progress.values_mut() {
-            if progress.recent_active {
-                active += 1;
-            }
-            progress.recent_active = false;
-        }
-        active >= quorum
     }
 
     /// Processes one message from a peer.
@@ -410,7 +402,8 @@ impl Raft {
     /// Starts a linearizable read. The read comes back in [`Ready::reads`] with the index the state
     /// machine must reach before answering, or in [`Ready::failed_reads`] if leadership is lost.
     pub fn read_index(&mut self, id: ReadId) -> Result<(), NotLeader> {
-        let committed_own_term = self.committed_own_term();
+        // The read-index-early bug takes the commit index of a leader that may be behind.
+        let committed_own_term = self.committed_own_term() || self.config.bugs.read_index_early;
         let commit = self.log.commit_index();
         let RoleState::Leader(leader) = &mut self.role else {
             return Err(NotLeader {
@@ -442,10 +435,7 @@ impl Raft {
             hard_state,
             entries: self.log.take_unpersisted(),
             messages: self.take_current_messages(),
-            committed: match self.violation {
-                None => self.log.take_committed(),
-                Some(_) => Vec::new(),
-            },
+            committed: self.take_committed(),
             snapshot_chunks: std::mem::take(&mut self.snapshot_chunks),
             install: self.install.take(),
             reads: std::mem::take(&mut self.reads_ready),
@@ -507,9 +497,12 @@ impl Raft {
 
     pub(super) fn reset_election_timer(&mut self) {
         self.election_elapsed = 0;
-        self.election_timeout = self
-            .rng
-            .gen_range(self.config.election_timeout_min..self.config.election_timeout_max);
+        let range = self.config.election_timeout_min..self.config.election_timeout_max;
+        self.election_timeout = self.rng.gen_range(range);
+        if self.config.bugs.fixed_election_timeout {
+            // The bug: the draw is ignored, every node waits the same.
+            self.election_timeout = self.config.election_timeout_min;
+        }
     }
 
     /// Has a live leader been heard from within the minimum election timeout? Then vote requests

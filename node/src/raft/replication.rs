@@ -65,6 +65,10 @@ impl Raft {
                 conflict_index,
             }
         } else {
+            if self.config.bugs.truncate_on_match && !entries.is_empty() {
+                // The bug: everything after prev_index goes, matching or not.
+                self.log.truncate_after(prev_index);
+            }
             let (last_new, overwrite) = self.log.append_after(prev_index, &entries);
             if let Some(o) = overwrite {
                 tracing::error!(
@@ -80,12 +84,23 @@ impl Raft {
                     commit: o.commit,
                 });
             }
-            self.log.commit_to(leader_commit.min(last_new));
+            self.log
+                .commit_to(self.vouched_commit(leader_commit, last_new));
             AppendResult::Success {
                 match_index: last_new,
             }
         };
         self.send(from, Body::AppendEntriesResponse { result, read_round });
+    }
+
+    /// How far a follower may commit on an AppendEntries: up to the leader's commit index, but
+    /// not past the last entry the message checked (Figure 2), unless the commit-past-match bug
+    /// is on.
+    fn vouched_commit(&self, leader_commit: Index, last_new: Index) -> Index {
+        match self.config.bugs.commit_past_match {
+            true => leader_commit,
+            false => leader_commit.min(last_new),
+        }
     }
 
     pub(super) fn handle_append_response(
@@ -159,7 +174,10 @@ impl Raft {
         matched.push(self.log.persisted_index());
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let candidate = matched[quorum - 1];
-        if candidate <= self.log.commit_index() || self.log.term_at(candidate) != Some(self.term) {
+        // The commit-prior-term bug counts replicas of any term's entry.
+        let own_term = self.log.term_at(candidate) == Some(self.term);
+        if candidate <= self.log.commit_index() || !(own_term || self.config.bugs.commit_prior_term)
+        {
             return;
         }
         let had_own_term = self.log.commit_index() >= leader.term_start;
@@ -168,6 +186,36 @@ impl Raft {
             leader.reads.own_term_committed(candidate);
             self.maybe_start_read_round();
         }
+    }
+
+    /// The committed entries to apply now: none after a safety violation, at most the budget
+    /// with [`Config::apply_per_tick`], else all.
+    pub(super) fn take_committed(&mut self) -> Vec<Entry> {
+        if self.violation.is_some() {
+            return Vec::new();
+        }
+        let Some(_) = self.config.apply_per_tick else {
+            return self.log.take_committed();
+        };
+        let entries = self.log.take_committed_at_most(self.apply_budget as usize);
+        self.apply_budget -= entries.len() as u32;
+        entries
+    }
+
+    /// Did a majority (counting ourselves) talk to us since the last check? Resets the marks.
+    pub(super) fn quorum_active(&mut self) -> bool {
+        let quorum = self.config.quorum();
+        let RoleState::Leader(leader) = &mut self.role else {
+            return false;
+        };
+        let mut active = 1;
+        for progress in leader.progress.values_mut() {
+            if progress.recent_active {
+                active += 1;
+            }
+            progress.recent_active = false;
+        }
+        active >= quorum
     }
 
     /// Sends every follower what it is missing, as far as its progress state allows.

@@ -1,0 +1,106 @@
+//! The bug zoo in the simulation: each deliberate bug of `UnsafeBug` that the seed mix can show
+//! is caught within a bounded number of seeds, by the check that fits what the bug breaks
+//! (Election Safety, State Machine Safety, linearizability, convergence). The seeds run in
+//! order and the first failure ends the search, so a test costs only the seeds before it.
+//! Every seed used here passes with the correct node (`simulation.rs` runs seeds 0..2000 of
+//! the mix; `a_lagging_state_machine_is_still_linearizable` covers the apply lag).
+
+use riptide_node::server::UnsafeBug;
+use riptide_sim::{run_seed, SimConfig, Tweaks};
+
+/// The first seed below `seeds` of the mix that fails with `bug` enabled (and `tweaks`), and
+/// why.
+fn first_failure(bug: UnsafeBug, seeds: u64, tweaks: Tweaks) -> Option<(u64, String)> {
+    (0..seeds).find_map(|seed| {
+        let mut config = SimConfig::for_seed(seed);
+        config.bugs = vec![bug];
+        config.tweaks = tweaks;
+        run_seed(seed, &config).err().map(|f| (seed, f.message))
+    })
+}
+
+fn caught(bug: UnsafeBug, seeds: u64, tweaks: Tweaks) -> (u64, String) {
+    let found = first_failure(bug, seeds, tweaks);
+    found.unwrap_or_else(|| panic!("{bug} was not caught in {seeds} seeds"))
+}
+
+/// A state machine that applies at most a few entries per tick: applying lags behind
+/// committing, as with an asynchronous state machine.
+const LAGGING_APPLY: Tweaks = Tweaks {
+    apply_per_tick: Some(3),
+};
+
+#[test]
+fn committing_a_prior_term_entry_by_counting_is_caught() {
+    let (seed, why) = caught(UnsafeBug::CommitPriorTerm, 1_000, Tweaks::default());
+    assert!(
+        why.contains("not linearizable") || why.contains("safety"),
+        "seed {seed}: {why}"
+    );
+}
+
+#[test]
+fn forgetting_the_vote_on_restart_elects_two_leaders_in_one_term() {
+    let (seed, why) = caught(UnsafeBug::ForgetVote, 1_000, Tweaks::default());
+    assert!(why.contains("two leaders in term"), "seed {seed}: {why}");
+}
+
+#[test]
+fn read_index_before_the_own_term_commit_is_caught() {
+    let (seed, why) = caught(UnsafeBug::ReadIndexEarly, 200, Tweaks::default());
+    assert!(why.contains("not linearizable"), "seed {seed}: {why}");
+}
+
+#[test]
+fn reading_before_applying_is_caught_when_applying_lags() {
+    let (seed, why) = caught(UnsafeBug::ReadBeforeApply, 200, LAGGING_APPLY);
+    assert!(why.contains("not linearizable"), "seed {seed}: {why}");
+}
+
+/// The apply lag is a fair setting: the correct node stays safe, convergent and linearizable
+/// under it (the reads wait for the state machine).
+#[test]
+fn a_lagging_state_machine_is_still_linearizable() {
+    for seed in 0..300 {
+        let mut config = SimConfig::for_seed(seed);
+        config.tweaks = LAGGING_APPLY;
+        if let Err(f) = run_seed(seed, &config) {
+            panic!("seed {seed} failed with the apply lag:\n{}", f.message);
+        }
+    }
+}
+
+#[test]
+fn truncating_a_matching_suffix_is_caught() {
+    let (seed, why) = caught(UnsafeBug::TruncateOnMatch, 200, Tweaks::default());
+    assert!(
+        why.contains("safety") || why.contains("not linearizable"),
+        "seed {seed}: {why}"
+    );
+}
+
+#[test]
+fn a_quorum_off_by_one_is_caught() {
+    let (seed, why) = caught(UnsafeBug::QuorumOffByOne, 200, Tweaks::default());
+    assert!(
+        why.contains("two leaders in term") || why.contains("state machine safety"),
+        "seed {seed}: {why}"
+    );
+}
+
+#[test]
+fn answering_a_write_by_index_alone_is_caught() {
+    let (seed, why) = caught(UnsafeBug::AnswerByIndex, 2_000, Tweaks::default());
+    assert!(why.contains("not linearizable"), "seed {seed}: {why}");
+}
+
+/// Liveness: with one timeout for every node, the nodes the convergence phase restarts
+/// together (and ticks in lockstep) time out together and split the vote, term after term.
+#[test]
+fn fixed_election_timeouts_never_converge() {
+    let (seed, why) = caught(UnsafeBug::FixedElectionTimeout, 200, Tweaks::default());
+    assert!(
+        why.contains("one leader after healing"),
+        "seed {seed}: {why}"
+    );
+}
