@@ -62,6 +62,7 @@ transcripts! {
     zoo_commit_past_match_a_follower_commits_its_stale_suffix,
     zoo_quorum_off_by_one_a_lone_leader_commits,
     zoo_fixed_election_timeout_split_votes_repeat,
+    zoo_lease_read_unsafe_a_deposed_leader_reads_stale,
 }
 
 /// A script nobody listed would never run: every `.txt` in the directory must have its test.

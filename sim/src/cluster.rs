@@ -17,7 +17,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use riptide_node::kv::KvStore;
 use riptide_node::protocol::ClientResponse;
-use riptide_node::raft::{Config, Raft, RaftLog, SnapshotImage};
+use riptide_node::raft::{Config, Raft, RaftLog, ReadMode, SnapshotImage};
 use riptide_node::server::executor::Executor;
 use riptide_node::server::UnsafeBug;
 use riptide_node::types::{Entry, NodeId, Term};
@@ -111,6 +111,12 @@ impl Cluster {
         c.max_inflight = 4;
         UnsafeBug::configure(&self.settings.bugs, &mut c);
         c.apply_per_tick = self.settings.tweaks.apply_per_tick;
+        if self.settings.tweaks.lease_reads {
+            c.read_mode = ReadMode::Lease;
+        }
+        if c.read_mode == ReadMode::Lease && !c.bugs.lease_too_long {
+            c.check_quorum = true;
+        }
         if let Some(snapshots) = self.settings.snapshots {
             c.max_snapshot_chunk = snapshots.max_chunk;
         }

@@ -40,6 +40,16 @@ pub struct Tweaks {
     /// entries per tick, so that applying lags behind committing (as with an asynchronous
     /// state machine), as the real node's never does.
     pub apply_per_tick: Option<u32>,
+    /// Leader-lease reads (`--read-mode lease`; check-quorum on whatever the seed says, as
+    /// leases need it).
+    pub lease_reads: bool,
+    /// One clock for every node, ticking every this many steps: each batch of a node starts
+    /// with the ticks that fell due since its last (a stalled node catches up when it resumes,
+    /// as the real loop does). None: every batch draws its own ticks, so a stalled node's clock
+    /// stops and clocks drift without bound, which is fine for everything but leases (they
+    /// assume bounded drift). About 6 steps per tick is the unsynced schedule's rate for a node
+    /// of three; fewer make faults last longer in ticks (a partition heals after about 33 steps).
+    pub synced_clocks: Option<u64>,
 }
 
 impl SimConfig {

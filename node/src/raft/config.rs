@@ -2,6 +2,38 @@
 
 use crate::types::NodeId;
 
+/// How a leader serves linearizable reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadMode {
+    /// A round of heartbeats confirms each batch of reads (thesis §6.4): no clock assumptions.
+    #[default]
+    ReadIndex,
+    /// The leader answers from its own state while it holds a lease (thesis §6.4.1, see
+    /// [`super::lease`]): no round trip, but safe only while clocks drift less than
+    /// `lease_drift` ticks over a lease. Needs check-quorum.
+    Lease,
+}
+
+impl std::str::FromStr for ReadMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "read-index" => Ok(ReadMode::ReadIndex),
+            "lease" => Ok(ReadMode::Lease),
+            _ => Err(format!("unknown read mode `{s}`; one of read-index, lease")),
+        }
+    }
+}
+
+impl std::fmt::Display for ReadMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReadMode::ReadIndex => "read-index",
+            ReadMode::Lease => "lease",
+        })
+    }
+}
+
 /// How a node behaves. `Config::new` gives the defaults described on each field.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -36,6 +68,11 @@ pub struct Config {
     /// follower that heard from a live leader within the minimum election timeout ignores vote
     /// requests (thesis §6.2 and §4.2.3). Default on.
     pub check_quorum: bool,
+    /// How reads are served. Default ReadIndex.
+    pub read_mode: ReadMode,
+    /// With lease reads, the lease ends this many ticks before the minimum election timeout,
+    /// for clock drift. Default 3 ticks (20% of the default minimum timeout).
+    pub lease_drift: u32,
     /// At most this many committed entries handed to the state machine per tick, or None (the
     /// default): all of them in the next Ready. A bound models a state machine that applies
     /// behind the commit index, as an asynchronous one does (the simulation uses it to show
@@ -60,7 +97,8 @@ pub struct CoreBugs {
     pub forget_vote: bool,
     /// Serve ReadIndex before the leader committed an entry of its term.
     pub read_index_early: bool,
-    /// Lease reads with a lease longer than the election timeout.
+    /// Lease reads with a lease longer than the election timeout (and, as the server's bug
+    /// sets it up, without check-quorum).
     pub lease_too_long: bool,
     /// A follower truncates after prevIndex even when the entries match.
     pub truncate_on_match: bool,
@@ -87,6 +125,8 @@ impl Config {
             max_snapshot_chunk: 1024 * 1024,
             pre_vote: true,
             check_quorum: true,
+            read_mode: ReadMode::ReadIndex,
+            lease_drift: 3,
             apply_per_tick: None,
             seed: 0,
             unsafe_vote_any_log: false,
@@ -115,12 +155,33 @@ impl Config {
                 self.heartbeat_interval, self.election_timeout_min
             ));
         }
+        if self.read_mode == ReadMode::Lease && !self.check_quorum && !self.bugs.lease_too_long {
+            return Err(
+                "lease reads need check-quorum: without it followers vote during a lease".into(),
+            );
+        }
+        if self.read_mode == ReadMode::Lease && self.lease_drift >= self.election_timeout_min {
+            return Err(format!(
+                "the lease drift margin {} ticks leaves no lease below the minimum election timeout {}",
+                self.lease_drift, self.election_timeout_min
+            ));
+        }
         if self.max_batch_entries == 0 || self.max_inflight == 0 || self.max_snapshot_chunk == 0 {
             return Err(
                 "max_batch_entries, max_inflight and max_snapshot_chunk must be at least 1".into(),
             );
         }
         Ok(())
+    }
+
+    /// How long a lease lasts, in ticks from when the confirming heartbeat round started: the
+    /// minimum election timeout less the drift margin (with the lease-read-unsafe bug, twice
+    /// the maximum election timeout: longer than any election takes).
+    pub fn lease_ticks(&self) -> u32 {
+        if self.bugs.lease_too_long {
+            return 2 * self.election_timeout_max;
+        }
+        self.election_timeout_min - self.lease_drift
     }
 
     /// Votes needed to win an election or commit: a strict majority of voters.

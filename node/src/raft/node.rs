@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::Config;
+use super::lease::Lease;
 use super::log::RaftLog;
 use super::message::{AppendResult, Body, Message};
 use super::progress::Progress;
@@ -88,6 +89,7 @@ pub(super) struct LeaderState {
     /// Index of the no-op this leader appended; committing it means committing in our own term.
     pub term_start: Index,
     pub reads: ReadQueue,
+    pub lease: Lease,
 }
 
 /// A Raft node's consensus state. Pure: no I/O, no clock, no threads.
@@ -103,6 +105,8 @@ pub struct Raft {
     pub(super) election_elapsed: u32,
     pub(super) election_timeout: u32,
     pub(super) heartbeat_elapsed: u32,
+    /// Ticks since boot (the lease clock).
+    pub(super) clock: u64,
     /// Committed entries the state machine may still take before the next tick (with
     /// [`Config::apply_per_tick`]).
     pub(super) apply_budget: u32,
@@ -141,6 +145,7 @@ impl Raft {
             election_elapsed: 0,
             election_timeout: 0,
             heartbeat_elapsed: 0,
+            clock: 0,
             apply_budget: 0,
             rng,
             hard_state_dirty: false,
@@ -217,6 +222,7 @@ impl Raft {
 
     /// Advances logical time by one tick.
     pub fn tick(&mut self) {
+        self.clock += 1;
         if let Some(n) = self.config.apply_per_tick {
             self.apply_budget = n;
         }
@@ -410,6 +416,10 @@ impl Raft {
                 leader_hint: self.leader,
             });
         };
+        if self.config.read_mode == super::config::ReadMode::Lease {
+            self.lease_read(id);
+            return Ok(());
+        }
         leader
             .reads
             .register(id, committed_own_term.then_some(commit));
@@ -428,6 +438,7 @@ impl Raft {
     /// Collects the work produced since the last call. See [`Ready`] for the order to do it in.
     pub fn ready(&mut self) -> Ready {
         if self.is_leader() {
+            self.decide_lease_reads();
             self.replicate_to_all();
         }
         let hard_state = std::mem::take(&mut self.hard_state_dirty).then(|| self.hard_state());
@@ -505,14 +516,6 @@ impl Raft {
         }
     }
 
-    /// Has a live leader been heard from within the minimum election timeout? Then vote requests
-    /// are ignored (thesis §4.2.3): a node that was cut off must not depose a working leader.
-    fn in_lease(&self) -> bool {
-        self.config.check_quorum
-            && self.leader.is_some()
-            && (self.is_leader() || self.election_elapsed < self.config.election_timeout_min)
-    }
-
     pub(super) fn committed_own_term(&self) -> bool {
         match &self.role {
             RoleState::Leader(leader) => self.log.commit_index() >= leader.term_start,
@@ -538,6 +541,8 @@ impl Raft {
         if let RoleState::Leader(state) = &mut self.role {
             let failed = state.reads.drain();
             self.reads_failed.extend(failed);
+            let failed = Raft::drain_lease_reads(&mut state.lease);
+            self.reads_failed.extend(failed);
         }
         if !matches!(self.role, RoleState::Follower) || self.leader != leader {
             tracing::info!(term = self.term, leader = ?leader, "became follower");
@@ -562,6 +567,7 @@ impl Raft {
             progress,
             term_start,
             reads: ReadQueue::default(),
+            lease: Lease::default(),
         }));
         self.leader = Some(self.config.id);
         self.election_elapsed = 0;

@@ -227,9 +227,15 @@ impl Raft {
 
     /// A heartbeat to everyone: an AppendEntries even with nothing new, re-probing stuck followers.
     pub(super) fn broadcast_heartbeat(&mut self) {
+        let lease_mode = self.lease_mode();
         if let RoleState::Leader(leader) = &mut self.role {
             for progress in leader.progress.values_mut() {
                 progress.probe_sent = false;
+            }
+            if lease_mode {
+                // Every heartbeat is a read round, to time the lease from.
+                let round = leader.reads.start_round();
+                self.lease_round_started(round);
             }
         }
         for peer in self.peers() {
@@ -311,6 +317,14 @@ impl Raft {
         if !leader.reads.wants_round() {
             return;
         }
+        if self.config.read_mode == super::config::ReadMode::Lease {
+            // A heartbeat starts a round of its own in lease mode.
+            self.broadcast_heartbeat();
+            if self.config.voters.len() == 1 {
+                self.maybe_confirm_reads();
+            }
+            return;
+        }
         leader.reads.start_round();
         if self.config.voters.len() == 1 {
             self.maybe_confirm_reads();
@@ -330,6 +344,9 @@ impl Raft {
         acked.sort_unstable_by(|a, b| b.cmp(a));
         let confirmed = acked[quorum - 1];
         let ready = leader.reads.confirm(confirmed);
+        if self.config.read_mode == super::config::ReadMode::Lease {
+            self.extend_lease(confirmed);
+        }
         if !ready.is_empty() {
             self.reads_ready.extend(ready);
             self.maybe_start_read_round();

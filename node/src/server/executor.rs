@@ -245,6 +245,11 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         self.raft.tick();
     }
 
+    /// Ticks the loop missed and does not fire (see [`Raft::skip_ticks`]).
+    pub fn skip_ticks(&mut self, ticks: u64) {
+        self.raft.skip_ticks(ticks);
+    }
+
     /// One client request; the answer goes to `reply`, now or once it is known.
     pub fn on_client(&mut self, request: ClientRequest, reply: C::Reply) {
         let write = match request.op {

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use super::compaction::SnapshotPolicy;
 use super::peer_gate::Secret;
 use crate::raft::config::CoreBugs;
-use crate::raft::Config;
+use crate::raft::{Config, ReadMode};
 use crate::types::NodeId;
 
 /// Declares [`UnsafeBug`] with its command-line names, and keeps each variant's doc comment as
@@ -84,13 +84,16 @@ unsafe_bugs! {
     /// applied >= read index (thesis §6.4 step 4). A client sees a stale read when applying lags
     /// behind committing, as after a leader change.
     ReadBeforeApply => "read-before-apply",
-    /// Leader-lease reads with a lease longer than the election timeout: the leader serves
-    /// reads locally for up to twice the maximum election timeout after a majority last heard
-    /// from it. History: raft-rs's `LeaseBased` reads, etcd-raft's README and openraft's
-    /// leader-lease docs all warn that a lease must expire before a new leader can be elected.
-    /// Rule broken: a lease shorter than the minimum election timeout less the clock drift,
-    /// timed from when the heartbeats were sent. A client sees a stale read from a deposed
-    /// leader behind a partition or after a pause. Only with `--read-mode lease`.
+    /// Leader-lease reads with a lease longer than the election timeout and without the
+    /// check-quorum that leases rest on: the leader serves reads locally for up to twice the
+    /// maximum election timeout after a majority last heard from it, never steps down on its
+    /// own, and followers that just heard from it still grant votes. History: raft-rs's
+    /// `LeaseBased` reads (documented as needing check_quorum), etcd-raft's README and
+    /// openraft's leader-lease docs all warn that a lease must expire before a new leader can be
+    /// elected. Rule broken: a lease shorter than the minimum election timeout less the clock
+    /// drift, timed from when the heartbeats were sent, with followers holding off votes for
+    /// that long (thesis §6.4.1). A client sees a stale read from a deposed leader behind a
+    /// partition. Turns on `--read-mode lease` by itself.
     LeaseReadUnsafe => "lease-read-unsafe",
     /// A follower deletes every entry after prevIndex before appending the message's entries,
     /// even when they match. History: openraft's fix "deleting entries after prev-log-id
@@ -141,9 +144,13 @@ impl UnsafeBug {
         help
     }
 
-    /// Turns on the bugs that live in the Raft core.
+    /// Turns on the bugs that live in the Raft core (lease-read-unsafe turns on lease reads).
     pub fn configure(bugs: &[UnsafeBug], config: &mut Config) {
         let has = |bug| bugs.contains(&bug);
+        if has(UnsafeBug::LeaseReadUnsafe) {
+            config.read_mode = ReadMode::Lease;
+            config.check_quorum = false;
+        }
         config.unsafe_vote_any_log = has(UnsafeBug::VoteAnyLog);
         config.bugs = CoreBugs {
             commit_prior_term: has(UnsafeBug::CommitPriorTerm),
@@ -197,6 +204,8 @@ pub struct NodeOptions {
     /// Most client sessions the state machine keeps (least recently used expire first).
     pub max_sessions: usize,
     pub unsafe_bugs: Vec<UnsafeBug>,
+    /// `--read-mode`: ReadIndex (the default) or leader leases.
+    pub read_mode: ReadMode,
     /// `--cluster-id`: the cluster this node belongs to (checked against its data dir).
     pub cluster_id: Option<String>,
     /// `--cluster-secret-file`: peers must prove they know it.
@@ -268,6 +277,8 @@ impl NodeOptions {
         config.heartbeat_interval = ticks(self.heartbeat_ms);
         config.seed = self.seed;
         config.max_snapshot_chunk = self.snapshot_chunk_bytes;
+        config.read_mode = self.read_mode;
+        config.lease_drift = (config.election_timeout_min / 5).max(1);
         UnsafeBug::configure(&self.unsafe_bugs, &mut config);
         config
     }

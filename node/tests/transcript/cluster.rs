@@ -12,7 +12,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use riptide_node::raft::{Config, Message, Raft, RaftLog, ReadId, ReadState, Ready, SnapshotImage};
+use riptide_node::raft::{
+    Config, Message, Raft, RaftLog, ReadId, ReadMode, ReadState, Ready, SnapshotImage,
+};
 use riptide_node::server::UnsafeBug;
 use riptide_node::types::{Entry, HardState, Index, NodeId, Payload, Term};
 
@@ -35,6 +37,8 @@ pub struct Options {
     /// Deliberate bugs of the core (`UnsafeBug` names), to show what each breaks.
     pub bugs: Vec<UnsafeBug>,
     pub apply_per_tick: Option<u32>,
+    /// Lease reads instead of ReadIndex.
+    pub lease: bool,
 }
 
 impl Default for Options {
@@ -52,6 +56,7 @@ impl Default for Options {
             max_snapshot_chunk: c.max_snapshot_chunk,
             bugs: Vec::new(),
             apply_per_tick: c.apply_per_tick,
+            lease: false,
         }
     }
 }
@@ -143,6 +148,9 @@ impl Cluster {
         (c.election_timeout_min, c.election_timeout_max) = o.election_timeout;
         c.max_snapshot_chunk = o.max_snapshot_chunk;
         c.apply_per_tick = o.apply_per_tick;
+        if o.lease {
+            c.read_mode = ReadMode::Lease;
+        }
         UnsafeBug::configure(&o.bugs, &mut c);
         c
     }

@@ -169,7 +169,7 @@ impl Session {
 }
 
 /// `cluster N [prevote=B] [checkquorum=B] [seed=N] [max-batch=N] [max-inflight=N] [heartbeat=N]
-/// [election=MIN..MAX] [chunk=N] [bugs=NAME,…] [apply-per-tick=N]`.
+/// [election=MIN..MAX] [chunk=N] [bugs=NAME,…] [apply-per-tick=N] [lease=B]`.
 fn start_cluster(mut words: Words) -> Result<Cluster, String> {
     let size = words.optional_number()?.ok_or("cluster needs a size")?;
     let mut o = Options::default();
@@ -196,6 +196,7 @@ fn start_cluster(mut words: Words) -> Result<Cluster, String> {
         o.bugs = (bugs.split(',').map(str::parse).collect::<Result<_, _>>())?;
     }
     o.apply_per_tick = words.number_option("apply-per-tick")?.map(|n| n as u32);
+    o.lease = words.bool_option("lease")?.unwrap_or(false);
     words.finish()?;
     Cluster::new(size, o)
 }
