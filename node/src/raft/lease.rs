@@ -118,3 +118,55 @@ impl Raft {
         std::mem::take(&mut lease.waiting)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::raft::{Config, Raft, RaftLog, ReadMode};
+    use crate::types::HardState;
+
+    fn lone_leader(read_mode: ReadMode) -> Raft {
+        let mut config = Config::new(1, vec![1]);
+        config.read_mode = read_mode;
+        let mut raft = Raft::new(
+            config,
+            HardState::default(),
+            RaftLog::recovered(0, 0, vec![]),
+        )
+        .expect("valid config");
+        raft.persisted(raft.log().last_index());
+        raft.ready();
+        assert!(raft.is_leader());
+        raft
+    }
+
+    #[test]
+    fn a_lone_leader_answers_lease_reads() {
+        let mut raft = lone_leader(ReadMode::Lease);
+        raft.read_index(7).unwrap();
+        let ready = raft.ready();
+        assert_eq!(ready.reads.len(), 1, "{ready:?}");
+        // Now inside its lease: the next read is ready without any round.
+        raft.read_index(8).unwrap();
+        assert_eq!(raft.ready().reads.len(), 1);
+    }
+
+    #[test]
+    fn lease_reads_need_check_quorum() {
+        let mut config = Config::new(1, vec![1, 2, 3]);
+        config.read_mode = ReadMode::Lease;
+        config.check_quorum = false;
+        assert!(config.validate().unwrap_err().contains("check-quorum"));
+    }
+
+    #[test]
+    fn the_lease_ends_before_the_minimum_election_timeout() {
+        let config = Config::new(1, vec![1, 2, 3]);
+        assert_eq!(
+            config.lease_ticks(),
+            config.election_timeout_min - config.lease_drift
+        );
+        let mut buggy = config.clone();
+        buggy.bugs.lease_too_long = true;
+        assert!(buggy.lease_ticks() > config.election_timeout_max);
+    }
+}

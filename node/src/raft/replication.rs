@@ -241,6 +241,10 @@ impl Raft {
         for peer in self.peers() {
             self.send_append(peer, true);
         }
+        if lease_mode && self.config.voters.len() == 1 {
+            // A lone voter is its own majority: the round is confirmed as it starts.
+            self.maybe_confirm_reads();
+        }
     }
 
     /// Sends `to` as many batches as its progress allows (one probe, or up to the in-flight window).
@@ -319,11 +323,7 @@ impl Raft {
         }
         if self.config.read_mode == super::config::ReadMode::Lease {
             // A heartbeat starts a round of its own in lease mode.
-            self.broadcast_heartbeat();
-            if self.config.voters.len() == 1 {
-                self.maybe_confirm_reads();
-            }
-            return;
+            return self.broadcast_heartbeat();
         }
         leader.reads.start_round();
         if self.config.voters.len() == 1 {
