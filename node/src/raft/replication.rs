@@ -66,8 +66,10 @@ impl Raft {
             }
         } else {
             if self.config.bugs.truncate_on_match && !entries.is_empty() {
-                // The bug: everything after prev_index goes, matching or not.
-                self.log.truncate_after(prev_index);
+                // The bug: everything after prev_index goes, matching or not (short of what
+                // this follower knows is committed: it is the leader's commit the bug breaks).
+                self.log
+                    .truncate_after(prev_index.max(self.log.commit_index()));
             }
             let (last_new, overwrite) = self.log.append_after(prev_index, &entries);
             if let Some(o) = overwrite {

@@ -95,11 +95,12 @@ unsafe_bugs! {
     /// that long (thesis §6.4.1). A client sees a stale read from a deposed leader behind a
     /// partition. Turns on `--read-mode lease` by itself.
     LeaseReadUnsafe => "lease-read-unsafe",
-    /// A follower deletes every entry after prevIndex before appending the message's entries,
-    /// even when they match. History: openraft's fix "deleting entries after prev-log-id
-    /// causes committed entry to be lost". Rule broken: delete only from the first conflict
-    /// (Figure 2, AppendEntries step 3). A client sees a lost write: a delayed, reordered
-    /// AppendEntries erases committed entries the leader still counts.
+    /// A follower deletes every entry after prevIndex (that it does not itself know to be
+    /// committed) before appending the message's entries, even when they match. History:
+    /// openraft's fix "deleting entries after prev-log-id causes committed entry to be lost".
+    /// Rule broken: delete only from the first conflict (Figure 2, AppendEntries step 3). A
+    /// client sees a lost write: a delayed, reordered AppendEntries erases entries the follower
+    /// acknowledged and the leader committed by counting it.
     TruncateOnMatch => "truncate-on-match",
     /// A follower sets its commit index to the leader's, ignoring how far the message vouched
     /// for its log. History: etcd-raft's `lagging_commit` test; toydb's heartbeat handling.
