@@ -124,8 +124,8 @@ fn answering_a_write_by_index_alone_is_caught() {
     assert!(why.contains("not linearizable"), "seed {seed}: {why}");
 }
 
-/// Liveness: with one timeout for every node, the nodes the convergence phase restarts
-/// together (and ticks in lockstep) time out together and split the vote, term after term.
+/// Liveness: with one timeout for every node, the nodes the convergence phase ticks in
+/// lockstep time out together and split the vote, term after term.
 #[test]
 fn fixed_election_timeouts_never_converge() {
     let (seed, why) = caught(UnsafeBug::FixedElectionTimeout, 200, Tweaks::default());
