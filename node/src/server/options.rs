@@ -44,12 +44,18 @@ macro_rules! unsafe_bugs {
 }
 
 unsafe_bugs! {
-    /// Serve `get` from the local state machine on any node, without ReadIndex.
+    /// Serve `get` from the local state machine on any node, without ReadIndex. History:
+    /// Jepsen's 2014 etcd and Consul analyses. Rule broken: a read must confirm leadership with
+    /// a quorum round (thesis §6.4). A client sees a stale read from a follower or a deposed
+    /// leader.
     StaleRead => "stale-read",
-    /// Grant votes without the election restriction's log up-to-date check.
+    /// Grant votes without the election restriction's log up-to-date check. Rule broken: vote
+    /// only for a candidate whose log is at least as up to date (§5.4.1). A client sees a lost
+    /// write: a leader without a committed entry replaces it.
     VoteAnyLog => "vote-any-log",
     /// Answer `Ok` to a put or append as soon as the leader appended it, before a majority has
-    /// it (a cas still waits for its result, which depends on the state).
+    /// it (a cas still waits for its result, which depends on the state). Rule broken: answer a
+    /// write only once its entry is committed. A client sees a lost write after a failover.
     AckBeforeCommit => "ack-before-commit",
     /// A follower that installs a snapshot from the leader moves its applied index to the
     /// snapshot's but keeps its own, older state machine: the restore step is skipped (as when
