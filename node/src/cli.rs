@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::raft::ReadMode;
 use crate::server::compaction::SnapshotPolicy;
 use crate::server::peer_gate::Secret;
 use crate::server::{self, NodeOptions, UnsafeBug};
@@ -74,13 +75,16 @@ pub struct Args {
     /// a retry in an expired session gets a definite "session expired" error.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_sessions: u64,
-    /// TEST ONLY: break Raft on purpose to prove riptide catches it. One of: stale-read
-    /// (serve reads locally without ReadIndex), vote-any-log (skip the vote's log check),
-    /// ack-before-commit (answer puts and appends before they commit), install-without-restore
-    /// (a follower installing a snapshot keeps its old state machine), no-dedup (retried commands
-    /// apply again: sessions ignored). Repeatable.
-    #[arg(long = "unsafe-bug")]
+    /// TEST ONLY: break Raft on purpose to prove riptide catches it (see --help for the list:
+    /// each bug's history, the rule it breaks and what a client sees). Repeatable.
+    #[arg(long = "unsafe-bug", value_name = "NAME", long_help = UnsafeBug::help())]
     pub unsafe_bugs: Vec<UnsafeBug>,
+    /// How the leader serves reads: read-index (a heartbeat round confirms each batch of reads;
+    /// no clock assumptions) or lease (answered locally while a majority heard from the leader
+    /// within the minimum election timeout less a drift margin of 20%, timed from when the
+    /// heartbeats were sent; needs clocks that drift less than that).
+    #[arg(long, default_value_t = ReadMode::ReadIndex, value_name = "MODE")]
+    pub read_mode: ReadMode,
     /// The cluster this node belongs to: 1 to 64 characters from A-Z a-z 0-9 . _ -. Stored in
     /// the data dir on the first start; a later start with another id refuses to run, and peers
     /// of another cluster are never admitted. `riptide test` and `riptide cluster` generate one.
@@ -155,6 +159,7 @@ pub fn run(args: Args) -> ExitCode {
         snapshot_chunk_bytes: args.snapshot_chunk_bytes as usize,
         max_sessions: args.max_sessions as usize,
         unsafe_bugs: args.unsafe_bugs,
+        read_mode: args.read_mode,
         cluster_id: args.cluster_id,
         secret,
     };

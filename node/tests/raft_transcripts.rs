@@ -55,6 +55,14 @@ transcripts! {
     snapshot_from_a_stale_term_is_refused_and_the_stale_leader_steps_down,
     snapshot_a_follower_that_crashes_mid_transfer_starts_over,
     a_follower_whose_committed_entries_are_replaced_stops_applying,
+    zoo_commit_prior_term_a_counted_entry_is_lost,
+    zoo_forget_vote_a_restarted_voter_votes_twice,
+    zoo_read_index_early_a_new_leader_reads_below_a_committed_write,
+    zoo_truncate_on_match_a_late_append_erases_a_committed_entry,
+    zoo_commit_past_match_a_follower_commits_its_stale_suffix,
+    zoo_quorum_off_by_one_a_lone_leader_commits,
+    zoo_fixed_election_timeout_split_votes_repeat,
+    zoo_lease_read_unsafe_a_deposed_leader_reads_stale,
 }
 
 /// A script nobody listed would never run: every `.txt` in the directory must have its test.

@@ -17,12 +17,12 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use riptide_node::kv::KvStore;
 use riptide_node::protocol::ClientResponse;
-use riptide_node::raft::{Config, Raft, RaftLog, SnapshotImage};
+use riptide_node::raft::{Config, Raft, RaftLog, ReadMode, SnapshotImage};
 use riptide_node::server::executor::Executor;
 use riptide_node::server::UnsafeBug;
 use riptide_node::types::{Entry, NodeId, Term};
 
-use crate::config::SnapshotSettings;
+use crate::config::{SnapshotSettings, Tweaks};
 use crate::network::{Answers, Delivery, Outbox, SimNetwork};
 use crate::safety::{log_matching, Applied, DurableLog, Safety};
 use crate::storage::{Disk, Encodings, SimStorage, SnapshotCounters};
@@ -44,6 +44,7 @@ pub struct NodeSettings {
     pub bugs: Vec<UnsafeBug>,
     /// Log compaction and InstallSnapshot, if on.
     pub snapshots: Option<SnapshotSettings>,
+    pub tweaks: Tweaks,
 }
 
 pub struct Cluster {
@@ -108,7 +109,14 @@ impl Cluster {
         c.check_quorum = self.settings.pre_vote;
         c.max_batch_entries = 3; // small batches exercise pipelining and partial acks
         c.max_inflight = 4;
-        c.unsafe_vote_any_log = self.settings.bugs.contains(&UnsafeBug::VoteAnyLog);
+        UnsafeBug::configure(&self.settings.bugs, &mut c);
+        c.apply_per_tick = self.settings.tweaks.apply_per_tick;
+        if self.settings.tweaks.lease_reads {
+            c.read_mode = ReadMode::Lease;
+        }
+        if c.read_mode == ReadMode::Lease && !c.bugs.lease_too_long {
+            c.check_quorum = true;
+        }
         if let Some(snapshots) = self.settings.snapshots {
             c.max_snapshot_chunk = snapshots.max_chunk;
         }

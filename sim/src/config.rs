@@ -29,6 +29,27 @@ pub struct SimConfig {
     pub snapshots: Option<SnapshotSettings>,
     /// Deliberate bugs, to prove the simulation catches them.
     pub bugs: Vec<UnsafeBug>,
+    /// Settings off the seed mix, for the runs that prove a bug needs them to show.
+    pub tweaks: Tweaks,
+}
+
+/// Node behaviour the seed mix leaves at the node's defaults, turned on by tests that need it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tweaks {
+    /// The core's `apply_per_tick`: a state machine that applies at most this many committed
+    /// entries per tick, so that applying lags behind committing (as with an asynchronous
+    /// state machine), as the real node's never does.
+    pub apply_per_tick: Option<u32>,
+    /// Leader-lease reads (`--read-mode lease`; check-quorum on whatever the seed says, as
+    /// leases need it).
+    pub lease_reads: bool,
+    /// One clock for every node, ticking every this many steps: each batch of a node starts
+    /// with the ticks that fell due since its last (a stalled node catches up when it resumes,
+    /// as the real loop does). None: every batch draws its own ticks, so a stalled node's clock
+    /// stops and clocks drift without bound, which is fine for everything but leases (they
+    /// assume bounded drift). About 6 steps per tick is the unsynced schedule's rate for a node
+    /// of three; fewer make faults last longer in ticks (a partition heals after about 33 steps).
+    pub synced_clocks: Option<u64>,
 }
 
 impl SimConfig {
@@ -49,6 +70,7 @@ impl SimConfig {
             keys: 3,
             snapshots: SnapshotSettings::for_seed(seed),
             bugs: Vec::new(),
+            tweaks: Tweaks::default(),
         }
     }
 }

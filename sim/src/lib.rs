@@ -33,5 +33,5 @@ pub mod run;
 pub mod safety;
 pub mod storage;
 
-pub use config::{SimConfig, SnapshotSettings};
+pub use config::{SimConfig, SnapshotSettings, Tweaks};
 pub use run::{run_seed, Failure, RunStats};

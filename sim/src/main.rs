@@ -24,8 +24,8 @@ const USAGE: &str = "usage: riptide-sim [--seeds N] [--start S] [--threads N] [-
   --threads N    worker threads (default: every core)
   --seed S       run one seed and print what failed
   --history FILE with --seed: write the run's client history (riptide JSONL) to FILE
-  --bug NAME     enable a deliberate bug (stale-read, vote-any-log, ack-before-commit,
-                 install-without-restore)";
+  --bug NAME     enable a deliberate bug (an --unsafe-bug name: riptide-node --help lists
+                 them)";
 
 struct Args {
     seeds: u64,

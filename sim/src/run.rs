@@ -79,6 +79,8 @@ struct Run {
     last_completion: BTreeMap<usize, Completion>,
     /// Nodes whose loop is stalled, and until when.
     stalled_until: BTreeMap<NodeId, u64>,
+    /// With synced clocks: the shared clock's tick each node has reached.
+    ticked: BTreeMap<NodeId, u64>,
     stats: RunStats,
 }
 
@@ -89,6 +91,7 @@ impl Run {
             pre_vote: config.pre_vote,
             bugs: config.bugs.clone(),
             snapshots: config.snapshots,
+            tweaks: config.tweaks,
         };
         let cluster = Cluster::new(config.nodes, settings);
         let ids = cluster.ids().to_vec();
@@ -106,6 +109,7 @@ impl Run {
             next_value: 0,
             last_completion: BTreeMap::new(),
             stalled_until: BTreeMap::new(),
+            ticked: BTreeMap::new(),
             stats: RunStats::default(),
         }
     }
@@ -146,6 +150,7 @@ impl Run {
             220..=221 => self.stall_some(),
             222..=251 => {
                 if let Some(&id) = self.cluster.crashed().first() {
+                    self.ticked.remove(&id);
                     let answers = self.cluster.restart(id);
                     self.route(answers);
                 }
@@ -191,14 +196,19 @@ impl Run {
             .into_iter()
             .map(Input::Deliver)
             .collect();
-        let ticks = match self.rng.gen_range(0..10) {
-            0..=4 => 0,
-            5..=8 => 1,
-            _ => self.rng.gen_range(2..=5), // a stalled loop catching up
-        };
-        for _ in 0..ticks {
-            let at = self.rng.gen_range(0..=batch.len());
-            batch.insert(at, Input::Tick);
+        if let Some(steps_per_tick) = self.config.tweaks.synced_clocks {
+            let due = self.due_ticks(id, steps_per_tick);
+            batch.splice(0..0, (0..due).map(|_| Input::Tick));
+        } else {
+            let ticks = match self.rng.gen_range(0..10) {
+                0..=4 => 0,
+                5..=8 => 1,
+                _ => self.rng.gen_range(2..=5), // a stalled loop catching up
+            };
+            for _ in 0..ticks {
+                let at = self.rng.gen_range(0..=batch.len());
+                batch.insert(at, Input::Tick);
+            }
         }
         self.stats.largest_batch = self.stats.largest_batch.max(batch.len());
         let armed = self.cluster.crash_armed(id);
@@ -210,6 +220,14 @@ impl Run {
         }
         self.after_crash_of(id);
         self.route(answers);
+    }
+
+    /// With synced clocks: the ticks of the shared clock `id` has not had yet (a node that just
+    /// booted starts from now).
+    fn due_ticks(&mut self, id: NodeId, steps_per_tick: u64) -> u64 {
+        let now = self.now / steps_per_tick;
+        let last = self.ticked.insert(id, now).unwrap_or(now);
+        now - last
     }
 
     /// Crashes a node, now or at a storage call inside one of its next Readies, keeping a

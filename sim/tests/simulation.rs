@@ -136,6 +136,7 @@ fn old(nodes: u64, steps: usize, pre_vote: bool) -> impl Fn(u64) -> SimConfig + 
         keys: 3,
         snapshots: None,
         bugs: Vec::new(),
+        tweaks: Default::default(),
     }
 }
 

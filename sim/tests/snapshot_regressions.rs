@@ -15,6 +15,7 @@ fn config(nodes: u64, pre_vote: bool, policy: SnapshotPolicy, max_chunk: usize) 
         keys: 3,
         snapshots: Some(SnapshotSettings { policy, max_chunk }),
         bugs: Vec::new(),
+        tweaks: Default::default(),
     }
 }
 

@@ -38,6 +38,7 @@ fn a_truncated_acknowledgement_never_leaves_the_follower() {
         pre_vote: true,
         bugs: Vec::<UnsafeBug>::new(),
         snapshots: None,
+        tweaks: Default::default(),
     };
     let mut cluster = Cluster::new(3, settings);
     let batch = vec![

@@ -33,8 +33,8 @@ pub struct ClusterArgs {
     /// Seed for the nodes' election timeouts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// TEST ONLY: a deliberate bug for every node (stale-read, vote-any-log, ack-before-commit).
-    #[arg(long = "unsafe-bug")]
+    /// TEST ONLY: a deliberate bug for every node (see --help for the list). Repeatable.
+    #[arg(long = "unsafe-bug", value_name = "NAME", long_help = UnsafeBug::help())]
     pub unsafe_bugs: Vec<UnsafeBug>,
     /// The cluster's id. Default: the one this --dir's cluster was formed with (kept in
     /// DIR/cluster-id), or a fresh one for a new cluster.

@@ -111,10 +111,9 @@ pub struct TestArgs {
     /// lagging followers receive snapshots.
     #[arg(long)]
     pub snapshot_tail: Option<u64>,
-    /// TEST ONLY: pass a deliberate bug to every node (stale-read, vote-any-log,
-    /// ack-before-commit, install-without-restore, no-dedup) to prove the bench catches it. Repeatable;
-    /// recorded in test.json.
-    #[arg(long = "unsafe-bug")]
+    /// TEST ONLY: pass a deliberate bug to every node to prove the bench catches it (see --help
+    /// for the list). Repeatable; recorded in test.json.
+    #[arg(long = "unsafe-bug", value_name = "NAME", long_help = UnsafeBug::help())]
     pub unsafe_bugs: Vec<UnsafeBug>,
     /// Where runs are stored.
     #[arg(long, default_value = "results")]

@@ -2,6 +2,38 @@
 
 use crate::types::NodeId;
 
+/// How a leader serves linearizable reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadMode {
+    /// A round of heartbeats confirms each batch of reads (thesis §6.4): no clock assumptions.
+    #[default]
+    ReadIndex,
+    /// The leader answers from its own state while it holds a lease (thesis §6.4.1, see
+    /// [`super::lease`]): no round trip, but safe only while clocks drift less than
+    /// `lease_drift` ticks over a lease. Needs check-quorum.
+    Lease,
+}
+
+impl std::str::FromStr for ReadMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "read-index" => Ok(ReadMode::ReadIndex),
+            "lease" => Ok(ReadMode::Lease),
+            _ => Err(format!("unknown read mode `{s}`; one of read-index, lease")),
+        }
+    }
+}
+
+impl std::fmt::Display for ReadMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReadMode::ReadIndex => "read-index",
+            ReadMode::Lease => "lease",
+        })
+    }
+}
+
 /// How a node behaves. `Config::new` gives the defaults described on each field.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -36,11 +68,46 @@ pub struct Config {
     /// follower that heard from a live leader within the minimum election timeout ignores vote
     /// requests (thesis §6.2 and §4.2.3). Default on.
     pub check_quorum: bool,
+    /// How reads are served. Default ReadIndex.
+    pub read_mode: ReadMode,
+    /// With lease reads, the lease ends this many ticks before the minimum election timeout,
+    /// for clock drift. Default 3 ticks (20% of the default minimum timeout).
+    pub lease_drift: u32,
+    /// At most this many committed entries handed to the state machine per tick, or None (the
+    /// default): all of them in the next Ready. A bound models a state machine that applies
+    /// behind the commit index, as an asynchronous one does (the simulation uses it to show
+    /// that reads wait for applying).
+    pub apply_per_tick: Option<u32>,
     /// Seed of the election-timeout randomness (mixed with the node id).
     pub seed: u64,
     /// TEST ONLY: grant votes without checking that the candidate's log is up to date. Breaks the
     /// election restriction (paper §5.4.1) so that riptide can prove it finds lost writes.
     pub unsafe_vote_any_log: bool,
+    /// TEST ONLY: further deliberate bugs of the core, all off by default.
+    pub bugs: CoreBugs,
+}
+
+/// TEST ONLY: deliberate bugs of the core, to prove that riptide catches them. What each breaks,
+/// and where it comes from, is documented on `UnsafeBug` (`riptide-node --help`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoreBugs {
+    /// Commit an earlier term's entry by counting replicas (Figure 8).
+    pub commit_prior_term: bool,
+    /// Forget the vote of the current term on restart.
+    pub forget_vote: bool,
+    /// Serve ReadIndex before the leader committed an entry of its term.
+    pub read_index_early: bool,
+    /// Lease reads with a lease longer than the election timeout (and, as the server's bug
+    /// sets it up, without check-quorum).
+    pub lease_too_long: bool,
+    /// A follower truncates after prevIndex even when the entries match.
+    pub truncate_on_match: bool,
+    /// A follower commits up to the leader's commit index, past what the message vouched for.
+    pub commit_past_match: bool,
+    /// A quorum of n/2 instead of n/2 + 1.
+    pub quorum_off_by_one: bool,
+    /// Election timeouts are not randomised.
+    pub fixed_election_timeout: bool,
 }
 
 impl Config {
@@ -58,8 +125,12 @@ impl Config {
             max_snapshot_chunk: 1024 * 1024,
             pre_vote: true,
             check_quorum: true,
+            read_mode: ReadMode::ReadIndex,
+            lease_drift: 3,
+            apply_per_tick: None,
             seed: 0,
             unsafe_vote_any_log: false,
+            bugs: CoreBugs::default(),
         }
     }
 
@@ -84,6 +155,17 @@ impl Config {
                 self.heartbeat_interval, self.election_timeout_min
             ));
         }
+        if self.read_mode == ReadMode::Lease && !self.check_quorum && !self.bugs.lease_too_long {
+            return Err(
+                "lease reads need check-quorum: without it followers vote during a lease".into(),
+            );
+        }
+        if self.read_mode == ReadMode::Lease && self.lease_drift >= self.election_timeout_min {
+            return Err(format!(
+                "the lease drift margin {} ticks leaves no lease below the minimum election timeout {}",
+                self.lease_drift, self.election_timeout_min
+            ));
+        }
         if self.max_batch_entries == 0 || self.max_inflight == 0 || self.max_snapshot_chunk == 0 {
             return Err(
                 "max_batch_entries, max_inflight and max_snapshot_chunk must be at least 1".into(),
@@ -92,8 +174,22 @@ impl Config {
         Ok(())
     }
 
+    /// How long a lease lasts, in ticks from when the confirming heartbeat round started: the
+    /// minimum election timeout less the drift margin (with the lease-read-unsafe bug, twice
+    /// the maximum election timeout: longer than any election takes).
+    pub fn lease_ticks(&self) -> u32 {
+        if self.bugs.lease_too_long {
+            return 2 * self.election_timeout_max;
+        }
+        self.election_timeout_min - self.lease_drift
+    }
+
     /// Votes needed to win an election or commit: a strict majority of voters.
     pub fn quorum(&self) -> usize {
+        if self.bugs.quorum_off_by_one {
+            // The bug: a lone node of three is a "majority".
+            return (self.voters.len() / 2).max(1);
+        }
         self.voters.len() / 2 + 1
     }
 }

@@ -169,6 +169,13 @@ impl RaftLog {
         }
     }
 
+    /// TEST ONLY (the truncate-on-match bug): drops every entry after `index`, matching or not.
+    pub fn truncate_after(&mut self, index: Index) {
+        if index >= self.offset_index && index < self.last_index() {
+            self.truncate_from(index + 1);
+        }
+    }
+
     fn truncate_from(&mut self, index: Index) {
         self.entries
             .truncate((index - self.offset_index - 1) as usize);
@@ -313,11 +320,17 @@ impl RaftLog {
 
     /// Committed entries not yet handed to the state machine; marks them applied.
     pub fn take_committed(&mut self) -> Vec<Entry> {
-        if self.commit <= self.applied {
+        self.take_committed_at_most(usize::MAX)
+    }
+
+    /// The first `max` committed entries not yet handed to the state machine; marks them applied.
+    pub fn take_committed_at_most(&mut self, max: usize) -> Vec<Entry> {
+        if self.commit <= self.applied || max == 0 {
             return Vec::new();
         }
-        let out = self.slice(self.applied + 1, self.commit + 1);
-        self.applied = self.commit;
+        let to = self.commit.min(self.applied.saturating_add(max as Index));
+        let out = self.slice(self.applied + 1, to + 1);
+        self.applied = to;
         out
     }
 }

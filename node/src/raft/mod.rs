@@ -26,7 +26,8 @@
 //!   appends a no-op so that it can commit in its own term.
 //! - **Commitment** (§5.4.2): only entries of the current term are committed by counting replicas;
 //!   older ones commit indirectly (Figure 8).
-//! - **Reads** (thesis §6.4): ReadIndex, see [`read_index`].
+//! - **Reads** (thesis §6.4): ReadIndex, see [`read_index`]; or, as an option, leader leases
+//!   (§6.4.1), see [`lease`].
 //! - **Check quorum** (thesis §6.2): a leader that cannot hear a majority steps down, and followers
 //!   that hear a live leader ignore vote requests (§4.2.3).
 //! - **Log compaction and InstallSnapshot** (§7, [`snapshot`]): the server snapshots the state
@@ -35,10 +36,11 @@
 //!
 //! # Not implemented (yet)
 //!
-//! Membership changes, leadership transfer, lease reads.
+//! Membership changes, leadership transfer.
 
 pub mod config;
 pub mod election;
+pub mod lease;
 pub mod log;
 pub mod message;
 pub mod node;
@@ -48,7 +50,7 @@ pub mod replication;
 pub mod snapshot;
 pub mod violation;
 
-pub use config::Config;
+pub use config::{Config, ReadMode};
 pub use log::RaftLog;
 pub use message::{AppendResult, Body, Message, SnapshotResult};
 pub use node::{NotLeader, Raft, Ready, SafetyViolation};

@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::Config;
+use super::lease::Lease;
 use super::log::RaftLog;
 use super::message::{AppendResult, Body, Message};
 use super::progress::Progress;
@@ -88,6 +89,7 @@ pub(super) struct LeaderState {
     /// Index of the no-op this leader appended; committing it means committing in our own term.
     pub term_start: Index,
     pub reads: ReadQueue,
+    pub lease: Lease,
 }
 
 /// A Raft node's consensus state. Pure: no I/O, no clock, no threads.
@@ -103,6 +105,11 @@ pub struct Raft {
     pub(super) election_elapsed: u32,
     pub(super) election_timeout: u32,
     pub(super) heartbeat_elapsed: u32,
+    /// Ticks since boot (the lease clock).
+    pub(super) clock: u64,
+    /// Committed entries the state machine may still take before the next tick (with
+    /// [`Config::apply_per_tick`]).
+    pub(super) apply_budget: u32,
     rng: ChaCha8Rng,
     hard_state_dirty: bool,
     pub(super) outbox: Vec<Message>,
@@ -130,13 +137,16 @@ impl Raft {
             ChaCha8Rng::seed_from_u64(config.seed ^ config.id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut raft = Raft {
             term: hard_state.term,
-            voted_for: hard_state.voted_for,
+            // The forget-vote bug: the term comes back, the vote does not.
+            voted_for: hard_state.voted_for.filter(|_| !config.bugs.forget_vote),
             leader: None,
             role: RoleState::Follower,
             log,
             election_elapsed: 0,
             election_timeout: 0,
             heartbeat_elapsed: 0,
+            clock: 0,
+            apply_budget: 0,
             rng,
             hard_state_dirty: false,
             outbox: Vec::new(),
@@ -212,6 +222,10 @@ impl Raft {
 
     /// Advances logical time by one tick.
     pub fn tick(&mut self) {
+        self.clock += 1;
+        if let Some(n) = self.config.apply_per_tick {
+            self.apply_budget = n;
+        }
         if self.is_leader() {
             self.tick_leader();
         } else {
@@ -239,22 +253,6 @@ impl Raft {
                 self.become_follower(self.term, None);
             }
         }
-    }
-
-    /// Did a majority (counting ourselves) talk to us since the last check? Resets the marks.
-    fn quorum_active(&mut self) -> bool {
-        let quorum = self.config.quorum();
-        let RoleState::Leader(leader) = &mut self.role else {
-            return false;
-        };
-        let mut active = 1;
-        for progress in leader.progress.values_mut() {
-            if progress.recent_active {
-                active += 1;
-            }
-            progress.recent_active = false;
-        }
-        active >= quorum
     }
 
     /// Processes one message from a peer.
@@ -410,13 +408,18 @@ impl Raft {
     /// Starts a linearizable read. The read comes back in [`Ready::reads`] with the index the state
     /// machine must reach before answering, or in [`Ready::failed_reads`] if leadership is lost.
     pub fn read_index(&mut self, id: ReadId) -> Result<(), NotLeader> {
-        let committed_own_term = self.committed_own_term();
+        // The read-index-early bug takes the commit index of a leader that may be behind.
+        let committed_own_term = self.committed_own_term() || self.config.bugs.read_index_early;
         let commit = self.log.commit_index();
         let RoleState::Leader(leader) = &mut self.role else {
             return Err(NotLeader {
                 leader_hint: self.leader,
             });
         };
+        if self.config.read_mode == super::config::ReadMode::Lease {
+            self.lease_read(id);
+            return Ok(());
+        }
         leader
             .reads
             .register(id, committed_own_term.then_some(commit));
@@ -435,6 +438,7 @@ impl Raft {
     /// Collects the work produced since the last call. See [`Ready`] for the order to do it in.
     pub fn ready(&mut self) -> Ready {
         if self.is_leader() {
+            self.decide_lease_reads();
             self.replicate_to_all();
         }
         let hard_state = std::mem::take(&mut self.hard_state_dirty).then(|| self.hard_state());
@@ -442,10 +446,7 @@ impl Raft {
             hard_state,
             entries: self.log.take_unpersisted(),
             messages: self.take_current_messages(),
-            committed: match self.violation {
-                None => self.log.take_committed(),
-                Some(_) => Vec::new(),
-            },
+            committed: self.take_committed(),
             snapshot_chunks: std::mem::take(&mut self.snapshot_chunks),
             install: self.install.take(),
             reads: std::mem::take(&mut self.reads_ready),
@@ -507,17 +508,12 @@ impl Raft {
 
     pub(super) fn reset_election_timer(&mut self) {
         self.election_elapsed = 0;
-        self.election_timeout = self
-            .rng
-            .gen_range(self.config.election_timeout_min..self.config.election_timeout_max);
-    }
-
-    /// Has a live leader been heard from within the minimum election timeout? Then vote requests
-    /// are ignored (thesis §4.2.3): a node that was cut off must not depose a working leader.
-    fn in_lease(&self) -> bool {
-        self.config.check_quorum
-            && self.leader.is_some()
-            && (self.is_leader() || self.election_elapsed < self.config.election_timeout_min)
+        let range = self.config.election_timeout_min..self.config.election_timeout_max;
+        self.election_timeout = self.rng.gen_range(range);
+        if self.config.bugs.fixed_election_timeout {
+            // The bug: the draw is ignored, every node waits the same.
+            self.election_timeout = self.config.election_timeout_min;
+        }
     }
 
     pub(super) fn committed_own_term(&self) -> bool {
@@ -545,6 +541,8 @@ impl Raft {
         if let RoleState::Leader(state) = &mut self.role {
             let failed = state.reads.drain();
             self.reads_failed.extend(failed);
+            let failed = Raft::drain_lease_reads(&mut state.lease);
+            self.reads_failed.extend(failed);
         }
         if !matches!(self.role, RoleState::Follower) || self.leader != leader {
             tracing::info!(term = self.term, leader = ?leader, "became follower");
@@ -569,6 +567,7 @@ impl Raft {
             progress,
             term_start,
             reads: ReadQueue::default(),
+            lease: Lease::default(),
         }));
         self.leader = Some(self.config.id);
         self.election_elapsed = 0;

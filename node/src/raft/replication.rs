@@ -65,6 +65,12 @@ impl Raft {
                 conflict_index,
             }
         } else {
+            if self.config.bugs.truncate_on_match && !entries.is_empty() {
+                // The bug: everything after prev_index goes, matching or not (short of what
+                // this follower knows is committed: it is the leader's commit the bug breaks).
+                self.log
+                    .truncate_after(prev_index.max(self.log.commit_index()));
+            }
             let (last_new, overwrite) = self.log.append_after(prev_index, &entries);
             if let Some(o) = overwrite {
                 tracing::error!(
@@ -80,12 +86,23 @@ impl Raft {
                     commit: o.commit,
                 });
             }
-            self.log.commit_to(leader_commit.min(last_new));
+            self.log
+                .commit_to(self.vouched_commit(leader_commit, last_new));
             AppendResult::Success {
                 match_index: last_new,
             }
         };
         self.send(from, Body::AppendEntriesResponse { result, read_round });
+    }
+
+    /// How far a follower may commit on an AppendEntries: up to the leader's commit index, but
+    /// not past the last entry the message checked (Figure 2), unless the commit-past-match bug
+    /// is on.
+    fn vouched_commit(&self, leader_commit: Index, last_new: Index) -> Index {
+        match self.config.bugs.commit_past_match {
+            true => leader_commit,
+            false => leader_commit.min(last_new),
+        }
     }
 
     pub(super) fn handle_append_response(
@@ -159,7 +176,10 @@ impl Raft {
         matched.push(self.log.persisted_index());
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let candidate = matched[quorum - 1];
-        if candidate <= self.log.commit_index() || self.log.term_at(candidate) != Some(self.term) {
+        // The commit-prior-term bug counts replicas of any term's entry.
+        let own_term = self.log.term_at(candidate) == Some(self.term);
+        if candidate <= self.log.commit_index() || !(own_term || self.config.bugs.commit_prior_term)
+        {
             return;
         }
         let had_own_term = self.log.commit_index() >= leader.term_start;
@@ -168,6 +188,36 @@ impl Raft {
             leader.reads.own_term_committed(candidate);
             self.maybe_start_read_round();
         }
+    }
+
+    /// The committed entries to apply now: none after a safety violation, at most the budget
+    /// with [`Config::apply_per_tick`], else all.
+    pub(super) fn take_committed(&mut self) -> Vec<Entry> {
+        if self.violation.is_some() {
+            return Vec::new();
+        }
+        let Some(_) = self.config.apply_per_tick else {
+            return self.log.take_committed();
+        };
+        let entries = self.log.take_committed_at_most(self.apply_budget as usize);
+        self.apply_budget -= entries.len() as u32;
+        entries
+    }
+
+    /// Did a majority (counting ourselves) talk to us since the last check? Resets the marks.
+    pub(super) fn quorum_active(&mut self) -> bool {
+        let quorum = self.config.quorum();
+        let RoleState::Leader(leader) = &mut self.role else {
+            return false;
+        };
+        let mut active = 1;
+        for progress in leader.progress.values_mut() {
+            if progress.recent_active {
+                active += 1;
+            }
+            progress.recent_active = false;
+        }
+        active >= quorum
     }
 
     /// Sends every follower what it is missing, as far as its progress state allows.
@@ -179,13 +229,23 @@ impl Raft {
 
     /// A heartbeat to everyone: an AppendEntries even with nothing new, re-probing stuck followers.
     pub(super) fn broadcast_heartbeat(&mut self) {
+        let lease_mode = self.lease_mode();
         if let RoleState::Leader(leader) = &mut self.role {
             for progress in leader.progress.values_mut() {
                 progress.probe_sent = false;
             }
+            if lease_mode {
+                // Every heartbeat is a read round, to time the lease from.
+                let round = leader.reads.start_round();
+                self.lease_round_started(round);
+            }
         }
         for peer in self.peers() {
             self.send_append(peer, true);
+        }
+        if lease_mode && self.config.voters.len() == 1 {
+            // A lone voter is its own majority: the round is confirmed as it starts.
+            self.maybe_confirm_reads();
         }
     }
 
@@ -263,6 +323,10 @@ impl Raft {
         if !leader.reads.wants_round() {
             return;
         }
+        if self.config.read_mode == super::config::ReadMode::Lease {
+            // A heartbeat starts a round of its own in lease mode.
+            return self.broadcast_heartbeat();
+        }
         leader.reads.start_round();
         if self.config.voters.len() == 1 {
             self.maybe_confirm_reads();
@@ -282,6 +346,9 @@ impl Raft {
         acked.sort_unstable_by(|a, b| b.cmp(a));
         let confirmed = acked[quorum - 1];
         let ready = leader.reads.confirm(confirmed);
+        if self.config.read_mode == super::config::ReadMode::Lease {
+            self.extend_lease(confirmed);
+        }
         if !ready.is_empty() {
             self.reads_ready.extend(ready);
             self.maybe_start_read_round();

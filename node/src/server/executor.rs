@@ -151,6 +151,8 @@ pub struct Executor<S, N, C: Clients> {
     stale_read: bool,
     ack_before_commit: bool,
     no_dedup: bool,
+    read_before_apply: bool,
+    answer_by_index: bool,
     /// Every entry applied, in order, if [`Executor::record_applied`] asked for it (tests).
     applied: Option<Vec<Entry>>,
     /// Peer connections the transport refused (`status.refused_peers`).
@@ -183,6 +185,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             stale_read: bugs.contains(&UnsafeBug::StaleRead),
             ack_before_commit: bugs.contains(&UnsafeBug::AckBeforeCommit),
             no_dedup: bugs.contains(&UnsafeBug::NoDedup),
+            read_before_apply: bugs.contains(&UnsafeBug::ReadBeforeApply),
+            answer_by_index: bugs.contains(&UnsafeBug::AnswerByIndex),
             applied: None,
             refused_peers: Arc::default(),
         }
@@ -239,6 +243,11 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
     /// One unit of logical time.
     pub fn tick(&mut self) {
         self.raft.tick();
+    }
+
+    /// Ticks the loop missed and does not fire (see [`Raft::skip_ticks`]).
+    pub fn skip_ticks(&mut self, ticks: u64) {
+        self.raft.skip_ticks(ticks);
     }
 
     /// One client request; the answer goes to `reply`, now or once it is known.
@@ -506,7 +515,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         };
         let pending = self.pending_writes.remove(&entry.index);
         if let Some(pending) = pending {
-            let result = if pending.term == entry.term {
+            // The answer-by-index bug takes whatever entry landed at the index for the write's.
+            let result = if pending.term == entry.term || self.answer_by_index {
                 applied_to_result(outcome)
             } else {
                 ClientResult::Indeterminate {
@@ -527,7 +537,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
     fn answer_reads(&mut self) {
         let applied = self.raft.log().applied_index();
         while let Some(entry) = self.confirmed_reads.first_entry() {
-            if entry.key().0 > applied {
+            // The read-before-apply bug answers before the state machine got there.
+            if entry.key().0 > applied && !self.read_before_apply {
                 break;
             }
             let pending = entry.remove();

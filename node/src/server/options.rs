@@ -8,48 +8,167 @@ use std::str::FromStr;
 
 use super::compaction::SnapshotPolicy;
 use super::peer_gate::Secret;
-use crate::raft::Config;
+use crate::raft::config::CoreBugs;
+use crate::raft::{Config, ReadMode};
 use crate::types::NodeId;
 
-/// A deliberate bug, for proving that riptide catches it. Never enable one outside a test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum UnsafeBug {
-    /// Serve `get` from the local state machine on any node, without ReadIndex.
-    StaleRead,
-    /// Grant votes without the election restriction's log up-to-date check.
-    VoteAnyLog,
+/// Declares [`UnsafeBug`] with its command-line names, and keeps each variant's doc comment as
+/// text, so that `--help` shows exactly what the docs say.
+macro_rules! unsafe_bugs {
+    ($( $(#[doc = $doc:literal])* $variant:ident => $name:literal, )*) => {
+        /// A deliberate bug, for proving that riptide catches it. Never enable one outside a
+        /// test. Each says where in history it comes from, the Raft rule it breaks and what a
+        /// client sees.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum UnsafeBug {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl UnsafeBug {
+            pub const ALL: [UnsafeBug; [$($name),*].len()] = [$(UnsafeBug::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(UnsafeBug::$variant => $name,)*
+                }
+            }
+
+            /// The variant's doc comment, one line per doc line.
+            pub fn doc(self) -> &'static str {
+                match self {
+                    $(UnsafeBug::$variant => concat!($($doc, "\n"),*),)*
+                }
+            }
+        }
+    };
+}
+
+unsafe_bugs! {
+    /// Serve `get` from the local state machine on any node, without ReadIndex. History:
+    /// Jepsen's 2014 etcd and Consul analyses. Rule broken: a read must confirm leadership with
+    /// a quorum round (thesis §6.4). A client sees a stale read from a follower or a deposed
+    /// leader.
+    StaleRead => "stale-read",
+    /// Grant votes without the election restriction's log up-to-date check. Rule broken: vote
+    /// only for a candidate whose log is at least as up to date (§5.4.1). A client sees a lost
+    /// write: a leader without a committed entry replaces it.
+    VoteAnyLog => "vote-any-log",
     /// Answer `Ok` to a put or append as soon as the leader appended it, before a majority has
-    /// it (a cas still waits for its result, which depends on the state).
-    AckBeforeCommit,
+    /// it (a cas still waits for its result, which depends on the state). Rule broken: answer a
+    /// write only once its entry is committed. A client sees a lost write after a failover.
+    AckBeforeCommit => "ack-before-commit",
     /// A follower that installs a snapshot from the leader moves its applied index to the
     /// snapshot's but keeps its own, older state machine: the restore step is skipped (as when
     /// a failing restore is ignored). Every write between what it had applied and the snapshot
     /// is silently missing on that node, which the Raft paper §7 rules out: the state machine
     /// must be reset from the snapshot's contents.
-    InstallWithoutRestore,
+    InstallWithoutRestore => "install-without-restore",
     /// The state machine ignores client sessions: a command retried with the same client id and
     /// sequence number (a client resending a write whose answer it lost) is applied again. The
     /// Raft thesis §6.3 is why sessions exist: without them a retried append appends twice.
-    NoDedup,
+    NoDedup => "no-dedup",
+    /// The leader commits an entry of an earlier term as soon as a majority stores it. History:
+    /// the Raft paper's Figure 8, and a classic of new implementations (raft-rs keeps the test
+    /// `test_leader_only_commits_log_from_current_term`). Rule broken: only entries of the
+    /// leader's own term are committed by counting replicas (§5.4.2). A client sees a lost
+    /// write: an entry reported committed is overwritten after two leader changes.
+    CommitPriorTerm => "commit-prior-term",
+    /// The vote (votedFor) is not restored on restart: the node comes back knowing its term but
+    /// not whom it voted for. History: implementations that persist the term but not the vote,
+    /// or write them without syncing (toydb and etcd-raft both stress "persist HardState before
+    /// answering"). Rule broken: at most one vote per term, durable before the reply (Figure 2).
+    /// A client sees two leaders in one term after a crash, and conflicting acknowledged writes.
+    ForgetVote => "forget-vote",
+    /// ReadIndex uses the commit index of a new leader before it has committed an entry of its
+    /// own term. History: toydb's `request_leader_change_linearizability` script; the thesis
+    /// §6.4 step 1. Rule broken: a leader's commit index is only known to be current once its
+    /// own no-op commits. A client sees a stale read right after a leader change.
+    ReadIndexEarly => "read-index-early",
+    /// A read confirmed by ReadIndex is answered at once, without waiting until the state
+    /// machine has applied its read index. History: asynchronous state machines (openraft's
+    /// `Linearizer`, toydb's apply guard exist for this). Rule broken: answer a read only once
+    /// applied >= read index (thesis §6.4 step 4). A client sees a stale read when applying lags
+    /// behind committing, as after a leader change.
+    ReadBeforeApply => "read-before-apply",
+    /// Leader-lease reads with a lease longer than the election timeout and without the
+    /// check-quorum that leases rest on: the leader serves reads locally for up to twice the
+    /// maximum election timeout after a majority last heard from it, never steps down on its
+    /// own, and followers that just heard from it still grant votes. History: raft-rs's
+    /// `LeaseBased` reads (documented as needing check_quorum), etcd-raft's README and
+    /// openraft's leader-lease docs all warn that a lease must expire before a new leader can be
+    /// elected. Rule broken: a lease shorter than the minimum election timeout less the clock
+    /// drift, timed from when the heartbeats were sent, with followers holding off votes for
+    /// that long (thesis §6.4.1). A client sees a stale read from a deposed leader behind a
+    /// partition. Turns on `--read-mode lease` by itself.
+    LeaseReadUnsafe => "lease-read-unsafe",
+    /// A follower deletes every entry after prevIndex (that it does not itself know to be
+    /// committed) before appending the message's entries, even when they match. History:
+    /// openraft's fix "deleting entries after prev-log-id causes committed entry to be lost".
+    /// Rule broken: delete only from the first conflict (Figure 2, AppendEntries step 3). A
+    /// client sees a lost write: a delayed, reordered AppendEntries erases entries the follower
+    /// acknowledged and the leader committed by counting it.
+    TruncateOnMatch => "truncate-on-match",
+    /// A follower sets its commit index to the leader's, ignoring how far the message vouched
+    /// for its log. History: etcd-raft's `lagging_commit` test; toydb's heartbeat handling.
+    /// Rule broken: commitIndex = min(leaderCommit, index of last new entry) (Figure 2). A
+    /// client sees values flip back: a replica applies its own stale entries, later replaced.
+    CommitPastMatch => "commit-past-match",
+    /// A majority is counted as n/2 instead of n/2 + 1, for commits, elections, check-quorum and
+    /// ReadIndex. History: the off-by-one in quorum arithmetic, as common as it is simple.
+    /// Rule broken: a quorum is a strict majority, so any two intersect (§5.2, §5.3). A client
+    /// sees writes acknowledged by a minority and lost, and two leaders at once.
+    QuorumOffByOne => "quorum-off-by-one",
+    /// A write is answered from whatever entry is applied at its log index, without checking
+    /// that it is the entry the write appended (its term). History: toydb aborts pending
+    /// requests on a term change; raft-rs's docs match proposals by index and term. Rule
+    /// broken: a reply belongs to one exact entry (index and term). A client sees `Ok` for a
+    /// write that never took effect: a lost write.
+    AnswerByIndex => "answer-by-index",
+    /// Every node uses the same election timeout (the minimum), with no randomisation.
+    /// History: the Raft paper §5.2 randomises timeouts precisely because fixed ones make
+    /// candidates collide. Rule broken: randomised election timeouts. A liveness bug: nodes
+    /// that start (or restart) together time out together, split the vote, and do so again
+    /// every term: the cluster stops answering.
+    FixedElectionTimeout => "fixed-election-timeout",
 }
 
 impl UnsafeBug {
-    pub const ALL: [UnsafeBug; 5] = [
-        UnsafeBug::StaleRead,
-        UnsafeBug::VoteAnyLog,
-        UnsafeBug::AckBeforeCommit,
-        UnsafeBug::InstallWithoutRestore,
-        UnsafeBug::NoDedup,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            UnsafeBug::StaleRead => "stale-read",
-            UnsafeBug::VoteAnyLog => "vote-any-log",
-            UnsafeBug::AckBeforeCommit => "ack-before-commit",
-            UnsafeBug::InstallWithoutRestore => "install-without-restore",
-            UnsafeBug::NoDedup => "no-dedup",
+    /// The `--unsafe-bug` option's long help: every bug's name and doc comment.
+    pub fn help() -> String {
+        let mut help = String::from(
+            "TEST ONLY: break Raft on purpose to prove riptide catches it. Repeatable. One of:\n",
+        );
+        for bug in UnsafeBug::ALL {
+            help.push('\n');
+            help.push_str(bug.name());
+            help.push('\n');
+            for line in bug.doc().lines() {
+                help.push_str("    ");
+                help.push_str(line.trim());
+                help.push('\n');
+            }
         }
+        help
+    }
+
+    /// Turns on the bugs that live in the Raft core (lease-read-unsafe turns on lease reads).
+    pub fn configure(bugs: &[UnsafeBug], config: &mut Config) {
+        let has = |bug| bugs.contains(&bug);
+        if has(UnsafeBug::LeaseReadUnsafe) {
+            config.read_mode = ReadMode::Lease;
+            config.check_quorum = false;
+        }
+        config.unsafe_vote_any_log = has(UnsafeBug::VoteAnyLog);
+        config.bugs = CoreBugs {
+            commit_prior_term: has(UnsafeBug::CommitPriorTerm),
+            forget_vote: has(UnsafeBug::ForgetVote),
+            read_index_early: has(UnsafeBug::ReadIndexEarly),
+            lease_too_long: has(UnsafeBug::LeaseReadUnsafe),
+            truncate_on_match: has(UnsafeBug::TruncateOnMatch),
+            commit_past_match: has(UnsafeBug::CommitPastMatch),
+            quorum_off_by_one: has(UnsafeBug::QuorumOffByOne),
+            fixed_election_timeout: has(UnsafeBug::FixedElectionTimeout),
+        };
     }
 }
 
@@ -92,6 +211,8 @@ pub struct NodeOptions {
     /// Most client sessions the state machine keeps (least recently used expire first).
     pub max_sessions: usize,
     pub unsafe_bugs: Vec<UnsafeBug>,
+    /// `--read-mode`: ReadIndex (the default) or leader leases.
+    pub read_mode: ReadMode,
     /// `--cluster-id`: the cluster this node belongs to (checked against its data dir).
     pub cluster_id: Option<String>,
     /// `--cluster-secret-file`: peers must prove they know it.
@@ -163,7 +284,9 @@ impl NodeOptions {
         config.heartbeat_interval = ticks(self.heartbeat_ms);
         config.seed = self.seed;
         config.max_snapshot_chunk = self.snapshot_chunk_bytes;
-        config.unsafe_vote_any_log = self.has_bug(UnsafeBug::VoteAnyLog);
+        config.read_mode = self.read_mode;
+        config.lease_drift = (config.election_timeout_min / 5).max(1);
+        UnsafeBug::configure(&self.unsafe_bugs, &mut config);
         config
     }
 }

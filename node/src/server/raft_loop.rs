@@ -327,13 +327,18 @@ impl RaftLoop {
             }
             let now = Instant::now();
             let mut ticks = 0;
+            let mut skipped = 0;
             while now >= next_tick {
                 if ticks < MAX_CATCHUP_TICKS {
                     self.executor.tick();
                     ticks += 1;
+                } else {
+                    skipped += 1;
                 }
                 next_tick += self.tick;
             }
+            // The lease clock must not lose the ticks a stall swallowed.
+            self.executor.skip_ticks(skipped);
             self.process_ready()?;
         }
     }

@@ -12,7 +12,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use riptide_node::raft::{Config, Message, Raft, RaftLog, ReadId, ReadState, Ready, SnapshotImage};
+use riptide_node::raft::{
+    Config, Message, Raft, RaftLog, ReadId, ReadMode, ReadState, Ready, SnapshotImage,
+};
+use riptide_node::server::UnsafeBug;
 use riptide_node::types::{Entry, HardState, Index, NodeId, Payload, Term};
 
 pub use super::filter::Filter;
@@ -31,6 +34,11 @@ pub struct Options {
     pub heartbeat_interval: u32,
     pub election_timeout: (u32, u32),
     pub max_snapshot_chunk: usize,
+    /// Deliberate bugs of the core (`UnsafeBug` names), to show what each breaks.
+    pub bugs: Vec<UnsafeBug>,
+    pub apply_per_tick: Option<u32>,
+    /// Lease reads instead of ReadIndex.
+    pub lease: bool,
 }
 
 impl Default for Options {
@@ -46,6 +54,9 @@ impl Default for Options {
             heartbeat_interval: c.heartbeat_interval,
             election_timeout: (c.election_timeout_min, c.election_timeout_max),
             max_snapshot_chunk: c.max_snapshot_chunk,
+            bugs: Vec::new(),
+            apply_per_tick: c.apply_per_tick,
+            lease: false,
         }
     }
 }
@@ -136,6 +147,11 @@ impl Cluster {
         c.heartbeat_interval = o.heartbeat_interval;
         (c.election_timeout_min, c.election_timeout_max) = o.election_timeout;
         c.max_snapshot_chunk = o.max_snapshot_chunk;
+        c.apply_per_tick = o.apply_per_tick;
+        if o.lease {
+            c.read_mode = ReadMode::Lease;
+        }
+        UnsafeBug::configure(&o.bugs, &mut c);
         c
     }
 

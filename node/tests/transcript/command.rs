@@ -169,7 +169,7 @@ impl Session {
 }
 
 /// `cluster N [prevote=B] [checkquorum=B] [seed=N] [max-batch=N] [max-inflight=N] [heartbeat=N]
-/// [election=MIN..MAX] [chunk=N]`.
+/// [election=MIN..MAX] [chunk=N] [bugs=NAME,…] [apply-per-tick=N] [lease=B]`.
 fn start_cluster(mut words: Words) -> Result<Cluster, String> {
     let size = words.optional_number()?.ok_or("cluster needs a size")?;
     let mut o = Options::default();
@@ -192,6 +192,11 @@ fn start_cluster(mut words: Words) -> Result<Cluster, String> {
         let (min, max) = range.split_once("..").ok_or("election=MIN..MAX")?;
         o.election_timeout = (number(min)? as u32, number(max)? as u32);
     }
+    if let Some(bugs) = words.option("bugs") {
+        o.bugs = (bugs.split(',').map(str::parse).collect::<Result<_, _>>())?;
+    }
+    o.apply_per_tick = words.number_option("apply-per-tick")?.map(|n| n as u32);
+    o.lease = words.bool_option("lease")?.unwrap_or(false);
     words.finish()?;
     Cluster::new(size, o)
 }
