@@ -47,6 +47,7 @@
 //! An unmount is a clean shutdown: what was unsynced stays (the page cache was flushed).
 
 mod attr;
+pub mod control;
 mod cut;
 mod dirops;
 mod entries;
