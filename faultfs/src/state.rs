@@ -141,6 +141,7 @@ impl State {
         let file = match fh.and_then(|fh| self.handles.get(&fh)) {
             Some((_, f)) => f.try_clone()?,
             None => File::options()
+                .read(true)
                 .write(true)
                 .open(self.full(&self.rel(ino)?))?,
         };
