@@ -140,3 +140,26 @@ fn dropping_the_handle_unmounts() {
     drop(fx);
     assert!(!mounted(&mnt));
 }
+
+#[test]
+fn a_cut_right_after_sigkilling_a_writer_waits_for_its_files_to_be_released() {
+    let fx = Fixture::new();
+    fx.write_synced("log", b"synced;", true);
+    let script = format!(
+        "exec 3>>{}; printf unsynced >&3; touch {}; exec sleep 60",
+        fx.path("log").display(),
+        fx.dir.path().join("ready").display()
+    );
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .spawn()
+        .unwrap();
+    while !fx.dir.path().join("ready").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(fx.fs().status().open_files, 1);
+    child.kill().unwrap(); // SIGKILL, by its pid
+    child.wait().unwrap();
+    let report = fx.fs().power_cut(Mode::All).unwrap();
+    assert_eq!(fx.read("log").unwrap(), b"synced;", "{report:?}");
+}
