@@ -43,22 +43,24 @@ pub struct Status {
     pub power_cuts: u64,
 }
 
-fn check_dirs(backing: &Path, mountpoint: &Path) -> Result<(PathBuf, PathBuf)> {
-    let backing = fs::canonicalize(backing).with_context(|| {
-        format!(
-            "backing dir {} does not exist: create it first (mkdir -p)",
-            backing.display()
+fn unusable(what: &str, path: &Path, e: &std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        anyhow::anyhow!(
+            "{what} {} does not exist: create it first (an empty directory for a mountpoint)",
+            path.display()
         )
-    })?;
+    } else {
+        anyhow::anyhow!("{what} {} cannot be used: {e}", path.display())
+    }
+}
+
+fn check_dirs(backing: &Path, mountpoint: &Path) -> Result<(PathBuf, PathBuf)> {
+    let backing = fs::canonicalize(backing).map_err(|e| unusable("backing dir", backing, &e))?;
     if !backing.is_dir() {
         bail!("backing {} is not a directory", backing.display());
     }
-    let mountpoint_c = fs::canonicalize(mountpoint).with_context(|| {
-        format!(
-            "mountpoint {} does not exist: create an empty directory there first",
-            mountpoint.display()
-        )
-    })?;
+    let mountpoint_c =
+        fs::canonicalize(mountpoint).map_err(|e| unusable("mountpoint", mountpoint, &e))?;
     if !mountpoint_c.is_dir() {
         bail!("mountpoint {} is not a directory", mountpoint.display());
     }

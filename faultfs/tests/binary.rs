@@ -128,3 +128,32 @@ fn bad_directories_are_refused_with_advice() {
     assert!(e.contains("not empty"), "{e}");
     assert!(!mounted(&mnt));
 }
+
+#[test]
+fn not_root_is_refused_with_advice() {
+    require_fuse();
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let (backing, mnt) = (dir.path().join("b"), dir.path().join("m"));
+    for d in [&backing, &mnt] {
+        fs::create_dir(d).unwrap();
+        fs::set_permissions(d, fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    // As nobody (setpriv is in util-linux).
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_riptide-faultfs"))
+        .args(["mount", "--backing"])
+        .arg(&backing)
+        .arg("--mountpoint")
+        .arg(&mnt)
+        .arg("--control")
+        .arg(dir.path().join("ctl"))
+        .output()
+        .expect("setpriv (util-linux) is needed for this test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "mounted as nobody? {stderr}");
+    assert!(stderr.contains("root"), "{stderr}");
+    assert!(!mounted(&mnt));
+}
