@@ -49,6 +49,11 @@ fn unusable(what: &str, path: &Path, e: &std::io::Error) -> anyhow::Error {
             "{what} {} does not exist: create it first (an empty directory for a mountpoint)",
             path.display()
         )
+    } else if e.raw_os_error() == Some(libc::ENOTCONN) {
+        anyhow::anyhow!(
+            "{what} {} is a stale FUSE mount ({e}): its server died; umount -l it first",
+            path.display()
+        )
     } else {
         anyhow::anyhow!("{what} {} cannot be used: {e}", path.display())
     }
@@ -61,10 +66,13 @@ fn check_dirs(backing: &Path, mountpoint: &Path) -> Result<(PathBuf, PathBuf)> {
     }
     let mountpoint_c =
         fs::canonicalize(mountpoint).map_err(|e| unusable("mountpoint", mountpoint, &e))?;
-    if !mountpoint_c.is_dir() {
+    let meta = fs::metadata(&mountpoint_c).map_err(|e| unusable("mountpoint", mountpoint, &e))?;
+    if !meta.is_dir() {
         bail!("mountpoint {} is not a directory", mountpoint.display());
     }
-    if fs::read_dir(&mountpoint_c)?.next().is_some() {
+    let mut listing =
+        fs::read_dir(&mountpoint_c).map_err(|e| unusable("mountpoint", mountpoint, &e))?;
+    if listing.next().is_some() {
         bail!(
             "mountpoint {} is not empty (or something is mounted there already): use an empty \
              directory",
