@@ -84,3 +84,10 @@ fn several_cuts_in_a_row_and_work_between_them() {
     }
     assert_eq!(fx.fs().status().power_cuts, 3);
 }
+
+#[test]
+fn the_handle_can_be_shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<riptide_faultfs::MountHandle>();
+    send_sync::<riptide_faultfs::PowerCutReport>();
+}
