@@ -151,6 +151,11 @@ pub struct TestArgs {
     /// real clients do. The history records one op; its answer is the first try that knows.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub retry_indeterminate: u32,
+    /// How the nodes' leaders serve reads: read-index (a heartbeat round confirms each batch) or
+    /// lease (answered locally within a lease shorter than the minimum election timeout;
+    /// assumes clocks that drift less than 20%). Passed to every node as --read-mode.
+    #[arg(long, value_name = "MODE")]
+    pub read_mode: Option<riptide_node::raft::ReadMode>,
     /// End the run at the first key the background checker finds not linearizable (keys are
     /// checked as soon as they retire, past --ops-per-key): the faults stop, the cluster heals,
     /// the final reads run and the run is judged and stored as usual, in seconds instead of the
@@ -293,6 +298,7 @@ impl TestArgs {
             cluster_id: crate::cluster::fresh_cluster_id(),
             retry_indeterminate: self.retry_indeterminate,
             stop_on_invalid: self.stop_on_invalid,
+            read_mode: self.read_mode.map(|m| m.to_string()),
             cluster_secret_file: self.secret_file()?,
             liveness: Some(LivenessPlan {
                 threshold: self.liveness_threshold,
@@ -337,6 +343,9 @@ impl RunPlan {
             &self.test.cluster_id,
             self.test.cluster_secret_file.as_deref(),
         );
+        if let Some(mode) = &self.test.read_mode {
+            args.extend(["--read-mode".to_string(), mode.clone()]);
+        }
         let Some(s) = &self.test.snapshot else {
             return args;
         };

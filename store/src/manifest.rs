@@ -54,6 +54,9 @@ pub struct TestPlan {
     /// `--retry-indeterminate`: more tries for a write whose outcome is unknown (0: none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retry_indeterminate: u32,
+    /// `--read-mode` of the nodes (`read-index` when absent: the nodes' default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_mode: Option<String>,
     /// `--stop-on-invalid`: the run ended at the first key the background checker found invalid.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stop_on_invalid: bool,
@@ -141,6 +144,9 @@ impl TestPlan {
                 "--retry-indeterminate {}",
                 self.retry_indeterminate
             ));
+        }
+        if let Some(mode) = &self.read_mode {
+            args.push(format!("--read-mode {mode}"));
         }
         if self.stop_on_invalid {
             args.push("--stop-on-invalid".into());
