@@ -24,7 +24,7 @@ fn run(results: &Path, extra: &[&str]) -> (Option<i32>, String, PathBuf) {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let run = results.join(std::fs::read_link(results.join("latest")).unwrap());
+    let run = common::latest_run(results);
     (out.status.code(), stdout, run)
 }
 
@@ -41,8 +41,7 @@ fn history_seconds(run: &Path) -> f64 {
 
 #[test]
 fn stop_on_invalid_ends_a_run_with_stale_reads_within_seconds() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: riptide test needs root for its network namespace");
+    if common::skip_without_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -93,8 +92,7 @@ fn stop_on_invalid_ends_a_run_with_stale_reads_within_seconds() {
 
 #[test]
 fn the_correct_node_is_checked_while_the_run_goes_and_found_valid() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: riptide test needs root for its network namespace");
+    if common::skip_without_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

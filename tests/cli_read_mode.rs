@@ -8,8 +8,7 @@ use std::process::Command;
 
 #[test]
 fn lease_reads_under_partitions_and_pauses_are_linearizable_and_recorded() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: riptide test needs root for its network namespace");
+    if common::skip_without_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -22,9 +21,7 @@ fn lease_reads_under_partitions_and_pauses_are_linearizable_and_recorded() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let run = dir
-        .path()
-        .join(std::fs::read_link(dir.path().join("latest")).unwrap());
+    let run = common::latest_run(dir.path());
     let test: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
     assert_eq!(test["test"]["read_mode"], "lease", "{test}");

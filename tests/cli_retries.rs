@@ -27,7 +27,7 @@ fn run(results: &Path, extra: &[&str]) -> (Option<i32>, String, serde_json::Valu
         .args(extra);
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let run = results.join(std::fs::read_link(results.join("latest")).unwrap());
+    let run = common::latest_run(results);
     let text = std::fs::read_to_string(run.join("test.json")).unwrap();
     (
         out.status.code(),
@@ -38,8 +38,7 @@ fn run(results: &Path, extra: &[&str]) -> (Option<i32>, String, serde_json::Valu
 
 #[test]
 fn retried_writes_apply_once_on_the_correct_node_and_twice_with_no_dedup() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: riptide test needs root for its network namespace");
+    if common::skip_without_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -8,8 +8,7 @@ use std::process::Command;
 
 #[test]
 fn the_zoo_catches_stale_reads_and_the_correct_node_raises_no_false_alarm() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: riptide test needs root for its network namespace");
+    if common::skip_without_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -199,8 +199,7 @@ fn bug_row(bug: &str, runs: &[CampaignRun]) -> BugRow {
         .map(|r| r.caught_at_s.unwrap_or(r.seconds))
         .collect();
     seconds.sort_by(f64::total_cmp);
-    let (_, anomalies, inconclusive) =
-        tally(&mine.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
+    let (_, anomalies, inconclusive) = tally(mine.iter().copied());
     BugRow {
         bug: bug.to_string(),
         runs: mine.len() as u32,
@@ -213,7 +212,7 @@ fn bug_row(bug: &str, runs: &[CampaignRun]) -> BugRow {
 }
 
 /// Invalid runs, their anomaly kinds, and runs that were unknown or crashed.
-fn tally(runs: &[CampaignRun]) -> (u32, BTreeMap<String, u32>, u32) {
+fn tally<'r>(runs: impl IntoIterator<Item = &'r CampaignRun>) -> (u32, BTreeMap<String, u32>, u32) {
     let mut kinds = BTreeMap::new();
     let mut invalid = 0;
     let mut inconclusive = 0;

@@ -22,6 +22,21 @@ pub fn riptide_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_riptide"))
 }
 
+/// True (and a `skipped:` line) when not root: `riptide test` needs root for its network
+/// namespace, so a test that runs it returns early.
+pub fn skip_without_root() -> bool {
+    let skip = unsafe { libc::geteuid() } != 0;
+    if skip {
+        eprintln!("skipped: riptide test needs root for its network namespace");
+    }
+    skip
+}
+
+/// The newest run folder of the results dir `results` (its `latest` link).
+pub fn latest_run(results: &std::path::Path) -> PathBuf {
+    results.join(std::fs::read_link(results.join("latest")).unwrap())
+}
+
 /// Runs `body` in a private network namespace; returns None (test skipped) if not root.
 pub fn isolated<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) -> Option<R> {
     riptide_nemesis::sandbox::run_isolated(move |_sandbox| body())
