@@ -10,7 +10,7 @@ use riptide_node::kv::KvStore;
 use riptide_node::protocol::{
     ClientOp, ClientRequest, ClientResponse, ClientResult, Reply, WriteOp,
 };
-use riptide_node::raft::{Config, InstallRequest, Message, Raft, RaftLog, SnapshotImage};
+use riptide_node::raft::{Body, Config, InstallRequest, Message, Raft, RaftLog, SnapshotImage};
 use riptide_node::server::executor::{Clients, Executor, Network, SnapshotProgress, Storage};
 use riptide_node::server::UnsafeBug;
 use riptide_node::types::{Entry, HardState, NodeId, SnapshotMeta};
@@ -266,5 +266,64 @@ fn a_write_whose_entry_was_replaced_is_indeterminate() {
 fn answer_by_index_acknowledges_a_write_that_never_applied() {
     let mut c = writes_overwritten_by_a_new_leader(&[UnsafeBug::AnswerByIndex]);
     // Request 3 (y=2) is told Ok from z=9's result at index 4: a lost write.
+    assert_eq!(c.answer(1, 3), Some(ClientResult::Ok(Reply::Done)));
+}
+
+/// Node 1, cut off with y=1 and y=2 pending, learns of term 2 from a heartbeat whose prevIndex
+/// is past its log's end: it steps down before any of its entries is replaced.
+/// Returns the cluster at that point.
+fn deposed_before_its_entries_are_replaced(bugs: &[UnsafeBug]) -> Cluster {
+    let mut c = Cluster::new(bugs, None);
+    c.elect(1);
+    c.put(1, 1, "a", "1");
+    c.deliver_all();
+    c.cut.insert(1);
+    c.put(1, 2, "y", "1");
+    c.put(1, 3, "y", "2");
+    c.elect(2);
+    c.put(2, 4, "z", "9");
+    c.deliver_all();
+    c.cut.clear();
+    let heartbeat = Message {
+        from: 2,
+        to: 1,
+        term: c.nodes[&2].raft().term(),
+        body: Body::AppendEntries {
+            prev_index: 10,
+            prev_term: 2,
+            entries: Vec::new(),
+            commit: 4,
+            read_round: 0,
+        },
+    };
+    c.nodes.get_mut(&1).unwrap().step(heartbeat);
+    c.ready(1);
+    c.wire.clear();
+    assert!(!c.nodes[&1].raft().is_leader(), "node 1 stepped down");
+    assert_eq!(
+        c.nodes[&1].raft().log().applied_index(),
+        2,
+        "nothing replaced yet"
+    );
+    c
+}
+
+#[test]
+fn a_deposed_leader_gives_up_its_pending_writes_at_once() {
+    let mut c = deposed_before_its_entries_are_replaced(&[]);
+    let answer = c.answer(1, 3);
+    assert!(
+        matches!(answer, Some(ClientResult::Indeterminate { .. })),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn answer_by_index_keeps_waiting_after_a_step_down_and_answers_ok_from_another_entry() {
+    let mut c = deposed_before_its_entries_are_replaced(&[UnsafeBug::AnswerByIndex]);
+    assert_eq!(c.answer(1, 3), None, "still waiting for index 4");
+    c.tick(2, 5);
+    assert_eq!(c.nodes[&1].raft().log().applied_index(), 4);
+    assert_eq!(c.nodes[&1].kv().get("y"), None, "y was never written");
     assert_eq!(c.answer(1, 3), Some(ClientResult::Ok(Reply::Done)));
 }

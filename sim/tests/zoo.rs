@@ -121,6 +121,7 @@ fn a_quorum_off_by_one_is_caught() {
 #[test]
 fn answering_a_write_by_index_alone_is_caught() {
     let (seed, why) = caught(UnsafeBug::AnswerByIndex, 2_000, Tweaks::default());
+    eprintln!("answer-by-index: first caught in seed {seed}: {why}");
     assert!(why.contains("not linearizable"), "seed {seed}: {why}");
 }
 

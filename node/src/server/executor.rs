@@ -479,8 +479,12 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
     /// A leader that lost its leadership fails the writes it still waits for as
     /// `Indeterminate`: they may commit under the next leader, or never, and this node will not
     /// know which in any bounded time.
+    ///
+    /// The answer-by-index bug keeps them: an implementation that knows a write only by its log
+    /// index has no reason to give up on it at a term change, and answers it from whatever entry
+    /// is applied there.
     fn fail_writes_if_deposed(&mut self) {
-        if self.raft.is_leader() || self.pending_writes.is_empty() {
+        if self.raft.is_leader() || self.pending_writes.is_empty() || self.answer_by_index {
             return;
         }
         let term = self.raft.term();

@@ -119,7 +119,8 @@ unsafe_bugs! {
     /// sees writes acknowledged by a minority and lost, and two leaders at once.
     QuorumOffByOne => "quorum-off-by-one",
     /// A write is answered from whatever entry is applied at its log index, without checking
-    /// that it is the entry the write appended (its term). History: toydb aborts pending
+    /// that it is the entry the write appended (its term); a leader that steps down keeps
+    /// waiting for its writes' indexes instead of giving them up. History: toydb aborts pending
     /// requests on a term change; raft-rs's docs match proposals by index and term. Rule
     /// broken: a reply belongs to one exact entry (index and term). A client sees `Ok` for a
     /// write that never took effect: a lost write.
