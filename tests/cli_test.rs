@@ -312,6 +312,10 @@ fn bad_input_gets_one_clear_line_and_exit_254() {
             "--time-limit must be a positive number",
         ),
         (vec!["test", "--unsafe-bug", "nope"], "known bugs"),
+        (
+            vec!["test", "--nemesis-jitter", "1.5"],
+            "--nemesis-jitter 1.5: must be from 0 to 0.9",
+        ),
         (vec!["test", "--keep-data", "sometimes"], "on-failure"),
         (
             vec!["test", "--results-dir", "/nonexistent/riptide/results"],

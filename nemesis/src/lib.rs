@@ -50,7 +50,7 @@
 //!     // 3. The nemesis, on a thread of its own, reporting into the history.
 //!     let firewall = if spec.needs_network() { Some(Firewall::install(&sandbox)?) } else { None };
 //!     let leader: Arc<dyn ClusterView> = Arc::new(|| None); // the runner asks the nodes' status
-//!     let config = NemesisConfig { seed: 42, spec, interval: DEFAULT_INTERVAL, overlap: false };
+//!     let config = NemesisConfig { seed: 42, spec, interval: DEFAULT_INTERVAL, overlap: false, jitter: 0.0 };
 //!     let nemesis = Arc::new(Nemesis::new(config, supervisor.clone(), firewall, leader)?);
 //!     let shutdown = Shutdown::new(); // trigger it on Ctrl-C and at the time limit
 //!     let thread = std::thread::spawn({
@@ -107,6 +107,7 @@ pub mod schedule;
 mod spawner;
 pub mod spec;
 pub mod supervisor;
+pub mod waits;
 
 pub use error::{Error, Result};
 pub use firewall::{Firewall, Rule, RuleKind};
@@ -119,6 +120,7 @@ pub use sandbox::{Sandbox, SandboxMode};
 pub use schedule::{Plan, Schedule};
 pub use spec::{Family, FaultSpec, NemesisSpec, Target};
 pub use supervisor::{NodeSpec, NodeState, NodeStatus, Pid, Supervisor, Termination};
+pub use waits::{Waits, MAX_JITTER};
 
 /// A node's id: 1, 2, ... (the wire protocol's, from `riptide-proto`).
 pub use riptide_proto::NodeId;

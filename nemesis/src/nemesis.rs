@@ -23,6 +23,7 @@ use crate::firewall::Firewall;
 use crate::schedule::{Plan, Schedule};
 use crate::spec::{Family, NemesisSpec};
 use crate::supervisor::{NodeState, Pid, Supervisor};
+use crate::waits::Waits;
 use crate::NodeId;
 
 /// The default `--nemesis-interval`: long enough for a Raft cluster to elect a leader and serve a
@@ -101,6 +102,9 @@ pub struct NemesisConfig {
     /// Let a process fault (kill, pause) and a network fault (partition, loss) overlap. See
     /// [`Nemesis::run`].
     pub overlap: bool,
+    /// Vary every wait by up to this fraction of the interval, seeded (0: every wait is the
+    /// interval). See [`crate::waits`].
+    pub jitter: f64,
 }
 
 /// The nemesis of one run. Share it as `Arc<Nemesis>`: the loop runs on its own thread, the
@@ -201,14 +205,14 @@ impl Nemesis {
         if self.config.overlap {
             return self.run_overlapping(shutdown, record);
         }
-        let interval = self.config.interval;
-        while !shutdown.wait(interval) {
+        let mut waits = self.waits();
+        while !shutdown.wait(waits.next_wait()) {
             match self.start_next() {
                 Ok(Some(event)) => record(event),
                 Ok(None) => {}
                 Err(e) => tracing::warn!("nemesis: {e}"),
             }
-            if shutdown.wait(interval) {
+            if shutdown.wait(waits.next_wait()) {
                 break;
             }
             if let Some(event) = self.stop_active() {
@@ -220,8 +224,13 @@ impl Nemesis {
         }
     }
 
+    fn waits(&self) -> Waits {
+        Waits::new(self.config.seed, self.config.interval, self.config.jitter)
+    }
+
     fn run_overlapping(&self, shutdown: &Shutdown, record: &mut dyn FnMut(NemesisEvent)) {
-        while !shutdown.wait(self.config.interval) {
+        let mut waits = self.waits();
+        while !shutdown.wait(waits.next_wait()) {
             let active = self.lock().active.len();
             let started = if active < 2 {
                 match self.start_next() {
@@ -530,6 +539,7 @@ mod tests {
             spec: "kill,partition".parse().unwrap(),
             interval: DEFAULT_INTERVAL,
             overlap: false,
+            jitter: 0.0,
         };
         let err = Nemesis::new(config, supervisor, None, Arc::new(NoLeader)).unwrap_err();
         assert_eq!(

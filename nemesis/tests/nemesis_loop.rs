@@ -39,6 +39,7 @@ fn nemesis(
         spec: spec.parse().unwrap(),
         interval,
         overlap: false,
+        jitter: 0.0,
     };
     let firewall = common::firewall(sb);
     Nemesis::new(config, supervisor.clone(), Some(firewall), view).unwrap()
@@ -139,6 +140,7 @@ fn overlapping_faults_pair_a_process_fault_with_a_network_fault_and_heal() {
             spec: "kill,pause,partition,loss".parse().unwrap(),
             interval: Duration::from_millis(150),
             overlap: true,
+            jitter: 0.0,
         };
         let firewall = common::firewall(sb);
         let nemesis = Nemesis::new(

@@ -63,6 +63,7 @@ transcripts! {
     zoo_quorum_off_by_one_a_lone_leader_commits,
     zoo_fixed_election_timeout_split_votes_repeat,
     zoo_lease_read_unsafe_a_deposed_leader_reads_stale,
+    zoo_lease_read_unsafe_a_paused_leader_wakes_inside_its_lease,
 }
 
 /// A script nobody listed would never run: every `.txt` in the directory must have its test.

@@ -93,6 +93,11 @@ pub struct TestArgs {
     /// roll, each lasting two intervals, staggered by one (see README).
     #[arg(long)]
     pub nemesis_overlap: bool,
+    /// Vary each wait of the nemesis by up to this fraction of --nemesis-interval, seeded (0.75:
+    /// waits of 0.25 to 1.75 intervals), so that faults come in many lengths: some heal before
+    /// a client's request times out, some outlast it. 0 to 0.9.
+    #[arg(long, default_value_t = 0.0)]
+    pub nemesis_jitter: f64,
     /// A client op that gets no answer within this many milliseconds is recorded as info
     /// (writes) or fail (reads).
     #[arg(long, default_value_t = 1000)]
@@ -259,6 +264,13 @@ impl TestArgs {
         self.check_counts()?;
         let time_limit_s = positive("time-limit", self.time_limit)?;
         let nemesis_interval_s = positive("nemesis-interval", self.nemesis_interval)?;
+        let nemesis_jitter = self.nemesis_jitter;
+        if !(0.0..=riptide_nemesis::MAX_JITTER).contains(&nemesis_jitter) {
+            return Err(Exit::bad_args(format!(
+                "--nemesis-jitter {nemesis_jitter}: must be from 0 to {} (a fraction of --nemesis-interval)",
+                riptide_nemesis::MAX_JITTER
+            )));
+        }
         let check_time_limit_s = positive("check-time-limit", self.check_time_limit)?;
         let recovery_timeout_s = positive("recovery-timeout", self.recovery_timeout)?;
         let nemesis = self.nemesis.as_deref().unwrap_or(DEFAULT_NEMESIS);
@@ -289,6 +301,7 @@ impl TestArgs {
             nemesis: nemesis_spec.to_string(),
             nemesis_interval_s,
             nemesis_overlap: self.nemesis_overlap,
+            nemesis_jitter,
             op_timeout_ms: self.op_timeout_ms,
             unsafe_bugs: unsafe_bugs.iter().map(|b| b.name().to_string()).collect(),
             port: self.port,

@@ -175,6 +175,7 @@ fn start_faults(
         spec: plan.nemesis.clone(),
         interval: Duration::from_secs_f64(plan.test.nemesis_interval_s),
         overlap: plan.test.nemesis_overlap,
+        jitter: plan.test.nemesis_jitter,
     };
     let nemesis = Nemesis::new(config, session.supervisor.clone(), firewall, view)?;
     Ok(Some(Arc::new(nemesis)))

@@ -34,6 +34,9 @@ pub struct TestPlan {
     pub nemesis: String,
     pub nemesis_interval_s: f64,
     pub nemesis_overlap: bool,
+    /// `--nemesis-jitter`: each nemesis wait varied by up to this fraction of the interval.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub nemesis_jitter: f64,
     pub op_timeout_ms: u64,
     pub unsafe_bugs: Vec<String>,
     pub port: u16,
@@ -67,6 +70,10 @@ pub struct TestPlan {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// What `--liveness-threshold` and `--liveness-grace` asked for (see
@@ -126,6 +133,9 @@ impl TestPlan {
         ];
         if self.nemesis_overlap {
             args.push("--nemesis-overlap".into());
+        }
+        if self.nemesis_jitter > 0.0 {
+            args.push(format!("--nemesis-jitter {}", self.nemesis_jitter));
         }
         if let Some(s) = &self.snapshot {
             args.push(format!(
@@ -273,6 +283,25 @@ mod tests {
         assert_eq!(old.status, RunStatus::Complete);
         assert_eq!(old.test.known_concurrency(), Some(4));
         assert_eq!(old.test.nodes, 0);
+    }
+
+    #[test]
+    fn the_rerun_command_carries_the_nemesis_jitter_only_when_set() {
+        let mut plan = TestPlan {
+            nemesis: "all".into(),
+            nemesis_overlap: true,
+            ..TestPlan::default()
+        };
+        assert!(!plan.rerun_command().contains("--nemesis-jitter"));
+        plan.nemesis_jitter = 0.75;
+        let rerun = plan.rerun_command();
+        assert!(
+            rerun.contains("--nemesis-overlap --nemesis-jitter 0.75"),
+            "{rerun}"
+        );
+        let json = serde_json::to_string(&plan).unwrap();
+        let back: TestPlan = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.nemesis_jitter, 0.75);
     }
 
     #[test]

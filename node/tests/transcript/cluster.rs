@@ -299,6 +299,13 @@ impl Cluster {
         Ok(())
     }
 
+    /// The node's loop missed `ticks` ticks (a paused process) and reports them at once, as the
+    /// server does with [`riptide_node::raft::Raft::skip_ticks`].
+    pub fn skip_ticks(&mut self, id: NodeId, ticks: u64) -> Result<(), String> {
+        self.live_node(id)?.skip_ticks(ticks);
+        self.process(id)
+    }
+
     pub fn campaign(&mut self, id: NodeId) -> Result<(), String> {
         self.live_node(id)?.campaign_now();
         self.process(id)

@@ -216,6 +216,11 @@ fn act(
             let times = words.optional_number()?.unwrap_or(1);
             cluster.tick(id, times as usize)?;
         }
+        "skip" => {
+            let id = words.node()?;
+            let ticks = words.optional_number()?.ok_or("skip NODE TICKS")?;
+            cluster.skip_ticks(id, ticks)?;
+        }
         "run" => {
             let rounds = words
                 .optional_number()?

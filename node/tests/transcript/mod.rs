@@ -53,6 +53,8 @@
 //!   otherwise; seed 0). `chunk` is `max_snapshot_chunk`, the bytes of image per InstallSnapshot.
 //! - `campaign N`: N starts an election now (a pre-vote first if pre-vote is on).
 //! - `tick N [K]`: N's clock advances K ticks (default 1); messages stay in flight.
+//! - `skip N K`: N's loop missed K ticks (a paused process) and reports them at once
+//!   (`Raft::skip_ticks`): only the lease clock moves.
 //! - `run R`: R rounds of "tick every live node once, then deliver until quiet"; prints only
 //!   state changes, applied entries and reads, under the round they happened in.
 //! - `deliver [FILTER] [count=K]`: delivers the matching messages in flight now, oldest first (at
