@@ -93,13 +93,16 @@ unsafe_bugs! {
     /// Leader-lease reads with a lease longer than the election timeout and without the
     /// check-quorum that leases rest on: the leader serves reads locally for up to twice the
     /// maximum election timeout after a majority last heard from it, never steps down on its
-    /// own, and followers that just heard from it still grant votes. History: raft-rs's
+    /// own, and followers that just heard from it still grant votes; its lease clock counts
+    /// only the ticks that fired, so a leader paused for seconds (SIGSTOP, a GC pause) wakes up
+    /// inside its lease (Kleppmann's lock-lease pause, 2016). History: raft-rs's
     /// `LeaseBased` reads (documented as needing check_quorum), etcd-raft's README and
     /// openraft's leader-lease docs all warn that a lease must expire before a new leader can be
     /// elected. Rule broken: a lease shorter than the minimum election timeout less the clock
     /// drift, timed from when the heartbeats were sent, with followers holding off votes for
-    /// that long (thesis §6.4.1). A client sees a stale read from a deposed leader behind a
-    /// partition. Turns on `--read-mode lease` by itself.
+    /// that long (thesis §6.4.1), on a clock that does not stop with the process. A client sees
+    /// a stale read from a deposed leader behind a partition or after a pause. Turns on
+    /// `--read-mode lease` by itself.
     LeaseReadUnsafe => "lease-read-unsafe",
     /// A follower deletes every entry after prevIndex (that it does not itself know to be
     /// committed) before appending the message's entries, even when they match. History:
