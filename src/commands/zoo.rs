@@ -19,13 +19,32 @@ use serde::{Deserialize, Serialize};
 use super::campaign::{self, CampaignArgs};
 use crate::exit::Exit;
 
-/// What every zoo run gets unless the options after `--` give the same flag: 5 nodes, 60 s,
-/// every fault, clients that resend writes whose outcome is unknown (without them `no-dedup` is
-/// invisible), and the run ends at the first invalid key.
-pub const DEFAULT_TEST_ARGS: [(&str, Option<&str>); 5] = [
+/// The faults of the zoo's schedule: every family, with extra weight on the leader, where most
+/// of the zoo's bugs live (a deposed, isolated, paused or killed leader).
+pub const ZOO_NEMESIS: &str =
+    "kill,pause,partition,loss,kill:leader,pause:leader,partition:isolate-leader";
+
+/// What every zoo run gets unless the options after `--` give the same flag: the one default
+/// schedule, tuned so that it catches as many of the zoo's bugs as it can (see the README's
+/// bug zoo section for what each knob is for). 5 nodes for 60 s; the append workload (a read
+/// returns every append, so lost, duplicated and reordered writes all show); rolling faults
+/// (a process fault and a network fault at once) every 2 s, with seeded waits of 0.5 to 3.5 s
+/// so that some faults heal before a client's 2.5 s timeout and some outlast it; 500 ops/s;
+/// keys that live for 500 ops; snapshots every 500 entries (so lagging followers receive
+/// them); clients that resend writes whose outcome is unknown (without them `no-dedup` is
+/// invisible); and the run ends at the first invalid key.
+pub const DEFAULT_TEST_ARGS: [(&str, Option<&str>); 13] = [
     ("--nodes", Some("5")),
     ("--time-limit", Some("60")),
-    ("--nemesis", Some("all")),
+    ("--workload", Some("append")),
+    ("--nemesis", Some(ZOO_NEMESIS)),
+    ("--nemesis-overlap", None),
+    ("--nemesis-interval", Some("2")),
+    ("--nemesis-jitter", Some("0.75")),
+    ("--rate", Some("500")),
+    ("--op-timeout-ms", Some("2500")),
+    ("--ops-per-key", Some("500")),
+    ("--snapshot-entries", Some("500")),
     ("--retry-indeterminate", Some("3")),
     ("--stop-on-invalid", None),
 ];
@@ -331,7 +350,12 @@ mod tests {
         let args = test_args(&user).join(" ");
         assert_eq!(
             args,
-            "--nemesis all --retry-indeterminate 3 --stop-on-invalid --nodes 3 --time-limit=20 --seed-free"
+            format!(
+                "--workload append --nemesis {ZOO_NEMESIS} --nemesis-overlap --nemesis-interval 2 \
+                 --nemesis-jitter 0.75 --rate 500 --op-timeout-ms 2500 --ops-per-key 500 \
+                 --snapshot-entries 500 --retry-indeterminate 3 --stop-on-invalid --nodes 3 \
+                 --time-limit=20 --seed-free"
+            )
         );
         assert!(test_args(&[])
             .join(" ")
