@@ -117,7 +117,8 @@ fn label(v: f64) -> String {
     } else if v >= 10.0 || v == 0.0 {
         format!("{v:.0}")
     } else {
-        format!("{v:.2}")
+        // 2.5, 0.25, 5: two decimals at most, no trailing zeros.
+        format!("{}", (v * 100.0).round() / 100.0)
     }
 }
 
@@ -131,5 +132,9 @@ mod tests {
         assert_eq!(nice(1.6), 2.0);
         assert_eq!(nice(0.0), 1.0);
         assert_eq!(label(25000.0), "25k");
+        assert_eq!(
+            (label(5.0), label(2.5), label(0.25)),
+            ("5".into(), "2.5".into(), "0.25".into())
+        );
     }
 }

@@ -47,7 +47,7 @@ impl Row {
         let leader = processes.iter().position(|p| p.leader);
         let follower_cpu_s = (0..processes.len())
             .filter(|i| Some(*i) != leader)
-            .map(|i| m.process_cpu[i])
+            .map(|i| m.process_cpu[i].map(|s| round(s, 2)))
             .collect();
         Row {
             key,
@@ -77,17 +77,19 @@ impl Row {
         let followers = first.follower_cpu_s.len();
         Row {
             key: first.key,
-            ops_per_sec: med(&|r| r.ops_per_sec),
-            p50_ms: med(&|r| r.p50_ms),
-            p99_ms: med(&|r| r.p99_ms),
-            p999_ms: med(&|r| r.p999_ms),
+            ops_per_sec: round(med(&|r| r.ops_per_sec), 1),
+            p50_ms: round(med(&|r| r.p50_ms), 3),
+            p99_ms: round(med(&|r| r.p99_ms), 3),
+            p999_ms: round(med(&|r| r.p999_ms), 3),
             errors: samples.iter().map(|r| r.errors).sum(),
             mismatches: samples.iter().map(|r| r.mismatches).sum(),
-            leader_cpu_s: med_opt(&|r| r.leader_cpu_s),
+            leader_cpu_s: med_opt(&|r| r.leader_cpu_s).map(|s| round(s, 2)),
             follower_cpu_s: (0..followers)
-                .map(|i| med_opt(&|r| r.follower_cpu_s.get(i).copied().flatten()))
+                .map(|i| {
+                    med_opt(&|r| r.follower_cpu_s.get(i).copied().flatten()).map(|s| round(s, 2))
+                })
                 .collect(),
-            generator_cpu_s: med(&|r| r.generator_cpu_s),
+            generator_cpu_s: round(med(&|r| r.generator_cpu_s), 2),
             window_s: first.window_s,
             reps: samples.len(),
             first_error: samples.iter().find_map(|r| r.first_error.clone()),
