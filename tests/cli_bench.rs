@@ -78,7 +78,7 @@ fn a_tiny_sweep_on_riptide_measures_every_point_without_errors_and_stores_them()
     let results = tempfile::tempdir().unwrap();
     let out = bench(
         results.path(),
-        "--target riptide --op put,get,cas --clients 1,8 --nodes 3 --value-size 100 \
+        "--target riptide --op put,get,mixed,cas --clients 1,8 --nodes 3 --value-size 100 \
          --warmup 0.5 --duration 1 --reps 1 --seed 11",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -93,7 +93,7 @@ fn a_tiny_sweep_on_riptide_measures_every_point_without_errors_and_stores_them()
     assert_eq!(json["status"], "complete");
     assert_eq!(json["seed"], 11);
     assert!(json["command"].as_array().unwrap().len() > 3);
-    assert_sane_rows(&json, "riptide", 6);
+    assert_sane_rows(&json, "riptide", 8);
     let cas: Vec<_> = json["rows"]
         .as_array()
         .unwrap()
@@ -111,6 +111,34 @@ fn a_tiny_sweep_on_riptide_measures_every_point_without_errors_and_stores_them()
     assert!(
         !dir.join("riptide-n3/n1").exists(),
         "the nodes' data dirs are removed"
+    );
+}
+
+#[test]
+fn a_cas_that_finds_another_value_is_a_definite_answer_not_an_error() {
+    if skip_without_root() {
+        return;
+    }
+    // Eight clients on two keys: most cas ops race another client's.
+    let results = tempfile::tempdir().unwrap();
+    let out = bench(
+        results.path(),
+        "--op cas --clients 8 --keys 2 --warmup 0.2 --duration 1 --reps 2",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json = bench_json(results.path());
+    assert_sane_rows(&json, "riptide", 1);
+    let row = &json["rows"][0];
+    assert_eq!(row["reps"], 2);
+    assert_eq!(json["samples"].as_array().unwrap().len(), 2);
+    let (ops, mismatches) = (
+        row["ops_per_sec"].as_f64().unwrap(),
+        row["mismatches"].as_u64().unwrap(),
+    );
+    assert!(mismatches > 0, "{row}");
+    assert!(
+        (mismatches as f64) < ops * 2.0,
+        "mismatches are among the ops counted: {row}"
     );
 }
 

@@ -172,8 +172,10 @@ pub fn failover(
         "{acks} writes acknowledged, {errors} failed or of unknown outcome (during the elections)"
     );
     println!(
-        "seed {}; stored in {}",
+        "seed {}; load average {} at the start, {} now; stored in {}",
         plan.seed,
+        super::folder::describe_load(folder.load_at_start),
+        super::folder::describe_load(super::cpu::load_average()),
         folder.dir.join(super::folder::BENCH_JSON).display()
     );
     Ok(0)

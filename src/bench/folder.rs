@@ -84,6 +84,11 @@ impl BenchFolder {
     }
 }
 
+/// The 1-minute load average, for the line that ends a benchmark ("?" where unknown).
+pub fn describe_load(load: Option<[f64; 3]>) -> String {
+    load.map_or("?".into(), |l| format!("{:.2}", l[0]))
+}
+
 /// Removes the data dirs `<dir>/<prefix><i>/` of a cluster's `n` nodes, keeping their logs.
 pub fn remove_data(dir: &Path, prefix: char, n: usize) {
     for i in 1..=n {

@@ -178,8 +178,10 @@ pub fn sweep(
         println!("riptide against etcd (ratio: riptide / etcd)\n{text}");
     }
     println!(
-        "seed {}; stored in {}",
+        "seed {}; load average {} at the start, {} now; stored in {}",
         plan.seed,
+        folder::describe_load(folder.load_at_start),
+        folder::describe_load(cpu::load_average()),
         folder.dir.join(folder::BENCH_JSON).display()
     );
     Ok(0)
