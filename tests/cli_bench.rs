@@ -211,6 +211,10 @@ fn bad_flags_are_refused_before_anything_starts_with_what_was_wrong() {
         ("--reps 0", "--reps 0"),
         ("--duration 0", "--duration"),
         ("--endpoints 127.0.0.11", "IP:PORT"),
+        ("failover --nodes 2", "3 or more nodes"),
+        ("failover --faults crash", "crash"),
+        ("failover --kills 0", "--kills 0"),
+        ("failover --writers 0", "--writers 0"),
     ] {
         let out = bench(results.path(), args);
         assert_eq!(out.status.code(), Some(254), "{args}: {}", text(&out));
