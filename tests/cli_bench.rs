@@ -289,3 +289,46 @@ fn failover_times_two_faults_of_each_kind_on_the_leader_and_stores_them() {
         assert!(p50 <= max, "{row}");
     }
 }
+
+#[test]
+fn a_running_cluster_given_by_endpoints_is_measured_without_starting_another() {
+    // `riptide cluster` and the bench both run in this test's own network namespace.
+    common::isolated(|| {
+        use std::io::BufRead;
+        let data = tempfile::tempdir().unwrap();
+        let mut cluster = Command::new(riptide_bin())
+            .args(["cluster", "--nodes", "3", "--port", "7500", "--dir"])
+            .arg(data.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kept open to the end: the cluster prints a last line as it stops.
+        let mut lines = std::io::BufReader::new(cluster.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            if line.unwrap().contains("Ctrl-C stops the cluster") {
+                break;
+            }
+        }
+        let results = tempfile::tempdir().unwrap();
+        let out = bench(
+            results.path(),
+            "--endpoints 127.0.0.13:7500,127.0.0.11:7500,127.0.0.12:7500 --nodes 5 \
+             --op put --clients 2 --warmup 0.2 --duration 1 --reps 1",
+        );
+        // SIGTERM to the exact pid: `riptide cluster` stops its nodes and exits.
+        unsafe { libc::kill(cluster.id() as i32, libc::SIGTERM) };
+        assert!(cluster.wait().unwrap().success());
+        drop(lines);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let json = bench_json(results.path());
+        let row = &json["rows"][0];
+        assert_eq!(json["rows"].as_array().unwrap().len(), 1, "{json:#}");
+        // The running cluster's own size, not --nodes; node pids are unknown, so no node CPU.
+        assert_eq!(row["nodes"], 3, "{row}");
+        assert_eq!(row["errors"], 0, "{row}");
+        assert!(row["ops_per_sec"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["leader_cpu_s"].is_null(), "{row}");
+        assert_eq!(json["sandbox"], serde_json::Value::Null, "{json:#}");
+    });
+}
