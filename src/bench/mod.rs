@@ -254,14 +254,15 @@ fn measure_cluster(
                     let m = rt.block_on(load::measure(&mut sessions, &load, &known, &processes));
                     let row = Row::sample(key, &m, &processes);
                     eprintln!(
-                        "riptide: rep {}/{}  {} {} n{nodes} c{clients} {value_size}B: {:.0} ops/s, p99 {:.2} ms, {} errors",
+                        "riptide: rep {}/{}  {} {} n{nodes} c{clients} {value_size}B: {:.0} ops/s, p99 {:.2} ms, {} errors{}",
                         rep + 1,
                         plan.reps,
                         target.name(),
                         op.name(),
                         row.ops_per_sec,
                         row.p99_ms,
-                        row.errors
+                        row.errors,
+                        row.first_error.as_ref().map_or(String::new(), |e| format!(" (the first: {e})"))
                     );
                     record(row)?;
                 }
