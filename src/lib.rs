@@ -6,6 +6,7 @@
 //! - [`cluster`]: a cluster of real node processes on this machine, and the status probe.
 //! - [`judge`]: checks a stored history, writes `results.json` and the reports, prints the
 //!   summary. The one place where the store (riptide-store) meets the reports (riptide-report).
+//! - [`bench`]: `riptide bench`, throughput, latency and failover of riptide and etcd.
 //! - [`commands`]: the other subcommands: `campaign`, `check`, `analyze`, `serve`, `cluster`,
 //!   `client`.
 //! - [`exit`]: exit codes and the error that carries one.
@@ -14,6 +15,7 @@
 //! `riptide-node`, the clients and the history recorder in `riptide-workload`, the faults in
 //! `riptide-nemesis`, the checker in `riptide-checker`.
 
+pub mod bench;
 pub mod cluster;
 pub mod commands;
 pub mod exit;

@@ -6,7 +6,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use riptide::commands::{analyze, campaign, check, cluster, compare, conform, prune, serve, zoo};
+use riptide::commands::{
+    analyze, bench, campaign, check, cluster, compare, conform, prune, serve, zoo,
+};
 use riptide::{exit, run};
 
 /// A Jepsen-style test bench for Raft: a real cluster, concurrent clients, faults, and a
@@ -45,6 +47,9 @@ enum Command {
     /// Check that a node binary keeps the node contract (docs/node-contract.md): flags,
     /// protocol, bad frames, SIGTERM, restarts. Exit 0 it does, 1 it breaks a rule.
     Conform(conform::ConformArgs),
+    /// Measure a cluster's throughput, latency and CPU under a closed-loop load, riptide and
+    /// etcd side by side; `bench failover`: the time to the first write after the leader dies.
+    Bench(bench::BenchArgs),
     /// Start a local cluster and keep it running until Ctrl-C.
     Cluster(cluster::ClusterArgs),
     /// Talk to a running cluster by hand: get, put, cas, append, status.
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Command::Prune(args) => prune::prune(args),
         Command::Serve(args) => serve::serve(args),
         Command::Conform(args) => conform::conform(args),
+        Command::Bench(args) => bench::bench(args),
         Command::Cluster(args) => cluster::cluster(args),
         Command::Client(args) => cluster::client(args),
         Command::Node(_) => unreachable!(),

@@ -2,6 +2,7 @@
 //! command's options (clap) and its body.
 
 pub mod analyze;
+pub mod bench;
 pub mod campaign;
 pub mod check;
 pub mod check_report;

@@ -119,6 +119,12 @@ impl Client {
         self.client_id
     }
 
+    /// The node this client takes for the leader: right after a write's `ok`, the node that
+    /// acknowledged it.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
     pub async fn get(&mut self, key: &str) -> OpResult {
         self.execute(ClientOp::Get { key: key.into() }).await
     }
