@@ -228,10 +228,9 @@ fn read_before_apply_answers_below_the_read_index_a_stale_value() {
     assert_eq!(c.answer(2, read), Some(value("1")));
 }
 
-/// Node 1 leads term 1 and, cut off, appends y=1 (index 3) and y=2 (index 4). Node 2 leads term 2
-/// and commits its no-op (index 3) and z=9 (index 4). Healed, node 1 takes node 2's entries
-/// and applies them in the same Ready, while its clients still wait for indexes 3 and 4.
-fn writes_overwritten_by_a_new_leader(bugs: &[UnsafeBug]) -> Cluster {
+/// Node 1 leads term 1 and, cut off, appends y=1 (index 3) and y=2 (index 4), whose clients
+/// wait. Node 2 leads term 2 and commits its no-op (index 3) and z=9 (index 4).
+fn leader_cut_off_with_pending_writes(bugs: &[UnsafeBug]) -> Cluster {
     let mut c = Cluster::new(bugs, None);
     c.elect(1);
     c.put(1, 1, "a", "1");
@@ -242,6 +241,14 @@ fn writes_overwritten_by_a_new_leader(bugs: &[UnsafeBug]) -> Cluster {
     c.elect(2);
     c.put(2, 4, "z", "9");
     c.deliver_all();
+    c
+}
+
+/// Node 1 leads term 1 and, cut off, appends y=1 (index 3) and y=2 (index 4). Node 2 leads term 2
+/// and commits its no-op (index 3) and z=9 (index 4). Healed, node 1 takes node 2's entries
+/// and applies them in the same Ready, while its clients still wait for indexes 3 and 4.
+fn writes_overwritten_by_a_new_leader(bugs: &[UnsafeBug]) -> Cluster {
+    let mut c = leader_cut_off_with_pending_writes(bugs);
     assert_eq!(c.answer(2, 4), Some(ClientResult::Ok(Reply::Done)));
     c.cut.clear();
     c.tick(2, 5);
@@ -273,16 +280,7 @@ fn answer_by_index_acknowledges_a_write_that_never_applied() {
 /// is past its log's end: it steps down before any of its entries is replaced.
 /// Returns the cluster at that point.
 fn deposed_before_its_entries_are_replaced(bugs: &[UnsafeBug]) -> Cluster {
-    let mut c = Cluster::new(bugs, None);
-    c.elect(1);
-    c.put(1, 1, "a", "1");
-    c.deliver_all();
-    c.cut.insert(1);
-    c.put(1, 2, "y", "1");
-    c.put(1, 3, "y", "2");
-    c.elect(2);
-    c.put(2, 4, "z", "9");
-    c.deliver_all();
+    let mut c = leader_cut_off_with_pending_writes(bugs);
     c.cut.clear();
     let heartbeat = Message {
         from: 2,

@@ -121,8 +121,10 @@ pub struct FailoverArgs {
     /// Clients writing in a closed loop throughout.
     #[arg(long, default_value_t = 16)]
     pub writers: usize,
+    /// Bytes of each written value.
     #[arg(long, default_value_t = 100)]
     pub value_size: usize,
+    /// Keys the writers choose from.
     #[arg(long, default_value_t = 1000)]
     pub keys: u64,
     /// A write unanswered this long is tried on the next node (keep it under the 150 ms
@@ -135,10 +137,13 @@ pub struct FailoverArgs {
     /// Seconds to wait for the first write after a fault before counting it as missed.
     #[arg(long, default_value_t = 10.0)]
     pub recovery_timeout: f64,
+    /// Seed of the writers' key choice. Default: random (printed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Port of the riptide nodes failover starts (on 127.0.0.11, .12, ..).
     #[arg(long, default_value_t = 7000)]
     pub port: u16,
+    /// Run riptide's nodes from this riptide-node binary instead of riptide's own.
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
     /// Where benchmarks are stored (in DIR/bench/<UTC stamp>/).
