@@ -124,6 +124,9 @@ fn print_summary(dir: &Path, r: &Judged) {
         let faults: Vec<String> = s.faults.iter().map(|(k, n)| format!("{n} {k}")).collect();
         println!("faults    {}", faults.join(", "));
     }
+    for (node, why) in &s.nodes_refused {
+        println!("down      {node} refused to start after a disk fault and stayed down ({why})");
+    }
     let k = &r.checker.key_counts;
     println!(
         "checker   {} keys: {} valid, {} invalid, {} unknown in {}",

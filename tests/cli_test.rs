@@ -187,12 +187,15 @@ fn without_nemesis_a_run_has_every_fault_where_iptables_and_namespaces_work() {
     assert!(!stderr.contains("note:"), "nothing to install: {stderr}");
     let dir = run_dir(results.path());
     let test = json(&dir.join("test.json"));
-    assert_eq!(test["test"]["nemesis"], "kill,pause,partition,loss");
+    assert_eq!(
+        test["test"]["nemesis"],
+        "kill,pause,partition,loss,power-cut,corrupt"
+    );
     assert!(
         test["rerun"]
             .as_str()
             .unwrap()
-            .contains("--nemesis kill,pause,partition,loss"),
+            .contains("--nemesis kill,pause,partition,loss,power-cut,corrupt"),
         "the rerun names the faults: {test:#}"
     );
     assert!(!faults_started(&dir).is_empty(), "faults were started");
@@ -223,7 +226,7 @@ fn without_iptables_the_default_falls_back_to_kill_and_pause_with_a_note() {
     let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("note:")).collect();
     assert_eq!(notes.len(), 1, "one note: {stderr}");
     assert!(
-        notes[0].contains("running --nemesis kill,pause")
+        notes[0].contains("running --nemesis kill,pause,power-cut,corrupt")
             && notes[0].contains("apt-get install iptables"),
         "what runs and what to install: {}",
         notes[0]
@@ -231,12 +234,14 @@ fn without_iptables_the_default_falls_back_to_kill_and_pause_with_a_note() {
     let dir = run_dir(results.path());
     assert_eq!(
         json(&dir.join("test.json"))["test"]["nemesis"],
-        "kill,pause"
+        "kill,pause,power-cut,corrupt"
     );
     let started = faults_started(&dir);
-    assert!(!started.is_empty(), "kill and pause still run");
+    assert!(!started.is_empty(), "the process and disk faults still run");
     assert!(
-        started.iter().all(|f| f == "kill" || f == "pause"),
+        started
+            .iter()
+            .all(|f| !matches!(f.as_str(), "partition" | "loss")),
         "{started:?}"
     );
 }

@@ -59,7 +59,7 @@ mod state;
 
 pub use cut::PowerCutReport;
 pub use journal::{FileCut, Mode, PAGE};
-pub use mount::{FaultFs, MountHandle, Status};
+pub use mount::{check_fuse, FaultFs, MountHandle, Status};
 pub use state::STASH;
 
 impl std::str::FromStr for Mode {

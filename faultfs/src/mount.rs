@@ -85,16 +85,28 @@ fn check_dirs(backing: &Path, mountpoint: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((backing, mountpoint_c))
 }
 
-fn check_fuse() -> Result<()> {
-    let dev = Path::new("/dev/fuse");
+/// Whether this process can mount a faultfs: `/dev/fuse` opens, and root or `fusermount3`. The
+/// error says what is missing and how to get it.
+///
+/// `RIPTIDE_FUSE_DEV=/nonexistent` shows what a machine without FUSE gets (the device checked
+/// is that path instead of `/dev/fuse`).
+pub fn check_fuse() -> Result<()> {
+    let dev_path = std::env::var_os("RIPTIDE_FUSE_DEV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/dev/fuse".into());
+    let dev = dev_path.as_path();
     if !dev.exists() {
         bail!(
-            "/dev/fuse is missing: load the kernel module (modprobe fuse), or run the container \
-             with --device /dev/fuse"
+            "{} is missing: load the kernel module (modprobe fuse), or run the container \
+             with --device /dev/fuse",
+            dev.display()
         );
     }
     if let Err(e) = fs::OpenOptions::new().read(true).write(true).open(dev) {
-        bail!("cannot open /dev/fuse ({e}): run as root, or give this user access to it");
+        bail!(
+            "cannot open {} ({e}): run as root, or give this user access to it",
+            dev.display()
+        );
     }
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
@@ -133,6 +145,11 @@ impl FaultFs {
                          SYS_ADMIN --device /dev/fuse), or fusermount3 (apt-get install fuse3)"
                     }
                     Some(libc::ENOENT) => ": no fusermount3 either: apt-get install fuse3",
+                    // SAFETY: geteuid has no preconditions.
+                    _ if unsafe { libc::geteuid() } != 0 => {
+                        " (run as root; as another user it needs fusermount3 and \
+                         user_allow_other in /etc/fuse.conf)"
+                    }
                     _ => "",
                 };
                 anyhow::anyhow!("cannot mount {}: {e}{hint}", mountpoint.display())
@@ -189,10 +206,41 @@ impl MountHandle {
 
     fn teardown(&mut self) {
         if let Some(session) = self.session.take() {
-            // Unmounts with umount2(mountpoint, MNT_DETACH); the session thread then ends.
+            // Unmounts; the session thread then ends. fuser unmounts with umount2(MNT_DETACH)
+            // when it mounted by itself, but through `fusermount3 -u` (not lazy, so refused while
+            // the kernel still holds a reference) when fuse3 is installed: detach it ourselves
+            // if it is still there, by its exact mountpoint.
             drop(session);
+            if is_mounted(&self.mountpoint) {
+                detach(&self.mountpoint);
+            }
             let _ = remove_any(&self.backing.join(STASH));
         }
+    }
+}
+
+/// Whether something is mounted exactly at `path` (a line of `/proc/self/mountinfo`).
+fn is_mounted(path: &Path) -> bool {
+    let want = path.to_string_lossy();
+    fs::read_to_string("/proc/self/mountinfo").is_ok_and(|info| {
+        info.lines()
+            .any(|l| l.split(' ').nth(4).is_some_and(|m| m == want))
+    })
+}
+
+/// `umount2(path, MNT_DETACH)`; a failure is logged, since nothing else can be done about it.
+fn detach(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: c is a valid NUL-terminated path; umount2 only reads it.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+        eprintln!(
+            "riptide-faultfs: cannot unmount {}: {}; run umount -l {0}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
     }
 }
 

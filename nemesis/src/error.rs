@@ -54,6 +54,13 @@ pub enum Error {
     )]
     NetworkFaultsUnavailable { spec: String },
 
+    /// A disk fault was planned but the runner gave the nemesis no disks.
+    #[error(
+        "power-cut and corrupt need the nodes' disks, which this nemesis was not given \
+         (Nemesis::with_disks)"
+    )]
+    DisksUnavailable,
+
     /// A node process could not be started.
     #[error("cannot start {}: {reason}", path.display())]
     Spawn { path: PathBuf, reason: String },

@@ -35,6 +35,8 @@ pub enum FaultName {
     Pause,
     Partition,
     Loss,
+    PowerCut,
+    Corrupt,
     /// [`Nemesis::heal_all`] undoing what was still in place at the end.
     Heal,
 }
@@ -46,6 +48,8 @@ impl From<Family> for FaultName {
             Family::Pause => FaultName::Pause,
             Family::Partition => FaultName::Partition,
             Family::Loss => FaultName::Loss,
+            Family::PowerCut => FaultName::PowerCut,
+            Family::Corrupt => FaultName::Corrupt,
         }
     }
 }
@@ -82,6 +86,13 @@ pub struct NemesisEvent {
     /// The loss probability.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+    /// For a power cut: what the disks keep of their unsynced writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut: Option<crate::disk::CutMode>,
+    /// For a power cut or corrupt: node → what its disk lost (faultfs's report) or the damage
+    /// done (file, offset, bits); at a stop, node → why it refused to start, if it did.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub disks: BTreeMap<NodeId, serde_json::Value>,
     /// Anything else worth knowing, e.g. that no leader was known and a random node stood in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -102,6 +113,8 @@ impl NemesisEvent {
             rules: Vec::new(),
             pids: BTreeMap::new(),
             probability: None,
+            cut: None,
+            disks: BTreeMap::new(),
             note: None,
             error: None,
         }
@@ -116,9 +129,16 @@ impl NemesisEvent {
     pub fn describe(plan: &Plan, f: Phase) -> NemesisEvent {
         let mut event = NemesisEvent::new(f, plan.family().into());
         match plan {
-            Plan::Kill { target, nodes } | Plan::Pause { target, nodes } => {
+            Plan::Kill { target, nodes }
+            | Plan::Pause { target, nodes }
+            | Plan::Corrupt { target, nodes, .. } => {
                 event.target = Some(*target);
                 event.nodes = nodes.clone();
+            }
+            Plan::PowerCut { target, nodes, cut } => {
+                event.target = Some(*target);
+                event.nodes = nodes.clone();
+                event.cut = Some(*cut);
             }
             Plan::Partition(p) => {
                 event.kind = Some(p.kind);
@@ -137,6 +157,14 @@ impl NemesisEvent {
             }
         }
         event
+    }
+
+    pub(crate) fn add_note(&mut self, note: impl std::fmt::Display) {
+        let note = note.to_string();
+        self.note = Some(match self.note.take() {
+            Some(before) => format!("{before}; {note}"),
+            None => note,
+        });
     }
 
     pub(crate) fn add_error(&mut self, error: impl std::fmt::Display) {

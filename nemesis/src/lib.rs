@@ -2,7 +2,7 @@
 //!
 //! A Jepsen-style test is only as good as its nemesis: the part that breaks things while clients
 //! work, so the checker can see whether the system under test kept its promises. This crate breaks
-//! a riptide cluster in four ways and records every break:
+//! a riptide cluster in six ways and records every break:
 //!
 //! | fault | how | what the nodes see |
 //! |---|---|---|
@@ -10,6 +10,8 @@
 //! | `pause` | `SIGSTOP`, later `SIGCONT` | a frozen node: connects hang in the backlog, requests time out, then it wakes up stale |
 //! | `partition` | iptables `DROP` on (source, destination) node addresses | silence: packets vanish, connects time out, the cluster splits |
 //! | `loss` | iptables `statistic` match, random drops | a bad network: retransmissions, slow links, occasional timeouts |
+//! | `power-cut` | `SIGKILL`, then the disk (riptide-faultfs) drops what was not fsynced; restart later | a power failure: unsynced writes, creates and renames gone |
+//! | `corrupt` | `SIGKILL`, flip bits in or truncate one synced file of the data dir; restart later | bit rot: the node must repair safely or refuse to start |
 //!
 //! # The parts, one module each
 //!
@@ -23,6 +25,8 @@
 //! - [`spec`]: the `--nemesis` syntax ([`NemesisSpec`]).
 //! - [`schedule`]: the seeded fault sequence ([`Schedule`] of [`Plan`]s), a pure function of seed,
 //!   spec and nodes.
+//! - [`disk`]: power cuts ([`Disks`], implemented by the runner on its FUSE mounts) and the
+//!   seeded damage of `corrupt`.
 //! - [`nemesis`]: the loop that starts and stops faults every interval and reports each as a
 //!   [`NemesisEvent`]; the final [`Nemesis::heal_all`].
 //!
@@ -97,6 +101,7 @@
 //! the node protocol: the leader comes from a [`ClusterView`] that the runner implements, and
 //! waiting for the cluster to recover after [`Nemesis::heal_all`] is the runner's job.
 
+pub mod disk;
 pub mod error;
 pub mod event;
 pub mod firewall;
@@ -109,6 +114,7 @@ pub mod spec;
 pub mod supervisor;
 pub mod waits;
 
+pub use disk::{CutMode, Damage, DamageKind, Disks, PlainDisks};
 pub use error::{Error, Result};
 pub use firewall::{Firewall, Rule, RuleKind};
 pub use nemesis::{

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::disk::Disks;
 use crate::error::{Error, Result};
 pub use crate::event::{FaultName, NemesisEvent, Phase};
 use crate::firewall::Firewall;
@@ -115,6 +116,7 @@ pub struct Nemesis {
     supervisor: Arc<Supervisor>,
     firewall: Option<Firewall>,
     view: Arc<dyn ClusterView>,
+    disks: Option<Arc<dyn Disks>>,
     state: Mutex<State>,
 }
 
@@ -122,7 +124,12 @@ struct State {
     schedule: Schedule,
     /// The faults in place, oldest first: at most one, or with `overlap` one per class.
     active: Vec<Active>,
+    /// The nodes whose disks `corrupt` damaged: each at most once, at most a minority in all.
+    damaged: std::collections::BTreeSet<NodeId>,
 }
+
+#[path = "disk_faults.rs"]
+mod disk_faults;
 
 /// How many times the overlapping loop redraws a plan whose class is already in place before it
 /// gives up for this turn (and stops the oldest fault instead). The draws stay a pure function of
@@ -160,11 +167,20 @@ impl Nemesis {
             supervisor,
             firewall,
             view,
+            disks: None,
             state: Mutex::new(State {
                 schedule,
                 active: Vec::new(),
+                damaged: Default::default(),
             }),
         })
+    }
+
+    /// The nodes' disks, for `power-cut` and `corrupt` (without them those faults fail, saying
+    /// so in their events).
+    pub fn with_disks(mut self, disks: Arc<dyn Disks>) -> Nemesis {
+        self.disks = Some(disks);
+        self
     }
 
     /// The nodes faults are drawn from.
@@ -340,6 +356,14 @@ impl Nemesis {
                 }
                 event.pids = done.clone();
             }
+            Plan::PowerCut { nodes, cut, .. } => {
+                self.cut_power(nodes, *cut, &mut event, &mut done)?;
+                event.pids = done.clone();
+            }
+            Plan::Corrupt { nodes, seed, .. } => {
+                self.corrupt_disks(&mut state.damaged, nodes, *seed, &mut event, &mut done)?;
+                event.pids = done.clone();
+            }
             Plan::Partition(_) | Plan::Loss { .. } => {
                 let firewall = self.firewall_for(&plan)?;
                 match firewall.apply(&plan.rules()) {
@@ -368,20 +392,29 @@ impl Nemesis {
         let Active { plan, done } = state.active.remove(0);
         let mut event = NemesisEvent::describe(&plan, Phase::Stop);
         match &plan {
-            Plan::Kill { .. } | Plan::Pause { .. } => {
-                let kill = plan.family() == Family::Kill;
+            Plan::Pause { .. } => {
                 for &id in done.keys() {
-                    let result = if kill {
-                        self.supervisor.restart(id)
-                    } else {
-                        self.supervisor.resume(id)
-                    };
-                    match result {
+                    match self.supervisor.resume(id) {
                         Ok(pid) => {
                             event.pids.insert(id, pid);
                         }
                         Err(e) => event.add_error(e),
                     }
+                }
+            }
+            Plan::Kill { .. } | Plan::PowerCut { .. } | Plan::Corrupt { .. } => {
+                for &id in done.keys() {
+                    match self.supervisor.restart(id) {
+                        Ok(pid) => {
+                            event.pids.insert(id, pid);
+                        }
+                        Err(e) => event.add_error(e),
+                    }
+                }
+                if plan.family() != Family::Kill {
+                    drop(state);
+                    let ids: Vec<NodeId> = done.keys().copied().collect();
+                    event.disks = self.refusals(&ids);
                 }
             }
             Plan::Partition(_) | Plan::Loss { .. } => {
@@ -431,6 +464,10 @@ impl Nemesis {
             events.push(sweep);
         }
         events
+    }
+
+    fn disks(&self) -> Result<&Arc<dyn Disks>> {
+        self.disks.as_ref().ok_or(Error::DisksUnavailable)
     }
 
     fn firewall_for(&self, plan: &Plan) -> Result<&Firewall> {

@@ -27,6 +27,15 @@
 //! nodes, clients, the nemesis and every iptables child are all inside. [`enter`] checks that the
 //! process is still single-threaded and says so if not.
 //!
+//! # The mount namespace
+//!
+//! The same `unshare` also gives the run a private *mount namespace* (`CLONE_NEWNS`, with every
+//! mount made private so nothing propagates back to the host). The `power-cut` fault mounts each
+//! node's data dir through riptide's own FUSE filesystem (`riptide-faultfs`); those mounts live
+//! only in the run's namespace: the host's `findmnt` never shows them, and if the runner dies
+//! they vanish with the namespace. A kernel that refuses the mount namespace leaves the run
+//! without one ([`Sandbox::mounts`] says why) and only `power-cut` is off.
+//!
 //! Tests cannot do that (the cargo test harness is multi-threaded), so [`run_isolated`] runs a test
 //! body on a fresh thread that moves itself alone into a new network namespace (root only). Whatever
 //! the body spawns from there — threads, sockets, child processes — is inside too.
@@ -61,6 +70,8 @@ pub struct Sandbox {
     mode: SandboxMode,
     netns: NetnsId,
     host_netns: NetnsId,
+    /// The run's private mount namespace, or why there is none.
+    mounts: std::result::Result<NetnsId, String>,
 }
 
 impl Sandbox {
@@ -77,6 +88,13 @@ impl Sandbox {
     /// The identity of the namespace the process was in before (the host's, usually).
     pub fn host_netns(&self) -> NetnsId {
         self.host_netns
+    }
+
+    /// The identity (inode of `/proc/thread-self/ns/mnt`) of the run's private mount namespace,
+    /// or why the kernel refused one. Without it no FUSE mount is made (they would show on the
+    /// host and outlive a crashed runner).
+    pub fn mounts(&self) -> std::result::Result<NetnsId, &str> {
+        self.mounts.as_ref().copied().map_err(String::as_str)
     }
 
     /// Whether the calling thread is inside this sandbox.
@@ -119,11 +137,18 @@ pub fn enter() -> Result<Sandbox> {
     };
     loopback_up()?;
     let netns = current_netns()?;
-    tracing::info!(?mode, netns, "entered the run's private network namespace");
+    let mounts = private_mounts();
+    tracing::info!(
+        ?mode,
+        netns,
+        ?mounts,
+        "entered the run's private network namespace"
+    );
     Ok(Sandbox {
         mode,
         netns,
         host_netns,
+        mounts,
     })
 }
 
@@ -216,7 +241,38 @@ fn enter_this_thread() -> std::result::Result<Sandbox, String> {
         mode: SandboxMode::Thread,
         netns,
         host_netns,
+        mounts: private_mounts(),
     })
+}
+
+/// The identity of the calling thread's mount namespace.
+pub fn current_mntns() -> Result<NetnsId> {
+    std::fs::metadata("/proc/thread-self/ns/mnt")
+        .map(|m| m.ino())
+        .map_err(|e| Error::io("reading /proc/thread-self/ns/mnt", e))
+}
+
+/// Moves the calling thread (the whole process, if single-threaded) into a new mount namespace
+/// whose mounts are all private, so that what the run mounts never propagates to the host.
+fn private_mounts() -> std::result::Result<NetnsId, String> {
+    unshare(libc::CLONE_NEWNS).map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
+    // SAFETY: a propagation change on "/" with null source, type and data, as mount(2) documents.
+    let changed = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    if changed != 0 {
+        return Err(format!(
+            "making the run's mounts private (mount --make-rprivate /): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    current_mntns().map_err(|e| e.to_string())
 }
 
 fn unshare(flags: libc::c_int) -> std::io::Result<()> {

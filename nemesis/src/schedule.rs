@@ -15,6 +15,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::disk::CutMode;
 use crate::error::{Error, Result};
 use crate::firewall::{Rule, RuleKind};
 use crate::partition::{self, Grudge, Partition, PartitionKind};
@@ -43,6 +44,19 @@ pub enum Plan {
         probability: f64,
         links: Grudge,
     },
+    /// SIGKILL `nodes`, drop what their disks had not synced (`cut`); restart them at the stop.
+    PowerCut {
+        target: Target,
+        nodes: Vec<NodeId>,
+        cut: CutMode,
+    },
+    /// SIGKILL `nodes`, damage one synced file of each data dir (drawn from `seed` and the node
+    /// id); restart them at the stop.
+    Corrupt {
+        target: Target,
+        nodes: Vec<NodeId>,
+        seed: u64,
+    },
 }
 
 impl Plan {
@@ -53,15 +67,30 @@ impl Plan {
             Plan::Pause { .. } => Family::Pause,
             Plan::Partition(_) => Family::Partition,
             Plan::Loss { .. } => Family::Loss,
+            Plan::PowerCut { .. } => Family::PowerCut,
+            Plan::Corrupt { .. } => Family::Corrupt,
+        }
+    }
+
+    /// The nodes whose processes the plan stops (kill, pause, power cut, corrupt).
+    pub fn stopped_nodes(&self) -> &[NodeId] {
+        match self {
+            Plan::Kill { nodes, .. }
+            | Plan::Pause { nodes, .. }
+            | Plan::PowerCut { nodes, .. }
+            | Plan::Corrupt { nodes, .. } => nodes,
+            Plan::Partition(_) | Plan::Loss { .. } => &[],
         }
     }
 
     /// Whether the plan's nodes depend on who leads (the stand-in must be replaced).
     pub fn needs_leader(&self) -> bool {
         match self {
-            Plan::Kill { target, .. } | Plan::Pause { target, .. } | Plan::Loss { target, .. } => {
-                *target == Target::Leader
-            }
+            Plan::Kill { target, .. }
+            | Plan::Pause { target, .. }
+            | Plan::Loss { target, .. }
+            | Plan::PowerCut { target, .. }
+            | Plan::Corrupt { target, .. } => *target == Target::Leader,
             Plan::Partition(p) => p.kind == PartitionKind::IsolateLeader,
         }
     }
@@ -94,6 +123,16 @@ impl Plan {
                 probability,
                 links: loss_links(&[leader], nodes),
             },
+            Plan::PowerCut { target, cut, .. } => Plan::PowerCut {
+                target,
+                nodes: vec![leader],
+                cut,
+            },
+            Plan::Corrupt { target, seed, .. } => Plan::Corrupt {
+                target,
+                nodes: vec![leader],
+                seed,
+            },
             Plan::Partition(p) => Plan::Partition(partition::isolate(p.kind, leader, nodes)),
         }
     }
@@ -105,10 +144,21 @@ impl Plan {
             Plan::Loss {
                 probability, links, ..
             } => links.rules(RuleKind::Loss(*probability)),
-            Plan::Kill { .. } | Plan::Pause { .. } => Vec::new(),
+            Plan::Kill { .. }
+            | Plan::Pause { .. }
+            | Plan::PowerCut { .. }
+            | Plan::Corrupt { .. } => Vec::new(),
         }
     }
 }
+
+/// The targets an unpinned `corrupt` draws from: never a majority (see [`crate::disk`]).
+const CORRUPT_TARGETS: [Target; 4] = [
+    Target::One,
+    Target::Minority,
+    Target::Leader,
+    Target::Random,
+];
 
 /// The seeded, endless sequence of plans.
 #[derive(Debug, Clone)]
@@ -130,7 +180,9 @@ impl Schedule {
         let n = nodes.len();
         for fault in spec.faults() {
             let min = match fault {
-                FaultSpec::Kill(_) | FaultSpec::Pause(_) => 1,
+                FaultSpec::Kill(_) | FaultSpec::Pause(_) | FaultSpec::PowerCut(_) => 1,
+                // A minority must be damaged while a majority keeps good disks.
+                FaultSpec::Corrupt(_) => 3,
                 FaultSpec::Loss(_) => 2,
                 FaultSpec::Partition(Some(kind)) => kind.min_nodes(),
                 FaultSpec::Partition(None) => PartitionKind::ALL
@@ -204,8 +256,49 @@ impl Schedule {
                     probability: probability.unwrap_or(DEFAULT_LOSS_PROBABILITY),
                 }
             }
+            FaultSpec::PowerCut(target) => self.power_cut(target),
+            FaultSpec::Corrupt(target) => self.corrupt(target),
         };
         Some(plan)
+    }
+
+    fn power_cut(&mut self, target: Option<Target>) -> Plan {
+        let target = target.unwrap_or_else(|| self.random_target());
+        let nodes = self.pick(target);
+        let seed = self.rng.gen();
+        let cut = match self.rng.gen_range(0..3) {
+            0 => CutMode::All,
+            1 => CutMode::Torn { seed },
+            _ => CutMode::Reorder { seed },
+        };
+        Plan::PowerCut { target, nodes, cut }
+    }
+
+    /// A corrupt plan: never more than a minority of the nodes (see [`crate::disk`]).
+    fn corrupt(&mut self, target: Option<Target>) -> Plan {
+        let target = target.unwrap_or_else(|| {
+            *CORRUPT_TARGETS
+                .choose(&mut self.rng)
+                .expect("CORRUPT_TARGETS is not empty")
+        });
+        let minority = (self.nodes.len().saturating_sub(1) / 2).max(1);
+        let k = match target {
+            Target::Random => self.rng.gen_range(1..=minority),
+            Target::Minority => minority,
+            _ => 1,
+        };
+        let mut nodes: Vec<NodeId> = self
+            .nodes
+            .choose_multiple(&mut self.rng, k)
+            .copied()
+            .collect();
+        nodes.sort_unstable();
+        let seed = self.rng.gen();
+        Plan::Corrupt {
+            target,
+            nodes,
+            seed,
+        }
     }
 
     fn random_target(&mut self) -> Target {
@@ -427,6 +520,40 @@ mod tests {
         );
         assert!(Schedule::new(1, &"loss".parse().unwrap(), &[1]).is_err());
         assert!(Schedule::new(1, &"kill".parse().unwrap(), &[1]).is_ok());
+    }
+
+    #[test]
+    fn disk_faults_are_seeded_and_corrupt_never_takes_a_majority() {
+        let plans: Vec<Plan> = schedule(8, "power-cut,corrupt", 5).take(300).collect();
+        let again: Vec<Plan> = schedule(8, "power-cut,corrupt", 5).take(300).collect();
+        assert_eq!(plans, again);
+        let mut modes = std::collections::BTreeSet::new();
+        for plan in &plans {
+            match plan {
+                Plan::PowerCut { nodes, cut, .. } => {
+                    assert!(!nodes.is_empty());
+                    modes.insert(cut.to_string().split(' ').next().unwrap().to_string());
+                }
+                Plan::Corrupt { nodes, target, .. } => {
+                    assert!((1..=2).contains(&nodes.len()), "{target}: {nodes:?}");
+                    assert!(!matches!(target, Target::Majority | Target::All));
+                }
+                other => panic!("not in the spec: {other:?}"),
+            }
+        }
+        assert_eq!(modes.len(), 3, "all, torn and reorder: {modes:?}");
+        assert!(plans.iter().any(|p| p.family() == Family::Corrupt));
+        let err = Schedule::new(1, &"corrupt".parse().unwrap(), &[1, 2]).unwrap_err();
+        assert!(err.to_string().contains("at least 3 nodes"), "{err}");
+    }
+
+    #[test]
+    fn a_power_cut_on_the_leader_takes_the_live_leader() {
+        let plan = schedule(2, "power-cut:leader", 5).next().unwrap();
+        let Plan::PowerCut { nodes, .. } = plan.with_leader(Some(3), &[1, 2, 3, 4, 5]) else {
+            unreachable!()
+        };
+        assert_eq!(nodes, vec![3]);
     }
 
     #[test]

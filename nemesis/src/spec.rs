@@ -8,7 +8,9 @@
 //! | `pause` / `pause:TARGET` | SIGSTOP nodes, SIGCONT them at the next stop |
 //! | `partition` / `partition:KIND` | cut node-to-node links with iptables |
 //! | `loss` / `loss:P` | drop packets at random with probability P (default 0.2) on the target nodes' links |
-//! | `all` | `kill,pause,partition,loss` |
+//! | `power-cut` / `power-cut:TARGET` | SIGKILL nodes and drop what their disks had not synced (FUSE, `riptide-faultfs`); restart them at the next stop |
+//! | `corrupt` / `corrupt:TARGET` | SIGKILL nodes, flip bits in or truncate one synced file of their data dir, restart them at the next stop (at most a minority of disks per run; TARGET one, minority, leader or random) |
+//! | `all` | `kill,pause,partition,loss,power-cut,corrupt` (without `power-cut` where FUSE is not available) |
 //! | `none` | no faults |
 //!
 //! TARGET is one of `one`, `minority`, `majority`, `all`, `leader`, `random`; without one, each
@@ -88,7 +90,7 @@ impl FromStr for Target {
     }
 }
 
-/// The four fault families.
+/// The fault families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
@@ -96,11 +98,22 @@ pub enum Family {
     Pause,
     Partition,
     Loss,
+    /// SIGKILL, then the disk forgets what was not synced.
+    PowerCut,
+    /// SIGKILL, then one synced file of the data dir is damaged.
+    Corrupt,
 }
 
 impl Family {
     /// Every family, as `all` expands.
-    pub const ALL: [Family; 4] = [Family::Kill, Family::Pause, Family::Partition, Family::Loss];
+    pub const ALL: [Family; 6] = [
+        Family::Kill,
+        Family::Pause,
+        Family::Partition,
+        Family::Loss,
+        Family::PowerCut,
+        Family::Corrupt,
+    ];
 
     /// The family's name on the command line and in the history.
     pub fn name(self) -> &'static str {
@@ -109,12 +122,20 @@ impl Family {
             Family::Pause => "pause",
             Family::Partition => "partition",
             Family::Loss => "loss",
+            Family::PowerCut => "power-cut",
+            Family::Corrupt => "corrupt",
         }
     }
 
     /// Whether the family needs iptables inside the sandbox.
     pub fn needs_network(self) -> bool {
         matches!(self, Family::Partition | Family::Loss)
+    }
+
+    /// Whether the family stops node processes (and restarts them at its stop): one class of
+    /// faults for `--nemesis-overlap`, the network faults being the other.
+    pub fn stops_processes(self) -> bool {
+        !self.needs_network()
     }
 }
 
@@ -133,6 +154,8 @@ pub enum FaultSpec {
     Partition(Option<PartitionKind>),
     /// Loss probability; `None` means [`DEFAULT_LOSS_PROBABILITY`].
     Loss(Option<f64>),
+    PowerCut(Option<Target>),
+    Corrupt(Option<Target>),
 }
 
 impl FaultSpec {
@@ -143,6 +166,8 @@ impl FaultSpec {
             FaultSpec::Pause(_) => Family::Pause,
             FaultSpec::Partition(_) => Family::Partition,
             FaultSpec::Loss(_) => Family::Loss,
+            FaultSpec::PowerCut(_) => Family::PowerCut,
+            FaultSpec::Corrupt(_) => Family::Corrupt,
         }
     }
 }
@@ -151,7 +176,10 @@ impl fmt::Display for FaultSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.family().name())?;
         match self {
-            FaultSpec::Kill(Some(t)) | FaultSpec::Pause(Some(t)) => write!(f, ":{t}"),
+            FaultSpec::Kill(Some(t))
+            | FaultSpec::Pause(Some(t))
+            | FaultSpec::PowerCut(Some(t))
+            | FaultSpec::Corrupt(Some(t)) => write!(f, ":{t}"),
             FaultSpec::Partition(Some(k)) => write!(f, ":{k}"),
             FaultSpec::Loss(Some(p)) => write!(f, ":{p}"),
             _ => Ok(()),
@@ -180,6 +208,8 @@ impl NemesisSpec {
                 FaultSpec::Pause(None),
                 FaultSpec::Partition(None),
                 FaultSpec::Loss(None),
+                FaultSpec::PowerCut(None),
+                FaultSpec::Corrupt(None),
             ],
         }
     }
@@ -197,6 +227,23 @@ impl NemesisSpec {
     /// Whether any item needs iptables (partition or loss).
     pub fn needs_network(&self) -> bool {
         self.faults.iter().any(|f| f.family().needs_network())
+    }
+
+    /// Whether any item cuts the power (needs riptide-faultfs: FUSE and a mount namespace).
+    pub fn needs_fuse(&self) -> bool {
+        self.faults.iter().any(|f| f.family() == Family::PowerCut)
+    }
+
+    /// The same spec without `power-cut`: what a run without FUSE can still do.
+    pub fn without_power_cut(&self) -> NemesisSpec {
+        NemesisSpec {
+            faults: self
+                .faults
+                .iter()
+                .copied()
+                .filter(|f| f.family() != Family::PowerCut)
+                .collect(),
+        }
     }
 
     /// The same spec without partition and loss: what a run without iptables can still do.
@@ -230,7 +277,7 @@ impl From<NemesisSpec> for String {
 
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
-                     all, none; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     power-cut[:TARGET], corrupt[:TARGET], all, none; TARGET: one, minority, majority, all, leader, random; KIND: one, \
                      majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
 
 impl FromStr for NemesisSpec {
@@ -259,6 +306,8 @@ impl FromStr for NemesisSpec {
                 ("pause", _) => vec![FaultSpec::Pause(parse_opt(option).map_err(bad)?)],
                 ("partition", _) => vec![FaultSpec::Partition(parse_opt(option).map_err(bad)?)],
                 ("loss", _) => vec![FaultSpec::Loss(parse_probability(option).map_err(bad)?)],
+                ("power-cut", _) => vec![FaultSpec::PowerCut(parse_opt(option).map_err(bad)?)],
+                ("corrupt", _) => vec![FaultSpec::Corrupt(parse_corrupt(option).map_err(bad)?)],
                 ("none" | "all", Some(_)) => {
                     return Err(bad(format!("`{name}` takes no option; {VALID}")))
                 }
@@ -281,6 +330,19 @@ fn parse_opt<T: FromStr<Err = String>>(
     option: Option<&str>,
 ) -> std::result::Result<Option<T>, String> {
     option.map(str::parse).transpose()
+}
+
+/// Corrupting a majority of disks can lose committed data in any Raft, so those targets are
+/// refused rather than blamed on the node.
+fn parse_corrupt(option: Option<&str>) -> std::result::Result<Option<Target>, String> {
+    match parse_opt::<Target>(option)? {
+        Some(t @ (Target::Majority | Target::All)) => Err(format!(
+            "corrupt:{t} would damage a majority of disks, which loses committed data in any Raft \
+             implementation; use corrupt:one, corrupt:minority, corrupt:leader or corrupt:random \
+             (and power-cut:all for every node at once)"
+        )),
+        target => Ok(target),
+    }
 }
 
 fn parse_probability(option: Option<&str>) -> std::result::Result<Option<f64>, String> {
@@ -313,6 +375,9 @@ mod tests {
             "partition:one,partition:bridge",
             "loss:0.5",
             "kill:minority,loss",
+            "power-cut",
+            "power-cut:all,corrupt:one",
+            "corrupt:leader",
         ] {
             assert_eq!(parse(text).to_string(), text);
         }
@@ -321,7 +386,10 @@ mod tests {
     #[test]
     fn all_and_none() {
         assert_eq!(parse("all"), NemesisSpec::all());
-        assert_eq!(parse("all").to_string(), "kill,pause,partition,loss");
+        assert_eq!(
+            parse("all").to_string(),
+            "kill,pause,partition,loss,power-cut,corrupt"
+        );
         assert!(parse("none").is_empty());
         assert_eq!(parse("none").to_string(), "none");
         assert_eq!(parse("all,kill"), NemesisSpec::all(), "duplicates fold");
@@ -331,7 +399,28 @@ mod tests {
     fn network_needs_are_known() {
         assert!(parse("kill,loss").needs_network());
         assert!(!parse("kill,pause").needs_network());
-        assert_eq!(parse("all").without_network(), parse("kill,pause"));
+        assert_eq!(
+            parse("all").without_network(),
+            parse("kill,pause,power-cut,corrupt")
+        );
+        assert!(parse("kill,power-cut:all").needs_fuse());
+        assert!(!parse("kill,corrupt").needs_fuse());
+        assert_eq!(
+            parse("all").without_power_cut().to_string(),
+            "kill,pause,partition,loss,corrupt"
+        );
+    }
+
+    #[test]
+    fn corrupting_a_majority_is_refused_with_the_reason() {
+        for text in ["corrupt:majority", "corrupt:all"] {
+            let err = text.parse::<NemesisSpec>().unwrap_err().to_string();
+            assert!(
+                err.contains("would damage a majority of disks") && err.contains("corrupt:one"),
+                "{err}"
+            );
+        }
+        assert!("corrupt:minority".parse::<NemesisSpec>().is_ok());
     }
 
     #[test]

@@ -37,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -450,6 +450,16 @@ impl Drop for Supervisor {
         self.shutdown();
         self.spawner.stop();
     }
+}
+
+/// The last non-empty line of a node's log (what a node that exited said last), at most 400
+/// characters of it.
+pub fn last_line(log: &Path) -> Option<String> {
+    let text = std::fs::read(log).ok()?;
+    let tail = &text[text.len().saturating_sub(64 * 1024)..];
+    let tail = String::from_utf8_lossy(tail);
+    let line = tail.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(line.trim().chars().take(400).collect())
 }
 
 fn slot(nodes: &mut BTreeMap<NodeId, Slot>, id: NodeId) -> Result<&mut Slot> {

@@ -188,6 +188,8 @@ pub mod colors {
             "pause" => "#1e88e5",
             "partition" => "#fb8c00",
             "loss" => "#00897b",
+            "power-cut" => "#6d4c41",
+            "corrupt" => "#d81b60",
             _ => "#757575",
         }
     }

@@ -113,8 +113,17 @@ impl ClusterPlan {
             .collect()
     }
 
+    /// Node `id`'s own data dir: `nodes/n<i>/data`.
+    pub fn data_dir(&self, id: NodeId) -> PathBuf {
+        self.dir.join(format!("n{id}")).join("data")
+    }
+
     pub fn spec(&self, id: NodeId) -> NodeSpec {
-        let data = self.dir.join(format!("n{id}")).join("data");
+        self.spec_on(id, &self.data_dir(id))
+    }
+
+    /// The spec of node `id` with its data dir at `data` (a faultfs mount, for power cuts).
+    pub fn spec_on(&self, id: NodeId, data: &Path) -> NodeSpec {
         let log = self.dir.join(format!("n{id}.log"));
         let mut spec = NodeSpec::new(id, self.program.path(), log);
         if let NodeProgram::SelfExe(_) = self.program {
@@ -139,6 +148,15 @@ impl ClusterPlan {
 
     /// Starts every node. Fails with a clear message if a node cannot start or its port is taken.
     pub fn start(&self, supervisor: &Arc<Supervisor>) -> anyhow::Result<()> {
+        self.start_on(supervisor, |id| self.data_dir(id))
+    }
+
+    /// [`ClusterPlan::start`] with each node's data dir at `data(id)`.
+    pub fn start_on(
+        &self,
+        supervisor: &Arc<Supervisor>,
+        data: impl Fn(NodeId) -> PathBuf,
+    ) -> anyhow::Result<()> {
         for (id, addr) in self.addrs() {
             if std::net::TcpListener::bind(addr).is_err() {
                 return Err(Exit::bad_args(format!(
@@ -147,15 +165,16 @@ impl ClusterPlan {
                 .into());
             }
             supervisor
-                .spawn(self.spec(id))
+                .spawn(self.spec_on(id, &data(id)))
                 .with_context(|| format!("cannot start node {id} ({})", self.program.describe()))?;
         }
         Ok(())
     }
 }
 
-/// Waits until some node leads and every node answers a status request. Returns the leader.
-/// If a node process exits meanwhile, says so with the tail of its log.
+/// Waits until some node leads and every node of `addrs` answers a status request. Returns the
+/// leader. If one of those node processes exits meanwhile, says so with the tail of its log
+/// (nodes not in `addrs`, such as one that refused to start, are not waited for).
 pub fn wait_for_leader(
     addrs: &[(NodeId, SocketAddr)],
     supervisor: &Supervisor,
@@ -165,6 +184,9 @@ pub fn wait_for_leader(
     let deadline = Instant::now() + timeout;
     loop {
         for status in supervisor.statuses() {
+            if !addrs.iter().any(|(id, _)| *id == status.id) {
+                continue;
+            }
             if let riptide_nemesis::NodeState::Exited { code, signal } = &status.state {
                 let how = match (code, signal) {
                     (Some(code), _) => format!("exit code {code}"),

@@ -10,6 +10,11 @@
 //!   spec without its network faults (`kill,pause`) and prints one note with the reason and its
 //!   fix ([`fall_back`]). `test.json` records the faults the run really had.
 //!
+//! `power-cut` needs riptide-faultfs: `/dev/fuse`, root (or `fusermount3`) and the run's
+//! private mount namespace ([`check_disks`]). Where they are missing, a spec that got power
+//! cuts from `all` (given or by default) runs without them, with one note saying why and the
+//! fix; a `power-cut` asked for by name is a bad argument.
+//!
 //! The detection is the real thing, not a guess: [`sandbox::enter`] and [`Firewall::install`]
 //! themselves (`RIPTIDE_IPTABLES=/nonexistent` shows what a machine without iptables gets).
 
@@ -54,6 +59,35 @@ pub fn check_faults(
     riptide_nemesis::Schedule::new(plan.test.seed, &plan.nemesis, &ids)
         .map_err(|e| bad_nemesis(plan, e))?;
     Ok(firewall)
+}
+
+/// Power cuts need FUSE and the run's mount namespace. Without them, an `all` loses its power
+/// cuts (one note says why and how to get them); a `power-cut` named in `--nemesis` is refused.
+pub fn check_disks(plan: &mut RunPlan, sandbox: Option<&Sandbox>) -> Result<(), Exit> {
+    if !plan.nemesis.needs_fuse() {
+        return Ok(());
+    }
+    let why = match sandbox.map(Sandbox::mounts) {
+        None => Some("the run has no sandbox (see the note above)".to_string()),
+        Some(Err(why)) => Some(format!("the run has no private mount namespace: {why}")),
+        Some(Ok(_)) => riptide_faultfs::check_fuse()
+            .err()
+            .map(|e| format!("FUSE is not available: {e:#}")),
+    };
+    let Some(why) = why else {
+        return Ok(());
+    };
+    if plan.power_cut_named {
+        return Err(Exit::bad_args(format!(
+            "--nemesis {}: power-cut needs riptide-faultfs, but {why}; or drop power-cut",
+            plan.test.nemesis
+        )));
+    }
+    let narrowed = plan.nemesis.without_power_cut();
+    eprintln!("riptide: note: running --nemesis {narrowed}: power-cut is off because {why}");
+    plan.test.nemesis = narrowed.to_string();
+    plan.nemesis = narrowed;
+    Ok(())
 }
 
 fn bad_nemesis(plan: &RunPlan, err: riptide_nemesis::Error) -> Exit {
@@ -110,12 +144,34 @@ mod tests {
     fn the_default_is_every_fault_and_narrows_to_kill_pause_with_the_fix() {
         let mut p = plan(&[]);
         assert!(!p.nemesis_given);
-        assert_eq!(p.test.nemesis, "kill,pause,partition,loss");
+        assert_eq!(
+            p.test.nemesis,
+            "kill,pause,partition,loss,power-cut,corrupt"
+        );
         assert!(fall_back(&mut p, &no_iptables()));
-        assert_eq!(p.test.nemesis, "kill,pause");
+        assert_eq!(p.test.nemesis, "kill,pause,power-cut,corrupt");
         assert!(!p.nemesis.needs_network());
         let note = fallback_note("kill,pause", &no_iptables());
         assert!(note.contains("apt-get install iptables"), "{note}");
+    }
+
+    #[test]
+    fn without_a_sandbox_all_loses_its_power_cuts_but_a_named_one_is_refused() {
+        let mut p = plan(&["--nemesis", "all"]);
+        check_disks(&mut p, None).unwrap();
+        assert_eq!(p.test.nemesis, "kill,pause,partition,loss,corrupt");
+        assert!(!p.nemesis.needs_fuse());
+        let mut p = plan(&["--nemesis", "kill,power-cut:all"]);
+        let err = check_disks(&mut p, None).unwrap_err();
+        assert_eq!(err.code, 254);
+        assert!(
+            err.message.contains("power-cut needs riptide-faultfs"),
+            "{}",
+            err.message
+        );
+        let mut p = plan(&["--nemesis", "kill,corrupt"]);
+        check_disks(&mut p, None).unwrap();
+        assert_eq!(p.test.nemesis, "kill,corrupt", "corrupt needs no FUSE");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! 1. Check the options (bad ones exit 254 before anything starts).
 //! 2. Enter the sandbox, a private network namespace, before any thread exists, and settle the
 //!    faults this machine can do ([`faults`]: without `--nemesis`, all of them, or kill and
-//!    pause where iptables or namespaces are missing).
+//!    pause where iptables or namespaces are missing; without power cuts where FUSE is).
 //! 3. Create the run folder, write `test.json` (status `running`).
 //! 4. Then [`steps`], in order: start the nodes and wait for a leader; start the faults; drive
 //!    the workload for the time limit (every op and every fault goes to `history.jsonl` as it
@@ -16,6 +16,7 @@
 //! Ctrl-C (or SIGTERM) ends the workload early; the run still heals, reads, checks and is
 //! stored, marked `incomplete`. A second Ctrl-C skips the final reads ([`interrupts`]).
 
+mod disks;
 mod faults;
 mod folder;
 mod interrupts;
@@ -42,6 +43,7 @@ pub fn test(args: TestArgs) -> Result<u8, Exit> {
     layout::prepare_results_dir(&plan.results_dir)?;
     let sandbox = faults::enter_sandbox(&mut plan)?;
     let firewall = faults::check_faults(&mut plan, sandbox.as_ref())?;
+    faults::check_disks(&mut plan, sandbox.as_ref())?;
     let run = RunFolder::create(plan, program, sandbox)?;
     finish(&run, steps::execute(&run, firewall))
 }

@@ -190,6 +190,9 @@ pub struct RunPlan {
     pub nemesis: NemesisSpec,
     /// `--nemesis` was given: a fault this machine cannot do is then an error, not a fallback.
     pub nemesis_given: bool,
+    /// `--nemesis` names `power-cut` itself (not only through `all`): without FUSE that is an
+    /// error, not a fallback.
+    pub power_cut_named: bool,
     pub results_dir: PathBuf,
     pub keep_data: KeepData,
     pub node_bin: Option<PathBuf>,
@@ -331,6 +334,7 @@ impl TestArgs {
             workload: self.workload,
             nemesis: nemesis_spec,
             nemesis_given: self.nemesis.is_some(),
+            power_cut_named: names_power_cut(self.nemesis.as_deref()),
             results_dir: self.results_dir.clone(),
             keep_data: self.keep_data,
             node_bin: self.node_bin.clone(),
@@ -338,6 +342,11 @@ impl TestArgs {
             announce_run_dir: self.announce_run_dir.clone(),
         })
     }
+}
+
+/// Whether a `--nemesis` value names `power-cut` itself (not only through `all`).
+fn names_power_cut(nemesis: Option<&str>) -> bool {
+    nemesis.is_some_and(|s| s.split(',').any(|i| i.trim().starts_with("power-cut")))
 }
 
 impl RunPlan {

@@ -15,7 +15,7 @@
 //!    ([`crate::judge`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -29,6 +29,7 @@ use riptide_proto::NodeId;
 use riptide_store::{files, history::FINAL_READ_BASE};
 use riptide_workload::{DriverOptions, Generator, GeneratorOptions, Recorder};
 
+use super::disks::RunDisks;
 use super::folder::RunFolder;
 use super::interrupts::Interrupts;
 use super::live_check::LiveChecker;
@@ -52,6 +53,8 @@ struct Session<'a> {
     nodes_dir: PathBuf,
     addrs: Vec<(NodeId, SocketAddr)>,
     supervisor: Arc<Supervisor>,
+    /// The nodes' disks (faultfs mounts with power cuts in the spec).
+    disks: Arc<RunDisks>,
     /// The leader when the cluster came up.
     leader: NodeId,
     /// The run's clock starts when the history does.
@@ -82,10 +85,10 @@ pub fn execute(run: &RunFolder, firewall: Option<Firewall>) -> anyhow::Result<Ou
         eprintln!("riptide: warning: cannot store the live check: {err:#}");
     }
     let interrupted = session.interrupts.stop_workload();
-    let recovered = heal(&session, nemesis.as_deref(), nemesis_thread);
+    let (recovered, up) = heal(&session, nemesis.as_deref(), nemesis_thread);
     if !session.interrupts.skip_final_reads() {
         final_reads(&session);
-        compare_replicas(&session);
+        compare_replicas(&session, &up);
     }
     drop(nemesis);
     stop(session)?;
@@ -118,8 +121,18 @@ fn start_cluster(run: &RunFolder) -> anyhow::Result<Session<'_>> {
         node_args: plan.node_args(),
     };
     let addrs = cluster.addrs();
+    let ids: Vec<NodeId> = addrs.iter().map(|(id, _)| *id).collect();
+    let disks = Arc::new(match (plan.nemesis.needs_fuse(), run.sandbox.as_ref()) {
+        (true, Some(sandbox)) => RunDisks::mount(&nodes_dir, &ids, sandbox)?,
+        (true, None) => anyhow::bail!("power-cut needs the run's sandbox to mount faultfs in"),
+        (false, _) => RunDisks::plain(&nodes_dir, &ids)?,
+    });
     let supervisor = Arc::new(Supervisor::new().context("cannot start the node supervisor")?);
-    cluster.start(&supervisor)?;
+    cluster.start_on(&supervisor, |id| {
+        disks
+            .node_data_dir(id)
+            .map_or_else(|| cluster.data_dir(id), Path::to_path_buf)
+    })?;
     let leader =
         cluster::wait_for_leader(&addrs, &supervisor, &nodes_dir, Duration::from_secs(15))?;
     tracing::info!(leader, "cluster is up");
@@ -147,6 +160,7 @@ fn start_cluster(run: &RunFolder) -> anyhow::Result<Session<'_>> {
         nodes_dir,
         addrs,
         supervisor,
+        disks,
         leader,
         start,
         history,
@@ -177,7 +191,8 @@ fn start_faults(
         overlap: plan.test.nemesis_overlap,
         jitter: plan.test.nemesis_jitter,
     };
-    let nemesis = Nemesis::new(config, session.supervisor.clone(), firewall, view)?;
+    let nemesis = Nemesis::new(config, session.supervisor.clone(), firewall, view)?
+        .with_disks(session.disks.clone());
     Ok(Some(Arc::new(nemesis)))
 }
 
@@ -274,8 +289,13 @@ fn fault_label(plan: &riptide_nemesis::Plan) -> String {
 }
 
 /// Step 4: stop the nemesis, heal every fault (recorded), restart nodes that exited on their
-/// own, and wait for a leader. Returns whether the cluster recovered.
-fn heal(session: &Session, nemesis: Option<&Nemesis>, thread: Option<JoinHandle<()>>) -> bool {
+/// own, and wait for a leader. Returns whether the cluster recovered, and the nodes that are up
+/// (all but those that refused to start).
+fn heal(
+    session: &Session,
+    nemesis: Option<&Nemesis>,
+    thread: Option<JoinHandle<()>>,
+) -> (bool, Vec<(NodeId, SocketAddr)>) {
     session.shutdown.trigger();
     if let Some(thread) = thread {
         let _ = thread.join();
@@ -285,17 +305,15 @@ fn heal(session: &Session, nemesis: Option<&Nemesis>, thread: Option<JoinHandle<
             session.history.nemesis(event.f.as_str(), event.value());
         }
     }
-    for status in session.supervisor.statuses() {
-        if let riptide_nemesis::NodeState::Exited { .. } = status.state {
-            tracing::warn!(
-                node = status.id,
-                "node exited on its own during the run; restarting it for the final reads"
-            );
-            let _ = session.supervisor.restart(status.id);
-        }
-    }
+    let refused = restart_exited(session);
+    let up: Vec<(NodeId, SocketAddr)> = session
+        .addrs
+        .iter()
+        .filter(|(id, _)| !refused.contains(id))
+        .copied()
+        .collect();
     let recovered = cluster::wait_for_leader(
-        &session.addrs,
+        &up,
         &session.supervisor,
         &session.nodes_dir,
         session.run.plan.recovery_timeout(),
@@ -303,8 +321,61 @@ fn heal(session: &Session, nemesis: Option<&Nemesis>, thread: Option<JoinHandle<
     if let Err(err) = &recovered {
         eprintln!("riptide: the cluster did not recover after healing: {err:#}");
     }
-    recovered.is_ok()
+    (recovered.is_ok(), up)
 }
+
+/// A node that exited on its own during the run is restarted for the final reads. One that
+/// exits again at once (a node refusing its damaged data dir after a disk fault: riptide-node
+/// exits with code 3 then) stays down, recorded in the history, so in the summary, with what it
+/// said last. Returns those nodes.
+fn restart_exited(session: &Session) -> Vec<NodeId> {
+    let mut restarted = Vec::new();
+    for status in session.supervisor.statuses() {
+        if let riptide_nemesis::NodeState::Exited { .. } = status.state {
+            tracing::warn!(
+                node = status.id,
+                "node exited on its own during the run; restarting it for the final reads"
+            );
+            if session.supervisor.restart(status.id).is_ok() {
+                restarted.push(status.id);
+            }
+        }
+    }
+    if restarted.is_empty() {
+        return Vec::new();
+    }
+    std::thread::sleep(REFUSAL_WATCH);
+    let mut down = Vec::new();
+    for status in session.supervisor.statuses() {
+        if !restarted.contains(&status.id) {
+            continue;
+        }
+        let riptide_nemesis::NodeState::Exited { .. } = status.state else {
+            continue;
+        };
+        let log = session.nodes_dir.join(format!("n{}.log", status.id));
+        let said = riptide_nemesis::supervisor::last_line(&log).unwrap_or_default();
+        eprintln!(
+            "riptide: node {} exited again at once ({}) and stays down: {said}",
+            status.id, status.state
+        );
+        let refusal = serde_json::json!({ "refused": status.state.to_string(), "said": said });
+        session.history.nemesis(
+            "stop",
+            serde_json::json!({
+                "fault": "heal",
+                "nodes": [status.id],
+                "disks": { status.id.to_string(): refusal },
+                "note": format!("node {} refused to start and stays down", status.id),
+            }),
+        );
+        down.push(status.id);
+    }
+    down
+}
+
+/// How long a node restarted for the final reads is watched for exiting again.
+const REFUSAL_WATCH: Duration = Duration::from_secs(1);
 
 /// Step 5: one more read of every key the workload touched, by processes of their own.
 fn final_reads(session: &Session) {
@@ -330,8 +401,8 @@ fn final_reads(session: &Session) {
 }
 
 /// Step 6: the replicas compared, and the comparison stored for the judge.
-fn compare_replicas(session: &Session) {
-    let check = super::replicas::compare(&session.addrs, session.run.plan.recovery_timeout());
+fn compare_replicas(session: &Session, up: &[(NodeId, SocketAddr)]) {
+    let check = super::replicas::compare(up, session.run.plan.recovery_timeout());
     tracing::info!(outcome = ?check.outcome, note = %check.note, "replicas compared");
     if let Err(err) = check.store(&session.run.dir) {
         eprintln!("riptide: warning: cannot store the replica comparison: {err:#}");
@@ -341,6 +412,7 @@ fn compare_replicas(session: &Session) {
 /// Step 7: the nodes stop, the history is made durable and checked for write errors.
 fn stop(session: Session) -> anyhow::Result<()> {
     session.supervisor.shutdown();
+    session.disks.unmount();
     session
         .history
         .sync()

@@ -74,6 +74,9 @@ pub struct RunHistory {
     pub unreadable_lines: u64,
     /// Completions with no open invoke (a damaged history).
     pub orphan_completions: u64,
+    /// Nodes that refused to start after a disk fault (they stay down for the rest of the run),
+    /// with how they exited and what they said last: from the `disks` of nemesis events.
+    pub refused_starts: BTreeMap<u64, String>,
 }
 
 /// A `history.jsonl` as read from disk, once: every record with its 1-based line, and how many
@@ -178,6 +181,20 @@ fn nemesis_event(
         .and_then(Value::as_str)
         .unwrap_or("fault")
         .to_string();
+    for (node, disk) in r
+        .value
+        .get("disks")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let (Ok(node), Some(how)) = (node.parse(), disk.get("refused").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        let said = disk.get("said").and_then(Value::as_str).unwrap_or("");
+        run.refused_starts.insert(node, format!("{how}: {said}"));
+    }
     match r.f.as_str() {
         "start" => {
             open_faults
@@ -238,11 +255,19 @@ pub fn fault_label(fault: &str, v: &Value) -> String {
     if let Some(p) = v.get("probability").and_then(Value::as_f64) {
         label.push_str(&format!(" {:.0}%", p * 100.0));
     }
+    // A power cut's mode after its nodes: what their disks kept of the unsynced writes.
+    let cut = match v.pointer("/cut/mode").and_then(Value::as_str) {
+        Some("all") => " (unsynced lost)",
+        Some("torn") => " (torn writes)",
+        Some("reorder") => " (reordered pages)",
+        _ => "",
+    };
     let nodes = v.get("nodes").map(nodes_text).unwrap_or_default();
     if !nodes.is_empty() {
         label.push(' ');
         label.push_str(&nodes);
     }
+    label.push_str(cut);
     label
 }
 

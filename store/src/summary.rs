@@ -45,6 +45,10 @@ pub struct RunSummary {
     pub keys: u64,
     /// Lines of the history that did not parse (a damaged file); the checker reports them.
     pub unreadable_lines: u64,
+    /// Nodes that refused to start after a disk fault and stayed down: `n3` → how it exited
+    /// and what it said last.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes_refused: BTreeMap<String, String>,
 }
 
 fn quantile(sorted: &[u64], q: f64) -> f64 {
@@ -65,6 +69,9 @@ pub fn summarise(run: &RunHistory) -> RunSummary {
     };
     for window in &run.faults {
         *s.faults.entry(window.fault.clone()).or_default() += 1;
+    }
+    for (node, why) in &run.refused_starts {
+        s.nodes_refused.insert(format!("n{node}"), why.clone());
     }
     let mut all = Vec::new();
     let mut ok = Vec::new();

@@ -1,0 +1,140 @@
+//! The nodes' disks: plain data dirs, or, for `power-cut`, each mounted through riptide-faultfs.
+//!
+//! A node's data lives in `nodes/n<i>/data/` either way. With a power cut in the spec, that
+//! folder is the *backing* dir of a faultfs mounted at `nodes/n<i>/disk/`, and the node is
+//! started with `--data-dir nodes/n<i>/disk`: every write reaches `data/` at once (so the folder
+//! is what the node wrote, for inspection, as in any run), but faultfs remembers what was not
+//! fsynced and drops it on a power cut ([`RunDisks::power_cut`]).
+//!
+//! The mounts exist only in the run's private mount namespace (see
+//! `riptide_nemesis::sandbox`): the host never sees them. They are unmounted in the run's stop
+//! step, after the nodes are gone ([`RunDisks::unmount`]); if the runner dies instead, the
+//! kernel tears them down with the namespace. Either way `nodes/n<i>/disk/` is left empty and
+//! `nodes/n<i>/data/` keeps everything.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use riptide_faultfs::{FaultFs, Mode, MountHandle};
+use riptide_nemesis::{CutMode, Disks, NodeId, Sandbox};
+
+/// One node's disk.
+struct NodeDisk {
+    id: NodeId,
+    /// `nodes/n<i>/data`: what the node wrote.
+    backing: PathBuf,
+    /// The faultfs mount the node runs on, if mounted.
+    mount: Option<Mutex<Option<MountHandle>>>,
+    mountpoint: PathBuf,
+}
+
+/// Every node's disk in one run.
+pub struct RunDisks {
+    nodes: Vec<NodeDisk>,
+}
+
+impl RunDisks {
+    /// Plain data dirs `nodes_dir/n<i>/data` (created).
+    pub fn plain(nodes_dir: &Path, ids: &[NodeId]) -> anyhow::Result<RunDisks> {
+        let mut nodes = Vec::new();
+        for &id in ids {
+            let backing = nodes_dir.join(format!("n{id}")).join("data");
+            create(&backing)?;
+            nodes.push(NodeDisk {
+                id,
+                mountpoint: backing.clone(),
+                backing,
+                mount: None,
+            });
+        }
+        Ok(RunDisks { nodes })
+    }
+
+    /// Each node's data dir mounted through faultfs (see the module docs). Needs the run's
+    /// private mount namespace; fails, unmounting what it mounted, with a message saying why.
+    pub fn mount(nodes_dir: &Path, ids: &[NodeId], sandbox: &Sandbox) -> anyhow::Result<RunDisks> {
+        if let Err(why) = sandbox.mounts() {
+            anyhow::bail!("the run has no private mount namespace to mount faultfs in ({why})");
+        }
+        let mut nodes = Vec::new();
+        for &id in ids {
+            let backing = nodes_dir.join(format!("n{id}")).join("data");
+            let mountpoint = nodes_dir.join(format!("n{id}")).join("disk");
+            create(&backing)?;
+            create(&mountpoint)?;
+            let handle = FaultFs::mount(&backing, &mountpoint).map_err(|e| {
+                anyhow::anyhow!("cannot mount node {id}'s data dir through faultfs: {e:#}")
+            })?;
+            nodes.push(NodeDisk {
+                id,
+                backing,
+                mount: Some(Mutex::new(Some(handle))),
+                mountpoint,
+            });
+        }
+        Ok(RunDisks { nodes })
+    }
+
+    /// The data dir node `id` is started with.
+    pub fn node_data_dir(&self, id: NodeId) -> Option<&Path> {
+        self.node(id).map(|n| n.mountpoint.as_path())
+    }
+
+    /// Unmounts every faultfs (call once the nodes are dead). What was not synced stays, as
+    /// after a clean shutdown. Returns the mounts that could not be unmounted cleanly.
+    pub fn unmount(&self) {
+        for node in &self.nodes {
+            if let Some(slot) = &node.mount {
+                if let Some(handle) = lock(slot).take() {
+                    handle.unmount();
+                    tracing::info!(node = node.id, backing = %node.backing.display(), "faultfs unmounted");
+                }
+            }
+        }
+    }
+
+    fn node(&self, id: NodeId) -> Option<&NodeDisk> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+}
+
+impl Disks for RunDisks {
+    fn data_dir(&self, id: NodeId) -> Option<PathBuf> {
+        self.node_data_dir(id).map(Path::to_path_buf)
+    }
+
+    fn power_cut(&self, id: NodeId, mode: CutMode) -> Result<serde_json::Value, String> {
+        let node = self.node(id).ok_or_else(|| format!("no node {id}"))?;
+        let slot = node.mount.as_ref().ok_or_else(|| {
+            format!(
+                "node {id}'s data dir is not mounted through faultfs (no power-cut in the spec)"
+            )
+        })?;
+        let guard = lock(slot);
+        let handle = guard
+            .as_ref()
+            .ok_or_else(|| format!("node {id}'s faultfs is already unmounted"))?;
+        let mode = match mode {
+            CutMode::All => Mode::All,
+            CutMode::Torn { seed } => Mode::Torn(seed),
+            CutMode::Reorder { seed } => Mode::Reorder(seed),
+        };
+        let report = handle.power_cut(mode).map_err(|e| format!("{e:#}"))?;
+        serde_json::to_value(&report).map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for RunDisks {
+    fn drop(&mut self) {
+        self.unmount();
+    }
+}
+
+fn create(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))
+}
+
+fn lock(slot: &Mutex<Option<MountHandle>>) -> std::sync::MutexGuard<'_, Option<MountHandle>> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,200 @@
+//! Disk faults on real runs: `power-cut` (each node's data dir mounted through riptide-faultfs,
+//! the unsynced writes dropped after a SIGKILL) and `corrupt` (one synced file of a stopped
+//! node damaged, recorded exactly). Needs root and /dev/fuse, as CI has (skipped otherwise).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{latest_run, riptide_bin, skip_without_root};
+
+fn riptide_test(results: &Path, args: &str) -> Output {
+    Command::new(riptide_bin())
+        .arg("test")
+        .args(args.split_whitespace())
+        .args(["--no-progress", "--keep-data", "always", "--results-dir"])
+        .arg(results)
+        .output()
+        .unwrap()
+}
+
+fn nemesis_events(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|op| op["process"] == "nemesis")
+        .collect()
+}
+
+fn json(path: PathBuf) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Mounts of riptide-faultfs that this (host) process can see.
+fn faultfs_mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("riptide-faultfs"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn power_cuts_of_a_correct_cluster_lose_nothing_and_leave_no_mount() {
+    if skip_without_root() {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let out = riptide_test(
+        results.path(),
+        "--nodes 3 --time-limit 12 --nemesis power-cut:all,power-cut:one,kill \
+         --nemesis-interval 1.5 --seed 11",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("verdict   VALID"), "{stdout}");
+    let dir = latest_run(results.path());
+    let events = nemesis_events(&dir);
+    let cuts: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["f"] == "start" && e["value"]["fault"] == "power-cut")
+        .collect();
+    assert!(!cuts.is_empty(), "power cuts happened: {events:#?}");
+    for cut in &cuts {
+        let v = &cut["value"];
+        let nodes = v["nodes"].as_array().unwrap();
+        let disks = v["disks"].as_object().expect("each cut is reported");
+        assert_eq!(disks.len(), nodes.len(), "one report per node: {v}");
+        for report in disks.values() {
+            assert!(report["bytes_unsynced"].is_u64(), "faultfs's report: {v}");
+            assert_eq!(report["mode"], v["cut"], "{v}");
+        }
+    }
+    // The nodes ran on the mounts; the data stayed in the run folder, the mounts are gone.
+    let log = std::fs::read_to_string(dir.join("nodes/n1.log")).unwrap();
+    assert!(!log.is_empty());
+    assert!(
+        dir.join("nodes/n1/data/log").is_dir(),
+        "the backing dir keeps the WAL"
+    );
+    let mountpoint = std::fs::read_dir(dir.join("nodes/n1/disk"))
+        .unwrap()
+        .count();
+    assert_eq!(mountpoint, 0, "the mountpoint is empty once unmounted");
+    assert!(faultfs_mounts().is_empty(), "{:?}", faultfs_mounts());
+    let test = json(dir.join("test.json"));
+    assert_eq!(test["test"]["nemesis"], "power-cut:all,power-cut:one,kill");
+}
+
+#[test]
+fn corruption_is_recorded_exactly_and_a_node_that_refuses_it_stays_down_in_a_valid_run() {
+    if skip_without_root() {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    // Seed 3 damages node 2's open WAL segment in its first half, with valid records after it.
+    let out = riptide_test(
+        results.path(),
+        "--nodes 3 --time-limit 10 --nemesis corrupt:one,kill --nemesis-interval 1.5 --seed 3",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let dir = latest_run(results.path());
+    let events = nemesis_events(&dir);
+    let start = events
+        .iter()
+        .find(|e| e["f"] == "start" && e["value"]["fault"] == "corrupt")
+        .expect("a corrupt fault");
+    let (node, damage) = start["value"]["disks"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    assert!(
+        damage["file"].as_str().unwrap().starts_with("log/"),
+        "{damage}"
+    );
+    assert!(damage["offset"].as_u64().unwrap() < damage["len"].as_u64().unwrap() / 2);
+    assert_eq!(damage["damage"], "flip", "{damage}");
+    let mask = damage["mask"].as_u64().unwrap();
+    assert_eq!(
+        damage["before"].as_u64().unwrap() ^ mask,
+        damage["after"].as_u64().unwrap()
+    );
+    // The node refused the damaged WAL, named the file and offset, and stayed down.
+    let r = json(dir.join("results.json"));
+    let why = r["summary"]["nodes_refused"][format!("n{node}")]
+        .as_str()
+        .unwrap_or_else(|| panic!("n{node} refused: {r:#}"));
+    assert!(
+        why.contains("corrupt data in") && why.contains(".seg at offset"),
+        "{why}"
+    );
+    assert!(
+        stdout.contains(&format!("down      n{node} refused to start")),
+        "{stdout}"
+    );
+    assert_eq!(r["verdict"], "valid", "{r:#}");
+    assert_eq!(r["cluster_recovered"], true, "the others recovered: {r:#}");
+    // Each disk at most once, and at most a minority (one of three) in the run.
+    let damaged: usize = events
+        .iter()
+        .filter(|e| e["f"] == "start" && e["value"]["fault"] == "corrupt")
+        .filter_map(|e| e["value"]["disks"].as_object())
+        .map(|d| d.len())
+        .sum();
+    assert_eq!(damaged, 1, "a minority of one in three nodes: {events:#?}");
+}
+
+#[test]
+fn without_fuse_all_runs_without_power_cuts_and_a_named_power_cut_is_refused() {
+    if skip_without_root() {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let out = Command::new(riptide_bin())
+        .args([
+            "test",
+            "--nodes",
+            "3",
+            "--time-limit",
+            "3",
+            "--nemesis",
+            "all",
+        ])
+        .args(["--no-progress", "--seed", "5", "--results-dir"])
+        .arg(results.path())
+        .env("RIPTIDE_FUSE_DEV", "/nonexistent/fuse")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0..=2)), "{stderr}");
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("note:")).collect();
+    assert_eq!(notes.len(), 1, "{stderr}");
+    assert!(
+        notes[0].contains("running --nemesis kill,pause,partition,loss,corrupt")
+            && notes[0].contains("/nonexistent/fuse is missing"),
+        "{}",
+        notes[0]
+    );
+    let out = Command::new(riptide_bin())
+        .args(["test", "--nodes", "3", "--nemesis", "power-cut,kill"])
+        .args(["--results-dir"])
+        .arg(results.path())
+        .env("RIPTIDE_FUSE_DEV", "/nonexistent/fuse")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "{stderr}");
+    assert!(
+        stderr.contains("--nemesis power-cut,kill: power-cut needs riptide-faultfs")
+            && stderr.contains("modprobe fuse"),
+        "{stderr}"
+    );
+}
