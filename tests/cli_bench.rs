@@ -182,6 +182,37 @@ fn riptide_and_etcd_are_measured_side_by_side_with_the_ratio() {
 }
 
 #[test]
+fn riptide_on_faultfs_is_measured_beside_riptide_on_a_plain_dir_and_unmounted() {
+    if skip_without_root() {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let out = bench(
+        results.path(),
+        "--target riptide,riptide-faultfs --op put --clients 4 --warmup 0.5 --duration 1 --reps 1",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("riptide against riptide-faultfs"),
+        "{stdout}"
+    );
+    let json = bench_json(results.path());
+    assert_sane_rows(&json, "riptide", 1);
+    assert_sane_rows(&json, "riptide-faultfs", 1);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let here = results.path().display().to_string();
+    assert!(!mounts.contains(&here), "{mounts}");
+    // With a running cluster bench cannot mount anything for it: refused before it starts.
+    let out = bench(
+        results.path(),
+        "--target riptide-faultfs --endpoints 127.0.0.1:1",
+    );
+    assert_eq!(out.status.code(), Some(254), "{}", text(&out));
+    assert!(text(&out).contains("--target riptide-faultfs starts its own cluster"));
+}
+
+#[test]
 fn without_etcd_the_etcd_target_says_what_to_install() {
     let results = tempfile::tempdir().unwrap();
     let out = Command::new(riptide_bin())

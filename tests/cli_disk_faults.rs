@@ -32,12 +32,13 @@ fn json(path: PathBuf) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Mounts of riptide-faultfs that this (host) process can see.
-fn faultfs_mounts() -> Vec<String> {
+/// Mounts under `dir` that this (host) process can see.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let dir = dir.display().to_string();
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
-        .filter(|l| l.contains("riptide-faultfs"))
+        .filter(|l| l.contains(&dir))
         .map(str::to_string)
         .collect()
 }
@@ -85,7 +86,11 @@ fn power_cuts_of_a_correct_cluster_lose_nothing_and_leave_no_mount() {
         .unwrap()
         .count();
     assert_eq!(mountpoint, 0, "the mountpoint is empty once unmounted");
-    assert!(faultfs_mounts().is_empty(), "{:?}", faultfs_mounts());
+    assert!(
+        mounts_under(results.path()).is_empty(),
+        "{:?}",
+        mounts_under(results.path())
+    );
     let test = json(dir.join("test.json"));
     assert_eq!(test["test"]["nemesis"], "power-cut:all,power-cut:one,kill");
 }

@@ -131,6 +131,20 @@ pub fn sweep(
         false => None,
     };
     let sandbox = plan.starts_every_cluster().then(enter_sandbox).flatten();
+    if plan.needs_mounts() {
+        let why = match sandbox.as_ref().map(Sandbox::mounts) {
+            None => Some("bench has no sandbox (see the warning above)".to_string()),
+            Some(Err(why)) => Some(format!("no private mount namespace: {why}")),
+            Some(Ok(_)) => riptide_faultfs::check_fuse()
+                .err()
+                .map(|e| format!("{e:#}")),
+        };
+        if let Some(why) = why {
+            return Err(Exit::bad_args(format!(
+                "--target riptide-faultfs needs riptide-faultfs, but {why}"
+            )));
+        }
+    }
     let folder = BenchFolder::create(results)?;
     eprintln!(
         "riptide: bench with seed {} -> {}",
@@ -161,7 +175,13 @@ pub fn sweep(
     for &target in &plan.targets {
         for nodes in plan.nodes_for(target) {
             let dir = folder.cluster_dir(target.name(), nodes)?;
-            let deployment = deploy(&plan, (target, nodes), &program, etcd_bin.as_deref(), &dir)?;
+            let deployment = deploy(
+                &plan,
+                (target, nodes),
+                &program,
+                (etcd_bin.as_deref(), sandbox.as_ref()),
+                &dir,
+            )?;
             let measured = measure_cluster(&rt, &deployment, &plan, (target, nodes), &mut |row| {
                 samples.push(row);
                 store(&samples, "running").map(|_| ())
@@ -174,8 +194,11 @@ pub fn sweep(
     let rows = store(&samples, "complete")?;
     folder.write("throughput.svg", &plot::svg(&rows))?;
     println!("{}", report::table(&rows));
-    if let Some(text) = report::side_by_side(&rows) {
-        println!("riptide against etcd (ratio: riptide / etcd)\n{text}");
+    for other in [Target::Etcd, Target::RiptideFaultfs] {
+        if let Some(text) = report::side_by_side(&rows, other) {
+            let name = other.name();
+            println!("riptide against {name} (ratio: riptide / {name})\n{text}");
+        }
     }
     println!(
         "seed {}; load average {} at the start, {} now; stored in {}",
@@ -193,18 +216,19 @@ fn deploy(
     plan: &Sweep,
     (target, nodes): (Target, usize),
     program: &NodeProgram,
-    etcd_bin: Option<&std::path::Path>,
+    (etcd_bin, sandbox): (Option<&std::path::Path>, Option<&Sandbox>),
     dir: &std::path::Path,
 ) -> anyhow::Result<Deployment> {
+    let start = |faultfs| {
+        riptide::RiptideCluster::start(nodes, plan.port, program.clone(), dir, plan.seed, faultfs)
+    };
     Ok(match (target, plan.endpoints_of(target)) {
         (Target::Riptide, Some(eps)) => Deployment::Riptide(riptide::RiptideCluster::running(eps)?),
-        (Target::Riptide, None) => Deployment::Riptide(riptide::RiptideCluster::start(
-            nodes,
-            plan.port,
-            program.clone(),
-            dir,
-            plan.seed,
-        )?),
+        (Target::Riptide, None) => Deployment::Riptide(start(None)?),
+        (Target::RiptideFaultfs, _) => {
+            let sandbox = sandbox.expect("checked before the sweep started");
+            Deployment::Riptide(start(Some(sandbox))?)
+        }
         (Target::Etcd, Some(eps)) => Deployment::Etcd(etcd::EtcdCluster::running(eps)),
         (Target::Etcd, None) => {
             let bin = etcd_bin.expect("found before the sweep started");

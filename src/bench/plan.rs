@@ -17,6 +17,11 @@ pub enum Target {
     Riptide,
     /// etcd (Debian's `etcd-server`), a cluster on 127.0.0.(20+i), through its v3 gRPC API.
     Etcd,
+    /// riptide's own node with every data dir on riptide-faultfs, as `--nemesis power-cut`
+    /// runs it: `--target riptide,riptide-faultfs` measures what the FUSE layer costs.
+    #[value(name = "riptide-faultfs")]
+    #[serde(rename = "riptide-faultfs")]
+    RiptideFaultfs,
 }
 
 impl Target {
@@ -24,6 +29,7 @@ impl Target {
         match self {
             Target::Riptide => "riptide",
             Target::Etcd => "etcd",
+            Target::RiptideFaultfs => "riptide-faultfs",
         }
     }
 }
@@ -97,6 +103,8 @@ impl Sweep {
         match target {
             Target::Riptide => self.endpoints.as_ref(),
             Target::Etcd => self.etcd_endpoints.as_ref(),
+            // Bench mounts the disks itself: never a running cluster.
+            Target::RiptideFaultfs => None,
         }
     }
 
@@ -104,6 +112,11 @@ impl Sweep {
     /// namespace; a running cluster is reachable only from the host's).
     pub fn starts_every_cluster(&self) -> bool {
         self.endpoints.is_none() && self.etcd_endpoints.is_none()
+    }
+
+    /// Whether a target needs its clusters started in the sandbox's mount namespace.
+    pub fn needs_mounts(&self) -> bool {
+        self.targets.contains(&Target::RiptideFaultfs)
     }
 
     /// Every check that needs more than one flag, and the ranges of each.
@@ -129,6 +142,13 @@ impl Sweep {
         if self.duration.is_zero() {
             return Err(Exit::bad_args(
                 "--duration 0: give each point some seconds to measure (e.g. --duration 10)",
+            ));
+        }
+        if self.needs_mounts() && !self.starts_every_cluster() {
+            return Err(Exit::bad_args(
+                "--target riptide-faultfs starts its own cluster in a private namespace, which \
+                 cannot reach one given with --endpoints or --etcd-endpoints; measure those in \
+                 a run of their own",
             ));
         }
         for target in &self.targets {

@@ -127,7 +127,7 @@ fn cpu(s: Option<f64>) -> String {
 /// The table of rows, one line each.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<8} {:<5} {:>5} {:>7} {:>6} {:>10} {:>8} {:>8} {:>8} {:>6}   {:>8} {:>9} {:>6}\n",
+        "{:<15} {:<5} {:>5} {:>7} {:>6} {:>10} {:>8} {:>8} {:>8} {:>6}   {:>8} {:>9} {:>6}\n",
         "target",
         "op",
         "nodes",
@@ -144,7 +144,7 @@ pub fn table(rows: &[Row]) -> String {
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<8} {:<5} {:>5} {:>7} {:>6} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>6}   {:>13} {:>9} {:>6.2}\n",
+            "{:<15} {:<5} {:>5} {:>7} {:>6} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>6}   {:>13} {:>9} {:>6.2}\n",
             r.key.target.name(),
             r.key.op.name(),
             r.key.nodes,
@@ -163,15 +163,15 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// riptide against etcd, point by point: ops/s (p99 ms) of each and riptide's ratio; `None`
-/// unless both targets have rows.
-pub fn side_by_side(rows: &[Row]) -> Option<String> {
+/// riptide against `other` (etcd, or riptide on faultfs), point by point: ops/s (p99 ms) of each
+/// and riptide's ratio; `None` unless both targets have rows.
+pub fn side_by_side(rows: &[Row], other: Target) -> Option<String> {
     let pairs: Vec<(&Row, &Row)> = rows
         .iter()
         .filter(|r| r.key.target == Target::Riptide)
         .filter_map(|r| {
             let twin = PointKey {
-                target: Target::Etcd,
+                target: other,
                 ..r.key
             };
             rows.iter().find(|e| e.key == twin).map(|e| (r, e))
@@ -187,7 +187,7 @@ pub fn side_by_side(rows: &[Row]) -> Option<String> {
         "clients",
         "value",
         "riptide ops/s (p99)",
-        "etcd ops/s (p99)",
+        format!("{} ops/s (p99)", other.name()),
         "ratio",
         "p99 ratio"
     );
@@ -258,13 +258,21 @@ mod tests {
 
     #[test]
     fn two_targets_are_compared_point_by_point() {
-        assert!(side_by_side(&[row(Target::Riptide, 1.0, 1.0, 0)]).is_none());
+        assert!(side_by_side(&[row(Target::Riptide, 1.0, 1.0, 0)], Target::Etcd).is_none());
         let rows = [
             row(Target::Riptide, 3000.0, 2.0, 0),
             row(Target::Etcd, 1000.0, 8.0, 0),
         ];
-        let text = side_by_side(&rows).unwrap();
+        let text = side_by_side(&rows, Target::Etcd).unwrap();
         assert!(text.contains("3.00x") && text.contains("0.25x"), "{text}");
         assert!(table(&rows).lines().count() == 3);
+        assert!(side_by_side(&rows, Target::RiptideFaultfs).is_none());
+        let on_faultfs = [
+            row(Target::Riptide, 3000.0, 2.0, 0),
+            row(Target::RiptideFaultfs, 1500.0, 4.0, 0),
+        ];
+        let text = side_by_side(&on_faultfs, Target::RiptideFaultfs).unwrap();
+        assert!(text.contains("riptide-faultfs ops/s"), "{text}");
+        assert!(text.contains("2.00x") && text.contains("0.50x"), "{text}");
     }
 }

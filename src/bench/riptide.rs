@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use riptide_nemesis::Supervisor;
+use riptide_nemesis::{Sandbox, Supervisor};
 use riptide_proto::{NodeId, Role};
 use riptide_workload::{Client, ClientOptions, OpResult};
 
 use super::load::{Outcome, Process, Session};
+use crate::cluster::disks::RunDisks;
 use crate::cluster::{self, status, ClusterPlan, NodeProgram};
 
 /// How long a cluster may take to elect its first leader.
@@ -26,16 +27,21 @@ pub struct RiptideCluster {
     pub nodes: Vec<(NodeId, SocketAddr)>,
     /// Present when bench started the nodes (then their pids are known).
     pub supervisor: Option<Arc<Supervisor>>,
+    /// The faultfs mounts the nodes run on (`--target riptide-faultfs`), unmounted on drop,
+    /// after the supervisor (declared before) killed the nodes.
+    _disks: Option<RunDisks>,
 }
 
 impl RiptideCluster {
-    /// Starts `n` nodes with their data and logs in `dir`, and waits for a leader.
+    /// Starts `n` nodes with their data and logs in `dir`, and waits for a leader. With
+    /// `faultfs` (the sandbox to mount in), every data dir is a riptide-faultfs mount.
     pub fn start(
         n: usize,
         port: u16,
         program: NodeProgram,
         dir: &Path,
         seed: u64,
+        faultfs: Option<&Sandbox>,
     ) -> anyhow::Result<RiptideCluster> {
         let plan = ClusterPlan {
             nodes: n,
@@ -47,13 +53,26 @@ impl RiptideCluster {
             log_filter: "info".into(),
             node_args: cluster::identity_args(&cluster::fresh_cluster_id(), None),
         };
-        let supervisor = Arc::new(Supervisor::new()?);
-        plan.start(&supervisor)?;
         let nodes = plan.addrs();
+        let disks = match faultfs {
+            Some(sandbox) => {
+                let ids: Vec<NodeId> = nodes.iter().map(|(id, _)| *id).collect();
+                Some(RunDisks::mount(dir, &ids, sandbox)?)
+            }
+            None => None,
+        };
+        let supervisor = Arc::new(Supervisor::new()?);
+        plan.start_on(&supervisor, |id| {
+            disks
+                .as_ref()
+                .and_then(|d| d.node_data_dir(id))
+                .map_or_else(|| plan.data_dir(id), Path::to_path_buf)
+        })?;
         cluster::wait_for_leader(&nodes, &supervisor, dir, ELECTION_WAIT)?;
         Ok(RiptideCluster {
             nodes,
             supervisor: Some(supervisor),
+            _disks: disks,
         })
     }
 
@@ -69,6 +88,7 @@ impl RiptideCluster {
         Ok(RiptideCluster {
             nodes,
             supervisor: None,
+            _disks: None,
         })
     }
 

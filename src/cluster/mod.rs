@@ -2,6 +2,7 @@
 //! [`Supervisor`] (exact pids, nodes never outlive the runner), and [`status`], the blocking
 //! probe that asks a node who leads.
 
+pub mod disks;
 pub mod status;
 
 use std::net::SocketAddr;

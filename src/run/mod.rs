@@ -16,7 +16,6 @@
 //! Ctrl-C (or SIGTERM) ends the workload early; the run still heals, reads, checks and is
 //! stored, marked `incomplete`. A second Ctrl-C skips the final reads ([`interrupts`]).
 
-mod disks;
 mod faults;
 mod folder;
 mod interrupts;

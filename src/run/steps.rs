@@ -29,11 +29,11 @@ use riptide_proto::NodeId;
 use riptide_store::{files, history::FINAL_READ_BASE};
 use riptide_workload::{DriverOptions, Generator, GeneratorOptions, Recorder};
 
-use super::disks::RunDisks;
 use super::folder::RunFolder;
 use super::interrupts::Interrupts;
 use super::live_check::LiveChecker;
 use super::progress::Progress;
+use crate::cluster::disks::RunDisks;
 use crate::cluster::{self, status, ClusterPlan};
 
 /// The address clients connect from: outside every partition, which only cuts node-to-node links.
