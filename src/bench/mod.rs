@@ -131,20 +131,7 @@ pub fn sweep(
         false => None,
     };
     let sandbox = plan.starts_every_cluster().then(enter_sandbox).flatten();
-    if plan.needs_mounts() {
-        let why = match sandbox.as_ref().map(Sandbox::mounts) {
-            None => Some("bench has no sandbox (see the warning above)".to_string()),
-            Some(Err(why)) => Some(format!("no private mount namespace: {why}")),
-            Some(Ok(_)) => riptide_faultfs::check_fuse()
-                .err()
-                .map(|e| format!("{e:#}")),
-        };
-        if let Some(why) = why {
-            return Err(Exit::bad_args(format!(
-                "--target riptide-faultfs needs riptide-faultfs, but {why}"
-            )));
-        }
-    }
+    check_mounts(&plan, sandbox.as_ref())?;
     let folder = BenchFolder::create(results)?;
     eprintln!(
         "riptide: bench with seed {} -> {}",
@@ -208,6 +195,27 @@ pub fn sweep(
         folder.dir.join(folder::BENCH_JSON).display()
     );
     Ok(0)
+}
+
+/// `--target riptide-faultfs` needs FUSE and the sandbox's mount namespace: refused (exit 254)
+/// before anything starts without them.
+fn check_mounts(plan: &Sweep, sandbox: Option<&Sandbox>) -> Result<(), Exit> {
+    if !plan.needs_mounts() {
+        return Ok(());
+    }
+    let why = match sandbox.map(Sandbox::mounts) {
+        None => Some("bench has no sandbox (see the warning above)".to_string()),
+        Some(Err(why)) => Some(format!("no private mount namespace: {why}")),
+        Some(Ok(_)) => riptide_faultfs::check_fuse()
+            .err()
+            .map(|e| format!("{e:#}")),
+    };
+    match why {
+        Some(why) => Err(Exit::bad_args(format!(
+            "--target riptide-faultfs needs riptide-faultfs, but {why}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The cluster of `target` with `nodes` nodes: started with its logs in `dir`, or the running
