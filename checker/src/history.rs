@@ -309,7 +309,9 @@ pub(crate) struct Builder {
     key_ids: HashMap<Box<str>, u32>,
     values: Vec<Value>,
     int_ids: HashMap<i64, ValueId>,
-    str_ids: HashMap<Box<str>, ValueId>,
+    /// String values by Fx hash (hashed once, not on each growth); collisions: `str_collided`.
+    str_ids: HashMap<u64, ValueId>,
+    str_collided: HashMap<Box<str>, ValueId>,
     txns: TxnInterner,
     open: OpenOps<Open>,
     /// Processes that saw `info`, with the line of that completion.
@@ -330,6 +332,7 @@ impl Builder {
             values: vec![Value::Nil],
             int_ids: HashMap::default(),
             str_ids: HashMap::default(),
+            str_collided: HashMap::default(),
             txns: TxnInterner::default(),
             open: OpenOps::new(),
             retired: HashMap::default(),
@@ -356,13 +359,7 @@ impl Builder {
         let id = match v {
             RawValue::Nil => return ValueId::NIL,
             RawValue::Int(i) => *self.int_ids.entry(*i).or_insert(next),
-            RawValue::Str(s) => match self.str_ids.get(s.as_ref()) {
-                Some(&id) => id,
-                None => {
-                    self.str_ids.insert(s.as_ref().into(), next);
-                    next
-                }
-            },
+            RawValue::Str(s) => self.str_id(s, next),
         };
         if id == next {
             self.values.push(match v {
@@ -372,6 +369,15 @@ impl Builder {
             });
         }
         id
+    }
+
+    /// The id of string `s`, or `next` if it is new.
+    fn str_id(&mut self, s: &str, next: ValueId) -> ValueId {
+        let first = *self.str_ids.entry(crate::fx::hash_one(&s)).or_insert(next);
+        if first != next && !matches!(&self.values[first.0 as usize], Value::Str(t) if t == s) {
+            return *self.str_collided.entry(s.into()).or_insert(next);
+        }
+        first
     }
 
     fn key_id(&mut self, key: Option<Cow<'_, str>>) -> u32 {

@@ -12,6 +12,7 @@
 //! `:key` is Porcupine's kv format. An empty file is read by its extension (and holds no ops).
 
 pub(crate) mod edn;
+mod edn_fast;
 mod edn_txn;
 pub(crate) mod jepsen_log;
 pub(crate) mod jsonl;

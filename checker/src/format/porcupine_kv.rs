@@ -16,5 +16,12 @@ use crate::history::{Builder, Value};
 
 pub(crate) fn parse(path: &Path, text: &str, builder: &mut Builder) -> Result<()> {
     builder.set_default_initial(Value::Str(String::new()));
-    super::edn::parse(path, text, builder)
+    // Porcupine's own files take the fast path; anything else the general reader.
+    let Some(events) = super::edn_fast::events(text) else {
+        return super::edn::parse(path, text, builder);
+    };
+    for ev in events {
+        builder.push(ev)?;
+    }
+    Ok(())
 }

@@ -19,6 +19,7 @@ use std::rc::Rc;
 
 use crate::fx::FxHashMap as HashMap;
 
+use super::kv_dead::Dead;
 use super::register::Pins;
 use super::{Context, Model};
 use crate::history::{Op, OpKind, Outcome, Value, ValueId};
@@ -51,6 +52,8 @@ pub struct Kv<'h> {
     prefix_memo: HashMap<(u32, u32), u32>,
     /// When a read pins the value; see [`kv_pins`].
     pins: Pins,
+    /// Which states no op can observe any more: one memo state for them ([`super::kv_dead`]).
+    dead: Dead,
 }
 
 impl<'h> Kv<'h> {
@@ -77,10 +80,18 @@ impl<'h> Kv<'h> {
             must_prefix: prefix_constraints(ops, ctx.values),
             prefix_memo: HashMap::default(),
             pins: kv_pins(ops, ctx.values),
+            dead: Dead::new(ops, ctx.values),
         };
+        let mut ids: Vec<u32> = kv.history_strs.values().copied().collect();
+        ids.extend(ops.iter().flat_map(|op| [op.value.0, op.cas_new.0]));
+        ids.push(kv.initial);
+        for id in ids {
+            let dead = kv.dead.compute(id, &kv.text_of(id), ctx.values);
+            kv.dead.set_history(id, dead);
+        }
         if ctx.initial_id == Context::FOREIGN {
             if let Value::Str(s) = ctx.initial {
-                kv.initial = kv.intern_str(&s.clone());
+                kv.initial = kv.intern_str(&s.clone(), None);
             }
         }
         kv
@@ -155,8 +166,9 @@ impl<'h> Kv<'h> {
         }
     }
 
-    /// The canonical id of a string state.
-    fn intern_str(&mut self, s: &str) -> u32 {
+    /// The canonical id of a string state; `dead` is its deadness if known (an append to a
+    /// dead state), else it is computed for a new local string.
+    fn intern_str(&mut self, s: &str, dead: Option<bool>) -> u32 {
         if let Some(&id) = self.history_strs.get(s) {
             return id;
         }
@@ -172,6 +184,8 @@ impl<'h> Kv<'h> {
         }
         let id = self.base() + self.local.len() as u32;
         let rc: Rc<str> = Rc::from(s);
+        let dead = dead.unwrap_or_else(|| self.dead.compute(id, s, self.ctx.values));
+        self.dead.push_local(dead);
         self.local_bytes += s.len();
         self.local.push(rc.clone());
         if first.is_some() {
@@ -190,7 +204,8 @@ impl<'h> Kv<'h> {
         buf.clear();
         self.push_text(state, &mut buf);
         self.push_text(suffix.0, &mut buf);
-        let next = self.intern_str(&buf);
+        let dead = self.dead.is_dead(state, self.base()).then_some(true);
+        let next = self.intern_str(&buf, dead);
         self.buf = buf;
         self.appended.insert((state, suffix.0), next);
         next
@@ -222,6 +237,23 @@ impl Model for Kv<'_> {
             OpKind::Append => Some(self.append(state, op.value)),
             OpKind::Acquire | OpKind::Release | OpKind::Txn => None,
         }
+    }
+
+    fn canon(&self, state: u32) -> u32 {
+        if self.dead.is_dead(state, self.base()) {
+            Context::DEAD.0
+        } else {
+            state
+        }
+    }
+
+    fn greedy(&self, state: u32, op: &Op, _next: u32) -> bool {
+        self.dead
+            .greedy_append(self.dead.is_dead(state, self.base()), op)
+    }
+
+    fn linearized(&mut self, op: &Op, on: bool) {
+        self.dead.linearized(op, on);
     }
 
     fn describe_op(&self, op: &Op) -> String {
@@ -304,6 +336,7 @@ impl Model for Kv<'_> {
             + self.collided.capacity() * (16 + 4 + 1)
             + self.appended.capacity() * (12 + 1)
             + self.prefix_memo.capacity() * (12 + 1)
+            + self.dead.heap_bytes()
     }
 
     fn droppable(&self, ops: &[Op]) -> Vec<bool> {

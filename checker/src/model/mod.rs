@@ -25,6 +25,7 @@
 
 pub mod cas_register;
 pub mod kv;
+mod kv_dead;
 pub mod multi_register;
 pub mod mutex;
 pub mod register;
