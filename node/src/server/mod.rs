@@ -41,12 +41,14 @@ use crate::storage::{LogStore, Recovered, StorageOptions};
 
 /// Runs a node until the process is killed or a fatal storage error happens.
 pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
-    let (store, recovered) = LogStore::open(&opts.data_dir, StorageOptions::default())
-        .with_context(|| format!("cannot open the data dir {}", opts.data_dir.display()))?;
+    let durability = opts.durability();
+    let (store, recovered) =
+        LogStore::open_with(&opts.data_dir, StorageOptions::default(), durability)
+            .with_context(|| format!("cannot open the data dir {}", opts.data_dir.display()))?;
     for repair in &recovered.repairs {
         tracing::warn!("storage recovery: {repair}");
     }
-    let cluster = adopt_cluster_id(&opts.data_dir, opts.cluster_id.as_deref())?;
+    let cluster = adopt_cluster_id(&opts.data_dir, opts.cluster_id.as_deref(), durability)?;
     match &cluster {
         Some(id) => tracing::info!("member of cluster `{id}`"),
         None => tracing::warn!("no cluster id (--cluster-id): peers of any unnamed cluster on the configured addresses are admitted"),
