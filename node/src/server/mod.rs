@@ -121,12 +121,12 @@ fn restore(
     };
     let meta = snapshot.meta.clone();
     let path = opts.data_dir.join("snapshot");
-    let kv = KvStore::decode(snapshot.data()).map_err(|why| {
-        anyhow::anyhow!(
-            "the snapshot {} passed its checksum but its state does not decode: {why}; move the \
-             data dir aside so that the node rejoins empty and catches up from the leader",
-            path.display()
-        )
+    // The state section starts after the header and ends before the 4-byte checksum.
+    let data_at = snapshot.image().len() - snapshot.data().len() - 4;
+    let kv = KvStore::decode(snapshot.data()).map_err(|why| crate::storage::Error::Corrupt {
+        file: path.clone(),
+        offset: data_at as u64,
+        detail: format!("the snapshot passed its checksum but its state does not decode: {why}"),
     })?;
     // Session limits are part of the replicated state machine (every node must expire the same
     // sessions), so the snapshot's win over the command line's.
