@@ -1,4 +1,13 @@
 //! The command line of a node, shared by the `riptide-node` binary and `riptide node`.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | stopped cleanly |
+//! | 1 | failed while running (an I/O error, a locked data dir, a port in use, ...) |
+//! | 2 | bad arguments (clap's usage errors too) |
+//! | 3 ([`EXIT_REFUSED`]) | refused to start on its data dir: damaged data (storage's `Corrupt`, naming the file and offset), a snapshot in a format it cannot use, or another cluster's data (`--cluster-id` mismatch). One line on stderr says which file and what to do; restarting will not help, an operator must move the dir aside |
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,6 +29,10 @@ use crate::server::{self, NodeOptions, UnsafeBug};
 ///
 /// Example, a 3-node cluster on one machine:
 ///   riptide-node --id 1 --listen 127.0.0.11:7000 --peer 2=127.0.0.12:7000 --peer 3=127.0.0.13:7000 --data-dir /tmp/n1
+///
+/// Exit codes: 0 stopped cleanly; 1 failed while running; 2 bad arguments; 3 refused to start
+/// on the data dir (damaged data, naming the file and offset; an old snapshot format; another
+/// cluster's data): move the dir aside, restarting will not help.
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "riptide-node",
@@ -123,6 +136,9 @@ fn parse_peer(s: &str) -> Result<(u64, SocketAddr), String> {
     Ok((id, addr))
 }
 
+/// The exit code of a node that refuses to start on its data dir (see the module docs).
+pub const EXIT_REFUSED: u8 = 3;
+
 /// Runs a node with parsed arguments until it is killed or fails.
 pub fn run(args: Args) -> ExitCode {
     let term = crate::logging::init(args.id, &args.log);
@@ -172,10 +188,23 @@ pub fn run(args: Args) -> ExitCode {
     }
     match server::run(opts, term) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if refused_start(&err) => {
+            // One line, naming the file (and offset): no log line repeats it.
+            let line = format!("{err:#}").replace('\n', " ");
+            eprintln!("riptide-node: refusing to start: {line}");
+            ExitCode::from(EXIT_REFUSED)
+        }
         Err(err) => {
             tracing::error!("{err:#}");
             eprintln!("riptide-node: {err:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Is `err` storage refusing the data dir (anywhere in its chain)?
+fn refused_start(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<crate::storage::Error>())
+        .any(crate::storage::Error::refuses_start)
 }

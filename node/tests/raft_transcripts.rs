@@ -42,6 +42,8 @@ transcripts! {
     read_index_on_a_deposed_leader_never_answers,
     prevote_a_returning_node_does_not_disrupt_the_leader,
     a_restarted_follower_catches_up,
+    a_follower_that_lost_acknowledged_entries_is_caught_up_by_the_same_leader,
+    a_stale_reordered_reject_below_the_match_is_ignored,
     malformed_messages_from_a_peer_are_dropped,
     a_follower_refuses_proposals_and_reads_naming_the_leader,
     a_leader_in_a_minority_cannot_commit_and_its_entries_are_replaced,

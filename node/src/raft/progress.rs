@@ -4,6 +4,12 @@
 //! one AppendEntries and waits) or *replicated to* (the logs agree up to `match_index`; the leader
 //! streams batches without waiting, up to `max_inflight` of them: pipelining). A rejection sends a
 //! follower back to probing; a success moves it to replicating.
+//!
+//! Two read rounds (see [`super::read_index`]) date what the leader hears: `match_round` is the
+//! newest round when `match_index` was last raised, so an answer echoing a newer round answers an
+//! AppendEntries sent after that acknowledgement arrived; `fresh_since` is the round the leader
+//! started when it found the follower had lost entries, and answers echoing an older round are
+//! from before that and no longer true (see [`super::replication`]).
 
 use std::collections::VecDeque;
 
@@ -47,6 +53,13 @@ pub struct Progress {
     pub acked_round: u64,
     /// In `Snapshot`: the transfer in progress.
     pub transfer: Option<Transfer>,
+    /// The leader's newest read round when `match_index` was last raised.
+    pub match_round: u64,
+    /// Answers echoing a round older than this predate the follower's loss of entries it had
+    /// acknowledged: they are ignored.
+    pub fresh_since: u64,
+    /// Rejections at or below `match_index` that could not be dated, since the last success.
+    pub unsure_rejects: u32,
 }
 
 impl Progress {
@@ -60,7 +73,28 @@ impl Progress {
             recent_active: true,
             acked_round: 0,
             transfer: None,
+            match_round: 0,
+            fresh_since: 0,
+            unsure_rejects: 0,
         }
+    }
+
+    /// Does an answer echoing `round` answer an AppendEntries sent before the follower was found
+    /// to have lost entries? Then what it says is no longer true.
+    pub fn predates_loss(&self, round: u64) -> bool {
+        round < self.fresh_since
+    }
+
+    /// The follower's log no longer holds what it acknowledged (its disk lost entries, or its data
+    /// dir was wiped): nothing it said before is known to hold any more. Forget its match, ignore
+    /// answers to what was sent before `round` (a round the leader just started), and probe from
+    /// `next`.
+    pub fn lost_entries(&mut self, next: Index, round: u64) {
+        self.match_index = 0;
+        self.match_round = round;
+        self.fresh_since = round;
+        self.unsure_rejects = 0;
+        self.back_off(next);
     }
 
     /// May the leader send another AppendEntries with entries now?
@@ -84,8 +118,9 @@ impl Progress {
         }
     }
 
-    /// The follower holds everything up to `index`. Returns whether `match_index` advanced.
-    pub fn acknowledge(&mut self, index: Index) -> bool {
+    /// The follower holds everything up to `index`; `round` is the leader's newest read round
+    /// now. Returns whether `match_index` advanced.
+    pub fn acknowledge(&mut self, index: Index, round: u64) -> bool {
         while self.inflight.front().is_some_and(|&last| last <= index) {
             self.inflight.pop_front();
         }
@@ -99,7 +134,10 @@ impl Progress {
             .is_some_and(|t| index < t.image.meta.last_index);
         if short_of_snapshot {
             let advanced = index > self.match_index;
-            self.match_index = self.match_index.max(index);
+            if advanced {
+                self.match_index = index;
+                self.match_round = round;
+            }
             return advanced;
         }
         if self.state != ReplicationState::Replicate {
@@ -111,6 +149,7 @@ impl Progress {
         self.next_index = self.next_index.max(index + 1);
         if index > self.match_index {
             self.match_index = index;
+            self.match_round = round;
             true
         } else {
             false

@@ -7,6 +7,36 @@
 //! it, and only if that entry is from its own term: counting replicas of an older term's entry is
 //! unsafe (Figure 8). A follower advances its commit index only up to the last entry the current
 //! message vouched for, never past what it verified matches the leader.
+//!
+//! # A follower that lost acknowledged entries
+//!
+//! A success is a promise: "my log matches yours up to `match_index`, durably". A follower whose
+//! disk broke that promise (a power cut with a buggy fsync, a data dir wiped and restarted with
+//! the same id) comes back in the same term with a shorter log, and rejects AppendEntries at or
+//! below the `match_index` the leader holds for it. A rejection there can also be *stale*: the
+//! answer to an AppendEntries the follower handled before the one it acknowledged (reordered
+//! or late delivery, a pipelined batch). The leader tells them apart by the read round the
+//! answers echo ([`super::read_index`]; rounds only grow, and every AppendEntries carries the
+//! newest):
+//!
+//! - `match_round` is the newest round when `match_index` was raised. An answer echoing a newer
+//!   round answers an AppendEntries sent after that acknowledgement *arrived*, so the follower
+//!   handled it after the one it acknowledged. In one term nothing takes an acknowledged entry
+//!   from a follower's log (only this leader sends it entries, and they match its own), so a
+//!   rejection at or below `match_index` in a newer round proves the log lost entries: the
+//!   leader logs a warning, forgets the follower's match (nothing it said before is known to
+//!   hold), and probes it back from the rejection's hint (or sends the snapshot).
+//! - A rejection at or below `match_index` echoing `match_round` or older is unsure: it is
+//!   ignored (a probe it answers is sent again). A stale one is soon followed by a success (the
+//!   follower holds the entries); a follower that lost them rejects every AppendEntries. So at
+//!   the second unsure rejection with no success between, if no round was started since the
+//!   match was raised, the leader starts one (a round no read asked for; any extra round is
+//!   safe for reads, which wait for a round started after they arrived), and the next
+//!   AppendEntries it sends the follower can tell. Waiting for the second keeps the round
+//!   numbers, and so the timing of reads, of a healthy cluster exactly as they were.
+//! - The round started on a loss is `fresh_since`: answers echoing an older round were sent
+//!   before the loss was known (a success among them would promise the lost entries again) and
+//!   are ignored.
 
 use super::message::{AppendResult, Body};
 use super::node::{Raft, RoleState};
@@ -111,49 +141,117 @@ impl Raft {
         result: AppendResult,
         read_round: u64,
     ) {
+        let now = self.current_round();
+        let last_index = self.log.last_index();
         let Some(progress) = answering_follower(&mut self.role, from, read_round) else {
             return;
         };
         let mut advanced = false;
         match result {
-            AppendResult::Success { match_index } if match_index > self.log.last_index() => {
+            AppendResult::Success { match_index } if match_index > last_index => {
                 tracing::warn!(
                     from,
                     match_index,
                     "ignoring an acknowledgement past the end of the log"
                 );
             }
+            AppendResult::Success { .. } if progress.predates_loss(read_round) => {
+                tracing::debug!(from, "ignoring an acknowledgement from before a loss");
+            }
             AppendResult::Success { match_index } => {
-                advanced = progress.acknowledge(match_index);
+                progress.unsure_rejects = 0;
+                advanced = progress.acknowledge(match_index, now);
             }
             AppendResult::Reject {
                 rejected_prev,
                 conflict_term,
                 conflict_index,
             } => {
-                // In the Snapshot state the leader sends no AppendEntries, so a rejection
-                // answers one sent before the transfer began: the transfer decides, not it.
-                let stale = rejected_prev < progress.match_index
-                    || progress.state == ReplicationState::Snapshot
-                    || (progress.state == ReplicationState::Probe
-                        && rejected_prev + 1 != progress.next_index)
-                    || (progress.state == ReplicationState::Replicate
-                        && rejected_prev == progress.match_index);
-                if !stale {
-                    let next = match conflict_term.and_then(|t| self.log.last_index_of_term(t)) {
-                        Some(last_of_term) => last_of_term + 1,
-                        None => conflict_index,
-                    };
-                    progress.back_off(next.min(rejected_prev).max(1));
-                    tracing::debug!(
-                        to = from,
-                        next = progress.next_index,
-                        "follower log diverges; probing"
-                    );
+                let next = match conflict_term.and_then(|t| self.log.last_index_of_term(t)) {
+                    Some(last_of_term) => last_of_term + 1,
+                    None => conflict_index,
+                };
+                let next = next.min(rejected_prev).max(1);
+                match classify_reject(progress, rejected_prev, read_round) {
+                    Reject::Stale => {}
+                    Reject::Diverges => {
+                        progress.back_off(next);
+                        tracing::debug!(
+                            to = from,
+                            next = progress.next_index,
+                            "follower log diverges; probing"
+                        );
+                    }
+                    Reject::Unsure => {
+                        if progress.state == ReplicationState::Probe
+                            && rejected_prev + 1 == progress.next_index
+                        {
+                            // The answer to the probe that is out: probe again.
+                            progress.back_off(next);
+                        }
+                        // Only an answer to an AppendEntries sent in a newer round can tell.
+                        // A stale answer is soon followed by a success; a second unsure one
+                        // without a success between asks for that round.
+                        progress.unsure_rejects += 1;
+                        if progress.unsure_rejects >= 2 && progress.match_round == now {
+                            self.start_round();
+                        }
+                    }
+                    Reject::LostEntries => {
+                        let ends = match conflict_term {
+                            None => format!("its log now ends at {}", conflict_index - 1),
+                            Some(t) => format!("its log now has term {t} at {rejected_prev}"),
+                        };
+                        tracing::warn!(
+                            "follower {from} lost entries it had acknowledged: match {}, {ends}",
+                            progress.match_index
+                        );
+                        let round = self.start_round();
+                        self.lost_entries(from, next, round);
+                    }
                 }
             }
         }
         self.follower_answered(from, advanced);
+    }
+
+    /// On a leader, the highest index it knows `peer` holds durably (its match index).
+    pub fn match_index_of(&self, peer: NodeId) -> Option<Index> {
+        match &self.role {
+            RoleState::Leader(leader) => leader.progress.get(&peer).map(|p| p.match_index),
+            _ => None,
+        }
+    }
+
+    /// The newest read round on a leader (0 elsewhere).
+    pub(super) fn current_round(&self) -> u64 {
+        match &self.role {
+            RoleState::Leader(leader) => leader.reads.round,
+            _ => 0,
+        }
+    }
+
+    /// Starts a read round that no read asked for, so that the AppendEntries sent from now on can
+    /// be told from those sent before (reads are safe with any extra round: a read waits for a
+    /// round started after it arrived). Returns its number.
+    fn start_round(&mut self) -> u64 {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return 0;
+        };
+        let round = leader.reads.start_round();
+        if self.lease_mode() {
+            self.lease_round_started(round);
+        }
+        round
+    }
+
+    /// Resets the progress of `from`, which lost entries it had acknowledged.
+    fn lost_entries(&mut self, from: NodeId, next: Index, round: u64) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            if let Some(progress) = leader.progress.get_mut(&from) {
+                progress.lost_entries(next, round);
+            }
+        }
     }
 
     /// After a follower's answer: commit if its match index advanced, release the reads its
@@ -373,6 +471,37 @@ fn skip_compacted(
     let covered = ((offset - prev_index) as usize).min(entries.len());
     entries.drain(..covered);
     (offset, offset_term, entries)
+}
+
+/// What a rejected AppendEntries tells the leader (see the module docs).
+#[derive(Debug, PartialEq, Eq)]
+enum Reject {
+    /// An answer to an AppendEntries that no longer matters: ignore it.
+    Stale,
+    /// The logs diverge after what the follower is known to match: probe further back.
+    Diverges,
+    /// At or below the follower's match: stale, or a loss; an answer in a newer round will tell.
+    Unsure,
+    /// The follower's log no longer holds what it acknowledged.
+    LostEntries,
+}
+
+fn classify_reject(progress: &Progress, rejected_prev: Index, read_round: u64) -> Reject {
+    // In the Snapshot state the leader sends no AppendEntries, so a rejection answers one sent
+    // before the transfer began: the transfer decides, not it.
+    if progress.state == ReplicationState::Snapshot || progress.predates_loss(read_round) {
+        return Reject::Stale;
+    }
+    if rejected_prev <= progress.match_index {
+        return match read_round > progress.match_round {
+            true => Reject::LostEntries,
+            false => Reject::Unsure,
+        };
+    }
+    if progress.state == ReplicationState::Probe && rejected_prev + 1 != progress.next_index {
+        return Reject::Stale;
+    }
+    Reject::Diverges
 }
 
 /// The leader's progress of `from`, which just answered (AppendEntries or a snapshot chunk):

@@ -205,6 +205,7 @@ impl Raft {
         read_round: u64,
     ) {
         let last_index = self.log.last_index();
+        let now = self.current_round();
         let Some(progress) = answering_follower(&mut self.role, from, read_round) else {
             return;
         };
@@ -217,6 +218,12 @@ impl Raft {
                     "ignoring a snapshot acknowledgement past the end of the log"
                 );
             }
+            SnapshotResult::Done { .. } if progress.predates_loss(read_round) => {
+                tracing::debug!(
+                    from,
+                    "ignoring a snapshot acknowledgement from before a loss"
+                );
+            }
             SnapshotResult::Done { match_index } => {
                 if progress.transfer.is_some() {
                     self.snapshots_sent += 1;
@@ -227,7 +234,7 @@ impl Raft {
                         "follower installed the snapshot"
                     );
                 }
-                advanced = progress.acknowledge(match_index);
+                advanced = progress.acknowledge(match_index, now);
             }
             SnapshotResult::Continue { next_offset } => {
                 if let Some(t) = progress.transfer.as_mut() {

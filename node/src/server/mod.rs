@@ -41,12 +41,14 @@ use crate::storage::{LogStore, Recovered, StorageOptions};
 
 /// Runs a node until the process is killed or a fatal storage error happens.
 pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
-    let (store, recovered) = LogStore::open(&opts.data_dir, StorageOptions::default())
-        .with_context(|| format!("cannot open the data dir {}", opts.data_dir.display()))?;
+    let durability = opts.durability();
+    let (store, recovered) =
+        LogStore::open_with(&opts.data_dir, StorageOptions::default(), durability)
+            .with_context(|| format!("cannot open the data dir {}", opts.data_dir.display()))?;
     for repair in &recovered.repairs {
         tracing::warn!("storage recovery: {repair}");
     }
-    let cluster = adopt_cluster_id(&opts.data_dir, opts.cluster_id.as_deref())?;
+    let cluster = adopt_cluster_id(&opts.data_dir, opts.cluster_id.as_deref(), durability)?;
     match &cluster {
         Some(id) => tracing::info!("member of cluster `{id}`"),
         None => tracing::warn!("no cluster id (--cluster-id): peers of any unnamed cluster on the configured addresses are admitted"),
@@ -119,12 +121,12 @@ fn restore(
     };
     let meta = snapshot.meta.clone();
     let path = opts.data_dir.join("snapshot");
-    let kv = KvStore::decode(snapshot.data()).map_err(|why| {
-        anyhow::anyhow!(
-            "the snapshot {} passed its checksum but its state does not decode: {why}; move the \
-             data dir aside so that the node rejoins empty and catches up from the leader",
-            path.display()
-        )
+    // The state section starts after the header and ends before the 4-byte checksum.
+    let data_at = snapshot.image().len() - snapshot.data().len() - 4;
+    let kv = KvStore::decode(snapshot.data()).map_err(|why| crate::storage::Error::Corrupt {
+        file: path.clone(),
+        offset: data_at as u64,
+        detail: format!("the snapshot passed its checksum but its state does not decode: {why}"),
     })?;
     // Session limits are part of the replicated state machine (every node must expire the same
     // sessions), so the snapshot's win over the command line's.

@@ -3,7 +3,7 @@
 //!
 //! The loop hands [`NodeStorage::begin_snapshot`] an O(1) clone of the state machine. The
 //! thread encodes it, builds the file image, computes its checksum, and writes it durably
-//! ([`write_snapshot_file`]: temp file, fsync, rename, fsync the directory). The loop polls; once
+//! ([`write_snapshot_file_with`]: temp file, fsync, rename, fsync the directory). The loop polls; once
 //! the thread is done, [`LogStore::snapshot_written`] discards the log segments the snapshot
 //! covers (on the loop thread, which owns the log). A crash between the rename and that step
 //! leaves segments recovery deletes anyway (storage recovery rule 2).
@@ -16,7 +16,7 @@ use anyhow::Context;
 use super::executor::{SnapshotProgress, Storage};
 use crate::kv::KvStore;
 use crate::raft::{InstallRequest, SnapshotImage};
-use crate::storage::{write_snapshot_file, LogStore, Snapshot};
+use crate::storage::{write_snapshot_file_with, Durability, LogStore, Snapshot};
 use crate::types::{Entry, HardState, SnapshotMeta};
 
 type SnapshotJob = JoinHandle<crate::storage::Result<SnapshotImage>>;
@@ -44,7 +44,7 @@ impl NodeStorage {
 /// Encodes `state`, builds the image and makes it the durable snapshot in `dir`. Refused
 /// (non-fatal) if a newer snapshot was installed meanwhile.
 fn write_snapshot(
-    dir: PathBuf,
+    (dir, durability): (PathBuf, Durability),
     meta: SnapshotMeta,
     state: KvStore,
 ) -> crate::storage::Result<SnapshotImage> {
@@ -52,7 +52,7 @@ fn write_snapshot(
     drop(state);
     let snapshot = Snapshot::new(meta, &data);
     drop(data);
-    write_snapshot_file(&dir, &snapshot)?;
+    write_snapshot_file_with(&dir, &snapshot, durability)?;
     let meta = snapshot.meta.clone();
     Ok(SnapshotImage::new(meta, snapshot.into_image()))
 }
@@ -79,9 +79,10 @@ impl Storage for NodeStorage {
     fn begin_snapshot(&mut self, meta: SnapshotMeta, state: KvStore) -> anyhow::Result<()> {
         anyhow::ensure!(self.job.is_none(), "a snapshot is already being written");
         let dir = self.dir.clone();
+        let durability = self.log.durability();
         let job = std::thread::Builder::new()
             .name("riptide-snapshot".into())
-            .spawn(move || write_snapshot(dir, meta, state))
+            .spawn(move || write_snapshot((dir, durability), meta, state))
             .context("cannot start the snapshot thread")?;
         self.job = Some(job);
         Ok(())

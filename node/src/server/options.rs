@@ -10,6 +10,7 @@ use super::compaction::SnapshotPolicy;
 use super::peer_gate::Secret;
 use crate::raft::config::CoreBugs;
 use crate::raft::{Config, ReadMode};
+use crate::storage::Durability;
 use crate::types::NodeId;
 
 /// Declares [`UnsafeBug`] with its command-line names, and keeps each variant's doc comment as
@@ -134,6 +135,30 @@ unsafe_bugs! {
     /// that start (or restart) together time out together, split the vote, and do so again
     /// every term: the cluster stops answering.
     FixedElectionTimeout => "fixed-election-timeout",
+    /// The write-ahead log writes entries but never fsyncs them, and still counts them as
+    /// durable: the leader counts its own entries toward a commit and a follower acknowledges
+    /// them. History: logs that leave flushing to the page cache and trust replication (Kafka's
+    /// default `flush.messages`, Redis's `appendfsync everysec`); Ganesan et al., "Redundancy
+    /// Does Not Imply Fault Tolerance" (FAST 2017), and Jepsen's lazyfs exist to catch it. Rule
+    /// broken: persistent state is on stable storage before the node answers (Figure 2). A
+    /// client sees lost writes after a power cut: entries reported committed are gone from the
+    /// nodes that acknowledged them (or a node refuses to start on a sealed segment cut short).
+    NoFsync => "no-fsync",
+    /// The term and vote are written to a temp file and renamed over `hardstate`, but the file
+    /// is never fsynced before the vote is granted. History: the rename-without-fsync pattern
+    /// that left zero-length files after crashes on ext4 with delayed allocation (2009); etcd and
+    /// toydb insist on syncing the hard state before answering. Rule broken: currentTerm and
+    /// votedFor are on stable storage before any reply (Figure 2). A client sees, after a power
+    /// cut, a node that comes back with an empty hard-state file (it refuses to start) or an
+    /// older term and vote: it can vote twice in one term, and two leaders accept writes.
+    VoteNotSynced => "vote-not-synced",
+    /// Files are created or renamed (new WAL segments, the hard state, snapshots, the cluster
+    /// id) without fsyncing their directory. History: Pillai et al., "All File Systems Are Not
+    /// Created Equal" (OSDI 2014), found missing directory fsyncs in most of the applications
+    /// they studied. Rule broken: a new name is durable only once its directory is fsynced
+    /// (POSIX). A client sees, after a power cut, a new segment vanish with the acknowledged
+    /// entries it held (lost writes), or the hard state revert to an older term and vote.
+    NoDirFsync => "no-dir-fsync",
 }
 
 impl UnsafeBug {
@@ -226,6 +251,15 @@ pub struct NodeOptions {
 impl NodeOptions {
     pub fn has_bug(&self, bug: UnsafeBug) -> bool {
         self.unsafe_bugs.contains(&bug)
+    }
+
+    /// Which fsyncs storage does: all of them, unless a durability bug is on.
+    pub fn durability(&self) -> Durability {
+        Durability {
+            log: !self.has_bug(UnsafeBug::NoFsync),
+            hard_state: !self.has_bug(UnsafeBug::VoteNotSynced),
+            dirs: !self.has_bug(UnsafeBug::NoDirFsync),
+        }
     }
 
     /// The address of node `id` (this node or a peer).

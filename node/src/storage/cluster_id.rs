@@ -13,6 +13,7 @@
 
 use std::path::Path;
 
+use super::durability::{Durability, SyncKind};
 use super::error::{Error, Result};
 use super::fs::{read_if_exists, replace_file};
 
@@ -38,7 +39,11 @@ pub fn validate_cluster_id(id: &str) -> std::result::Result<(), String> {
 /// - stored only: the stored id (a restart without the flag keeps its cluster);
 /// - given only: a fresh data dir joins that cluster, and the id is written durably;
 /// - neither: `None`, an unnamed cluster whose nodes admit only other unnamed nodes.
-pub fn adopt_cluster_id(dir: &Path, given: Option<&str>) -> Result<Option<String>> {
+pub fn adopt_cluster_id(
+    dir: &Path,
+    given: Option<&str>,
+    policy: Durability,
+) -> Result<Option<String>> {
     let stored = read_cluster_id(dir)?;
     match (stored, given) {
         (Some(stored), Some(given)) if stored != given => Err(Error::ClusterMismatch {
@@ -52,7 +57,13 @@ pub fn adopt_cluster_id(dir: &Path, given: Option<&str>) -> Result<Option<String
                 "{MAGIC} {given} {:08x}\n",
                 crc32fast::hash(given.as_bytes())
             );
-            replace_file(dir, TMP, FILE, &[line.as_bytes()])?;
+            replace_file(
+                dir,
+                (TMP, FILE),
+                &[line.as_bytes()],
+                SyncKind::Other,
+                policy,
+            )?;
             Ok(Some(given.to_string()))
         }
         (None, None) => Ok(None),
@@ -98,20 +109,25 @@ mod tests {
     #[test]
     fn a_fresh_dir_takes_the_given_id_and_keeps_it() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(adopt_cluster_id(dir.path(), None).unwrap(), None);
         assert_eq!(
-            adopt_cluster_id(dir.path(), Some("c-1"))
+            adopt_cluster_id(dir.path(), None, Durability::FULL).unwrap(),
+            None
+        );
+        assert_eq!(
+            adopt_cluster_id(dir.path(), Some("c-1"), Durability::FULL)
                 .unwrap()
                 .as_deref(),
             Some("c-1")
         );
         // A restart without the flag stays in its cluster; with the same flag too.
         assert_eq!(
-            adopt_cluster_id(dir.path(), None).unwrap().as_deref(),
+            adopt_cluster_id(dir.path(), None, Durability::FULL)
+                .unwrap()
+                .as_deref(),
             Some("c-1")
         );
         assert_eq!(
-            adopt_cluster_id(dir.path(), Some("c-1"))
+            adopt_cluster_id(dir.path(), Some("c-1"), Durability::FULL)
                 .unwrap()
                 .as_deref(),
             Some("c-1")
@@ -121,8 +137,8 @@ mod tests {
     #[test]
     fn another_id_is_refused_naming_both() {
         let dir = tempfile::tempdir().unwrap();
-        adopt_cluster_id(dir.path(), Some("old")).unwrap();
-        let err = adopt_cluster_id(dir.path(), Some("new"))
+        adopt_cluster_id(dir.path(), Some("old"), Durability::FULL).unwrap();
+        let err = adopt_cluster_id(dir.path(), Some("new"), Durability::FULL)
             .unwrap_err()
             .to_string();
         assert!(err.contains("`old`") && err.contains("`new`"), "{err}");
@@ -131,15 +147,15 @@ mod tests {
     #[test]
     fn a_damaged_file_is_corrupt_not_misread() {
         let dir = tempfile::tempdir().unwrap();
-        adopt_cluster_id(dir.path(), Some("abc")).unwrap();
+        adopt_cluster_id(dir.path(), Some("abc"), Durability::FULL).unwrap();
         let path = dir.path().join(FILE);
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, text.replace("abc", "abd")).unwrap();
-        let err = adopt_cluster_id(dir.path(), None).unwrap_err();
+        let err = adopt_cluster_id(dir.path(), None, Durability::FULL).unwrap_err();
         assert!(matches!(err, Error::Corrupt { .. }), "{err}");
         std::fs::write(&path, b"\xff\xfe").unwrap();
         assert!(matches!(
-            adopt_cluster_id(dir.path(), None).unwrap_err(),
+            adopt_cluster_id(dir.path(), None, Durability::FULL).unwrap_err(),
             Error::Corrupt { .. }
         ));
     }

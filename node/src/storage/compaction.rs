@@ -23,6 +23,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::durability::{fsync, SyncKind};
 use super::error::{Error, Result};
 use super::fs::{remove_if_exists, sync_dir};
 use super::log::LogStore;
@@ -75,7 +76,7 @@ impl LogStore {
     pub fn save_snapshot(&mut self, snap: &Snapshot) -> Result<()> {
         self.check_usable()?;
         self.check_newer(&snap.meta)?;
-        let result = snapshot::write_snapshot_file(&self.dir, snap)
+        let result = snapshot::write_snapshot_file_with(&self.dir, snap, self.durability)
             .and_then(|()| self.adopt(&snap.meta, snap.image().len() as u64));
         self.poison_on_error(result)
     }
@@ -213,9 +214,15 @@ impl LogStore {
         })?;
         self.check_newer(&snap.meta)?;
         let path = &incoming.path;
-        incoming.file.sync_all().map_err(Error::io("fsync", path))?;
+        fsync(
+            &incoming.file,
+            path,
+            SyncKind::Other,
+            false,
+            self.durability,
+        )?;
         drop(incoming);
-        snapshot::commit(&self.dir, INCOMING_NAME, &snap.meta)?;
+        snapshot::commit(&self.dir, INCOMING_NAME, &snap.meta, self.durability)?;
         self.adopt(&snap.meta, snap.image().len() as u64)?;
         Ok(snap)
     }
@@ -258,13 +265,13 @@ impl LogStore {
                 fs::remove_file(&seg.path).map_err(Error::io("remove", &seg.path))?;
             }
             if covered > 0 {
-                sync_dir(&self.log_dir)?;
+                sync_dir(&self.log_dir, self.durability)?;
                 self.dir_unsynced = false;
             }
             self.terms.discard_before(index + 1);
         } else {
             let paths: Vec<PathBuf> = self.segments.drain(..).map(|s| s.path).collect();
-            remove_newest_first(&self.log_dir, &paths)?;
+            remove_newest_first(&self.log_dir, &paths, self.durability)?;
             self.dir_unsynced = false;
             self.terms.clear();
             self.start_segment(index + 1)?;

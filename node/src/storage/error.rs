@@ -172,6 +172,16 @@ impl Error {
     }
 
     /// Whether this failure leaves the store unusable (the node must restart).
+    /// Does this error mean the data dir itself must not be used (damage, an unreadable format,
+    /// another cluster's data)? The node then refuses to start, with its own exit code
+    /// ([`crate::cli::EXIT_REFUSED`]): only an operator can decide what to do with the dir.
+    pub fn refuses_start(&self) -> bool {
+        matches!(
+            self,
+            Error::Corrupt { .. } | Error::OldSnapshotFormat { .. } | Error::ClusterMismatch { .. }
+        )
+    }
+
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,

@@ -9,27 +9,42 @@ use std::io::Write;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
+use super::durability::{fsync, Durability, SyncKind};
 use super::error::{Error, Result};
 
 /// Makes the entries of directory `dir` (files created, removed or renamed in it) durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io("fsync directory", dir))
+pub(crate) fn sync_dir(dir: &Path, policy: Durability) -> Result<()> {
+    if !policy.dirs {
+        return Ok(());
+    }
+    let handle = File::open(dir).map_err(Error::io("open directory", dir))?;
+    fsync(&handle, dir, SyncKind::Dir, false, policy)
 }
 
 /// Replaces `dir/name` with `parts` (concatenated) atomically and durably: write `dir/tmp_name`,
 /// fsync it, rename it over `name`, fsync `dir`. A crash at any point leaves either the old file or
 /// the new one under `name`, never a mix; at worst a stale `tmp_name` that recovery removes.
-pub(crate) fn replace_file(dir: &Path, tmp_name: &str, name: &str, parts: &[&[u8]]) -> Result<()> {
+/// `kind` says which fsync of the policy the temp file's is.
+pub(crate) fn replace_file(
+    dir: &Path,
+    (tmp_name, name): (&str, &str),
+    parts: &[&[u8]],
+    kind: SyncKind,
+    policy: Durability,
+) -> Result<()> {
     let tmp = dir.join(tmp_name);
-    write_synced(&tmp, parts)?;
-    rename_durable(dir, tmp_name, name)
+    write_synced(&tmp, parts, kind, policy)?;
+    rename_durable(dir, tmp_name, name, policy)
 }
 
 /// Creates (or truncates) `path`, writes `parts` (concatenated) and fsyncs it. Its *name* is not
 /// made durable: the caller renames it and syncs the directory.
-pub(crate) fn write_synced(path: &Path, parts: &[&[u8]]) -> Result<()> {
+pub(crate) fn write_synced(
+    path: &Path,
+    parts: &[&[u8]],
+    kind: SyncKind,
+    policy: Durability,
+) -> Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -39,15 +54,15 @@ pub(crate) fn write_synced(path: &Path, parts: &[&[u8]]) -> Result<()> {
     for part in parts {
         file.write_all(part).map_err(Error::io("write", path))?;
     }
-    file.sync_all().map_err(Error::io("fsync", path))
+    fsync(&file, path, kind, false, policy)
 }
 
 /// Renames `dir/from` over `dir/to` and fsyncs `dir`: the commit point of a replacement. The
 /// caller has fsynced `from`'s contents.
-pub(crate) fn rename_durable(dir: &Path, from: &str, to: &str) -> Result<()> {
+pub(crate) fn rename_durable(dir: &Path, from: &str, to: &str, policy: Durability) -> Result<()> {
     let from = dir.join(from);
     fs::rename(&from, dir.join(to)).map_err(Error::io("rename", &from))?;
-    sync_dir(dir)
+    sync_dir(dir, policy)
 }
 
 /// Removes `dir/name` if it exists; says whether it did. The caller syncs the directory.
@@ -95,13 +110,13 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
 }
 
 /// Creates `dir` (and its parents) if missing, making its name durable in its parent.
-pub(crate) fn create_dir_durable(dir: &Path) -> Result<()> {
+pub(crate) fn create_dir_durable(dir: &Path, policy: Durability) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
     fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
     match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
+        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent, policy),
         _ => Ok(()),
     }
 }

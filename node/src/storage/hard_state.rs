@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use super::durability::{Durability, SyncKind};
 use super::error::{Error, Result};
 use super::fs::{read_if_exists, replace_file};
 use super::record::{encode_record, read_record, RECORD_HEADER_LEN};
@@ -26,7 +27,7 @@ const PAYLOAD_LEN: usize = 17;
 const FILE_LEN: usize = MAGIC.len() + RECORD_HEADER_LEN + PAYLOAD_LEN;
 
 /// Durably replaces the hard state in `dir`.
-pub(crate) fn save(dir: &Path, hs: &HardState) -> Result<()> {
+pub(crate) fn save(dir: &Path, hs: &HardState, policy: Durability) -> Result<()> {
     let mut payload = [0u8; PAYLOAD_LEN];
     payload[0..8].copy_from_slice(&hs.term.to_le_bytes());
     if let Some(vote) = hs.voted_for {
@@ -36,7 +37,13 @@ pub(crate) fn save(dir: &Path, hs: &HardState) -> Result<()> {
     let mut bytes = Vec::with_capacity(FILE_LEN);
     bytes.extend_from_slice(MAGIC);
     encode_record(&payload, &mut bytes);
-    replace_file(dir, TMP_NAME, FILE_NAME, &[&bytes])
+    replace_file(
+        dir,
+        (TMP_NAME, FILE_NAME),
+        &[&bytes],
+        SyncKind::HardState,
+        policy,
+    )
 }
 
 /// Loads the hard state from `dir`; a node that never saved one starts at term 0 with no vote.
@@ -108,7 +115,7 @@ mod tests {
                 voted_for: Some(0),
             },
         ] {
-            save(dir.path(), &hs).unwrap();
+            save(dir.path(), &hs, Durability::FULL).unwrap();
             assert_eq!(load(dir.path()).unwrap(), hs);
         }
         assert!(!dir.path().join(TMP_NAME).exists());
@@ -123,6 +130,7 @@ mod tests {
                 term: 9,
                 voted_for: Some(1),
             },
+            Durability::FULL,
         )
         .unwrap();
         let good = std::fs::read(dir.path().join(FILE_NAME)).unwrap();

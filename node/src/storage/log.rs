@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::compaction::Incoming;
+use super::durability::{fsync, Durability, SyncKind};
 use super::error::{Error, Result};
 use super::fs::{create_dir_durable, lock_dir, remove_if_exists, sync_dir};
 use super::hard_state;
@@ -71,6 +72,8 @@ pub struct LogStore {
     pub(super) dir: PathBuf,
     pub(super) log_dir: PathBuf,
     opts: StorageOptions,
+    /// Which fsyncs this store does.
+    pub(super) durability: Durability,
     /// Holds the directory's lock for as long as the store lives.
     _lock: File,
     /// The durable hard state.
@@ -107,39 +110,30 @@ impl LogStore {
     /// Fails with [`Error::Corrupt`] if the data is damaged in a way that is not a torn final
     /// write, and with [`Error::Locked`] if another process has it open.
     pub fn open(dir: &Path, opts: StorageOptions) -> Result<(LogStore, Recovered)> {
-        create_dir_durable(dir)?;
+        LogStore::open_with(dir, opts, Durability::FULL)
+    }
+
+    /// [`LogStore::open`] with an fsync policy other than the full one (a deliberate bug: see
+    /// [`Durability`]). The policy holds for everything the store does from here on, this
+    /// opening's repairs included.
+    pub fn open_with(
+        dir: &Path,
+        opts: StorageOptions,
+        durability: Durability,
+    ) -> Result<(LogStore, Recovered)> {
+        create_dir_durable(dir, durability)?;
         let lock = lock_dir(dir)?;
         let log_dir = dir.join(LOG_DIR);
-        create_dir_durable(&log_dir)?;
+        create_dir_durable(&log_dir, durability)?;
 
         let mut repairs = Vec::new();
-        let mut removed = false;
-        for tmp in [hard_state::TMP_NAME, snapshot::TMP_NAME] {
-            if remove_if_exists(dir, tmp)? {
-                removed = true;
-                repairs.push(format!(
-                    "removed {tmp}: a replacement that never completed (the previous file is intact)"
-                ));
-            }
-        }
-        if remove_if_exists(dir, snapshot::INCOMING_NAME)? {
-            removed = true;
-            repairs.push(format!(
-                "removed {}: a snapshot from the leader whose transfer or install never completed \
-                 (the leader sends it again)",
-                snapshot::INCOMING_NAME
-            ));
-        }
-        if removed {
-            sync_dir(dir)?;
-        }
-
+        remove_leftovers(dir, &mut repairs, durability)?;
         let hard_state = hard_state::load(dir)?;
         let snapshot = snapshot::load(dir)?;
         let snap = snapshot
             .as_ref()
             .map_or((0, 0), |s| (s.meta.last_index, s.meta.last_term));
-        let log = recover_log(&log_dir, snap, &mut repairs)?;
+        let log = recover_log(&log_dir, snap, &mut repairs, durability)?;
         let last = log
             .last
             .filter(|&(index, _)| index >= snap.0)
@@ -160,6 +154,7 @@ impl LogStore {
             dir: dir.to_path_buf(),
             log_dir,
             opts,
+            durability,
             _lock: lock,
             hard_state,
             snapshot: snap,
@@ -185,6 +180,11 @@ impl LogStore {
         Ok((store, recovered))
     }
 
+    /// The fsync policy the store was opened with.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
     /// The durable hard state.
     pub fn hard_state(&self) -> HardState {
         self.hard_state
@@ -204,7 +204,7 @@ impl LogStore {
         if hs.term < current.term || same_term_new_vote {
             return Err(Error::HardStateRegression { current, new: *hs });
         }
-        let result = hard_state::save(&self.dir, hs);
+        let result = hard_state::save(&self.dir, hs, self.durability);
         self.poison_on_error(result)?;
         self.hard_state = *hs;
         Ok(())
@@ -298,7 +298,7 @@ impl LogStore {
         if drop_from < self.segments.len() {
             let paths: Vec<PathBuf> = self.segments.drain(drop_from..).map(|s| s.path).collect();
             self.buf.clear();
-            remove_newest_first(&self.log_dir, &paths)?;
+            remove_newest_first(&self.log_dir, &paths, self.durability)?;
             self.dir_unsynced = false;
             // The new last segment was sealed: fully written and fsynced when it was rolled.
             let seg = self
@@ -329,7 +329,7 @@ impl LogStore {
                 self.active
                     .set_len(at)
                     .map_err(Error::io("truncate", path))?;
-                self.active.sync_all().map_err(Error::io("fsync", path))?;
+                fsync(&self.active, path, SyncKind::Log, false, self.durability)?;
                 self.written = at;
                 self.unsynced = false;
             }
@@ -361,11 +361,11 @@ impl LogStore {
             .expect("there is always an active segment")
             .path;
         if self.unsynced {
-            self.active.sync_data().map_err(Error::io("fsync", path))?;
+            fsync(&self.active, path, SyncKind::Log, true, self.durability)?;
             self.unsynced = false;
         }
         if self.dir_unsynced {
-            sync_dir(&self.log_dir)?;
+            sync_dir(&self.log_dir, self.durability)?;
             self.dir_unsynced = false;
         }
         Ok(())
@@ -459,6 +459,31 @@ impl LogStore {
             }
         }
         result
+    }
+}
+
+/// Recovery rule 1: deletes the temp files of replacements and transfers that never completed.
+fn remove_leftovers(dir: &Path, repairs: &mut Vec<String>, durability: Durability) -> Result<()> {
+    let mut removed = false;
+    for tmp in [hard_state::TMP_NAME, snapshot::TMP_NAME] {
+        if remove_if_exists(dir, tmp)? {
+            removed = true;
+            repairs.push(format!(
+                "removed {tmp}: a replacement that never completed (the previous file is intact)"
+            ));
+        }
+    }
+    if remove_if_exists(dir, snapshot::INCOMING_NAME)? {
+        removed = true;
+        repairs.push(format!(
+            "removed {}: a snapshot from the leader whose transfer or install never completed \
+             (the leader sends it again)",
+            snapshot::INCOMING_NAME
+        ));
+    }
+    match removed {
+        true => sync_dir(dir, durability),
+        false => Ok(()),
     }
 }
 

@@ -35,6 +35,11 @@
 //! batch is the group commit: a single `write(2)` of the buffered records and one `fdatasync`,
 //! however many entries the batch holds.
 //!
+//! Every fsync in this table goes through a [`Durability`] policy given to
+//! [`LogStore::open_with`]; [`LogStore::open`] does them all. Skipping some is a deliberate bug
+//! for the test bench (the node's `--unsafe-bug no-fsync`, `vote-not-synced`, `no-dir-fsync`):
+//! the store then reports as durable what a power cut takes back.
+//!
 //! # Files
 //!
 //! ```text
@@ -190,6 +195,7 @@
 
 pub mod cluster_id;
 mod compaction;
+mod durability;
 mod error;
 mod fs;
 mod hard_state;
@@ -200,6 +206,7 @@ mod segment;
 mod snapshot;
 mod terms;
 
+pub use durability::Durability;
 pub use error::{Error, Result};
 pub use log::{LogStore, Recovered, StorageOptions, DEFAULT_SEGMENT_BYTES};
-pub use snapshot::{write_snapshot_file, Snapshot};
+pub use snapshot::{write_snapshot_file, write_snapshot_file_with, Snapshot};

@@ -21,6 +21,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::durability::{fsync, Durability, SyncKind};
 use super::error::{Error, Result};
 use super::fs::sync_dir;
 use super::record::{decode_entry, find_following_entry, read_record, ENTRY_FIXED_LEN};
@@ -52,15 +53,16 @@ pub(crate) fn recover_log(
     log_dir: &Path,
     snap: (Index, Term),
     repairs: &mut Vec<String>,
+    policy: Durability,
 ) -> Result<RecoveredLog> {
     let mut files = segment::list(log_dir, repairs)?;
-    delete_segments_before(log_dir, &mut files, snap.0, repairs)?;
+    delete_segments_before(log_dir, &mut files, snap.0, repairs, policy)?;
     // A reset deletes every file, including those after a divergence that were never scanned.
     let all_paths: Vec<PathBuf> = files.iter().map(|(_, path)| path.clone()).collect();
     let (mut log, diverged) = scan_segments(files, snap, repairs)?;
     if let Some(why) = reset_reason(&log, diverged, snap) {
         log.segments.clear();
-        remove_newest_first(log_dir, &all_paths)?;
+        remove_newest_first(log_dir, &all_paths, policy)?;
         repairs.push(format!(
             "deleted the whole log ({} segment(s)): {why}; the snapshot supersedes it (a \
              snapshot install or a snapshot past the synced log, then a crash)",
@@ -80,6 +82,7 @@ fn delete_segments_before(
     files: &mut Vec<(Index, PathBuf)>,
     snap_index: Index,
     repairs: &mut Vec<String>,
+    policy: Durability,
 ) -> Result<()> {
     let covered = files
         .windows(2)
@@ -94,7 +97,7 @@ fn delete_segments_before(
         ));
     }
     if covered > 0 {
-        sync_dir(log_dir)?;
+        sync_dir(log_dir, policy)?;
     }
     Ok(())
 }
@@ -368,6 +371,7 @@ fn cut_torn_tail(
 
 /// Cuts `path` to `at` bytes (rewriting the segment header if `at` is inside it) and fsyncs it, so
 /// that later appends land after a durable end and can never expose the cut bytes again.
+/// (A repair: always fsynced, whatever the store's policy.)
 fn cut(path: &Path, at: u64) -> Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
@@ -379,15 +383,19 @@ fn cut(path: &Path, at: u64) -> Result<()> {
     } else {
         file.set_len(at).map_err(Error::io("truncate", path))?;
     }
-    file.sync_all().map_err(Error::io("fsync", path))
+    fsync(&file, path, SyncKind::Other, false, Durability::FULL)
 }
 
 /// Deletes segment files from the newest to the oldest, fsyncing the directory after each, so that
 /// a crash part-way always leaves a prefix of the log (never a log with a hole in it).
-pub(crate) fn remove_newest_first(log_dir: &Path, paths: &[PathBuf]) -> Result<()> {
+pub(crate) fn remove_newest_first(
+    log_dir: &Path,
+    paths: &[PathBuf],
+    policy: Durability,
+) -> Result<()> {
     for path in paths.iter().rev() {
         fs::remove_file(path).map_err(Error::io("remove", path))?;
-        sync_dir(log_dir)?;
+        sync_dir(log_dir, policy)?;
     }
     Ok(())
 }

@@ -36,6 +36,7 @@ use std::io::{ErrorKind, Read};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+use super::durability::{Durability, SyncKind};
 use super::error::{Error, Result};
 use super::fs::{read_if_exists, remove_if_exists, rename_durable, write_synced};
 use crate::types::{Index, NodeId, SnapshotMeta, Term};
@@ -249,14 +250,29 @@ pub(crate) fn load(dir: &Path) -> Result<Option<Snapshot>> {
 /// [`LogStore`]: super::LogStore
 /// [`LogStore::snapshot_written`]: super::LogStore::snapshot_written
 pub fn write_snapshot_file(dir: &Path, snap: &Snapshot) -> Result<()> {
+    write_snapshot_file_with(dir, snap, Durability::FULL)
+}
+
+/// [`write_snapshot_file`] under the store's fsync policy ([`super::LogStore::durability`]).
+pub fn write_snapshot_file_with(dir: &Path, snap: &Snapshot, policy: Durability) -> Result<()> {
     let _writing = lock(&WRITING);
-    write_synced(&dir.join(TMP_NAME), &[snap.image()])?;
-    commit(dir, TMP_NAME, &snap.meta)
+    write_synced(
+        &dir.join(TMP_NAME),
+        &[snap.image()],
+        SyncKind::Other,
+        policy,
+    )?;
+    commit(dir, TMP_NAME, &snap.meta, policy)
 }
 
 /// Renames the fsynced `dir/from` (holding a snapshot with `meta`) over `dir/snapshot`, unless the
 /// snapshot there is newer: then `from` is removed and the error is [`Error::StaleSnapshot`].
-pub(crate) fn commit(dir: &Path, from: &str, meta: &SnapshotMeta) -> Result<()> {
+pub(crate) fn commit(
+    dir: &Path,
+    from: &str,
+    meta: &SnapshotMeta,
+    policy: Durability,
+) -> Result<()> {
     let _committing = lock(&COMMITTING);
     if let Some(((current_index, current_term), _)) = read_head(dir)? {
         if is_stale(
@@ -272,7 +288,7 @@ pub(crate) fn commit(dir: &Path, from: &str, meta: &SnapshotMeta) -> Result<()> 
             });
         }
     }
-    rename_durable(dir, from, FILE_NAME)
+    rename_durable(dir, from, FILE_NAME, policy)
 }
 
 /// Whether a snapshot ending at `new` must not replace one ending at `current`: it is older, or

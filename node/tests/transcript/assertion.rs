@@ -15,8 +15,8 @@ use super::snapshots;
 use super::trace::{id_or_none, role_name};
 
 /// Properties of one node. The first group reads the live core and needs a running node.
-/// `entry` takes an index after the node.
-const LIVE_PROPERTIES: [&str; 11] = [
+/// `entry` takes an index after the node, `match` a peer (the leader's match index of it).
+const LIVE_PROPERTIES: [&str; 12] = [
     "role",
     "term",
     "vote",
@@ -28,6 +28,7 @@ const LIVE_PROPERTIES: [&str; 11] = [
     "snapshot",
     "snapshots-sent",
     "violation",
+    "match",
 ];
 const NODE_PROPERTIES: [&str; 12] = [
     "applied",
@@ -59,10 +60,10 @@ pub fn check(cluster: &Cluster, text: &str) -> Result<(), Failure> {
         let (&node, after) = rest.split_first().ok_or("the property needs a node")?;
         rest = after;
         let mut index = None;
-        if property == "entry" {
+        if property == "entry" || property == "match" {
             let (&at, after) = rest
                 .split_first()
-                .ok_or("entry needs a node and an index")?;
+                .ok_or("entry and match need a node and a number")?;
             (rest, index) = (after, Some(number(at)?));
             subject += &format!(" {at}");
         }
@@ -179,6 +180,8 @@ fn node_property(
         "last" => raft.log().last_index().to_string(),
         "entry" => (index.and_then(|i| raft.log().get(i))).map_or("none".into(), format::entry),
         "first" => raft.log().first_index().to_string(),
+        "match" => (index.and_then(|peer| raft.match_index_of(peer)))
+            .map_or("none".into(), |m| m.to_string()),
         "snapshot" => (raft.snapshot()).map_or("none".into(), |s| snapshots::position(&s.meta)),
         "snapshots-sent" => raft.snapshots_sent().to_string(),
         "violation" => (raft.safety_violation()).map_or("none".into(), |v| {

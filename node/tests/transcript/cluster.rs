@@ -482,6 +482,26 @@ impl Cluster {
         self.boot(id)
     }
 
+    /// A crashed node's disk loses every durable entry after `last` (entries it may have
+    /// acknowledged: a power cut with a lying fsync, a wiped data dir); its hard state stays.
+    pub fn truncate_log(&mut self, id: NodeId, last: Index) -> Result<(), String> {
+        self.node(id)?;
+        if !self.crashed.contains(&id) {
+            return Err(format!("truncate-log: crash n{id} first"));
+        }
+        let durable = self.durable.get_mut(&id).expect("every node has a disk");
+        let offset = durable.snapshot.as_ref().map_or(0, |s| s.meta.last_index);
+        if last < offset {
+            return Err(format!("truncate-log: n{id}'s snapshot covers {offset}"));
+        }
+        durable.entries.retain(|e| e.index <= last);
+        self.trace.event(format!(
+            "n{id} durable log cut after {last}: {} entries left",
+            durable.entries.len()
+        ));
+        Ok(())
+    }
+
     /// Replaces a node's durable state with a log of the given terms (commands `r1`, `r2`, …) and
     /// no snapshot, and boots it from there: how a script sets up a history without replaying it.
     pub fn set_durable(

@@ -267,6 +267,13 @@ fn act(
         "crash" => cluster.crash(words.node()?)?,
         "restart" => cluster.restart(words.node()?)?,
         "set-durable" => set_durable(cluster, &mut words)?,
+        "truncate-log" => {
+            let id = words.node()?;
+            let last = words
+                .number_option("last")?
+                .ok_or("truncate-log N last=I")?;
+            cluster.truncate_log(id, last)?;
+        }
         "snapshot" => {
             let id = words.node()?;
             let keep = words.number_option("keep")?.unwrap_or(0);

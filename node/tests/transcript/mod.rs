@@ -71,6 +71,9 @@
 //!   loaded from the snapshot, the log starts after it).
 //! - `set-durable N term=T vote=V|none log=T1,T2,…`: replaces N's durable state with entries of
 //!   those terms (commands `r1`, `r2`, …) and no snapshot, and boots N from it.
+//! - `truncate-log N last=I`: crashed N's disk loses every durable entry after I, acknowledged
+//!   or not (a power cut with a lying fsync, a wiped data dir); its hard state stays. Prints
+//!   `n3 durable log cut after 2: 2 entries left`; `restart N` boots it from what is left.
 //! - `snapshot N [keep=K]`: N snapshots its state machine at its applied index and hands the
 //!   image to the core, which discards its log up to that index less K entries (default 0); the
 //!   durable state becomes the snapshot plus the entries after it.
@@ -81,7 +84,8 @@
 //!   entries), `network` (the messages in flight).
 //! - `assert PROPERTY [NODE] [FILTER] OP VALUE` and `assert safety`, see [`assertion`]. Node
 //!   properties: `role term vote leader commit last`, `entry NODE INDEX` (`2@1 noop`), `first`
-//!   (the first index in the core's log), `snapshot` (the core's snapshot, `index@term`) and
+//!   (the first index in the core's log), `match NODE PEER` (on a leader, its match index of
+//!   PEER; `none` elsewhere), `snapshot` (the core's snapshot, `index@term`) and
 //!   `snapshots-sent` (snapshots followers confirmed installing from it) of the running core;
 //!   `applied` (index), `log` (the durable terms after the snapshot, e.g. `1 1 2`), `log-length`,
 //!   `commands` (applied, no-ops left out, `, `-separated), `command-count`, `durable-term`,
