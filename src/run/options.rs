@@ -81,9 +81,9 @@ pub struct TestArgs {
     /// Seed for every random choice (workload, faults, election timeouts); random if not given.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Faults: none, all, or a comma list of kill, pause, partition, loss (see README).
-    /// Default: all where iptables and network namespaces work, else kill,pause (with a note
-    /// saying what to install for the rest).
+    /// Faults: none, all, or a comma list of kill, pause, partition, loss, power-cut, corrupt
+    /// (see README). Default: all where iptables, network namespaces and FUSE work; without
+    /// iptables no partition or loss, without FUSE no power-cut (a note says what to install).
     #[arg(long)]
     pub nemesis: Option<String>,
     /// Seconds between a fault's start and stop, and between a stop and the next start.

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use arbitrary::Unstructured;
 use riptide_node::storage::cluster_id::adopt_cluster_id;
+use riptide_node::storage::Durability;
 use riptide_node::storage::{LogStore, Snapshot, StorageOptions};
 use riptide_node::types::{Entry, HardState, Payload, SnapshotMeta};
 
@@ -56,7 +57,7 @@ fn pristine() -> &'static [(PathBuf, Vec<u8>)] {
             .save_snapshot(&Snapshot::new(meta, b"state machine bytes"))
             .expect("snapshot");
         drop(store);
-        adopt_cluster_id(dir.path(), Some("fuzz")).expect("cluster id");
+        adopt_cluster_id(dir.path(), Some("fuzz"), Durability::FULL).expect("cluster id");
         let mut files = Vec::new();
         collect(dir.path(), dir.path(), &mut files);
         files.sort();
@@ -124,7 +125,7 @@ fn run(input: &[u8]) -> String {
     let mut touched: Vec<String> = damaged.iter().map(|n| class(n)).collect();
     touched.sort();
     touched.dedup();
-    let cluster = match adopt_cluster_id(dir.path(), None) {
+    let cluster = match adopt_cluster_id(dir.path(), None, Durability::FULL) {
         Ok(_) => "cluster ok".to_string(),
         Err(err) => format!("cluster {}", kind(&err)),
     };
