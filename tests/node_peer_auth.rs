@@ -282,7 +282,7 @@ fn a_data_dir_of_another_cluster_refuses_to_start() {
             .args(["--cluster-id", "second"])
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(output.status.code(), Some(3), "a refused data dir exits 3");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             stderr.contains("belongs to cluster `first`")
