@@ -203,3 +203,80 @@ fn without_fuse_all_runs_without_power_cuts_and_a_named_power_cut_is_refused() {
         "{stderr}"
     );
 }
+
+/// Whether any process other than those already gone lives in mount namespace `ino`.
+fn mntns_in_use(ino: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            && std::fs::metadata(e.path().join("ns/mnt")).is_ok_and(|m| m.ino() == ino)
+    })
+}
+
+#[test]
+fn the_mounts_live_only_in_the_runs_namespace_and_vanish_with_a_killed_runner() {
+    if skip_without_root() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let results = tempfile::tempdir().unwrap();
+    let mut runner = Command::new(riptide_bin())
+        .args([
+            "test",
+            "--nodes",
+            "3",
+            "--time-limit",
+            "60",
+            "--nemesis",
+            "power-cut",
+        ])
+        .args(["--no-progress", "--seed", "9", "--results-dir"])
+        .arg(results.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = runner.id();
+    let here = results.path().display().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let inside = loop {
+        let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+        let mounts = info
+            .lines()
+            .filter(|l| l.contains(&here) && l.contains("riptide-faultfs"))
+            .count();
+        if mounts == 3 || std::time::Instant::now() > deadline {
+            break mounts;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(inside, 3, "one faultfs per node, in the runner's namespace");
+    assert!(mounts_under(results.path()).is_empty(), "never on the host");
+    let ns = std::fs::metadata(format!("/proc/{pid}/ns/mnt"))
+        .unwrap()
+        .ino();
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    runner.wait().unwrap();
+    // The nodes die with the runner (PR_SET_PDEATHSIG); then the namespace and its mounts go.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while mntns_in_use(ns) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!mntns_in_use(ns), "the run's mount namespace outlived it");
+    assert!(mounts_under(results.path()).is_empty());
+    // The killed run never pointed `latest` at itself: its one folder under results/riptide.
+    let run = std::fs::read_dir(results.path().join("riptide"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(run.join("nodes/n1/data").is_dir(), "the backing data stays");
+    assert!(
+        run.join("nodes/n1/data/log").is_dir(),
+        "the backing data stays"
+    );
+}
