@@ -91,6 +91,13 @@ impl Disks for PlainDisks {
     }
 }
 
+/// The record of a node that exited on its own when restarted after a disk fault: how it
+/// exited and the last line of its log (`log`), as the history's `disks` holds it.
+pub fn refusal(state: &crate::NodeState, log: Option<&Path>) -> serde_json::Value {
+    let said = log.and_then(crate::supervisor::last_line);
+    serde_json::json!({ "refused": state.to_string(), "said": said })
+}
+
 /// What [`damage`] did to one file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Damage {

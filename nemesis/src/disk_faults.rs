@@ -102,12 +102,7 @@ impl Nemesis {
                     continue;
                 }
                 let log = self.supervisor.spec(id).ok().map(|s| s.log);
-                let said = log.and_then(|l| crate::supervisor::last_line(&l));
-                let refusal = serde_json::json!({
-                    "refused": status.state.to_string(),
-                    "said": said,
-                });
-                refused.insert(id, refusal);
+                refused.insert(id, disk::refusal(&status.state, log.as_deref()));
             }
         }
         refused
@@ -117,7 +112,7 @@ impl Nemesis {
 /// Why `corrupt` leaves node `id` alone, if it does: each disk is damaged at most once, and at
 /// most a minority of the `n` disks in a run, so a majority keeps every committed entry.
 fn corrupt_refusal(damaged: &BTreeSet<NodeId>, id: NodeId, n: usize) -> Option<String> {
-    let minority = (n.saturating_sub(1) / 2).max(1);
+    let minority = crate::spec::minority_size(n);
     if damaged.contains(&id) {
         Some(format!(
             "node {id} not corrupted: its disk was damaged before"

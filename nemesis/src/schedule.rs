@@ -19,7 +19,9 @@ use crate::disk::CutMode;
 use crate::error::{Error, Result};
 use crate::firewall::{Rule, RuleKind};
 use crate::partition::{self, Grudge, Partition, PartitionKind};
-use crate::spec::{Family, FaultSpec, NemesisSpec, Target, DEFAULT_LOSS_PROBABILITY};
+use crate::spec::{
+    minority_size, Family, FaultSpec, NemesisSpec, Target, DEFAULT_LOSS_PROBABILITY,
+};
 use crate::NodeId;
 
 /// The ChaCha stream the nemesis draws from. The run's seed also seeds the workload; a stream of
@@ -281,7 +283,7 @@ impl Schedule {
                 .choose(&mut self.rng)
                 .expect("CORRUPT_TARGETS is not empty")
         });
-        let minority = (self.nodes.len().saturating_sub(1) / 2).max(1);
+        let minority = minority_size(self.nodes.len());
         let k = match target {
             Target::Random => self.rng.gen_range(1..=minority),
             Target::Minority => minority,
@@ -310,7 +312,7 @@ impl Schedule {
         let n = self.nodes.len();
         let k = match target {
             Target::One | Target::Leader => 1,
-            Target::Minority => ((n.saturating_sub(1)) / 2).max(1),
+            Target::Minority => minority_size(n),
             Target::Majority => n / 2 + 1,
             Target::All => n,
             Target::Random => self.rng.gen_range(1..=n),

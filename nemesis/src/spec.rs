@@ -70,6 +70,11 @@ impl Target {
     }
 }
 
+/// The size of a minority of `n` nodes: ⌊(n−1)/2⌋, at least one.
+pub fn minority_size(n: usize) -> usize {
+    (n.saturating_sub(1) / 2).max(1)
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

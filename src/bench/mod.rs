@@ -203,13 +203,7 @@ fn check_mounts(plan: &Sweep, sandbox: Option<&Sandbox>) -> Result<(), Exit> {
     if !plan.needs_mounts() {
         return Ok(());
     }
-    let why = match sandbox.map(Sandbox::mounts) {
-        None => Some("bench has no sandbox (see the warning above)".to_string()),
-        Some(Err(why)) => Some(format!("no private mount namespace: {why}")),
-        Some(Ok(_)) => riptide_faultfs::check_fuse()
-            .err()
-            .map(|e| format!("{e:#}")),
-    };
+    let why = crate::cluster::disks::why_no_faultfs(sandbox);
     match why {
         Some(why) => Err(Exit::bad_args(format!(
             "--target riptide-faultfs needs riptide-faultfs, but {why}"

@@ -98,6 +98,18 @@ impl RunDisks {
     }
 }
 
+/// Why this process cannot mount faultfs disks, if it cannot: no sandbox, no private mount
+/// namespace, or no FUSE (the reason says what to install or change).
+pub fn why_no_faultfs(sandbox: Option<&Sandbox>) -> Option<String> {
+    match sandbox.map(Sandbox::mounts) {
+        None => Some("there is no sandbox (see the note above)".to_string()),
+        Some(Err(why)) => Some(format!("there is no private mount namespace: {why}")),
+        Some(Ok(_)) => riptide_faultfs::check_fuse()
+            .err()
+            .map(|e| format!("FUSE is not available: {e:#}")),
+    }
+}
+
 impl Disks for RunDisks {
     fn data_dir(&self, id: NodeId) -> Option<PathBuf> {
         self.node_data_dir(id).map(Path::to_path_buf)

@@ -67,13 +67,7 @@ pub fn check_disks(plan: &mut RunPlan, sandbox: Option<&Sandbox>) -> Result<(), 
     if !plan.nemesis.needs_fuse() {
         return Ok(());
     }
-    let why = match sandbox.map(Sandbox::mounts) {
-        None => Some("the run has no sandbox (see the note above)".to_string()),
-        Some(Err(why)) => Some(format!("the run has no private mount namespace: {why}")),
-        Some(Ok(_)) => riptide_faultfs::check_fuse()
-            .err()
-            .map(|e| format!("FUSE is not available: {e:#}")),
-    };
+    let why = crate::cluster::disks::why_no_faultfs(sandbox);
     let Some(why) = why else {
         return Ok(());
     };

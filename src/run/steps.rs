@@ -354,12 +354,13 @@ fn restart_exited(session: &Session) -> Vec<NodeId> {
             continue;
         };
         let log = session.nodes_dir.join(format!("n{}.log", status.id));
-        let said = riptide_nemesis::supervisor::last_line(&log).unwrap_or_default();
+        let refusal = riptide_nemesis::disk::refusal(&status.state, Some(&log));
         eprintln!(
-            "riptide: node {} exited again at once ({}) and stays down: {said}",
-            status.id, status.state
+            "riptide: node {} exited again at once ({}) and stays down: {}",
+            status.id,
+            status.state,
+            refusal["said"].as_str().unwrap_or("")
         );
-        let refusal = serde_json::json!({ "refused": status.state.to_string(), "said": said });
         session.history.nemesis(
             "stop",
             serde_json::json!({
