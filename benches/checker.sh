@@ -4,6 +4,7 @@
 #
 #   bash benches/checker.sh              # everything (about 5 minutes on a quiet 2-core machine)
 #   bash benches/checker.sh porcupine    # just one: porcupine | million | ten-million | hot | blowup
+#   PORCUPINE=/path/to/porcupine bash benches/checker.sh porcupine   # Porcupine run beside it
 #
 # Needs ../shared/histories/porcupine beside the checkout, /usr/bin/time, and ~2.2 GB in /tmp
 # (the 10M-op history; deleted at the end).
@@ -12,7 +13,8 @@ cd "$(dirname "$0")/.."
 what="${1:-all}"
 runs=5
 big_runs=3
-# Porcupine's own benchmarks on this machine, check only (go test -bench, see the README).
+# Porcupine's own benchmarks on an earlier machine, check only: used only when no Porcupine
+# checkout is given in PORCUPINE (then benches/porcupine.sh runs both, alternated, on this one).
 porcupine_go_ms=482
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
@@ -43,11 +45,17 @@ timed() {
 
 if [[ $what == all || $what == porcupine ]]; then
   echo "== Porcupine's histories, parse + check one file at a time, median of 5 rounds"
-  "$riptide" check --bench ../shared/histories/porcupine | tee /tmp/riptide-bench.out | tail -4
-  ms=$(awk '/total/ {print $2}' /tmp/riptide-bench.out)
-  x=$(echo "$porcupine_go_ms / $ms" | bc -l)
-  printf 'figure: Porcupine set %.1f ms, %.1fx faster than Porcupine (%d ms)   target: >= 20x   %s\n' \
-    "$ms" "$x" "$porcupine_go_ms" "$(verdict x "$(echo "$x >= 20" | bc)")"
+  if [[ -n ${PORCUPINE:-} ]]; then
+    bash benches/porcupine.sh "$PORCUPINE" "${PAIRS:-11}" | tail -2
+  else
+    echo "(no PORCUPINE checkout given: comparing with Porcupine's ${porcupine_go_ms} ms from an earlier machine;"
+    echo " PORCUPINE=/path/to/porcupine bash benches/checker.sh porcupine runs both here, alternated)"
+    "$riptide" check --bench ../shared/histories/porcupine | tee /tmp/riptide-bench.out | tail -4
+    ms=$(awk '/total/ {print $2}' /tmp/riptide-bench.out)
+    x=$(echo "$porcupine_go_ms / $ms" | bc -l)
+    printf 'figure: Porcupine set %.1f ms, %.1fx faster than Porcupine (%d ms)   target: >= 20x   %s\n' \
+      "$ms" "$x" "$porcupine_go_ms" "$(verdict x "$(echo "$x >= 20" | bc)")"
+  fi
 fi
 
 if [[ $what == all || $what == million ]]; then
