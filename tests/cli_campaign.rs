@@ -385,3 +385,52 @@ fn the_childs_whole_complaint_reaches_the_user_and_owned_flags_are_refused_up_fr
         text(&out)
     );
 }
+
+/// `--stop-on-invalid` ends the campaign at its first invalid run: no run starts after it (the
+/// worker that ran it decides, before it takes the next job).
+#[test]
+fn stop_on_invalid_starts_no_run_after_the_first_invalid_one() {
+    if !is_root() {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let r = results.path().to_str().unwrap();
+    let out = riptide(&[
+        "campaign",
+        "--runs",
+        "4",
+        "--seed",
+        "7",
+        "--stop-on-invalid",
+        "--results-dir",
+        r,
+        "--",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "12",
+        "--ops-per-key",
+        "30",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "2",
+        "--unsafe-bug",
+        "stale-read",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stored = json(&Path::new(&campaign_dir(&out)).join("campaign.json"));
+    assert_eq!(stored["status"], "stopped-on-invalid", "{stored:#}");
+    let verdicts: Vec<&str> = stored["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        verdicts.iter().filter(|v| **v == "invalid").count(),
+        1,
+        "one invalid run, the last: {verdicts:?}"
+    );
+    assert_eq!(verdicts.last(), Some(&"invalid"), "{verdicts:?}");
+}

@@ -252,6 +252,11 @@ fn execute(
                     return;
                 };
                 let result = run_one(exe, &args.results_dir, plan, &job, slot);
+                // Decided here, before this worker takes its next job: were it left to the
+                // collector, the next run would already have started when it set the flag.
+                if ends_campaign(&result, plan.stop_on_invalid) {
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
                 let _ = tx.send(result.map(|judged| (job, judged)));
             });
         }
@@ -297,6 +302,17 @@ fn execute(
         }
         Ok(status)
     })
+}
+
+/// Whether a finished run ends the campaign: a run that could not be run, or, with
+/// `--stop-on-invalid`, an invalid one.
+fn ends_campaign(result: &Result<row::Judged, Exit>, stop_on_invalid: bool) -> bool {
+    match result {
+        Err(_) => true,
+        Ok(judged) => {
+            stop_on_invalid && !judged.interrupted && judged.row.verdict == RunOutcome::Invalid
+        }
+    }
 }
 
 /// One `riptide test` as a child process, in its own process group; its row comes from its
