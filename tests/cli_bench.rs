@@ -64,6 +64,10 @@ fn assert_sane_rows(json: &serde_json::Value, target: &str, expected_rows: usize
         assert!(f("leader_cpu_s") > 0.0, "the leader worked: {row}");
         assert!(f("generator_cpu_s") > 0.0, "{row}");
         assert_eq!(row["follower_cpu_s"].as_array().unwrap().len(), 2, "{row}");
+        assert!(f("leader_rss_mib") > 1.0, "a live node holds memory: {row}");
+        let followers = row["follower_rss_mib"].as_array().unwrap();
+        assert_eq!(followers.len(), 2, "{row}");
+        assert!(followers.iter().all(|m| m.as_f64().unwrap() > 1.0), "{row}");
         for key in ["op", "nodes", "clients", "value_size"] {
             assert!(!row[key].is_null(), "{key} in {row}");
         }
@@ -360,6 +364,7 @@ fn a_running_cluster_given_by_endpoints_is_measured_without_starting_another() {
         assert_eq!(row["errors"], 0, "{row}");
         assert!(row["ops_per_sec"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["leader_cpu_s"].is_null(), "{row}");
+        assert!(row["leader_rss_mib"].is_null(), "{row}");
         assert_eq!(json["sandbox"], serde_json::Value::Null, "{json:#}");
     });
 }

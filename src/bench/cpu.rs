@@ -1,4 +1,5 @@
-//! CPU time, in seconds, of the node processes and of the load generator itself.
+//! CPU time, in seconds, of the node processes and of the load generator itself; and the
+//! nodes' resident memory.
 //!
 //! A node's time is `utime + stime` from `/proc/<pid>/stat` (fields 14 and 15, in clock ticks),
 //! read for the exact pid the supervisor started, before and after the measured window. The
@@ -43,6 +44,20 @@ pub fn own_seconds() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// Resident memory of a process in MiB (`VmRSS` of `/proc/<pid>/status`); `None` if it is gone.
+pub fn process_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    rss_kib_from_status(&status).map(|kib| kib as f64 / 1024.0)
+}
+
+/// The `VmRSS:   123456 kB` line of a `/proc/<pid>/status`.
+fn rss_kib_from_status(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let mut fields = line["VmRSS:".len()..].split_whitespace();
+    let kib = fields.next()?.parse().ok()?;
+    (fields.next()? == "kB").then_some(kib)
+}
+
 /// The 1-minute load average, as `/proc/loadavg` gives it.
 pub fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -59,6 +74,17 @@ mod tests {
         let stat = "4242 (riptide node) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 9 0 1 2 3";
         assert_eq!(ticks_from_stat(stat), Some(300));
         assert_eq!(ticks_from_stat("garbage"), None);
+    }
+
+    #[test]
+    fn rss_is_read_from_the_vmrss_line_in_kib() {
+        let status = "Name:\triptide-node\nVmPeak:\t  99999 kB\nVmRSS:\t   20480 kB\nThreads:\t4\n";
+        assert_eq!(rss_kib_from_status(status), Some(20480));
+        assert_eq!(rss_kib_from_status("Name:\tx\n"), None);
+        assert_eq!(rss_kib_from_status("VmRSS:\t12 MB\n"), None);
+        let own = process_rss_mib(std::process::id()).unwrap();
+        assert!(own > 1.0, "this test process holds more than 1 MiB: {own}");
+        assert_eq!(process_rss_mib(u32::MAX), None);
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct Measurement {
     pub latency_us: Histogram<u64>,
     /// CPU seconds in the window, in the order of the processes given.
     pub process_cpu: Vec<Option<f64>>,
+    /// Resident memory (MiB) at the window's end, in the order of the processes given.
+    pub process_rss_mib: Vec<Option<f64>>,
     pub generator_cpu: f64,
 }
 
@@ -185,9 +187,13 @@ pub async fn measure(
         let before = read_cpu(processes);
         tokio::time::sleep_until(end).await;
         let after = read_cpu(processes);
-        (before, after)
+        let rss: Vec<Option<f64>> = processes
+            .iter()
+            .map(|p| p.pid.and_then(cpu::process_rss_mib))
+            .collect();
+        (before, after, rss)
     };
-    let (tallies, ((procs_before, own_before), (procs_after, own_after))) =
+    let (tallies, ((procs_before, own_before), (procs_after, own_after), process_rss_mib)) =
         tokio::join!(futures::future::join_all(workers), sampler);
     let mut total = Tally {
         ops: 0,
@@ -219,6 +225,7 @@ pub async fn measure(
         window: load.duration,
         latency_us: total.latency_us,
         process_cpu,
+        process_rss_mib,
         generator_cpu: own_after - own_before,
     }
 }
@@ -343,6 +350,7 @@ mod tests {
             window: Duration::from_secs(2),
             latency_us,
             process_cpu: vec![],
+            process_rss_mib: vec![],
             generator_cpu: 0.0,
         };
         assert_eq!(m.ops_per_sec(), 500.0);

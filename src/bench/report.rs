@@ -35,6 +35,10 @@ pub struct Row {
     pub follower_cpu_s: Vec<Option<f64>>,
     /// CPU seconds of the load generator (this riptide process).
     pub generator_cpu_s: f64,
+    /// Resident memory (MiB) of the leader's process at the window's end (null: pid unknown).
+    pub leader_rss_mib: Option<f64>,
+    /// The same for each follower, in node order.
+    pub follower_rss_mib: Vec<Option<f64>>,
     pub window_s: f64,
     /// Repetitions behind this row (1 for a sample).
     pub reps: usize,
@@ -49,6 +53,17 @@ impl Row {
             .filter(|i| Some(*i) != leader)
             .map(|i| m.process_cpu[i].map(|s| round(s, 2)))
             .collect();
+        let rss = |i: usize| {
+            m.process_rss_mib
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|r| round(r, 1))
+        };
+        let follower_rss_mib = (0..processes.len())
+            .filter(|i| Some(*i) != leader)
+            .map(rss)
+            .collect();
         Row {
             key,
             ops_per_sec: round(m.ops_per_sec(), 1),
@@ -60,6 +75,8 @@ impl Row {
             leader_cpu_s: leader.and_then(|i| m.process_cpu[i]).map(|s| round(s, 2)),
             follower_cpu_s,
             generator_cpu_s: round(m.generator_cpu, 2),
+            leader_rss_mib: leader.and_then(rss),
+            follower_rss_mib,
             window_s: m.window.as_secs_f64(),
             reps: 1,
             first_error: m.first_error.clone(),
@@ -90,6 +107,12 @@ impl Row {
                 })
                 .collect(),
             generator_cpu_s: round(med(&|r| r.generator_cpu_s), 2),
+            leader_rss_mib: med_opt(&|r| r.leader_rss_mib).map(|m| round(m, 1)),
+            follower_rss_mib: (0..first.follower_rss_mib.len())
+                .map(|i| {
+                    med_opt(&|r| r.follower_rss_mib.get(i).copied().flatten()).map(|m| round(m, 1))
+                })
+                .collect(),
             window_s: first.window_s,
             reps: samples.len(),
             first_error: samples.iter().find_map(|r| r.first_error.clone()),
@@ -98,6 +121,12 @@ impl Row {
 
     pub fn followers_cpu_total(&self) -> Option<f64> {
         self.follower_cpu_s.iter().copied().sum()
+    }
+
+    /// The largest resident memory of any node (MiB), leader or follower.
+    pub fn max_node_rss_mib(&self) -> Option<f64> {
+        let all = self.follower_rss_mib.iter().chain([&self.leader_rss_mib]);
+        all.flatten().copied().reduce(f64::max)
     }
 }
 
@@ -127,7 +156,7 @@ fn cpu(s: Option<f64>) -> String {
 /// The table of rows, one line each.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<15} {:<5} {:>5} {:>7} {:>6} {:>10} {:>8} {:>8} {:>8} {:>6}   {:>8} {:>9} {:>6}\n",
+        "{:<15} {:<5} {:>5} {:>7} {:>6} {:>10} {:>8} {:>8} {:>8} {:>6}   {:>8} {:>9} {:>6} {:>8}\n",
         "target",
         "op",
         "nodes",
@@ -140,11 +169,12 @@ pub fn table(rows: &[Row]) -> String {
         "errors",
         "cpu s: leader",
         "followers",
-        "bench"
+        "bench",
+        "rss MiB"
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<15} {:<5} {:>5} {:>7} {:>6} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>6}   {:>13} {:>9} {:>6.2}\n",
+            "{:<15} {:<5} {:>5} {:>7} {:>6} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>6}   {:>13} {:>9} {:>6.2} {:>8}\n",
             r.key.target.name(),
             r.key.op.name(),
             r.key.nodes,
@@ -157,7 +187,8 @@ pub fn table(rows: &[Row]) -> String {
             r.errors,
             cpu(r.leader_cpu_s),
             cpu(r.followers_cpu_total()),
-            r.generator_cpu_s
+            r.generator_cpu_s,
+            r.max_node_rss_mib().map_or("-".into(), |m| format!("{m:.0}"))
         ));
     }
     out
@@ -233,6 +264,8 @@ mod tests {
             leader_cpu_s: Some(ops / 1000.0),
             follower_cpu_s: vec![Some(1.0), None],
             generator_cpu_s: 0.5,
+            leader_rss_mib: Some(ops / 10.0),
+            follower_rss_mib: vec![Some(30.0), None],
             window_s: 10.0,
             reps: 1,
             first_error: None,
@@ -253,6 +286,11 @@ mod tests {
         );
         assert_eq!(r.leader_cpu_s, Some(0.2));
         assert_eq!(r.follower_cpu_s, vec![Some(1.0), None]);
+        assert_eq!(r.leader_rss_mib, Some(20.0));
+        assert_eq!(r.follower_rss_mib, vec![Some(30.0), None]);
+        assert_eq!(r.max_node_rss_mib(), Some(30.0));
+        assert_eq!(samples[1].max_node_rss_mib(), Some(30.0));
+        assert!(table(&samples).contains("rss MiB"));
         assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
     }
 
