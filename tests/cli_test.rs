@@ -189,13 +189,13 @@ fn without_nemesis_a_run_has_every_fault_where_iptables_and_namespaces_work() {
     let test = json(&dir.join("test.json"));
     assert_eq!(
         test["test"]["nemesis"],
-        "kill,pause,partition,loss,power-cut,corrupt"
+        "kill,pause,partition,loss,power-cut,corrupt,restart"
     );
     assert!(
         test["rerun"]
             .as_str()
             .unwrap()
-            .contains("--nemesis kill,pause,partition,loss,power-cut,corrupt"),
+            .contains("--nemesis kill,pause,partition,loss,power-cut,corrupt,restart"),
         "the rerun names the faults: {test:#}"
     );
     assert!(!faults_started(&dir).is_empty(), "faults were started");
@@ -226,7 +226,7 @@ fn without_iptables_the_default_falls_back_to_kill_and_pause_with_a_note() {
     let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("note:")).collect();
     assert_eq!(notes.len(), 1, "one note: {stderr}");
     assert!(
-        notes[0].contains("running --nemesis kill,pause,power-cut,corrupt")
+        notes[0].contains("running --nemesis kill,pause,power-cut,corrupt,restart")
             && notes[0].contains("apt-get install iptables"),
         "what runs and what to install: {}",
         notes[0]
@@ -234,7 +234,7 @@ fn without_iptables_the_default_falls_back_to_kill_and_pause_with_a_note() {
     let dir = run_dir(results.path());
     assert_eq!(
         json(&dir.join("test.json"))["test"]["nemesis"],
-        "kill,pause,power-cut,corrupt"
+        "kill,pause,power-cut,corrupt,restart"
     );
     let started = faults_started(&dir);
     assert!(!started.is_empty(), "the process and disk faults still run");
@@ -672,4 +672,48 @@ fn the_append_workload_is_checked_with_the_kv_model_and_catches_stale_reads() {
         read["value"].as_str().unwrap().ends_with(' '),
         "tokens are space-terminated: {read}"
     );
+}
+
+/// `restart` kills nodes and starts them again at once: each start names the killed pid and the
+/// new one, the new process serves (the run stays valid, every node up at the end), and the
+/// stop has nothing to undo.
+#[test]
+fn restart_kills_and_starts_a_node_again_at_once() {
+    if !can_run() {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let out = riptide_test(
+        results.path(),
+        "--nodes 3 --time-limit 8 --seed 5 --nemesis restart --nemesis-interval 1",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = run_dir(results.path());
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|op| op["process"] == "nemesis" && op["value"]["fault"] == "restart")
+        .collect();
+    let starts: Vec<&serde_json::Value> = events.iter().filter(|e| e["f"] == "start").collect();
+    assert!(starts.len() >= 2, "restarts were made: {events:?}");
+    for start in starts {
+        let (killed, restarted) = (&start["value"]["pids"], &start["value"]["restarted"]);
+        let nodes = start["value"]["nodes"].as_array().unwrap();
+        assert!(!nodes.is_empty(), "{start}");
+        for node in nodes {
+            let id = node.to_string();
+            let (old, new) = (killed[&id].as_u64(), restarted[&id].as_u64());
+            assert!(old.is_some() && new.is_some() && old != new, "{start}");
+        }
+    }
+    let results_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results_json["verdict"], "valid", "{results_json:#}");
 }

@@ -37,6 +37,7 @@ pub enum FaultName {
     Loss,
     PowerCut,
     Corrupt,
+    Restart,
     /// [`Nemesis::heal_all`] undoing what was still in place at the end.
     Heal,
 }
@@ -50,6 +51,7 @@ impl From<Family> for FaultName {
             Family::Loss => FaultName::Loss,
             Family::PowerCut => FaultName::PowerCut,
             Family::Corrupt => FaultName::Corrupt,
+            Family::Restart => FaultName::Restart,
         }
     }
 }
@@ -83,6 +85,9 @@ pub struct NemesisEvent {
     /// For kill and pause: node → pid killed, paused, resumed, or (at the stop of a kill) the
     /// restarted node's new pid.
     pub pids: BTreeMap<NodeId, Pid>,
+    /// For a restart: node → the new pid it was started again with, at once.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub restarted: BTreeMap<NodeId, Pid>,
     /// The loss probability.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
@@ -112,6 +117,7 @@ impl NemesisEvent {
             groups: Vec::new(),
             rules: Vec::new(),
             pids: BTreeMap::new(),
+            restarted: BTreeMap::new(),
             probability: None,
             cut: None,
             disks: BTreeMap::new(),
@@ -130,6 +136,7 @@ impl NemesisEvent {
         let mut event = NemesisEvent::new(f, plan.family().into());
         match plan {
             Plan::Kill { target, nodes }
+            | Plan::Restart { target, nodes }
             | Plan::Pause { target, nodes }
             | Plan::Corrupt { target, nodes, .. } => {
                 event.target = Some(*target);

@@ -356,6 +356,7 @@ impl Nemesis {
                 }
                 event.pids = done.clone();
             }
+            Plan::Restart { nodes, .. } => self.crash_and_restart(nodes, &mut event),
             Plan::PowerCut { nodes, cut, .. } => {
                 self.cut_power(nodes, *cut, &mut event, &mut done)?;
                 event.pids = done.clone();
@@ -380,6 +381,28 @@ impl Nemesis {
         tracing::info!(value = %event.value(), "nemesis start");
         state.active.push(Active { plan, done });
         Ok(event)
+    }
+
+    /// A restart's start: each node SIGKILLed and started again at once, on the same data dir.
+    /// The killed pids go into `pids`, the new ones into `restarted`.
+    fn crash_and_restart(&self, nodes: &[NodeId], event: &mut NemesisEvent) {
+        for &id in nodes {
+            match self.supervisor.kill(id) {
+                Ok(pid) => {
+                    event.pids.insert(id, pid);
+                }
+                Err(e) => {
+                    event.add_error(e);
+                    continue;
+                }
+            }
+            match self.supervisor.restart(id) {
+                Ok(pid) => {
+                    event.restarted.insert(id, pid);
+                }
+                Err(e) => event.add_error(e),
+            }
+        }
     }
 
     /// Stops the oldest active fault: restarts the killed nodes, resumes the paused ones, or
@@ -417,6 +440,8 @@ impl Nemesis {
                     event.disks = self.refusals(&ids);
                 }
             }
+            // Restarted at its start: nothing is left to undo.
+            Plan::Restart { .. } => {}
             Plan::Partition(_) | Plan::Loss { .. } => {
                 match self.firewall.as_ref().map(Firewall::heal) {
                     Some(Ok(command)) => event.rules = vec![command],

@@ -35,6 +35,8 @@ pub const NEMESIS_STREAM: u64 = 0x006e_656d_6573_6973;
 pub enum Plan {
     /// SIGKILL `nodes`; restart them at the stop.
     Kill { target: Target, nodes: Vec<NodeId> },
+    /// SIGKILL `nodes` and restart them at once; the stop has nothing left to undo.
+    Restart { target: Target, nodes: Vec<NodeId> },
     /// SIGSTOP `nodes`; SIGCONT them at the stop.
     Pause { target: Target, nodes: Vec<NodeId> },
     /// Cut links with DROP rules; flush them at the stop.
@@ -66,6 +68,7 @@ impl Plan {
     pub fn family(&self) -> Family {
         match self {
             Plan::Kill { .. } => Family::Kill,
+            Plan::Restart { .. } => Family::Restart,
             Plan::Pause { .. } => Family::Pause,
             Plan::Partition(_) => Family::Partition,
             Plan::Loss { .. } => Family::Loss,
@@ -74,10 +77,11 @@ impl Plan {
         }
     }
 
-    /// The nodes whose processes the plan stops (kill, pause, power cut, corrupt).
+    /// The nodes whose processes the plan stops (kill, pause, power cut, corrupt, restart).
     pub fn stopped_nodes(&self) -> &[NodeId] {
         match self {
             Plan::Kill { nodes, .. }
+            | Plan::Restart { nodes, .. }
             | Plan::Pause { nodes, .. }
             | Plan::PowerCut { nodes, .. }
             | Plan::Corrupt { nodes, .. } => nodes,
@@ -89,6 +93,7 @@ impl Plan {
     pub fn needs_leader(&self) -> bool {
         match self {
             Plan::Kill { target, .. }
+            | Plan::Restart { target, .. }
             | Plan::Pause { target, .. }
             | Plan::Loss { target, .. }
             | Plan::PowerCut { target, .. }
@@ -112,6 +117,10 @@ impl Plan {
                 nodes: vec![leader],
             },
             Plan::Pause { target, .. } => Plan::Pause {
+                target,
+                nodes: vec![leader],
+            },
+            Plan::Restart { target, .. } => Plan::Restart {
                 target,
                 nodes: vec![leader],
             },
@@ -147,6 +156,7 @@ impl Plan {
                 probability, links, ..
             } => links.rules(RuleKind::Loss(*probability)),
             Plan::Kill { .. }
+            | Plan::Restart { .. }
             | Plan::Pause { .. }
             | Plan::PowerCut { .. }
             | Plan::Corrupt { .. } => Vec::new(),
@@ -182,7 +192,10 @@ impl Schedule {
         let n = nodes.len();
         for fault in spec.faults() {
             let min = match fault {
-                FaultSpec::Kill(_) | FaultSpec::Pause(_) | FaultSpec::PowerCut(_) => 1,
+                FaultSpec::Kill(_)
+                | FaultSpec::Pause(_)
+                | FaultSpec::PowerCut(_)
+                | FaultSpec::Restart(_) => 1,
                 // A minority must be damaged while a majority keeps good disks.
                 FaultSpec::Corrupt(_) => 3,
                 FaultSpec::Loss(_) => 2,
@@ -229,6 +242,13 @@ impl Schedule {
             FaultSpec::Pause(target) => {
                 let target = target.unwrap_or_else(|| self.random_target());
                 Plan::Pause {
+                    target,
+                    nodes: self.pick(target),
+                }
+            }
+            FaultSpec::Restart(target) => {
+                let target = target.unwrap_or_else(|| self.random_target());
+                Plan::Restart {
                     target,
                     nodes: self.pick(target),
                 }

@@ -10,7 +10,8 @@
 //! | `loss` / `loss:P` | drop packets at random with probability P (default 0.2) on the target nodes' links |
 //! | `power-cut` / `power-cut:TARGET` | SIGKILL nodes and drop what their disks had not synced (FUSE, `riptide-faultfs`); restart them at the next stop |
 //! | `corrupt` / `corrupt:TARGET` | SIGKILL nodes, flip bits in or truncate one synced file of their data dir, restart them at the next stop (at most a minority of disks per run; TARGET one, minority, leader or random) |
-//! | `all` | `kill,pause,partition,loss,power-cut,corrupt` (without `power-cut` where FUSE is not available) |
+//! | `restart` / `restart:TARGET` | SIGKILL nodes and start them again at once on the same data dir (a crash a supervisor restarts: the node is back within milliseconds, often in the middle of the election its death caused) |
+//! | `all` | `kill,pause,partition,loss,power-cut,corrupt,restart` (without `power-cut` where FUSE is not available) |
 //! | `none` | no faults |
 //!
 //! TARGET is one of `one`, `minority`, `majority`, `all`, `leader`, `random`; without one, each
@@ -107,17 +108,20 @@ pub enum Family {
     PowerCut,
     /// SIGKILL, then one synced file of the data dir is damaged.
     Corrupt,
+    /// SIGKILL, and start again at once (a crash that a supervisor restarts).
+    Restart,
 }
 
 impl Family {
     /// Every family, as `all` expands.
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 7] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
         Family::Loss,
         Family::PowerCut,
         Family::Corrupt,
+        Family::Restart,
     ];
 
     /// The family's name on the command line and in the history.
@@ -129,6 +133,7 @@ impl Family {
             Family::Loss => "loss",
             Family::PowerCut => "power-cut",
             Family::Corrupt => "corrupt",
+            Family::Restart => "restart",
         }
     }
 
@@ -161,6 +166,7 @@ pub enum FaultSpec {
     Loss(Option<f64>),
     PowerCut(Option<Target>),
     Corrupt(Option<Target>),
+    Restart(Option<Target>),
 }
 
 impl FaultSpec {
@@ -173,6 +179,7 @@ impl FaultSpec {
             FaultSpec::Loss(_) => Family::Loss,
             FaultSpec::PowerCut(_) => Family::PowerCut,
             FaultSpec::Corrupt(_) => Family::Corrupt,
+            FaultSpec::Restart(_) => Family::Restart,
         }
     }
 }
@@ -184,7 +191,8 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Kill(Some(t))
             | FaultSpec::Pause(Some(t))
             | FaultSpec::PowerCut(Some(t))
-            | FaultSpec::Corrupt(Some(t)) => write!(f, ":{t}"),
+            | FaultSpec::Corrupt(Some(t))
+            | FaultSpec::Restart(Some(t)) => write!(f, ":{t}"),
             FaultSpec::Partition(Some(k)) => write!(f, ":{k}"),
             FaultSpec::Loss(Some(p)) => write!(f, ":{p}"),
             _ => Ok(()),
@@ -215,6 +223,7 @@ impl NemesisSpec {
                 FaultSpec::Loss(None),
                 FaultSpec::PowerCut(None),
                 FaultSpec::Corrupt(None),
+                FaultSpec::Restart(None),
             ],
         }
     }
@@ -282,7 +291,7 @@ impl From<NemesisSpec> for String {
 
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
-                     power-cut[:TARGET], corrupt[:TARGET], all, none; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], all, none; TARGET: one, minority, majority, all, leader, random; KIND: one, \
                      majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
 
 impl FromStr for NemesisSpec {
@@ -313,6 +322,7 @@ impl FromStr for NemesisSpec {
                 ("loss", _) => vec![FaultSpec::Loss(parse_probability(option).map_err(bad)?)],
                 ("power-cut", _) => vec![FaultSpec::PowerCut(parse_opt(option).map_err(bad)?)],
                 ("corrupt", _) => vec![FaultSpec::Corrupt(parse_corrupt(option).map_err(bad)?)],
+                ("restart", _) => vec![FaultSpec::Restart(parse_opt(option).map_err(bad)?)],
                 ("none" | "all", Some(_)) => {
                     return Err(bad(format!("`{name}` takes no option; {VALID}")))
                 }
@@ -393,7 +403,7 @@ mod tests {
         assert_eq!(parse("all"), NemesisSpec::all());
         assert_eq!(
             parse("all").to_string(),
-            "kill,pause,partition,loss,power-cut,corrupt"
+            "kill,pause,partition,loss,power-cut,corrupt,restart"
         );
         assert!(parse("none").is_empty());
         assert_eq!(parse("none").to_string(), "none");
@@ -406,13 +416,13 @@ mod tests {
         assert!(!parse("kill,pause").needs_network());
         assert_eq!(
             parse("all").without_network(),
-            parse("kill,pause,power-cut,corrupt")
+            parse("kill,pause,power-cut,corrupt,restart")
         );
         assert!(parse("kill,power-cut:all").needs_fuse());
         assert!(!parse("kill,corrupt").needs_fuse());
         assert_eq!(
             parse("all").without_power_cut().to_string(),
-            "kill,pause,partition,loss,corrupt"
+            "kill,pause,partition,loss,corrupt,restart"
         );
     }
 

@@ -70,7 +70,7 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
             sb,
             &supervisor,
             7,
-            "kill,pause,partition,loss",
+            "kill,pause,partition,loss,restart",
             Duration::from_millis(150),
             Arc::new(NoLeader),
         );
@@ -113,6 +113,21 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
                         assert!(common::is_dead(*old));
                         track(new);
                     }
+                }
+                FaultName::Restart => {
+                    let nodes: Vec<_> = start.nodes.iter().collect();
+                    assert_eq!(start.pids.keys().collect::<Vec<_>>(), nodes);
+                    assert_eq!(start.restarted.keys().collect::<Vec<_>>(), nodes);
+                    for (id, old) in &start.pids {
+                        let new = start.restarted[id];
+                        assert_ne!(new, *old, "node {id} started again with a new pid");
+                        assert!(common::is_dead(*old));
+                        track(new);
+                    }
+                    assert!(
+                        stop.pids.is_empty(),
+                        "nothing to undo at the stop: {stop:?}"
+                    );
                 }
                 FaultName::Pause => assert_eq!(start.pids, stop.pids),
                 FaultName::Heal => panic!("the loop never heals by sweep"),

@@ -190,6 +190,7 @@ pub mod colors {
             "loss" => "#00897b",
             "power-cut" => "#6d4c41",
             "corrupt" => "#d81b60",
+            "restart" => "#5e35b1",
             _ => "#757575",
         }
     }

@@ -140,10 +140,10 @@ mod tests {
         assert!(!p.nemesis_given);
         assert_eq!(
             p.test.nemesis,
-            "kill,pause,partition,loss,power-cut,corrupt"
+            "kill,pause,partition,loss,power-cut,corrupt,restart"
         );
         assert!(fall_back(&mut p, &no_iptables()));
-        assert_eq!(p.test.nemesis, "kill,pause,power-cut,corrupt");
+        assert_eq!(p.test.nemesis, "kill,pause,power-cut,corrupt,restart");
         assert!(!p.nemesis.needs_network());
         let note = fallback_note("kill,pause", &no_iptables());
         assert!(note.contains("apt-get install iptables"), "{note}");
@@ -153,7 +153,7 @@ mod tests {
     fn without_a_sandbox_all_loses_its_power_cuts_but_a_named_one_is_refused() {
         let mut p = plan(&["--nemesis", "all"]);
         check_disks(&mut p, None).unwrap();
-        assert_eq!(p.test.nemesis, "kill,pause,partition,loss,corrupt");
+        assert_eq!(p.test.nemesis, "kill,pause,partition,loss,corrupt,restart");
         assert!(!p.nemesis.needs_fuse());
         let mut p = plan(&["--nemesis", "kill,power-cut:all"]);
         let err = check_disks(&mut p, None).unwrap_err();

@@ -81,7 +81,7 @@ pub struct TestArgs {
     /// Seed for every random choice (workload, faults, election timeouts); random if not given.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Faults: none, all, or a comma list of kill, pause, partition, loss, power-cut, corrupt
+    /// Faults: none, all, or a comma list of kill, pause, partition, loss, power-cut, corrupt, restart
     /// (see README). Default: all where iptables, network namespaces and FUSE work; without
     /// iptables no partition or loss, without FUSE no power-cut (a note says what to install).
     #[arg(long)]
