@@ -52,20 +52,28 @@ pub const DEFAULT_TEST_ARGS: [(&str, Option<&str>); 13] = [
 ];
 
 /// The zoo's defaults that `user` does not override, then `user` (`riptide test` refuses a flag
-/// given twice).
+/// given twice). A default switch (`--nemesis-overlap`, `--stop-on-invalid`) is turned off with
+/// its `--no-` form (`--no-stop-on-invalid`), which the zoo consumes.
 fn test_args(user: &[String]) -> Vec<String> {
     let given = |flag: &str| {
         user.iter()
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
     };
+    let negation = |flag: &str| format!("--no-{}", &flag[2..]);
     let mut args = Vec::new();
     for (flag, value) in DEFAULT_TEST_ARGS {
-        if !given(flag) {
+        let off = value.is_none() && given(&negation(flag));
+        if !given(flag) && !off {
             args.push(flag.to_string());
             args.extend(value.map(str::to_string));
         }
     }
-    args.extend(user.iter().cloned());
+    let negations: Vec<String> = DEFAULT_TEST_ARGS
+        .iter()
+        .filter(|(_, value)| value.is_none())
+        .map(|(flag, _)| negation(flag))
+        .collect();
+    args.extend(user.iter().filter(|a| !negations.contains(a)).cloned());
     args
 }
 
@@ -87,7 +95,8 @@ pub struct ZooArgs {
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
     /// More `riptide test` options after `--`; one the zoo also sets replaces the zoo's
-    /// (`-- --nodes 3 --time-limit 30`).
+    /// (`-- --nodes 3 --time-limit 30`); `--no-stop-on-invalid` and `--no-nemesis-overlap` turn
+    /// the zoo's switches off.
     #[arg(last = true)]
     pub test_args: Vec<String>,
 }
@@ -362,6 +371,31 @@ mod tests {
         assert!(test_args(&[])
             .join(" ")
             .starts_with("--nodes 5 --time-limit 60"));
+    }
+
+    #[test]
+    fn a_default_switch_is_turned_off_with_its_no_form() {
+        let user: Vec<String> = [
+            "--no-stop-on-invalid",
+            "--no-nemesis-overlap",
+            "--rate",
+            "9",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let args = test_args(&user);
+        for gone in [
+            "--stop-on-invalid",
+            "--nemesis-overlap",
+            "--no-stop-on-invalid",
+            "--no-nemesis-overlap",
+        ] {
+            assert!(!args.iter().any(|a| a == gone), "{gone} in {args:?}");
+        }
+        assert_eq!(args.iter().filter(|a| *a == "--rate").count(), 1);
+        assert!(args.ends_with(&["--rate".to_string(), "9".to_string()]));
+        assert!(test_args(&[]).iter().any(|a| a == "--stop-on-invalid"));
     }
 
     #[test]
