@@ -60,6 +60,35 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_command_a_leader_takes_fits_one_append_entries_frame() {
+        use crate::server::executor::MAX_COMMAND_BYTES;
+        // Every number as large as it can be, so that each takes its longest encoding.
+        let mut msg = append_with(vec![0xff; MAX_COMMAND_BYTES]);
+        msg.term = u64::MAX;
+        if let Body::AppendEntries {
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+            read_round,
+        } = &mut msg.body
+        {
+            (*prev_index, *prev_term, *commit, *read_round) =
+                (u64::MAX, u64::MAX, u64::MAX, u64::MAX);
+            entries[0].term = u64::MAX;
+            entries[0].index = u64::MAX;
+        }
+        let frame = riptide_proto::Frame::encode(&msg).expect("fits a frame");
+        assert!(frame.as_bytes().len() <= MAX_FRAME_BYTES + 4);
+        // And a get's answer carrying a value of that size fits too.
+        let answer = ClientResponse {
+            id: u64::MAX,
+            result: ClientResult::Ok(Reply::Value(Some("x".repeat(MAX_COMMAND_BYTES)))),
+        };
+        riptide_proto::Frame::encode(&answer).expect("fits a frame");
+    }
+
+    #[test]
     fn a_snapshot_chunk_goes_on_the_wire_as_bin_bytes() {
         let data = vec![0xab; 70_000];
         let msg = Message {

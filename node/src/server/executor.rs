@@ -70,9 +70,18 @@ use super::options::UnsafeBug;
 use crate::kv::{Applied, Command, KvStore, WriteOp};
 use crate::protocol::{
     ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, LeaderHint, Reply,
+    MAX_FRAME_BYTES,
 };
 use crate::raft::{Body, InstallRequest, Message, NotLeader, Raft, ReadId, Ready, SnapshotImage};
 use crate::types::{Entry, HardState, Index, NodeId, Payload, SnapshotMeta, Term};
+
+/// The largest command one log entry may carry: an entry must fit, with the message around
+/// it, in one AppendEntries frame ([`MAX_FRAME_BYTES`]) and in one WAL record. A write whose
+/// command is larger is refused before it reaches the log, with a definite
+/// `Fail(BadRequest)`: appended, it could never be replicated (the leader would break every
+/// link trying to send it, and lose its leadership) nor, past the record limit, even stored.
+/// 64 KiB is far more than an AppendEntries of one entry adds to its command.
+pub const MAX_COMMAND_BYTES: usize = MAX_FRAME_BYTES - 64 * 1024;
 
 /// Durable storage of the hard state, the log and snapshots, with the contract
 /// [`crate::storage`] states. Snapshot images are in the storage's file format
@@ -346,7 +355,17 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         // The bug acknowledges blind writes (put, append) whose answer does not depend on the
         // state; a cas still waits for its result.
         let ack_early = self.ack_before_commit && !matches!(command.op, WriteOp::Cas { .. });
-        match self.raft.propose(command.encode()) {
+        let encoded = command.encode();
+        if encoded.len() > MAX_COMMAND_BYTES {
+            let why = format!(
+                "the write is {} bytes as a command, over the {MAX_COMMAND_BYTES}-byte limit of \
+                 one log entry (the value is too large); nothing was appended",
+                encoded.len()
+            );
+            let refusal = ClientResult::Fail(FailReason::BadRequest(why));
+            return self.clients.answer(reply, response(request_id, refusal));
+        }
+        match self.raft.propose(encoded) {
             // The bug: the write is only in this leader's memory, not even on its disk.
             Ok(_) if ack_early => {
                 let done = ClientResult::Ok(Reply::Done);
