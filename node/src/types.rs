@@ -22,8 +22,9 @@ pub enum Payload {
     /// Appended by a new leader so that it can commit an entry of its own term (Raft paper §8);
     /// until that happens it can neither commit older entries nor serve ReadIndex reads.
     Noop,
-    /// A serialized state-machine command.
-    Command(Vec<u8>),
+    /// A serialized state-machine command. On the wire it is MessagePack bin (one length and
+    /// the bytes), not an array of integers.
+    Command(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// The part of a node's state that must be durable before it answers anything that depends on it

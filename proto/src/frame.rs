@@ -174,6 +174,39 @@ mod tests {
     }
 
     #[test]
+    fn nonces_and_proofs_go_as_bin_bytes() {
+        use crate::message::{PeerAdmission, PeerProof};
+        let nonce = vec![0xfe; 16];
+        let mut bin = vec![0xc4, 16];
+        bin.extend_from_slice(&nonce);
+        let has_bin = |body: &[u8]| body.windows(bin.len()).any(|w| w == bin);
+        let hello = Hello::Peer {
+            from: 3,
+            cluster: "c1".into(),
+            nonce: Some(nonce.clone()),
+        };
+        let challenge = PeerAdmission::Challenge {
+            nonce: nonce.clone(),
+            proof: nonce.clone(),
+        };
+        let proof = PeerProof {
+            proof: nonce.clone(),
+        };
+        assert!(has_bin(&encode(&hello).unwrap()));
+        assert!(has_bin(&encode(&challenge).unwrap()));
+        assert!(has_bin(&encode(&proof).unwrap()));
+        assert_eq!(decode::<Hello>(&encode(&hello).unwrap()).unwrap(), hello);
+        assert_eq!(
+            decode::<PeerAdmission>(&encode(&challenge).unwrap()).unwrap(),
+            challenge
+        );
+        assert_eq!(
+            decode::<PeerProof>(&encode(&proof).unwrap()).unwrap(),
+            proof
+        );
+    }
+
+    #[test]
     fn a_header_over_the_cap_is_refused_with_its_size() {
         let size = MAX_FRAME_BYTES + 1;
         let err = body_len((size as u32).to_be_bytes()).unwrap_err();

@@ -16,6 +16,10 @@
 //! +----------------+---------------------------+
 //! ```
 //!
+//! Byte strings (a Raft entry's command, a snapshot chunk, a nonce) are MessagePack bin: one
+//! length and the bytes, never an array of integers (which costs up to two bytes per byte and a
+//! decode each). A reader still accepts an array of integers where it expects bytes.
+//!
 //! # The size cap
 //!
 //! A body is at most [`MAX_FRAME_BYTES`] (16 MiB) in either direction. A reader refuses a larger

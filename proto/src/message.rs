@@ -20,7 +20,7 @@ pub enum Hello {
         cluster: String,
         /// With a cluster secret: the dialer's fresh random challenge for the accepting node
         /// (16 bytes). Without: absent.
-        #[serde(default)]
+        #[serde(default, with = "serde_bytes")]
         nonce: Option<Vec<u8>>,
     },
     /// A client: a workload worker, the runner's status poller or `riptide client`.
@@ -46,7 +46,12 @@ pub enum PeerAdmission {
     /// The cluster has a secret. `proof` is the accepting node's HMAC over the dialer's nonce
     /// and this fresh `nonce`; the dialer checks it, then answers with a [`PeerProof`] over the
     /// same two nonces, and waits for `Welcome`.
-    Challenge { nonce: Vec<u8>, proof: Vec<u8> },
+    Challenge {
+        #[serde(with = "serde_bytes")]
+        nonce: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        proof: Vec<u8>,
+    },
     /// Not admitted, and why (the connection closes).
     Refused { reason: String },
 }
@@ -54,6 +59,7 @@ pub enum PeerAdmission {
 /// The dialer's answer to a [`PeerAdmission::Challenge`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerProof {
+    #[serde(with = "serde_bytes")]
     pub proof: Vec<u8>,
 }
 

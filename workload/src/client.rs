@@ -401,8 +401,10 @@ impl Client {
         };
         match conn.send(&request).await {
             Ok(()) => {}
+            // No node could take it (too large for a frame): a definite failure, at once.
             Err(err) if err.nothing_sent() => {
-                return Attempt::NotSent(format!("cannot encode the request: {err}"))
+                let why = format!("cannot send the request: {err}");
+                return Attempt::Answer(ClientResult::Fail(FailReason::BadRequest(why)));
             }
             // Part of the frame may have left: the node might have the request.
             Err(err) => {
@@ -577,6 +579,24 @@ mod tests {
             op_timeout: Duration::from_millis(150),
             bind: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_too_large_for_a_frame_fails_at_once_and_leaves_its_number() {
+        let node = fake_node().await;
+        let mut opts = one_node(&node);
+        opts.op_timeout = Duration::from_secs(5);
+        let mut client = Client::new(opts, 7);
+        let huge = "x".repeat(riptide_proto::MAX_FRAME_BYTES);
+        let result = client.put("k", &huge).await;
+        // Failed as it is, not after trying every node: no node could have taken it.
+        assert!(
+            matches!(&result, OpResult::Fail(why)
+                if why.contains("frame size too big") && !why.contains("gave up")),
+            "{result:?}"
+        );
+        assert_eq!(client.put("k", "1").await, OpResult::Ok(None));
+        assert_eq!(*node.write_seqs.lock().unwrap(), [1]);
     }
 
     #[tokio::test]

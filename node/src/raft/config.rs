@@ -58,6 +58,11 @@ pub struct Config {
     /// How many AppendEntries may be outstanding to one follower before the leader waits for an
     /// answer (pipelining). Default 64.
     pub max_inflight: usize,
+    /// About how many payload bytes may be outstanding to one follower (the window may overshoot
+    /// by one batch). Default 4 MiB: half of what a peer link queues before it drops messages
+    /// (`server::raft_loop::PEER_QUEUE_BYTES`), so that large values slow the leader down
+    /// instead of overflowing the link; by count alone, 64 batches of 1 MiB could be in flight.
+    pub max_inflight_bytes: usize,
     /// At most this many bytes of snapshot image in one InstallSnapshot message. Default 1 MiB:
     /// a large state moves in many small frames (the frame limit is 16 MiB), one chunk in flight
     /// per follower.
@@ -122,6 +127,7 @@ impl Config {
             max_batch_entries: 512,
             max_batch_bytes: 1024 * 1024,
             max_inflight: 64,
+            max_inflight_bytes: 4 * 1024 * 1024,
             max_snapshot_chunk: 1024 * 1024,
             pre_vote: true,
             check_quorum: true,
@@ -171,6 +177,17 @@ impl Config {
                 "max_batch_entries, max_inflight and max_snapshot_chunk must be at least 1".into(),
             );
         }
+        if self.max_batch_bytes == 0 || self.max_inflight_bytes == 0 {
+            return Err("max_batch_bytes and max_inflight_bytes must be at least 1".into());
+        }
+        // A batch (or chunk) of the bound must still fit in one frame with its framing.
+        let frame = crate::protocol::MAX_FRAME_BYTES;
+        if self.max_batch_bytes > frame / 2 || self.max_snapshot_chunk > frame / 2 {
+            return Err(format!(
+                "max_batch_bytes {} and max_snapshot_chunk {} must be at most half the {frame}-byte frame limit",
+                self.max_batch_bytes, self.max_snapshot_chunk
+            ));
+        }
         Ok(())
     }
 
@@ -191,5 +208,28 @@ impl Config {
             return (self.voters.len() / 2).max(1);
         }
         self.voters.len() / 2 + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_byte_bounds_are_validated() {
+        let defaults = Config::new(1, vec![1, 2, 3]);
+        assert_eq!(defaults.validate(), Ok(()));
+        let mut c = defaults.clone();
+        c.max_inflight_bytes = 0;
+        assert!(c.validate().unwrap_err().contains("max_inflight_bytes"));
+        let mut c = defaults.clone();
+        c.max_batch_bytes = 0;
+        assert!(c.validate().unwrap_err().contains("max_batch_bytes"));
+        let mut c = defaults.clone();
+        c.max_batch_bytes = crate::protocol::MAX_FRAME_BYTES;
+        assert!(c.validate().unwrap_err().contains("frame limit"));
+        let mut c = defaults;
+        c.max_snapshot_chunk = crate::protocol::MAX_FRAME_BYTES / 2 + 1;
+        assert!(c.validate().unwrap_err().contains("frame limit"));
     }
 }

@@ -51,6 +51,7 @@ pub enum Body {
     InstallSnapshot {
         meta: SnapshotMeta,
         offset: u64,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         total_len: u64,
         checksum: u32,

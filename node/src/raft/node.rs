@@ -26,7 +26,9 @@ use crate::types::{Entry, HardState, Index, NodeId, Payload, Term};
 ///    call [`Raft::persisted`] with the last index;
 /// 3. write `snapshot_chunks` to the incoming snapshot's temp file, in order (they need not be
 ///    durable: a crash forgets the transfer, and the leader starts it over);
-/// 4. send `messages` (only now: they may promise what steps 1 to 3 did). Messages from a term
+/// 4. send `messages` (only now: they may promise what steps 1 to 3 did; a leader's
+///    AppendEntries and InstallSnapshot may go before step 2, see `server::executor`, since the
+///    leader counts its own entries toward a commit only once [`Raft::persisted`]). Messages from a term
 ///    older than the current one are left out: they were queued before a term change in the
 ///    same batch and may promise what the newer term undid (a success acknowledgement of
 ///    entries that a newer leader's AppendEntries then truncated, so that step 2 never made them

@@ -35,6 +35,50 @@ pub struct Transfer {
     pub awaiting: bool,
 }
 
+/// The batches sent to a follower and not yet acknowledged: the last index and the payload
+/// bytes of each, oldest first, and their bytes summed.
+#[derive(Clone, Debug, Default)]
+pub struct Inflight {
+    batches: VecDeque<(Index, usize)>,
+    bytes: usize,
+}
+
+impl Inflight {
+    pub fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// Payload bytes of the unacknowledged batches.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn push(&mut self, last: Index, bytes: usize) {
+        self.batches.push_back((last, bytes));
+        self.bytes += bytes;
+    }
+
+    /// The follower holds everything up to `index`: the batches ending there are answered.
+    fn acknowledge(&mut self, index: Index) {
+        while let Some(&(last, bytes)) = self.batches.front() {
+            if last > index {
+                break;
+            }
+            self.batches.pop_front();
+            self.bytes -= bytes;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.batches.clear();
+        self.bytes = 0;
+    }
+}
+
 /// The leader's view of one follower.
 #[derive(Clone, Debug)]
 pub struct Progress {
@@ -45,8 +89,8 @@ pub struct Progress {
     pub state: ReplicationState,
     /// In `Probe`: a probe is out and unanswered; wait for an answer or the next heartbeat.
     pub probe_sent: bool,
-    /// In `Replicate`: the last index of each unacknowledged batch, oldest first.
-    pub inflight: VecDeque<Index>,
+    /// In `Replicate`: the unacknowledged batches.
+    pub inflight: Inflight,
     /// Heard from the follower since the last check-quorum round.
     pub recent_active: bool,
     /// The highest read round the follower has echoed in this term.
@@ -69,7 +113,7 @@ impl Progress {
             next_index,
             state: ReplicationState::Probe,
             probe_sent: false,
-            inflight: VecDeque::new(),
+            inflight: Inflight::default(),
             recent_active: true,
             acked_round: 0,
             transfer: None,
@@ -97,22 +141,26 @@ impl Progress {
         self.back_off(next);
     }
 
-    /// May the leader send another AppendEntries with entries now?
-    pub fn can_send(&self, max_inflight: usize) -> bool {
+    /// May the leader send another AppendEntries with entries now? In `Replicate`, while fewer
+    /// than `max_batches` batches and fewer than `max_bytes` payload bytes are unacknowledged
+    /// (so the window may overshoot the byte bound by one batch, and always admits one).
+    pub fn can_send(&self, max_batches: usize, max_bytes: usize) -> bool {
         match self.state {
             ReplicationState::Probe => !self.probe_sent,
-            ReplicationState::Replicate => self.inflight.len() < max_inflight,
+            ReplicationState::Replicate => {
+                self.inflight.len() < max_batches && self.inflight.bytes() < max_bytes
+            }
             ReplicationState::Snapshot => false,
         }
     }
 
-    /// Records that a batch ending at `last` went out.
-    pub fn sent(&mut self, last: Index) {
+    /// Records that a batch ending at `last`, of `bytes` payload bytes, went out.
+    pub fn sent(&mut self, last: Index, bytes: usize) {
         match self.state {
             ReplicationState::Probe => self.probe_sent = true,
             ReplicationState::Replicate => {
                 self.next_index = last + 1;
-                self.inflight.push_back(last);
+                self.inflight.push(last, bytes);
             }
             ReplicationState::Snapshot => {}
         }
@@ -121,9 +169,7 @@ impl Progress {
     /// The follower holds everything up to `index`; `round` is the leader's newest read round
     /// now. Returns whether `match_index` advanced.
     pub fn acknowledge(&mut self, index: Index, round: u64) -> bool {
-        while self.inflight.front().is_some_and(|&last| last <= index) {
-            self.inflight.pop_front();
-        }
+        self.inflight.acknowledge(index);
         // While a snapshot is on its way, an acknowledgement below its index answers a batch sent
         // before the transfer began (a paused follower answers a whole window of them when it
         // resumes). The follower still needs the snapshot: keep the transfer where it is, or it
@@ -178,5 +224,47 @@ impl Progress {
             offset: 0,
             awaiting: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replicating() -> Progress {
+        let mut p = Progress::new(1);
+        p.acknowledge(0, 0);
+        assert_eq!(p.state, ReplicationState::Replicate);
+        p
+    }
+
+    #[test]
+    fn the_window_closes_on_bytes_as_well_as_on_batches() {
+        let mut p = replicating();
+        assert!(p.can_send(64, 1000));
+        p.sent(1, 600);
+        assert!(p.can_send(64, 1000));
+        p.sent(2, 600); // one batch may overshoot the bound
+        assert_eq!(p.inflight.bytes(), 1200);
+        assert!(!p.can_send(64, 1000));
+        assert!(p.can_send(64, 1201));
+        // An acknowledgement of the first batch gives its bytes back.
+        p.acknowledge(1, 0);
+        assert_eq!((p.inflight.len(), p.inflight.bytes()), (1, 600));
+        assert!(p.can_send(64, 1000));
+        assert!(!p.can_send(1, 1000));
+        p.acknowledge(2, 0);
+        assert!(p.inflight.is_empty());
+        assert_eq!(p.inflight.bytes(), 0);
+    }
+
+    #[test]
+    fn backing_off_forgets_the_bytes_in_flight() {
+        let mut p = replicating();
+        p.sent(5, 4096);
+        p.back_off(3);
+        assert_eq!(p.inflight.bytes(), 0);
+        p.acknowledge(2, 0);
+        assert!(p.can_send(1, 1));
     }
 }

@@ -41,7 +41,7 @@
 use super::message::{AppendResult, Body};
 use super::node::{Raft, RoleState};
 use super::progress::{Progress, ReplicationState};
-use crate::types::{Entry, Index, NodeId, Term};
+use crate::types::{Entry, Index, NodeId, Payload, Term};
 
 impl Raft {
     pub(super) fn handle_append(
@@ -350,11 +350,9 @@ impl Raft {
     /// Sends `to` as many batches as its progress allows (one probe, or up to the in-flight window).
     /// With `force`, sends at least an empty AppendEntries (a heartbeat).
     pub(super) fn send_append(&mut self, to: NodeId, mut force: bool) {
-        let (max_entries, max_bytes, max_inflight) = (
-            self.config.max_batch_entries,
-            self.config.max_batch_bytes,
-            self.config.max_inflight,
-        );
+        let (max_entries, max_bytes) = (self.config.max_batch_entries, self.config.max_batch_bytes);
+        let (max_inflight, max_inflight_bytes) =
+            (self.config.max_inflight, self.config.max_inflight_bytes);
         let commit = self.log.commit_index();
         let term = self.term;
         let RoleState::Leader(leader) = &mut self.role else {
@@ -371,7 +369,7 @@ impl Raft {
             return self.send_snapshot(to, force);
         }
         loop {
-            let entries = if progress.can_send(max_inflight) {
+            let entries = if progress.can_send(max_inflight, max_inflight_bytes) {
                 self.log.batch(progress.next_index, max_entries, max_bytes)
             } else {
                 Vec::new()
@@ -391,6 +389,7 @@ impl Raft {
             };
             let last = prev_index + entries.len() as Index;
             let sent_entries = !entries.is_empty();
+            let bytes = entries.iter().map(payload_len).sum();
             self.outbox.push(super::message::Message {
                 from: self.config.id,
                 to,
@@ -406,7 +405,7 @@ impl Raft {
             if !sent_entries {
                 return;
             }
-            progress.sent(last);
+            progress.sent(last, bytes);
             if progress.state == ReplicationState::Probe {
                 return;
             }
@@ -471,6 +470,14 @@ fn skip_compacted(
     let covered = ((offset - prev_index) as usize).min(entries.len());
     entries.drain(..covered);
     (offset, offset_term, entries)
+}
+
+/// The bytes an entry's payload counts toward the batch and in-flight bounds.
+fn payload_len(entry: &Entry) -> usize {
+    match &entry.payload {
+        Payload::Command(command) => command.len(),
+        Payload::Noop => 0,
+    }
 }
 
 /// What a rejected AppendEntries tells the leader (see the module docs).

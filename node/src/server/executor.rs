@@ -21,14 +21,32 @@
 //! nothing left to do:
 //! 1. saves the hard state (durable on return): a vote or a new term must never be forgotten,
 //!    or the node could vote twice in one term;
-//! 2. writes the new entries (replacing any stored suffix they conflict with), syncs once, and
+//! 2. sends a leader's AppendEntries and InstallSnapshot chunks (see below);
+//! 3. writes the new entries (replacing any stored suffix they conflict with), syncs once, and
 //!    tells the core what is durable: a leader counts only persisted entries toward a commit;
-//! 3. sends the messages, only now, because they may promise what steps 1 and 2 made durable (a
-//!    vote, a success acknowledgement). The core has already dropped messages from a term older
-//!    than the current one: they may promise entries that this very Ready truncated;
-//! 4. applies committed entries and answers the writes waiting for them;
-//! 5. hands confirmed reads their index, fails the reads of a deposed leader, and answers every
+//! 4. sends the other messages, only now, because they may promise what steps 1 and 3 made
+//!    durable (a vote, a success acknowledgement). The core has already dropped messages from a
+//!    term older than the current one: they may promise entries that this very Ready truncated;
+//! 5. applies committed entries and answers the writes waiting for them;
+//! 6. hands confirmed reads their index, fails the reads of a deposed leader, and answers every
 //!    confirmed read whose index the state machine has reached.
+//!
+//! # The leader writes its log while its followers do (Raft thesis §10.2.1)
+//!
+//! A leader sends its new entries to the followers *before* its own fsync, so that a commit
+//! waits for the longer of its fsync and a follower's round trip (with the follower's fsync),
+//! not for their sum. This is safe because an AppendEntries promises nothing about the leader's
+//! disk: it says "my log holds these entries", which is true in memory, and Log Matching holds
+//! whether or not they are durable here. What must stay true is what counts toward a commit:
+//! an entry is committed once a majority holds it *durably*, and the leader counts itself only
+//! up to what its storage reported (the core's `maybe_commit` uses the log's persisted index,
+//! which moves only when step 3 calls `Raft::persisted`), while a follower acknowledges only
+//! after its own fsync (its answer is sent in step 4). So a committed entry is on the disks of a
+//! majority, whichever of them is the leader. If the leader crashes before its fsync, it loses
+//! entries that no client was told about; the followers that hold them may elect a leader that
+//! commits them, or not, as with any uncommitted entry. The commit index an AppendEntries
+//! carries was computed the same way, so it never runs ahead of a durable majority either.
+//! Heartbeats are AppendEntries too, and snapshot chunks come from a snapshot already durable.
 //!
 //! # What a client is told
 //!
@@ -44,7 +62,7 @@
 //! what it lost. The simulation uses the same path to crash a node in the middle of a Ready.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::compaction::Compaction;
@@ -52,10 +70,18 @@ use super::options::UnsafeBug;
 use crate::kv::{Applied, Command, KvStore, WriteOp};
 use crate::protocol::{
     ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, LeaderHint, Reply,
-    SnapshotStatus, StateDigest, Status,
+    MAX_FRAME_BYTES,
 };
-use crate::raft::{InstallRequest, Message, NotLeader, Raft, ReadId, Ready, SnapshotImage};
+use crate::raft::{Body, InstallRequest, Message, NotLeader, Raft, ReadId, Ready, SnapshotImage};
 use crate::types::{Entry, HardState, Index, NodeId, Payload, SnapshotMeta, Term};
+
+/// The largest command one log entry may carry: an entry must fit, with the message around
+/// it, in one AppendEntries frame ([`MAX_FRAME_BYTES`]) and in one WAL record. A write whose
+/// command is larger is refused before it reaches the log, with a definite
+/// `Fail(BadRequest)`: appended, it could never be replicated (the leader would break every
+/// link trying to send it, and lose its leadership) nor, past the record limit, even stored.
+/// 64 KiB is far more than an AppendEntries of one entry adds to its command.
+pub const MAX_COMMAND_BYTES: usize = MAX_FRAME_BYTES - 64 * 1024;
 
 /// Durable storage of the hard state, the log and snapshots, with the contract
 /// [`crate::storage`] states. Snapshot images are in the storage's file format
@@ -138,7 +164,7 @@ pub struct Executor<S, N, C: Clients> {
     pub(super) raft: Raft,
     pub(super) storage: S,
     network: N,
-    clients: C,
+    pub(super) clients: C,
     pub(super) kv: KvStore,
     pub(super) compaction: Compaction,
     /// Every member's address (this node's too), for leader hints.
@@ -272,29 +298,6 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         }
     }
 
-    /// The state machine's fingerprint at the applied index, computed from an O(1) clone of
-    /// the store, off the Raft loop where the [`Clients`] allow it.
-    fn answer_digest(&mut self, request_id: u64, reply: C::Reply) {
-        let kv = self.kv.clone();
-        let log = self.raft.log();
-        let (id, applied_index) = (self.raft.id(), log.applied_index());
-        let applied_term = log.term_at(applied_index).unwrap_or(0);
-        let work = move || {
-            let digest = kv.digest();
-            let state = StateDigest {
-                id,
-                applied_index,
-                applied_term,
-                keys: kv.len() as u64,
-                sessions: kv.session_count() as u64,
-                data_digest: digest.data,
-                session_digest: digest.sessions,
-            };
-            response(request_id, ClientResult::Digest(state))
-        };
-        self.clients.answer_with(reply, Box::new(work));
-    }
-
     /// A linearizable read: ReadIndex on the leader (or, with the stale-read bug, the local
     /// state machine at once).
     fn start_read(&mut self, request_id: u64, key: String, reply: C::Reply) {
@@ -352,7 +355,17 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         // The bug acknowledges blind writes (put, append) whose answer does not depend on the
         // state; a cas still waits for its result.
         let ack_early = self.ack_before_commit && !matches!(command.op, WriteOp::Cas { .. });
-        match self.raft.propose(command.encode()) {
+        let encoded = command.encode();
+        if encoded.len() > MAX_COMMAND_BYTES {
+            let why = format!(
+                "the write is {} bytes as a command, over the {MAX_COMMAND_BYTES}-byte limit of \
+                 one log entry (the value is too large); nothing was appended",
+                encoded.len()
+            );
+            let refusal = ClientResult::Fail(FailReason::BadRequest(why));
+            return self.clients.answer(reply, response(request_id, refusal));
+        }
+        match self.raft.propose(encoded) {
             // The bug: the write is only in this leader's memory, not even on its disk.
             Ok(_) if ack_early => {
                 let done = ClientResult::Ok(Reply::Done);
@@ -393,32 +406,6 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         ClientResult::NotLeader { leader_hint }
     }
 
-    fn status(&self) -> Status {
-        let log = self.raft.log();
-        Status {
-            id: self.raft.id(),
-            role: self.raft.role(),
-            term: self.raft.term(),
-            leader: self.raft.leader(),
-            commit_index: log.commit_index(),
-            applied_index: log.applied_index(),
-            last_log_index: log.last_index(),
-            first_log_index: log.first_index(),
-            snapshot: SnapshotStatus {
-                last_index: self.snapshot_image().map_or(0, |s| s.meta.last_index),
-                bytes: self.snapshot_image().map_or(0, |s| s.len()),
-                taken: self.compaction.taken,
-                installed: self.compaction.installed,
-                sent: self.raft.snapshots_sent(),
-                sessions: self.kv.session_count() as u64,
-                sessions_expired: self.kv.sessions_expired(),
-                keys: self.kv.len() as u64,
-            },
-            refused_peers: self.refused_peers.load(Ordering::Relaxed),
-            safety_violation: self.raft.safety_violation().map(|v| v.describe()),
-        }
-    }
-
     /// Carries out everything the core asked for, in the order the module docs give, until
     /// the core has nothing more to do. An error is a storage failure: the node must stop.
     pub fn process_ready(&mut self) -> anyhow::Result<()> {
@@ -438,6 +425,13 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         if let Some(hard_state) = ready.hard_state {
             self.storage.save_hard_state(&hard_state)?;
         }
+        // A leader's AppendEntries and snapshot chunks promise nothing of its own disk: they go
+        // out before its fsync, which then overlaps the followers' (see the module docs).
+        let (early, late): (Vec<Message>, Vec<Message>) =
+            ready.messages.into_iter().partition(may_precede_sync);
+        for msg in early {
+            self.network.send(msg);
+        }
         if let Some(last) = ready.entries.last().map(|e| e.index) {
             self.storage.write_entries(&ready.entries)?;
             self.storage.sync()?;
@@ -447,7 +441,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             self.storage
                 .write_snapshot_chunk(chunk.offset, &chunk.data)?;
         }
-        for msg in ready.messages {
+        for msg in late {
             self.network.send(msg);
         }
         for entry in ready.committed {
@@ -553,7 +547,18 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
     }
 }
 
-fn response(id: u64, result: ClientResult) -> ClientResponse {
+/// May `msg` leave before this Ready's entries are durable? Only what a leader sends its
+/// followers: AppendEntries (entries and heartbeats) and snapshot chunks (read from its durable
+/// snapshot). Every answer waits for the fsync: a vote, an acknowledgement and a snapshot's
+/// `Done` each promise what this node holds durably.
+fn may_precede_sync(msg: &Message) -> bool {
+    matches!(
+        msg.body,
+        Body::AppendEntries { .. } | Body::InstallSnapshot { .. }
+    )
+}
+
+pub(super) fn response(id: u64, result: ClientResult) -> ClientResponse {
     ClientResponse { id, result }
 }
 

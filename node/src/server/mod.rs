@@ -24,6 +24,7 @@ pub mod node_storage;
 pub mod options;
 pub mod peer_gate;
 pub mod raft_loop;
+mod status;
 pub mod transport;
 
 pub use options::{NodeOptions, UnsafeBug};

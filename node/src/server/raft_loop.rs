@@ -219,7 +219,10 @@ impl Network for PeerLinks {
             return;
         };
         let bytes = queued_bytes(&msg);
-        let full = peer.queued.load(Ordering::Relaxed) + bytes > PEER_QUEUE_BYTES;
+        // An empty queue takes any message: one entry may be larger than the whole bound (up to
+        // `MAX_COMMAND_BYTES`), and refusing it for ever would stall the follower for ever.
+        let queued = peer.queued.load(Ordering::Relaxed);
+        let full = queued > 0 && queued + bytes > PEER_QUEUE_BYTES;
         if full || peer.tx.try_send(msg).is_err() {
             // The link is down or slow; Raft retries on its own (heartbeats, probes).
             self.dropped_messages += 1;
@@ -430,6 +433,49 @@ mod tests {
             events.client(get(), replies.reply()),
             Err(Refused::Full(_))
         ));
+    }
+
+    fn append_of(bytes: usize) -> Message {
+        Message {
+            from: 1,
+            to: 2,
+            term: 1,
+            body: Body::AppendEntries {
+                prev_index: 0,
+                prev_term: 0,
+                entries: vec![crate::types::Entry {
+                    term: 1,
+                    index: 1,
+                    payload: Payload::Command(vec![7; bytes]),
+                }],
+                commit: 0,
+                read_round: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn an_empty_peer_queue_takes_a_message_larger_than_its_bound() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let link = PeerLink {
+            addr: "127.0.0.12:7000".into(),
+            tx,
+            queued: queued.clone(),
+        };
+        let mut links = PeerLinks {
+            links: BTreeMap::from([(2, link)]),
+            dropped_messages: 0,
+        };
+        let big = append_of(PEER_QUEUE_BYTES + 1);
+        links.send(big.clone());
+        assert_eq!(links.dropped_messages, 0);
+        assert_eq!(queued.load(Ordering::Relaxed), queued_bytes(&big));
+        // While it waits, the bound holds: nothing more that does not fit.
+        links.send(append_of(1024));
+        assert_eq!(links.dropped_messages, 1);
+        assert!(rx.try_recv().is_ok());
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub(crate) const ENTRY_FIXED_LEN: usize = 17;
 /// the record is missing".
 pub(crate) const MAX_RECORD_PAYLOAD: usize = 16 * 1024 * 1024;
 
+// The largest command a leader accepts must fit in a record.
+const _: () =
+    assert!(crate::server::executor::MAX_COMMAND_BYTES + ENTRY_FIXED_LEN <= MAX_RECORD_PAYLOAD);
+
 const KIND_NOOP: u8 = 0;
 const KIND_COMMAND: u8 = 1;
 
