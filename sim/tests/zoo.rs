@@ -159,6 +159,6 @@ fn correct_leases_are_linearizable() {
 
 #[test]
 fn a_lease_that_outlives_the_election_is_caught() {
-    let (seed, why) = caught(UnsafeBug::LeaseReadUnsafe, 2_000, LEASES);
+    let (seed, why) = caught(UnsafeBug::LeaseReadUnsafe, 4_000, LEASES);
     assert!(why.contains("not linearizable"), "seed {seed}: {why}");
 }
