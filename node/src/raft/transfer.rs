@@ -65,7 +65,9 @@ impl Raft {
             timeout_now_sent: false,
         });
         self.maybe_send_timeout_now(target);
-        self.send_append(target, false);
+        // At least a heartbeat: an answer tells where the target's log stands even if batches
+        // to it were lost.
+        self.send_append(target, true);
         Ok(())
     }
 
