@@ -60,6 +60,8 @@ fn state_machine_snapshot() -> Snapshot {
         last_index: SNAPSHOT_AT,
         last_term: entry(SNAPSHOT_AT).term,
         voters: vec![1, 2, 3],
+        learners: Vec::new(),
+        outgoing: Vec::new(),
     };
     Snapshot::new(meta, &data)
 }

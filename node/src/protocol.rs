@@ -100,6 +100,8 @@ mod tests {
                     last_index: 10,
                     last_term: 3,
                     voters: vec![1, 2, 3],
+                    learners: vec![],
+                    outgoing: vec![],
                 },
                 offset: 0,
                 data: data.clone(),

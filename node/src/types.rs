@@ -25,6 +25,81 @@ pub enum Payload {
     /// A serialized state-machine command. On the wire it is MessagePack bin (one length and
     /// the bytes), not an array of integers.
     Command(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A cluster configuration (Raft paper §6): it takes effect on every node as soon as it is
+    /// appended to the log, committed or not. The state machine skips it. Last in the enum, so
+    /// that encodings written before it existed still decode.
+    Config(Membership),
+}
+
+/// Who is in the cluster: the voters, the non-voting learners, and during a joint change
+/// (C_old,new, Raft paper §6) the outgoing voters C_old, while `voters` is C_new. Decisions in the
+/// joint state need a majority of `voters` and a majority of `outgoing`. Lists are sorted and
+/// hold no duplicates; a learner is never a voter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Membership {
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
+    /// C_old during a joint change, else empty.
+    pub outgoing: Vec<NodeId>,
+}
+
+impl Membership {
+    /// A simple configuration of `voters` (sorted and deduplicated here).
+    pub fn new(voters: &[NodeId]) -> Membership {
+        Membership {
+            voters: sorted(voters.to_vec()),
+            learners: Vec::new(),
+            outgoing: Vec::new(),
+        }
+    }
+
+    /// In a joint change (C_old,new)?
+    pub fn is_joint(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// A voter of C_new or (in the joint state) of C_old: counted in some majority.
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.outgoing.contains(&id)
+    }
+
+    pub fn is_learner(&self, id: NodeId) -> bool {
+        self.learners.contains(&id)
+    }
+
+    /// A member of any kind: a voter (incoming or outgoing) or a learner.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.is_voter(id) || self.is_learner(id)
+    }
+
+    /// Every member, voters and learners, sorted: whom a leader replicates to.
+    pub fn members(&self) -> Vec<NodeId> {
+        let mut all = self.voters.clone();
+        all.extend_from_slice(&self.outgoing);
+        all.extend_from_slice(&self.learners);
+        sorted(all)
+    }
+}
+
+/// `ids` sorted and without duplicates.
+pub fn sorted(mut ids: Vec<NodeId>) -> Vec<NodeId> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+impl std::fmt::Display for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |ids: &[NodeId]| ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        write!(f, "voters={}", list(&self.voters))?;
+        if !self.learners.is_empty() {
+            write!(f, " learners={}", list(&self.learners))?;
+        }
+        if self.is_joint() {
+            write!(f, " outgoing={}", list(&self.outgoing))?;
+        }
+        Ok(())
+    }
 }
 
 /// The part of a node's state that must be durable before it answers anything that depends on it
@@ -37,7 +112,8 @@ pub struct HardState {
 }
 
 /// What a snapshot covers: the log up to and including `last_index` (whose entry had
-/// `last_term`), and the cluster configuration as of that entry. The state machine's data travels
+/// `last_term`), and the cluster configuration as of that entry (its voters, learners and, in a
+/// joint change, outgoing voters). The state machine's data travels
 /// with it; the core treats the whole snapshot image as opaque bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotMeta {
@@ -45,4 +121,30 @@ pub struct SnapshotMeta {
     pub last_term: Term,
     /// The voters of the configuration in force at `last_index`.
     pub voters: Vec<NodeId>,
+    /// Its learners (empty in snapshot files of format 2).
+    pub learners: Vec<NodeId>,
+    /// Its outgoing voters, if it is a joint configuration (empty in format 2).
+    pub outgoing: Vec<NodeId>,
+}
+
+impl SnapshotMeta {
+    /// The metadata of a snapshot at `last_index`@`last_term` with `membership`.
+    pub fn new(last_index: Index, last_term: Term, membership: &Membership) -> SnapshotMeta {
+        SnapshotMeta {
+            last_index,
+            last_term,
+            voters: membership.voters.clone(),
+            learners: membership.learners.clone(),
+            outgoing: membership.outgoing.clone(),
+        }
+    }
+
+    /// The configuration in force at `last_index`.
+    pub fn membership(&self) -> Membership {
+        Membership {
+            voters: self.voters.clone(),
+            learners: self.learners.clone(),
+            outgoing: self.outgoing.clone(),
+        }
+    }
 }

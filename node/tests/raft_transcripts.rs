@@ -209,6 +209,8 @@ fn snapshot_messages_print_and_parse_back_to_the_same_message() {
                 last_index: 8,
                 last_term: 1,
                 voters: vec![1, 2, 3],
+                learners: Vec::new(),
+                outgoing: Vec::new(),
             },
             offset: 16,
             data: vec![0x00, 0x31, 0x0a, 0xff],

@@ -68,6 +68,8 @@ fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
         last_index,
         last_term,
         voters: (1..=last_index % 5).collect(),
+        learners: Vec::new(),
+        outgoing: Vec::new(),
     };
     Snapshot::new(
         meta,

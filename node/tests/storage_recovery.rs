@@ -26,6 +26,8 @@ fn snapshot(last_index: Index, last_term: Term, data: &[u8]) -> Snapshot {
         last_index,
         last_term,
         voters: vec![1, 2, 3],
+        learners: Vec::new(),
+        outgoing: Vec::new(),
     };
     Snapshot::new(meta, data)
 }

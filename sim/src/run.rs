@@ -412,7 +412,7 @@ impl Run {
             .iter()
             .filter_map(|e| match &e.payload {
                 Payload::Command(c) => Some(&c[..]),
-                Payload::Noop => None,
+                Payload::Noop | Payload::Config(_) => None,
             })
             .collect();
         let last = reference.last().map(|c| Command::decode(c).map(|c| c.op));

@@ -156,6 +156,7 @@ fn message(u: &mut Unstructured<'_>) -> Message {
             last_log_index: small_or_any(u, 8),
             last_log_term: small_or_any(u, 6),
             pre_vote: u.arbitrary().unwrap_or(false),
+            leader_transfer: u.arbitrary().unwrap_or(false),
         },
         1 => Body::RequestVoteResponse {
             granted: u.arbitrary().unwrap_or(true),
@@ -194,6 +195,7 @@ fn message(u: &mut Unstructured<'_>) -> Message {
                 } else {
                     u.arbitrary().unwrap_or_default()
                 },
+                ..SnapshotMeta::default()
             },
             offset: small_or_any(u, 64),
             data: u.arbitrary().unwrap_or_default(),

@@ -52,6 +52,8 @@ fn pristine() -> &'static [(PathBuf, Vec<u8>)] {
             last_index: 5,
             last_term: 1,
             voters: vec![1, 2, 3],
+            learners: Vec::new(),
+            outgoing: Vec::new(),
         };
         store
             .save_snapshot(&Snapshot::new(meta, b"state machine bytes"))

@@ -83,6 +83,10 @@ pub struct Config {
     /// behind the commit index, as an asynchronous one does (the simulation uses it to show
     /// that reads wait for applying).
     pub apply_per_tick: Option<u32>,
+    /// A learner is promoted to voter only if its log is at most this many entries behind the
+    /// leader's last index. Default 100: a promoted voter that is far behind would hold up
+    /// commits (it counts in the new majority) until it catches up.
+    pub promote_lag_entries: u64,
     /// Seed of the election-timeout randomness (mixed with the node id).
     pub seed: u64,
     /// TEST ONLY: grant votes without checking that the candidate's log is up to date. Breaks the
@@ -113,6 +117,11 @@ pub struct CoreBugs {
     pub quorum_off_by_one: bool,
     /// Election timeouts are not randomised.
     pub fixed_election_timeout: bool,
+    /// A single-server change goes from C_old to C_new directly, without the joint phase, and
+    /// the leader accepts it before it has committed an entry of its own term (the 2015 bug).
+    pub single_server_change_unsafe: bool,
+    /// During C_old,new a decision counts only the new configuration's majority.
+    pub joint_one_majority: bool,
 }
 
 impl Config {
@@ -134,19 +143,30 @@ impl Config {
             read_mode: ReadMode::ReadIndex,
             lease_drift: 3,
             apply_per_tick: None,
+            promote_lag_entries: 100,
             seed: 0,
             unsafe_vote_any_log: false,
             bugs: CoreBugs::default(),
         }
     }
 
-    /// Checks that the configuration makes sense; the error says which field is wrong.
+    /// Checks that the configuration makes sense, this node among the initial voters; the error
+    /// says which field is wrong.
     pub fn validate(&self) -> Result<(), String> {
         if !self.voters.contains(&self.id) {
             return Err(format!(
                 "node {} is not among the voters {:?}",
                 self.id, self.voters
             ));
+        }
+        self.validate_tunables()
+    }
+
+    /// Checks the tunables only: a node that restarts from a log or snapshot whose configuration
+    /// leaves it out (a learner, a removed node) may not be among the initial voters.
+    pub fn validate_tunables(&self) -> Result<(), String> {
+        if self.voters.is_empty() {
+            return Err("the initial configuration has no voters".into());
         }
         if self.election_timeout_min == 0 || self.election_timeout_max <= self.election_timeout_min
         {
@@ -201,13 +221,11 @@ impl Config {
         self.election_timeout_min - self.lease_drift
     }
 
-    /// Votes needed to win an election or commit: a strict majority of voters.
+    /// Votes needed to win an election or commit in the initial configuration: a strict majority
+    /// of voters (the bug: a lone node of three is a "majority"). The core counts majorities of
+    /// the configuration in force, see [`super::membership`].
     pub fn quorum(&self) -> usize {
-        if self.bugs.quorum_off_by_one {
-            // The bug: a lone node of three is a "majority".
-            return (self.voters.len() / 2).max(1);
-        }
-        self.voters.len() / 2 + 1
+        super::membership::majority(self.voters.len(), self.bugs.quorum_off_by_one)
     }
 }
 

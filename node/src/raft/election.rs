@@ -7,6 +7,7 @@
 //! date as the voter's (last term first, then length), which guarantees the winner holds every
 //! committed entry.
 
+use super::membership::VoteOutcome;
 use super::message::Body;
 use super::node::{Raft, RoleState};
 use crate::types::{Index, NodeId, Term};
@@ -14,18 +15,30 @@ use crate::types::{Index, NodeId, Term};
 impl Raft {
     /// Starts an election (or a pre-vote round).
     pub(super) fn campaign(&mut self, pre_vote: bool) {
+        self.campaign_with(pre_vote, false);
+    }
+
+    /// Starts an election; `leader_transfer` marks one the leader asked for with TimeoutNow.
+    /// Vote requests go to the voters of every configuration in force.
+    pub(super) fn campaign_with(&mut self, pre_vote: bool, leader_transfer: bool) {
         self.become_candidate(pre_vote);
         let term = if pre_vote { self.term + 1 } else { self.term };
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
-        for peer in self.peers() {
+        let me = self.config.id;
+        let m = self.membership();
+        let mut voters = m.voters.clone();
+        voters.extend(m.outgoing.iter().filter(|id| !m.voters.contains(id)));
+        voters.sort_unstable();
+        for peer in voters.into_iter().filter(|&id| id != me) {
             self.outbox.push(super::message::Message {
-                from: self.config.id,
+                from: me,
                 to: peer,
                 term,
                 body: Body::RequestVote {
                     last_log_index,
                     last_log_term,
                     pre_vote,
+                    leader_transfer,
                 },
             });
         }
@@ -96,21 +109,20 @@ impl Raft {
 
     /// Counts votes: a majority wins (or moves a pre-candidate on to a real election); a majority of
     /// refusals ends the attempt.
+    /// Only voters' answers count, in every configuration in force (see [`super::membership`]).
     fn maybe_win(&mut self, pre_vote: bool) {
-        let quorum = self.config.quorum();
-        let (granted, rejected) = match &self.role {
+        let outcome = match &self.role {
             RoleState::PreCandidate { granted, rejected }
-            | RoleState::Candidate { granted, rejected } => (granted.len(), rejected.len()),
+            | RoleState::Candidate { granted, rejected } => {
+                self.vote_outcome(|id| granted.contains(&id), |id| rejected.contains(&id))
+            }
             _ => return,
         };
-        if granted >= quorum {
-            if pre_vote {
-                self.campaign(false);
-            } else {
-                self.become_leader();
-            }
-        } else if rejected >= quorum {
-            self.become_follower(self.term, None);
+        match outcome {
+            VoteOutcome::Won if pre_vote => self.campaign(false),
+            VoteOutcome::Won => self.become_leader(),
+            VoteOutcome::Lost => self.become_follower(self.term, None),
+            VoteOutcome::Pending => {}
         }
     }
 }

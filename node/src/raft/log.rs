@@ -225,6 +225,7 @@ impl RaftLog {
             let size = match &entry.payload {
                 Payload::Command(c) => c.len(),
                 Payload::Noop => 0,
+                Payload::Config(_) => 0,
             };
             if !out.is_empty() && (out.len() >= max_entries || bytes + size > max_bytes) {
                 break;

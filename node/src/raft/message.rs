@@ -26,6 +26,9 @@ pub enum Body {
         last_log_index: Index,
         last_log_term: Term,
         pre_vote: bool,
+        /// The candidate campaigns because the leader handed over leadership (a TimeoutNow,
+        /// thesis §3.10): voters that heard from that leader recently still answer.
+        leader_transfer: bool,
     },
     /// The answer to a (pre-)vote request.
     RequestVoteResponse { granted: bool, pre_vote: bool },
@@ -64,6 +67,9 @@ pub enum Body {
         result: SnapshotResult,
         read_round: u64,
     },
+    /// The leader hands over leadership (thesis §3.10): the recipient, whose log the leader
+    /// brought up to date, campaigns at once, skipping pre-vote.
+    TimeoutNow,
 }
 
 /// How a follower answers a snapshot chunk.
@@ -107,6 +113,7 @@ impl Body {
             Body::AppendEntriesResponse { .. } => "AppendEntriesResponse",
             Body::InstallSnapshot { .. } => "InstallSnapshot",
             Body::InstallSnapshotResponse { .. } => "InstallSnapshotResponse",
+            Body::TimeoutNow => "TimeoutNow",
         }
     }
 }

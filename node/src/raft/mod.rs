@@ -38,21 +38,27 @@
 //!
 //! Membership changes, leadership transfer.
 
+pub mod change;
 pub mod config;
 pub mod election;
 pub mod lease;
 pub mod log;
+pub mod membership;
 pub mod message;
 pub mod node;
 pub mod progress;
 pub mod read_index;
+pub mod ready;
 pub mod replication;
 pub mod snapshot;
+pub mod transfer;
 pub mod violation;
 
+pub use change::{ChangeError, ConfChange};
 pub use config::{Config, ReadMode};
 pub use log::RaftLog;
 pub use message::{AppendResult, Body, Message, SnapshotResult};
 pub use node::{NotLeader, Raft, Ready, SafetyViolation};
 pub use read_index::{ReadId, ReadState};
 pub use snapshot::{InstallRequest, SnapshotChunk, SnapshotImage};
+pub use transfer::TransferError;

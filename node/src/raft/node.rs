@@ -13,62 +13,16 @@ use rand_chacha::ChaCha8Rng;
 use super::config::Config;
 use super::lease::Lease;
 use super::log::RaftLog;
+use super::membership::ConfigLog;
 use super::message::{AppendResult, Body, Message};
 use super::progress::Progress;
 use super::read_index::{ReadId, ReadQueue, ReadState};
 use super::snapshot::{Chunk, Incoming, InstallRequest, SnapshotChunk, SnapshotImage};
+use super::transfer::LeaderTransfer;
 use crate::protocol::Role;
-use crate::types::{Entry, HardState, Index, NodeId, Payload, Term};
+use crate::types::{HardState, Index, Membership, NodeId, Payload, Term};
 
-/// Work for the server, produced by [`Raft::ready`]. It must be carried out in this order:
-/// 1. persist `hard_state` (fsync) if present;
-/// 2. persist `entries` (replacing any stored entries from `entries[0].index` on), fsync, then
-///    call [`Raft::persisted`] with the last index;
-/// 3. write `snapshot_chunks` to the incoming snapshot's temp file, in order (they need not be
-///    durable: a crash forgets the transfer, and the leader starts it over);
-/// 4. send `messages` (only now: they may promise what steps 1 to 3 did; a leader's
-///    AppendEntries and InstallSnapshot may go before step 2, see `server::executor`, since the
-///    leader counts its own entries toward a commit only once [`Raft::persisted`]). Messages from a term
-///    older than the current one are left out: they were queued before a term change in the
-///    same batch and may promise what the newer term undid (a success acknowledgement of
-///    entries that a newer leader's AppendEntries then truncated, so that step 2 never made them
-///    durable);
-/// 5. apply `committed` to the state machine in order;
-/// 6. if `install` is set, check and install that snapshot (durably, replacing the state
-///    machine) and call [`Raft::install_finished`]; after step 5, because the committed entries
-///    come before the snapshot (see [`super::snapshot`]);
-/// 7. answer each read in `reads` once the state machine has applied its index; answer
-///    `failed_reads` with "not leader".
-#[derive(Debug, Default)]
-pub struct Ready {
-    pub hard_state: Option<HardState>,
-    pub entries: Vec<Entry>,
-    pub messages: Vec<Message>,
-    pub committed: Vec<Entry>,
-    pub snapshot_chunks: Vec<SnapshotChunk>,
-    pub install: Option<InstallRequest>,
-    pub reads: Vec<ReadState>,
-    pub failed_reads: Vec<ReadId>,
-}
-
-impl Ready {
-    pub fn is_empty(&self) -> bool {
-        self.hard_state.is_none()
-            && self.entries.is_empty()
-            && self.messages.is_empty()
-            && self.committed.is_empty()
-            && self.snapshot_chunks.is_empty()
-            && self.install.is_none()
-            && self.reads.is_empty()
-            && self.failed_reads.is_empty()
-    }
-}
-
-/// The answer to a proposal or read on a node that is not the leader.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NotLeader {
-    pub leader_hint: Option<NodeId>,
-}
+pub use super::ready::{NotLeader, Ready};
 
 /// Per-role state. Only the leader keeps much.
 #[derive(Debug)]
@@ -92,6 +46,8 @@ pub(super) struct LeaderState {
     pub term_start: Index,
     pub reads: ReadQueue,
     pub lease: Lease,
+    /// A leadership transfer in progress (thesis §3.10), see [`super::transfer`].
+    pub transfer: Option<LeaderTransfer>,
 }
 
 /// A Raft node's consensus state. Pure: no I/O, no clock, no threads.
@@ -102,6 +58,8 @@ pub struct Raft {
     pub(super) leader: Option<NodeId>,
     pub(super) role: RoleState,
     pub(super) log: RaftLog,
+    /// The configurations the log holds; the newest is in force (see [`super::membership`]).
+    pub(super) configs: ConfigLog,
     /// Ticks since the last heard-from-leader / vote grant (followers, candidates), or since the
     /// last check-quorum round (leaders).
     pub(super) election_elapsed: u32,
@@ -132,9 +90,28 @@ pub struct Raft {
 pub use super::violation::SafetyViolation;
 
 impl Raft {
-    /// A node restarting (or starting fresh) from its durable state.
+    /// A node starting fresh (or restarting without a snapshot) from its durable state: the
+    /// configuration is the initial one (`config.voters`) and the configuration entries of `log`.
     pub fn new(config: Config, hard_state: HardState, log: RaftLog) -> Result<Raft, String> {
-        config.validate()?;
+        Raft::recover(config, hard_state, log, None)
+    }
+
+    /// A node restarting from its durable state: `log` follows `snapshot` (if any). The
+    /// configuration in force is rebuilt from the snapshot's (or, without one, the initial
+    /// `config.voters`) and the configuration entries of the log.
+    pub fn recover(
+        config: Config,
+        hard_state: HardState,
+        log: RaftLog,
+        snapshot: Option<SnapshotImage>,
+    ) -> Result<Raft, String> {
+        config.validate_tunables()?;
+        let base = snapshot
+            .as_ref()
+            .map(|s| s.meta.membership())
+            .filter(|m| !m.voters.is_empty())
+            .unwrap_or_else(|| Membership::new(&config.voters));
+        let configs = ConfigLog::new(base, &log);
         let rng =
             ChaCha8Rng::seed_from_u64(config.seed ^ config.id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut raft = Raft {
@@ -144,6 +121,7 @@ impl Raft {
             leader: None,
             role: RoleState::Follower,
             log,
+            configs,
             election_elapsed: 0,
             election_timeout: 0,
             heartbeat_elapsed: 0,
@@ -154,7 +132,7 @@ impl Raft {
             outbox: Vec::new(),
             reads_ready: Vec::new(),
             reads_failed: Vec::new(),
-            snapshot: None,
+            snapshot,
             snapshots_sent: 0,
             incoming: None,
             snapshot_chunks: Vec::new(),
@@ -164,7 +142,7 @@ impl Raft {
         };
         raft.reset_election_timer();
         // A lone voter needs nobody's permission.
-        if raft.config.voters.len() == 1 {
+        if raft.lone_voter() {
             raft.campaign(false);
         }
         Ok(raft)
@@ -217,7 +195,7 @@ impl Raft {
     /// Starts an election now, as if the election timeout had fired (honours pre-vote). For
     /// scripted tests and operators; a leader ignores it.
     pub fn campaign_now(&mut self) {
-        if !self.is_leader() {
+        if !self.is_leader() && self.promotable() {
             self.campaign(self.config.pre_vote);
         }
     }
@@ -232,13 +210,15 @@ impl Raft {
             self.tick_leader();
         } else {
             self.election_elapsed += 1;
-            if self.election_elapsed >= self.election_timeout {
+            // A learner, or a node the configuration left out, never campaigns.
+            if self.election_elapsed >= self.election_timeout && self.promotable() {
                 self.campaign(self.config.pre_vote);
             }
         }
     }
 
     fn tick_leader(&mut self) {
+        self.tick_transfer();
         self.heartbeat_elapsed += 1;
         if self.heartbeat_elapsed >= self.config.heartbeat_interval {
             self.heartbeat_elapsed = 0;
@@ -257,14 +237,15 @@ impl Raft {
         }
     }
 
-    /// Processes one message from a peer.
+    /// Processes one message from a peer. Messages from nodes outside the configuration are
+    /// processed too (a leader this node does not know yet may be catching it up); only voters'
+    /// votes count, and only members are replicated to.
     pub fn step(&mut self, msg: Message) {
-        if msg.to != self.config.id || !self.config.voters.contains(&msg.from) || msg.from == msg.to
-        {
+        if msg.to != self.config.id || msg.from == msg.to {
             tracing::warn!(
                 from = msg.from,
                 to = msg.to,
-                "dropping a message not meant for this cluster member"
+                "dropping a message not meant for this node"
             );
             return;
         }
@@ -276,6 +257,7 @@ impl Raft {
                 last_log_index,
                 last_log_term,
                 pre_vote,
+                ..
             } => self.handle_vote_request(
                 msg.from,
                 msg.term,
@@ -283,6 +265,7 @@ impl Raft {
                 last_log_term,
                 pre_vote,
             ),
+            Body::TimeoutNow => self.handle_timeout_now(msg.from),
             Body::RequestVoteResponse { granted, pre_vote } => {
                 self.handle_vote_response(msg.from, msg.term, granted, pre_vote)
             }
@@ -328,7 +311,15 @@ impl Raft {
     fn term_gate(&mut self, msg: &Message) -> bool {
         super::violation::note_absurd_term(msg.from, msg.term, self.term);
         if msg.term > self.term {
-            let is_vote_request = matches!(msg.body, Body::RequestVote { .. });
+            // A candidate of a leadership transfer was sent by the leader itself: the lease
+            // that protects that leader does not hold it off (thesis §3.10).
+            let is_vote_request = matches!(
+                msg.body,
+                Body::RequestVote {
+                    leader_transfer: false,
+                    ..
+                }
+            );
             if is_vote_request && self.in_lease() {
                 tracing::debug!(
                     from = msg.from,
@@ -401,6 +392,12 @@ impl Raft {
         if !self.is_leader() {
             return Err(NotLeader {
                 leader_hint: self.leader,
+            });
+        }
+        // During a leadership transfer, proposals are refused, naming the new leader to be.
+        if let Some(target) = self.transfer_target() {
+            return Err(NotLeader {
+                leader_hint: Some(target),
             });
         }
         let index = self.log.append(self.term, Payload::Command(command));
@@ -499,13 +496,12 @@ impl Raft {
         });
     }
 
+    /// Every member but this node (voters and learners): whom a leader replicates to.
     pub(super) fn peers(&self) -> Vec<NodeId> {
-        self.config
-            .voters
-            .iter()
-            .copied()
-            .filter(|&id| id != self.config.id)
-            .collect()
+        let me = self.config.id;
+        let mut peers = self.membership().members();
+        peers.retain(|&id| id != me);
+        peers
     }
 
     pub(super) fn reset_election_timer(&mut self) {
@@ -570,6 +566,7 @@ impl Raft {
             term_start,
             reads: ReadQueue::default(),
             lease: Lease::default(),
+            transfer: None,
         }));
         self.leader = Some(self.config.id);
         self.election_elapsed = 0;

@@ -100,21 +100,13 @@ impl Raft {
                 // this follower knows is committed: it is the leader's commit the bug breaks).
                 self.log
                     .truncate_after(prev_index.max(self.log.commit_index()));
+                self.sync_configs(&[]);
             }
             let (last_new, overwrite) = self.log.append_after(prev_index, &entries);
+            // A configuration takes effect on append, and goes on truncation (§6).
+            self.sync_configs(&entries);
             if let Some(o) = overwrite {
-                tracing::error!(
-                    leader = from,
-                    from_index = o.from,
-                    commit = o.commit,
-                    "SAFETY VIOLATION: the leader replaced committed entries; acknowledged writes are lost; this node stops applying until it restarts"
-                );
-                self.violation.get_or_insert(super::node::SafetyViolation {
-                    leader: from,
-                    term: self.term,
-                    from_index: o.from,
-                    commit: o.commit,
-                });
+                self.report_overwrite(from, o);
             }
             self.log
                 .commit_to(self.vouched_commit(leader_commit, last_new));
@@ -123,6 +115,23 @@ impl Raft {
             }
         };
         self.send(from, Body::AppendEntriesResponse { result, read_round });
+    }
+
+    /// The leader `from` replaced entries this follower had committed: say so loudly, and stop
+    /// applying (see [`super::node::SafetyViolation`]).
+    fn report_overwrite(&mut self, from: NodeId, o: super::log::Overwrite) {
+        tracing::error!(
+            leader = from,
+            from_index = o.from,
+            commit = o.commit,
+            "SAFETY VIOLATION: the leader replaced committed entries; acknowledged writes are lost; this node stops applying until it restarts"
+        );
+        self.violation.get_or_insert(super::node::SafetyViolation {
+            leader: from,
+            term: self.term,
+            from_index: o.from,
+            commit: o.commit,
+        });
     }
 
     /// How far a follower may commit on an AppendEntries: up to the leader's commit index, but
@@ -213,6 +222,7 @@ impl Raft {
             }
         }
         self.follower_answered(from, advanced);
+        self.maybe_send_timeout_now(from);
     }
 
     /// On a leader, the highest index it knows `peer` holds durably (its match index).
@@ -264,28 +274,32 @@ impl Raft {
         self.send_append(from, false);
     }
 
-    /// Commits the highest index a majority holds, if it is from the current term (Figure 8).
+    /// Commits the highest index a majority (of every configuration in force) holds, if it is
+    /// from the current term (Figure 8). Allocation-free: see [`Raft::quorum_value`].
     pub(super) fn maybe_commit(&mut self) {
-        let quorum = self.config.quorum();
-        let RoleState::Leader(leader) = &mut self.role else {
+        let RoleState::Leader(leader) = &self.role else {
             return;
         };
-        let mut matched: Vec<Index> = leader.progress.values().map(|p| p.match_index).collect();
-        matched.push(self.log.persisted_index());
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[quorum - 1];
+        let (me, persisted) = (self.config.id, self.log.persisted_index());
+        let candidate = self.quorum_value(|id| match id == me {
+            true => persisted,
+            false => leader.progress.get(&id).map_or(0, |p| p.match_index),
+        });
         // The commit-prior-term bug counts replicas of any term's entry.
         let own_term = self.log.term_at(candidate) == Some(self.term);
         if candidate <= self.log.commit_index() || !(own_term || self.config.bugs.commit_prior_term)
         {
             return;
         }
-        let had_own_term = self.log.commit_index() >= leader.term_start;
+        let had_own_term = self.committed_own_term();
         self.log.commit_to(candidate);
         if !had_own_term {
-            leader.reads.own_term_committed(candidate);
+            if let RoleState::Leader(leader) = &mut self.role {
+                leader.reads.own_term_committed(candidate);
+            }
             self.maybe_start_read_round();
         }
+        self.after_commit();
     }
 
     /// The committed entries to apply now: none after a safety violation, at most the budget
@@ -302,20 +316,23 @@ impl Raft {
         entries
     }
 
-    /// Did a majority (counting ourselves) talk to us since the last check? Resets the marks.
+    /// Did a majority (of every configuration in force, counting ourselves) talk to us since the
+    /// last check? Resets the marks.
     pub(super) fn quorum_active(&mut self) -> bool {
-        let quorum = self.config.quorum();
-        let RoleState::Leader(leader) = &mut self.role else {
+        let RoleState::Leader(leader) = &self.role else {
             return false;
         };
-        let mut active = 1;
-        for progress in leader.progress.values_mut() {
-            if progress.recent_active {
-                active += 1;
+        let me = self.config.id;
+        let active = self.quorum_value(|id| {
+            let heard = id == me || leader.progress.get(&id).is_some_and(|p| p.recent_active);
+            heard as u64
+        });
+        if let RoleState::Leader(leader) = &mut self.role {
+            for progress in leader.progress.values_mut() {
+                progress.recent_active = false;
             }
-            progress.recent_active = false;
         }
-        active >= quorum
+        active == 1
     }
 
     /// Sends every follower what it is missing, as far as its progress state allows.
@@ -341,7 +358,7 @@ impl Raft {
         for peer in self.peers() {
             self.send_append(peer, true);
         }
-        if lease_mode && self.config.voters.len() == 1 {
+        if lease_mode && self.lone_voter() {
             // A lone voter is its own majority: the round is confirmed as it starts.
             self.maybe_confirm_reads();
         }
@@ -425,23 +442,27 @@ impl Raft {
             return self.broadcast_heartbeat();
         }
         leader.reads.start_round();
-        if self.config.voters.len() == 1 {
+        if self.lone_voter() {
             self.maybe_confirm_reads();
         } else {
             self.broadcast_heartbeat();
         }
     }
 
-    /// Confirms the newest round a majority has echoed, releasing the reads it covers.
+    /// Confirms the newest round a majority (of every configuration in force) has echoed,
+    /// releasing the reads it covers. Allocation-free: see [`Raft::quorum_value`].
     pub(super) fn maybe_confirm_reads(&mut self) {
-        let quorum = self.config.quorum();
+        let RoleState::Leader(leader) = &self.role else {
+            return;
+        };
+        let me = self.config.id;
+        let confirmed = self.quorum_value(|id| match id == me {
+            true => leader.reads.round,
+            false => leader.progress.get(&id).map_or(0, |p| p.acked_round),
+        });
         let RoleState::Leader(leader) = &mut self.role else {
             return;
         };
-        let mut acked: Vec<u64> = leader.progress.values().map(|p| p.acked_round).collect();
-        acked.push(leader.reads.round);
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        let confirmed = acked[quorum - 1];
         let ready = leader.reads.confirm(confirmed);
         if self.config.read_mode == super::config::ReadMode::Lease {
             self.extend_lease(confirmed);
@@ -476,7 +497,7 @@ fn skip_compacted(
 fn payload_len(entry: &Entry) -> usize {
     match &entry.payload {
         Payload::Command(command) => command.len(),
-        Payload::Noop => 0,
+        Payload::Noop | Payload::Config(_) => 0,
     }
 }
 

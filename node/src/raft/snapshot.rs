@@ -120,7 +120,12 @@ impl Raft {
 
     /// The snapshot this node restarted from (its log starts after it): the image to send to
     /// followers that need what it covers.
+    /// If the log starts right after it, its configuration is the one the log's configuration
+    /// entries build on (prefer [`Raft::recover`], which also gets the first election right).
     pub fn set_snapshot(&mut self, image: SnapshotImage) {
+        if image.meta.last_index == self.log.offset().0 && !image.meta.voters.is_empty() {
+            self.configs.restore(image.meta.membership(), &self.log);
+        }
         self.snapshot = Some(image);
     }
 
@@ -143,6 +148,7 @@ impl Raft {
             .saturating_sub(keep_tail)
             .min(self.log.persisted_index());
         let discarded = self.log.compact_to(upto);
+        self.configs.compact(self.log.offset().0);
         tracing::debug!(index, discarded, "log compacted");
     }
 
@@ -353,6 +359,9 @@ impl Raft {
                 let term = image.meta.last_term;
                 if index > self.log.commit_index() {
                     self.log.restore(index, term);
+                    // The snapshot's configuration, and any the log still holds after it.
+                    self.configs.restore(image.meta.membership(), &self.log);
+                    self.sync_configs(&[]);
                 }
                 self.snapshot = Some(image);
                 tracing::info!(index, term, "installed a snapshot from the leader");

@@ -112,11 +112,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         let Some(last_term) = log.term_at(last_index) else {
             return Ok(());
         };
-        let meta = SnapshotMeta {
-            last_index,
-            last_term,
-            voters: self.raft.config().voters.clone(),
-        };
+        // The configuration in force at the snapshot's index, not the newest (which may be past it).
+        let meta = SnapshotMeta::new(last_index, last_term, &self.raft.membership_at(last_index));
         tracing::debug!(index = last_index, "taking a snapshot");
         self.storage.begin_snapshot(meta, self.kv.clone())?;
         self.compaction.in_progress = true;

@@ -498,7 +498,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             self.note_applied(bytes.len());
         }
         let outcome = match &entry.payload {
-            Payload::Noop => None,
+            // A configuration is the Raft core's business; the KV state machine skips it.
+            Payload::Noop | Payload::Config(_) => None,
             Payload::Command(bytes) => match Command::decode(bytes) {
                 Ok(command) if self.no_dedup => Some(self.kv.apply_without_dedup(&command)),
                 Ok(command) => Some(self.kv.apply(&command)),

@@ -139,10 +139,10 @@ fn restore(
         );
     }
     if meta.voters != config.voters {
-        tracing::warn!(
-            snapshot = ?meta.voters,
+        tracing::info!(
+            snapshot = %meta.membership(),
             command_line = ?config.voters,
-            "the snapshot's configuration differs from the command line's; using the command line"
+            "the snapshot's configuration differs from the command line's; the snapshot's (and the log's after it) is in force"
         );
     }
     tracing::info!(
@@ -155,7 +155,8 @@ fn restore(
         opts.data_dir.display()
     );
     let log = RaftLog::recovered(meta.last_index, meta.last_term, recovered.entries);
-    let mut raft = crate::raft::Raft::new(config, hard_state, log).map_err(anyhow::Error::msg)?;
-    raft.set_snapshot(SnapshotImage::new(meta, snapshot.into_image()));
+    let image = SnapshotImage::new(meta, snapshot.into_image());
+    let raft = crate::raft::Raft::recover(config, hard_state, log, Some(image))
+        .map_err(anyhow::Error::msg)?;
     Ok((raft, kv))
 }

@@ -159,6 +159,20 @@ unsafe_bugs! {
     /// (POSIX). A client sees, after a power cut, a new segment vanish with the acknowledged
     /// entries it held (lost writes), or the hard state revert to an older term and vote.
     NoDirFsync => "no-dir-fsync",
+    /// A single-server membership change goes from C_old to C_new directly, without the joint
+    /// configuration, and the leader accepts it before it has committed an entry of its own
+    /// term. History: the bug in single-server changes Diego Ongaro reported on raft-dev in 2015
+    /// (a leader elected by a majority of an uncommitted configuration, overlapping no majority
+    /// of another leader's). Rule broken: a leader changes the configuration only after it has
+    /// committed in its term, and majorities of the old and new configuration must intersect
+    /// (§6, thesis §4.1). A client sees a lost write: two configurations each commit, and one
+    /// leader overwrites the other's committed entries.
+    SingleServerChangeUnsafe => "single-server-change-unsafe",
+    /// During a joint change C_old,new, commits, elections, check-quorum and ReadIndex count
+    /// only the new configuration's majority. Rule broken: a decision in C_old,new needs a
+    /// majority of C_old and of C_new (§6). A client sees a lost write: a leader commits with
+    /// C_new's majority while the old configuration's majority elects another leader without it.
+    JointOneMajority => "joint-one-majority",
 }
 
 impl UnsafeBug {
@@ -197,6 +211,8 @@ impl UnsafeBug {
             commit_past_match: has(UnsafeBug::CommitPastMatch),
             quorum_off_by_one: has(UnsafeBug::QuorumOffByOne),
             fixed_election_timeout: has(UnsafeBug::FixedElectionTimeout),
+            single_server_change_unsafe: has(UnsafeBug::SingleServerChangeUnsafe),
+            joint_one_majority: has(UnsafeBug::JointOneMajority),
         };
     }
 }

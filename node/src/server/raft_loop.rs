@@ -198,7 +198,7 @@ pub fn queued_bytes(msg: &Message) -> usize {
             .iter()
             .map(|e| match &e.payload {
                 Payload::Command(c) => c.len() + 32,
-                Payload::Noop => 32,
+                Payload::Noop | Payload::Config(_) => 32,
             })
             .sum(),
         Body::InstallSnapshot { data, .. } => data.len(),

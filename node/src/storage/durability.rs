@@ -164,6 +164,8 @@ mod tests {
             last_index: 10,
             last_term: 1,
             voters: vec![1],
+            learners: Vec::new(),
+            outgoing: Vec::new(),
         };
         store.save_snapshot(&Snapshot::new(meta, b"state")).unwrap();
         counts::take()

@@ -9,9 +9,12 @@
 //! [u64 index][u64 term][u8 kind][command bytes ...]     kind 0 = Noop (no bytes), 1 = Command
 //! ```
 //!
+//! Kind 2 is a configuration ([`Membership`]): three lists, voters, learners and outgoing voters,
+//! each `[u32 count][u64 id] x count`.
+//!
 //! The command's length is implied by the record's length, so a no-op costs 17 + 8 bytes on disk.
 
-use crate::types::{Entry, Index, Payload, Term};
+use crate::types::{Entry, Index, Membership, NodeId, Payload, Term};
 
 /// Bytes before a record's payload: the length and the checksum, four bytes each.
 pub(crate) const RECORD_HEADER_LEN: usize = 8;
@@ -31,6 +34,7 @@ const _: () =
 
 const KIND_NOOP: u8 = 0;
 const KIND_COMMAND: u8 = 1;
+const KIND_CONFIG: u8 = 2;
 
 /// The number of bytes `entry` takes on disk as a record, header included.
 pub(crate) fn record_len(entry: &Entry) -> usize {
@@ -42,6 +46,7 @@ fn payload_len(entry: &Entry) -> usize {
         + match &entry.payload {
             Payload::Noop => 0,
             Payload::Command(bytes) => bytes.len(),
+            Payload::Config(m) => 12 + 8 * (m.voters.len() + m.learners.len() + m.outgoing.len()),
         }
 }
 
@@ -58,8 +63,49 @@ pub(crate) fn encode_entry(entry: &Entry, buf: &mut Vec<u8>) -> usize {
             buf.push(KIND_COMMAND);
             buf.extend_from_slice(bytes);
         }
+        Payload::Config(m) => {
+            buf.push(KIND_CONFIG);
+            for list in [&m.voters, &m.learners, &m.outgoing] {
+                let count = u32::try_from(list.len()).expect("fewer than 2^32 members");
+                buf.extend_from_slice(&count.to_le_bytes());
+                for id in list {
+                    buf.extend_from_slice(&id.to_le_bytes());
+                }
+            }
+        }
     }
     finish_record(buf, start)
+}
+
+/// Decodes the body of a configuration entry: voters, learners, outgoing voters.
+fn decode_membership(index: Index, mut body: &[u8]) -> Result<Membership, String> {
+    let mut lists: [Vec<NodeId>; 3] = Default::default();
+    for list in &mut lists {
+        let short = || format!("configuration entry {index} is truncated");
+        let count = body.get(..4).ok_or_else(short)?;
+        let count = u32::from_le_bytes(count.try_into().expect("4 bytes")) as usize;
+        let ids = count
+            .checked_mul(8)
+            .and_then(|n| body.get(4..4 + n))
+            .ok_or_else(short)?;
+        list.extend(
+            ids.chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+        );
+        body = &body[4 + 8 * count..];
+    }
+    if !body.is_empty() {
+        return Err(format!(
+            "configuration entry {index} has {} trailing bytes",
+            body.len()
+        ));
+    }
+    let [voters, learners, outgoing] = lists;
+    Ok(Membership {
+        voters,
+        learners,
+        outgoing,
+    })
 }
 
 /// Appends `payload` as one record to `buf` and returns the record's length.
@@ -179,6 +225,7 @@ pub(crate) fn decode_entry(payload: &[u8]) -> Result<Entry, String> {
         KIND_NOOP if body.is_empty() => Payload::Noop,
         KIND_NOOP => return Err(format!("no-op entry {index} carries {} bytes", body.len())),
         KIND_COMMAND => Payload::Command(body.to_vec()),
+        KIND_CONFIG => Payload::Config(decode_membership(index, body)?),
         kind => {
             return Err(format!(
                 "entry {index} has unknown payload kind {kind} (written by a newer version?)"
@@ -217,7 +264,7 @@ pub(crate) fn find_following_entry(
         let fields = at + RECORD_HEADER_LEN;
         let (index, term, kind) = (u64_at(fields), u64_at(fields + 8), bytes[fields + 16]);
         let fit_between = ((at - bad_at) / MIN_RECORD_LEN) as u64;
-        let plausible = kind <= KIND_COMMAND
+        let plausible = kind <= KIND_CONFIG
             && index >= min_index
             && index - min_index <= fit_between
             && term >= min_term;
@@ -248,6 +295,16 @@ mod tests {
             entry(2, 1, Payload::Command(vec![])),
             entry(3, 7, Payload::Command(b"put k v".to_vec())),
             entry(u64::MAX, u64::MAX, Payload::Command(vec![0xff; 300])),
+            entry(
+                4,
+                7,
+                Payload::Config(Membership {
+                    voters: vec![1, 2, 4],
+                    learners: vec![9],
+                    outgoing: vec![1, 2, 3],
+                }),
+            ),
+            entry(5, 7, Payload::Config(Membership::new(&[1, 2, 4]))),
         ];
         let mut buf = Vec::new();
         for e in &entries {

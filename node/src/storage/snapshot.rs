@@ -1,15 +1,19 @@
 //! The snapshot file: the state machine as of some log index, replacing the log up to there.
 //!
-//! Layout of `<dir>/snapshot` (format 2), little-endian:
+//! Layout of `<dir>/snapshot` (format 3), little-endian:
 //!
 //! ```text
-//! [8  magic "rtsnap02"]
+//! [8  magic "rtsnap-3"]
 //! [u64 last_index][u64 last_term]
 //! [u32 voter count][u64 voter id] x count
+//! [u32 learner count][u64 learner id] x count
+//! [u32 outgoing voter count][u64 outgoing voter id] x count     (C_old of a joint configuration)
 //! [u64 data_len][data ...]
 //! [u32 crc32 of everything after the magic]
 //! ```
 //!
+//! Format 2 (`rtsnap02`) has the voters' list only, and is still read (no learners, not joint):
+//! it was written before membership changes existed, so it could not hold either.
 //! The file image is also what a leader sends in InstallSnapshot chunks, so a follower can check
 //! what it received with the same parser ([`Snapshot::from_image`]) before installing it.
 //!
@@ -45,8 +49,13 @@ pub(crate) const FILE_NAME: &str = "snapshot";
 pub(crate) const TMP_NAME: &str = "snapshot.tmp";
 pub(crate) const INCOMING_NAME: &str = "snapshot.incoming";
 
-/// Identifies the file and its format version; a future format gets a new magic.
-const MAGIC: &[u8; 8] = b"rtsnap02";
+/// Identifies the file and its format version; a future format gets a new magic. Not
+/// `rtsnap03`: that is one bit away from the older formats' magics, and a flipped bit must read
+/// as damage, never as an older format.
+const MAGIC: &[u8; 8] = b"rtsnap-3";
+
+/// Format 2: voters only. Still read.
+const MAGIC_V2: &[u8; 8] = b"rtsnap02";
 
 /// The format of riptide versions that wrote snapshots but could not restore them.
 const MAGIC_V1: &[u8; 8] = b"rtsnap01";
@@ -91,16 +100,21 @@ impl fmt::Debug for Snapshot {
 impl Snapshot {
     /// Encodes the file image of a snapshot with `meta` and the state machine's `data`.
     pub fn new(meta: SnapshotMeta, data: &[u8]) -> Snapshot {
-        let voters = u32::try_from(meta.voters.len()).expect("fewer than 2^32 voters");
-        let data_at = FIXED_LEN + 8 * meta.voters.len() + DATA_LEN_LEN;
+        let lists = [&meta.voters, &meta.learners, &meta.outgoing];
+        let ids: usize = lists.iter().map(|l| l.len()).sum();
+        let data_at = FIXED_LEN + 8 * ids + 4 * (lists.len() - 1) + DATA_LEN_LEN;
         let mut image = Vec::with_capacity(data_at + data.len() + CRC_LEN);
         image.extend_from_slice(MAGIC);
         image.extend_from_slice(&meta.last_index.to_le_bytes());
         image.extend_from_slice(&meta.last_term.to_le_bytes());
-        image.extend_from_slice(&voters.to_le_bytes());
-        for voter in &meta.voters {
-            image.extend_from_slice(&voter.to_le_bytes());
+        for list in lists {
+            let count = u32::try_from(list.len()).expect("fewer than 2^32 members");
+            image.extend_from_slice(&count.to_le_bytes());
+            for id in list {
+                image.extend_from_slice(&id.to_le_bytes());
+            }
         }
+        debug_assert_eq!(image.len() + DATA_LEN_LEN, data_at);
         image.extend_from_slice(&(data.len() as u64).to_le_bytes());
         image.extend_from_slice(data);
         let crc = crc32fast::hash(&image[MAGIC.len()..]);
@@ -167,27 +181,43 @@ fn parse(image: &[u8]) -> std::result::Result<(SnapshotMeta, usize), Invalid> {
     if image.starts_with(MAGIC_V1) {
         return Err(Invalid::OldFormat);
     }
-    if image.len() < FIXED_LEN + DATA_LEN_LEN + CRC_LEN || !image.starts_with(MAGIC) {
+    let lists = match () {
+        _ if image.starts_with(MAGIC) => 3,
+        _ if image.starts_with(MAGIC_V2) => 1,
+        _ => 0,
+    };
+    if image.len() < FIXED_LEN + DATA_LEN_LEN + CRC_LEN || lists == 0 {
         return Err(bad(0, "not a riptide snapshot (short, or bad magic)"));
     }
     let u64_at = |at: usize| u64::from_le_bytes(image[at..at + 8].try_into().expect("8 bytes"));
-    let count = u32::from_le_bytes(image[24..28].try_into().expect("4 bytes")) as usize;
     let crc_at = image.len() - CRC_LEN;
-    // The voters and the data length field must fit before the checksum.
-    let data_at = count
-        .checked_mul(8)
-        .and_then(|v| v.checked_add(FIXED_LEN + DATA_LEN_LEN))
-        .filter(|&at| at <= crc_at)
-        .ok_or_else(|| {
-            bad(
-                24,
-                format!("{count} voters do not fit in a {}-byte file", image.len()),
-            )
-        })?;
-    let data_len = u64_at(data_at - DATA_LEN_LEN);
+    // Each list (its count, then its ids), and the data length field after the last, must fit
+    // before the checksum.
+    let mut members: [Vec<NodeId>; 3] = Default::default();
+    let mut at = FIXED_LEN - 4;
+    for list in members.iter_mut().take(lists) {
+        let count = match image.get(at..at + 4).filter(|_| at + 4 <= crc_at) {
+            Some(c) => u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize,
+            None => return Err(bad(at, "the member lists do not fit in the file")),
+        };
+        let end = count
+            .checked_mul(8)
+            .and_then(|v| v.checked_add(at + 4))
+            .filter(|&end| end + DATA_LEN_LEN <= crc_at)
+            .ok_or_else(|| {
+                bad(
+                    at,
+                    format!("{count} voters do not fit in a {}-byte file", image.len()),
+                )
+            })?;
+        list.extend((0..count).map(|i| u64_at(at + 4 + 8 * i)));
+        at = end;
+    }
+    let data_at = at + DATA_LEN_LEN;
+    let data_len = u64_at(at);
     if data_len != (crc_at - data_at) as u64 {
         return Err(bad(
-            data_at - DATA_LEN_LEN,
+            at,
             format!(
                 "the header says {data_len} bytes of data, the file holds {}",
                 crc_at - data_at
@@ -202,11 +232,13 @@ fn parse(image: &[u8]) -> std::result::Result<(SnapshotMeta, usize), Invalid> {
             format!("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"),
         ));
     }
-    let voters: Vec<NodeId> = (0..count).map(|i| u64_at(FIXED_LEN + 8 * i)).collect();
+    let [voters, learners, outgoing] = members;
     let meta = SnapshotMeta {
         last_index: u64_at(8),
         last_term: u64_at(16),
         voters,
+        learners,
+        outgoing,
     };
     Ok((meta, data_at))
 }
@@ -309,7 +341,7 @@ pub(crate) fn read_head(dir: &Path) -> Result<Option<((Index, Term), u64)>> {
     let len = file.metadata().map_err(Error::io("stat", &path))?.len();
     let mut head = [0u8; 24];
     let read = file.read_exact(&mut head);
-    if read.is_err() || &head[..8] != MAGIC {
+    if read.is_err() || (&head[..8] != MAGIC && &head[..8] != MAGIC_V2) {
         return Err(Error::Corrupt {
             file: path,
             offset: 0,
@@ -336,7 +368,55 @@ mod tests {
             last_index,
             last_term,
             voters: voters.to_vec(),
+            learners: Vec::new(),
+            outgoing: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_joint_configuration_with_learners_round_trips() {
+        let mut m = meta(9, 4, &[1, 2, 5]);
+        m.learners = vec![7, 8];
+        m.outgoing = vec![1, 2, 3];
+        let snap = Snapshot::new(m.clone(), b"joint state");
+        let back = Snapshot::from_image(snap.image().to_vec(), Path::new("x")).unwrap();
+        assert_eq!(back.meta, m);
+        assert_eq!(back.data(), b"joint state");
+    }
+
+    /// A format-2 image (`rtsnap02`: voters only), as riptide wrote before membership changes.
+    fn format_2_image(
+        last_index: Index,
+        last_term: Term,
+        voters: &[NodeId],
+        data: &[u8],
+    ) -> Vec<u8> {
+        let mut image = MAGIC_V2.to_vec();
+        image.extend_from_slice(&last_index.to_le_bytes());
+        image.extend_from_slice(&last_term.to_le_bytes());
+        image.extend_from_slice(&(voters.len() as u32).to_le_bytes());
+        for v in voters {
+            image.extend_from_slice(&v.to_le_bytes());
+        }
+        image.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        image.extend_from_slice(data);
+        let crc = crc32fast::hash(&image[8..]);
+        image.extend_from_slice(&crc.to_le_bytes());
+        image
+    }
+
+    #[test]
+    fn a_format_2_file_is_still_read_as_a_simple_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = format_2_image(12, 3, &[1, 2, 3], b"old state");
+        std::fs::write(dir.path().join(FILE_NAME), &image).unwrap();
+        let loaded = load(dir.path()).unwrap().unwrap();
+        assert_eq!(loaded.meta, meta(12, 3, &[1, 2, 3]));
+        assert_eq!(loaded.data(), b"old state");
+        assert_eq!(
+            read_head(dir.path()).unwrap(),
+            Some(((12, 3), image.len() as u64))
+        );
     }
 
     #[test]
@@ -393,7 +473,8 @@ mod tests {
         let err = Snapshot::from_image(huge_count, Path::new("x")).unwrap_err();
         assert!(err.to_string().contains("voters do not fit"), "{err}");
         let mut huge_data = good.clone();
-        let at = FIXED_LEN + 16;
+        // Two voters, then the (empty) learner and outgoing lists' counts.
+        let at = FIXED_LEN + 16 + 8;
         huge_data[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
         let err = Snapshot::from_image(huge_data, Path::new("x")).unwrap_err();
         assert!(err.to_string().contains("bytes of data"), "{err}");

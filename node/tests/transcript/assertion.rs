@@ -168,7 +168,7 @@ fn node_property(
     let commands = || {
         applied.iter().filter_map(|e| match &e.payload {
             Payload::Command(c) => Some(format::command(c)),
-            Payload::Noop => None,
+            Payload::Noop | Payload::Config(_) => None,
         })
     };
     let value = match property {

@@ -30,8 +30,13 @@ pub fn message(m: &Message) -> String {
         Body::RequestVote {
             last_log_index,
             last_log_term,
+            leader_transfer,
             ..
-        } => format!("last={last_log_index}@{last_log_term}"),
+        } => match leader_transfer {
+            false => format!("last={last_log_index}@{last_log_term}"),
+            true => format!("last={last_log_index}@{last_log_term} transfer"),
+        },
+        Body::TimeoutNow => String::new(),
         Body::RequestVoteResponse { granted, .. } => {
             (if *granted { "granted" } else { "rejected" }).to_string()
         }
@@ -106,6 +111,7 @@ pub fn payload(p: &Payload) -> String {
     match p {
         Payload::Noop => "noop".to_string(),
         Payload::Command(bytes) => command(bytes),
+        Payload::Config(m) => format!("config {m}"),
     }
 }
 
@@ -240,6 +246,7 @@ fn parse_body(kind: &str, fields: &mut Fields, entries: Vec<Entry>) -> Result<Bo
                 last_log_index,
                 last_log_term,
                 pre_vote: kind == "PreVote",
+                leader_transfer: fields.flag("transfer"),
             }
         }
         "PreVoteResponse" | "RequestVoteResponse" => Body::RequestVoteResponse {
@@ -258,6 +265,7 @@ fn parse_body(kind: &str, fields: &mut Fields, entries: Vec<Entry>) -> Result<Bo
         }
         "AppendEntriesResponse" => parse_append_response(fields)?,
         "InstallSnapshot" => parse_install_snapshot(fields)?,
+        "TimeoutNow" => Body::TimeoutNow,
         "InstallSnapshotResponse" => {
             let snapshot_index = number(&fields.take("snap")?)?;
             let result = match fields.flags.iter().position(|f| f == "done") {
@@ -321,6 +329,8 @@ fn parse_install_snapshot(fields: &mut Fields) -> Result<Body, String> {
             last_index,
             last_term,
             voters,
+            learners: Vec::new(),
+            outgoing: Vec::new(),
         },
         offset: number(&fields.take("offset")?)?,
         total_len: number(&fields.take("total")?)?,
@@ -346,6 +356,12 @@ impl Fields {
             .position(|(name, _)| name == key)
             .ok_or_else(|| format!("missing {key}="))?;
         Ok(self.values.remove(k).1)
+    }
+
+    /// Whether the bare flag `name` is present (consumed).
+    fn flag(&mut self, name: &str) -> bool {
+        let k = self.flags.iter().position(|f| f == name);
+        k.map(|k| self.flags.remove(k)).is_some()
     }
 
     /// Which of two flags is present: true for `yes`, false for `no`.

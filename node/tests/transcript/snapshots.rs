@@ -101,6 +101,8 @@ impl Cluster {
             last_index: index,
             last_term,
             voters,
+            learners: Vec::new(),
+            outgoing: Vec::new(),
         };
         let image = SnapshotImage::new(meta, encode_state(applied));
         let held = (raft.snapshot()).map(|s| s.meta.clone());

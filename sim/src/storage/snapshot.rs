@@ -299,6 +299,8 @@ mod tests {
             last_index: index,
             last_term: term,
             voters: vec![1, 2, 3],
+            learners: Vec::new(),
+            outgoing: Vec::new(),
         }
     }
 
