@@ -6,7 +6,7 @@
 mod membership;
 
 use membership::Cluster;
-use riptide_node::raft::{ConfChange, NotLeader, TransferError};
+use riptide_node::raft::{ConfChange, NotLeader, ReadMode, TransferError};
 
 /// Nodes 1..=3 vote (pre-vote and check-quorum on), node 4 is a learner; node 1 leads.
 fn cluster() -> Cluster {
@@ -100,4 +100,38 @@ fn without_the_transfer_flag_the_voters_lease_refuses_an_eager_candidate() {
     c.process(2);
     c.stabilize();
     assert_eq!(c.leaders(), vec![1]);
+}
+
+#[test]
+fn a_transfer_revokes_the_leaders_lease() {
+    // The target's flagged vote requests pass the followers' leases, so the old leader must
+    // not answer from its lease any more: its lease reads fall back to ReadIndex.
+    let mut c = Cluster::new(&[1, 2, 3], &[1, 2, 3], |config| {
+        config.read_mode = ReadMode::Lease;
+    });
+    c.run(60);
+    let leader = c.leaders()[0];
+    let target = if leader == 1 { 2 } else { 1 };
+    c.raft_mut(leader).read_index(1).unwrap();
+    c.process(leader);
+    assert_eq!(
+        c.reads,
+        vec![(leader, 1)],
+        "inside its lease: answered at once"
+    );
+    c.isolate(target);
+    c.raft_mut(leader).transfer_leadership(target).unwrap();
+    c.raft_mut(leader).read_index(2).unwrap();
+    c.process(leader);
+    assert_eq!(
+        c.reads,
+        vec![(leader, 1)],
+        "no lease read during the transfer"
+    );
+    c.stabilize();
+    assert_eq!(
+        c.reads,
+        vec![(leader, 1), (leader, 2)],
+        "a ReadIndex round answered it"
+    );
 }

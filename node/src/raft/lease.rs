@@ -36,6 +36,9 @@ pub struct Lease {
     until: u64,
     /// Reads to decide at the next Ready: lease or ReadIndex.
     waiting: Vec<ReadId>,
+    /// A leadership transfer began in this term: the target's vote requests pass the
+    /// followers' leases, so this leader's lease no longer holds, for the rest of its term.
+    revoked: bool,
 }
 
 impl Raft {
@@ -77,7 +80,9 @@ impl Raft {
             return;
         };
         if let Some(&started) = leader.lease.started.get(&round) {
-            leader.lease.until = leader.lease.until.max(started + lease);
+            if !leader.lease.revoked {
+                leader.lease.until = leader.lease.until.max(started + lease);
+            }
         }
         leader.lease.started = leader.lease.started.split_off(&(round + 1));
     }
@@ -117,6 +122,15 @@ impl Raft {
             && (self.is_leader() || self.election_elapsed < self.config.election_timeout_min);
         let booting = self.lease_mode() && self.clock < self.config.election_timeout_min as u64;
         self.config.check_quorum && (heard || booting)
+    }
+
+    /// A leadership transfer starts: a candidate may now be elected while followers still hold
+    /// this leader's lease, so lease reads fall back to ReadIndex for the rest of the term.
+    pub(super) fn revoke_lease(&mut self) {
+        if let RoleState::Leader(leader) = &mut self.role {
+            leader.lease.revoked = true;
+            leader.lease.until = 0;
+        }
     }
 
     /// The reads still waiting for a decision, when leadership is lost.

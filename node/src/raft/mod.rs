@@ -9,6 +9,8 @@
 //! - [`Raft::step`]: a [`Message`] from a peer.
 //! - [`Raft::propose`]: a client command, on the leader.
 //! - [`Raft::read_index`]: a linearizable read, on the leader (see [`read_index`]).
+//! - [`Raft::propose_change`] and [`Raft::transfer_leadership`]: a membership change or a
+//!   leadership transfer, on the leader (see [`membership`], [`change`] and [`transfer`]).
 //! - [`Raft::ready`] returns a [`Ready`]: hard state and entries to make durable, messages to send
 //!   once they are, committed entries to apply, and reads that became safe.
 //!
@@ -33,10 +35,22 @@
 //! - **Log compaction and InstallSnapshot** (§7, [`snapshot`]): the server snapshots the state
 //!   machine, the core discards the covered log (less a tail), and a leader sends its snapshot in
 //!   chunks to a follower that needs discarded entries.
+//! - **Membership changes** (§6, [`membership`], [`change`]): configurations are log entries,
+//!   in force once appended; a change of voters goes through the joint configuration C_old,new,
+//!   whose decisions (commit, votes, check-quorum, read confirmation) need a majority of both;
+//!   learners receive the log but count in no majority and never campaign; a leader left out of
+//!   C_new steps down once it commits. See `docs/membership.md`.
+//! - **Leadership transfer** (thesis §3.10, [`transfer`]): the leader stops taking proposals,
+//!   brings the target up to date and sends it TimeoutNow; abandoned after an election timeout.
 //!
 //! # Not implemented (yet)
 //!
-//! Membership changes, leadership transfer.
+//! Single-server changes as a fast path (every change of voters is joint; only learner changes
+//! skip the joint phase); a leader that steps down after removing itself does not hand over to
+//! a successor with TimeoutNow (the remaining voters wait for their election timeout);
+//! reads are not refused during a leadership transfer (ReadIndex stays safe; the leader's lease
+//! is revoked for the rest of its term, so lease reads fall back to ReadIndex); the
+//! client-protocol admin requests and `--join` live in the server (`node/src/server/`).
 
 pub mod change;
 pub mod config;
@@ -54,6 +68,8 @@ pub mod snapshot;
 pub mod transfer;
 pub mod violation;
 
+/// The configuration type, where the core's users look for it.
+pub use crate::types::Membership;
 pub use change::{ChangeError, ConfChange};
 pub use config::{Config, ReadMode};
 pub use log::RaftLog;

@@ -10,6 +10,11 @@
 //!
 //! A transfer that has not completed after the minimum election timeout (counted in the leader's
 //! ticks) is abandoned, and proposals are accepted again: the target may be down or cut off.
+//!
+//! Reads: ReadIndex stays safe throughout (a round is confirmed only by voters still in this
+//! leader's term). A lease does not: the target's flagged vote requests pass the followers'
+//! leases, so a transfer revokes this leader's lease for the rest of its term, and lease reads
+//! fall back to ReadIndex ([`Raft::revoke_lease`]).
 
 use super::message::Body;
 use super::node::{Raft, RoleState};
@@ -64,6 +69,7 @@ impl Raft {
             elapsed: 0,
             timeout_now_sent: false,
         });
+        self.revoke_lease();
         self.maybe_send_timeout_now(target);
         // At least a heartbeat: an answer tells where the target's log stands even if batches
         // to it were lost.

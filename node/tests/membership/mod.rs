@@ -36,6 +36,8 @@ pub struct Cluster {
     pub lost: Option<String>,
     /// Messages sent, by (sender, kind).
     pub sent: BTreeMap<(NodeId, &'static str), usize>,
+    /// Reads that became safe: (node, read id).
+    pub reads: Vec<(NodeId, u64)>,
 }
 
 impl Cluster {
@@ -61,6 +63,7 @@ impl Cluster {
             two_leaders: None,
             lost: None,
             sent: BTreeMap::new(),
+            reads: Vec::new(),
         };
         let term = log.last().map_or(0, |e| e.term);
         for &id in ids {
@@ -127,6 +130,7 @@ impl Cluster {
                 ready.install.is_none(),
                 "no snapshot transfers in these scenarios"
             );
+            self.reads.extend(ready.reads.iter().map(|r| (id, r.id)));
             for entry in ready.committed {
                 match self.committed.get(&entry.index) {
                     Some(&term) if term != entry.term => {
