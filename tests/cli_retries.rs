@@ -8,8 +8,36 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// A results folder under the test target's tmp dir that is removed when the test passes and
+/// kept when it fails, so that a rare INVALID of the correct node leaves its history to study
+/// (`target/tmp/cli_retries-<pid>/`; the failure message names it).
+struct KeptOnFailure(PathBuf);
+
+impl KeptOnFailure {
+    fn new() -> KeptOnFailure {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("cli_retries-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        KeptOnFailure(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for KeptOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("the runs are kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
 
 fn run(results: &Path, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
     let mut cmd = Command::new(common::riptide_bin());
@@ -41,7 +69,7 @@ fn retried_writes_apply_once_on_the_correct_node_and_twice_with_no_dedup() {
     if common::skip_without_root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = KeptOnFailure::new();
     let (code, stdout, test) = run(dir.path(), &["--retry-indeterminate", "3", "--seed", "1"]);
     assert_eq!(
         code,
