@@ -150,12 +150,20 @@ fn has_iptables() -> bool {
 }
 
 /// The faults a run's history says were started, by kind.
-fn faults_started(dir: &Path) -> Vec<String> {
+/// The nemesis ops of a run's history, in order.
+fn nemesis_ops(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("history.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|op| op["process"] == "nemesis" && op["f"] == "start")
+        .filter(|op| op["process"] == "nemesis")
+        .collect()
+}
+
+fn faults_started(dir: &Path) -> Vec<String> {
+    nemesis_ops(dir)
+        .into_iter()
+        .filter(|op| op["f"] == "start")
         .map(|op| op["value"]["fault"].as_str().unwrap_or("?").to_string())
         .collect()
 }
@@ -695,11 +703,9 @@ fn restart_kills_and_starts_a_node_again_at_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     let dir = run_dir(results.path());
-    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
-    let events: Vec<serde_json::Value> = history
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|op| op["process"] == "nemesis" && op["value"]["fault"] == "restart")
+    let events: Vec<serde_json::Value> = nemesis_ops(&dir)
+        .into_iter()
+        .filter(|op| op["value"]["fault"] == "restart")
         .collect();
     let starts: Vec<&serde_json::Value> = events.iter().filter(|e| e["f"] == "start").collect();
     assert!(starts.len() >= 2, "restarts were made: {events:?}");
@@ -713,7 +719,6 @@ fn restart_kills_and_starts_a_node_again_at_once() {
             assert!(old.is_some() && new.is_some() && old != new, "{start}");
         }
     }
-    let results_json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let results_json = json(&dir.join("results.json"));
     assert_eq!(results_json["verdict"], "valid", "{results_json:#}");
 }
