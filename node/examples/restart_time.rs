@@ -62,6 +62,7 @@ fn state_machine_snapshot() -> Snapshot {
         voters: vec![1, 2, 3],
         learners: Vec::new(),
         outgoing: Vec::new(),
+        addresses: Default::default(),
     };
     Snapshot::new(meta, &data)
 }

@@ -102,6 +102,7 @@ mod tests {
                     voters: vec![1, 2, 3],
                     learners: vec![],
                     outgoing: vec![],
+                    addresses: Default::default(),
                 },
                 offset: 0,
                 data: data.clone(),

@@ -1,6 +1,8 @@
 //! The vocabulary shared by the Raft core, storage and the server: node ids, terms, indexes, log
 //! entries and the hard state that must survive a crash.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Node ids, terms and log indexes are the wire protocol's ([`riptide_proto::ids`]): messages
@@ -35,12 +37,22 @@ pub enum Payload {
 /// (C_old,new, Raft paper §6) the outgoing voters C_old, while `voters` is C_new. Decisions in the
 /// joint state need a majority of `voters` and a majority of `outgoing`. Lists are sorted and
 /// hold no duplicates; a learner is never a voter.
+///
+/// The configuration also carries the address of each member that was given one (on the
+/// command line, or when it was added), so that any node, a new leader too, can reach a member
+/// it never saw on its command line. Only members have an address here: a configuration derived
+/// from this one keeps the addresses of the members that remain and drops those of nodes that
+/// leave.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Membership {
     pub voters: Vec<NodeId>,
     pub learners: Vec<NodeId>,
     /// C_old during a joint change, else empty.
     pub outgoing: Vec<NodeId>,
+    /// The address of members that were given one, opaque to the core (it never parses them).
+    /// Keys are members only (voters, learners or outgoing voters).
+    #[serde(default)]
+    pub addresses: BTreeMap<NodeId, String>,
 }
 
 impl Membership {
@@ -50,7 +62,25 @@ impl Membership {
             voters: sorted(voters.to_vec()),
             learners: Vec::new(),
             outgoing: Vec::new(),
+            addresses: BTreeMap::new(),
         }
+    }
+
+    /// The address of member `id`, if it was given one.
+    pub fn address(&self, id: NodeId) -> Option<&str> {
+        self.addresses.get(&id).map(String::as_str)
+    }
+
+    /// Drops the address of every node that is not a member: restores the invariant after the
+    /// lists changed.
+    pub fn retain_member_addresses(&mut self) {
+        let members = self.members();
+        self.addresses.retain(|id, _| members.contains(id));
+    }
+
+    /// The first node with an address that is not a member, if any (the invariant is broken).
+    pub fn stray_address(&self) -> Option<NodeId> {
+        self.addresses.keys().copied().find(|&id| !self.contains(id))
     }
 
     /// In a joint change (C_old,new)?
@@ -112,8 +142,8 @@ pub struct HardState {
 }
 
 /// What a snapshot covers: the log up to and including `last_index` (whose entry had
-/// `last_term`), and the cluster configuration as of that entry (its voters, learners and, in a
-/// joint change, outgoing voters). The state machine's data travels
+/// `last_term`), and the cluster configuration as of that entry (its voters, learners, in a
+/// joint change outgoing voters, and the members' addresses). The state machine's data travels
 /// with it; the core treats the whole snapshot image as opaque bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotMeta {
@@ -125,6 +155,9 @@ pub struct SnapshotMeta {
     pub learners: Vec<NodeId>,
     /// Its outgoing voters, if it is a joint configuration (empty in format 2).
     pub outgoing: Vec<NodeId>,
+    /// Its members' addresses (empty in snapshot files of formats 2 and 3).
+    #[serde(default)]
+    pub addresses: BTreeMap<NodeId, String>,
 }
 
 impl SnapshotMeta {
@@ -136,6 +169,7 @@ impl SnapshotMeta {
             voters: membership.voters.clone(),
             learners: membership.learners.clone(),
             outgoing: membership.outgoing.clone(),
+            addresses: membership.addresses.clone(),
         }
     }
 
@@ -145,6 +179,7 @@ impl SnapshotMeta {
             voters: self.voters.clone(),
             learners: self.learners.clone(),
             outgoing: self.outgoing.clone(),
+            addresses: self.addresses.clone(),
         }
     }
 }

@@ -211,6 +211,7 @@ fn snapshot_messages_print_and_parse_back_to_the_same_message() {
                 voters: vec![1, 2, 3],
                 learners: Vec::new(),
                 outgoing: Vec::new(),
+                addresses: Default::default(),
             },
             offset: 16,
             data: vec![0x00, 0x31, 0x0a, 0xff],

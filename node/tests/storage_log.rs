@@ -28,6 +28,7 @@ fn snapshot(last_index: Index, last_term: Term, data: &[u8]) -> Snapshot {
         voters: vec![1, 2, 3],
         learners: Vec::new(),
         outgoing: Vec::new(),
+        addresses: Default::default(),
     };
     Snapshot::new(meta, data)
 }

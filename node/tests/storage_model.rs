@@ -70,6 +70,7 @@ fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
         voters: (1..=last_index % 5).collect(),
         learners: Vec::new(),
         outgoing: Vec::new(),
+        addresses: Default::default(),
     };
     Snapshot::new(
         meta,

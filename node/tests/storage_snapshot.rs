@@ -37,6 +37,7 @@ fn meta(last_index: Index, last_term: Term, voters: &[NodeId]) -> SnapshotMeta {
         voters: voters.to_vec(),
         learners: Vec::new(),
         outgoing: Vec::new(),
+        addresses: Default::default(),
     }
 }
 

@@ -54,6 +54,7 @@ fn pristine() -> &'static [(PathBuf, Vec<u8>)] {
             voters: vec![1, 2, 3],
             learners: Vec::new(),
             outgoing: Vec::new(),
+            addresses: Default::default(),
         };
         store
             .save_snapshot(&Snapshot::new(meta, b"state machine bytes"))

@@ -1,5 +1,6 @@
-//! Proposing a membership change on the leader: [`Raft::propose_change`]. What the change does
-//! once it is in the log is in [`super::membership`].
+//! Proposing a membership change on the leader: [`Raft::propose_change`] and
+//! [`Raft::propose_change_at`], which also records the address of the node the change adds. What
+//! the change does once it is in the log is in [`super::membership`].
 
 use super::node::Raft;
 use crate::types::{sorted, Index, Membership, NodeId};
@@ -40,6 +41,22 @@ pub enum ChangeError {
     NoVoters,
     #[error("learner {id} is {behind} entries behind the leader (at most {bound} to be promoted)")]
     LearnerBehind { id: NodeId, behind: u64, bound: u64 },
+    /// The address is empty, longer than [`MAX_ADDRESS_BYTES`], or holds whitespace or control
+    /// characters. The core checks only this much: it never parses an address.
+    #[error("bad address {0:?}: it must be 1 to 255 bytes without whitespace or control characters")]
+    BadAddress(String),
+}
+
+/// The longest address a configuration carries, in bytes (its length is a u16 on disk, and 255
+/// is more than any host:port needs).
+pub const MAX_ADDRESS_BYTES: usize = 255;
+
+/// Is `address` one a configuration may carry: 1 to [`MAX_ADDRESS_BYTES`] bytes, no whitespace,
+/// no control characters?
+pub fn valid_address(address: &str) -> bool {
+    !address.is_empty()
+        && address.len() <= MAX_ADDRESS_BYTES
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 impl Raft {
@@ -48,7 +65,30 @@ impl Raft {
     /// itself once that commits), the new configuration for a learner change. The change is
     /// done when the configuration in force, committed, is no longer joint
     /// ([`Raft::change_in_flight`] is false).
+    ///
+    /// The same as [`Raft::propose_change_at`] without an address: a member keeps the address
+    /// it has, a node new to the cluster has none.
     pub fn propose_change(&mut self, change: ConfChange) -> Result<Index, ChangeError> {
+        self.propose_change_at(change, None)
+    }
+
+    /// [`Raft::propose_change`], recording `address` in the configuration for the node the
+    /// change adds: the learner of `AddLearner`, the `add` of `Replace`; for `Promote` it
+    /// replaces the learner's address (None keeps it); for `Remove` it is ignored (the removed
+    /// node's address leaves with it). An address that [`valid_address`] refuses is
+    /// [`ChangeError::BadAddress`], and nothing is appended.
+    pub fn propose_change_at(
+        &mut self,
+        change: ConfChange,
+        address: Option<String>,
+    ) -> Result<Index, ChangeError> {
+        let address = match change {
+            ConfChange::Remove(_) => None,
+            _ => address,
+        };
+        if let Some(bad) = address.as_ref().filter(|a| !valid_address(a)) {
+            return Err(ChangeError::BadAddress(bad.clone()));
+        }
         if !self.is_leader() {
             return Err(ChangeError::NotLeader(super::NotLeader {
                 leader_hint: self.leader,
@@ -66,28 +106,43 @@ impl Raft {
         if !self.committed_own_term() && !unsafe_single {
             return Err(ChangeError::NotReady);
         }
-        let next = self.changed_membership(change)?;
+        let next = self.changed_membership(change, address.clone())?;
         let old = self.membership().clone();
         // A learner change moves no majority; the bug skips the joint phase of a single-server
         // change.
         let direct = next.voters == old.voters
             || (unsafe_single && single_server(&old.voters, &next.voters));
-        let entry = match direct {
+        let mut entry = match direct {
             true => next,
             false => Membership {
                 outgoing: old.voters.clone(),
                 ..next
             },
         };
+        // A removed voter stays a member (outgoing) through the joint phase, and keeps its
+        // address until C_new.
+        entry.retain_member_addresses();
         let index = self.append_config(entry);
-        tracing::info!(index, ?change, membership = %self.membership(), "membership change proposed");
+        tracing::info!(index, ?change, ?address, membership = %self.membership(), "membership change proposed");
         Ok(index)
     }
 
-    /// The configuration `change` leads to from the one in force, or why it is refused.
-    fn changed_membership(&self, change: ConfChange) -> Result<Membership, ChangeError> {
+    /// The configuration `change` leads to from the one in force, or why it is refused. Its
+    /// addresses are those in force with `address` recorded for the node the change adds or
+    /// promotes; the caller drops those of nodes that are no longer members.
+    fn changed_membership(
+        &self,
+        change: ConfChange,
+        address: Option<String>,
+    ) -> Result<Membership, ChangeError> {
         let m = self.membership();
         let (mut voters, mut learners) = (m.voters.clone(), m.learners.clone());
+        let mut addresses = m.addresses.clone();
+        let addressed = match change {
+            ConfChange::AddLearner(id) | ConfChange::Promote(id) => Some(id),
+            ConfChange::Replace { add, .. } => Some(add),
+            ConfChange::Remove(_) => None,
+        };
         match change {
             ConfChange::AddLearner(id) if m.contains(id) => {
                 return Err(ChangeError::AlreadyMember(id))
@@ -122,10 +177,14 @@ impl Raft {
         if voters.is_empty() {
             return Err(ChangeError::NoVoters);
         }
+        if let (Some(id), Some(address)) = (addressed, address) {
+            addresses.insert(id, address);
+        }
         Ok(Membership {
             voters: sorted(voters),
             learners: sorted(learners),
             outgoing: Vec::new(),
+            addresses,
         })
     }
 

@@ -1,6 +1,8 @@
 //! Tunables of the Raft core. Time is counted in ticks; the server decides how long a tick is.
 
-use crate::types::NodeId;
+use std::collections::BTreeMap;
+
+use crate::types::{Membership, NodeId};
 
 /// How a leader serves linearizable reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,6 +43,11 @@ pub struct Config {
     pub id: NodeId,
     /// Every voting member, including this node.
     pub voters: Vec<NodeId>,
+    /// The addresses of the initial members (the command line's peer list), which the initial
+    /// configuration carries; ids that are not among `voters` are left out. Default empty. A
+    /// node restarting from a snapshot or a log with configuration entries uses the addresses
+    /// those carry instead.
+    pub addresses: BTreeMap<NodeId, String>,
     /// Election timeout is drawn uniformly from `[min, max)` ticks each time it is reset, so that
     /// split votes resolve quickly (paper §5.2). Default 15..30 ticks = 150–300 ms at 10 ms a tick,
     /// the range the paper suggests.
@@ -130,6 +137,7 @@ impl Config {
         Config {
             id,
             voters,
+            addresses: BTreeMap::new(),
             election_timeout_min: 15,
             election_timeout_max: 30,
             heartbeat_interval: 5,
@@ -167,6 +175,16 @@ impl Config {
     pub fn validate_tunables(&self) -> Result<(), String> {
         if self.voters.is_empty() {
             return Err("the initial configuration has no voters".into());
+        }
+        if let Some((id, address)) = self
+            .addresses
+            .iter()
+            .find(|(_, a)| !super::change::valid_address(a))
+        {
+            return Err(format!(
+                "the address {address:?} of node {id} must be 1 to {} bytes without whitespace or control characters",
+                super::change::MAX_ADDRESS_BYTES
+            ));
         }
         if self.election_timeout_min == 0 || self.election_timeout_max <= self.election_timeout_min
         {
@@ -219,6 +237,14 @@ impl Config {
             return 2 * self.election_timeout_max;
         }
         self.election_timeout_min - self.lease_drift
+    }
+
+    /// The initial configuration: `voters`, with the `addresses` of those among them.
+    pub fn initial_membership(&self) -> Membership {
+        let mut m = Membership::new(&self.voters);
+        m.addresses = self.addresses.clone();
+        m.retain_member_addresses();
+        m
     }
 
     /// Votes needed to win an election or commit in the initial configuration: a strict majority

@@ -255,10 +255,12 @@ impl Raft {
         }
         let m = self.configs.current().clone();
         if m.is_joint() {
-            let next = Membership {
+            let mut next = Membership {
                 outgoing: Vec::new(),
                 ..m
             };
+            // The voters of C_old that are not in C_new leave, and their addresses with them.
+            next.retain_member_addresses();
             let index = self.append_config(next);
             tracing::info!(
                 index,

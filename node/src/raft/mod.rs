@@ -70,7 +70,7 @@ pub mod violation;
 
 /// The configuration type, where the core's users look for it.
 pub use crate::types::Membership;
-pub use change::{ChangeError, ConfChange};
+pub use change::{valid_address, ChangeError, ConfChange, MAX_ADDRESS_BYTES};
 pub use config::{Config, ReadMode};
 pub use log::RaftLog;
 pub use message::{AppendResult, Body, Message, SnapshotResult};

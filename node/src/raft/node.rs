@@ -20,7 +20,7 @@ use super::read_index::{ReadId, ReadQueue, ReadState};
 use super::snapshot::{Chunk, Incoming, InstallRequest, SnapshotChunk, SnapshotImage};
 use super::transfer::LeaderTransfer;
 use crate::protocol::Role;
-use crate::types::{HardState, Index, Membership, NodeId, Payload, Term};
+use crate::types::{HardState, Index, NodeId, Payload, Term};
 
 pub use super::ready::{NotLeader, Ready};
 
@@ -110,7 +110,7 @@ impl Raft {
             .as_ref()
             .map(|s| s.meta.membership())
             .filter(|m| !m.voters.is_empty())
-            .unwrap_or_else(|| Membership::new(&config.voters));
+            .unwrap_or_else(|| config.initial_membership());
         let configs = ConfigLog::new(base, &log);
         let rng =
             ChaCha8Rng::seed_from_u64(config.seed ^ config.id.wrapping_mul(0x9E37_79B9_7F4A_7C15));

@@ -166,6 +166,7 @@ mod tests {
             voters: vec![1],
             learners: Vec::new(),
             outgoing: Vec::new(),
+            addresses: Default::default(),
         };
         store.save_snapshot(&Snapshot::new(meta, b"state")).unwrap();
         counts::take()

@@ -105,6 +105,7 @@ fn decode_membership(index: Index, mut body: &[u8]) -> Result<Membership, String
         voters,
         learners,
         outgoing,
+        addresses: Default::default(),
     })
 }
 
@@ -302,6 +303,7 @@ mod tests {
                     voters: vec![1, 2, 4],
                     learners: vec![9],
                     outgoing: vec![1, 2, 3],
+                    addresses: Default::default(),
                 }),
             ),
             entry(5, 7, Payload::Config(Membership::new(&[1, 2, 4]))),

@@ -239,6 +239,7 @@ fn parse(image: &[u8]) -> std::result::Result<(SnapshotMeta, usize), Invalid> {
         voters,
         learners,
         outgoing,
+        addresses: Default::default(),
     };
     Ok((meta, data_at))
 }
@@ -370,6 +371,7 @@ mod tests {
             voters: voters.to_vec(),
             learners: Vec::new(),
             outgoing: Vec::new(),
+            addresses: Default::default(),
         }
     }
 

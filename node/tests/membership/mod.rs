@@ -332,6 +332,7 @@ pub fn simple(voters: &[NodeId], learners: &[NodeId]) -> Membership {
         voters: voters.to_vec(),
         learners: learners.to_vec(),
         outgoing: Vec::new(),
+        addresses: Default::default(),
     }
 }
 
@@ -341,6 +342,7 @@ pub fn joint(new: &[NodeId], old: &[NodeId], learners: &[NodeId]) -> Membership 
         voters: new.to_vec(),
         learners: learners.to_vec(),
         outgoing: old.to_vec(),
+        addresses: Default::default(),
     }
 }
 

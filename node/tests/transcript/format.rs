@@ -331,6 +331,7 @@ fn parse_install_snapshot(fields: &mut Fields) -> Result<Body, String> {
             voters,
             learners: Vec::new(),
             outgoing: Vec::new(),
+            addresses: Default::default(),
         },
         offset: number(&fields.take("offset")?)?,
         total_len: number(&fields.take("total")?)?,

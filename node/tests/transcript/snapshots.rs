@@ -103,6 +103,7 @@ impl Cluster {
             voters,
             learners: Vec::new(),
             outgoing: Vec::new(),
+            addresses: Default::default(),
         };
         let image = SnapshotImage::new(meta, encode_state(applied));
         let held = (raft.snapshot()).map(|s| s.meta.clone());

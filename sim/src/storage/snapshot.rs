@@ -301,6 +301,7 @@ mod tests {
             voters: vec![1, 2, 3],
             learners: Vec::new(),
             outgoing: Vec::new(),
+            addresses: Default::default(),
         }
     }
 
