@@ -51,6 +51,13 @@ pub struct Args {
     /// Another member of the cluster, as ID=IP:PORT. Repeat for each peer.
     #[arg(long = "peer", value_parser = parse_peer)]
     pub peers: Vec<(u64, SocketAddr)>,
+    /// Start as a new member of a running cluster: this node is left out of the initial
+    /// configuration (the --peer list is where the cluster is) and waits, never campaigning,
+    /// until the leader adds it as a learner (`riptide client add-node`) and sends it the log or
+    /// a snapshot. Start it with an empty --data-dir; on a restart the flag changes nothing (the
+    /// configuration in its log and snapshot is in force).
+    #[arg(long)]
+    pub join: bool,
     /// Directory for the write-ahead log, term and vote. Created if missing.
     #[arg(long)]
     pub data_dir: PathBuf,
@@ -161,6 +168,7 @@ pub fn run(args: Args) -> ExitCode {
         id: args.id,
         listen: args.listen,
         peers,
+        join: args.join,
         data_dir: args.data_dir,
         tick_ms: args.tick_ms,
         election_timeout_min_ms: args.election_timeout_min_ms,

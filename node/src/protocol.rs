@@ -5,8 +5,9 @@
 //! Peers frame this crate's [`crate::raft::Message`] with the same code after their hello.
 
 pub use riptide_proto::{
-    decode, encode, ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Hello,
-    LeaderHint, Reply, Role, SnapshotStatus, StateDigest, Status, WriteOp, MAX_FRAME_BYTES,
+    decode, encode, AdminDone, AdminOp, ClientOp, ClientRequest, ClientResponse, ClientResult,
+    FailReason, Hello, LeaderHint, MembershipStatus, Reply, Role, SnapshotStatus, StateDigest,
+    Status, WriteOp, MAX_FRAME_BYTES,
 };
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ fn read_full(stream: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// write, read). Never goes through Raft: any live node answers, leader or not.
 pub fn status(addr: SocketAddr, timeout: Duration) -> Result<Status> {
     match ask(addr, timeout, ClientOp::Status, "the status")? {
-        ClientResult::Status(status) => Ok(status),
+        ClientResult::Status(status) => Ok(*status),
         other => Err(unexpected("a status", other)),
     }
 }

@@ -77,6 +77,7 @@ pub use error::{Error, Result};
 pub use frame::{decode, encode, Frame, MAX_FRAME_BYTES};
 pub use ids::{Index, NodeId, Term};
 pub use message::{
-    ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Hello, LeaderHint,
-    PeerAdmission, PeerProof, Reply, Role, SnapshotStatus, StateDigest, Status, WriteOp,
+    AdminDone, AdminOp, ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Hello,
+    LeaderHint, MembershipStatus, PeerAdmission, PeerProof, Reply, Role, SnapshotStatus,
+    StateDigest, Status, WriteOp,
 };

@@ -3,6 +3,8 @@
 //! Peers speak `riptide_node::raft::Message` after their hello; that type belongs to the Raft
 //! core and is framed with the same [`crate::Connection`], so it is not repeated here.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{Index, NodeId, Term};
@@ -86,6 +88,53 @@ pub enum ClientOp {
     /// A fingerprint of the node's state machine at its applied index ([`StateDigest`]), to
     /// compare replicas. Never goes through Raft; costs the node one pass over its store.
     Digest,
+    /// A change of the cluster itself ([`AdminOp`]): answered by the leader once the change is
+    /// committed (a change of voters: once the final configuration C_new is), or for a
+    /// leadership transfer once the target leads. `client_id` and `seq` are not used.
+    Admin(AdminOp),
+}
+
+/// What an operator asks of the cluster: membership changes (Raft paper §6: a change of voters
+/// goes through the joint configuration C_old,new) and leadership transfer (thesis §3.10).
+/// Only the leader takes them; one membership change is in flight at a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminOp {
+    /// Add node `id`, reachable (and dialling from) `addr` (IP:PORT), as a non-voting learner:
+    /// it receives the log or a snapshot and counts in no majority. Start it with `--join`.
+    AddLearner { id: NodeId, addr: String },
+    /// Make learner `id` a voter, once it is within the leader's bound of the log's end.
+    Promote { id: NodeId },
+    /// Remove voter or learner `id`. A leader that removes itself steps down once the change
+    /// commits.
+    Remove { id: NodeId },
+    /// Add `add` as a voter (a caught-up learner, or a new node at `addr`) and remove voter
+    /// `remove`, in one joint change.
+    Replace {
+        add: NodeId,
+        #[serde(default)]
+        addr: Option<String>,
+        remove: NodeId,
+    },
+    /// Hand leadership to voter `to`: the leader stops taking writes, brings `to` up to date and
+    /// tells it to campaign at once. Abandoned (a definite `ChangeRefused`) if `to` is not
+    /// leading within an election timeout; writes then resume.
+    TransferLeader { to: NodeId },
+}
+
+impl AdminOp {
+    /// A short description for logs and error messages: `add-learner 4 at 127.0.0.14:7000`.
+    pub fn describe(&self) -> String {
+        match self {
+            AdminOp::AddLearner { id, addr } => format!("add-learner {id} at {addr}"),
+            AdminOp::Promote { id } => format!("promote {id}"),
+            AdminOp::Remove { id } => format!("remove {id}"),
+            AdminOp::Replace { add, addr, remove } => match addr {
+                Some(addr) => format!("replace {remove} by {add} at {addr}"),
+                None => format!("replace {remove} by {add}"),
+            },
+            AdminOp::TransferLeader { to } => format!("transfer-leader to {to}"),
+        }
+    }
 }
 
 /// The writes of the key-value state machine: what a client asks for, and what the node puts in
@@ -135,10 +184,54 @@ pub enum ClientResult {
     /// The command was appended to this node's log, but the node lost leadership before it
     /// committed: it may still take effect later, or never. Clients must record it as `info`.
     Indeterminate { reason: String },
-    /// The answer to [`ClientOp::Status`].
-    Status(Status),
+    /// The answer to [`ClientOp::Status`] (boxed: it is by far the largest answer, and every
+    /// answer of the hot path would otherwise be as large).
+    Status(Box<Status>),
     /// The answer to [`ClientOp::Digest`].
     Digest(StateDigest),
+    /// An [`AdminOp`] is done: the configuration now committed, and who leads.
+    Admin(AdminDone),
+}
+
+/// What a completed [`AdminOp`] leaves: the committed configuration and the leader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminDone {
+    pub membership: MembershipStatus,
+    pub leader: Option<NodeId>,
+}
+
+/// Who is in the cluster, as one node sees it: the configuration in force on that node (the
+/// newest in its log, committed or not: Raft paper §6).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipStatus {
+    /// The voters (C_new during a joint change).
+    pub voters: Vec<NodeId>,
+    /// Non-voting members that receive the log.
+    pub learners: Vec<NodeId>,
+    /// During a joint change C_old,new, the outgoing voters C_old; else empty.
+    pub outgoing: Vec<NodeId>,
+    /// The members' addresses the configuration carries (those added at runtime, and those the
+    /// node was started with).
+    pub addresses: BTreeMap<NodeId, String>,
+    /// The newest configuration is not yet committed, or is joint: a change is in flight.
+    pub changing: bool,
+}
+
+impl MembershipStatus {
+    /// `voters [1, 2, 3]`, `voters [1, 2, 4] (joint, leaving [1, 2, 3]) learners [5]`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("voters {:?}", self.voters);
+        if !self.outgoing.is_empty() {
+            s += &format!(" (joint, leaving {:?})", self.outgoing);
+        }
+        if !self.learners.is_empty() {
+            s += &format!(" learners {:?}", self.learners);
+        }
+        if self.changing && self.outgoing.is_empty() {
+            s += " (not yet committed)";
+        }
+        s
+    }
 }
 
 /// Where a follower thinks the leader is.
@@ -172,6 +265,11 @@ pub enum FailReason {
     /// sessions, Raft thesis §6.3), so it can no longer tell whether this command already
     /// applied. The command was not applied now; start a new session (a new client id).
     SessionExpired,
+    /// An [`AdminOp`] the leader refused, and why (a change already in flight, an unknown node,
+    /// a learner not caught up, a transfer abandoned...). Nothing changed. `retry`: the same
+    /// request may well succeed shortly, unchanged (a learner still catching up, a leader that
+    /// has not committed in its term yet, another change or a transfer in flight).
+    ChangeRefused { reason: String, retry: bool },
 }
 
 /// The role a node plays in its current term.
@@ -206,6 +304,9 @@ pub struct Status {
     /// applies nothing more until it restarts.
     #[serde(default)]
     pub safety_violation: Option<String>,
+    /// The configuration in force on this node: voters, learners, the joint state.
+    #[serde(default)]
+    pub membership: MembershipStatus,
 }
 
 /// What a node's `status` says about its snapshots.

@@ -37,6 +37,7 @@ fn a_status() -> Status {
         snapshot: Default::default(),
         refused_peers: 0,
         safety_violation: None,
+        membership: Default::default(),
     }
 }
 
@@ -253,7 +254,7 @@ fn fake_node(answer: ClientResult) -> SocketAddr {
 
 #[test]
 fn the_blocking_status_query_reads_a_nodes_answer() {
-    let addr = fake_node(ClientResult::Status(a_status()));
+    let addr = fake_node(ClientResult::Status(Box::new(a_status())));
     let status = riptide_proto::status(addr, Duration::from_secs(5)).unwrap();
     assert_eq!(status, a_status());
 
@@ -264,7 +265,7 @@ fn the_blocking_status_query_reads_a_nodes_answer() {
 
 #[test]
 fn the_async_connection_talks_to_a_blocking_peer() {
-    let addr = fake_node(ClientResult::Status(a_status()));
+    let addr = fake_node(ClientResult::Status(Box::new(a_status())));
     runtime().block_on(async {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut conn = Connection::open(stream, &Hello::Client).await.unwrap();
@@ -278,7 +279,7 @@ fn the_async_connection_talks_to_a_blocking_peer() {
         conn.send(&request).await.unwrap();
         let response: ClientResponse = conn.recv().await.unwrap().unwrap();
         assert_eq!(response.id, 9);
-        assert_eq!(response.result, ClientResult::Status(a_status()));
+        assert_eq!(response.result, ClientResult::Status(Box::new(a_status())));
         // The fake node has hung up: the connection says so without waiting.
         assert_eq!(conn.recv::<ClientResponse>().await.unwrap(), None);
         assert!(!conn.looks_open());

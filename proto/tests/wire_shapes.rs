@@ -12,8 +12,9 @@
 use std::fmt::Debug;
 
 use riptide_proto::{
-    decode, encode, ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Frame,
-    Hello, LeaderHint, Reply, Role, SnapshotStatus, StateDigest, Status, WriteOp,
+    decode, encode, AdminDone, AdminOp, ClientOp, ClientRequest, ClientResponse, ClientResult,
+    FailReason, Frame, Hello, LeaderHint, MembershipStatus, Reply, Role, SnapshotStatus,
+    StateDigest, Status, WriteOp,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -186,6 +187,49 @@ fn not_leader_and_indeterminate_answers() {
     );
 }
 
+#[test]
+fn admin_requests_and_their_answers() {
+    pin(
+        request(ClientOp::Admin(AdminOp::AddLearner {
+            id: 4,
+            addr: "127.0.0.14:7000".into(),
+        })),
+        &format!(
+            "{REQ} 81 a5 41 64 6d 69 6e 81 aa 41 64 64 4c 65 61 72 6e 65 72 82 a2 69 64 04 a4 61 \
+             64 64 72 af 31 32 37 2e 30 2e 30 2e 31 34 3a 37 30 30 30"
+        ),
+    );
+    pin(
+        response(ClientResult::Fail(FailReason::ChangeRefused {
+            reason: "r".into(),
+            retry: true,
+        })),
+        &format!(
+            "{RESP} 81 a4 46 61 69 6c 81 ad 43 68 61 6e 67 65 52 65 66 75 73 65 64 82 a6 72 65 61 \
+             73 6f 6e a1 72 a5 72 65 74 72 79 c3"
+        ),
+    );
+    let membership = MembershipStatus {
+        voters: vec![1, 2],
+        learners: vec![3],
+        outgoing: Vec::new(),
+        addresses: [(3, "a".to_string())].into(),
+        changing: false,
+    };
+    pin(
+        response(ClientResult::Admin(AdminDone {
+            membership,
+            leader: Some(1),
+        })),
+        &format!(
+            "{RESP} 81 a5 41 64 6d 69 6e 82 aa 6d 65 6d 62 65 72 73 68 69 70 85 a6 76 6f 74 65 72 \
+             73 92 01 02 a8 6c 65 61 72 6e 65 72 73 91 03 a8 6f 75 74 67 6f 69 6e 67 90 a9 \
+             61 64 64 72 65 73 73 65 73 81 03 a1 61 a8 63 68 61 6e 67 69 6e 67 c2 a6 6c 65 \
+             61 64 65 72 01"
+        ),
+    );
+}
+
 fn leader_status() -> Status {
     Status {
         id: 1,
@@ -199,15 +243,16 @@ fn leader_status() -> Status {
         snapshot: SnapshotStatus::default(),
         refused_peers: 0,
         safety_violation: None,
+        membership: MembershipStatus::default(),
     }
 }
 
 #[test]
 fn status_and_digest_answers() {
     pin(
-        response(ClientResult::Status(leader_status())),
+        response(ClientResult::Status(Box::new(leader_status()))),
         &format!(
-            "{RESP} 81 a6 53 74 61 74 75 73 8b a2 69 64 01 a4 72 6f 6c 65 a6 4c 65 61 64 65 72 \
+            "{RESP} 81 a6 53 74 61 74 75 73 8c a2 69 64 01 a4 72 6f 6c 65 a6 4c 65 61 64 65 72 \
              a4 74 65 72 6d 03 a6 6c 65 61 64 65 72 01 ac 63 6f 6d 6d 69 74 5f 69 6e 64 65 78 05 \
              ad 61 70 70 6c 69 65 64 5f 69 6e 64 65 78 05 ae 6c 61 73 74 5f 6c 6f 67 5f 69 6e 64 65 78 06 \
              af 66 69 72 73 74 5f 6c 6f 67 5f 69 6e 64 65 78 01 a8 73 6e 61 70 73 68 6f 74 88 \
@@ -215,7 +260,10 @@ fn status_and_digest_answers() {
              a9 69 6e 73 74 61 6c 6c 65 64 00 a4 73 65 6e 74 00 a8 73 65 73 73 69 6f 6e 73 00 \
              b0 73 65 73 73 69 6f 6e 73 5f 65 78 70 69 72 65 64 00 a4 6b 65 79 73 00 \
              ad 72 65 66 75 73 65 64 5f 70 65 65 72 73 00 \
-             b0 73 61 66 65 74 79 5f 76 69 6f 6c 61 74 69 6f 6e c0"
+             b0 73 61 66 65 74 79 5f 76 69 6f 6c 61 74 69 6f 6e c0 \
+             aa 6d 65 6d 62 65 72 73 68 69 70 85 a6 76 6f 74 65 72 73 90 \
+             a8 6c 65 61 72 6e 65 72 73 90 a8 6f 75 74 67 6f 69 6e 67 90 \
+             a9 61 64 64 72 65 73 73 65 73 80 a8 63 68 61 6e 67 69 6e 67 c2"
         ),
     );
     pin(

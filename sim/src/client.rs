@@ -215,13 +215,15 @@ impl SimClient {
             ClientResult::Indeterminate { .. }
             | ClientResult::Status(_)
             | ClientResult::Digest(_)
+            | ClientResult::Admin(_)
                 if is_read =>
             {
                 self.finish(Completion::Fail)
             }
             ClientResult::Indeterminate { .. }
             | ClientResult::Status(_)
-            | ClientResult::Digest(_) => self.finish(Completion::Info),
+            | ClientResult::Digest(_)
+            | ClientResult::Admin(_) => self.finish(Completion::Info),
             ClientResult::NotLeader { leader_hint } => {
                 let hinted = leader_hint.map(|h| h.id).filter(|&id| id != target);
                 self.leader = hinted;
@@ -269,7 +271,7 @@ impl SimClient {
                     self.known.insert(key.clone(), new.clone())
                 }
                 ClientOp::Write(WriteOp::Append { key, .. }) => self.known.remove(key),
-                ClientOp::Status | ClientOp::Digest => None,
+                ClientOp::Status | ClientOp::Digest | ClientOp::Admin(_) => None,
             };
         }
         Action::Done { op, completion }

@@ -56,8 +56,8 @@ fn fields(op: &ClientOp, read_value: Option<&Option<String>>) -> String {
             format!("[{},{}]", json_str(expected), json_str(new)),
         ),
         ClientOp::Write(WriteOp::Append { key, suffix }) => ("append", key, json_str(suffix)),
-        ClientOp::Status | ClientOp::Digest => {
-            unreachable!("status and digest queries are not client operations")
+        ClientOp::Status | ClientOp::Digest | ClientOp::Admin(_) => {
+            unreachable!("status, digest and admin requests are not client operations")
         }
     };
     format!(r#""f":"{f}","key":{},"value":{value}"#, json_str(key))

@@ -123,8 +123,27 @@ impl ClusterPlan {
         self.spec_on(id, &self.data_dir(id))
     }
 
+    /// The spec of node `id` joining a running cluster whose members are `members`
+    /// (`riptide-node --join`): it starts outside the configuration, with those members as its
+    /// peers, and waits for the leader to add it (`riptide client add-node`).
+    pub fn spec_joining(&self, id: NodeId, members: &[NodeId]) -> NodeSpec {
+        let peers: Vec<NodeId> = members.iter().copied().filter(|&m| m != id).collect();
+        self.spec_with_peers(id, &self.data_dir(id), &peers)
+            .arg("--join")
+    }
+
     /// The spec of node `id` with its data dir at `data` (a faultfs mount, for power cuts).
     pub fn spec_on(&self, id: NodeId, data: &Path) -> NodeSpec {
+        let peers: Vec<NodeId> = self
+            .addrs()
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|&p| p != id)
+            .collect();
+        self.spec_with_peers(id, data, &peers)
+    }
+
+    fn spec_with_peers(&self, id: NodeId, data: &Path, peers: &[NodeId]) -> NodeSpec {
         let log = self.dir.join(format!("n{id}.log"));
         let mut spec = NodeSpec::new(id, self.program.path(), log);
         if let NodeProgram::SelfExe(_) = self.program {
@@ -136,10 +155,9 @@ impl ClusterPlan {
             .args(["--data-dir".into(), data.display().to_string()])
             .args(["--seed".to_string(), self.seed.to_string()])
             .args(["--log".to_string(), self.log_filter.clone()]);
-        for (peer, addr) in self.addrs() {
-            if peer != id {
-                spec = spec.args(["--peer".to_string(), format!("{peer}={addr}")]);
-            }
+        for &peer in peers {
+            let addr = node_addr(peer, self.port);
+            spec = spec.args(["--peer".to_string(), format!("{peer}={addr}")]);
         }
         for bug in &self.unsafe_bugs {
             spec = spec.args(["--unsafe-bug".to_string(), bug.name().to_string()]);

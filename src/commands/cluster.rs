@@ -13,6 +13,7 @@ use riptide_store::ReplicaOutcome;
 use riptide_workload::{Client, ClientOptions, OpResult};
 
 use crate::cluster::{self as local_cluster, status, ClusterPlan, NodeProgram};
+use crate::commands::admin::{AdminCommand, AdminContext};
 use crate::exit::{self, Exit};
 
 #[derive(clap::Args, Debug)]
@@ -151,9 +152,14 @@ pub struct ClientArgs {
     /// Explicit node addresses as ID=IP:PORT instead of --nodes/--port. Repeatable.
     #[arg(long = "node")]
     pub node: Vec<String>,
-    /// Give up after this many milliseconds (a write is then of unknown outcome).
+    /// Give up after this many milliseconds (a write is then of unknown outcome). For an admin
+    /// command: per request.
     #[arg(long, default_value_t = 2000)]
     pub timeout_ms: u64,
+    /// Admin commands: how long to keep retrying while the leader says "retry shortly" (a
+    /// learner still catching up, another change in flight).
+    #[arg(long, default_value_t = 30_000)]
+    pub wait_ms: u64,
     #[command(subcommand)]
     pub op: ClientCommand,
 }
@@ -178,6 +184,8 @@ pub enum ClientCommand {
     /// keys, values and sessions. Waits up to --timeout-ms for them to reach one index. Exit 0
     /// they agree, 1 they diverged, 2 not every node could be compared.
     Compare,
+    #[command(flatten)]
+    Admin(crate::commands::admin::AdminCommand),
 }
 
 /// Performs one op. Exit code 0 ok, 1 definite failure, 2 unknown outcome.
@@ -187,6 +195,22 @@ pub fn client(args: ClientArgs) -> Result<u8, Exit> {
     let op = match &args.op {
         ClientCommand::Status => return Ok(print_statuses(&nodes, timeout)),
         ClientCommand::Compare => return Ok(print_comparison(&nodes, timeout)),
+        ClientCommand::Admin(AdminCommand::Members) => {
+            return Ok(crate::commands::admin::print_members(&nodes, timeout))
+        }
+        ClientCommand::Admin(command) => {
+            let ctx = AdminContext {
+                client: ClientOptions {
+                    nodes: nodes.clone(),
+                    home: nodes[0].0,
+                    op_timeout: timeout,
+                    bind: None,
+                },
+                wait: Duration::from_millis(args.wait_ms),
+                port: args.port,
+            };
+            return crate::commands::admin::run(command, ctx);
+        }
         ClientCommand::Get { key } => ClientOp::Get { key: key.clone() },
         ClientCommand::Put { key, value } => ClientOp::Write(WriteOp::Put {
             key: key.clone(),
@@ -286,7 +310,7 @@ fn print_statuses(nodes: &[(NodeId, SocketAddr)], timeout: Duration) -> u8 {
                 reachable += 1;
                 println!(
                     "n{id} {addr}: {:?} term {} leader {} commit {} applied {} log {}..={} \
-                     snapshot {} ({} B) keys {} sessions {}",
+                     snapshot {} ({} B) keys {} sessions {} {}",
                     s.role,
                     s.term,
                     s.leader.map_or("-".into(), |l| format!("n{l}")),
@@ -297,7 +321,8 @@ fn print_statuses(nodes: &[(NodeId, SocketAddr)], timeout: Duration) -> u8 {
                     s.snapshot.last_index,
                     s.snapshot.bytes,
                     s.snapshot.keys,
-                    s.snapshot.sessions
+                    s.snapshot.sessions,
+                    s.membership.describe()
                 );
             }
             Err(err) => println!("n{id} {addr}: unreachable ({err})"),

@@ -1,6 +1,7 @@
 //! The subcommands other than `riptide test` (which is [`crate::run`]): each module holds one
 //! command's options (clap) and its body.
 
+pub mod admin;
 pub mod analyze;
 pub mod bench;
 pub mod campaign;

@@ -38,9 +38,9 @@ use tokio::time::Instant;
 
 /// How many nodes one operation may try before giving up with a definite failure. Enough to
 /// follow a hint or two through an election on a 7-node cluster.
-const MAX_HOPS: usize = 10;
+pub(crate) const MAX_HOPS: usize = 10;
 /// Pause before retrying when nobody knows the leader (an election is under way).
-const NO_LEADER_PAUSE: Duration = Duration::from_millis(50);
+pub(crate) const NO_LEADER_PAUSE: Duration = Duration::from_millis(50);
 
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -87,7 +87,7 @@ enum Try {
     },
 }
 
-enum Attempt {
+pub(crate) enum Attempt {
     Answer(ClientResult),
     /// Nothing reached the node; try another.
     NotSent(String),
@@ -158,7 +158,7 @@ impl Client {
     pub async fn status(&mut self, node: NodeId) -> Result<Status, String> {
         let deadline = Instant::now() + self.opts.op_timeout;
         match self.attempt(node, ClientOp::Status, 0, deadline).await {
-            Attempt::Answer(ClientResult::Status(status)) => Ok(status),
+            Attempt::Answer(ClientResult::Status(status)) => Ok(*status),
             Attempt::Answer(other) => Err(format!("unexpected answer {other:?}")),
             Attempt::NotSent(e) | Attempt::Lost(e) => Err(e),
         }
@@ -238,9 +238,9 @@ impl Client {
                     last_error = format!("node {target} is not the leader");
                     target = self.follow_hint(target, leader_hint, deadline).await;
                 }
-                Attempt::Answer(ClientResult::Status(_) | ClientResult::Digest(_)) => {
-                    return unknown("the node answered with a status".into(), target)
-                }
+                Attempt::Answer(
+                    ClientResult::Status(_) | ClientResult::Digest(_) | ClientResult::Admin(_),
+                ) => return unknown("the node answered with a status".into(), target),
                 Attempt::NotSent(err) => {
                     last_error = err;
                     if self.leader == Some(target) {
@@ -280,7 +280,7 @@ impl Client {
     }
 
     /// Where to go after `NotLeader`: the hinted leader, or (no hint) the next node after a pause.
-    async fn follow_hint(
+    pub(crate) async fn follow_hint(
         &mut self,
         target: NodeId,
         hint: Option<riptide_proto::LeaderHint>,
@@ -288,6 +288,7 @@ impl Client {
     ) -> NodeId {
         match hint {
             Some(hint) if hint.id != target => {
+                self.learn(hint.id, &hint.addr);
                 self.leader = Some(hint.id);
                 hint.id
             }
@@ -334,7 +335,32 @@ impl Client {
         }
     }
 
-    fn next_node(&self, after: NodeId) -> NodeId {
+    /// Remembers where node `id` lives, if this client did not know it: the leader moved to a
+    /// member added at runtime. A hint that does not parse is ignored (the client then finds
+    /// no address for it and tries the next node).
+    pub(crate) fn learn(&mut self, id: NodeId, addr: &str) {
+        if self.addr(id).is_some() {
+            return;
+        }
+        if let Ok(addr) = addr.parse::<SocketAddr>() {
+            self.opts.nodes.push((id, addr));
+        }
+    }
+
+    pub(crate) fn op_timeout(&self) -> Duration {
+        self.opts.op_timeout
+    }
+
+    pub(crate) fn home(&self) -> NodeId {
+        self.opts.home
+    }
+
+    /// Every node this client knows: the ones it was given and those hints named since.
+    pub fn nodes(&self) -> &[(NodeId, SocketAddr)] {
+        &self.opts.nodes
+    }
+
+    pub(crate) fn next_node(&self, after: NodeId) -> NodeId {
         let ids: Vec<NodeId> = self.opts.nodes.iter().map(|(id, _)| *id).collect();
         let k = ids.iter().position(|&id| id == after).unwrap_or(0);
         ids[(k + 1) % ids.len()]
@@ -367,7 +393,7 @@ impl Client {
         Connection::open(stream, &Hello::Client).await
     }
 
-    async fn attempt(
+    pub(crate) async fn attempt(
         &mut self,
         node: NodeId,
         op: ClientOp,
@@ -435,13 +461,14 @@ impl Client {
     }
 }
 
-fn describe_fail(reason: &FailReason) -> String {
+pub(crate) fn describe_fail(reason: &FailReason) -> String {
     match reason {
         FailReason::CasMismatch { actual } => format!("cas-mismatch: the value is {actual}"),
         FailReason::KeyMissing => "cas on a missing key".into(),
         FailReason::BadRequest(why) => format!("bad request: {why}"),
         FailReason::Unavailable(why) => format!("unavailable: {why}"),
         FailReason::SessionExpired => "the client session expired".into(),
+        FailReason::ChangeRefused { reason, .. } => format!("change refused: {reason}"),
     }
 }
 

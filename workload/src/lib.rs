@@ -1,5 +1,6 @@
 //! riptide-workload: the clients that drive a cluster and the history they leave.
 //!
+//! - [`admin`]: membership changes and leadership transfer through the leader;
 //! - [`client`]: an async client that finds the leader and maps every outcome honestly to
 //!   `ok` / `fail` / `info`;
 //! - [`generator`]: seeded streams of operations on independent keys (register and append);
@@ -10,11 +11,13 @@
 //! The words of histories (values, op kinds, processes and their numbering, records, pairing)
 //! are `riptide-history`'s.
 
+pub mod admin;
 pub mod client;
 pub mod driver;
 pub mod generator;
 pub mod recorder;
 
+pub use admin::AdminOutcome;
 pub use client::{Client, ClientOptions, OpResult};
 pub use driver::{final_reads, run_workers, DriverOptions, FinalReads};
 pub use generator::{Generator, GeneratorOptions, PlannedOp, WorkloadKind};

@@ -96,6 +96,12 @@ fn outcome(h: &mut Fnv, applied: &Applied) {
                 h.bytes(why.as_bytes());
             }
             FailReason::SessionExpired => h.u64(24),
+            // Never an answer of the state machine (admin requests do not reach it), but
+            // hashed all the same.
+            FailReason::ChangeRefused { reason, retry } => {
+                h.u64(25 + u64::from(*retry));
+                h.bytes(reason.as_bytes());
+            }
         },
     }
 }

@@ -65,15 +65,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use super::admin::PendingAdmin;
 use super::compaction::Compaction;
 use super::options::UnsafeBug;
 use crate::kv::{Applied, Command, KvStore, WriteOp};
 use crate::protocol::{
-    ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, LeaderHint, Reply,
-    MAX_FRAME_BYTES,
+    ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Reply, MAX_FRAME_BYTES,
 };
 use crate::raft::{Body, InstallRequest, Message, NotLeader, Raft, ReadId, Ready, SnapshotImage};
-use crate::types::{Entry, HardState, Index, NodeId, Payload, SnapshotMeta, Term};
+use crate::types::{Entry, HardState, Index, Membership, NodeId, Payload, SnapshotMeta, Term};
 
 /// The largest command one log entry may carry: an entry must fit, with the message around
 /// it, in one AppendEntries frame ([`MAX_FRAME_BYTES`]) and in one WAL record. A write whose
@@ -115,6 +115,11 @@ pub trait Storage {
 /// Where messages to peers go. Sending may drop (a full queue, a broken link): Raft retries.
 pub trait Network {
     fn send(&mut self, msg: Message);
+
+    /// The peers this node must reach changed (a configuration entry was appended or rolled
+    /// back): every member but this node, with its address. The real node opens links to the
+    /// new ones and closes the rest; a simulated network may ignore it.
+    fn set_peers(&mut self, _peers: &BTreeMap<NodeId, String>) {}
 }
 
 /// Where answers to clients go. `Reply` says whom to answer (a connection's channel, a
@@ -163,12 +168,17 @@ struct PendingRead<R> {
 pub struct Executor<S, N, C: Clients> {
     pub(super) raft: Raft,
     pub(super) storage: S,
-    network: N,
+    pub(super) network: N,
     pub(super) clients: C,
     pub(super) kv: KvStore,
     pub(super) compaction: Compaction,
-    /// Every member's address (this node's too), for leader hints.
-    addrs: BTreeMap<NodeId, String>,
+    /// The addresses the node was started with (its own too): for leader hints and links to
+    /// members whose configuration carries no address.
+    pub(super) addrs: BTreeMap<NodeId, String>,
+    /// The configuration the network's peer links were last set up for.
+    pub(super) linked: Option<Membership>,
+    /// Admin requests accepted by the core, waiting for their outcome.
+    pub(super) pending_admin: Vec<PendingAdmin<C::Reply>>,
     pending_writes: BTreeMap<Index, PendingWrite<C::Reply>>,
     pending_reads: HashMap<ReadId, PendingRead<C::Reply>>,
     /// Confirmed reads waiting for the state machine to reach their index.
@@ -204,6 +214,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             kv: KvStore::default(),
             compaction: Compaction::new(bugs),
             addrs,
+            linked: None,
+            pending_admin: Vec::new(),
             pending_writes: BTreeMap::new(),
             pending_reads: HashMap::new(),
             confirmed_reads: BTreeMap::new(),
@@ -269,6 +281,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
     /// One unit of logical time.
     pub fn tick(&mut self) {
         self.raft.tick();
+        self.tick_admin();
     }
 
     /// Ticks the loop missed and does not fire (see [`Raft::skip_ticks`]).
@@ -280,11 +293,12 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
     pub fn on_client(&mut self, request: ClientRequest, reply: C::Reply) {
         let write = match request.op {
             ClientOp::Status => {
-                let status = ClientResult::Status(self.status());
+                let status = ClientResult::Status(Box::new(self.status()));
                 return self.clients.answer(reply, response(request.id, status));
             }
             ClientOp::Digest => return self.answer_digest(request.id, reply),
             ClientOp::Get { key } => return self.start_read(request.id, key, reply),
+            ClientOp::Admin(op) => return self.start_admin(request.id, op, reply),
             ClientOp::Write(write) => write,
         };
         let command = Command {
@@ -396,16 +410,6 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         }
     }
 
-    fn hint(&self, not_leader: NotLeader) -> ClientResult {
-        let leader_hint = not_leader.leader_hint.and_then(|id| {
-            self.addrs.get(&id).map(|addr| LeaderHint {
-                id,
-                addr: addr.clone(),
-            })
-        });
-        ClientResult::NotLeader { leader_hint }
-    }
-
     /// Carries out everything the core asked for, in the order the module docs give, until
     /// the core has nothing more to do. An error is a storage failure: the node must stop.
     pub fn process_ready(&mut self) -> anyhow::Result<()> {
@@ -418,6 +422,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             self.carry_out(ready)?;
         }
         self.fail_writes_if_deposed();
+        self.settle_admin();
+        self.link_members();
         self.maybe_snapshot()
     }
 

@@ -18,8 +18,10 @@
 //! the channel, and the next iteration takes them all, proposes them all and covers them with one
 //! fsync. No lock is ever held across an fsync: the loop owns its state outright.
 
+mod admin;
 pub mod compaction;
 pub mod executor;
+mod members;
 pub mod node_storage;
 pub mod options;
 pub mod peer_gate;
@@ -78,11 +80,13 @@ pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!("listening on {}", opts.listen);
-    let peers = runtime.block_on(async { transport::start_outbound(&opts, &gate) });
+    let opener =
+        transport::LinkOpener::new(runtime.handle().clone(), gate.clone(), opts.listen.ip());
+    let links = raft_loop::PeerLinks::open(opener, &opts);
     let refused_peers = gate.refused_counter();
     runtime.spawn(transport::accept_loop(listener, opts.id, gate, events_tx));
 
-    let mut state = raft_loop::RaftLoop::new(raft, store, kv, peers, &opts, term);
+    let mut state = raft_loop::RaftLoop::new(raft, store, kv, links, &opts, term);
     state.count_refused_peers(refused_peers);
     let handle = std::thread::Builder::new()
         .name("riptide-raft".into())

@@ -243,6 +243,8 @@ pub struct NodeOptions {
     pub listen: SocketAddr,
     /// Every other member: id → address.
     pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// `--join`: not in the initial configuration; added at runtime by the leader.
+    pub join: bool,
     pub data_dir: PathBuf,
     pub tick_ms: u64,
     pub election_timeout_min_ms: u64,
@@ -318,21 +320,37 @@ impl NodeOptions {
         if self.max_sessions == 0 {
             return Err("--max-sessions must be at least 1".into());
         }
+        if self.join && self.peers.is_empty() {
+            return Err("--join needs the cluster's members as --peer ID=IP:PORT".into());
+        }
         for (id, addr) in &self.peers {
             if *addr == self.listen {
                 return Err(format!("peer {id} has this node's own address {addr}"));
             }
         }
-        self.raft_config().validate()
+        let config = self.raft_config();
+        match self.join {
+            true => config.validate_tunables(),
+            false => config.validate(),
+        }
     }
 
     /// The Raft core's configuration, timings converted from milliseconds to ticks.
     pub fn raft_config(&self) -> Config {
+        // A joining node is not in the initial configuration: the leader adds it later.
         let mut voters: Vec<NodeId> = self.peers.keys().copied().collect();
-        voters.push(self.id);
+        if !self.join {
+            voters.push(self.id);
+        }
         voters.sort_unstable();
         let ticks = |ms: u64| (ms / self.tick_ms).max(1) as u32;
         let mut config = Config::new(self.id, voters);
+        config.addresses = self
+            .peers
+            .iter()
+            .map(|(&id, addr)| (id, addr.to_string()))
+            .chain([(self.id, self.listen.to_string())])
+            .collect();
         config.election_timeout_min = ticks(self.election_timeout_min_ms);
         config.election_timeout_max = ticks(self.election_timeout_max_ms);
         config.heartbeat_interval = ticks(self.heartbeat_ms);

@@ -31,6 +31,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -150,8 +151,9 @@ pub enum Refusal {
 #[derive(Debug)]
 pub struct PeerGate {
     me: NodeId,
-    /// The IP each member dials from.
-    members: BTreeMap<NodeId, IpAddr>,
+    /// The IP each member dials from: the command line's peers, and every member a
+    /// configuration has named since the process started ([`PeerGate::admit_members`]).
+    members: RwLock<BTreeMap<NodeId, IpAddr>>,
     /// Empty: an unnamed cluster.
     cluster: String,
     secret: Option<Secret>,
@@ -181,10 +183,24 @@ impl PeerGate {
     ) -> PeerGate {
         PeerGate {
             me,
-            members,
+            members: RwLock::new(members),
             cluster: cluster.unwrap_or_default(),
             secret,
             refused: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Admits `members` from now on, each from its IP (a newer IP replaces an older one).
+    /// Nodes are never taken out: a member that a configuration removed is still admitted, and
+    /// the core ignores it (its votes count in no majority); refusing it would only make a node
+    /// that is about to be added again, or that a lagging follower still counts, back off for
+    /// [`REFUSED_BACKOFF`].
+    pub fn admit_members(&self, members: impl IntoIterator<Item = (NodeId, IpAddr)>) {
+        let mut known = self.members.write().unwrap_or_else(|e| e.into_inner());
+        for (id, ip) in members {
+            if id != self.me && known.insert(id, ip) != Some(ip) {
+                tracing::info!(node = id, %ip, "peer admitted from now on");
+            }
         }
     }
 
@@ -209,7 +225,13 @@ impl PeerGate {
         if from == self.me {
             return Err("it claims to be this very node".into());
         }
-        let Some(&expected) = self.members.get(&from) else {
+        let expected = self
+            .members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&from)
+            .copied();
+        let Some(expected) = expected else {
             return Err(format!("node {from} is not a member of this cluster"));
         };
         if remote != expected {

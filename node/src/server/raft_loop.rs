@@ -34,6 +34,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::executor::{Clients, Executor, Network};
 use super::node_storage::NodeStorage;
 use super::options::NodeOptions;
+use super::transport::LinkOpener;
 use crate::kv::KvStore;
 use crate::logging::TermCell;
 use crate::protocol::{ClientOp, ClientRequest, ClientResponse};
@@ -211,9 +212,70 @@ pub fn queued_bytes(msg: &Message) -> usize {
 pub struct PeerLinks {
     links: BTreeMap<NodeId, PeerLink>,
     dropped_messages: u64,
+    /// Opens the links of members added later (none in unit tests).
+    opener: Option<LinkOpener>,
+}
+
+impl PeerLinks {
+    /// A link to every peer of the command line.
+    pub fn open(opener: LinkOpener, opts: &NodeOptions) -> PeerLinks {
+        PeerLinks {
+            links: opener.open_all(opts),
+            dropped_messages: 0,
+            opener: Some(opener),
+        }
+    }
+
+    /// Every peer's address, for leader hints.
+    fn addrs(&self) -> BTreeMap<NodeId, String> {
+        self.links
+            .iter()
+            .map(|(&id, p)| (id, p.addr.clone()))
+            .collect()
+    }
 }
 
 impl Network for PeerLinks {
+    /// Opens a link to each new peer (or one whose address changed), admits it at the gate,
+    /// and drops the links of nodes that are no longer members, which ends their tasks.
+    fn set_peers(&mut self, peers: &BTreeMap<NodeId, String>) {
+        let Some(opener) = &self.opener else {
+            return;
+        };
+        let mut admitted = Vec::new();
+        for (&id, addr) in peers {
+            let Ok(sock) = addr.parse::<std::net::SocketAddr>() else {
+                tracing::warn!(
+                    node = id,
+                    addr,
+                    "member address is not IP:PORT; no link to it"
+                );
+                continue;
+            };
+            admitted.push((id, sock.ip()));
+            if self
+                .links
+                .get(&id)
+                .is_some_and(|l| l.addr == sock.to_string())
+            {
+                continue;
+            }
+            tracing::info!(node = id, %sock, "opening a link to a new member");
+            self.links.insert(id, opener.open(id, sock));
+        }
+        opener.gate().admit_members(admitted);
+        self.links.retain(|id, _| {
+            let keep = peers.contains_key(id);
+            if !keep {
+                tracing::info!(
+                    node = id,
+                    "closing the link to a node that left the configuration"
+                );
+            }
+            keep
+        });
+    }
+
     fn send(&mut self, msg: Message) {
         let Some(peer) = self.links.get(&msg.to) else {
             return;
@@ -279,17 +341,12 @@ impl RaftLoop {
         raft: Raft,
         store: NodeStorage,
         kv: KvStore,
-        peers: BTreeMap<NodeId, PeerLink>,
+        links: PeerLinks,
         opts: &NodeOptions,
         term: TermCell,
     ) -> RaftLoop {
-        let mut addrs: BTreeMap<NodeId, String> =
-            peers.iter().map(|(&id, p)| (id, p.addr.clone())).collect();
+        let mut addrs = links.addrs();
         addrs.insert(opts.id, opts.listen.to_string());
-        let links = PeerLinks {
-            links: peers,
-            dropped_messages: 0,
-        };
         let mut executor = Executor::new(
             raft,
             store,
@@ -466,6 +523,7 @@ mod tests {
         let mut links = PeerLinks {
             links: BTreeMap::from([(2, link)]),
             dropped_messages: 0,
+            opener: None,
         };
         let big = append_of(PEER_QUEUE_BYTES + 1);
         links.send(big.clone());

@@ -53,6 +53,10 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             },
             refused_peers: self.refused_peers.load(Ordering::Relaxed),
             safety_violation: self.raft.safety_violation().map(|v| v.describe()),
+            membership: super::admin::membership_status(
+                self.raft.membership(),
+                self.raft.change_in_flight(),
+            ),
         }
     }
 }

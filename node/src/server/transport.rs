@@ -357,10 +357,32 @@ async fn write_responses(
     Ok(())
 }
 
-/// Starts one sender task per peer and returns the links the Raft loop sends through.
-pub fn start_outbound(opts: &NodeOptions, gate: &Arc<PeerGate>) -> BTreeMap<NodeId, PeerLink> {
-    let mut links = BTreeMap::new();
-    for (&peer, &addr) in &opts.peers {
+/// Opens outbound peer links: one sender task per peer, on the network's runtime. The Raft loop
+/// opens the command line's peers at start and the members a configuration adds later
+/// ([`super::raft_loop::PeerLinks`]).
+#[derive(Clone)]
+pub struct LinkOpener {
+    runtime: tokio::runtime::Handle,
+    gate: Arc<PeerGate>,
+    own_ip: IpAddr,
+}
+
+impl LinkOpener {
+    pub fn new(runtime: tokio::runtime::Handle, gate: Arc<PeerGate>, own_ip: IpAddr) -> Self {
+        LinkOpener {
+            runtime,
+            gate,
+            own_ip,
+        }
+    }
+
+    /// The gate inbound peer connections pass.
+    pub fn gate(&self) -> &PeerGate {
+        &self.gate
+    }
+
+    /// Starts the sender task of a link to `peer` at `addr`; it ends when the link is dropped.
+    pub fn open(&self, peer: NodeId, addr: SocketAddr) -> PeerLink {
         let (tx, rx) = tokio::sync::mpsc::channel(PEER_QUEUE);
         let queue = PeerQueue {
             rx,
@@ -368,22 +390,26 @@ pub fn start_outbound(opts: &NodeOptions, gate: &Arc<PeerGate>) -> BTreeMap<Node
         };
         let queued = queue.bytes.clone();
         let link = OutboundLink {
-            gate: gate.clone(),
-            own_ip: opts.listen.ip(),
+            gate: self.gate.clone(),
+            own_ip: self.own_ip,
             peer,
             addr,
         };
-        tokio::spawn(send_to_peer(link, queue));
-        links.insert(
-            peer,
-            PeerLink {
-                addr: addr.to_string(),
-                tx,
-                queued,
-            },
-        );
+        self.runtime.spawn(send_to_peer(link, queue));
+        PeerLink {
+            addr: addr.to_string(),
+            tx,
+            queued,
+        }
     }
-    links
+
+    /// One link per peer of the command line.
+    pub fn open_all(&self, opts: &NodeOptions) -> BTreeMap<NodeId, PeerLink> {
+        opts.peers
+            .iter()
+            .map(|(&peer, &addr)| (peer, self.open(peer, addr)))
+            .collect()
+    }
 }
 
 /// Dials `addr` from our own IP, so the source address names this node.

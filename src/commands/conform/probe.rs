@@ -104,7 +104,7 @@ pub fn plain(op: ClientOp) -> ClientRequest {
 /// Node `id`'s status, or what it did instead of answering one.
 pub fn status(id: NodeId, addr: SocketAddr, timeout: Duration) -> Result<Status, String> {
     match ask(addr, timeout, &plain(ClientOp::Status))? {
-        ClientResult::Status(status) => Ok(status),
+        ClientResult::Status(status) => Ok(*status),
         other => Err(format!("answered {other:?} to a Status request (n{id})")),
     }
 }

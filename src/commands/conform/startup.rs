@@ -149,6 +149,7 @@ mod tests {
             snapshot: Default::default(),
             refused_peers: 0,
             safety_violation: None,
+            membership: Default::default(),
         }
     }
 

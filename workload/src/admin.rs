@@ -1,0 +1,76 @@
+//! Admin requests from a client: membership changes and leadership transfer ([`AdminOp`]).
+//!
+//! An admin request goes to the leader, following `NotLeader` hints (to a member the client did
+//! not know of, too: the hint carries its address), and is answered once the change is done. It
+//! is never retried after an unknown outcome: a configuration change is not idempotent the way
+//! a session's write is (a retried "add learner 4" that finds 4 a member is refused, which would
+//! hide that the first try took effect). The caller reads the cluster's status instead.
+
+use riptide_proto::{AdminDone, AdminOp, ClientOp, ClientResult, FailReason};
+use tokio::time::Instant;
+
+use crate::client::{describe_fail, Attempt, Client, MAX_HOPS, NO_LEADER_PAUSE};
+
+/// What became of an admin request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminOutcome {
+    /// Done: the configuration now committed, and the leader.
+    Done(AdminDone),
+    /// Definitely not done (refused by the leader, or no leader reachable): nothing changed.
+    /// `retry`: the same request may succeed shortly (see `FailReason::ChangeRefused`).
+    Refused { reason: String, retry: bool },
+    /// May or may not take effect (the leader lost its leadership, the answer was lost).
+    Unknown(String),
+}
+
+impl Client {
+    /// Sends `op` to the leader and waits for its outcome, within the client's op timeout.
+    pub async fn admin(&mut self, op: AdminOp) -> AdminOutcome {
+        let deadline = Instant::now() + self.op_timeout();
+        let mut target = self.leader().unwrap_or(self.home());
+        let mut last_error = String::from("no node tried");
+        for _ in 0..MAX_HOPS {
+            if Instant::now() >= deadline {
+                break;
+            }
+            let attempt = self
+                .attempt(target, ClientOp::Admin(op.clone()), 0, deadline)
+                .await;
+            match attempt {
+                Attempt::Answer(ClientResult::Admin(done)) => return AdminOutcome::Done(done),
+                Attempt::Answer(ClientResult::Fail(FailReason::ChangeRefused {
+                    reason,
+                    retry,
+                })) => return AdminOutcome::Refused { reason, retry },
+                Attempt::Answer(ClientResult::Fail(reason)) => {
+                    let reason = describe_fail(&reason);
+                    return AdminOutcome::Refused {
+                        reason,
+                        retry: false,
+                    };
+                }
+                Attempt::Answer(ClientResult::NotLeader { leader_hint }) => {
+                    last_error = format!("node {target} is not the leader");
+                    target = self.follow_hint(target, leader_hint, deadline).await;
+                }
+                Attempt::Answer(ClientResult::Indeterminate { reason }) => {
+                    return AdminOutcome::Unknown(reason)
+                }
+                Attempt::Answer(other) => {
+                    return AdminOutcome::Unknown(format!("unexpected answer {other:?}"))
+                }
+                Attempt::NotSent(err) => {
+                    last_error = err;
+                    target = self.next_node(target);
+                    tokio::time::sleep_until(deadline.min(Instant::now() + NO_LEADER_PAUSE)).await;
+                }
+                Attempt::Lost(err) => return AdminOutcome::Unknown(err),
+            }
+        }
+        let reason = format!("no leader took the request ({last_error})");
+        AdminOutcome::Refused {
+            reason,
+            retry: true,
+        }
+    }
+}
