@@ -301,13 +301,24 @@ fn print_comparison(nodes: &[(NodeId, SocketAddr)], timeout: Duration) -> u8 {
     }
 }
 
-/// `riptide client status`: one line per node. Exit 0 if every node answered, else 1.
+/// `riptide client status`: one line per node, the nodes asked for and then every member a
+/// configuration they report names (members added at run time). Exit 0 if every node answered,
+/// else 1.
 fn print_statuses(nodes: &[(NodeId, SocketAddr)], timeout: Duration) -> u8 {
     let mut reachable = 0;
-    for (id, addr) in nodes {
-        match status::status(*addr, timeout) {
+    let mut queue: Vec<(NodeId, SocketAddr)> = nodes.to_vec();
+    let mut next = 0;
+    while let Some(&(id, addr)) = queue.get(next) {
+        next += 1;
+        match status::status(addr, timeout) {
             Ok(s) => {
                 reachable += 1;
+                for (member, at) in &s.membership.addresses {
+                    let known = queue.iter().any(|(i, _)| i == member);
+                    if let (false, Ok(at)) = (known, at.parse::<SocketAddr>()) {
+                        queue.push((*member, at));
+                    }
+                }
                 println!(
                     "n{id} {addr}: {:?} term {} leader {} commit {} applied {} log {}..={} \
                      snapshot {} ({} B) keys {} sessions {} {}",
@@ -328,7 +339,7 @@ fn print_statuses(nodes: &[(NodeId, SocketAddr)], timeout: Duration) -> u8 {
             Err(err) => println!("n{id} {addr}: unreachable ({err})"),
         }
     }
-    if reachable == nodes.len() {
+    if reachable == queue.len() {
         0
     } else {
         exit::INVALID
