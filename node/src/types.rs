@@ -80,7 +80,10 @@ impl Membership {
 
     /// The first node with an address that is not a member, if any (the invariant is broken).
     pub fn stray_address(&self) -> Option<NodeId> {
-        self.addresses.keys().copied().find(|&id| !self.contains(id))
+        self.addresses
+            .keys()
+            .copied()
+            .find(|&id| !self.contains(id))
     }
 
     /// In a joint change (C_old,new)?

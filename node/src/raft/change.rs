@@ -43,7 +43,9 @@ pub enum ChangeError {
     LearnerBehind { id: NodeId, behind: u64, bound: u64 },
     /// The address is empty, longer than [`MAX_ADDRESS_BYTES`], or holds whitespace or control
     /// characters. The core checks only this much: it never parses an address.
-    #[error("bad address {0:?}: it must be 1 to 255 bytes without whitespace or control characters")]
+    #[error(
+        "bad address {0:?}: it must be 1 to 255 bytes without whitespace or control characters"
+    )]
     BadAddress(String),
 }
 
