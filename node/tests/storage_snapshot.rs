@@ -1,4 +1,4 @@
-//! Snapshots in storage: the file format (format 3, with the configuration; format 2 still read), writing one on a background
+//! Snapshots in storage: the file format (format 4, with the configuration and its addresses; formats 3 and 2 still read), writing one on a background
 //! thread while the log keeps growing, the crash windows between writing the file and adopting it,
 //! and receiving one from a leader in chunks (InstallSnapshot). Real files in temporary directories.
 
@@ -102,7 +102,7 @@ fn a_snapshot_round_trips_with_its_voters_and_data() {
     store.save_snapshot(&snap).unwrap();
     let file = fs::read(tmp.path().join("snapshot")).unwrap();
     assert_eq!(file, snap.image(), "the file is the image, byte for byte");
-    assert_eq!(&file[..8], b"rtsnap-3");
+    assert_eq!(&file[..8], b"rtsnap-4");
     assert_eq!(store.snapshot_meta(), Some(&snap.meta));
     assert_eq!(store.snapshot_bytes(), file.len() as u64);
     drop(store);

@@ -12,6 +12,11 @@
 //! it; the newest is the one in force. A restart rebuilds it from the snapshot and the log, and a
 //! snapshot carries the configuration as of its last index.
 //!
+//! A configuration also carries its members' addresses ([`Membership::addresses`], opaque to the
+//! core), so that a node added at runtime can be reached by every member, a later leader too.
+//! Each derived configuration (a change, C_old,new, the C_new after it) keeps the addresses of
+//! the members that remain and drops those of nodes that leave.
+//!
 //! # Joint consensus
 //!
 //! A change of voters from C_old to C_new goes through the joint configuration C_old,new

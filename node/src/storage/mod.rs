@@ -46,7 +46,7 @@
 //! <dir>/LOCK                        flock'ed while a store has the directory open
 //! <dir>/cluster                     "rtclus01 <cluster id> <crc32>": the cluster this dir belongs to
 //! <dir>/hardstate                   magic "rths0001" + one record: term, vote
-//! <dir>/snapshot                    magic "rtsnap-3", last index, last term, members, data, crc
+//! <dir>/snapshot                    magic "rtsnap-4", last index, last term, members, addresses, data, crc
 //! <dir>/snapshot.tmp                a snapshot being written (by write_snapshot_file)
 //! <dir>/snapshot.incoming           a snapshot being received from the leader, chunk by chunk
 //! <dir>/log/00000000000000000001.seg  magic "rtwal001" + records of entries 1, 2, ...
@@ -60,15 +60,17 @@
 //!
 //! Every record is `[u32 length][u32 crc32 of the payload][payload]` (little-endian), and an entry's
 //! payload is `[u64 index][u64 term][u8 kind][command bytes]` (a configuration entry, kind 2,
-//! carries its member lists instead; see the `record` module). The
+//! carries its member lists and their addresses instead; see the `record` module). The
 //! hard-state and snapshot files are checksummed too, so a damaged one can never be misread.
 //!
-//! The snapshot file is `[8 magic "rtsnap-3"][u64 last_index][u64 last_term]`, then three member
+//! The snapshot file is `[8 magic "rtsnap-4"][u64 last_index][u64 last_term]`, then three member
 //! lists (voters, learners, outgoing voters of a joint configuration) each `[u32 count][u64 id] x
-//! count`, then `[u64 data_len][data][u32 crc32 of everything after the magic]` (little-endian);
+//! count`, the members' addresses `[u32 count]([u64 id][u16 len][UTF-8 bytes]) x count`, then
+//! `[u64 data_len][data][u32 crc32 of everything after the magic]` (little-endian);
 //! [`Snapshot`] holds exactly these bytes (its [`image`](Snapshot::image)), which is also what a
-//! leader sends in InstallSnapshot chunks. Format 2 (`rtsnap02`, voters only) is still read, as a
-//! configuration without learners. Format 1 (`rtsnap01`, no voters) was
+//! leader sends in InstallSnapshot chunks. Format 3 (`rtsnap-3`, no addresses) is still read, as
+//! a configuration without addresses, and format 2 (`rtsnap02`, voters only) as a configuration
+//! without learners. Format 1 (`rtsnap01`, no voters) was
 //! written by riptide versions that could not restore snapshots; it is refused
 //! ([`Error::OldSnapshotFormat`]): move the data directory aside.
 //!

@@ -10,9 +10,14 @@
 //! ```
 //!
 //! Kind 2 is a configuration ([`Membership`]): three lists, voters, learners and outgoing voters,
-//! each `[u32 count][u64 id] x count`.
+//! each `[u32 count][u64 id] x count`, then the members' addresses,
+//! `[u32 count]([u64 id][u16 len][len bytes of UTF-8]) x count` in increasing id order. An entry
+//! written before configurations carried addresses ends after the three lists, and still
+//! decodes (with no addresses).
 //!
 //! The command's length is implied by the record's length, so a no-op costs 17 + 8 bytes on disk.
+
+use std::collections::BTreeMap;
 
 use crate::types::{Entry, Index, Membership, NodeId, Payload, Term};
 
@@ -46,8 +51,52 @@ fn payload_len(entry: &Entry) -> usize {
         + match &entry.payload {
             Payload::Noop => 0,
             Payload::Command(bytes) => bytes.len(),
-            Payload::Config(m) => 12 + 8 * (m.voters.len() + m.learners.len() + m.outgoing.len()),
+            Payload::Config(m) => {
+                12 + 8 * (m.voters.len() + m.learners.len() + m.outgoing.len())
+                    + addresses_len(&m.addresses)
+            }
         }
+}
+
+/// The bytes [`encode_addresses`] writes for `addresses`.
+pub(crate) fn addresses_len(addresses: &BTreeMap<NodeId, String>) -> usize {
+    4 + addresses.values().map(|a| 8 + 2 + a.len()).sum::<usize>()
+}
+
+/// Appends the addresses section: `[u32 count]([u64 id][u16 len][len bytes]) x count`. The core
+/// keeps addresses to 255 bytes ([`crate::raft::MAX_ADDRESS_BYTES`]).
+pub(crate) fn encode_addresses(addresses: &BTreeMap<NodeId, String>, buf: &mut Vec<u8>) {
+    let count = u32::try_from(addresses.len()).expect("fewer than 2^32 members");
+    buf.extend_from_slice(&count.to_le_bytes());
+    for (id, address) in addresses {
+        let len = u16::try_from(address.len()).expect("an address of at most 255 bytes");
+        buf.extend_from_slice(&id.to_le_bytes());
+        buf.extend_from_slice(&len.to_le_bytes());
+        buf.extend_from_slice(address.as_bytes());
+    }
+}
+
+/// Decodes an addresses section at the start of `bytes`; returns the addresses and the bytes the
+/// section took. The error says what is wrong, for the caller to say where.
+pub(crate) fn decode_addresses(bytes: &[u8]) -> Result<(BTreeMap<NodeId, String>, usize), String> {
+    let short = |n: usize| format!("the addresses section is truncated (after {n} addresses)");
+    let count = bytes.get(..4).ok_or_else(|| short(0))?;
+    let count = u32::from_le_bytes(count.try_into().expect("4 bytes"));
+    let mut addresses = BTreeMap::new();
+    let mut at = 4;
+    for n in 0..count as usize {
+        let head = bytes.get(at..at + 10).ok_or_else(|| short(n))?;
+        let id = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+        let len = u16::from_le_bytes(head[8..].try_into().expect("2 bytes")) as usize;
+        let text = bytes.get(at + 10..at + 10 + len).ok_or_else(|| short(n))?;
+        let address = std::str::from_utf8(text)
+            .map_err(|e| format!("the address of node {id} is not UTF-8 ({e})"))?;
+        if addresses.insert(id, address.to_owned()).is_some() {
+            return Err(format!("node {id} has two addresses"));
+        }
+        at += 10 + len;
+    }
+    Ok((addresses, at))
 }
 
 /// Appends `entry` as one record to `buf` and returns the record's length. The caller has checked
@@ -72,12 +121,14 @@ pub(crate) fn encode_entry(entry: &Entry, buf: &mut Vec<u8>) -> usize {
                     buf.extend_from_slice(&id.to_le_bytes());
                 }
             }
+            encode_addresses(&m.addresses, buf);
         }
     }
     finish_record(buf, start)
 }
 
-/// Decodes the body of a configuration entry: voters, learners, outgoing voters.
+/// Decodes the body of a configuration entry: voters, learners, outgoing voters, and (unless it
+/// was written before configurations carried them) the members' addresses.
 fn decode_membership(index: Index, mut body: &[u8]) -> Result<Membership, String> {
     let mut lists: [Vec<NodeId>; 3] = Default::default();
     for list in &mut lists {
@@ -94,6 +145,13 @@ fn decode_membership(index: Index, mut body: &[u8]) -> Result<Membership, String
         );
         body = &body[4 + 8 * count..];
     }
+    let mut addresses = BTreeMap::new();
+    if !body.is_empty() {
+        let (decoded, len) =
+            decode_addresses(body).map_err(|e| format!("configuration entry {index}: {e}"))?;
+        addresses = decoded;
+        body = &body[len..];
+    }
     if !body.is_empty() {
         return Err(format!(
             "configuration entry {index} has {} trailing bytes",
@@ -101,12 +159,18 @@ fn decode_membership(index: Index, mut body: &[u8]) -> Result<Membership, String
         ));
     }
     let [voters, learners, outgoing] = lists;
-    Ok(Membership {
+    let m = Membership {
         voters,
         learners,
         outgoing,
-        addresses: Default::default(),
-    })
+        addresses,
+    };
+    if let Some(id) = m.stray_address() {
+        return Err(format!(
+            "configuration entry {index} has an address for node {id}, which is not a member"
+        ));
+    }
+    Ok(m)
 }
 
 /// Appends `payload` as one record to `buf` and returns the record's length.
@@ -307,6 +371,22 @@ mod tests {
                 }),
             ),
             entry(5, 7, Payload::Config(Membership::new(&[1, 2, 4]))),
+            entry(
+                6,
+                8,
+                Payload::Config(Membership {
+                    voters: vec![1, 2, 4],
+                    learners: vec![9],
+                    outgoing: vec![1, 2, 3],
+                    addresses: [
+                        (1, "é".repeat(127)),
+                        (3, "n3:7003".to_string()),
+                        (9, "a".repeat(255)),
+                    ]
+                    .into_iter()
+                    .collect(),
+                }),
+            ),
         ];
         let mut buf = Vec::new();
         for e in &entries {
@@ -356,6 +436,88 @@ mod tests {
         }
         .to_string();
         assert_eq!(text, "torn record (len 20, needs 2 more bytes)");
+    }
+
+    /// The payload of configuration entry 4 of `body` (what follows the kind).
+    fn config_payload(body: &[u8]) -> Vec<u8> {
+        let mut payload = 4u64.to_le_bytes().to_vec();
+        payload.extend_from_slice(&2u64.to_le_bytes());
+        payload.push(KIND_CONFIG);
+        payload.extend_from_slice(body);
+        payload
+    }
+
+    /// The three lists of voters [1, 2], no learners, not joint.
+    fn lists() -> Vec<u8> {
+        let mut body = 2u32.to_le_bytes().to_vec();
+        body.extend_from_slice(&1u64.to_le_bytes());
+        body.extend_from_slice(&2u64.to_le_bytes());
+        body.extend_from_slice(&[0; 8]);
+        body
+    }
+
+    /// An addresses section of `(id, address bytes)`.
+    fn section(addresses: &[(NodeId, &[u8])]) -> Vec<u8> {
+        let mut body = (addresses.len() as u32).to_le_bytes().to_vec();
+        for (id, a) in addresses {
+            body.extend_from_slice(&id.to_le_bytes());
+            body.extend_from_slice(&(a.len() as u16).to_le_bytes());
+            body.extend_from_slice(a);
+        }
+        body
+    }
+
+    #[test]
+    fn a_configuration_entry_without_addresses_still_decodes() {
+        let old = decode_entry(&config_payload(&lists())).unwrap();
+        assert_eq!(old.payload, Payload::Config(Membership::new(&[1, 2])));
+        let mut body = lists();
+        body.extend(section(&[(2, b"h2:1")]));
+        let Payload::Config(m) = decode_entry(&config_payload(&body)).unwrap().payload else {
+            panic!("a configuration");
+        };
+        assert_eq!(m.address(2), Some("h2:1"));
+        assert_eq!(m.address(1), None);
+    }
+
+    #[test]
+    fn a_bad_addresses_section_is_an_error_naming_the_entry() {
+        let good = [lists(), section(&[(1, b"h1:1"), (2, b"h2:2")])].concat();
+        assert!(decode_entry(&config_payload(&good)).is_ok());
+        // Cut anywhere inside the addresses section (but not right after the lists: that is
+        // the old format).
+        for cut in lists().len() + 1..good.len() {
+            let err = decode_entry(&config_payload(&good[..cut])).unwrap_err();
+            assert!(
+                err.contains("configuration entry 4") && err.contains("truncated"),
+                "cut at {cut}: {err}"
+            );
+        }
+        let cases: [(Vec<u8>, &str); 4] = [
+            ([good.clone(), vec![0]].concat(), "1 trailing bytes"),
+            (
+                [lists(), section(&[(1, &[0xff, 0xfe])])].concat(),
+                "not UTF-8",
+            ),
+            (
+                [lists(), section(&[(3, b"h3:3")])].concat(),
+                "node 3, which is not a member",
+            ),
+            (
+                [lists(), section(&[(1, b"a"), (1, b"b")])].concat(),
+                "two addresses",
+            ),
+        ];
+        for (body, why) in cases {
+            let err = decode_entry(&config_payload(&body)).unwrap_err();
+            assert!(err.contains("configuration entry 4"), "{err}");
+            assert!(err.contains(why), "{why}: {err}");
+        }
+        // A count far beyond the bytes is truncation, not an allocation.
+        let huge = [lists(), u32::MAX.to_le_bytes().to_vec()].concat();
+        assert!(decode_entry(&config_payload(&huge))
+            .unwrap_err()
+            .contains("truncated"));
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! The snapshot file: the state machine as of some log index, replacing the log up to there.
 //!
-//! Layout of `<dir>/snapshot` (format 3), little-endian:
+//! Layout of `<dir>/snapshot` (format 4), little-endian:
 //!
 //! ```text
-//! [8  magic "rtsnap-3"]
+//! [8  magic "rtsnap-4"]
 //! [u64 last_index][u64 last_term]
 //! [u32 voter count][u64 voter id] x count
 //! [u32 learner count][u64 learner id] x count
 //! [u32 outgoing voter count][u64 outgoing voter id] x count     (C_old of a joint configuration)
+//! [u32 address count]([u64 id][u16 len][len bytes of UTF-8]) x count     (members only)
 //! [u64 data_len][data ...]
 //! [u32 crc32 of everything after the magic]
 //! ```
 //!
+//! Format 3 (`rtsnap-3`) has no addresses section, and is still read (a configuration without
+//! addresses): it was written before configurations carried them.
 //! Format 2 (`rtsnap02`) has the voters' list only, and is still read (no learners, not joint):
 //! it was written before membership changes existed, so it could not hold either.
 //! The file image is also what a leader sends in InstallSnapshot chunks, so a follower can check
@@ -43,16 +46,20 @@ use std::sync::{Mutex, MutexGuard};
 use super::durability::{Durability, SyncKind};
 use super::error::{Error, Result};
 use super::fs::{read_if_exists, remove_if_exists, rename_durable, write_synced};
+use super::record::{addresses_len, decode_addresses, encode_addresses};
 use crate::types::{Index, NodeId, SnapshotMeta, Term};
 
 pub(crate) const FILE_NAME: &str = "snapshot";
 pub(crate) const TMP_NAME: &str = "snapshot.tmp";
 pub(crate) const INCOMING_NAME: &str = "snapshot.incoming";
 
-/// Identifies the file and its format version; a future format gets a new magic. Not
-/// `rtsnap03`: that is one bit away from the older formats' magics, and a flipped bit must read
-/// as damage, never as an older format.
-const MAGIC: &[u8; 8] = b"rtsnap-3";
+/// Identifies the file and its format version; a future format gets a new magic, at least two
+/// bits away from every older one (a test checks): a flipped bit must read as damage, never as
+/// an older format. Hence not `rtsnap03`, one bit away from `rtsnap02` and `rtsnap01`.
+const MAGIC: &[u8; 8] = b"rtsnap-4";
+
+/// Format 3: voters, learners and outgoing voters, no addresses. Still read.
+const MAGIC_V3: &[u8; 8] = b"rtsnap-3";
 
 /// Format 2: voters only. Still read.
 const MAGIC_V2: &[u8; 8] = b"rtsnap02";
@@ -102,7 +109,11 @@ impl Snapshot {
     pub fn new(meta: SnapshotMeta, data: &[u8]) -> Snapshot {
         let lists = [&meta.voters, &meta.learners, &meta.outgoing];
         let ids: usize = lists.iter().map(|l| l.len()).sum();
-        let data_at = FIXED_LEN + 8 * ids + 4 * (lists.len() - 1) + DATA_LEN_LEN;
+        let data_at = FIXED_LEN
+            + 8 * ids
+            + 4 * (lists.len() - 1)
+            + addresses_len(&meta.addresses)
+            + DATA_LEN_LEN;
         let mut image = Vec::with_capacity(data_at + data.len() + CRC_LEN);
         image.extend_from_slice(MAGIC);
         image.extend_from_slice(&meta.last_index.to_le_bytes());
@@ -114,6 +125,7 @@ impl Snapshot {
                 image.extend_from_slice(&id.to_le_bytes());
             }
         }
+        encode_addresses(&meta.addresses, &mut image);
         debug_assert_eq!(image.len() + DATA_LEN_LEN, data_at);
         image.extend_from_slice(&(data.len() as u64).to_le_bytes());
         image.extend_from_slice(data);
@@ -181,10 +193,12 @@ fn parse(image: &[u8]) -> std::result::Result<(SnapshotMeta, usize), Invalid> {
     if image.starts_with(MAGIC_V1) {
         return Err(Invalid::OldFormat);
     }
-    let lists = match () {
-        _ if image.starts_with(MAGIC) => 3,
-        _ if image.starts_with(MAGIC_V2) => 1,
-        _ => 0,
+    // How many member lists, and whether an addresses section follows them.
+    let (lists, with_addresses) = match () {
+        _ if image.starts_with(MAGIC) => (3, true),
+        _ if image.starts_with(MAGIC_V3) => (3, false),
+        _ if image.starts_with(MAGIC_V2) => (1, false),
+        _ => (0, false),
     };
     if image.len() < FIXED_LEN + DATA_LEN_LEN + CRC_LEN || lists == 0 {
         return Err(bad(0, "not a riptide snapshot (short, or bad magic)"));
@@ -213,6 +227,14 @@ fn parse(image: &[u8]) -> std::result::Result<(SnapshotMeta, usize), Invalid> {
         list.extend((0..count).map(|i| u64_at(at + 4 + 8 * i)));
         at = end;
     }
+    let (mut addresses, addresses_at) = (Default::default(), at);
+    if with_addresses {
+        // The lists left room for the data length field before the checksum.
+        let section = &image[at..crc_at - DATA_LEN_LEN];
+        let (decoded, len) = decode_addresses(section).map_err(|e| bad(at, e))?;
+        addresses = decoded;
+        at += len;
+    }
     let data_at = at + DATA_LEN_LEN;
     let data_len = u64_at(at);
     if data_len != (crc_at - data_at) as u64 {
@@ -239,8 +261,14 @@ fn parse(image: &[u8]) -> std::result::Result<(SnapshotMeta, usize), Invalid> {
         voters,
         learners,
         outgoing,
-        addresses: Default::default(),
+        addresses,
     };
+    if let Some(id) = meta.membership().stray_address() {
+        return Err(bad(
+            addresses_at,
+            format!("the snapshot has an address for node {id}, which is not a member"),
+        ));
+    }
     Ok((meta, data_at))
 }
 
@@ -342,7 +370,8 @@ pub(crate) fn read_head(dir: &Path) -> Result<Option<((Index, Term), u64)>> {
     let len = file.metadata().map_err(Error::io("stat", &path))?.len();
     let mut head = [0u8; 24];
     let read = file.read_exact(&mut head);
-    if read.is_err() || (&head[..8] != MAGIC && &head[..8] != MAGIC_V2) {
+    let known = [MAGIC, MAGIC_V3, MAGIC_V2].iter().any(|m| &head[..8] == *m);
+    if read.is_err() || !known {
         return Err(Error::Corrupt {
             file: path,
             offset: 0,
@@ -405,6 +434,127 @@ mod tests {
         let crc = crc32fast::hash(&image[8..]);
         image.extend_from_slice(&crc.to_le_bytes());
         image
+    }
+
+    /// A format-3 image (`rtsnap-3`: voters, learners, outgoing voters, no addresses), as
+    /// riptide wrote before configurations carried addresses.
+    fn format_3_image(meta: &SnapshotMeta, data: &[u8]) -> Vec<u8> {
+        let mut image = MAGIC_V3.to_vec();
+        image.extend_from_slice(&meta.last_index.to_le_bytes());
+        image.extend_from_slice(&meta.last_term.to_le_bytes());
+        for list in [&meta.voters, &meta.learners, &meta.outgoing] {
+            image.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            for id in list {
+                image.extend_from_slice(&id.to_le_bytes());
+            }
+        }
+        image.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        image.extend_from_slice(data);
+        let crc = crc32fast::hash(&image[8..]);
+        image.extend_from_slice(&crc.to_le_bytes());
+        image
+    }
+
+    #[test]
+    fn a_format_3_file_is_still_read_as_a_configuration_without_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = meta(12, 3, &[1, 2, 5]);
+        m.learners = vec![7];
+        m.outgoing = vec![1, 2, 3];
+        let image = format_3_image(&m, b"v3 state");
+        std::fs::write(dir.path().join(FILE_NAME), &image).unwrap();
+        let loaded = load(dir.path()).unwrap().unwrap();
+        assert_eq!(loaded.meta, m);
+        assert!(loaded.meta.addresses.is_empty());
+        assert_eq!(loaded.data(), b"v3 state");
+        assert_eq!(
+            read_head(dir.path()).unwrap(),
+            Some(((12, 3), image.len() as u64))
+        );
+        // The same metadata written today is format 4, and another image.
+        let now = Snapshot::new(m, b"v3 state");
+        assert_eq!(&now.image()[..8], b"rtsnap-4");
+        assert_ne!(now.image(), &image[..]);
+    }
+
+    fn with_addresses(m: &mut SnapshotMeta, addresses: &[(NodeId, &str)]) {
+        m.addresses = addresses
+            .iter()
+            .map(|&(id, a)| (id, a.to_string()))
+            .collect();
+    }
+
+    #[test]
+    fn a_format_4_snapshot_round_trips_its_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = meta(30, 6, &[1, 2, 5]);
+        m.learners = vec![7];
+        m.outgoing = vec![1, 2, 3];
+        with_addresses(
+            &mut m,
+            &[(1, "h1:7001"), (3, "h3:7003"), (7, &"x".repeat(255))],
+        );
+        let snap = Snapshot::new(m.clone(), b"with addresses");
+        write_snapshot_file(dir.path(), &snap).unwrap();
+        let loaded = load(dir.path()).unwrap().unwrap();
+        assert_eq!(loaded.meta, m);
+        assert_eq!(loaded.meta.membership().address(3), Some("h3:7003"));
+        assert_eq!(loaded.data(), b"with addresses");
+        assert_eq!(
+            read_head(dir.path()).unwrap(),
+            Some(((30, 6), snap.image().len() as u64))
+        );
+    }
+
+    #[test]
+    fn a_bad_addresses_section_is_refused_without_panicking() {
+        let mut m = meta(5, 1, &[1, 2]);
+        with_addresses(&mut m, &[(1, "h1:1"), (2, "h2:2")]);
+        let good = Snapshot::new(m, b"state").into_image();
+        // The addresses section starts after the three lists; recompute the checksum of each
+        // damaged image so that only the section is wrong.
+        let section = FIXED_LEN + 16 + 8;
+        let reseal = |mut image: Vec<u8>| {
+            let crc_at = image.len() - CRC_LEN;
+            let crc = crc32fast::hash(&image[8..crc_at]);
+            image[crc_at..].copy_from_slice(&crc.to_le_bytes());
+            image
+        };
+        let mut huge = good.clone();
+        huge[section..section + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut not_utf8 = good.clone();
+        // The first address's bytes follow its count, id and length.
+        not_utf8[section + 4 + 10] = 0xff;
+        let mut stranger = good.clone();
+        stranger[section + 4..section + 12].copy_from_slice(&9u64.to_le_bytes());
+        let cases = [
+            (huge, "truncated"),
+            (not_utf8, "not UTF-8"),
+            (stranger, "node 9, which is not a member"),
+        ];
+        for (image, why) in cases {
+            let err = Snapshot::from_image(reseal(image), Path::new("x")).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+            assert!(err.to_string().contains(why), "{why}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_magic_is_at_least_two_bits_from_every_older_one() {
+        let bits = |a: &[u8; 8], b: &[u8; 8]| -> u32 {
+            a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+        };
+        let all = [MAGIC, MAGIC_V3, MAGIC_V2, MAGIC_V1];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                let d = bits(a, b);
+                // rtsnap02 and rtsnap01 predate the rule; every newer magic keeps it.
+                if i < 2 {
+                    assert!(d >= 2, "{:?} and {:?} are {d} bit apart", a, b);
+                }
+            }
+        }
+        assert_eq!(bits(MAGIC, MAGIC_V3), 3);
     }
 
     #[test]
@@ -475,8 +625,8 @@ mod tests {
         let err = Snapshot::from_image(huge_count, Path::new("x")).unwrap_err();
         assert!(err.to_string().contains("voters do not fit"), "{err}");
         let mut huge_data = good.clone();
-        // Two voters, then the (empty) learner and outgoing lists' counts.
-        let at = FIXED_LEN + 16 + 8;
+        // Two voters, then the (empty) learner and outgoing lists' and addresses' counts.
+        let at = FIXED_LEN + 16 + 12;
         huge_data[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
         let err = Snapshot::from_image(huge_data, Path::new("x")).unwrap_err();
         assert!(err.to_string().contains("bytes of data"), "{err}");
