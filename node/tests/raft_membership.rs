@@ -453,3 +453,39 @@ fn the_configuration_survives_restarts_and_snapshots() {
     assert_eq!(c.leaders(), vec![1]);
     c.assert_safe();
 }
+
+#[test]
+fn a_change_that_would_leave_no_reachable_quorum_is_refused_and_a_silent_learner_is_not_promoted() {
+    let mut c = three_with_spares(|config| {
+        config.pre_vote = true;
+        config.check_quorum = true;
+    });
+    c.isolate(3);
+    // Two check-quorum rounds (election timeouts) in which the leader hears 2 but not 3.
+    for _ in 0..70 {
+        c.tick(1, 1);
+        c.tick(2, 1);
+        c.run(1);
+    }
+    assert_eq!(c.leaders(), vec![1]);
+    // Removing 2 would leave C_new = {1, 3}, of which only the leader is reachable.
+    let refused = c.raft_mut(1).propose_change(ConfChange::Remove(2));
+    assert!(
+        matches!(&refused, Err(ChangeError::NoReachableQuorum { voters, reachable })
+            if voters == &vec![1, 3] && reachable == &vec![1]),
+        "{refused:?}"
+    );
+    // A learner that never answers (4 is cut off) cannot be promoted, however short the log.
+    c.raft_mut(1)
+        .propose_change(ConfChange::AddLearner(4))
+        .unwrap();
+    c.isolate(4);
+    c.run(3);
+    assert_eq!(
+        c.raft_mut(1).propose_change(ConfChange::Promote(4)),
+        Err(ChangeError::Silent(4))
+    );
+    // Removing the unreachable 3 keeps a reachable majority: {1, 2}.
+    c.raft_mut(1).propose_change(ConfChange::Remove(3)).unwrap();
+    c.assert_safe();
+}

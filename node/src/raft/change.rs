@@ -41,6 +41,13 @@ pub enum ChangeError {
     NoVoters,
     #[error("learner {id} is {behind} entries behind the leader (at most {bound} to be promoted)")]
     LearnerBehind { id: NodeId, behind: u64, bound: u64 },
+    #[error("learner {0} has not answered the leader yet (is it running, started with --join and the current members as --peer?)")]
+    Silent(NodeId),
+    #[error("the new configuration's voters {voters:?} would leave only {reachable:?} reachable from the leader, not a majority: bring the missing nodes back first")]
+    NoReachableQuorum {
+        voters: Vec<NodeId>,
+        reachable: Vec<NodeId>,
+    },
     /// The address is empty, longer than [`MAX_ADDRESS_BYTES`], or holds whitespace or control
     /// characters. The core checks only this much: it never parses an address.
     #[error(
@@ -124,6 +131,9 @@ impl Raft {
         // A removed voter stays a member (outgoing) through the joint phase, and keeps its
         // address until C_new.
         entry.retain_member_addresses();
+        if entry.voters != old.voters {
+            self.check_reachable_quorum(&entry)?;
+        }
         let index = self.append_config(entry);
         tracing::info!(index, ?change, ?address, membership = %self.membership(), "membership change proposed");
         Ok(index)
@@ -190,8 +200,10 @@ impl Raft {
         })
     }
 
-    /// A learner may be promoted only within `promote_lag_entries` of the leader's last index.
+    /// A learner may be promoted only once it has answered the leader, and within
+    /// `promote_lag_entries` of the leader's last index.
     fn check_caught_up(&self, id: NodeId) -> Result<(), ChangeError> {
+        self.check_answered(id)?;
         let last = self.log.last_index();
         let matched = self.match_index_of(id).unwrap_or(0);
         let behind = last.saturating_sub(matched);

@@ -63,6 +63,7 @@ pub mod node;
 pub mod progress;
 pub mod read_index;
 pub mod ready;
+mod reconfig;
 pub mod replication;
 pub mod snapshot;
 pub mod transfer;

@@ -93,6 +93,10 @@ pub struct Progress {
     pub inflight: Inflight,
     /// Heard from the follower since the last check-quorum round.
     pub recent_active: bool,
+    /// Heard from it during the round before (`recent_active` when that round ended): with
+    /// `recent_active`, "heard from it within the last one or two election timeouts", which a
+    /// membership change asks ([`super::reconfig`]) at any moment, also just after a round.
+    pub active_last_round: bool,
     /// The highest read round the follower has echoed in this term.
     pub acked_round: u64,
     /// In `Snapshot`: the transfer in progress.
@@ -115,6 +119,7 @@ impl Progress {
             probe_sent: false,
             inflight: Inflight::default(),
             recent_active: true,
+            active_last_round: true,
             acked_round: 0,
             transfer: None,
             match_round: 0,

@@ -329,6 +329,7 @@ impl Raft {
         });
         if let RoleState::Leader(leader) = &mut self.role {
             for progress in leader.progress.values_mut() {
+                progress.active_last_round = progress.recent_active;
                 progress.recent_active = false;
             }
         }

@@ -120,6 +120,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
                         | ChangeError::NotReady
                         | ChangeError::Transferring
                         | ChangeError::LearnerBehind { .. }
+                        | ChangeError::Silent(_)
+                        | ChangeError::NoReachableQuorum { .. }
                 );
                 Err(refused(other.to_string(), retry))
             }
