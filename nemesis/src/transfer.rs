@@ -40,9 +40,6 @@ impl Nemesis {
             ),
         };
         event.nodes = from.into_iter().chain(to).collect();
-        if let Some(reason) = &reason {
-            event.add_note(reason);
-        }
         event.transfer = Some(Transfer {
             from,
             to,
