@@ -38,6 +38,7 @@ pub enum FaultName {
     PowerCut,
     Corrupt,
     Restart,
+    TransferLeader,
     /// [`Nemesis::heal_all`] undoing what was still in place at the end.
     Heal,
 }
@@ -52,8 +53,35 @@ impl From<Family> for FaultName {
             Family::PowerCut => FaultName::PowerCut,
             Family::Corrupt => FaultName::Corrupt,
             Family::Restart => FaultName::Restart,
+            Family::TransferLeader => FaultName::TransferLeader,
         }
     }
+}
+
+/// What came of a leadership transfer: the op's `outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransferOutcome {
+    /// The target leads now.
+    Done,
+    /// Definitely not done: the leader refused, or gave up when the target did not take over.
+    Refused,
+    /// May or may not have happened (the answer was lost, the leader stepped down meanwhile).
+    Unknown,
+    /// No leader was known when the fault started: nothing was asked.
+    NoLeader,
+}
+
+/// A transfer-leader start, as recorded: `from` is null if no leader was known (and `to` then
+/// too: nothing was asked).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Transfer {
+    pub from: Option<NodeId>,
+    pub to: Option<NodeId>,
+    pub outcome: TransferOutcome,
+    /// Why it was refused or is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One start or stop, as recorded in the history: the op is
@@ -98,6 +126,10 @@ pub struct NemesisEvent {
     /// done (file, offset, bits); at a stop, node → why it refused to start, if it did.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub disks: BTreeMap<NodeId, serde_json::Value>,
+    /// For a transfer-leader start: who led, who was asked to take over, and what came of it
+    /// (`"from"`, `"to"`, `"outcome"`, `"reason"` in the value).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<Transfer>,
     /// Anything else worth knowing, e.g. that no leader was known and a random node stood in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -121,6 +153,7 @@ impl NemesisEvent {
             probability: None,
             cut: None,
             disks: BTreeMap::new(),
+            transfer: None,
             note: None,
             error: None,
         }
@@ -162,6 +195,8 @@ impl NemesisEvent {
                 event.nodes = nodes.clone();
                 event.probability = Some(*probability);
             }
+            // Who leads, and so who takes over, is known only when it starts.
+            Plan::TransferLeader { .. } => {}
         }
         event
     }

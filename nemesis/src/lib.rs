@@ -2,7 +2,7 @@
 //!
 //! A Jepsen-style test is only as good as its nemesis: the part that breaks things while clients
 //! work, so the checker can see whether the system under test kept its promises. This crate breaks
-//! a riptide cluster in six ways and records every break:
+//! a riptide cluster in eight ways and records every break:
 //!
 //! | fault | how | what the nodes see |
 //! |---|---|---|
@@ -12,6 +12,8 @@
 //! | `loss` | iptables `statistic` match, random drops | a bad network: retransmissions, slow links, occasional timeouts |
 //! | `power-cut` | `SIGKILL`, then the disk (riptide-faultfs) drops what was not fsynced; restart later | a power failure: unsynced writes, creates and renames gone |
 //! | `corrupt` | `SIGKILL`, flip bits in or truncate one synced file of the data dir; restart later | bit rot: the node must repair safely or refuse to start |
+//! | `restart` | `SIGKILL`, and start again at once on the same data dir | a crash a supervisor restarts: back within milliseconds, often mid-election |
+//! | `transfer-leader` | ask the leader (admin request) to hand leadership to another node, drawn at random | a planned leadership change: the old leader steps down, the target campaigns at once |
 //!
 //! # The parts, one module each
 //!
@@ -116,10 +118,11 @@ pub mod waits;
 
 pub use disk::{CutMode, Damage, DamageKind, Disks, PlainDisks};
 pub use error::{Error, Result};
+pub use event::{Transfer, TransferOutcome};
 pub use firewall::{Firewall, Rule, RuleKind};
 pub use nemesis::{
     ClusterView, FaultName, Nemesis, NemesisConfig, NemesisEvent, NoLeader, Phase, Shutdown,
-    DEFAULT_INTERVAL,
+    TransferAnswer, DEFAULT_INTERVAL,
 };
 pub use partition::{Grudge, Partition, PartitionKind};
 pub use sandbox::{Sandbox, SandboxMode};

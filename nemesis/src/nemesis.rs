@@ -11,7 +11,8 @@
 //!
 //! The leader, for `kill:leader`, `pause:leader`, `isolate-leader`, comes from a [`ClusterView`]
 //! that the runner implements with the node's status request (this crate does not speak the node
-//! protocol).
+//! protocol); so does the leadership transfer of `transfer-leader`
+//! ([`ClusterView::transfer_leader`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -36,6 +37,14 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 pub trait ClusterView: Send + Sync {
     /// The node that currently leads, if any is known (asked through the status request).
     fn leader(&self) -> Option<NodeId>;
+
+    /// Asks the cluster to hand leadership to `to` and waits for the outcome (for
+    /// `transfer-leader`). The default refuses: a view that only knows the leader cannot.
+    fn transfer_leader(&self, to: NodeId) -> TransferAnswer {
+        TransferAnswer::Refused(format!(
+            "this cluster view cannot transfer leadership (to node {to})"
+        ))
+    }
 }
 
 /// A view that never knows the leader: leader targets fall back to a random node.
@@ -130,6 +139,9 @@ struct State {
 
 #[path = "disk_faults.rs"]
 mod disk_faults;
+#[path = "transfer.rs"]
+mod transfer;
+pub use transfer::TransferAnswer;
 
 /// How many times the overlapping loop redraws a plan whose class is already in place before it
 /// gives up for this turn (and stops the oldest fault instead). The draws stay a pure function of
@@ -327,14 +339,17 @@ impl Nemesis {
     /// half partition stays.
     pub fn start(&self, plan: Plan) -> Result<NemesisEvent> {
         let mut state = self.lock();
-        let clash = state.active.iter().find(|a| {
-            !self.config.overlap || a.plan.family().needs_network() == plan.family().needs_network()
-        });
-        if let Some(active) = clash {
-            return Err(Error::FaultActive {
-                new: plan.family().to_string(),
-                active: active.plan.family().to_string(),
-            });
+        self.check_clash(&state, &plan)?;
+        if let Plan::TransferLeader { draw } = plan {
+            // The transfer takes up to the client's timeout: not under the lock, which the
+            // progress bar takes to show the fault in place. Only this thread starts faults.
+            drop(state);
+            let mut event = NemesisEvent::describe(&plan, Phase::Start);
+            self.transfer_leader(draw, &mut event);
+            tracing::info!(value = %event.value(), "nemesis start");
+            let done = BTreeMap::new();
+            self.lock().active.push(Active { plan, done });
+            return Ok(event);
         }
         let mut event = NemesisEvent::describe(&plan, Phase::Start);
         let mut done = BTreeMap::new();
@@ -365,6 +380,8 @@ impl Nemesis {
                 self.corrupt_disks(&mut state.damaged, nodes, *seed, &mut event, &mut done)?;
                 event.pids = done.clone();
             }
+            // Started above, without the lock; this arm is only for completeness.
+            Plan::TransferLeader { draw } => self.transfer_leader(*draw, &mut event),
             Plan::Partition(_) | Plan::Loss { .. } => {
                 let firewall = self.firewall_for(&plan)?;
                 match firewall.apply(&plan.rules()) {
@@ -381,6 +398,21 @@ impl Nemesis {
         tracing::info!(value = %event.value(), "nemesis start");
         state.active.push(Active { plan, done });
         Ok(event)
+    }
+
+    /// Refuses a start while a fault of the same class (or, without overlap, any fault) is in
+    /// place.
+    fn check_clash(&self, state: &State, plan: &Plan) -> Result<()> {
+        let clash = state.active.iter().find(|a| {
+            !self.config.overlap || a.plan.family().needs_network() == plan.family().needs_network()
+        });
+        match clash {
+            Some(active) => Err(Error::FaultActive {
+                new: plan.family().to_string(),
+                active: active.plan.family().to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// A restart's start: each node SIGKILLed and started again at once, on the same data dir.
@@ -440,8 +472,8 @@ impl Nemesis {
                     event.disks = self.refusals(&ids);
                 }
             }
-            // Restarted at its start: nothing is left to undo.
-            Plan::Restart { .. } => {}
+            // Restarted at its start, or leadership moved: nothing is left to undo.
+            Plan::Restart { .. } | Plan::TransferLeader { .. } => {}
             Plan::Partition(_) | Plan::Loss { .. } => {
                 match self.firewall.as_ref().map(Firewall::heal) {
                     Some(Ok(command)) => event.rules = vec![command],

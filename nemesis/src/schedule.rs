@@ -61,6 +61,23 @@ pub enum Plan {
         nodes: Vec<NodeId>,
         seed: u64,
     },
+    /// Ask the leader to hand leadership to another node: the one `draw` picks among the others
+    /// when the fault starts ([`transfer_target`]). Nothing to undo at the stop.
+    TransferLeader { draw: u64 },
+}
+
+/// The node a transfer-leader plan hands leadership to: `draw` modulo the number of candidates,
+/// the sorted `nodes` other than `leader`. `None` if there is no other node.
+pub fn transfer_target(draw: u64, leader: NodeId, nodes: &[NodeId]) -> Option<NodeId> {
+    let mut candidates: Vec<NodeId> = nodes.iter().copied().filter(|&n| n != leader).collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    if candidates.is_empty() {
+        return None;
+    }
+    candidates
+        .get((draw % candidates.len() as u64) as usize)
+        .copied()
 }
 
 impl Plan {
@@ -74,6 +91,7 @@ impl Plan {
             Plan::Loss { .. } => Family::Loss,
             Plan::PowerCut { .. } => Family::PowerCut,
             Plan::Corrupt { .. } => Family::Corrupt,
+            Plan::TransferLeader { .. } => Family::TransferLeader,
         }
     }
 
@@ -85,7 +103,7 @@ impl Plan {
             | Plan::Pause { nodes, .. }
             | Plan::PowerCut { nodes, .. }
             | Plan::Corrupt { nodes, .. } => nodes,
-            Plan::Partition(_) | Plan::Loss { .. } => &[],
+            Plan::Partition(_) | Plan::Loss { .. } | Plan::TransferLeader { .. } => &[],
         }
     }
 
@@ -99,6 +117,8 @@ impl Plan {
             | Plan::PowerCut { target, .. }
             | Plan::Corrupt { target, .. } => *target == Target::Leader,
             Plan::Partition(p) => p.kind == PartitionKind::IsolateLeader,
+            // Asks the leader itself when it starts; there is no stand-in to replace.
+            Plan::TransferLeader { .. } => false,
         }
     }
 
@@ -145,6 +165,7 @@ impl Plan {
                 seed,
             },
             Plan::Partition(p) => Plan::Partition(partition::isolate(p.kind, leader, nodes)),
+            plan @ Plan::TransferLeader { .. } => plan,
         }
     }
 
@@ -159,7 +180,8 @@ impl Plan {
             | Plan::Restart { .. }
             | Plan::Pause { .. }
             | Plan::PowerCut { .. }
-            | Plan::Corrupt { .. } => Vec::new(),
+            | Plan::Corrupt { .. }
+            | Plan::TransferLeader { .. } => Vec::new(),
         }
     }
 }
@@ -198,7 +220,7 @@ impl Schedule {
                 | FaultSpec::Restart(_) => 1,
                 // A minority must be damaged while a majority keeps good disks.
                 FaultSpec::Corrupt(_) => 3,
-                FaultSpec::Loss(_) => 2,
+                FaultSpec::Loss(_) | FaultSpec::TransferLeader => 2,
                 FaultSpec::Partition(Some(kind)) => kind.min_nodes(),
                 FaultSpec::Partition(None) => PartitionKind::ALL
                     .iter()
@@ -280,6 +302,9 @@ impl Schedule {
             }
             FaultSpec::PowerCut(target) => self.power_cut(target),
             FaultSpec::Corrupt(target) => self.corrupt(target),
+            FaultSpec::TransferLeader => Plan::TransferLeader {
+                draw: self.rng.gen(),
+            },
         };
         Some(plan)
     }
@@ -576,6 +601,44 @@ mod tests {
             unreachable!()
         };
         assert_eq!(nodes, vec![3]);
+    }
+
+    #[test]
+    fn transfer_leader_draws_are_seeded_and_map_onto_the_other_nodes() {
+        let draws = |seed: u64| -> Vec<u64> {
+            schedule(seed, "transfer-leader", 3)
+                .take(50)
+                .map(|p| match p {
+                    Plan::TransferLeader { draw } => draw,
+                    other => panic!("not in the spec: {other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(draws(1), draws(1));
+        assert_ne!(draws(1), draws(2));
+        let plans: Vec<Plan> = schedule(6, "kill,transfer-leader", 5).take(100).collect();
+        assert_eq!(
+            plans,
+            schedule(6, "kill,transfer-leader", 5)
+                .take(100)
+                .collect::<Vec<_>>()
+        );
+        assert!(plans.iter().any(|p| p.family() == Family::TransferLeader));
+        assert!(plans.iter().any(|p| p.family() == Family::Kill));
+        let nodes = [3, 1, 2];
+        let mut hit = std::collections::BTreeSet::new();
+        for draw in draws(1) {
+            let to = transfer_target(draw, 2, &nodes).unwrap();
+            assert!(to == 1 || to == 3, "{to}");
+            hit.insert(to);
+        }
+        assert_eq!(hit.len(), 2, "both other nodes are drawn: {hit:?}");
+        assert_eq!(transfer_target(0, 2, &nodes), Some(1));
+        assert_eq!(transfer_target(1, 2, &nodes), Some(3));
+        assert_eq!(transfer_target(7, 1, &[1]), None);
+        assert!(Schedule::new(1, &"transfer-leader".parse().unwrap(), &[1]).is_err());
+        let plan = Plan::TransferLeader { draw: 5 };
+        assert!(!plan.needs_leader() && plan.rules().is_empty() && plan.stopped_nodes().is_empty());
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! | `power-cut` / `power-cut:TARGET` | SIGKILL nodes and drop what their disks had not synced (FUSE, `riptide-faultfs`); restart them at the next stop |
 //! | `corrupt` / `corrupt:TARGET` | SIGKILL nodes, flip bits in or truncate one synced file of their data dir, restart them at the next stop (at most a minority of disks per run; TARGET one, minority, leader or random) |
 //! | `restart` / `restart:TARGET` | SIGKILL nodes and start them again at once on the same data dir (a crash a supervisor restarts: the node is back within milliseconds, often in the middle of the election its death caused) |
-//! | `all` | `kill,pause,partition,loss,power-cut,corrupt,restart` (without `power-cut` where FUSE is not available) |
+//! | `transfer-leader` | ask the leader to hand leadership to another node, drawn at random (no option; nothing to undo at the stop) |
+//! | `all` | `kill,pause,partition,loss,power-cut,corrupt,restart` (without `power-cut` where FUSE is not available; `transfer-leader` is not part of it) |
 //! | `none` | no faults |
 //!
 //! TARGET is one of `one`, `minority`, `majority`, `all`, `leader`, `random`; without one, each
@@ -110,10 +111,13 @@ pub enum Family {
     Corrupt,
     /// SIGKILL, and start again at once (a crash that a supervisor restarts).
     Restart,
+    /// Ask the leader to hand leadership to another node (drawn at random). Not part of `all`.
+    TransferLeader,
 }
 
 impl Family {
-    /// Every family, as `all` expands.
+    /// The families `all` expands to. `transfer-leader` is left out, so that `all` (and the
+    /// default schedules drawn from it) stays what it was; see [`Family::EVERY`].
     pub const ALL: [Family; 7] = [
         Family::Kill,
         Family::Pause,
@@ -122,6 +126,18 @@ impl Family {
         Family::PowerCut,
         Family::Corrupt,
         Family::Restart,
+    ];
+
+    /// Every family, `transfer-leader` included.
+    pub const EVERY: [Family; 8] = [
+        Family::Kill,
+        Family::Pause,
+        Family::Partition,
+        Family::Loss,
+        Family::PowerCut,
+        Family::Corrupt,
+        Family::Restart,
+        Family::TransferLeader,
     ];
 
     /// The family's name on the command line and in the history.
@@ -134,6 +150,7 @@ impl Family {
             Family::PowerCut => "power-cut",
             Family::Corrupt => "corrupt",
             Family::Restart => "restart",
+            Family::TransferLeader => "transfer-leader",
         }
     }
 
@@ -142,8 +159,9 @@ impl Family {
         matches!(self, Family::Partition | Family::Loss)
     }
 
-    /// Whether the family stops node processes (and restarts them at its stop): one class of
-    /// faults for `--nemesis-overlap`, the network faults being the other.
+    /// Whether the family is of the process class for `--nemesis-overlap`, the network faults
+    /// being the other: kill, pause, power-cut, corrupt and restart, which stop node processes,
+    /// and transfer-leader, which stops none but moves leadership the way a crash does.
     pub fn stops_processes(self) -> bool {
         !self.needs_network()
     }
@@ -167,6 +185,8 @@ pub enum FaultSpec {
     PowerCut(Option<Target>),
     Corrupt(Option<Target>),
     Restart(Option<Target>),
+    /// Takes no option: the new leader is drawn among the nodes at start time.
+    TransferLeader,
 }
 
 impl FaultSpec {
@@ -180,6 +200,7 @@ impl FaultSpec {
             FaultSpec::PowerCut(_) => Family::PowerCut,
             FaultSpec::Corrupt(_) => Family::Corrupt,
             FaultSpec::Restart(_) => Family::Restart,
+            FaultSpec::TransferLeader => Family::TransferLeader,
         }
     }
 }
@@ -291,7 +312,7 @@ impl From<NemesisSpec> for String {
 
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
-                     power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], all, none; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, all, none; TARGET: one, minority, majority, all, leader, random; KIND: one, \
                      majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
 
 impl FromStr for NemesisSpec {
@@ -323,7 +344,8 @@ impl FromStr for NemesisSpec {
                 ("power-cut", _) => vec![FaultSpec::PowerCut(parse_opt(option).map_err(bad)?)],
                 ("corrupt", _) => vec![FaultSpec::Corrupt(parse_corrupt(option).map_err(bad)?)],
                 ("restart", _) => vec![FaultSpec::Restart(parse_opt(option).map_err(bad)?)],
-                ("none" | "all", Some(_)) => {
+                ("transfer-leader", None) => vec![FaultSpec::TransferLeader],
+                ("none" | "all" | "transfer-leader", Some(_)) => {
                     return Err(bad(format!("`{name}` takes no option; {VALID}")))
                 }
                 _ => return Err(bad(format!("unknown fault `{name}`; {VALID}"))),
@@ -393,9 +415,44 @@ mod tests {
             "power-cut",
             "power-cut:all,corrupt:one",
             "corrupt:leader",
+            "transfer-leader",
+            "kill,transfer-leader,partition",
         ] {
             assert_eq!(parse(text).to_string(), text);
         }
+    }
+
+    #[test]
+    fn transfer_leader_parses_takes_no_option_and_stays_out_of_all() {
+        assert_eq!(
+            parse("transfer-leader").faults(),
+            [FaultSpec::TransferLeader]
+        );
+        assert_eq!(
+            parse("transfer-leader").faults()[0].family(),
+            Family::TransferLeader
+        );
+        assert!(!parse("transfer-leader").needs_network());
+        assert!(Family::TransferLeader.stops_processes(), "process class");
+        assert!(!parse("all")
+            .faults()
+            .iter()
+            .any(|f| f.family() == Family::TransferLeader));
+        assert!(!Family::ALL.contains(&Family::TransferLeader));
+        assert!(Family::EVERY.contains(&Family::TransferLeader));
+        for text in [
+            "transfer-leader:x",
+            "transfer-leader:leader",
+            "kill,transfer-leader:",
+        ] {
+            let err = text.parse::<NemesisSpec>().unwrap_err().to_string();
+            assert!(
+                err.contains("`transfer-leader` takes no option") && !err.contains('\n'),
+                "{text}: {err}"
+            );
+        }
+        let err = "kill,smash".parse::<NemesisSpec>().unwrap_err().to_string();
+        assert!(err.contains("transfer-leader"), "{err}");
     }
 
     #[test]

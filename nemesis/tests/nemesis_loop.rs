@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::{ask_when_ready, echo_node, isolated, node_connects, track};
 use riptide_nemesis::{
-    ClusterView, FaultName, Nemesis, NemesisConfig, NemesisEvent, NoLeader, NodeState, Phase,
-    Sandbox, Shutdown, Supervisor,
+    ClusterView, FaultName, Nemesis, NemesisConfig, NemesisEvent, NoLeader, NodeState, Phase, Plan,
+    Sandbox, Shutdown, Supervisor, Target, TransferAnswer, TransferOutcome,
 };
 
 const PORT: u16 = 7300;
@@ -131,7 +131,9 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
                 }
                 FaultName::Pause => assert_eq!(start.pids, stop.pids),
                 FaultName::Heal => panic!("the loop never heals by sweep"),
-                FaultName::PowerCut | FaultName::Corrupt => panic!("not in this spec"),
+                FaultName::PowerCut | FaultName::Corrupt | FaultName::TransferLeader => {
+                    panic!("not in this spec")
+                }
             }
             // What the runner writes as the op's value.
             let value = start.value();
@@ -368,4 +370,185 @@ fn nemesis_with(sb: &Sandbox, supervisor: &Arc<Supervisor>) -> Nemesis {
         Duration::ZERO,
         Arc::new(NoLeader),
     )
+}
+
+/// A cluster view whose leader moves when asked, and that remembers what it was asked.
+#[derive(Default)]
+struct MovingLeader {
+    leader: std::sync::Mutex<Option<u64>>,
+    asked: std::sync::Mutex<Vec<u64>>,
+    refuse: bool,
+}
+
+impl ClusterView for MovingLeader {
+    fn leader(&self) -> Option<u64> {
+        *self.leader.lock().unwrap()
+    }
+
+    fn transfer_leader(&self, to: u64) -> TransferAnswer {
+        self.asked.lock().unwrap().push(to);
+        if self.refuse {
+            return TransferAnswer::Refused("transfer abandoned".into());
+        }
+        *self.leader.lock().unwrap() = Some(to);
+        TransferAnswer::Done
+    }
+}
+
+/// Ten transfer-leader starts and stops from leader 1 with `seed`: each (from, to).
+fn transfer_moves(
+    sb: &Sandbox,
+    supervisor: &Arc<Supervisor>,
+    seed: u64,
+) -> Vec<(Option<u64>, Option<u64>)> {
+    let view = Arc::new(MovingLeader::default());
+    *view.leader.lock().unwrap() = Some(1);
+    let nem = nemesis(
+        sb,
+        supervisor,
+        seed,
+        "transfer-leader",
+        Duration::ZERO,
+        view.clone(),
+    );
+    let mut moves = Vec::new();
+    for _ in 0..10 {
+        let before = view.leader();
+        let start = nem.start_next().unwrap().unwrap();
+        let t = start
+            .transfer
+            .clone()
+            .expect("a transfer start says what it did");
+        assert_eq!(
+            (t.from, t.outcome),
+            (before, TransferOutcome::Done),
+            "{start:?}"
+        );
+        let to = t.to.unwrap();
+        assert!((1..=3).contains(&to) && Some(to) != before, "{start:?}");
+        assert_eq!(view.leader(), Some(to));
+        let value = start.value();
+        assert_eq!(value["fault"], "transfer-leader");
+        assert_eq!(value["outcome"], "done");
+        assert_eq!(value["to"], to);
+        let stop = nem.stop_active().unwrap();
+        assert_eq!(
+            (stop.f, stop.fault),
+            (Phase::Stop, FaultName::TransferLeader)
+        );
+        assert!(stop.pids.is_empty() && stop.error.is_none(), "{stop:?}");
+        moves.push((t.from, t.to));
+    }
+    let asked: Vec<u64> = moves.iter().map(|m| m.1.unwrap()).collect();
+    assert_eq!(*view.asked.lock().unwrap(), asked);
+    moves
+}
+
+#[test]
+fn transfer_leader_moves_leadership_to_another_node_seeded_and_records_it() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let first = transfer_moves(sb, &supervisor, 5);
+        assert_eq!(first, transfer_moves(sb, &supervisor, 5));
+        let targets: std::collections::BTreeSet<_> = first.iter().map(|m| m.1).collect();
+        assert!(targets.len() >= 2, "leadership moved around: {targets:?}");
+
+        let nobody = Arc::new(MovingLeader::default());
+        let none = nemesis(
+            sb,
+            &supervisor,
+            5,
+            "transfer-leader",
+            Duration::ZERO,
+            nobody.clone(),
+        );
+        let t = none.start_next().unwrap().unwrap().transfer.unwrap();
+        assert_eq!(
+            (t.from, t.to, t.outcome),
+            (None, None, TransferOutcome::NoLeader)
+        );
+        assert!(
+            nobody.asked.lock().unwrap().is_empty(),
+            "nothing asked without a leader"
+        );
+        none.stop_active().unwrap();
+        drop(none); // one firewall chain at a time
+
+        let refusing = Arc::new(MovingLeader {
+            refuse: true,
+            ..Default::default()
+        });
+        *refusing.leader.lock().unwrap() = Some(2);
+        let refused = nemesis(
+            sb,
+            &supervisor,
+            5,
+            "transfer-leader",
+            Duration::ZERO,
+            refusing,
+        );
+        let start = refused.start_next().unwrap().unwrap();
+        let t = start.transfer.clone().unwrap();
+        assert_eq!((t.from, t.outcome), (Some(2), TransferOutcome::Refused));
+        assert_ne!(t.to, Some(2));
+        assert_eq!(t.reason.as_deref(), Some("transfer abandoned"));
+        assert_eq!(start.value()["reason"], "transfer abandoned");
+        refused.stop_active().unwrap();
+        drop(refused);
+
+        // A view that only knows the leader refuses, saying why.
+        let closure = nemesis(
+            sb,
+            &supervisor,
+            5,
+            "transfer-leader",
+            Duration::ZERO,
+            Arc::new(|| Some(3)),
+        );
+        let t = closure.start_next().unwrap().unwrap().transfer.unwrap();
+        assert_eq!((t.from, t.outcome), (Some(3), TransferOutcome::Refused));
+        assert!(t.reason.unwrap().contains("cannot transfer leadership"));
+        closure.stop_active().unwrap();
+        assert_all_healed(&closure);
+    });
+}
+
+#[test]
+fn transfer_leader_is_a_process_fault_for_overlap() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let config = NemesisConfig {
+            seed: 1,
+            spec: "transfer-leader,kill,partition".parse().unwrap(),
+            interval: Duration::ZERO,
+            overlap: true,
+            jitter: 0.0,
+        };
+        let firewall = common::firewall(sb);
+        let view = Arc::new(MovingLeader::default());
+        *view.leader.lock().unwrap() = Some(1);
+        let nemesis = Nemesis::new(config, supervisor.clone(), Some(firewall), view).unwrap();
+        nemesis.start(Plan::TransferLeader { draw: 1 }).unwrap();
+        let kill = Plan::Kill {
+            target: Target::One,
+            nodes: vec![2],
+        };
+        let err = nemesis.start(kill).unwrap_err().to_string();
+        assert!(err.contains("transfer-leader"), "{err}");
+        let again = nemesis.start(Plan::TransferLeader { draw: 2 }).unwrap_err();
+        assert!(again.to_string().contains("transfer-leader"), "{again}");
+        // A network fault may overlap it.
+        let loss = Plan::Loss {
+            target: Target::One,
+            nodes: vec![3],
+            probability: 0.5,
+            links: riptide_nemesis::Grudge::new(),
+        };
+        nemesis.start(loss).unwrap();
+        assert_eq!(nemesis.active_plans().len(), 2);
+        while nemesis.stop_active().is_some() {}
+        assert_all_healed(&nemesis);
+    });
 }

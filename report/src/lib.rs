@@ -191,6 +191,7 @@ pub mod colors {
             "power-cut" => "#6d4c41",
             "corrupt" => "#d81b60",
             "restart" => "#5e35b1",
+            "transfer-leader" => "#c0ca33",
             _ => "#757575",
         }
     }

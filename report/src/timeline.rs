@@ -378,4 +378,27 @@ mod tests {
         let (all, none) = keep(&run, &needed, 100);
         assert_eq!((all.len(), none), (100, None));
     }
+    #[test]
+    fn the_page_colours_every_fault_as_the_plots_do() {
+        let faults = [
+            "kill",
+            "pause",
+            "partition",
+            "loss",
+            "power-cut",
+            "corrupt",
+            "restart",
+            "transfer-leader",
+        ];
+        for name in faults {
+            let color = crate::colors::fault(name);
+            assert_ne!(color, crate::colors::fault("no-such-fault"), "{name}");
+            let key = if name.contains('-') {
+                format!("\"{name}\": \"{color}\"")
+            } else {
+                format!("{name}: \"{color}\"")
+            };
+            assert!(TEMPLATE.contains(&key), "timeline.html lacks {key}");
+        }
+    }
 }

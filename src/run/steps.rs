@@ -24,10 +24,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use riptide_nemesis::{
     ClusterView, Firewall, Nemesis, NemesisConfig, NemesisEvent, Phase, Shutdown, Supervisor,
+    TransferAnswer,
 };
-use riptide_proto::NodeId;
+use riptide_proto::{AdminOp, NodeId};
 use riptide_store::{files, history::FINAL_READ_BASE};
-use riptide_workload::{DriverOptions, Generator, GeneratorOptions, Recorder};
+use riptide_workload::{
+    AdminOutcome, Client, ClientOptions, DriverOptions, Generator, GeneratorOptions, Recorder,
+};
 
 use super::folder::RunFolder;
 use super::interrupts::Interrupts;
@@ -172,7 +175,8 @@ fn start_cluster(run: &RunFolder) -> anyhow::Result<Session<'_>> {
 }
 
 /// Step 2: the nemesis, if the run has faults. It asks the cluster who leads (faults aimed at
-/// the leader) through the status probe.
+/// the leader) through the status probe, and hands leadership over (transfer-leader) through
+/// an admin request ([`RunView`]).
 fn start_faults(
     session: &Session,
     firewall: Option<Firewall>,
@@ -181,9 +185,9 @@ fn start_faults(
     if plan.nemesis.is_empty() {
         return Ok(None);
     }
-    let addrs = session.addrs.clone();
-    let view: Arc<dyn ClusterView> =
-        Arc::new(move || status::leader(&addrs, Duration::from_millis(200)).map(|(id, _)| id));
+    let view: Arc<dyn ClusterView> = Arc::new(RunView {
+        addrs: session.addrs.clone(),
+    });
     let config = NemesisConfig {
         seed: plan.test.seed,
         spec: plan.nemesis.clone(),
@@ -194,6 +198,52 @@ fn start_faults(
     let nemesis = Nemesis::new(config, session.supervisor.clone(), firewall, view)?
         .with_disks(session.disks.clone());
     Ok(Some(Arc::new(nemesis)))
+}
+
+/// The nemesis's view of the run's cluster: the leader from the status probe, leadership
+/// transfers through a client's admin request.
+struct RunView {
+    addrs: Vec<(NodeId, SocketAddr)>,
+}
+
+/// How long the nemesis waits for a leadership transfer: longer than the election timeout
+/// within which the leader abandons one the target did not take over.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The nemesis's client id: far from the workload's (process + 1) and the final reads'.
+const NEMESIS_CLIENT_ID: u64 = 0x6e65_6d65_7369_7301;
+
+impl ClusterView for RunView {
+    fn leader(&self) -> Option<NodeId> {
+        status::leader(&self.addrs, Duration::from_millis(200)).map(|(id, _)| id)
+    }
+
+    /// On a current-thread runtime of its own: the nemesis runs on a plain thread.
+    fn transfer_leader(&self, to: NodeId) -> TransferAnswer {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => return TransferAnswer::Refused(format!("cannot start a runtime: {e}")),
+        };
+        let opts = ClientOptions {
+            nodes: self.addrs.clone(),
+            // The target, a follower, answers with a hint to the leader, which the client follows.
+            home: to,
+            op_timeout: TRANSFER_TIMEOUT,
+            bind: Some(CLIENT_ADDR),
+        };
+        let mut client = Client::new(opts, NEMESIS_CLIENT_ID);
+        match runtime.block_on(client.admin(AdminOp::TransferLeader { to })) {
+            AdminOutcome::Done(done) if done.leader == Some(to) => TransferAnswer::Done,
+            AdminOutcome::Done(done) => {
+                TransferAnswer::Unknown(format!("answered done, with leader {:?}", done.leader))
+            }
+            AdminOutcome::Refused { reason, .. } => TransferAnswer::Refused(reason),
+            AdminOutcome::Unknown(reason) => TransferAnswer::Unknown(reason),
+        }
+    }
 }
 
 /// The nemesis thread: faults on schedule until the shutdown, each recorded as it happens.

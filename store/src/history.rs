@@ -237,8 +237,11 @@ fn nodes_text(v: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// `kill n3`, `partition majority n2,n4 | n1,n3,n5`, `loss 20% n1`.
+/// `kill n3`, `partition majority n2,n4 | n1,n3,n5`, `loss 20% n1`, `transfer-leader n1→n3`.
 pub fn fault_label(fault: &str, v: &Value) -> String {
+    if fault == "transfer-leader" {
+        return transfer_label(v);
+    }
     let mut label = fault.to_string();
     if fault == "partition" {
         if let Some(kind) = v.get("kind").and_then(Value::as_str) {
@@ -268,6 +271,23 @@ pub fn fault_label(fault: &str, v: &Value) -> String {
         label.push_str(&nodes);
     }
     label.push_str(cut);
+    label
+}
+
+/// `transfer-leader n1→n3`, with the outcome when it is not done: `(refused)`, `(unknown)`,
+/// `(no leader)`. Before it started (the progress bar's plan), just the name.
+fn transfer_label(v: &Value) -> String {
+    let mut label = "transfer-leader".to_string();
+    let node = |k: &str| v.get(k).and_then(Value::as_u64);
+    match (node("from"), node("to")) {
+        (Some(from), Some(to)) => label.push_str(&format!(" n{from}→n{to}")),
+        (Some(from), None) => label.push_str(&format!(" n{from}→?")),
+        _ => {}
+    }
+    match v.get("outcome").and_then(Value::as_str) {
+        None | Some("done") => {}
+        Some(outcome) => label.push_str(&format!(" ({})", outcome.replace('-', " "))),
+    }
     label
 }
 
@@ -361,5 +381,33 @@ mod tests {
             ]
         );
         assert_eq!(run.end_ns, 900);
+    }
+
+    #[test]
+    fn transfers_are_labelled_from_to_with_the_outcome_unless_done() {
+        let run = load_lines(&[
+            r#"{"index":0,"time":100,"process":"nemesis","type":"info","f":"start","value":{"fault":"transfer-leader","nodes":[1,3],"from":1,"to":3,"outcome":"done","rules":[],"pids":{}}}"#,
+            r#"{"index":1,"time":200,"process":"nemesis","type":"info","f":"stop","value":{"fault":"transfer-leader","nodes":[],"rules":[],"pids":{}}}"#,
+            r#"{"index":2,"time":300,"process":"nemesis","type":"info","f":"start","value":{"fault":"transfer-leader","nodes":[3,2],"from":3,"to":2,"outcome":"refused","reason":"abandoned"}}"#,
+            r#"{"index":3,"time":400,"process":"nemesis","type":"info","f":"stop","value":{"fault":"transfer-leader"}}"#,
+            r#"{"index":4,"time":500,"process":"nemesis","type":"info","f":"start","value":{"fault":"transfer-leader","nodes":[],"from":null,"to":null,"outcome":"no-leader"}}"#,
+        ]);
+        let windows: Vec<(&str, u64, Option<u64>)> = run
+            .faults
+            .iter()
+            .map(|f| (f.label.as_str(), f.start_ns, f.stop_ns))
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                ("transfer-leader n1→n3", 100, Some(200)),
+                ("transfer-leader n3→n2 (refused)", 300, Some(400)),
+                ("transfer-leader (no leader)", 500, None),
+            ]
+        );
+        assert_eq!(
+            fault_label("transfer-leader", &serde_json::json!({})),
+            "transfer-leader"
+        );
     }
 }
