@@ -347,12 +347,12 @@ fn refused_changes_say_why_and_change_nothing() {
         refused(&["remove-node", "9"], "not a member");
         refused(&["transfer-leader", "9"], "not a voter");
         admin_ok(&["add-node", "9", "--addr", "127.0.0.19:7000", "--learner"]);
-        // The learner 9 that was just added (nothing runs there) cannot be promoted: it is
-        // behind, and the retries give up after --wait-ms.
+        // The learner 9 that was just added (nothing runs there) cannot be promoted: it never
+        // answered the leader, and the retries give up after --wait-ms.
         let out = client_cli(&["--wait-ms", "500", "promote", "9"]);
         assert_eq!(out.status.code(), Some(1));
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("behind"),
+            String::from_utf8_lossy(&out.stdout).contains("has not answered the leader"),
             "{out:?}"
         );
         let s = leader_of(&[1, 2, 3]);

@@ -53,7 +53,7 @@ const LAGGING_APPLY: Tweaks = Tweaks {
 
 #[test]
 fn committing_a_prior_term_entry_by_counting_is_caught() {
-    let (seed, why) = caught(UnsafeBug::CommitPriorTerm, 1_000, Tweaks::default());
+    let (seed, why) = caught(UnsafeBug::CommitPriorTerm, 2_000, Tweaks::default());
     assert!(
         why.contains("not linearizable") || why.contains("safety"),
         "seed {seed}: {why}"

@@ -188,6 +188,19 @@ fn bad(offset: usize, detail: impl Into<String>) -> Invalid {
     }
 }
 
+/// Checks the checksum at `crc_at` over everything after the magic.
+fn check_crc(image: &[u8], crc_at: usize) -> std::result::Result<(), Invalid> {
+    let stored = u32::from_le_bytes(image[crc_at..].try_into().expect("4 bytes"));
+    let computed = crc32fast::hash(&image[MAGIC.len()..crc_at]);
+    match stored == computed {
+        true => Ok(()),
+        false => Err(bad(
+            crc_at,
+            format!("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"),
+        )),
+    }
+}
+
 /// Checks `image` and returns its metadata and where its data starts.
 fn parse(image: &[u8]) -> std::result::Result<(SnapshotMeta, usize), Invalid> {
     if image.starts_with(MAGIC_V1) {
@@ -246,14 +259,7 @@ fn parse(image: &[u8]) -> std::result::Result<(SnapshotMeta, usize), Invalid> {
             ),
         ));
     }
-    let stored = u32::from_le_bytes(image[crc_at..].try_into().expect("4 bytes"));
-    let computed = crc32fast::hash(&image[MAGIC.len()..crc_at]);
-    if stored != computed {
-        return Err(bad(
-            crc_at,
-            format!("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"),
-        ));
-    }
+    check_crc(image, crc_at)?;
     let [voters, learners, outgoing] = members;
     let meta = SnapshotMeta {
         last_index: u64_at(8),
