@@ -39,6 +39,7 @@ pub enum FaultName {
     Corrupt,
     Restart,
     TransferLeader,
+    Membership,
     /// [`Nemesis::heal_all`] undoing what was still in place at the end.
     Heal,
 }
@@ -54,6 +55,7 @@ impl From<Family> for FaultName {
             Family::Corrupt => FaultName::Corrupt,
             Family::Restart => FaultName::Restart,
             Family::TransferLeader => FaultName::TransferLeader,
+            Family::Membership => FaultName::Membership,
         }
     }
 }
@@ -130,6 +132,11 @@ pub struct NemesisEvent {
     /// (`"from"`, `"to"`, `"outcome"`, `"reason"` in the value).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<Transfer>,
+    /// For a membership start or stop: the change, who joined, who left, who was wiped, what
+    /// came of it and the voters after (`"change"`, `"added"`, `"removed"`, `"wiped"`,
+    /// `"outcome"`, `"voters"`, `"reason"` in the value).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<crate::membership::MembershipRecord>,
     /// Anything else worth knowing, e.g. that no leader was known and a random node stood in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -154,6 +161,7 @@ impl NemesisEvent {
             cut: None,
             disks: BTreeMap::new(),
             transfer: None,
+            membership: None,
             note: None,
             error: None,
         }
@@ -197,6 +205,9 @@ impl NemesisEvent {
             }
             // Who leads, and so who takes over, is known only when it starts.
             Plan::TransferLeader { .. } => {}
+            Plan::Membership { change, .. } => {
+                event.membership = Some(crate::membership::MembershipRecord::new(*change));
+            }
         }
         event
     }

@@ -2,7 +2,7 @@
 //!
 //! A Jepsen-style test is only as good as its nemesis: the part that breaks things while clients
 //! work, so the checker can see whether the system under test kept its promises. This crate breaks
-//! a riptide cluster in eight ways and records every break:
+//! a riptide cluster in nine ways and records every break:
 //!
 //! | fault | how | what the nodes see |
 //! |---|---|---|
@@ -14,6 +14,7 @@
 //! | `corrupt` | `SIGKILL`, flip bits in or truncate one synced file of the data dir; restart later | bit rot: the node must repair safely or refuse to start |
 //! | `restart` | `SIGKILL`, and start again at once on the same data dir | a crash a supervisor restarts: back within milliseconds, often mid-election |
 //! | `transfer-leader` | ask the leader (admin request) to hand leadership to another node, drawn at random | a planned leadership change: the old leader steps down, the target campaigns at once |
+//! | `membership` | grow, shrink or replace voters through admin requests: fresh nodes join as learners and are promoted, removed ones are killed and wiped ([`membership`]) | joint consensus under load, a removed leader stepping down, removed nodes that keep running, clients following members they never knew |
 //!
 //! # The parts, one module each
 //!
@@ -27,6 +28,8 @@
 //! - [`spec`]: the `--nemesis` syntax ([`NemesisSpec`]).
 //! - [`schedule`]: the seeded fault sequence ([`Schedule`] of [`Plan`]s), a pure function of seed,
 //!   spec and nodes.
+//! - [`membership`]: the membership fault's changes and the runner's part in them
+//!   ([`Operator`]).
 //! - [`disk`]: power cuts ([`Disks`], implemented by the runner on its FUSE mounts) and the
 //!   seeded damage of `corrupt`.
 //! - [`nemesis`]: the loop that starts and stops faults every interval and reports each as a
@@ -99,7 +102,7 @@
 //!
 //! # What this crate leaves out
 //!
-//! Clock faults, disk faults (fsync lies, torn writes), and membership changes. It does not speak
+//! Clock faults and fsync lies. It does not speak
 //! the node protocol: the leader comes from a [`ClusterView`] that the runner implements, and
 //! waiting for the cluster to recover after [`Nemesis::heal_all`] is the runner's job.
 
@@ -107,6 +110,7 @@ pub mod disk;
 pub mod error;
 pub mod event;
 pub mod firewall;
+pub mod membership;
 pub mod nemesis;
 pub mod partition;
 pub mod sandbox;
@@ -120,6 +124,9 @@ pub use disk::{CutMode, Damage, DamageKind, Disks, PlainDisks};
 pub use error::{Error, Result};
 pub use event::{Transfer, TransferOutcome};
 pub use firewall::{Firewall, Rule, RuleKind};
+pub use membership::{
+    Change, ChangeAnswer, ChangeOutcome, Configuration, MemberChange, MembershipRecord, Operator,
+};
 pub use nemesis::{
     ClusterView, FaultName, Nemesis, NemesisConfig, NemesisEvent, NoLeader, Phase, Shutdown,
     TransferAnswer, DEFAULT_INTERVAL,
@@ -127,7 +134,7 @@ pub use nemesis::{
 pub use partition::{Grudge, Partition, PartitionKind};
 pub use sandbox::{Sandbox, SandboxMode};
 pub use schedule::{Plan, Schedule};
-pub use spec::{Family, FaultSpec, NemesisSpec, Target};
+pub use spec::{Class, Family, FaultSpec, NemesisSpec, Target};
 pub use supervisor::{NodeSpec, NodeState, NodeStatus, Pid, Supervisor, Termination};
 pub use waits::{Waits, MAX_JITTER};
 

@@ -15,15 +15,16 @@
 //! ([`ClusterView::transfer_leader`]).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::disk::Disks;
 use crate::error::{Error, Result};
 pub use crate::event::{FaultName, NemesisEvent, Phase};
 use crate::firewall::Firewall;
+use crate::membership::Operator;
 use crate::schedule::{Plan, Schedule};
-use crate::spec::{Family, NemesisSpec};
+use crate::spec::{Class, Family, NemesisSpec};
 use crate::supervisor::{NodeState, Pid, Supervisor};
 use crate::waits::Waits;
 use crate::NodeId;
@@ -32,73 +33,6 @@ use crate::NodeId;
 /// burst of operations between faults (elections take a few hundred ms), short enough that a
 /// minute-long test sees several faults.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
-
-/// What the nemesis needs to know about the live cluster.
-pub trait ClusterView: Send + Sync {
-    /// The node that currently leads, if any is known (asked through the status request).
-    fn leader(&self) -> Option<NodeId>;
-
-    /// Asks the cluster to hand leadership to `to` and waits for the outcome (for
-    /// `transfer-leader`). The default refuses: a view that only knows the leader cannot.
-    fn transfer_leader(&self, to: NodeId) -> TransferAnswer {
-        TransferAnswer::Refused(format!(
-            "this cluster view cannot transfer leadership (to node {to})"
-        ))
-    }
-}
-
-/// A view that never knows the leader: leader targets fall back to a random node.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoLeader;
-
-impl ClusterView for NoLeader {
-    fn leader(&self) -> Option<NodeId> {
-        None
-    }
-}
-
-impl<F> ClusterView for F
-where
-    F: Fn() -> Option<NodeId> + Send + Sync,
-{
-    fn leader(&self) -> Option<NodeId> {
-        self()
-    }
-}
-
-/// A stop signal shared between the runner (Ctrl-C, end of the time limit) and the nemesis
-/// thread, which wakes from its wait at once when triggered.
-#[derive(Debug, Clone, Default)]
-pub struct Shutdown(Arc<(Mutex<bool>, Condvar)>);
-
-impl Shutdown {
-    /// A signal not yet triggered.
-    pub fn new() -> Shutdown {
-        Shutdown::default()
-    }
-
-    /// Triggers the signal; every waiter returns. Callable from any thread, async code included.
-    pub fn trigger(&self) {
-        let (flag, cond) = &*self.0;
-        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        cond.notify_all();
-    }
-
-    /// Whether it was triggered.
-    pub fn is_triggered(&self) -> bool {
-        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Waits up to `timeout`; returns true if the signal was (or gets) triggered.
-    pub fn wait(&self, timeout: Duration) -> bool {
-        let (flag, cond) = &*self.0;
-        let guard = flag.lock().unwrap_or_else(|e| e.into_inner());
-        let (guard, _) = cond
-            .wait_timeout_while(guard, timeout, |triggered| !*triggered)
-            .unwrap_or_else(|e| e.into_inner());
-        *guard
-    }
-}
 
 /// How the nemesis runs: the seed, the spec, the interval.
 #[derive(Debug, Clone)]
@@ -109,7 +43,7 @@ pub struct NemesisConfig {
     pub spec: NemesisSpec,
     /// Time between a start and its stop, and between a stop and the next start.
     pub interval: Duration,
-    /// Let a process fault (kill, pause) and a network fault (partition, loss) overlap. See
+    /// Let two faults of different classes (process, network, membership) overlap. See
     /// [`Nemesis::run`].
     pub overlap: bool,
     /// Vary every wait by up to this fraction of the interval, seeded (0: every wait is the
@@ -126,19 +60,31 @@ pub struct Nemesis {
     firewall: Option<Firewall>,
     view: Arc<dyn ClusterView>,
     disks: Option<Arc<dyn Disks>>,
+    operator: Option<Arc<dyn Operator>>,
     state: Mutex<State>,
 }
 
 struct State {
     schedule: Schedule,
-    /// The faults in place, oldest first: at most one, or with `overlap` one per class.
+    /// The faults in place, oldest first: at most one, or with `overlap` two of different
+    /// classes.
     active: Vec<Active>,
     /// The nodes whose disks `corrupt` damaged: each at most once, at most a minority in all.
     damaged: std::collections::BTreeSet<NodeId>,
+    /// The voters now: the planned nodes until the membership fault changes them. Every fault
+    /// draws its nodes from these.
+    members: Vec<NodeId>,
+    /// The id the next new node gets: above every id used so far.
+    next_id: NodeId,
 }
 
+#[path = "cluster_view.rs"]
+mod cluster_view;
 #[path = "disk_faults.rs"]
 mod disk_faults;
+pub use cluster_view::{ClusterView, NoLeader, Shutdown};
+#[path = "reconfigure.rs"]
+mod reconfigure;
 #[path = "transfer.rs"]
 mod transfer;
 pub use transfer::TransferAnswer;
@@ -173,18 +119,22 @@ impl Nemesis {
         }
         let nodes = supervisor.ids();
         let schedule = Schedule::new(config.seed, &config.spec, &nodes)?;
+        let next_id = nodes.iter().max().map_or(1, |max| max + 1);
         Ok(Nemesis {
             config,
-            nodes,
             supervisor,
             firewall,
             view,
             disks: None,
+            operator: None,
             state: Mutex::new(State {
                 schedule,
                 active: Vec::new(),
                 damaged: Default::default(),
+                members: nodes.clone(),
+                next_id,
             }),
+            nodes,
         })
     }
 
@@ -195,7 +145,15 @@ impl Nemesis {
         self
     }
 
-    /// The nodes faults are drawn from.
+    /// The runner's part of membership changes, for `membership` (without it that fault does
+    /// nothing, saying so in its events).
+    pub fn with_operator(mut self, operator: Arc<dyn Operator>) -> Nemesis {
+        self.operator = Some(operator);
+        self
+    }
+
+    /// The planned nodes: those the supervisor had when the nemesis was made. Faults are drawn
+    /// from [`Nemesis::members`], which membership changes move away from these.
     pub fn nodes(&self) -> &[NodeId] {
         &self.nodes
     }
@@ -224,9 +182,9 @@ impl Nemesis {
     /// `record`. Returns when `shutdown` is triggered, after stopping the active faults.
     ///
     /// With `overlap`, faults roll instead of taking turns: every interval either a fault starts
-    /// (if fewer than two are in place) or the oldest stops, so that after the first interval a
-    /// process fault and a network fault are usually in place together, each for two intervals,
-    /// staggered by one. Compound faults are where many real bugs live: a partition that leaves
+    /// (if fewer than two are in place) or the oldest stops, so that after the first interval
+    /// two faults of different classes ([`crate::Class`]: process, network, membership) are
+    /// usually in place together, each for two intervals, staggered by one. Compound faults are where many real bugs live: a partition that leaves
     /// some nodes behind, then the leader killed, then the partition healed before the leader
     /// returns, makes the stale nodes stand for election.
     pub fn run(&self, shutdown: &Shutdown, record: &mut dyn FnMut(NemesisEvent)) {
@@ -291,6 +249,8 @@ impl Nemesis {
     pub fn start_next(&self) -> Result<Option<NemesisEvent>> {
         let plan = {
             let mut state = self.lock();
+            let members = state.members.clone();
+            state.schedule.set_nodes(&members);
             match (state.active.first(), self.config.overlap) {
                 (None, _) => state.schedule.next_plan(),
                 (Some(active), false) => {
@@ -300,15 +260,15 @@ impl Nemesis {
                     });
                 }
                 (Some(_), true) => {
-                    let busy: Vec<bool> = state
+                    let busy: Vec<Class> = state
                         .active
                         .iter()
-                        .map(|a| a.plan.family().needs_network())
+                        .map(|a| a.plan.family().class())
                         .collect();
                     let mut found = None;
                     for _ in 0..OVERLAP_REDRAWS {
                         match state.schedule.next_plan() {
-                            Some(plan) if !busy.contains(&plan.family().needs_network()) => {
+                            Some(plan) if !busy.contains(&plan.family().class()) => {
                                 found = Some(plan);
                                 break;
                             }
@@ -326,8 +286,9 @@ impl Nemesis {
         if !plan.needs_leader() {
             return self.start(plan).map(Some);
         }
-        let leader = self.view.leader().filter(|l| self.nodes.contains(l));
-        let mut event = self.start(plan.with_leader(leader, &self.nodes))?;
+        let members = self.members();
+        let leader = self.view.leader().filter(|l| members.contains(l));
+        let mut event = self.start(plan.with_leader(leader, &members))?;
         if leader.is_none() {
             event.note = Some("no leader known: a random node stood in".to_string());
         }
@@ -340,6 +301,19 @@ impl Nemesis {
     pub fn start(&self, plan: Plan) -> Result<NemesisEvent> {
         let mut state = self.lock();
         self.check_clash(&state, &plan)?;
+        if let Plan::Membership { change, draw, .. } = plan {
+            // Admin requests take seconds: not under the lock, as for a transfer.
+            drop(state);
+            let mut event = NemesisEvent::describe(&plan, Phase::Start);
+            let mut removed = BTreeMap::new();
+            self.membership_start(change, draw, &mut event, &mut removed);
+            tracing::info!(value = %event.value(), "nemesis start");
+            self.lock().active.push(Active {
+                plan,
+                done: removed,
+            });
+            return Ok(event);
+        }
         if let Plan::TransferLeader { draw } = plan {
             // The transfer takes up to the client's timeout: not under the lock, which the
             // progress bar takes to show the fault in place. Only this thread starts faults.
@@ -380,8 +354,9 @@ impl Nemesis {
                 self.corrupt_disks(&mut state.damaged, nodes, *seed, &mut event, &mut done)?;
                 event.pids = done.clone();
             }
-            // Started above, without the lock; this arm is only for completeness.
+            // Started above, without the lock; these arms are only for completeness.
             Plan::TransferLeader { draw } => self.transfer_leader(*draw, &mut event),
+            Plan::Membership { .. } => {}
             Plan::Partition(_) | Plan::Loss { .. } => {
                 let firewall = self.firewall_for(&plan)?;
                 match firewall.apply(&plan.rules()) {
@@ -403,9 +378,10 @@ impl Nemesis {
     /// Refuses a start while a fault of the same class (or, without overlap, any fault) is in
     /// place.
     fn check_clash(&self, state: &State, plan: &Plan) -> Result<()> {
-        let clash = state.active.iter().find(|a| {
-            !self.config.overlap || a.plan.family().needs_network() == plan.family().needs_network()
-        });
+        let clash = state
+            .active
+            .iter()
+            .find(|a| !self.config.overlap || a.plan.family().class() == plan.family().class());
         match clash {
             Some(active) => Err(Error::FaultActive {
                 new: plan.family().to_string(),
@@ -446,6 +422,27 @@ impl Nemesis {
         }
         let Active { plan, done } = state.active.remove(0);
         let mut event = NemesisEvent::describe(&plan, Phase::Stop);
+        if let Plan::Membership {
+            change, stop_draw, ..
+        } = plan
+        {
+            drop(state);
+            self.membership_stop(change, stop_draw, &done, &mut event);
+            tracing::info!(value = %event.value(), "nemesis stop");
+            return Some(event);
+        }
+        // Nodes the membership fault removed meanwhile are not brought back.
+        let members = state.members.clone();
+        let (done, gone): (BTreeMap<NodeId, Pid>, BTreeMap<NodeId, Pid>) = done
+            .into_iter()
+            .partition(|(id, _)| members.contains(id) && !self.is_removed(*id));
+        if !gone.is_empty() {
+            let gone: Vec<String> = gone.keys().map(|id| format!("n{id}")).collect();
+            event.add_note(format!(
+                "{} removed from the cluster meanwhile",
+                gone.join(", ")
+            ));
+        }
         match &plan {
             Plan::Pause { .. } => {
                 for &id in done.keys() {
@@ -474,6 +471,7 @@ impl Nemesis {
             }
             // Restarted at its start, or leadership moved: nothing is left to undo.
             Plan::Restart { .. } | Plan::TransferLeader { .. } => {}
+            Plan::Membership { .. } => unreachable!("stopped above"),
             Plan::Partition(_) | Plan::Loss { .. } => {
                 match self.firewall.as_ref().map(Firewall::heal) {
                     Some(Ok(command)) => event.rules = vec![command],
@@ -490,7 +488,18 @@ impl Nemesis {
     /// run's chain, resumes every paused node and restarts every killed one. Returns the events to
     /// record (none if nothing was in place). Nodes that exited on their own are left as they are,
     /// for the runner to see in [`Supervisor::statuses`].
+    ///
+    /// With a membership fault in the spec it then brings the voters back to the planned count
+    /// (new nodes added or extra ones removed, leftover learners removed), so that the final
+    /// reads and the replica comparison see the cluster the run was planned with.
     pub fn heal_all(&self) -> Vec<NemesisEvent> {
+        let mut events = self.heal_faults();
+        events.extend(self.restore_membership());
+        events
+    }
+
+    /// [`Nemesis::heal_all`] without the membership restore: what `Drop` does.
+    fn heal_faults(&self) -> Vec<NemesisEvent> {
         let mut events: Vec<NemesisEvent> = std::iter::from_fn(|| self.stop_active()).collect();
         let _state = self.lock();
         let mut sweep = NemesisEvent::new(Phase::Stop, FaultName::Heal);
@@ -544,7 +553,7 @@ impl Nemesis {
 
 impl Drop for Nemesis {
     fn drop(&mut self) {
-        for event in self.heal_all() {
+        for event in self.heal_faults() {
             tracing::info!(value = %event.value(), "healed on drop");
         }
     }

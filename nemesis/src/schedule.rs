@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::firewall::{Rule, RuleKind};
 use crate::partition::{self, Grudge, Partition, PartitionKind};
 use crate::spec::{
-    minority_size, Family, FaultSpec, NemesisSpec, Target, DEFAULT_LOSS_PROBABILITY,
+    minority_size, Change, Family, FaultSpec, NemesisSpec, Target, DEFAULT_LOSS_PROBABILITY,
 };
 use crate::NodeId;
 
@@ -64,6 +64,13 @@ pub enum Plan {
     /// Ask the leader to hand leadership to another node: the one `draw` picks among the others
     /// when the fault starts ([`transfer_target`]). Nothing to undo at the stop.
     TransferLeader { draw: u64 },
+    /// Grow, shrink or replace the voters ([`crate::membership`]): `draw` picks the voter the
+    /// start removes, `stop_draw` the one a grow's stop removes, among the members then.
+    Membership {
+        change: Change,
+        draw: u64,
+        stop_draw: u64,
+    },
 }
 
 /// The node a transfer-leader plan hands leadership to: `draw` modulo the number of candidates,
@@ -92,6 +99,7 @@ impl Plan {
             Plan::PowerCut { .. } => Family::PowerCut,
             Plan::Corrupt { .. } => Family::Corrupt,
             Plan::TransferLeader { .. } => Family::TransferLeader,
+            Plan::Membership { .. } => Family::Membership,
         }
     }
 
@@ -103,7 +111,10 @@ impl Plan {
             | Plan::Pause { nodes, .. }
             | Plan::PowerCut { nodes, .. }
             | Plan::Corrupt { nodes, .. } => nodes,
-            Plan::Partition(_) | Plan::Loss { .. } | Plan::TransferLeader { .. } => &[],
+            Plan::Partition(_)
+            | Plan::Loss { .. }
+            | Plan::TransferLeader { .. }
+            | Plan::Membership { .. } => &[],
         }
     }
 
@@ -117,8 +128,8 @@ impl Plan {
             | Plan::PowerCut { target, .. }
             | Plan::Corrupt { target, .. } => *target == Target::Leader,
             Plan::Partition(p) => p.kind == PartitionKind::IsolateLeader,
-            // Asks the leader itself when it starts; there is no stand-in to replace.
-            Plan::TransferLeader { .. } => false,
+            // Ask the leader itself when they start; there is no stand-in to replace.
+            Plan::TransferLeader { .. } | Plan::Membership { .. } => false,
         }
     }
 
@@ -165,7 +176,7 @@ impl Plan {
                 seed,
             },
             Plan::Partition(p) => Plan::Partition(partition::isolate(p.kind, leader, nodes)),
-            plan @ Plan::TransferLeader { .. } => plan,
+            plan @ (Plan::TransferLeader { .. } | Plan::Membership { .. }) => plan,
         }
     }
 
@@ -181,7 +192,8 @@ impl Plan {
             | Plan::Pause { .. }
             | Plan::PowerCut { .. }
             | Plan::Corrupt { .. }
-            | Plan::TransferLeader { .. } => Vec::new(),
+            | Plan::TransferLeader { .. }
+            | Plan::Membership { .. } => Vec::new(),
         }
     }
 }
@@ -221,6 +233,8 @@ impl Schedule {
                 // A minority must be damaged while a majority keeps good disks.
                 FaultSpec::Corrupt(_) => 3,
                 FaultSpec::Loss(_) | FaultSpec::TransferLeader => 2,
+                // A shrink must leave a cluster that still has a majority to lose.
+                FaultSpec::Membership(_) => 3,
                 FaultSpec::Partition(Some(kind)) => kind.min_nodes(),
                 FaultSpec::Partition(None) => PartitionKind::ALL
                     .iter()
@@ -250,6 +264,18 @@ impl Schedule {
         &self.nodes
     }
 
+    /// Draws from `nodes` from now on: the members after a membership change. The draws stay a
+    /// pure function of the seed and the sequence of member sets. A fault the new size cannot
+    /// build (a pinned partition kind too big for it) draws a kind that fits instead.
+    pub fn set_nodes(&mut self, nodes: &[NodeId]) {
+        let mut nodes = nodes.to_vec();
+        nodes.sort_unstable();
+        nodes.dedup();
+        if !nodes.is_empty() {
+            self.nodes = nodes;
+        }
+    }
+
     /// The next fault, or `None` if the spec is empty.
     pub fn next_plan(&mut self) -> Option<Plan> {
         let fault = *self.faults.choose(&mut self.rng)?;
@@ -276,37 +302,47 @@ impl Schedule {
                 }
             }
             FaultSpec::Partition(kind) => {
-                let kind = kind.unwrap_or_else(|| {
-                    let n = self.nodes.len();
+                let n = self.nodes.len();
+                let kind = kind.filter(|k| k.min_nodes() <= n).unwrap_or_else(|| {
                     let fitting: Vec<PartitionKind> = PartitionKind::ALL
                         .into_iter()
                         .filter(|k| k.min_nodes() <= n)
                         .collect();
-                    *fitting
-                        .choose(&mut self.rng)
-                        .expect("checked in Schedule::new")
+                    *fitting.choose(&mut self.rng).unwrap_or(&PartitionKind::One)
                 });
-                let p = partition::partition(kind, &self.nodes, &mut self.rng, None)
-                    .expect("node count checked in Schedule::new");
-                Plan::Partition(p)
-            }
-            FaultSpec::Loss(probability) => {
-                let target = self.random_target();
-                let nodes = self.pick(target);
-                Plan::Loss {
-                    target,
-                    links: loss_links(&nodes, &self.nodes),
-                    nodes,
-                    probability: probability.unwrap_or(DEFAULT_LOSS_PROBABILITY),
+                match partition::partition(kind, &self.nodes, &mut self.rng, None) {
+                    Ok(p) => Plan::Partition(p),
+                    // Fewer nodes than any partition needs (a shrunk cluster of two, say): a
+                    // loss on one node's links instead, which fits any two.
+                    Err(_) => self.loss(None),
                 }
             }
+            FaultSpec::Loss(probability) => self.loss(probability),
             FaultSpec::PowerCut(target) => self.power_cut(target),
             FaultSpec::Corrupt(target) => self.corrupt(target),
             FaultSpec::TransferLeader => Plan::TransferLeader {
                 draw: self.rng.gen(),
             },
+            FaultSpec::Membership(change) => Plan::Membership {
+                change: change.unwrap_or_else(|| {
+                    *Change::ALL.choose(&mut self.rng).expect("ALL is not empty")
+                }),
+                draw: self.rng.gen(),
+                stop_draw: self.rng.gen(),
+            },
         };
         Some(plan)
+    }
+
+    fn loss(&mut self, probability: Option<f64>) -> Plan {
+        let target = self.random_target();
+        let nodes = self.pick(target);
+        Plan::Loss {
+            target,
+            links: loss_links(&nodes, &self.nodes),
+            nodes,
+            probability: probability.unwrap_or(DEFAULT_LOSS_PROBABILITY),
+        }
     }
 
     fn power_cut(&mut self, target: Option<Target>) -> Plan {
@@ -639,6 +675,53 @@ mod tests {
         assert!(Schedule::new(1, &"transfer-leader".parse().unwrap(), &[1]).is_err());
         let plan = Plan::TransferLeader { draw: 5 };
         assert!(!plan.needs_leader() && plan.rules().is_empty() && plan.stopped_nodes().is_empty());
+    }
+
+    #[test]
+    fn membership_plans_are_seeded_and_draw_every_change() {
+        let a: Vec<Plan> = schedule(9, "membership", 5).take(60).collect();
+        assert_eq!(a, schedule(9, "membership", 5).take(60).collect::<Vec<_>>());
+        for change in Change::ALL {
+            assert!(
+                a.iter()
+                    .any(|p| matches!(p, Plan::Membership { change: c, .. } if *c == change)),
+                "{change} never drawn"
+            );
+        }
+        let pinned: Vec<Plan> = schedule(9, "membership:shrink", 5).take(10).collect();
+        assert!(pinned.iter().all(|p| matches!(
+            p,
+            Plan::Membership {
+                change: Change::Shrink,
+                ..
+            }
+        )));
+        assert!(!a[0].needs_leader() && a[0].rules().is_empty());
+        let err = Schedule::new(1, &"membership".parse().unwrap(), &[1, 2]).unwrap_err();
+        assert!(err.to_string().contains("membership"), "{err}");
+    }
+
+    #[test]
+    fn after_a_membership_change_faults_are_drawn_from_the_new_members() {
+        let mut s = schedule(3, "kill,pause,partition,loss", 5);
+        s.set_nodes(&[7, 2, 9, 4]);
+        assert_eq!(s.nodes(), [2, 4, 7, 9]);
+        for plan in s.by_ref().take(200) {
+            let nodes: Vec<NodeId> = match &plan {
+                Plan::Partition(p) => p.grudge.affected(),
+                other => other.stopped_nodes().to_vec(),
+            };
+            assert!(nodes.iter().all(|n| [2, 4, 7, 9].contains(n)), "{plan:?}");
+        }
+        // A pinned partition too big for the shrunk cluster draws one that fits.
+        let mut ring = schedule(3, "partition:majorities-ring", 5);
+        ring.set_nodes(&[1, 2, 3]);
+        for plan in ring.take(20) {
+            assert!(
+                matches!(&plan, Plan::Partition(p) if p.kind.min_nodes() <= 3),
+                "{plan:?}"
+            );
+        }
     }
 
     #[test]

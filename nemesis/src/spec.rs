@@ -12,6 +12,7 @@
 //! | `corrupt` / `corrupt:TARGET` | SIGKILL nodes, flip bits in or truncate one synced file of their data dir, restart them at the next stop (at most a minority of disks per run; TARGET one, minority, leader or random) |
 //! | `restart` / `restart:TARGET` | SIGKILL nodes and start them again at once on the same data dir (a crash a supervisor restarts: the node is back within milliseconds, often in the middle of the election its death caused) |
 //! | `transfer-leader` | ask the leader to hand leadership to another node, drawn at random (no option; nothing to undo at the stop) |
+//! | `membership` / `membership:CHANGE` | grow, shrink or replace voters through the leader's admin requests, new nodes with fresh ids, removed ones killed and wiped; the stop brings the voter count back (CHANGE: `grow`, `shrink`, `replace`; see [`crate::membership`]) |
 //! | `all` | `kill,pause,partition,loss,power-cut,corrupt,restart` (without `power-cut` where FUSE is not available; `transfer-leader` is not part of it) |
 //! | `none` | no faults |
 //!
@@ -24,6 +25,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+pub use crate::membership::Change;
 use crate::partition::PartitionKind;
 
 /// The default loss probability: high enough that Raft sees retransmissions and the occasional
@@ -113,6 +115,20 @@ pub enum Family {
     Restart,
     /// Ask the leader to hand leadership to another node (drawn at random). Not part of `all`.
     TransferLeader,
+    /// Grow, shrink or replace the voters ([`crate::membership`]). Not part of `all`.
+    Membership,
+}
+
+/// The classes of `--nemesis-overlap`: with overlap, one fault of each class may be in place at
+/// once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// Faults that stop, restart or move node processes and leadership.
+    Process,
+    /// iptables faults.
+    Network,
+    /// Changes of the configuration, which operators make while machines fail.
+    Membership,
 }
 
 impl Family {
@@ -128,8 +144,8 @@ impl Family {
         Family::Restart,
     ];
 
-    /// Every family, `transfer-leader` included.
-    pub const EVERY: [Family; 8] = [
+    /// Every family, `transfer-leader` and `membership` included.
+    pub const EVERY: [Family; 9] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
@@ -138,6 +154,7 @@ impl Family {
         Family::Corrupt,
         Family::Restart,
         Family::TransferLeader,
+        Family::Membership,
     ];
 
     /// The family's name on the command line and in the history.
@@ -151,6 +168,7 @@ impl Family {
             Family::Corrupt => "corrupt",
             Family::Restart => "restart",
             Family::TransferLeader => "transfer-leader",
+            Family::Membership => "membership",
         }
     }
 
@@ -163,7 +181,16 @@ impl Family {
     /// being the other: kill, pause, power-cut, corrupt and restart, which stop node processes,
     /// and transfer-leader, which stops none but moves leadership the way a crash does.
     pub fn stops_processes(self) -> bool {
-        !self.needs_network()
+        self.class() == Class::Process
+    }
+
+    /// The family's class for `--nemesis-overlap`.
+    pub fn class(self) -> Class {
+        match self {
+            Family::Partition | Family::Loss => Class::Network,
+            Family::Membership => Class::Membership,
+            _ => Class::Process,
+        }
     }
 }
 
@@ -187,6 +214,8 @@ pub enum FaultSpec {
     Restart(Option<Target>),
     /// Takes no option: the new leader is drawn among the nodes at start time.
     TransferLeader,
+    /// The change; `None` draws one of [`Change::ALL`] each time.
+    Membership(Option<Change>),
 }
 
 impl FaultSpec {
@@ -201,6 +230,7 @@ impl FaultSpec {
             FaultSpec::Corrupt(_) => Family::Corrupt,
             FaultSpec::Restart(_) => Family::Restart,
             FaultSpec::TransferLeader => Family::TransferLeader,
+            FaultSpec::Membership(_) => Family::Membership,
         }
     }
 }
@@ -216,6 +246,7 @@ impl fmt::Display for FaultSpec {
             | FaultSpec::Restart(Some(t)) => write!(f, ":{t}"),
             FaultSpec::Partition(Some(k)) => write!(f, ":{k}"),
             FaultSpec::Loss(Some(p)) => write!(f, ":{p}"),
+            FaultSpec::Membership(Some(c)) => write!(f, ":{c}"),
             _ => Ok(()),
         }
     }
@@ -312,7 +343,7 @@ impl From<NemesisSpec> for String {
 
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
-                     power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, all, none; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], all, none; CHANGE: grow, shrink, replace; TARGET: one, minority, majority, all, leader, random; KIND: one, \
                      majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
 
 impl FromStr for NemesisSpec {
@@ -345,6 +376,7 @@ impl FromStr for NemesisSpec {
                 ("corrupt", _) => vec![FaultSpec::Corrupt(parse_corrupt(option).map_err(bad)?)],
                 ("restart", _) => vec![FaultSpec::Restart(parse_opt(option).map_err(bad)?)],
                 ("transfer-leader", None) => vec![FaultSpec::TransferLeader],
+                ("membership", _) => vec![FaultSpec::Membership(parse_opt(option).map_err(bad)?)],
                 ("none" | "all" | "transfer-leader", Some(_)) => {
                     return Err(bad(format!("`{name}` takes no option; {VALID}")))
                 }
@@ -417,9 +449,32 @@ mod tests {
             "corrupt:leader",
             "transfer-leader",
             "kill,transfer-leader,partition",
+            "membership",
+            "membership:replace,kill,partition",
         ] {
             assert_eq!(parse(text).to_string(), text);
         }
+    }
+
+    #[test]
+    fn membership_parses_with_its_change_and_is_a_class_of_its_own() {
+        assert_eq!(
+            parse("membership:grow,membership").faults(),
+            [
+                FaultSpec::Membership(Some(Change::Grow)),
+                FaultSpec::Membership(None)
+            ]
+        );
+        assert_eq!(Family::Membership.class(), Class::Membership);
+        assert_eq!(Family::Kill.class(), Class::Process);
+        assert_eq!(Family::Loss.class(), Class::Network);
+        assert!(!parse("membership").needs_network());
+        assert!(Family::EVERY.contains(&Family::Membership));
+        let err = "membership:swap"
+            .parse::<NemesisSpec>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown membership change `swap`"), "{err}");
     }
 
     #[test]

@@ -142,6 +142,9 @@ pub enum NodeState {
     },
     /// Stopped by [`Supervisor::shutdown`] at the end of the run.
     Stopped,
+    /// Removed from the cluster by the membership nemesis and killed for good
+    /// ([`Supervisor::retire`]): never restarted, its data wiped.
+    Removed,
 }
 
 impl std::fmt::Display for NodeState {
@@ -159,6 +162,7 @@ impl std::fmt::Display for NodeState {
             } => write!(f, "exited on signal {signal}"),
             NodeState::Exited { .. } => f.write_str("exited"),
             NodeState::Stopped => f.write_str("stopped"),
+            NodeState::Removed => f.write_str("removed"),
         }
     }
 }
@@ -280,6 +284,29 @@ impl Supervisor {
         slot.state = NodeState::Killed;
         result?;
         tracing::info!(node = id, pid, "node killed");
+        Ok(pid)
+    }
+
+    /// Ends a node for good: SIGKILL (after SIGCONT, if paused) and reap it if it runs, and mark
+    /// it [`NodeState::Removed`], which nothing restarts. Returns the pid that died, if one ran.
+    /// Idempotent.
+    pub fn retire(&self, id: NodeId) -> Result<Option<Pid>> {
+        let mut nodes = self.lock();
+        let slot = slot(&mut nodes, id)?;
+        slot.refresh();
+        let pid = match slot.child.take() {
+            Some(mut child) => {
+                let pid = child.id();
+                if slot.state == NodeState::Paused {
+                    let _ = signal(pid, libc::SIGCONT);
+                }
+                kill_and_reap(&mut child)?;
+                Some(pid)
+            }
+            None => None,
+        };
+        slot.state = NodeState::Removed;
+        tracing::info!(node = id, ?pid, "node retired");
         Ok(pid)
     }
 

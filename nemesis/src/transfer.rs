@@ -22,8 +22,9 @@ impl Nemesis {
     /// the transfer asked for, all recorded in `event` (`from`, `to`, `outcome`, `reason`).
     /// With no leader known, nothing is asked.
     pub(super) fn transfer_leader(&self, draw: u64, event: &mut NemesisEvent) {
-        let from = self.view.leader().filter(|l| self.nodes.contains(l));
-        let to = from.and_then(|from| transfer_target(draw, from, &self.nodes));
+        let members = self.members();
+        let from = self.view.leader().filter(|l| members.contains(l));
+        let to = from.and_then(|from| transfer_target(draw, from, &members));
         let (outcome, reason) = match (from, to) {
             (Some(_), Some(to)) => match self.view.transfer_leader(to) {
                 TransferAnswer::Done => (TransferOutcome::Done, None),

@@ -131,7 +131,10 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
                 }
                 FaultName::Pause => assert_eq!(start.pids, stop.pids),
                 FaultName::Heal => panic!("the loop never heals by sweep"),
-                FaultName::PowerCut | FaultName::Corrupt | FaultName::TransferLeader => {
+                FaultName::PowerCut
+                | FaultName::Corrupt
+                | FaultName::TransferLeader
+                | FaultName::Membership => {
                     panic!("not in this spec")
                 }
             }

@@ -192,6 +192,7 @@ pub mod colors {
             "corrupt" => "#d81b60",
             "restart" => "#5e35b1",
             "transfer-leader" => "#c0ca33",
+            "membership" => "#546e7a",
             _ => "#757575",
         }
     }

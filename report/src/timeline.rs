@@ -389,6 +389,7 @@ mod tests {
             "corrupt",
             "restart",
             "transfer-leader",
+            "membership",
         ];
         for name in faults {
             let color = crate::colors::fault(name);

@@ -66,7 +66,7 @@ impl RiptideCluster {
             disks
                 .as_ref()
                 .and_then(|d| d.node_data_dir(id))
-                .map_or_else(|| plan.data_dir(id), Path::to_path_buf)
+                .unwrap_or_else(|| plan.data_dir(id))
         })?;
         cluster::wait_for_leader(&nodes, &supervisor, dir, ELECTION_WAIT)?;
         Ok(RiptideCluster {

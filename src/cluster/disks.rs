@@ -13,7 +13,7 @@
 //! `nodes/n<i>/data/` keeps everything.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use riptide_faultfs::{FaultFs, Mode, MountHandle};
 use riptide_nemesis::{CutMode, Disks, NodeId, Sandbox};
@@ -28,26 +28,19 @@ struct NodeDisk {
     mountpoint: PathBuf,
 }
 
-/// Every node's disk in one run.
+/// Every node's disk in one run: the planned nodes', and those of nodes the membership nemesis
+/// adds ([`RunDisks::add`]) and wipes ([`RunDisks::wipe`]).
 pub struct RunDisks {
-    nodes: Vec<NodeDisk>,
+    nodes_dir: PathBuf,
+    /// Whether each disk is a faultfs mount.
+    fuse: bool,
+    nodes: Mutex<Vec<Arc<NodeDisk>>>,
 }
 
 impl RunDisks {
     /// Plain data dirs `nodes_dir/n<i>/data` (created).
     pub fn plain(nodes_dir: &Path, ids: &[NodeId]) -> anyhow::Result<RunDisks> {
-        let mut nodes = Vec::new();
-        for &id in ids {
-            let backing = nodes_dir.join(format!("n{id}")).join("data");
-            create(&backing)?;
-            nodes.push(NodeDisk {
-                id,
-                mountpoint: backing.clone(),
-                backing,
-                mount: None,
-            });
-        }
-        Ok(RunDisks { nodes })
+        RunDisks::with(nodes_dir, ids, false)
     }
 
     /// Each node's data dir mounted through faultfs (see the module docs). Needs the run's
@@ -56,45 +49,95 @@ impl RunDisks {
         if let Err(why) = sandbox.mounts() {
             anyhow::bail!("the run has no private mount namespace to mount faultfs in ({why})");
         }
-        let mut nodes = Vec::new();
+        RunDisks::with(nodes_dir, ids, true)
+    }
+
+    fn with(nodes_dir: &Path, ids: &[NodeId], fuse: bool) -> anyhow::Result<RunDisks> {
+        let disks = RunDisks {
+            nodes_dir: nodes_dir.to_path_buf(),
+            fuse,
+            nodes: Mutex::new(Vec::new()),
+        };
         for &id in ids {
-            let backing = nodes_dir.join(format!("n{id}")).join("data");
-            let mountpoint = nodes_dir.join(format!("n{id}")).join("disk");
-            create(&backing)?;
+            disks.add(id)?;
+        }
+        Ok(disks)
+    }
+
+    /// Makes node `id`'s disk (a new node's, empty) like the others; returns the data dir to
+    /// start it with.
+    pub fn add(&self, id: NodeId) -> anyhow::Result<PathBuf> {
+        let backing = self.nodes_dir.join(format!("n{id}")).join("data");
+        create(&backing)?;
+        let (mount, mountpoint) = if self.fuse {
+            let mountpoint = self.nodes_dir.join(format!("n{id}")).join("disk");
             create(&mountpoint)?;
             let handle = FaultFs::mount(&backing, &mountpoint).map_err(|e| {
                 anyhow::anyhow!("cannot mount node {id}'s data dir through faultfs: {e:#}")
             })?;
-            nodes.push(NodeDisk {
-                id,
-                backing,
-                mount: Some(Mutex::new(Some(handle))),
-                mountpoint,
-            });
-        }
-        Ok(RunDisks { nodes })
+            (Some(Mutex::new(Some(handle))), mountpoint)
+        } else {
+            (None, backing.clone())
+        };
+        let disk = NodeDisk {
+            id,
+            backing,
+            mount,
+            mountpoint: mountpoint.clone(),
+        };
+        let mut nodes = self.lock_nodes();
+        nodes.retain(|n| n.id != id);
+        nodes.push(Arc::new(disk));
+        Ok(mountpoint)
+    }
+
+    /// Wipes node `id`'s disk for good (the node is dead and out of the cluster): unmounted,
+    /// and its folder `n<id>/` removed. Its log, beside the folder, stays.
+    pub fn wipe(&self, id: NodeId) -> anyhow::Result<()> {
+        let disk = {
+            let mut nodes = self.lock_nodes();
+            let at = nodes.iter().position(|n| n.id == id);
+            at.map(|at| nodes.remove(at))
+        };
+        let Some(disk) = disk else {
+            anyhow::bail!("node {id} has no disk in this run");
+        };
+        disk.unmount();
+        let folder = self.nodes_dir.join(format!("n{id}"));
+        std::fs::remove_dir_all(&folder)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", folder.display()))
     }
 
     /// The data dir node `id` is started with.
-    pub fn node_data_dir(&self, id: NodeId) -> Option<&Path> {
-        self.node(id).map(|n| n.mountpoint.as_path())
+    pub fn node_data_dir(&self, id: NodeId) -> Option<PathBuf> {
+        self.node(id).map(|n| n.mountpoint.clone())
     }
 
     /// Unmounts every faultfs (call once the nodes are dead). What was not synced stays, as
-    /// after a clean shutdown. Returns the mounts that could not be unmounted cleanly.
+    /// after a clean shutdown.
     pub fn unmount(&self) {
-        for node in &self.nodes {
-            if let Some(slot) = &node.mount {
-                if let Some(handle) = lock(slot).take() {
-                    handle.unmount();
-                    tracing::info!(node = node.id, backing = %node.backing.display(), "faultfs unmounted");
-                }
-            }
+        for node in self.lock_nodes().iter() {
+            node.unmount();
         }
     }
 
-    fn node(&self, id: NodeId) -> Option<&NodeDisk> {
-        self.nodes.iter().find(|n| n.id == id)
+    fn node(&self, id: NodeId) -> Option<Arc<NodeDisk>> {
+        self.lock_nodes().iter().find(|n| n.id == id).cloned()
+    }
+
+    fn lock_nodes(&self) -> std::sync::MutexGuard<'_, Vec<Arc<NodeDisk>>> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl NodeDisk {
+    fn unmount(&self) {
+        if let Some(slot) = &self.mount {
+            if let Some(handle) = lock(slot).take() {
+                handle.unmount();
+                tracing::info!(node = self.id, backing = %self.backing.display(), "faultfs unmounted");
+            }
+        }
     }
 }
 
@@ -112,7 +155,7 @@ pub fn why_no_faultfs(sandbox: Option<&Sandbox>) -> Option<String> {
 
 impl Disks for RunDisks {
     fn data_dir(&self, id: NodeId) -> Option<PathBuf> {
-        self.node_data_dir(id).map(Path::to_path_buf)
+        self.node_data_dir(id)
     }
 
     fn power_cut(&self, id: NodeId, mode: CutMode) -> Result<serde_json::Value, String> {

@@ -127,9 +127,13 @@ impl ClusterPlan {
     /// (`riptide-node --join`): it starts outside the configuration, with those members as its
     /// peers, and waits for the leader to add it (`riptide client add-node`).
     pub fn spec_joining(&self, id: NodeId, members: &[NodeId]) -> NodeSpec {
+        self.spec_joining_on(id, members, &self.data_dir(id))
+    }
+
+    /// [`ClusterPlan::spec_joining`] with the data dir at `data` (a faultfs mount).
+    pub fn spec_joining_on(&self, id: NodeId, members: &[NodeId], data: &Path) -> NodeSpec {
         let peers: Vec<NodeId> = members.iter().copied().filter(|&m| m != id).collect();
-        self.spec_with_peers(id, &self.data_dir(id), &peers)
-            .arg("--join")
+        self.spec_with_peers(id, data, &peers).arg("--join")
     }
 
     /// The spec of node `id` with its data dir at `data` (a faultfs mount, for power cuts).

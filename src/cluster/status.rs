@@ -13,10 +13,14 @@ pub fn status(addr: SocketAddr, timeout: Duration) -> riptide_proto::Result<Stat
 
 /// The leader, as the nodes that answer see it: the highest-term node that says it leads.
 pub fn leader(nodes: &[(NodeId, SocketAddr)], timeout: Duration) -> Option<(NodeId, u64)> {
+    leader_status(nodes, timeout).map(|s| (s.id, s.term))
+}
+
+/// The status of the highest-term node of `nodes` that says it leads.
+pub fn leader_status(nodes: &[(NodeId, SocketAddr)], timeout: Duration) -> Option<Status> {
     nodes
         .iter()
         .filter_map(|(_, addr)| status(*addr, timeout).ok())
         .filter(|s| s.role == Role::Leader)
-        .map(|s| (s.id, s.term))
-        .max_by_key(|&(_, term)| term)
+        .max_by_key(|s| s.term)
 }

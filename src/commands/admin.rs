@@ -69,7 +69,10 @@ pub fn run(command: &AdminCommand, ctx: AdminContext) -> Result<u8, Exit> {
     runtime.block_on(async {
         let mut code = 0;
         for (step, optional) in steps {
-            match until_done(&mut client, &step, deadline).await {
+            match client
+                .admin_until(step.clone(), tokio::time::Instant::from_std(deadline))
+                .await
+            {
                 AdminOutcome::Done(done) => println!(
                     "{}: done; {} (leader {})",
                     step.describe(),
@@ -146,20 +149,6 @@ fn steps(command: &AdminCommand, ctx: &AdminContext) -> Result<Vec<(AdminOp, boo
         AdminCommand::TransferLeader { to } => vec![(AdminOp::TransferLeader { to: *to }, false)],
         AdminCommand::Members => Vec::new(),
     })
-}
-
-/// Sends `op` until it is done, definitely refused, or unknown; a retryable refusal is retried
-/// (every 100 ms) until `deadline`.
-async fn until_done(client: &mut Client, op: &AdminOp, deadline: Instant) -> AdminOutcome {
-    loop {
-        let outcome = client.admin(op.clone()).await;
-        match &outcome {
-            AdminOutcome::Refused { retry: true, .. } if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            _ => return outcome,
-        }
-    }
 }
 
 /// `riptide client members`: the leader's configuration (or, with no leader, each node's).

@@ -53,12 +53,25 @@ impl KeepData {
     }
 }
 
-/// Removes `run_dir/nodes/n1/` ... `n<nodes>/` (never a symlink's target, never the logs beside
-/// them). Returns the bytes freed; a folder that cannot be removed is a warning.
-pub fn remove_node_data(run_dir: &Path, nodes: usize) -> u64 {
+/// Removes every `run_dir/nodes/n<id>/` (the planned nodes and those the membership nemesis
+/// added; never a symlink's target, never the logs beside them). Returns the bytes freed; a
+/// folder that cannot be removed is a warning.
+pub fn remove_node_data(run_dir: &Path) -> u64 {
     let mut freed = 0;
-    for id in 1..=nodes {
-        let dir = run_dir.join(files::NODES).join(format!("n{id}"));
+    let nodes = run_dir.join(files::NODES);
+    let Ok(entries) = std::fs::read_dir(&nodes) else {
+        return 0;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| {
+            name.strip_prefix('n')
+                .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    names.sort();
+    for name in names {
+        let dir = nodes.join(name);
         // `symlink_metadata`: a symlink planted here is removed as a link, its target untouched.
         let Ok(meta) = std::fs::symlink_metadata(&dir) else {
             continue;
@@ -105,10 +118,17 @@ mod tests {
         std::fs::write(nodes.join("n1/data/wal"), vec![7u8; 10_000]).unwrap();
         std::fs::write(nodes.join("n1.log"), "log").unwrap();
         std::os::unix::fs::symlink(outside.path(), nodes.join("n2")).unwrap();
+        std::fs::create_dir_all(nodes.join("n17/data")).unwrap();
+        std::fs::create_dir_all(nodes.join("notes")).unwrap();
         std::fs::write(run.path().join("history.jsonl"), "{}").unwrap();
-        let freed = remove_node_data(run.path(), 3);
+        let freed = remove_node_data(run.path());
         assert!(freed >= 10_000, "{freed}");
         assert!(!nodes.join("n1").exists() && !nodes.join("n2").exists());
+        assert!(
+            !nodes.join("n17").exists(),
+            "an added node's folder goes too"
+        );
+        assert!(nodes.join("notes").is_dir(), "only n<id> folders go");
         assert!(nodes.join("n1.log").is_file() && run.path().join("history.jsonl").is_file());
         assert!(
             outside.path().join("keep.txt").is_file(),

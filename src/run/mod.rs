@@ -25,6 +25,7 @@ pub mod options;
 mod progress;
 pub(crate) mod replicas;
 mod steps;
+mod view;
 
 use riptide_store::layout;
 
@@ -87,7 +88,7 @@ fn tidy_node_data(run: &RunFolder, outcome: &steps::Outcome) {
     if !run.plan.keep_data.removes(valid, !outcome.interrupted) {
         return;
     }
-    let freed = keep_data::remove_node_data(&run.dir, run.plan.test.nodes);
+    let freed = keep_data::remove_node_data(&run.dir);
     run.node_data_removed
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let why = if valid {

@@ -82,7 +82,8 @@ pub struct TestArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Faults: none, all, or a comma list of kill, pause, partition, loss, power-cut, corrupt,
-    /// restart, transfer-leader (see README; transfer-leader is not part of all). Default: all
+    /// restart, transfer-leader, membership[:grow|shrink|replace] (see README; transfer-leader
+    /// and membership are not part of all). Default: all
     /// where iptables, network namespaces and FUSE work; without iptables no partition or loss,
     /// without FUSE no power-cut (a note says what to install).
     #[arg(long)]
@@ -90,8 +91,9 @@ pub struct TestArgs {
     /// Seconds between a fault's start and stop, and between a stop and the next start.
     #[arg(long, default_value_t = 10.0)]
     pub nemesis_interval: f64,
-    /// Let a process fault (kill, pause, transfer-leader, ...) and a network fault (partition,
-    /// loss) overlap: faults roll, each lasting two intervals, staggered by one (see README).
+    /// Let a process fault (kill, pause, transfer-leader, ...), a network fault (partition,
+    /// loss) and a membership change overlap: faults roll, each lasting a few intervals,
+    /// staggered by one (see README).
     #[arg(long)]
     pub nemesis_overlap: bool,
     /// Vary each wait of the nemesis by up to this fraction of --nemesis-interval, seeded (0.75:

@@ -14,8 +14,8 @@
 //! 8. judge: check the history and the replicas, write `results.json` and the reports
 //!    ([`crate::judge`]).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -23,24 +23,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use riptide_nemesis::{
-    ClusterView, Firewall, Nemesis, NemesisConfig, NemesisEvent, Phase, Shutdown, Supervisor,
-    TransferAnswer,
+    Firewall, Nemesis, NemesisConfig, NemesisEvent, Phase, Shutdown, Supervisor,
 };
-use riptide_proto::{AdminOp, NodeId};
+use riptide_proto::NodeId;
 use riptide_store::{files, history::FINAL_READ_BASE};
-use riptide_workload::{
-    AdminOutcome, Client, ClientOptions, DriverOptions, Generator, GeneratorOptions, Recorder,
-};
+use riptide_workload::{DriverOptions, Generator, GeneratorOptions, Recorder, Roster};
 
 use super::folder::RunFolder;
 use super::interrupts::Interrupts;
 use super::live_check::LiveChecker;
 use super::progress::Progress;
+use super::view::{RunView, CLIENT_ADDR};
 use crate::cluster::disks::RunDisks;
 use crate::cluster::{self, status, ClusterPlan};
-
-/// The address clients connect from: outside every partition, which only cuts node-to-node links.
-const CLIENT_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// How a run that was carried out ended.
 pub struct Outcome {
@@ -54,7 +49,10 @@ pub struct Outcome {
 struct Session<'a> {
     run: &'a RunFolder,
     nodes_dir: PathBuf,
-    addrs: Vec<(NodeId, SocketAddr)>,
+    /// How the nodes are laid out and started (new ones too).
+    cluster: ClusterPlan,
+    /// The members now: the planned nodes until the membership nemesis changes them.
+    roster: Roster,
     supervisor: Arc<Supervisor>,
     /// The nodes' disks (faultfs mounts with power cuts in the spec).
     disks: Arc<RunDisks>,
@@ -134,7 +132,7 @@ fn start_cluster(run: &RunFolder) -> anyhow::Result<Session<'_>> {
     cluster.start_on(&supervisor, |id| {
         disks
             .node_data_dir(id)
-            .map_or_else(|| cluster.data_dir(id), Path::to_path_buf)
+            .unwrap_or_else(|| cluster.data_dir(id))
     })?;
     let leader =
         cluster::wait_for_leader(&addrs, &supervisor, &nodes_dir, Duration::from_secs(15))?;
@@ -161,7 +159,8 @@ fn start_cluster(run: &RunFolder) -> anyhow::Result<Session<'_>> {
     Ok(Session {
         run,
         nodes_dir,
-        addrs,
+        cluster,
+        roster: Roster::new(addrs),
         supervisor,
         disks,
         leader,
@@ -185,8 +184,10 @@ fn start_faults(
     if plan.nemesis.is_empty() {
         return Ok(None);
     }
-    let view: Arc<dyn ClusterView> = Arc::new(RunView {
-        addrs: session.addrs.clone(),
+    let view = Arc::new(RunView {
+        roster: session.roster.clone(),
+        cluster: session.cluster.clone(),
+        disks: session.disks.clone(),
     });
     let config = NemesisConfig {
         seed: plan.test.seed,
@@ -195,55 +196,10 @@ fn start_faults(
         overlap: plan.test.nemesis_overlap,
         jitter: plan.test.nemesis_jitter,
     };
-    let nemesis = Nemesis::new(config, session.supervisor.clone(), firewall, view)?
-        .with_disks(session.disks.clone());
+    let nemesis = Nemesis::new(config, session.supervisor.clone(), firewall, view.clone())?
+        .with_disks(session.disks.clone())
+        .with_operator(view);
     Ok(Some(Arc::new(nemesis)))
-}
-
-/// The nemesis's view of the run's cluster: the leader from the status probe, leadership
-/// transfers through a client's admin request.
-struct RunView {
-    addrs: Vec<(NodeId, SocketAddr)>,
-}
-
-/// How long the nemesis waits for a leadership transfer: longer than the election timeout
-/// within which the leader abandons one the target did not take over.
-const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The nemesis's client id: far from the workload's (process + 1) and the final reads'.
-const NEMESIS_CLIENT_ID: u64 = 0x6e65_6d65_7369_7301;
-
-impl ClusterView for RunView {
-    fn leader(&self) -> Option<NodeId> {
-        status::leader(&self.addrs, Duration::from_millis(200)).map(|(id, _)| id)
-    }
-
-    /// On a current-thread runtime of its own: the nemesis runs on a plain thread.
-    fn transfer_leader(&self, to: NodeId) -> TransferAnswer {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(e) => return TransferAnswer::Refused(format!("cannot start a runtime: {e}")),
-        };
-        let opts = ClientOptions {
-            nodes: self.addrs.clone(),
-            // The target, a follower, answers with a hint to the leader, which the client follows.
-            home: to,
-            op_timeout: TRANSFER_TIMEOUT,
-            bind: Some(CLIENT_ADDR),
-        };
-        let mut client = Client::new(opts, NEMESIS_CLIENT_ID);
-        match runtime.block_on(client.admin(AdminOp::TransferLeader { to })) {
-            AdminOutcome::Done(done) if done.leader == Some(to) => TransferAnswer::Done,
-            AdminOutcome::Done(done) => {
-                TransferAnswer::Unknown(format!("answered done, with leader {:?}", done.leader))
-            }
-            AdminOutcome::Refused { reason, .. } => TransferAnswer::Refused(reason),
-            AdminOutcome::Unknown(reason) => TransferAnswer::Unknown(reason),
-        }
-    }
 }
 
 /// The nemesis thread: faults on schedule until the shutdown, each recorded as it happens.
@@ -268,13 +224,14 @@ fn drive_workload(session: &Session, nemesis: Option<&Nemesis>, live: &LiveCheck
     let mut stopped_run = false;
     let plan = &session.run.plan;
     let driver = DriverOptions {
-        nodes: session.addrs.clone(),
+        nodes: session.roster.nodes(),
         concurrency: plan.test.concurrency,
         rate: plan.test.rate,
         op_timeout: Duration::from_millis(plan.test.op_timeout_ms),
         bind: Some(CLIENT_ADDR),
         workload: plan.workload,
         retry_indeterminate: plan.test.retry_indeterminate,
+        roster: Some(session.roster.clone()),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Progress::new(plan.time_limit(), plan.no_progress);
@@ -286,7 +243,7 @@ fn drive_workload(session: &Session, nemesis: Option<&Nemesis>, live: &LiveCheck
             stop.clone(),
         ));
         let leader_now = Arc::new(Mutex::new(Some(session.leader)));
-        let poller = tokio::spawn(poll_leader(session.addrs.clone(), leader_now.clone()));
+        let poller = tokio::spawn(poll_leader(session.roster.clone(), leader_now.clone()));
         while session.start.elapsed() < plan.time_limit() && !session.interrupts.stop_workload() {
             tokio::time::sleep(Duration::from_millis(200)).await;
             if stop_on_invalid && live.found_invalid() {
@@ -315,9 +272,9 @@ fn drive_workload(session: &Session, nemesis: Option<&Nemesis>, live: &LiveCheck
 }
 
 /// Who leads, for the progress bar, every half second.
-async fn poll_leader(addrs: Vec<(NodeId, SocketAddr)>, leader_now: Arc<Mutex<Option<NodeId>>>) {
+async fn poll_leader(roster: Roster, leader_now: Arc<Mutex<Option<NodeId>>>) {
     loop {
-        let addrs = addrs.clone();
+        let addrs = roster.nodes();
         let found =
             tokio::task::spawn_blocking(move || status::leader(&addrs, Duration::from_millis(200)))
                 .await
@@ -357,7 +314,8 @@ fn heal(
     }
     let refused = restart_exited(session);
     let up: Vec<(NodeId, SocketAddr)> = session
-        .addrs
+        .roster
+        .nodes()
         .iter()
         .filter(|(id, _)| !refused.contains(id))
         .copied()
@@ -433,7 +391,7 @@ fn final_reads(session: &Session) {
     let plan = &session.run.plan;
     let keys = session.generator.lock().unwrap().keys();
     let reads = riptide_workload::FinalReads {
-        nodes: session.addrs.clone(),
+        nodes: session.roster.nodes(),
         bind: Some(CLIENT_ADDR),
         workload: plan.workload,
         keys,

@@ -242,6 +242,9 @@ pub fn fault_label(fault: &str, v: &Value) -> String {
     if fault == "transfer-leader" {
         return transfer_label(v);
     }
+    if fault == "membership" {
+        return membership_label(v);
+    }
     let mut label = fault.to_string();
     if fault == "partition" {
         if let Some(kind) = v.get("kind").and_then(Value::as_str) {
@@ -287,6 +290,34 @@ fn transfer_label(v: &Value) -> String {
     match v.get("outcome").and_then(Value::as_str) {
         None | Some("done") => {}
         Some(outcome) => label.push_str(&format!(" ({})", outcome.replace('-', " "))),
+    }
+    label
+}
+
+/// `membership replace +n6 -n3`, `membership shrink -n2 (refused)`, with the nodes wiped
+/// (`wiped n2`) and the outcome when it is not done. Before it started, the name and change.
+fn membership_label(v: &Value) -> String {
+    let mut label = "membership".to_string();
+    let text = |k: &str| v.get(k).and_then(Value::as_str);
+    let node = |k: &str| v.get(k).and_then(Value::as_u64);
+    if let Some(change) = text("change") {
+        label.push_str(&format!(" {change}"));
+    }
+    if let Some(added) = node("added") {
+        label.push_str(&format!(" +n{added}"));
+    }
+    if let Some(removed) = node("removed") {
+        label.push_str(&format!(" -n{removed}"));
+    }
+    if let Some(wiped) = v
+        .get("wiped")
+        .filter(|w| w.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        label.push_str(&format!(" wiped {}", nodes_text(wiped)));
+    }
+    match text("outcome") {
+        None | Some("done") => {}
+        Some(outcome) => label.push_str(&format!(" ({outcome})")),
     }
     label
 }
@@ -381,6 +412,25 @@ mod tests {
             ]
         );
         assert_eq!(run.end_ns, 900);
+    }
+
+    #[test]
+    fn membership_changes_are_labelled_with_who_joined_and_left() {
+        let label = |v: serde_json::Value| fault_label("membership", &v);
+        assert_eq!(
+            label(serde_json::json!({"change":"replace","added":6,"removed":3,"outcome":"done"})),
+            "membership replace +n6 -n3"
+        );
+        assert_eq!(
+            label(
+                serde_json::json!({"change":"shrink","removed":2,"wiped":[2],"outcome":"refused"})
+            ),
+            "membership shrink -n2 wiped n2 (refused)"
+        );
+        assert_eq!(
+            label(serde_json::json!({"change":"grow","wiped":[]})),
+            "membership grow"
+        );
     }
 
     #[test]

@@ -73,4 +73,19 @@ impl Client {
             retry: true,
         }
     }
+
+    /// [`Client::admin`] until the request is done, definitely refused, or unknown: a refusal
+    /// the leader marks retryable (a learner still catching up, another change in flight, a
+    /// leader new to its term, no leader yet) is retried every 100 ms until `deadline`.
+    pub async fn admin_until(&mut self, op: AdminOp, deadline: Instant) -> AdminOutcome {
+        loop {
+            let outcome = self.admin(op.clone()).await;
+            match &outcome {
+                AdminOutcome::Refused { retry: true, .. } if Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                _ => return outcome,
+            }
+        }
+    }
 }

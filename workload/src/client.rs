@@ -347,6 +347,21 @@ impl Client {
         }
     }
 
+    /// Talks to `nodes` from now on, reads first to `home`: the members changed. Connections to
+    /// nodes no longer listed are dropped, and so is the leader if it left.
+    pub fn follow(&mut self, nodes: Vec<(NodeId, SocketAddr)>, home: NodeId) {
+        self.conns
+            .retain(|id, _| nodes.iter().any(|(n, _)| n == id));
+        if self
+            .leader
+            .is_some_and(|l| !nodes.iter().any(|(n, _)| *n == l))
+        {
+            self.leader = None;
+        }
+        self.opts.nodes = nodes;
+        self.opts.home = home;
+    }
+
     pub(crate) fn op_timeout(&self) -> Duration {
         self.opts.op_timeout
     }

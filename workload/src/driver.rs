@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::client::{Client, ClientOptions, OpResult};
 use crate::generator::{Generator, OpKind, PlannedOp, Value, WorkloadKind};
 use crate::recorder::Recorder;
+use crate::roster::Roster;
 
 #[derive(Clone, Debug)]
 pub struct DriverOptions {
@@ -33,6 +34,9 @@ pub struct DriverOptions {
     pub workload: WorkloadKind,
     /// Retries of a write whose outcome is unknown ([`Client::retry_indeterminate`]).
     pub retry_indeterminate: u32,
+    /// Members that change during the run (the membership nemesis): each worker follows them
+    /// before its next op. `None`: `nodes` for the whole run.
+    pub roster: Option<Roster>,
 }
 
 /// Paces all workers together: each takes the next free slot, `1/rate` apart.
@@ -87,14 +91,19 @@ pub async fn run_workers(
         let concurrency = opts.concurrency as u64;
         let workload = opts.workload;
         let retries = opts.retry_indeterminate;
+        let roster = opts.roster.clone();
         tasks.push(tokio::spawn(async move {
             let mut process = worker as u64;
             let mut client = Client::new(client_opts, process + 1);
             client.retry_indeterminate(retries);
+            let mut seen = roster.as_ref().map_or(0, Roster::version);
             while !stop.load(Ordering::Relaxed) {
                 pacer.wait().await;
                 if stop.load(Ordering::Relaxed) {
                     break;
+                }
+                if let Some(roster) = &roster {
+                    roster.refresh(&mut client, worker, &mut seen);
                 }
                 let op = generator.lock().unwrap().next_op();
                 if perform(&mut client, process, &op, workload, &history).await == EventType::Info {

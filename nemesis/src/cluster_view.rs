@@ -1,0 +1,76 @@
+//! What the nemesis needs from outside: the live cluster's leader and leadership transfers
+//! ([`ClusterView`], which the runner implements with the node protocol), and the stop signal
+//! shared with the runner ([`Shutdown`]).
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::TransferAnswer;
+use crate::NodeId;
+
+/// What the nemesis needs to know about the live cluster.
+pub trait ClusterView: Send + Sync {
+    /// The node that currently leads, if any is known (asked through the status request).
+    fn leader(&self) -> Option<NodeId>;
+
+    /// Asks the cluster to hand leadership to `to` and waits for the outcome (for
+    /// `transfer-leader`). The default refuses: a view that only knows the leader cannot.
+    fn transfer_leader(&self, to: NodeId) -> TransferAnswer {
+        TransferAnswer::Refused(format!(
+            "this cluster view cannot transfer leadership (to node {to})"
+        ))
+    }
+}
+
+/// A view that never knows the leader: leader targets fall back to a random node.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLeader;
+
+impl ClusterView for NoLeader {
+    fn leader(&self) -> Option<NodeId> {
+        None
+    }
+}
+
+impl<F> ClusterView for F
+where
+    F: Fn() -> Option<NodeId> + Send + Sync,
+{
+    fn leader(&self) -> Option<NodeId> {
+        self()
+    }
+}
+
+/// A stop signal shared between the runner (Ctrl-C, end of the time limit) and the nemesis
+/// thread, which wakes from its wait at once when triggered.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Arc<(Mutex<bool>, Condvar)>);
+
+impl Shutdown {
+    /// A signal not yet triggered.
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Triggers the signal; every waiter returns. Callable from any thread, async code included.
+    pub fn trigger(&self) {
+        let (flag, cond) = &*self.0;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cond.notify_all();
+    }
+
+    /// Whether it was triggered.
+    pub fn is_triggered(&self) -> bool {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits up to `timeout`; returns true if the signal was (or gets) triggered.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let (flag, cond) = &*self.0;
+        let guard = flag.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = cond
+            .wait_timeout_while(guard, timeout, |triggered| !*triggered)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard
+    }
+}

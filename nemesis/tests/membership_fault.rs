@@ -1,0 +1,299 @@
+//! The membership fault on stand-in nodes, with a scripted [`Operator`] that keeps the
+//! configuration in memory the way a leader would: every start and stop of grow, shrink and
+//! replace; fresh ids; removed nodes killed for good and wiped; other faults drawn from the
+//! members of the moment; the planned voters restored by `heal_all`; refusals recorded.
+//!
+//! (The same fault against real riptide nodes runs in the root crate's
+//! `tests/membership_nemesis.rs`.)
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{ask_when_ready, echo_node, isolated, track};
+use riptide_nemesis::{
+    Change, ChangeAnswer, ChangeOutcome, Configuration, MemberChange, Nemesis, NemesisConfig,
+    NoLeader, NodeSpec, NodeState, Operator, Phase, Plan, Supervisor, Target,
+};
+
+const PORT: u16 = 7400;
+
+/// A leader in memory: applies every change at once, unless told to refuse.
+struct Scripted {
+    dir: std::path::PathBuf,
+    config: Mutex<Configuration>,
+    asked: Mutex<Vec<MemberChange>>,
+    wiped: Mutex<Vec<u64>>,
+    /// Refuse every change from now on, with this reason.
+    refuse: Mutex<Option<String>>,
+}
+
+impl Scripted {
+    fn new(dir: &std::path::Path, voters: &[u64]) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            dir: dir.to_path_buf(),
+            config: Mutex::new(Configuration {
+                voters: voters.to_vec(),
+                learners: Vec::new(),
+            }),
+            asked: Mutex::new(Vec::new()),
+            wiped: Mutex::new(Vec::new()),
+            refuse: Mutex::new(None),
+        })
+    }
+
+    fn voters(&self) -> Vec<u64> {
+        self.config.lock().unwrap().voters.clone()
+    }
+}
+
+impl Operator for Scripted {
+    fn joining_node(&self, id: u64, members: &[u64]) -> Result<NodeSpec, String> {
+        assert!(!members.contains(&id), "a new node's id is fresh");
+        Ok(echo_node(id, PORT, &self.dir))
+    }
+
+    fn change(&self, change: MemberChange) -> ChangeAnswer {
+        self.asked.lock().unwrap().push(change);
+        if let Some(why) = self.refuse.lock().unwrap().clone() {
+            return ChangeAnswer::Refused(why);
+        }
+        let mut c = self.config.lock().unwrap();
+        match change {
+            MemberChange::AddLearner(id) => c.learners.push(id),
+            MemberChange::Promote(id) => {
+                c.learners.retain(|&l| l != id);
+                c.voters.push(id);
+            }
+            MemberChange::Remove(id) => {
+                c.learners.retain(|&l| l != id);
+                c.voters.retain(|&v| v != id);
+            }
+            MemberChange::Replace { add, remove } => {
+                c.learners.retain(|&l| l != add);
+                c.voters.retain(|&v| v != remove);
+                c.voters.push(add);
+            }
+        }
+        c.voters.sort_unstable();
+        ChangeAnswer::Done {
+            voters: c.voters.clone(),
+        }
+    }
+
+    fn configuration(&self) -> Option<Configuration> {
+        Some(self.config.lock().unwrap().clone())
+    }
+
+    fn wipe(&self, id: u64) -> Result<(), String> {
+        self.wiped.lock().unwrap().push(id);
+        Ok(())
+    }
+}
+
+fn cluster(n: u64, dir: &std::path::Path) -> Arc<Supervisor> {
+    let supervisor = Arc::new(Supervisor::new().unwrap());
+    for id in 1..=n {
+        track(supervisor.spawn(echo_node(id, PORT, dir)).unwrap());
+    }
+    for id in 1..=n {
+        ask_when_ready(id, PORT, "pid");
+    }
+    supervisor
+}
+
+fn nemesis(supervisor: &Arc<Supervisor>, spec: &str, operator: Arc<Scripted>) -> Nemesis {
+    let config = NemesisConfig {
+        seed: 5,
+        spec: spec.parse().unwrap(),
+        interval: Duration::from_millis(50),
+        overlap: true,
+        jitter: 0.0,
+    };
+    Nemesis::new(config, supervisor.clone(), None, Arc::new(NoLeader))
+        .unwrap()
+        .with_operator(operator)
+}
+
+fn membership(plan_change: Change, draw: u64) -> Plan {
+    Plan::Membership {
+        change: plan_change,
+        draw,
+        stop_draw: draw + 1,
+    }
+}
+
+#[test]
+fn every_change_starts_and_stops_back_to_the_planned_count_with_fresh_ids_and_wiped_nodes() {
+    isolated(|_| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(5, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
+        let nemesis = nemesis(&supervisor, "membership", operator.clone());
+
+        // Shrink: draw 2 picks n3 among 1..=5; it keeps running until the stop.
+        let start = nemesis.start(membership(Change::Shrink, 2)).unwrap();
+        let record = start.membership.clone().unwrap();
+        assert_eq!(
+            (record.removed, record.outcome),
+            (Some(3), ChangeOutcome::Done)
+        );
+        assert_eq!(nemesis.members(), [1, 2, 4, 5]);
+        assert_eq!(supervisor.status(3).unwrap().state, NodeState::Running);
+        let stop = nemesis.stop_active().unwrap();
+        let record = stop.membership.clone().unwrap();
+        assert_eq!((record.wiped.clone(), record.added), (vec![3], Some(6)));
+        track(stop.pids[&6]);
+        assert_eq!(supervisor.status(3).unwrap().state, NodeState::Removed);
+        assert_eq!(nemesis.members(), [1, 2, 4, 5, 6]);
+        assert_eq!(operator.voters(), [1, 2, 4, 5, 6]);
+
+        // Replace: n7 joins as a learner and is swapped in for the drawn voter in one change.
+        let start = nemesis.start(membership(Change::Replace, 0)).unwrap();
+        track(start.pids[&7]);
+        let record = start.membership.clone().unwrap();
+        assert_eq!((record.added, record.removed), (Some(7), Some(1)));
+        let asked = operator.asked.lock().unwrap().clone();
+        assert_eq!(
+            asked[asked.len() - 2..],
+            [
+                MemberChange::AddLearner(7),
+                MemberChange::Replace { add: 7, remove: 1 }
+            ]
+        );
+        let stop = nemesis.stop_active().unwrap();
+        assert_eq!(stop.membership.unwrap().wiped, [1]);
+        assert_eq!(nemesis.members(), [2, 4, 5, 6, 7]);
+
+        // Grow: n8 joins and is promoted; the stop removes the voter its draw picks, at once.
+        let start = nemesis.start(membership(Change::Grow, 0)).unwrap();
+        track(start.pids[&8]);
+        assert_eq!(nemesis.members(), [2, 4, 5, 6, 7, 8]);
+        let stop = nemesis.stop_active().unwrap();
+        let record = stop.membership.unwrap();
+        assert_eq!((record.removed, record.wiped), (Some(4), vec![4]));
+        assert_eq!(nemesis.members(), [2, 5, 6, 7, 8]);
+        assert_eq!(*operator.wiped.lock().unwrap(), [3, 1, 4]);
+        for gone in [1, 3, 4] {
+            assert_eq!(supervisor.status(gone).unwrap().state, NodeState::Removed);
+        }
+
+        let _ = nemesis.heal_all();
+        supervisor.shutdown();
+    });
+}
+
+#[test]
+fn other_faults_draw_from_the_members_of_the_moment() {
+    isolated(|_| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3]);
+        let nemesis = nemesis(&supervisor, "kill,pause", operator.clone());
+        let start = nemesis.start(membership(Change::Replace, 0)).unwrap();
+        track(start.pids[&4]);
+        let _ = nemesis.stop_active(); // n1 wiped
+        assert_eq!(nemesis.members(), [2, 3, 4]);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..30 {
+            let event = nemesis.start_next().unwrap().unwrap();
+            seen.extend(event.nodes.iter().copied());
+            let stop = nemesis.stop_active().unwrap();
+            stop.pids.values().for_each(|&p| {
+                track(p);
+            });
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), [2, 3, 4]);
+        let _ = nemesis.heal_all();
+        supervisor.shutdown();
+    });
+}
+
+#[test]
+fn a_kill_of_a_node_removed_meanwhile_is_not_undone_and_heal_restores_the_planned_voters() {
+    isolated(|_| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(5, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
+        let nemesis = nemesis(&supervisor, "membership,kill", operator.clone());
+
+        let kill = nemesis
+            .start(Plan::Kill {
+                target: Target::One,
+                nodes: vec![2],
+            })
+            .unwrap();
+        assert_eq!(kill.nodes, [2]);
+        // The dead node is the one replaced (as operators replace a failed machine).
+        let start = nemesis.start(membership(Change::Replace, 1)).unwrap();
+        track(start.pids[&6]);
+        assert_eq!(start.membership.unwrap().removed, Some(2));
+        let stop = nemesis.stop_active().unwrap(); // the kill: n2 is not restarted
+        assert!(
+            stop.note.unwrap().contains("n2 removed"),
+            "{:?}",
+            stop.error
+        );
+        let stop = nemesis.stop_active().unwrap(); // the replace: n2 wiped
+        assert_eq!(stop.membership.unwrap().wiped, [2]);
+        assert_eq!(supervisor.status(2).unwrap().state, NodeState::Removed);
+
+        // A shrink left in place at the end: heal_all stops it (which grows back) and then
+        // finds the planned five.
+        let start = nemesis.start(membership(Change::Shrink, 0)).unwrap();
+        assert_eq!(start.membership.unwrap().removed, Some(1));
+        // And a learner the leader has but nobody promoted: removed by the restore.
+        operator.config.lock().unwrap().learners.push(42);
+        let events = nemesis.heal_all();
+        for event in &events {
+            event.pids.values().for_each(|&p| {
+                track(p);
+            });
+        }
+        let restore = events.last().unwrap();
+        assert_eq!(restore.f, Phase::Stop);
+        assert!(restore
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("planned 5 voters"));
+        assert_eq!(operator.voters().len(), 5);
+        assert!(operator.config.lock().unwrap().learners.is_empty());
+        assert!(operator
+            .asked
+            .lock()
+            .unwrap()
+            .contains(&MemberChange::Remove(42)));
+        supervisor.shutdown();
+    });
+}
+
+#[test]
+fn a_refused_change_is_recorded_and_leaves_the_members_as_they_were() {
+    isolated(|_| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3]);
+        let nemesis = nemesis(&supervisor, "membership", operator.clone());
+        *operator.refuse.lock().unwrap() = Some("a change is already in flight".into());
+
+        let start = nemesis.start(membership(Change::Grow, 0)).unwrap();
+        let record = start.membership.clone().unwrap();
+        assert_eq!(record.outcome, ChangeOutcome::Refused);
+        assert!(record.reason.unwrap().contains("already in flight"));
+        assert_eq!(record.added, Some(4));
+        track(start.pids[&4]);
+        // The new node never got in: it is killed and wiped again, not left running.
+        assert_eq!(supervisor.status(4).unwrap().state, NodeState::Removed);
+        assert_eq!(*operator.wiped.lock().unwrap(), [4]);
+        assert_eq!(nemesis.members(), [1, 2, 3]);
+        let value = start.value();
+        assert_eq!(value["outcome"], "refused");
+        assert_eq!(value["fault"], "membership");
+        let _ = nemesis.stop_active();
+        *operator.refuse.lock().unwrap() = None;
+        let _ = nemesis.heal_all();
+        supervisor.shutdown();
+    });
+}

@@ -1,0 +1,117 @@
+//! `riptide test --nemesis membership`: real nodes grown, shrunk and replaced through the
+//! leader's admin requests while clients write, with kills and partitions overlapping; new
+//! nodes take fresh ids, removed ones are killed and wiped, the clients follow, the planned
+//! voters are back for the final reads, and the run stays valid. Skipped (with a message) when
+//! not root, like every `riptide test` run.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{latest_run, riptide_bin, skip_without_root};
+use serde_json::Value;
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+fn ids(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn membership_changes_under_kills_and_partitions_keep_the_run_valid_and_end_with_the_planned_voters(
+) {
+    if skip_without_root() {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let out = Command::new(riptide_bin())
+        .args(["test", "--nodes", "5", "--time-limit", "24"])
+        .args([
+            "--nemesis",
+            "membership,kill,partition",
+            "--nemesis-overlap",
+        ])
+        .args(["--nemesis-interval", "2", "--keep-data", "always"])
+        .args(["--seed", "3", "--no-progress", "--results-dir"])
+        .arg(results.path())
+        .output()
+        .expect("run riptide");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("verdict   VALID"), "{stdout}");
+
+    let dir = latest_run(results.path());
+    let history = json_lines(&dir.join("history.jsonl"));
+    let changes: Vec<&Value> = history
+        .iter()
+        .filter(|op| op["process"] == "nemesis" && op["value"]["fault"] == "membership")
+        .map(|op| &op["value"])
+        .collect();
+    let done: Vec<&&Value> = changes.iter().filter(|v| v["outcome"] == "done").collect();
+    assert!(
+        done.len() >= 2,
+        "at least two changes went through: {changes:#?}"
+    );
+    let added: Vec<u64> = changes.iter().filter_map(|v| v["added"].as_u64()).collect();
+    assert!(
+        added.iter().all(|&id| id > 5),
+        "new nodes take fresh ids: {added:?}"
+    );
+    let wiped: Vec<u64> = changes.iter().flat_map(|v| ids(&v["wiped"])).collect();
+    for id in &wiped {
+        assert!(
+            !dir.join("nodes").join(format!("n{id}")).exists(),
+            "node {id} was wiped, its data dir must be gone"
+        );
+        assert!(dir.join("nodes").join(format!("n{id}.log")).is_file());
+    }
+    let last = changes.last().expect("membership events");
+    let voters = ids(&last["voters"]);
+    assert_eq!(voters.len(), 5, "the planned voters are back: {last}");
+
+    // The clients followed the members: writes kept being acknowledged after the first wipe.
+    let first_wipe = history
+        .iter()
+        .find(|op| op["process"] == "nemesis" && !ids(&op["value"]["wiped"]).is_empty())
+        .and_then(|op| op["time"].as_u64())
+        .expect("a node was wiped");
+    let writes_after = history
+        .iter()
+        .filter(|op| op["type"] == "ok" && op["f"] == "write")
+        .filter(|op| op["time"].as_u64().is_some_and(|t| t > first_wipe))
+        .count();
+    assert!(
+        writes_after > 50,
+        "{writes_after} writes after the first wipe"
+    );
+
+    // Every node of the final configuration is compared as a replica, and they agree.
+    let replicas: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("replicas.json")).unwrap()).unwrap();
+    assert_eq!(replicas["outcome"], "agree", "{replicas:#}");
+    let compared: Vec<u64> = replicas["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["id"].as_u64())
+        .collect();
+    assert_eq!(
+        compared, voters,
+        "the replicas compared are the final voters"
+    );
+    let results_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results_json["verdict"], "valid", "{results_json:#}");
+    let timeline = std::fs::read_to_string(dir.join("timeline.html")).unwrap();
+    assert!(timeline.contains("membership"), "the timeline shows them");
+}
