@@ -72,7 +72,18 @@ impl Nemesis {
         for &id in removed.keys() {
             self.wipe(operator, id, &mut record, event);
         }
+        // Back to the planned count: a start that did not go through leaves nothing to undo.
+        let (now, planned) = (self.members().len(), self.nodes.len());
         match change {
+            Change::Grow if now <= planned => {
+                record.fail(
+                    ChangeOutcome::Skipped,
+                    format!("{now} voters: none to remove"),
+                );
+            }
+            Change::Shrink if now >= planned => {
+                record.fail(ChangeOutcome::Skipped, format!("{now} voters: none to add"));
+            }
             Change::Grow => {
                 if let Some(victim) = self.shrink(operator, stop_draw, &mut record) {
                     self.wipe(operator, victim, &mut record, event);

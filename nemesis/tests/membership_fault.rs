@@ -291,7 +291,18 @@ fn a_refused_change_is_recorded_and_leaves_the_members_as_they_were() {
         let value = start.value();
         assert_eq!(value["outcome"], "refused");
         assert_eq!(value["fault"], "membership");
-        let _ = nemesis.stop_active();
+        // The grow never happened, so its stop removes nobody.
+        let stop = nemesis.stop_active().unwrap();
+        let record = stop.membership.unwrap();
+        assert_eq!(
+            (record.outcome, record.removed),
+            (ChangeOutcome::Skipped, None)
+        );
+        assert_eq!(
+            operator.asked.lock().unwrap().len(),
+            1,
+            "only the refused add"
+        );
         *operator.refuse.lock().unwrap() = None;
         let _ = nemesis.heal_all();
         supervisor.shutdown();
