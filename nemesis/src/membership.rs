@@ -13,6 +13,7 @@
 //! | `grow` | a new node (fresh id) joins as a learner, catches up, is promoted | a voter drawn at random (the leader too) is removed, killed and wiped |
 //! | `shrink` | a voter drawn at random (the leader too) is removed; it keeps running, cut off from the configuration, and must not disrupt the cluster | the removed node is killed and wiped, and a new node joins and is promoted |
 //! | `replace` | a new node joins as a learner and is swapped in for a voter drawn at random, in one joint change | the removed node is killed and wiped |
+//! | `stranded` | a new node joins as a learner; a partition leaves the leader with one other voter and the new node; at once, that leader alone is asked to swap the new node in for a voter on the far side ([`crate::nemesis`]'s `stranded` module says why) | the partition is healed; the removed node, if the change went through, is killed and wiped |
 //!
 //! A removed node never comes back under its id: a node with wiped data and an old id could vote
 //! a second time in a term it voted in before. New nodes take fresh ids, the next above every
@@ -20,6 +21,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::supervisor::NodeSpec;
 use crate::NodeId;
@@ -31,11 +33,18 @@ pub enum Change {
     Grow,
     Shrink,
     Replace,
+    /// A replace asked of a leader just cut off from a majority of the old voters.
+    Stranded,
 }
 
 impl Change {
     /// Every change, in the order the schedule draws from.
-    pub const ALL: [Change; 3] = [Change::Grow, Change::Shrink, Change::Replace];
+    pub const ALL: [Change; 4] = [
+        Change::Grow,
+        Change::Shrink,
+        Change::Replace,
+        Change::Stranded,
+    ];
 
     /// The name on the command line (`membership:grow`) and in the history.
     pub fn name(self) -> &'static str {
@@ -43,7 +52,14 @@ impl Change {
             Change::Grow => "grow",
             Change::Shrink => "shrink",
             Change::Replace => "replace",
+            Change::Stranded => "stranded",
         }
+    }
+
+    /// Whether the change cuts links too (and so needs the firewall, and is of the network class
+    /// as well for `--nemesis-overlap`).
+    pub fn cuts_links(self) -> bool {
+        self == Change::Stranded
     }
 }
 
@@ -60,7 +76,9 @@ impl FromStr for Change {
         Change::ALL
             .into_iter()
             .find(|c| c.name() == s)
-            .ok_or_else(|| format!("unknown membership change `{s}` (grow, shrink, replace)"))
+            .ok_or_else(|| {
+                format!("unknown membership change `{s}` (grow, shrink, replace, stranded)")
+            })
     }
 }
 
@@ -116,6 +134,10 @@ pub trait Operator: Send + Sync {
     /// Carries out `change` through the leader and waits for its outcome, retrying while the
     /// leader refuses it as retryable (a learner still catching up, another change in flight).
     fn change(&self, change: MemberChange) -> ChangeAnswer;
+
+    /// Sends `change` to node `at` alone, once, and waits up to `timeout` for its answer: no
+    /// redirect to another leader, no retry. A node that is not the leader refuses it.
+    fn change_at(&self, at: NodeId, change: MemberChange, timeout: Duration) -> ChangeAnswer;
 
     /// The configuration the leader has, if a leader answers.
     fn configuration(&self) -> Option<Configuration>;

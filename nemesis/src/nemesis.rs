@@ -24,7 +24,7 @@ pub use crate::event::{FaultName, NemesisEvent, Phase};
 use crate::firewall::Firewall;
 use crate::membership::Operator;
 use crate::schedule::{Plan, Schedule};
-use crate::spec::{Class, Family, NemesisSpec};
+use crate::spec::{Family, NemesisSpec};
 use crate::supervisor::{NodeState, Pid, Supervisor};
 use crate::waits::Waits;
 use crate::NodeId;
@@ -85,6 +85,8 @@ mod disk_faults;
 pub use cluster_view::{ClusterView, NoLeader, Shutdown};
 #[path = "reconfigure.rs"]
 mod reconfigure;
+#[path = "stranded.rs"]
+mod stranded;
 #[path = "transfer.rs"]
 mod transfer;
 pub use transfer::TransferAnswer;
@@ -260,15 +262,10 @@ impl Nemesis {
                     });
                 }
                 (Some(_), true) => {
-                    let busy: Vec<Class> = state
-                        .active
-                        .iter()
-                        .map(|a| a.plan.family().class())
-                        .collect();
                     let mut found = None;
                     for _ in 0..OVERLAP_REDRAWS {
                         match state.schedule.next_plan() {
-                            Some(plan) if !busy.contains(&plan.family().class()) => {
+                            Some(plan) if !state.active.iter().any(|a| a.plan.clashes_with(&plan)) => {
                                 found = Some(plan);
                                 break;
                             }
@@ -381,7 +378,7 @@ impl Nemesis {
         let clash = state
             .active
             .iter()
-            .find(|a| !self.config.overlap || a.plan.family().class() == plan.family().class());
+            .find(|a| !self.config.overlap || a.plan.clashes_with(plan));
         match clash {
             Some(active) => Err(Error::FaultActive {
                 new: plan.family().to_string(),

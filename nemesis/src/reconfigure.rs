@@ -41,10 +41,11 @@ impl Nemesis {
             None => record.fail(ChangeOutcome::Skipped, NO_OPERATOR.to_string()),
             Some(operator) => match change {
                 Change::Grow => self.grow(operator, &mut record, event),
-                Change::Shrink | Change::Replace => {
+                Change::Shrink | Change::Replace | Change::Stranded => {
                     let victim = match change {
                         Change::Shrink => self.shrink(operator, draw, &mut record),
-                        _ => self.replace(operator, draw, &mut record, event),
+                        Change::Replace => self.replace(operator, draw, &mut record, event),
+                        _ => self.strand(operator, draw, &mut record, event),
                     };
                     if let Some(victim) = victim {
                         removed.insert(victim, self.supervisor.pid(victim).unwrap_or(0));
@@ -69,6 +70,10 @@ impl Nemesis {
             record.fail(ChangeOutcome::Skipped, NO_OPERATOR.to_string());
             return self.finish(record, event);
         };
+        if change == Change::Stranded {
+            self.unstrand(operator, removed, &mut record, event);
+            return self.finish(record, event);
+        }
         for &id in removed.keys() {
             self.wipe(operator, id, &mut record, event);
         }
@@ -90,7 +95,7 @@ impl Nemesis {
                 }
             }
             Change::Shrink => self.grow(operator, &mut record, event),
-            Change::Replace => {}
+            Change::Replace | Change::Stranded => {}
         }
         self.finish(record, event);
     }
@@ -219,7 +224,7 @@ impl Nemesis {
     }
 
     /// Starts a node with a fresh id and adds it as a learner. Returns its id once it is one.
-    fn join(
+    pub(super) fn join(
         &self,
         operator: &dyn Operator,
         record: &mut MembershipRecord,
@@ -267,7 +272,7 @@ impl Nemesis {
     }
 
     /// A new node that did not make it to voter: removed (if it got in at all) and wiped.
-    fn abandon(&self, operator: &dyn Operator, id: NodeId, event: &mut NemesisEvent) {
+    pub(super) fn abandon(&self, operator: &dyn Operator, id: NodeId, event: &mut NemesisEvent) {
         let mut cleanup = MembershipRecord::new(Change::Shrink);
         let still_in = operator
             .configuration()
@@ -288,14 +293,25 @@ impl Nemesis {
         change: MemberChange,
         rec: &mut MembershipRecord,
     ) -> bool {
-        match operator.change(change) {
-            ChangeAnswer::Done { voters } => {
-                self.lock().members = voters;
-                true
-            }
+        let answer = operator.change(change);
+        let done = matches!(answer, ChangeAnswer::Done { .. });
+        self.take_answer(operator, change, answer, rec);
+        done
+    }
+
+    /// The members after `answer` to `change`: from the answer, or if it leaves the outcome
+    /// unknown, from the leader. A refusal or an unknown outcome goes into the record.
+    pub(super) fn take_answer(
+        &self,
+        operator: &dyn Operator,
+        change: MemberChange,
+        answer: ChangeAnswer,
+        rec: &mut MembershipRecord,
+    ) {
+        match answer {
+            ChangeAnswer::Done { voters } => self.lock().members = voters,
             ChangeAnswer::Refused(why) => {
                 rec.fail(ChangeOutcome::Refused, format!("{change}: refused: {why}"));
-                false
             }
             ChangeAnswer::Unknown(why) => {
                 rec.fail(
@@ -305,13 +321,12 @@ impl Nemesis {
                 if let Some(config) = operator.configuration() {
                     self.lock().members = config.voters;
                 }
-                false
             }
         }
     }
 
     /// Kills node `id` for good and wipes its data.
-    fn wipe(
+    pub(super) fn wipe(
         &self,
         operator: &dyn Operator,
         id: NodeId,

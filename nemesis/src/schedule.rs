@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::firewall::{Rule, RuleKind};
 use crate::partition::{self, Grudge, Partition, PartitionKind};
 use crate::spec::{
-    minority_size, Change, Family, FaultSpec, NemesisSpec, Target, DEFAULT_LOSS_PROBABILITY,
+    minority_size, Change, Class, Family, FaultSpec, NemesisSpec, Target, DEFAULT_LOSS_PROBABILITY,
 };
 use crate::NodeId;
 
@@ -101,6 +101,23 @@ impl Plan {
             Plan::TransferLeader { .. } => Family::TransferLeader,
             Plan::Membership { .. } => Family::Membership,
         }
+    }
+
+    /// The classes the plan occupies for `--nemesis-overlap`: its family's, and for a membership
+    /// change that cuts links (`stranded`) the network class too, since its stop flushes the
+    /// run's chain.
+    pub fn classes(&self) -> Vec<Class> {
+        let mut classes = vec![self.family().class()];
+        if matches!(self, Plan::Membership { change, .. } if change.cuts_links()) {
+            classes.push(Class::Network);
+        }
+        classes
+    }
+
+    /// Whether the plan shares a class with `other` (the two may not be in place together).
+    pub fn clashes_with(&self, other: &Plan) -> bool {
+        let mine = self.classes();
+        other.classes().iter().any(|c| mine.contains(c))
     }
 
     /// The nodes whose processes the plan stops (kill, pause, power cut, corrupt, restart).

@@ -233,6 +233,16 @@ impl FaultSpec {
             FaultSpec::Membership(_) => Family::Membership,
         }
     }
+
+    /// Whether the item needs iptables inside the sandbox: partition and loss, and a membership
+    /// fault that may draw `stranded` (which cuts links).
+    pub fn needs_network(&self) -> bool {
+        match self {
+            FaultSpec::Membership(None) => true,
+            FaultSpec::Membership(Some(change)) => change.cuts_links(),
+            other => other.family().needs_network(),
+        }
+    }
 }
 
 impl fmt::Display for FaultSpec {
@@ -290,9 +300,9 @@ impl NemesisSpec {
         self.faults.is_empty()
     }
 
-    /// Whether any item needs iptables (partition or loss).
+    /// Whether any item needs iptables (partition, loss, a membership fault that may strand).
     pub fn needs_network(&self) -> bool {
-        self.faults.iter().any(|f| f.family().needs_network())
+        self.faults.iter().any(|f| f.needs_network())
     }
 
     /// Whether any item cuts the power (needs riptide-faultfs: FUSE and a mount namespace).
@@ -319,7 +329,7 @@ impl NemesisSpec {
                 .faults
                 .iter()
                 .copied()
-                .filter(|f| !f.family().needs_network())
+                .filter(|f| !f.needs_network())
                 .collect(),
         }
     }
@@ -468,7 +478,9 @@ mod tests {
         assert_eq!(Family::Membership.class(), Class::Membership);
         assert_eq!(Family::Kill.class(), Class::Process);
         assert_eq!(Family::Loss.class(), Class::Network);
-        assert!(!parse("membership").needs_network());
+        assert!(parse("membership").needs_network());
+        assert!(parse("membership:stranded").needs_network());
+        assert!(!parse("membership:grow,membership:shrink,membership:replace").needs_network());
         assert!(Family::EVERY.contains(&Family::Membership));
         let err = "membership:swap"
             .parse::<NemesisSpec>()

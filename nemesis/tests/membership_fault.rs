@@ -1,7 +1,9 @@
 //! The membership fault on stand-in nodes, with a scripted [`Operator`] that keeps the
 //! configuration in memory the way a leader would: every start and stop of grow, shrink and
 //! replace; fresh ids; removed nodes killed for good and wiped; other faults drawn from the
-//! members of the moment; the planned voters restored by `heal_all`; refusals recorded.
+//! members of the moment; the planned voters restored by `heal_all`; refusals recorded; the
+//! `stranded` change's partition (real iptables rules in the test's namespace), asked of the
+//! leader alone, healed at its stop.
 //!
 //! (The same fault against real riptide nodes runs in the root crate's
 //! `tests/membership_nemesis.rs`.)
@@ -11,10 +13,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ask_when_ready, echo_node, isolated, track};
+use common::{ask_when_ready, echo_node, isolated, node_connects, track};
 use riptide_nemesis::{
-    Change, ChangeAnswer, ChangeOutcome, Configuration, MemberChange, Nemesis, NemesisConfig,
-    NoLeader, NodeSpec, NodeState, Operator, Phase, Plan, Supervisor, Target,
+    Change, ChangeAnswer, ChangeOutcome, ClusterView, Configuration, MemberChange, Nemesis,
+    Grudge, NemesisConfig, NodeSpec, NodeState, Operator, Phase, Plan, Sandbox, Supervisor, Target,
 };
 
 const PORT: u16 = 7400;
@@ -27,6 +29,21 @@ struct Scripted {
     wiped: Mutex<Vec<u64>>,
     /// Refuse every change from now on, with this reason.
     refuse: Mutex<Option<String>>,
+    /// The node the cluster view names as leader.
+    leader: Arc<Mutex<Option<u64>>>,
+    /// The changes asked of one node alone, and the answer the leader gives them: `None`
+    /// carries them out, `Some(why)` answers that the outcome is unknown.
+    asked_at: Mutex<Vec<(u64, MemberChange)>>,
+    stranded_unknown: Mutex<Option<String>>,
+}
+
+/// The cluster view: names the leader the scripted operator has.
+struct Leader(Arc<Mutex<Option<u64>>>);
+
+impl ClusterView for Leader {
+    fn leader(&self) -> Option<u64> {
+        *self.0.lock().unwrap()
+    }
 }
 
 impl Scripted {
@@ -40,6 +57,9 @@ impl Scripted {
             asked: Mutex::new(Vec::new()),
             wiped: Mutex::new(Vec::new()),
             refuse: Mutex::new(None),
+            leader: Arc::new(Mutex::new(voters.first().copied())),
+            asked_at: Mutex::new(Vec::new()),
+            stranded_unknown: Mutex::new(None),
         })
     }
 
@@ -82,6 +102,17 @@ impl Operator for Scripted {
         }
     }
 
+    fn change_at(&self, at: u64, change: MemberChange, _timeout: Duration) -> ChangeAnswer {
+        self.asked_at.lock().unwrap().push((at, change));
+        if *self.leader.lock().unwrap() != Some(at) {
+            return ChangeAnswer::Refused(format!("node {at} is not the leader"));
+        }
+        if let Some(why) = self.stranded_unknown.lock().unwrap().clone() {
+            return ChangeAnswer::Unknown(why);
+        }
+        self.change(change)
+    }
+
     fn configuration(&self) -> Option<Configuration> {
         Some(self.config.lock().unwrap().clone())
     }
@@ -103,7 +134,12 @@ fn cluster(n: u64, dir: &std::path::Path) -> Arc<Supervisor> {
     supervisor
 }
 
-fn nemesis(supervisor: &Arc<Supervisor>, spec: &str, operator: Arc<Scripted>) -> Nemesis {
+fn nemesis(
+    sb: &Sandbox,
+    supervisor: &Arc<Supervisor>,
+    spec: &str,
+    operator: Arc<Scripted>,
+) -> Nemesis {
     let config = NemesisConfig {
         seed: 5,
         spec: spec.parse().unwrap(),
@@ -111,7 +147,8 @@ fn nemesis(supervisor: &Arc<Supervisor>, spec: &str, operator: Arc<Scripted>) ->
         overlap: true,
         jitter: 0.0,
     };
-    Nemesis::new(config, supervisor.clone(), None, Arc::new(NoLeader))
+    let view = Arc::new(Leader(operator.leader.clone()));
+    Nemesis::new(config, supervisor.clone(), Some(common::firewall(sb)), view)
         .unwrap()
         .with_operator(operator)
 }
@@ -126,11 +163,11 @@ fn membership(plan_change: Change, draw: u64) -> Plan {
 
 #[test]
 fn every_change_starts_and_stops_back_to_the_planned_count_with_fresh_ids_and_wiped_nodes() {
-    isolated(|_| {
+    isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
         let supervisor = cluster(5, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
-        let nemesis = nemesis(&supervisor, "membership", operator.clone());
+        let nemesis = nemesis(sb, &supervisor, "membership", operator.clone());
 
         // Shrink: draw 2 picks n3 among 1..=5; it keeps running until the stop.
         let start = nemesis.start(membership(Change::Shrink, 2)).unwrap();
@@ -186,11 +223,11 @@ fn every_change_starts_and_stops_back_to_the_planned_count_with_fresh_ids_and_wi
 
 #[test]
 fn other_faults_draw_from_the_members_of_the_moment() {
-    isolated(|_| {
+    isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
         let supervisor = cluster(3, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3]);
-        let nemesis = nemesis(&supervisor, "kill,pause", operator.clone());
+        let nemesis = nemesis(sb, &supervisor, "kill,pause", operator.clone());
         let start = nemesis.start(membership(Change::Replace, 0)).unwrap();
         track(start.pids[&4]);
         let _ = nemesis.stop_active(); // n1 wiped
@@ -212,11 +249,11 @@ fn other_faults_draw_from_the_members_of_the_moment() {
 
 #[test]
 fn a_kill_of_a_node_removed_meanwhile_is_not_undone_and_heal_restores_the_planned_voters() {
-    isolated(|_| {
+    isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
         let supervisor = cluster(5, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
-        let nemesis = nemesis(&supervisor, "membership,kill", operator.clone());
+        let nemesis = nemesis(sb, &supervisor, "membership,kill", operator.clone());
 
         let kill = nemesis
             .start(Plan::Kill {
@@ -271,11 +308,11 @@ fn a_kill_of_a_node_removed_meanwhile_is_not_undone_and_heal_restores_the_planne
 
 #[test]
 fn a_refused_change_is_recorded_and_leaves_the_members_as_they_were() {
-    isolated(|_| {
+    isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
         let supervisor = cluster(3, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3]);
-        let nemesis = nemesis(&supervisor, "membership", operator.clone());
+        let nemesis = nemesis(sb, &supervisor, "membership", operator.clone());
         *operator.refuse.lock().unwrap() = Some("a change is already in flight".into());
 
         let start = nemesis.start(membership(Change::Grow, 0)).unwrap();
@@ -304,6 +341,80 @@ fn a_refused_change_is_recorded_and_leaves_the_members_as_they_were() {
             "only the refused add"
         );
         *operator.refuse.lock().unwrap() = None;
+        let _ = nemesis.heal_all();
+        supervisor.shutdown();
+    });
+}
+
+#[test]
+fn stranded_cuts_the_leader_off_with_c_news_majority_asks_it_alone_and_heals_at_the_stop() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(5, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
+        *operator.leader.lock().unwrap() = Some(2);
+        let nemesis = nemesis(sb, &supervisor, "membership:stranded", operator.clone());
+
+        let start = nemesis.start(membership(Change::Stranded, 9)).unwrap();
+        track(start.pids[&6]);
+        let record = start.membership.clone().unwrap();
+        assert_eq!((record.added, record.outcome), (Some(6), ChangeOutcome::Done));
+        let victim = record.removed.unwrap();
+        // Leader n2, one companion and n6 (C_new's majority, one short of C_old's) against
+        // the other three voters, the victim among them.
+        let [near, far] = [start.groups[0].clone(), start.groups[1].clone()];
+        assert_eq!((near.len(), far.len()), (3, 3), "{:?}", start.groups);
+        assert!(near.contains(&2) && near.contains(&6) && far.contains(&victim));
+        assert_eq!(start.rules.len(), 2 * 3 * 3, "{:?}", start.rules);
+        let asked = operator.asked_at.lock().unwrap().clone();
+        assert_eq!(asked, [(2, MemberChange::Replace { add: 6, remove: victim })]);
+        assert!(start.note.as_deref().unwrap().contains("leader n2 stranded"));
+        assert!(!node_connects(2, victim, PORT) && !node_connects(6, far[0], PORT));
+        assert!(node_connects(2, 6, PORT));
+        assert!(!nemesis.members().contains(&victim) && nemesis.members().contains(&6));
+
+        let stop = nemesis.stop_active().unwrap();
+        assert_eq!(stop.rules, ["iptables -F riptide"]);
+        assert_eq!(stop.membership.unwrap().wiped, [victim]);
+        assert_eq!(supervisor.status(victim).unwrap().state, NodeState::Removed);
+        let kept = far.iter().find(|&&n| n != victim).unwrap();
+        assert!(node_connects(2, *kept, PORT));
+        let _ = nemesis.heal_all();
+        supervisor.shutdown();
+    });
+}
+
+#[test]
+fn a_stranded_change_a_correct_leader_cannot_commit_removes_the_new_node_again() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3]);
+        *operator.stranded_unknown.lock().unwrap() = Some("the leader lost its leadership".into());
+        let nemesis = nemesis(sb, &supervisor, "membership,partition", operator.clone());
+
+        let start = nemesis.start(membership(Change::Stranded, 0)).unwrap();
+        track(start.pids[&4]);
+        let record = start.membership.clone().unwrap();
+        assert_eq!(record.outcome, ChangeOutcome::Unknown);
+        assert!(record.reason.unwrap().contains("lost its leadership"));
+        // Three voters: the leader keeps nobody but the new node.
+        assert_eq!(start.groups[0], [1, 4]);
+        assert_eq!(nemesis.members(), [1, 2, 3]);
+        assert!(operator.asked.lock().unwrap().contains(&MemberChange::Remove(4)));
+        assert_eq!(supervisor.status(4).unwrap().state, NodeState::Removed);
+        // It holds the network class too: a partition may not start on top of it.
+        let loss = Plan::Loss {
+            target: Target::One,
+            nodes: vec![2],
+            probability: 0.2,
+            links: Grudge::new(),
+        };
+        let clash = nemesis.start(loss).unwrap_err().to_string();
+        assert!(clash.contains("membership"), "{clash}");
+        let stop = nemesis.stop_active().unwrap();
+        assert_eq!(stop.rules, ["iptables -F riptide"]);
+        assert!(stop.membership.unwrap().wiped.is_empty());
         let _ = nemesis.heal_all();
         supervisor.shutdown();
     });

@@ -88,6 +88,20 @@ impl RunView {
         self.roster.set(nodes);
     }
 
+    /// A change's answer; a committed one moves the roster.
+    fn answer(&self, outcome: AdminOutcome) -> ChangeAnswer {
+        match outcome {
+            AdminOutcome::Done(done) => {
+                self.follow(&done.membership);
+                ChangeAnswer::Done {
+                    voters: done.membership.voters,
+                }
+            }
+            AdminOutcome::Refused { reason, .. } => ChangeAnswer::Refused(reason),
+            AdminOutcome::Unknown(reason) => ChangeAnswer::Unknown(reason),
+        }
+    }
+
     fn admin_op(&self, change: MemberChange) -> AdminOp {
         match change {
             MemberChange::AddLearner(id) => AdminOp::AddLearner {
@@ -138,21 +152,22 @@ impl Operator for RunView {
         let op = self.admin_op(change);
         let mut client = self.client(None, CHANGE_TIMEOUT);
         let deadline = tokio::time::Instant::now() + CHANGE_WAIT;
-        let outcome = match self.block_on(client.admin_until(op, deadline)) {
-            Ok(outcome) => outcome,
-            Err(why) => return ChangeAnswer::Refused(why),
-        };
-        match outcome {
-            AdminOutcome::Done(done) => {
-                self.follow(&done.membership);
-                ChangeAnswer::Done {
-                    voters: done.membership.voters,
-                }
-            }
-            AdminOutcome::Refused { reason, .. } => ChangeAnswer::Refused(reason),
-            AdminOutcome::Unknown(reason) => ChangeAnswer::Unknown(reason),
+        match self.block_on(client.admin_until(op, deadline)) {
+            Ok(outcome) => self.answer(outcome),
+            Err(why) => ChangeAnswer::Refused(why),
         }
     }
+
+    fn change_at(&self, at: NodeId, change: MemberChange, timeout: Duration) -> ChangeAnswer {
+        let op = self.admin_op(change);
+        let mut client = self.client(Some(at), timeout);
+        let deadline = tokio::time::Instant::now() + timeout;
+        match self.block_on(client.admin_at(at, op, deadline)) {
+            Ok(outcome) => self.answer(outcome),
+            Err(why) => ChangeAnswer::Refused(why),
+        }
+    }
+
 
     /// The leader's configuration once no change is in flight (waiting up to a few seconds for
     /// one to finish); the roster follows it.

@@ -6,7 +6,7 @@
 //! a session's write is (a retried "add learner 4" that finds 4 a member is refused, which would
 //! hide that the first try took effect). The caller reads the cluster's status instead.
 
-use riptide_proto::{AdminDone, AdminOp, ClientOp, ClientResult, FailReason};
+use riptide_proto::{AdminDone, AdminOp, ClientOp, ClientResult, FailReason, NodeId};
 use tokio::time::Instant;
 
 use crate::client::{describe_fail, Attempt, Client, MAX_HOPS, NO_LEADER_PAUSE};
@@ -37,40 +37,41 @@ impl Client {
                 .attempt(target, ClientOp::Admin(op.clone()), 0, deadline)
                 .await;
             match attempt {
-                Attempt::Answer(ClientResult::Admin(done)) => return AdminOutcome::Done(done),
-                Attempt::Answer(ClientResult::Fail(FailReason::ChangeRefused {
-                    reason,
-                    retry,
-                })) => return AdminOutcome::Refused { reason, retry },
-                Attempt::Answer(ClientResult::Fail(reason)) => {
-                    let reason = describe_fail(&reason);
-                    return AdminOutcome::Refused {
-                        reason,
-                        retry: false,
-                    };
-                }
                 Attempt::Answer(ClientResult::NotLeader { leader_hint }) => {
                     last_error = format!("node {target} is not the leader");
                     target = self.follow_hint(target, leader_hint, deadline).await;
-                }
-                Attempt::Answer(ClientResult::Indeterminate { reason }) => {
-                    return AdminOutcome::Unknown(reason)
-                }
-                Attempt::Answer(other) => {
-                    return AdminOutcome::Unknown(format!("unexpected answer {other:?}"))
                 }
                 Attempt::NotSent(err) => {
                     last_error = err;
                     target = self.next_node(target);
                     tokio::time::sleep_until(deadline.min(Instant::now() + NO_LEADER_PAUSE)).await;
                 }
-                Attempt::Lost(err) => return AdminOutcome::Unknown(err),
+                other => return outcome_of(other, target),
             }
         }
         let reason = format!("no leader took the request ({last_error})");
         AdminOutcome::Refused {
             reason,
             retry: true,
+        }
+    }
+
+    /// Sends `op` to node `at` alone, never following a hint elsewhere, until `deadline`: a
+    /// refusal the node marks retryable is retried every 50 ms; a node that is not the leader,
+    /// or cannot be reached, is a definite refusal. For a fault that must ask one particular
+    /// leader (the nemesis's `stranded` change), not whoever leads by the time it answers.
+    pub async fn admin_at(&mut self, at: NodeId, op: AdminOp, deadline: Instant) -> AdminOutcome {
+        loop {
+            let attempt = self
+                .attempt(at, ClientOp::Admin(op.clone()), 0, deadline)
+                .await;
+            let outcome = outcome_of(attempt, at);
+            match &outcome {
+                AdminOutcome::Refused { retry: true, .. } if Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                _ => return outcome,
+            }
         }
     }
 
@@ -87,5 +88,31 @@ impl Client {
                 _ => return outcome,
             }
         }
+    }
+}
+
+/// What one attempt at node `at` says of an admin request, with no hint followed: not the
+/// leader, or not sent, is a definite refusal.
+fn outcome_of(attempt: Attempt, at: NodeId) -> AdminOutcome {
+    match attempt {
+        Attempt::Answer(ClientResult::Admin(done)) => AdminOutcome::Done(done),
+        Attempt::Answer(ClientResult::Fail(FailReason::ChangeRefused { reason, retry })) => {
+            AdminOutcome::Refused { reason, retry }
+        }
+        Attempt::Answer(ClientResult::Fail(reason)) => AdminOutcome::Refused {
+            reason: describe_fail(&reason),
+            retry: false,
+        },
+        Attempt::Answer(ClientResult::NotLeader { leader_hint }) => AdminOutcome::Refused {
+            reason: format!("node {at} is not the leader (hint: {leader_hint:?})"),
+            retry: false,
+        },
+        Attempt::Answer(ClientResult::Indeterminate { reason }) => AdminOutcome::Unknown(reason),
+        Attempt::Answer(other) => AdminOutcome::Unknown(format!("unexpected answer {other:?}")),
+        Attempt::NotSent(err) => AdminOutcome::Refused {
+            reason: format!("node {at}: {err}"),
+            retry: false,
+        },
+        Attempt::Lost(err) => AdminOutcome::Unknown(err),
     }
 }
