@@ -4,18 +4,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::{latest_run, riptide_bin, skip_without_root};
+use common::{json_lines, latest_run, riptide_bin, skip_without_root};
 
-fn json_lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
-}
 
 #[test]
 fn transfer_leader_moves_leadership_between_nodes_and_the_run_stays_valid() {

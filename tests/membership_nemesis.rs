@@ -1,24 +1,17 @@
 //! `riptide test --nemesis membership`: real nodes grown, shrunk and replaced through the
 //! leader's admin requests while clients write, with kills and partitions overlapping; new
 //! nodes take fresh ids, removed ones are killed and wiped, the clients follow, the planned
-//! voters are back for the final reads, and the run stays valid. Skipped (with a message) when
-//! not root, like every `riptide test` run.
+//! voters are back for the final reads, and the run stays valid. And `membership:stranded`: a
+//! correct leader cut off with C_new's majority commits nothing, and `joint-one-majority` is
+//! caught. Skipped (with a message) when not root, like every `riptide test` run.
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::{latest_run, riptide_bin, skip_without_root};
+use common::{json_lines, latest_run, riptide_bin, skip_without_root};
 use serde_json::Value;
 
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
-}
 
 fn ids(v: &Value) -> Vec<u64> {
     v.as_array()
@@ -114,4 +107,55 @@ fn membership_changes_under_kills_and_partitions_keep_the_run_valid_and_end_with
     assert_eq!(results_json["verdict"], "valid", "{results_json:#}");
     let timeline = std::fs::read_to_string(dir.join("timeline.html")).unwrap();
     assert!(timeline.contains("membership"), "the timeline shows them");
+}
+
+/// One 5-node run of `--nemesis membership:stranded` (a short interval, so several strandings);
+/// its exit code, stdout and the stranded starts' values.
+fn stranded_run(bug: Option<&str>) -> (Option<i32>, String, Vec<Value>) {
+    let results = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(riptide_bin());
+    cmd.args(["test", "--nodes", "5", "--time-limit", "16"])
+        .args(["--nemesis", "membership:stranded", "--nemesis-interval", "3"])
+        .args(["--seed", "1", "--no-progress", "--results-dir"])
+        .arg(results.path());
+    if let Some(bug) = bug {
+        cmd.args(["--unsafe-bug", bug]);
+    }
+    let out = cmd.output().expect("run riptide");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let history = json_lines(&latest_run(results.path()).join("history.jsonl"));
+    let starts = history
+        .into_iter()
+        .filter(|op| op["process"] == "nemesis" && op["f"] == "start")
+        .map(|op| op["value"].clone())
+        .filter(|v| v["change"] == "stranded")
+        .collect();
+    (out.status.code(), stdout, starts)
+}
+
+#[test]
+fn a_leader_stranded_with_c_news_majority_commits_only_with_the_bug_and_the_bug_is_caught() {
+    if skip_without_root() {
+        return;
+    }
+    // The correct leader cannot commit C_old,new on its side: every stranding ends without
+    // the change, and the run is valid.
+    let (code, stdout, starts) = stranded_run(None);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("verdict   VALID"), "{stdout}");
+    assert!(!starts.is_empty(), "{stdout}");
+    for start in &starts {
+        assert_ne!(start["outcome"], "done", "{start}");
+        assert_eq!(start["groups"].as_array().map(Vec::len), Some(2), "{start}");
+        assert!(start["note"].as_str().unwrap().contains("stranded"), "{start}");
+    }
+    // A leader that counts only C_new's majority commits it there and keeps leading; the far
+    // side elects another leader: the checker sees the split.
+    let (code, stdout, starts) = stranded_run(Some("joint-one-majority"));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("verdict   INVALID"), "{stdout}");
+    assert!(
+        starts.iter().any(|s| s["outcome"] == "done"),
+        "a stranded change committed: {starts:#?}"
+    );
 }

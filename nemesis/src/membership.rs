@@ -46,6 +46,18 @@ impl Change {
         Change::Stranded,
     ];
 
+    /// What an unpinned `membership` draws from, uniformly: every change, and `stranded` twice.
+    /// It is the one change that holds a configuration change open in its joint phase (a
+    /// healthy leader's lasts one round trip), where the worst membership bugs live; the others
+    /// exercise the plumbing every change needs.
+    pub const DRAWN: [Change; 5] = [
+        Change::Grow,
+        Change::Shrink,
+        Change::Replace,
+        Change::Stranded,
+        Change::Stranded,
+    ];
+
     /// The name on the command line (`membership:grow`) and in the history.
     pub fn name(self) -> &'static str {
         match self {

@@ -342,7 +342,7 @@ impl Schedule {
             },
             FaultSpec::Membership(change) => Plan::Membership {
                 change: change.unwrap_or_else(|| {
-                    *Change::ALL.choose(&mut self.rng).expect("ALL is not empty")
+                    *Change::DRAWN.choose(&mut self.rng).expect("DRAWN is not empty")
                 }),
                 draw: self.rng.gen(),
                 stop_draw: self.rng.gen(),
@@ -695,6 +695,26 @@ mod tests {
     }
 
     #[test]
+    fn a_stranded_change_holds_the_network_class_too() {
+        let change = |change| Plan::Membership {
+            change,
+            draw: 0,
+            stop_draw: 0,
+        };
+        let partition = schedule(1, "partition", 5).next().unwrap();
+        let kill = schedule(1, "kill", 5).next().unwrap();
+        assert_eq!(
+            change(Change::Stranded).classes(),
+            [Class::Membership, Class::Network]
+        );
+        assert!(change(Change::Stranded).clashes_with(&partition));
+        assert!(partition.clashes_with(&change(Change::Stranded)));
+        assert!(!change(Change::Stranded).clashes_with(&kill));
+        assert!(!change(Change::Replace).clashes_with(&partition));
+        assert!(change(Change::Replace).clashes_with(&change(Change::Grow)));
+    }
+
+    #[test]
     fn membership_plans_are_seeded_and_draw_every_change() {
         let a: Vec<Plan> = schedule(9, "membership", 5).take(60).collect();
         assert_eq!(a, schedule(9, "membership", 5).take(60).collect::<Vec<_>>());
@@ -705,6 +725,11 @@ mod tests {
                 "{change} never drawn"
             );
         }
+        let stranded = a
+            .iter()
+            .filter(|p| matches!(p, Plan::Membership { change: Change::Stranded, .. }))
+            .count();
+        assert!(stranded > 60 / 4, "stranded is drawn twice as often: {stranded} of 60");
         let pinned: Vec<Plan> = schedule(9, "membership:shrink", 5).take(10).collect();
         assert!(pinned.iter().all(|p| matches!(
             p,

@@ -214,7 +214,7 @@ pub enum FaultSpec {
     Restart(Option<Target>),
     /// Takes no option: the new leader is drawn among the nodes at start time.
     TransferLeader,
-    /// The change; `None` draws one of [`Change::ALL`] each time.
+    /// The change; `None` draws one of [`Change::DRAWN`] each time.
     Membership(Option<Change>),
 }
 

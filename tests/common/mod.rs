@@ -32,6 +32,15 @@ pub fn skip_without_root() -> bool {
     skip
 }
 
+/// The JSON lines of a file (a run's `history.jsonl`), each parsed; panics naming the bad line.
+pub fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
 /// The newest run folder of the results dir `results` (its `latest` link).
 pub fn latest_run(results: &std::path::Path) -> PathBuf {
     results.join(std::fs::read_link(results.join("latest")).unwrap())
