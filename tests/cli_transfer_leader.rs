@@ -8,7 +8,6 @@ use std::process::Command;
 
 use common::{json_lines, latest_run, riptide_bin, skip_without_root};
 
-
 #[test]
 fn transfer_leader_moves_leadership_between_nodes_and_the_run_stays_valid() {
     if skip_without_root() {

@@ -12,7 +12,6 @@ use std::process::Command;
 use common::{json_lines, latest_run, riptide_bin, skip_without_root};
 use serde_json::Value;
 
-
 fn ids(v: &Value) -> Vec<u64> {
     v.as_array()
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
@@ -115,7 +114,12 @@ fn stranded_run(bug: Option<&str>) -> (Option<i32>, String, Vec<Value>) {
     let results = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(riptide_bin());
     cmd.args(["test", "--nodes", "5", "--time-limit", "16"])
-        .args(["--nemesis", "membership:stranded", "--nemesis-interval", "3"])
+        .args([
+            "--nemesis",
+            "membership:stranded",
+            "--nemesis-interval",
+            "3",
+        ])
         .args(["--seed", "1", "--no-progress", "--results-dir"])
         .arg(results.path());
     if let Some(bug) = bug {
@@ -147,7 +151,10 @@ fn a_leader_stranded_with_c_news_majority_commits_only_with_the_bug_and_the_bug_
     for start in &starts {
         assert_ne!(start["outcome"], "done", "{start}");
         assert_eq!(start["groups"].as_array().map(Vec::len), Some(2), "{start}");
-        assert!(start["note"].as_str().unwrap().contains("stranded"), "{start}");
+        assert!(
+            start["note"].as_str().unwrap().contains("stranded"),
+            "{start}"
+        );
     }
     // A leader that counts only C_new's majority commits it there and keeps leading; the far
     // side elects another leader: the checker sees the split.

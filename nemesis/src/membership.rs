@@ -46,14 +46,16 @@ impl Change {
         Change::Stranded,
     ];
 
-    /// What an unpinned `membership` draws from, uniformly: every change, and `stranded` twice.
-    /// It is the one change that holds a configuration change open in its joint phase (a
-    /// healthy leader's lasts one round trip), where the worst membership bugs live; the others
-    /// exercise the plumbing every change needs.
-    pub const DRAWN: [Change; 5] = [
+    /// What an unpinned `membership` draws from, uniformly: `stranded` half the time, the others
+    /// a sixth each. `stranded` is the one change that holds a configuration open in its joint
+    /// phase (a healthy leader's lasts one round trip), where the worst membership bugs live,
+    /// and a 60 s run has room for only about one membership fault; the others exercise the
+    /// plumbing every change needs (and `grow` and `shrink` a joint change each too).
+    pub const DRAWN: [Change; 6] = [
         Change::Grow,
         Change::Shrink,
         Change::Replace,
+        Change::Stranded,
         Change::Stranded,
         Change::Stranded,
     ];

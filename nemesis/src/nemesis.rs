@@ -265,7 +265,9 @@ impl Nemesis {
                     let mut found = None;
                     for _ in 0..OVERLAP_REDRAWS {
                         match state.schedule.next_plan() {
-                            Some(plan) if !state.active.iter().any(|a| a.plan.clashes_with(&plan)) => {
+                            Some(plan)
+                                if !state.active.iter().any(|a| a.plan.clashes_with(&plan)) =>
+                            {
                                 found = Some(plan);
                                 break;
                             }

@@ -44,7 +44,7 @@ use crate::event::NemesisEvent;
 use crate::firewall::RuleKind;
 use crate::membership::{ChangeAnswer, ChangeOutcome, MemberChange, MembershipRecord, Operator};
 use crate::partition::Grudge;
-use crate::supervisor::Pid;
+use crate::supervisor::{NodeState, Pid};
 use crate::NodeId;
 
 /// How long a new learner is given to receive the log before the leader is cut off: the swap
@@ -67,8 +67,16 @@ pub struct Stranding {
 }
 
 /// The sides for a leader `leader` of `voters` and the new node `new`, the companions and the
-/// victim drawn from `draw`. `None` if the leader is not a voter.
-pub fn stranding(draw: u64, leader: NodeId, voters: &[NodeId], new: NodeId) -> Option<Stranding> {
+/// victim drawn from `draw`. Companions are drawn among the voters `running` first (a dead
+/// companion would leave the leader short of C_new's majority too). `None` if the leader is not
+/// a voter.
+pub fn stranding(
+    draw: u64,
+    leader: NodeId,
+    voters: &[NodeId],
+    running: &[NodeId],
+    new: NodeId,
+) -> Option<Stranding> {
     if !voters.contains(&leader) {
         return None;
     }
@@ -76,6 +84,8 @@ pub fn stranding(draw: u64, leader: NodeId, voters: &[NodeId], new: NodeId) -> O
     others.sort_unstable();
     others.dedup();
     others.shuffle(&mut ChaCha8Rng::seed_from_u64(draw));
+    // A stable sort: the running first, each group in the drawn order.
+    others.sort_by_key(|id| !running.contains(id));
     let companions = (voters.len() / 2).saturating_sub(1);
     let mut far = others.split_off(companions.min(others.len()));
     let victim = *far.first()?;
@@ -104,10 +114,17 @@ impl Nemesis {
         let add = self.join(operator, record, event)?;
         std::thread::sleep(CATCH_UP);
         let members = self.members();
-        let plan = self
-            .view
-            .leader()
-            .and_then(|leader| Some((leader, stranding(draw, leader, &members, add)?)));
+        let running: Vec<NodeId> = self
+            .supervisor
+            .statuses()
+            .into_iter()
+            .filter(|s| s.state == NodeState::Running)
+            .map(|s| s.id)
+            .collect();
+        let plan = self.view.leader().and_then(|leader| {
+            let sides = stranding(draw, leader, &members, &running, add)?;
+            Some((leader, sides))
+        });
         let Some((leader, sides)) = plan else {
             record.fail(ChangeOutcome::Skipped, "no leader known".to_string());
             self.abandon(operator, add, event);
@@ -195,7 +212,7 @@ mod tests {
         for n in 2..=7u64 {
             let voters: Vec<NodeId> = (1..=n).collect();
             for draw in 0..20 {
-                let s = stranding(draw, 1, &voters, 99).unwrap();
+                let s = stranding(draw, 1, &voters, &voters, 99).unwrap();
                 let majority = voters.len() / 2 + 1;
                 let old_near = s.near.iter().filter(|id| voters.contains(id)).count();
                 assert_eq!(old_near, majority - 1, "n={n}: {s:?}");
@@ -212,10 +229,16 @@ mod tests {
     fn the_draw_picks_the_companions_and_a_non_voter_leader_strands_nobody() {
         let voters = [1, 2, 3, 4, 5];
         let picks: std::collections::BTreeSet<Vec<NodeId>> = (0..40)
-            .map(|draw| stranding(draw, 3, &voters, 6).unwrap().near)
+            .map(|draw| stranding(draw, 3, &voters, &voters, 6).unwrap().near)
             .collect();
         assert!(picks.len() > 1, "the companion varies with the draw");
-        assert_eq!(stranding(7, 3, &voters, 6), stranding(7, 3, &voters, 6));
-        assert_eq!(stranding(7, 9, &voters, 6), None);
+        let again = |draw| stranding(draw, 3, &voters, &voters, 6);
+        assert_eq!(again(7), again(7));
+        assert_eq!(stranding(7, 9, &voters, &voters, 6), None);
+        // With 1, 2 and 4 dead, the companion is always 5, the one left running.
+        for draw in 0..20 {
+            let s = stranding(draw, 3, &voters, &[3, 5], 6).unwrap();
+            assert_eq!(s.near, [3, 5, 6], "draw {draw}");
+        }
     }
 }

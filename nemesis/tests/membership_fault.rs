@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::{ask_when_ready, echo_node, isolated, node_connects, track};
 use riptide_nemesis::{
-    Change, ChangeAnswer, ChangeOutcome, ClusterView, Configuration, MemberChange, Nemesis,
-    Grudge, NemesisConfig, NodeSpec, NodeState, Operator, Phase, Plan, Sandbox, Supervisor, Target,
+    Change, ChangeAnswer, ChangeOutcome, ClusterView, Configuration, Grudge, MemberChange, Nemesis,
+    NemesisConfig, NodeSpec, NodeState, Operator, Phase, Plan, Sandbox, Supervisor, Target,
 };
 
 const PORT: u16 = 7400;
@@ -358,7 +358,10 @@ fn stranded_cuts_the_leader_off_with_c_news_majority_asks_it_alone_and_heals_at_
         let start = nemesis.start(membership(Change::Stranded, 9)).unwrap();
         track(start.pids[&6]);
         let record = start.membership.clone().unwrap();
-        assert_eq!((record.added, record.outcome), (Some(6), ChangeOutcome::Done));
+        assert_eq!(
+            (record.added, record.outcome),
+            (Some(6), ChangeOutcome::Done)
+        );
         let victim = record.removed.unwrap();
         // Leader n2, one companion and n6 (C_new's majority, one short of C_old's) against
         // the other three voters, the victim among them.
@@ -367,8 +370,21 @@ fn stranded_cuts_the_leader_off_with_c_news_majority_asks_it_alone_and_heals_at_
         assert!(near.contains(&2) && near.contains(&6) && far.contains(&victim));
         assert_eq!(start.rules.len(), 2 * 3 * 3, "{:?}", start.rules);
         let asked = operator.asked_at.lock().unwrap().clone();
-        assert_eq!(asked, [(2, MemberChange::Replace { add: 6, remove: victim })]);
-        assert!(start.note.as_deref().unwrap().contains("leader n2 stranded"));
+        assert_eq!(
+            asked,
+            [(
+                2,
+                MemberChange::Replace {
+                    add: 6,
+                    remove: victim
+                }
+            )]
+        );
+        assert!(start
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("leader n2 stranded"));
         assert!(!node_connects(2, victim, PORT) && !node_connects(6, far[0], PORT));
         assert!(node_connects(2, 6, PORT));
         assert!(!nemesis.members().contains(&victim) && nemesis.members().contains(&6));
@@ -401,7 +417,11 @@ fn a_stranded_change_a_correct_leader_cannot_commit_removes_the_new_node_again()
         // Three voters: the leader keeps nobody but the new node.
         assert_eq!(start.groups[0], [1, 4]);
         assert_eq!(nemesis.members(), [1, 2, 3]);
-        assert!(operator.asked.lock().unwrap().contains(&MemberChange::Remove(4)));
+        assert!(operator
+            .asked
+            .lock()
+            .unwrap()
+            .contains(&MemberChange::Remove(4)));
         assert_eq!(supervisor.status(4).unwrap().state, NodeState::Removed);
         // It holds the network class too: a partition may not start on top of it.
         let loss = Plan::Loss {

@@ -168,7 +168,6 @@ impl Operator for RunView {
         }
     }
 
-
     /// The leader's configuration once no change is in flight (waiting up to a few seconds for
     /// one to finish); the roster follows it.
     fn configuration(&self) -> Option<Configuration> {
