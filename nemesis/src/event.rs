@@ -137,6 +137,10 @@ pub struct NemesisEvent {
     /// `"outcome"`, `"voters"`, `"reason"` in the value).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub membership: Option<crate::membership::MembershipRecord>,
+    /// How long the action took, in ms. The event is recorded once the action is done, so it
+    /// began this long before the op's time (a membership change can take seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub took_ms: Option<u64>,
     /// Anything else worth knowing, e.g. that no leader was known and a random node stood in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -162,6 +166,7 @@ impl NemesisEvent {
             disks: BTreeMap::new(),
             transfer: None,
             membership: None,
+            took_ms: None,
             note: None,
             error: None,
         }

@@ -298,6 +298,13 @@ impl Nemesis {
     /// apply) are reported in the event's `error`; a failed rule set is flushed at once so no
     /// half partition stays.
     pub fn start(&self, plan: Plan) -> Result<NemesisEvent> {
+        let began = std::time::Instant::now();
+        let mut event = self.start_now(plan)?;
+        event.took_ms = Some(began.elapsed().as_millis() as u64);
+        Ok(event)
+    }
+
+    fn start_now(&self, plan: Plan) -> Result<NemesisEvent> {
         let mut state = self.lock();
         self.check_clash(&state, &plan)?;
         if let Plan::Membership { change, draw, .. } = plan {
@@ -415,6 +422,13 @@ impl Nemesis {
     /// Stops the oldest active fault: restarts the killed nodes, resumes the paused ones, or
     /// flushes the rules. `None` if no fault is active.
     pub fn stop_active(&self) -> Option<NemesisEvent> {
+        let began = std::time::Instant::now();
+        let mut event = self.stop_oldest()?;
+        event.took_ms = Some(began.elapsed().as_millis() as u64);
+        Some(event)
+    }
+
+    fn stop_oldest(&self) -> Option<NemesisEvent> {
         let mut state = self.lock();
         if state.active.is_empty() {
             return None;

@@ -263,6 +263,13 @@ impl Nemesis {
         if self.ask(operator, MemberChange::AddLearner(id), record) {
             return Some(id);
         }
+        if record.outcome == ChangeOutcome::Refused {
+            // Definitely not added (often: no leader while a fault holds a majority): nothing
+            // to ask the leader, and no time to lose waiting for one.
+            let mut cleanup = MembershipRecord::new(Change::Shrink);
+            self.wipe(operator, id, &mut cleanup, event);
+            return None;
+        }
         let learners = operator.configuration().map(|c| c.learners);
         if learners.is_some_and(|l| l.contains(&id)) {
             return Some(id);

@@ -111,6 +111,12 @@ impl Nemesis {
             record.fail(ChangeOutcome::Skipped, why.to_string());
             return None;
         };
+        if self.view.leader().is_none() {
+            // No leader (a kill or a partition holds a majority): nobody to strand, and no new
+            // node to start for nothing.
+            record.fail(ChangeOutcome::Skipped, "no leader known".to_string());
+            return None;
+        }
         let add = self.join(operator, record, event)?;
         std::thread::sleep(CATCH_UP);
         let members = self.members();

@@ -439,3 +439,23 @@ fn a_stranded_change_a_correct_leader_cannot_commit_removes_the_new_node_again()
         supervisor.shutdown();
     });
 }
+
+#[test]
+fn a_stranded_change_with_no_leader_starts_no_node() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3]);
+        *operator.leader.lock().unwrap() = None;
+        let nemesis = nemesis(sb, &supervisor, "membership:stranded", operator.clone());
+        let start = nemesis.start(membership(Change::Stranded, 0)).unwrap();
+        let record = start.membership.unwrap();
+        assert_eq!(record.outcome, ChangeOutcome::Skipped);
+        assert_eq!(record.reason.as_deref(), Some("no leader known"));
+        assert!(start.rules.is_empty() && start.pids.is_empty());
+        assert!(operator.asked.lock().unwrap().is_empty());
+        assert_eq!(supervisor.ids(), [1, 2, 3]);
+        let _ = nemesis.heal_all();
+        supervisor.shutdown();
+    });
+}

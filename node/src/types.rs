@@ -50,8 +50,10 @@ pub struct Membership {
     /// C_old during a joint change, else empty.
     pub outgoing: Vec<NodeId>,
     /// The address of members that were given one, opaque to the core (it never parses them).
-    /// Keys are members only (voters, learners or outgoing voters).
-    #[serde(default)]
+    /// Keys are members only (voters, learners or outgoing voters). A peer's message whose
+    /// configuration carries an address [`crate::raft::valid_address`] refuses does not decode
+    /// (storage could not write it: its length is a u16 on disk).
+    #[serde(default, deserialize_with = "checked_addresses")]
     pub addresses: BTreeMap<NodeId, String>,
 }
 
@@ -158,8 +160,9 @@ pub struct SnapshotMeta {
     pub learners: Vec<NodeId>,
     /// Its outgoing voters, if it is a joint configuration (empty in format 2).
     pub outgoing: Vec<NodeId>,
-    /// Its members' addresses (empty in snapshot files of formats 2 and 3).
-    #[serde(default)]
+    /// Its members' addresses (empty in snapshot files of formats 2 and 3), checked as
+    /// [`Membership::addresses`] are.
+    #[serde(default, deserialize_with = "checked_addresses")]
     pub addresses: BTreeMap<NodeId, String>,
 }
 
@@ -183,6 +186,56 @@ impl SnapshotMeta {
             learners: self.learners.clone(),
             outgoing: self.outgoing.clone(),
             addresses: self.addresses.clone(),
+        }
+    }
+}
+
+/// Decodes a configuration's addresses, refusing one that is empty, longer than
+/// [`crate::raft::MAX_ADDRESS_BYTES`] or holds whitespace or control characters: what a leader
+/// sends must be what a follower can store.
+fn checked_addresses<'de, D>(deserializer: D) -> Result<BTreeMap<NodeId, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let addresses = BTreeMap::<NodeId, String>::deserialize(deserializer)?;
+    match addresses
+        .iter()
+        .find(|(_, a)| !crate::raft::valid_address(a))
+    {
+        Some((id, a)) => Err(serde::de::Error::custom(format!(
+            "node {id}'s address in a configuration is invalid ({} bytes; 1 to {} without \
+             whitespace or control characters)",
+            a.len(),
+            crate::raft::MAX_ADDRESS_BYTES
+        ))),
+        None => Ok(addresses),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_address(address: &str) -> Membership {
+        let mut m = Membership::new(&[1, 2]);
+        m.addresses.insert(2, address.to_string());
+        m
+    }
+
+    #[test]
+    fn a_configuration_from_a_peer_with_an_address_storage_cannot_hold_does_not_decode() {
+        let good = with_address("127.0.0.12:7000");
+        let bytes = rmp_serde::to_vec(&good).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Membership>(&bytes).unwrap(), good);
+        for bad in ["x".repeat(70_000), String::new(), "a b:1".to_string()] {
+            let bytes = rmp_serde::to_vec(&with_address(&bad)).unwrap();
+            let err = rmp_serde::from_slice::<Membership>(&bytes)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("node 2's address"), "{err}");
+            let meta = SnapshotMeta::new(9, 2, &with_address(&bad));
+            let bytes = rmp_serde::to_vec(&meta).unwrap();
+            assert!(rmp_serde::from_slice::<SnapshotMeta>(&bytes).is_err());
         }
     }
 }

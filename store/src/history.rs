@@ -201,10 +201,12 @@ fn nemesis_event(
                 .entry(fault.clone())
                 .or_default()
                 .push_back(run.faults.len());
+            // Recorded when the action was done; it began `took_ms` earlier.
+            let took_ns = r.value.get("took_ms").and_then(Value::as_u64).unwrap_or(0) * 1_000_000;
             run.faults.push(FaultWindow {
                 label: fault_label(&fault, &r.value),
                 fault,
-                start_ns: r.time,
+                start_ns: r.time.saturating_sub(took_ns),
                 stop_ns: None,
                 start_index: r.index,
                 detail: r.value.clone(),
@@ -412,6 +414,19 @@ mod tests {
             ]
         );
         assert_eq!(run.end_ns, 900);
+    }
+
+    #[test]
+    fn a_fault_window_opens_when_its_start_began_not_when_it_was_recorded() {
+        let run = load_lines(&[
+            r#"{"index":0,"time":9000000000,"process":"nemesis","type":"info","f":"start","value":{"fault":"membership","change":"stranded","added":6,"took_ms":3500}}"#,
+            r#"{"index":1,"time":19000000000,"process":"nemesis","type":"info","f":"stop","value":{"fault":"membership","change":"stranded","took_ms":200}}"#,
+            r#"{"index":2,"time":20000000000,"process":"nemesis","type":"info","f":"start","value":{"fault":"kill","nodes":[1],"took_ms":90000}}"#,
+        ]);
+        let windows: Vec<(u64, Option<u64>)> =
+            run.faults.iter().map(|f| (f.start_ns, f.stop_ns)).collect();
+        // 9 s - 3.5 s; a stop is recorded when done; a start longer than the run opens at 0.
+        assert_eq!(windows, [(5_500_000_000, Some(19_000_000_000)), (0, None)]);
     }
 
     #[test]
