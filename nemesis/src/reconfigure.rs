@@ -111,7 +111,8 @@ impl Nemesis {
         let mut event = NemesisEvent::new(Phase::Stop, FaultName::Membership);
         let mut record = MembershipRecord::new(Change::Replace);
         let mut acted = false;
-        let deadline = Instant::now() + RESTORE_DEADLINE;
+        let began = Instant::now();
+        let deadline = began + RESTORE_DEADLINE;
         let planned = self.nodes.len();
         while Instant::now() < deadline {
             let Some(config) = operator.configuration() else {
@@ -160,6 +161,7 @@ impl Nemesis {
             "the planned {planned} voters restored for the final reads"
         ));
         self.finish(record, &mut event);
+        event.took_ms = Some(began.elapsed().as_millis() as u64);
         Some(event)
     }
 

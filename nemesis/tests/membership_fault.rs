@@ -385,6 +385,8 @@ fn stranded_cuts_the_leader_off_with_c_news_majority_asks_it_alone_and_heals_at_
             .as_deref()
             .unwrap()
             .contains("leader n2 stranded"));
+        // Recorded when done: it began before the learner's second to catch up, and says so.
+        assert!(start.took_ms.unwrap() >= 1000, "{:?}", start.took_ms);
         assert!(!node_connects(2, victim, PORT) && !node_connects(6, far[0], PORT));
         assert!(node_connects(2, 6, PORT));
         assert!(!nemesis.members().contains(&victim) && nemesis.members().contains(&6));
