@@ -29,7 +29,7 @@ fn membership_changes_under_kills_and_partitions_keep_the_run_valid_and_end_with
         .args(["test", "--nodes", "5", "--time-limit", "24"])
         .args([
             "--nemesis",
-            "membership,kill,partition",
+            "membership:grow,membership:shrink,membership:replace,kill,partition",
             "--nemesis-overlap",
         ])
         .args(["--nemesis-interval", "2", "--keep-data", "always"])
