@@ -384,3 +384,44 @@ fn a_joining_node_needs_the_members_as_peers() {
         "{stderr}"
     );
 }
+
+/// A follower that was down while a node was added, and that the new node then leads, catches
+/// up from it: it admits a peer its own (old) configuration does not name, on the cluster id,
+/// and answers it at the address the new node's hello gives. (Found by `riptide test --nemesis
+/// membership:grow,...,partition`: before, the lagging node refused "node 7 is not a member of
+/// this cluster" for ever, and the replicas never agreed.)
+#[test]
+fn a_follower_down_while_a_node_joined_catches_up_when_that_node_leads() {
+    isolated(|| {
+        let named = ["--cluster-id", "lagging"];
+        let cluster = TestCluster::start_with(3, &named);
+        cluster.wait_for_leader(Duration::from_secs(10));
+        let writer = Writer::start(cluster.nodes());
+        std::thread::sleep(Duration::from_millis(200));
+        cluster.supervisor.kill(3).unwrap();
+        let mut plan = plan(&cluster);
+        plan.node_args = named.iter().map(|s| s.to_string()).collect();
+        cluster
+            .supervisor
+            .spawn(plan.spec_joining(4, &[1, 2, 3]))
+            .unwrap();
+        let out = admin_ok(&["add-node", "4"]);
+        assert!(out.contains("promote 4: done"), "{out}");
+        let out = admin_ok(&["transfer-leader", "4"]);
+        assert!(out.contains("transfer-leader to 4: done"), "{out}");
+        std::thread::sleep(Duration::from_millis(300));
+        // Node 3 comes back knowing voters [1, 2, 3] only; node 4 leads and must reach it.
+        cluster.supervisor.restart(3).unwrap();
+        let all = [1, 2, 3, 4];
+        let statuses = wait_for_voters(&all, &all, Duration::from_secs(15));
+        let commits: Vec<u64> = statuses.iter().map(|s| s.commit_index).collect();
+        assert!(commits.iter().all(|&c| c > 0), "{statuses:#?}");
+        assert_eq!(leader_of(&all).id, 4);
+        let (written, _) = writer.finish();
+        assert_no_acknowledged_write_lost(&written, &all);
+        // Node 3 admitted node 4 as a newcomer, and refused nobody.
+        let log = cluster.log(3);
+        assert!(log.contains("admitted a peer no configuration"), "{log}");
+        assert!(!log.contains("refused a peer connection"), "{log}");
+    });
+}

@@ -156,6 +156,7 @@ fn forgeries_are_refused(with_secret: bool) {
         from: 3,
         cluster: cluster.into(),
         nonce: nonce.clone(),
+        listen: None,
     };
     let no_proof = |_: &[u8]| vec![0u8; 32];
 

@@ -169,6 +169,7 @@ mod tests {
             from: 3,
             cluster: "c1".into(),
             nonce: Some(vec![7; 16]),
+            listen: Some("127.0.0.13:7000".into()),
         };
         assert_eq!(decode::<Hello>(&encode(&full).unwrap()).unwrap(), full);
     }
@@ -184,6 +185,7 @@ mod tests {
             from: 3,
             cluster: "c1".into(),
             nonce: Some(nonce.clone()),
+            listen: None,
         };
         let challenge = PeerAdmission::Challenge {
             nonce: nonce.clone(),

@@ -24,6 +24,11 @@ pub enum Hello {
         /// (16 bytes). Without: absent.
         #[serde(default, with = "serde_bytes")]
         nonce: Option<Vec<u8>>,
+        /// The address the dialer listens on (`IP:PORT`), so that a node whose configuration
+        /// does not name it yet (one that lagged while it was added) can answer it. Absent from
+        /// older dialers.
+        #[serde(default)]
+        listen: Option<String>,
     },
     /// A client: a workload worker, the runner's status poller or `riptide client`.
     Client,
@@ -36,6 +41,7 @@ impl Hello {
             from,
             cluster: cluster.into(),
             nonce: None,
+            listen: None,
         }
     }
 }

@@ -38,6 +38,7 @@ fn seeds() -> Vec<Vec<u8>> {
             from: 2,
             cluster: "c".into(),
             nonce: Some(vec![7; 16]),
+            listen: Some("127.0.0.12:7000".into()),
         })
         .unwrap(),
     ]

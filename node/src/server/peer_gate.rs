@@ -21,6 +21,14 @@
 //!    reflected back, because the two directions sign different labels. This authenticates the
 //!    peer; it does not encrypt or sign the messages that follow.
 //!
+//! **A newcomer**, a peer that no configuration this node has seen names, cannot pass check 1:
+//! there is no configured address to compare. It is a member added while this node lagged
+//! (down, or cut off), and when it leads, refusing it is a deadlock: this node learns of new
+//! members only from the log that leader must send. So in a named cluster (or one with a secret)
+//! it is admitted on checks 2 and 3, if its hello says where it listens, on the IP it dials
+//! from; the gate remembers that address ([`PeerGate::newcomer`]) so that this node can answer
+//! it, until the log names it. In an unnamed cluster without a secret it is refused.
+//!
 //! Each refusal is one log line on the refusing node (address, claimed id, reason), a count in
 //! `status.refused_peers`, and a [`PeerAdmission::Refused`] with the reason to the dialer, which
 //! logs it and waits [`REFUSED_BACKOFF`] before it tries again.
@@ -158,6 +166,20 @@ pub struct PeerGate {
     cluster: String,
     secret: Option<Secret>,
     refused: Arc<AtomicU64>,
+    /// The address this node listens on, told to the peers it dials.
+    listen: Option<String>,
+    /// Peers admitted that no configuration of this node names yet, at the address each said it
+    /// listens on: where this node answers them until its log names them.
+    newcomers: RwLock<BTreeMap<NodeId, SocketAddr>>,
+}
+
+/// A peer's hello, as the accepting side checks it.
+#[derive(Debug)]
+pub struct PeerHello<'a> {
+    pub from: NodeId,
+    pub cluster: &'a str,
+    pub nonce: Option<Vec<u8>>,
+    pub listen: Option<&'a str>,
 }
 
 fn describe_cluster(id: &str) -> String {
@@ -171,7 +193,20 @@ fn describe_cluster(id: &str) -> String {
 impl PeerGate {
     pub fn new(opts: &NodeOptions, cluster: Option<String>, secret: Option<Secret>) -> PeerGate {
         let members = opts.peers.iter().map(|(&id, a)| (id, a.ip())).collect();
-        PeerGate::with_members(opts.id, members, cluster, secret)
+        PeerGate::with_members(opts.id, members, cluster, secret).listening_on(opts.listen)
+    }
+
+    /// The gate, telling the peers it dials that it listens on `listen`.
+    pub fn listening_on(mut self, listen: SocketAddr) -> PeerGate {
+        self.listen = Some(listen.to_string());
+        self
+    }
+
+    /// Where to answer node `id` if no configuration of this node names it: the address it said
+    /// it listens on when it was admitted (see [`PeerGate::admit`]).
+    pub fn newcomer(&self, id: NodeId) -> Option<SocketAddr> {
+        let newcomers = self.newcomers.read().unwrap_or_else(|e| e.into_inner());
+        newcomers.get(&id).copied()
     }
 
     /// A gate for node `me` whose peers dial from `members`.
@@ -187,6 +222,8 @@ impl PeerGate {
             cluster: cluster.unwrap_or_default(),
             secret,
             refused: Arc::new(AtomicU64::new(0)),
+            listen: None,
+            newcomers: RwLock::new(BTreeMap::new()),
         }
     }
 
@@ -216,12 +253,15 @@ impl PeerGate {
             from: self.me,
             cluster: self.cluster.clone(),
             nonce: nonce.clone(),
+            listen: self.listen.clone(),
         };
         (hello, nonce)
     }
 
-    /// The address and cluster checks, on the hello alone.
-    fn check_claim(&self, remote: IpAddr, from: NodeId, cluster: &str) -> Result<(), String> {
+    /// The address and cluster checks, on the hello alone. For a newcomer (see
+    /// [`PeerGate::check_newcomer`]), the address to answer it at.
+    fn check_claim(&self, remote: IpAddr, hello: &PeerHello) -> Result<Option<SocketAddr>, String> {
+        let (from, cluster) = (hello.from, hello.cluster);
         if from == self.me {
             return Err("it claims to be this very node".into());
         }
@@ -232,7 +272,7 @@ impl PeerGate {
             .get(&from)
             .copied();
         let Some(expected) = expected else {
-            return Err(format!("node {from} is not a member of this cluster"));
+            return self.check_newcomer(remote, hello).map(Some);
         };
         if remote != expected {
             return Err(format!(
@@ -246,7 +286,42 @@ impl PeerGate {
                 describe_cluster(&self.cluster)
             ));
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// A dialer whose id no configuration this node has seen names: a member added while this
+    /// node lagged behind (cut off, or down). Refusing it is a deadlock whenever it leads, since
+    /// this node learns of new members only from the log that leader must send. So in a named
+    /// cluster (or one with a secret) it is admitted on the cluster id (and the secret), if it
+    /// says where it listens and dials from that IP; it is answered there until the log names
+    /// it, and from then on checked as any member. In an unnamed cluster without a secret, where
+    /// the cluster check proves nothing, it is refused.
+    fn check_newcomer(&self, remote: IpAddr, hello: &PeerHello) -> Result<SocketAddr, String> {
+        let from = hello.from;
+        if self.cluster.is_empty() && self.secret.is_none() {
+            return Err(format!(
+                "node {from} is not a member of this cluster as far as this node knows (an \
+                 unnamed cluster without a secret admits no node it does not know: give \
+                 --cluster-id)"
+            ));
+        }
+        if hello.cluster != self.cluster {
+            return Err(format!(
+                "it belongs to {}, this node to {}",
+                describe_cluster(hello.cluster),
+                describe_cluster(&self.cluster)
+            ));
+        }
+        let listen = hello.listen.and_then(|l| l.parse::<SocketAddr>().ok());
+        match listen {
+            Some(addr) if addr.ip() == remote => Ok(addr),
+            Some(addr) => Err(format!(
+                "node {from}, not in this node's configuration, says it listens on {addr} but dials from {remote}"
+            )),
+            None => Err(format!(
+                "node {from} is not in this node's configuration and does not say where it listens"
+            )),
+        }
     }
 
     /// The accepting side: checks a peer's hello and runs the secret's challenge–response.
@@ -254,18 +329,33 @@ impl PeerGate {
     pub async fn admit(
         &self,
         remote: SocketAddr,
-        hello: (NodeId, &str, Option<Vec<u8>>),
+        hello: PeerHello<'_>,
         frames: &mut FrameReader<OwnedReadHalf>,
         write_half: &mut OwnedWriteHalf,
     ) -> Result<(), Refusal> {
-        let (from, cluster, nonce) = hello;
+        let from = hello.from;
         let mut writer = FrameWriter::new(write_half);
-        let verdict = match self.check_claim(remote.ip(), from, cluster) {
-            Ok(()) => self.challenge(from, nonce, frames, &mut writer).await,
+        let mut newcomer = None;
+        let verdict = match self.check_claim(remote.ip(), &hello) {
+            Ok(answer_at) => {
+                newcomer = answer_at;
+                self.challenge(from, hello.nonce, frames, &mut writer).await
+            }
             Err(reason) => Err(Refusal::Refused(reason)),
         };
         match verdict {
-            Ok(()) => send(&mut writer, &PeerAdmission::Welcome).await,
+            Ok(()) => {
+                if let Some(addr) = newcomer {
+                    tracing::info!(
+                        node = from,
+                        %addr,
+                        "admitted a peer no configuration of this node names yet (added while this node lagged?); answering it there"
+                    );
+                    let mut newcomers = self.newcomers.write().unwrap_or_else(|e| e.into_inner());
+                    newcomers.insert(from, addr);
+                }
+                send(&mut writer, &PeerAdmission::Welcome).await
+            }
             Err(Refusal::Refused(reason)) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
@@ -430,13 +520,18 @@ mod tests {
             from,
             cluster,
             nonce,
+            listen,
         }) = frames.recv::<Hello>().await.unwrap()
         else {
             panic!("not a peer hello");
         };
-        let admitted = acceptor
-            .admit(remote, (from, &cluster, nonce), &mut frames, &mut write)
-            .await;
+        let hello = PeerHello {
+            from,
+            cluster: &cluster,
+            nonce,
+            listen: listen.as_deref(),
+        };
+        let admitted = acceptor.admit(remote, hello, &mut frames, &mut write).await;
         admitted.map_err(|e| format!("{e:?}"))
     }
 
@@ -541,6 +636,51 @@ mod tests {
     }
 
     #[test]
+    fn a_node_no_configuration_names_yet_is_admitted_in_a_named_cluster_and_answered_where_it_listens(
+    ) {
+        // Node 1 knows no node 2 (it lagged while 2 was added); 2 may be the leader that must
+        // send it the log.
+        let lagging = || PeerGate::with_members(1, BTreeMap::new(), Some("c1".into()), None);
+        let listens = |g: PeerGate, port| g.listening_on(SocketAddr::new(LOCAL, port));
+        let acceptor = lagging();
+        let newcomer = listens(gate(2, "c1", None), 7002);
+        assert_eq!(run(handshake(&newcomer, &acceptor)), (Ok(()), Ok(())));
+        assert_eq!(acceptor.newcomer(2), Some(SocketAddr::new(LOCAL, 7002)));
+        // It must say where it listens, on the IP it dials from, and be of this cluster.
+        let acceptor = lagging();
+        let (_, accepted) = run(handshake(&gate(2, "c1", None), &acceptor));
+        assert!(accepted
+            .unwrap_err()
+            .contains("does not say where it listens"));
+        let elsewhere = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 9)), 1);
+        let liar = gate(2, "c1", None).listening_on(elsewhere);
+        let (_, accepted) = run(handshake(&liar, &acceptor));
+        assert!(accepted.unwrap_err().contains("but dials from 127.0.0.1"));
+        let (_, accepted) = run(handshake(&listens(gate(2, "c2", None), 7002), &acceptor));
+        assert!(accepted.unwrap_err().contains("cluster `c2`"));
+        assert_eq!(acceptor.newcomer(2), None);
+        // With a secret it must prove it first; a wrong one records nothing.
+        let secret = b"0123456789abcdef-shared";
+        let guarded = PeerGate::with_members(
+            1,
+            BTreeMap::new(),
+            Some("c1".into()),
+            Some(Secret::from_bytes(secret)),
+        );
+        let wrong = listens(gate(2, "c1", Some(b"the-wrong-secret-000")), 7002);
+        assert!(run(handshake(&wrong, &guarded)).1.is_err());
+        assert_eq!(guarded.newcomer(2), None);
+        let right = listens(gate(2, "c1", Some(secret)), 7002);
+        assert_eq!(run(handshake(&right, &guarded)), (Ok(()), Ok(())));
+        // Unnamed and without a secret, the cluster check proves nothing: refused.
+        let unnamed = PeerGate::with_members(1, BTreeMap::new(), None, None);
+        let (_, accepted) = run(handshake(&listens(gate(2, "", None), 7002), &unnamed));
+        assert!(accepted
+            .unwrap_err()
+            .contains("not a member of this cluster"));
+    }
+
+    #[test]
     fn a_recorded_proof_does_not_open_a_second_connection() {
         let secret = Secret::from_bytes(b"0123456789abcdef");
         let acceptor = gate(1, "c1", Some(b"0123456789abcdef"));
@@ -558,6 +698,7 @@ mod tests {
                         from: 2,
                         cluster: "c1".into(),
                         nonce: Some(ours.clone()),
+                        listen: None,
                     };
                     let conn = Connection::open(stream, &hello).await.unwrap();
                     let (mut frames, mut writer) = conn.into_split();

@@ -233,6 +233,20 @@ impl PeerLinks {
             .map(|(&id, p)| (id, p.addr.clone()))
             .collect()
     }
+
+    /// A link to node `id`, which no configuration of this node names, if the gate admitted it
+    /// and knows where it listens (a member added while this node lagged, now sending it the
+    /// log: see [`super::peer_gate::PeerGate::check_newcomer`]). The next change of the
+    /// configuration closes it unless the configuration names `id` by then.
+    fn link_newcomer(&mut self, id: NodeId) {
+        let Some(opener) = &self.opener else {
+            return;
+        };
+        if let Some(sock) = opener.gate().newcomer(id) {
+            tracing::info!(node = id, %sock, "opening a link to a peer not yet in the configuration");
+            self.links.insert(id, opener.open(id, sock));
+        }
+    }
 }
 
 impl Network for PeerLinks {
@@ -277,6 +291,9 @@ impl Network for PeerLinks {
     }
 
     fn send(&mut self, msg: Message) {
+        if !self.links.contains_key(&msg.to) {
+            self.link_newcomer(msg.to);
+        }
         let Some(peer) = self.links.get(&msg.to) else {
             return;
         };

@@ -39,7 +39,7 @@ use tokio::sync::mpsc::{channel, OwnedPermit, Receiver, Sender};
 use tokio::sync::Semaphore;
 
 use super::options::NodeOptions;
-use super::peer_gate::{PeerGate, Refusal, REFUSED_BACKOFF};
+use super::peer_gate::{PeerGate, PeerHello, Refusal, REFUSED_BACKOFF};
 use super::raft_loop::{queued_bytes, ClientReply, EventSender, PeerLink, Refused};
 use crate::protocol::{ClientRequest, ClientResponse, ClientResult, FailReason, Hello};
 use crate::raft::Message;
@@ -161,8 +161,14 @@ async fn serve_connection(
             from,
             cluster,
             nonce,
+            listen,
         } => {
-            let hello = (from, cluster.as_str(), nonce);
+            let hello = PeerHello {
+                from,
+                cluster: &cluster,
+                nonce,
+                listen: listen.as_deref(),
+            };
             match inbound
                 .gate
                 .admit(remote, hello, &mut frames, &mut write_half)
