@@ -26,8 +26,9 @@ pub enum Hello {
         nonce: Option<Vec<u8>>,
         /// The address the dialer listens on (`IP:PORT`), so that a node whose configuration
         /// does not name it yet (one that lagged while it was added) can answer it. Absent from
-        /// older dialers.
-        #[serde(default)]
+        /// older dialers, and not sent when unknown (the hello of a dialer without it keeps its
+        /// old shape).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         listen: Option<String>,
     },
     /// A client: a workload worker, the runner's status poller or `riptide client`.

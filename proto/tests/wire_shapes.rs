@@ -66,6 +66,16 @@ fn hellos_are_a_bare_string_or_a_one_key_map() {
         Hello::peer(2, "c"),
         "81 a4 50 65 65 72 83 a4 66 72 6f 6d 02 a7 63 6c 75 73 74 65 72 a1 63 a5 6e 6f 6e 63 65 c0",
     );
+    // With the address the dialer listens on: one more key, `listen`.
+    pin(
+        Hello::Peer {
+            from: 2,
+            cluster: "c".into(),
+            nonce: None,
+            listen: Some("h:1".into()),
+        },
+        "81 a4 50 65 65 72 84 a4 66 72 6f 6d 02 a7 63 6c 75 73 74 65 72 a1 63 a5 6e 6f 6e 63 65 c0 a6 6c 69 73 74 65 6e a3 68 3a 31",
+    );
 }
 
 #[test]
