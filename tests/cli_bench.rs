@@ -177,6 +177,14 @@ fn riptide_and_etcd_are_measured_side_by_side_with_the_ratio() {
     let json = bench_json(results.path());
     assert_sane_rows(&json, "riptide", 2);
     assert_sane_rows(&json, "etcd", 2);
+    // The two take turns at every point (the first rotating), not one whole sweep each.
+    let order: Vec<&str> = json["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["riptide", "etcd", "etcd", "riptide"]);
     let dir = bench_dir(results.path());
     assert!(dir.join("etcd-n3/e1.log").is_file());
     assert!(

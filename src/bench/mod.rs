@@ -7,16 +7,19 @@
 //! 2. Enter a private network namespace when bench starts every cluster itself, so that its
 //!    clusters never meet another run's on the same addresses (as `riptide test` does).
 //! 3. Create `results/bench/<UTC stamp>/` ([`folder`]).
-//! 4. For each target and node count: start the cluster (or connect to `--endpoints`), then
-//!    for each repetition, value size, op and client count: preload every key once, find the
-//!    leader, open the clients to it, warm up, measure ([`load`]), and read every node's CPU
-//!    time and the generator's around the window ([`cpu`]). Repetitions are the outer loop, so
-//!    that a slow minute of a shared machine spreads over every point instead of ruining one.
+//! 4. For each node count: start the cluster of every target at that size (or connect to
+//!    `--endpoints`), all at once, then for each repetition and value size preload every key
+//!    once on each cluster, and for each op and client count measure every cluster in turn:
+//!    find the leader, open the clients to it, warm up, measure ([`load`]), and read every
+//!    node's CPU time and the generator's around the window ([`cpu`]). Repetitions are the
+//!    outer loop, so that a slow minute of a shared machine spreads over every point instead
+//!    of ruining one, and the targets take turns at each point (the first of them rotating),
+//!    so that a ratio compares two measurements taken seconds apart, not minutes.
 //! 5. Print one row per point (medians over the repetitions, [`report`]), the side-by-side
 //!    table when there are two targets, and store `bench.json` and `throughput.svg` ([`plot`]).
 //!
-//! What it leaves out: the two targets run one after the other, not interleaved; clusters run
-//! with their default settings; keys are uniform (no hot keys).
+//! What it leaves out: clusters run with their default settings; keys are uniform (no hot
+//! keys). The clusters waiting for their turn idle (heartbeats only) beside the one measured.
 
 pub mod cpu;
 mod etcd;
@@ -159,8 +162,11 @@ pub fn sweep(
         };
         folder.store(plan.seed, status, &file).map(|_| rows)
     };
-    for &target in &plan.targets {
-        for nodes in plan.nodes_for(target) {
+    for nodes in plan.node_counts() {
+        // Every target of this size is up at once and measured point by point in turn, so
+        // that a ratio compares the same minutes of a shared machine.
+        let mut group = Vec::new();
+        for target in plan.targets_at(nodes) {
             let dir = folder.cluster_dir(target.name(), nodes)?;
             let deployment = deploy(
                 &plan,
@@ -169,14 +175,12 @@ pub fn sweep(
                 (etcd_bin.as_deref(), sandbox.as_ref()),
                 &dir,
             )?;
-            let measured = measure_cluster(&rt, &deployment, &plan, (target, nodes), &mut |row| {
-                samples.push(row);
-                store(&samples, "running").map(|_| ())
-            });
-            drop(deployment);
-            folder::remove_data(&dir, if target == Target::Etcd { 'e' } else { 'n' }, nodes);
-            measured?;
+            group.push(Deployed::new(target, nodes, deployment, dir));
         }
+        measure_group(&rt, &group, &plan, &mut |row| {
+            samples.push(row);
+            store(&samples, "running").map(|_| ())
+        })?;
     }
     let rows = store(&samples, "complete")?;
     folder.write("throughput.svg", &plot::svg(&rows))?;
@@ -222,7 +226,8 @@ fn deploy(
     dir: &std::path::Path,
 ) -> anyhow::Result<Deployment> {
     let start = |faultfs| {
-        riptide::RiptideCluster::start(nodes, plan.port, program.clone(), dir, plan.seed, faultfs)
+        let port = plan.port_of(target);
+        riptide::RiptideCluster::start(nodes, port, program.clone(), dir, plan.seed, faultfs)
     };
     Ok(match (target, plan.endpoints_of(target)) {
         (Target::Riptide, Some(eps)) => Deployment::Riptide(riptide::RiptideCluster::running(eps)?),
@@ -239,63 +244,141 @@ fn deploy(
     })
 }
 
-/// Every point of one cluster, `reps` times; each sample goes to `record` as it is measured.
-fn measure_cluster(
+/// A cluster bench measures, with the folder of its logs; dropping it stops the cluster (if
+/// bench started it) and then removes its data dirs.
+struct Deployed {
+    target: Target,
+    nodes: usize,
+    deployment: Option<Deployment>,
+    dir: std::path::PathBuf,
+}
+
+impl Deployed {
+    fn new(target: Target, nodes: usize, deployment: Deployment, dir: std::path::PathBuf) -> Self {
+        Deployed {
+            target,
+            nodes,
+            deployment: Some(deployment),
+            dir,
+        }
+    }
+
+    fn get(&self) -> &Deployment {
+        self.deployment.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Deployed {
+    fn drop(&mut self) {
+        drop(self.deployment.take());
+        let prefix = if self.target == Target::Etcd {
+            'e'
+        } else {
+            'n'
+        };
+        folder::remove_data(&self.dir, prefix, self.nodes);
+    }
+}
+
+/// The order in which the clusters of a group take their turn at one point: rotated from
+/// point to point, so that no target is always measured first (the first after a preload
+/// finds the page cache and the CPU caches in another state).
+fn turns(clusters: usize, point: usize) -> impl Iterator<Item = usize> {
+    (0..clusters).map(move |k| (k + point) % clusters)
+}
+
+/// Every point of a group of clusters of one size, `reps` times, the clusters in turn at
+/// each point; each sample goes to `record` as it is measured.
+fn measure_group(
     rt: &tokio::runtime::Runtime,
-    deployment: &Deployment,
+    group: &[Deployed],
     plan: &Sweep,
-    (target, nodes): (Target, usize),
     record: &mut dyn FnMut(Row) -> Result<(), Exit>,
 ) -> anyhow::Result<()> {
+    let mut point = 0;
     for rep in 0..plan.reps {
         for &value_size in &plan.value_sizes {
-            let leader = deployment.leader(rt)?;
-            let preloaders = PRELOAD_CLIENTS.min(plan.keys as usize);
-            let mut sessions = deployment.sessions(rt, leader, preloaders, plan.op_timeout)?;
-            let known = rt
-                .block_on(load::preload(&mut sessions, plan.keys, value_size))
-                .map_err(|e| anyhow::anyhow!("{} n{nodes}: {e}", target.name()))?;
-            drop(sessions);
+            let known = group
+                .iter()
+                .map(|d| preload(rt, d, plan, value_size))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             for &op in &plan.ops {
                 for &clients in &plan.clients {
-                    let key = PointKey {
-                        target,
-                        op,
-                        nodes,
-                        clients,
-                        value_size,
-                    };
-                    let leader = deployment.leader(rt)?;
-                    let processes = deployment.processes(leader);
-                    let mut sessions = deployment.sessions(rt, leader, clients, plan.op_timeout)?;
-                    let load = Load {
-                        op,
-                        value_size,
-                        keys: plan.keys,
-                        read_ratio: plan.read_ratio,
-                        warmup: plan.warmup,
-                        duration: plan.duration,
-                        seed: plan.seed.wrapping_add(rep as u64 * 10_007),
-                    };
-                    let m = rt.block_on(load::measure(&mut sessions, &load, &known, &processes));
-                    let row = Row::sample(key, &m, &processes);
-                    eprintln!(
-                        "riptide: rep {}/{}  {} {} n{nodes} c{clients} {value_size}B: {:.0} ops/s, p99 {:.2} ms, {} errors{}",
-                        rep + 1,
-                        plan.reps,
-                        target.name(),
-                        op.name(),
-                        row.ops_per_sec,
-                        row.p99_ms,
-                        row.errors,
-                        row.first_error.as_ref().map_or(String::new(), |e| format!(" (the first: {e})"))
-                    );
-                    record(row)?;
+                    for i in turns(group.len(), point) {
+                        let key = PointKey {
+                            target: group[i].target,
+                            op,
+                            nodes: group[i].nodes,
+                            clients,
+                            value_size,
+                        };
+                        let row = measure_point(rt, group[i].get(), plan, key, rep, &known[i])?;
+                        record(row)?;
+                    }
+                    point += 1;
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Writes every key once (so that gets read real values and cas finds what it expects) and
+/// returns the values written.
+fn preload(
+    rt: &tokio::runtime::Runtime,
+    deployed: &Deployed,
+    plan: &Sweep,
+    value_size: usize,
+) -> anyhow::Result<load::Known> {
+    let deployment = deployed.get();
+    let leader = deployment.leader(rt)?;
+    let preloaders = PRELOAD_CLIENTS.min(plan.keys as usize);
+    let mut sessions = deployment.sessions(rt, leader, preloaders, plan.op_timeout)?;
+    rt.block_on(load::preload(&mut sessions, plan.keys, value_size))
+        .map_err(|e| anyhow::anyhow!("{} n{}: {e}", deployed.target.name(), deployed.nodes))
+}
+
+/// One point on one cluster: clients opened to the leader, warm-up, the measured window.
+fn measure_point(
+    rt: &tokio::runtime::Runtime,
+    deployment: &Deployment,
+    plan: &Sweep,
+    key: PointKey,
+    rep: usize,
+    known: &load::Known,
+) -> anyhow::Result<Row> {
+    let leader = deployment.leader(rt)?;
+    let processes = deployment.processes(leader);
+    let mut sessions = deployment.sessions(rt, leader, key.clients, plan.op_timeout)?;
+    let load = Load {
+        op: key.op,
+        value_size: key.value_size,
+        keys: plan.keys,
+        read_ratio: plan.read_ratio,
+        warmup: plan.warmup,
+        duration: plan.duration,
+        seed: plan.seed.wrapping_add(rep as u64 * 10_007),
+    };
+    let m = rt.block_on(load::measure(&mut sessions, &load, known, &processes));
+    let row = Row::sample(key, &m, &processes);
+    eprintln!(
+        "riptide: rep {}/{}  {} {} n{} c{} {}B: {:.0} ops/s, p99 {:.2} ms, {} errors{}",
+        rep + 1,
+        plan.reps,
+        key.target.name(),
+        key.op.name(),
+        key.nodes,
+        key.clients,
+        key.value_size,
+        row.ops_per_sec,
+        row.p99_ms,
+        row.errors,
+        row.first_error
+            .as_ref()
+            .map_or(String::new(), |e| format!(" (the first: {e})"))
+    );
+    Ok(row)
 }
 
 /// One row per point, in the order the points were first measured.
@@ -312,4 +395,19 @@ fn medians(samples: &[Row]) -> Vec<Row> {
             Row::median(&of_point)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turns;
+
+    #[test]
+    fn the_first_to_be_measured_rotates_from_point_to_point() {
+        let order = |point| turns(2, point).collect::<Vec<_>>();
+        assert_eq!(order(0), vec![0, 1]);
+        assert_eq!(order(1), vec![1, 0]);
+        assert_eq!(order(2), vec![0, 1]);
+        assert_eq!(turns(3, 4).collect::<Vec<_>>(), vec![1, 2, 0]);
+        assert_eq!(turns(1, 7).collect::<Vec<_>>(), vec![0]);
+    }
 }

@@ -99,6 +99,36 @@ impl Sweep {
         }
     }
 
+    /// Every node count some target is measured at, in the order first given.
+    pub fn node_counts(&self) -> Vec<usize> {
+        let mut counts = Vec::new();
+        for &target in &self.targets {
+            for n in self.nodes_for(target) {
+                if !counts.contains(&n) {
+                    counts.push(n);
+                }
+            }
+        }
+        counts
+    }
+
+    /// The targets measured at `nodes` nodes, in the order given.
+    pub fn targets_at(&self, nodes: usize) -> Vec<Target> {
+        let mut targets = self.targets.clone();
+        targets.retain(|&t| self.nodes_for(t).contains(&nodes));
+        targets
+    }
+
+    /// The port of the nodes bench starts for `target`: `--port`, except that riptide on
+    /// faultfs takes the next one when plain riptide is measured too (both clusters are up at
+    /// once, on the same addresses).
+    pub fn port_of(&self, target: Target) -> u16 {
+        match target == Target::RiptideFaultfs && self.targets.contains(&Target::Riptide) {
+            true => self.port.checked_add(1).unwrap_or(self.port - 1),
+            false => self.port,
+        }
+    }
+
     pub fn endpoints_of(&self, target: Target) -> Option<&Vec<SocketAddr>> {
         match target {
             Target::Riptide => self.endpoints.as_ref(),
@@ -249,5 +279,32 @@ mod tests {
         assert_eq!(s.nodes_for(Target::Riptide), vec![1]);
         assert_eq!(s.nodes_for(Target::Etcd), vec![3, 5]);
         assert!(!s.starts_every_cluster());
+    }
+
+    #[test]
+    fn targets_of_one_size_are_measured_together() {
+        let mut s = sweep();
+        s.targets = vec![Target::Riptide, Target::Etcd];
+        s.nodes = vec![3, 5];
+        assert_eq!(s.node_counts(), vec![3, 5]);
+        assert_eq!(s.targets_at(5), vec![Target::Riptide, Target::Etcd]);
+        // A running riptide of 3 nodes beside etcd clusters of 3 and 5 that bench starts.
+        s.endpoints = Some(vec!["127.0.0.11:7000".parse().unwrap(); 3]);
+        assert_eq!(s.node_counts(), vec![3, 5]);
+        assert_eq!(s.targets_at(3), vec![Target::Riptide, Target::Etcd]);
+        assert_eq!(s.targets_at(5), vec![Target::Etcd]);
+    }
+
+    #[test]
+    fn riptide_on_faultfs_beside_plain_riptide_takes_the_next_port() {
+        let mut s = sweep();
+        s.targets = vec![Target::Riptide, Target::RiptideFaultfs];
+        assert_eq!(s.port_of(Target::Riptide), 7000);
+        assert_eq!(s.port_of(Target::RiptideFaultfs), 7001);
+        s.targets = vec![Target::RiptideFaultfs];
+        assert_eq!(s.port_of(Target::RiptideFaultfs), 7000);
+        s.targets = vec![Target::Riptide, Target::RiptideFaultfs];
+        s.port = u16::MAX;
+        assert_eq!(s.port_of(Target::RiptideFaultfs), u16::MAX - 1);
     }
 }
