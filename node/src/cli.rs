@@ -88,6 +88,12 @@ pub struct Args {
     /// from the log instead of receiving the whole snapshot.
     #[arg(long, default_value_t = DEFAULT_SNAPSHOT_TAIL)]
     pub snapshot_tail: u64,
+    /// A due snapshot waits until the commands applied since the last one amount to 1/N of that
+    /// snapshot's size, so that with a large state snapshots cost at most N bytes written per
+    /// byte of commands, and the log held in memory stays under the state's size / N (0: no
+    /// wait; snapshots come every --snapshot-entries whatever the state's size).
+    #[arg(long, default_value_t = DEFAULT_SNAPSHOT_AMPLIFICATION)]
+    pub snapshot_amplification: u64,
     /// Most bytes of snapshot in one InstallSnapshot message (a large state moves in chunks).
     #[arg(long, default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=8 * 1024 * 1024))]
     pub snapshot_chunk_bytes: u64,
@@ -129,6 +135,9 @@ pub const DEFAULT_SNAPSHOT_BYTES: u64 = 16 * 1024 * 1024;
 /// Keep 1,000 entries behind a snapshot: a follower that missed a few seconds catches up from
 /// the log.
 pub const DEFAULT_SNAPSHOT_TAIL: u64 = 1_000;
+/// The default `--snapshot-amplification`: a quarter of the state's size in commands between
+/// two snapshots.
+pub const DEFAULT_SNAPSHOT_AMPLIFICATION: u64 = 4;
 
 fn parse_peer(s: &str) -> Result<(u64, SocketAddr), String> {
     let (id, addr) = s
@@ -179,6 +188,7 @@ pub fn run(args: Args) -> ExitCode {
             entries: args.snapshot_entries,
             bytes: args.snapshot_bytes,
             tail: args.snapshot_tail,
+            amplification: args.snapshot_amplification,
         },
         snapshot_chunk_bytes: args.snapshot_chunk_bytes as usize,
         max_sessions: args.max_sessions as usize,

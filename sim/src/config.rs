@@ -118,6 +118,7 @@ impl SnapshotSettings {
                 entries,
                 bytes,
                 tail,
+                amplification: 0,
             },
             max_chunk,
         })

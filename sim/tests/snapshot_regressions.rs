@@ -30,6 +30,7 @@ fn seed_11_an_install_behind_the_commit_index_does_not_roll_the_state_machine_ba
         entries: 10,
         bytes: 0,
         tail: 1,
+        amplification: 0,
     };
     let stats =
         run_seed(11, &config(5, false, policy, 977)).unwrap_or_else(|f| panic!("{}", f.message));
@@ -45,6 +46,7 @@ fn seed_4148_an_append_before_the_followers_snapshot_is_accepted() {
         entries: 15,
         bytes: 1620,
         tail: 8,
+        amplification: 0,
     };
     let stats = run_seed(4148, &config(3, true, policy, 1024 * 1024))
         .unwrap_or_else(|f| panic!("{}", f.message));

@@ -147,7 +147,7 @@ pub fn sweep(
         .map_err(|e| Exit::crashed(e.to_string()))?;
     let mut samples = Vec::new();
     let store = |samples: &[Row], status: &str| {
-        let rows = medians(samples);
+        let rows = medians(samples, &plan.targets);
         let file = SweepFile {
             kind: "sweep",
             warmup_s: plan.warmup.as_secs_f64(),
@@ -381,14 +381,16 @@ fn measure_point(
     Ok(row)
 }
 
-/// One row per point, in the order the points were first measured.
-fn medians(samples: &[Row]) -> Vec<Row> {
+/// One row per point: the targets in the order given, and each target's points in the order
+/// they were first measured (the targets took turns, so the samples interleave them).
+fn medians(samples: &[Row], targets: &[Target]) -> Vec<Row> {
     let mut keys: Vec<PointKey> = Vec::new();
     for s in samples {
         if !keys.contains(&s.key) {
             keys.push(s.key);
         }
     }
+    keys.sort_by_key(|k| targets.iter().position(|&t| t == k.target));
     keys.iter()
         .map(|k| {
             let of_point: Vec<Row> = samples.iter().filter(|s| s.key == *k).cloned().collect();
@@ -399,7 +401,44 @@ fn medians(samples: &[Row]) -> Vec<Row> {
 
 #[cfg(test)]
 mod tests {
-    use super::turns;
+    use super::{medians, turns};
+    use crate::bench::plan::Target;
+    use crate::bench::report::tests::row;
+
+    #[test]
+    fn rows_group_the_targets_in_the_order_given_whatever_order_they_took_turns_in() {
+        let at = |target, clients, ops| {
+            let mut r = row(target, ops, 1.0, 0);
+            r.key.clients = clients;
+            r
+        };
+        // Point 0: riptide first; point 1: etcd first; then a second repetition.
+        let samples = vec![
+            at(Target::Riptide, 1, 10.0),
+            at(Target::Etcd, 1, 1.0),
+            at(Target::Etcd, 64, 2.0),
+            at(Target::Riptide, 64, 20.0),
+            at(Target::Riptide, 1, 30.0),
+            at(Target::Etcd, 1, 3.0),
+            at(Target::Etcd, 64, 4.0),
+            at(Target::Riptide, 64, 40.0),
+        ];
+        let rows = medians(&samples, &[Target::Riptide, Target::Etcd]);
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| (r.key.target, r.key.clients, r.reps))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Target::Riptide, 1, 2),
+                (Target::Riptide, 64, 2),
+                (Target::Etcd, 1, 2),
+                (Target::Etcd, 64, 2)
+            ]
+        );
+        assert_eq!(rows[0].ops_per_sec, 20.0, "the median of 10 and 30");
+    }
 
     #[test]
     fn the_first_to_be_measured_rotates_from_point_to_point() {

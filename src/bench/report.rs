@@ -243,10 +243,11 @@ pub fn side_by_side(rows: &[Row], other: Target) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn row(target: Target, ops: f64, p99: f64, errors: u64) -> Row {
+    /// A sample of a 16-client put on 3 nodes.
+    pub(crate) fn row(target: Target, ops: f64, p99: f64, errors: u64) -> Row {
         Row {
             key: PointKey {
                 target,

@@ -234,7 +234,10 @@ impl PeerGate {
     /// [`REFUSED_BACKOFF`].
     pub fn admit_members(&self, members: impl IntoIterator<Item = (NodeId, IpAddr)>) {
         let mut known = self.members.write().unwrap_or_else(|e| e.into_inner());
+        let mut newcomers = self.newcomers.write().unwrap_or_else(|e| e.into_inner());
         for (id, ip) in members {
+            // A newcomer the log now names is a member: its configured address takes over.
+            newcomers.remove(&id);
             if id != self.me && known.insert(id, ip) != Some(ip) {
                 tracing::info!(node = id, %ip, "peer admitted from now on");
             }
@@ -646,6 +649,9 @@ mod tests {
         let newcomer = listens(gate(2, "c1", None), 7002);
         assert_eq!(run(handshake(&newcomer, &acceptor)), (Ok(()), Ok(())));
         assert_eq!(acceptor.newcomer(2), Some(SocketAddr::new(LOCAL, 7002)));
+        // Once a configuration names it, it is a member and no longer remembered as a newcomer.
+        acceptor.admit_members([(2, LOCAL)]);
+        assert_eq!(acceptor.newcomer(2), None);
         // It must say where it listens, on the IP it dials from, and be of this cluster.
         let acceptor = lagging();
         let (_, accepted) = run(handshake(&gate(2, "c1", None), &acceptor));
