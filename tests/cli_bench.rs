@@ -376,3 +376,40 @@ fn a_running_cluster_given_by_endpoints_is_measured_without_starting_another() {
         assert_eq!(json["sandbox"], serde_json::Value::Null, "{json:#}");
     });
 }
+
+/// `--node-arg` reaches every node bench starts: with `--snapshot-entries=7` the nodes take
+/// snapshots that the default (every 10,000 entries) never takes in a sweep this small; a flag
+/// the node does not know stops the sweep with the node's own words.
+#[test]
+fn node_args_reach_every_node_bench_starts() {
+    if skip_without_root() {
+        return;
+    }
+    let snapshots = |results: &Path| -> usize {
+        let dir = bench_dir(results).join("riptide-n3");
+        (1..=3)
+            .map(|i| std::fs::read_to_string(dir.join(format!("n{i}.log"))).unwrap())
+            .map(|log| log.matches("took a snapshot").count())
+            .sum()
+    };
+    let sweep = "--op put --clients 2 --keys 50 --warmup 0 --duration 0.5 --reps 1";
+    let plain = tempfile::tempdir().unwrap();
+    let out = bench(plain.path(), sweep);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(snapshots(plain.path()), 0);
+    let given = tempfile::tempdir().unwrap();
+    let out = bench(
+        given.path(),
+        &format!("{sweep} --node-arg=--snapshot-entries=7"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(snapshots(given.path()) >= 3, "every node snapshots");
+    let bad = tempfile::tempdir().unwrap();
+    let out = bench(bad.path(), &format!("{sweep} --node-arg=--no-such-flag"));
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("unexpected argument '--no-such-flag'"),
+        "{}",
+        text(&out)
+    );
+}

@@ -133,7 +133,13 @@ pub fn failover(
     );
     let dir = folder.cluster_dir("riptide", plan.nodes)?;
     let cluster = Arc::new(RiptideCluster::start(
-        plan.nodes, plan.port, program, &dir, plan.seed, None,
+        plan.nodes,
+        plan.port,
+        program,
+        &dir,
+        plan.seed,
+        None,
+        &[],
     )?);
     let watch = Arc::new(Mutex::new(Watch::default()));
     let stop = Arc::new(AtomicBool::new(false));

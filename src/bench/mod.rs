@@ -227,7 +227,8 @@ fn deploy(
 ) -> anyhow::Result<Deployment> {
     let start = |faultfs| {
         let port = plan.port_of(target);
-        riptide::RiptideCluster::start(nodes, port, program.clone(), dir, plan.seed, faultfs)
+        let (seed, args) = (plan.seed, &plan.node_args[..]);
+        riptide::RiptideCluster::start(nodes, port, program.clone(), dir, seed, faultfs, args)
     };
     Ok(match (target, plan.endpoints_of(target)) {
         (Target::Riptide, Some(eps)) => Deployment::Riptide(riptide::RiptideCluster::running(eps)?),

@@ -88,6 +88,8 @@ pub struct Sweep {
     /// A running etcd cluster's client addresses, instead of starting one.
     pub etcd_endpoints: Option<Vec<SocketAddr>>,
     pub port: u16,
+    /// Flags for every riptide node bench starts, after its own (`--node-arg`).
+    pub node_args: Vec<String>,
 }
 
 impl Sweep {
@@ -241,6 +243,7 @@ mod tests {
             endpoints: None,
             etcd_endpoints: None,
             port: 7000,
+            node_args: Vec::new(),
         }
     }
 

@@ -34,7 +34,8 @@ pub struct RiptideCluster {
 
 impl RiptideCluster {
     /// Starts `n` nodes with their data and logs in `dir`, and waits for a leader. With
-    /// `faultfs` (the sandbox to mount in), every data dir is a riptide-faultfs mount.
+    /// `faultfs` (the sandbox to mount in), every data dir is a riptide-faultfs mount. Every
+    /// node gets `extra_args` after the cluster's own flags.
     pub fn start(
         n: usize,
         port: u16,
@@ -42,7 +43,10 @@ impl RiptideCluster {
         dir: &Path,
         seed: u64,
         faultfs: Option<&Sandbox>,
+        extra_args: &[String],
     ) -> anyhow::Result<RiptideCluster> {
+        let mut node_args = cluster::identity_args(&cluster::fresh_cluster_id(), None);
+        node_args.extend(extra_args.iter().cloned());
         let plan = ClusterPlan {
             nodes: n,
             port,
@@ -51,7 +55,7 @@ impl RiptideCluster {
             seed,
             unsafe_bugs: Vec::new(),
             log_filter: "info".into(),
-            node_args: cluster::identity_args(&cluster::fresh_cluster_id(), None),
+            node_args,
         };
         let nodes = plan.addrs();
         let disks = match faultfs {

@@ -61,6 +61,10 @@ pub struct BenchArgs {
     /// Run riptide's nodes from this riptide-node binary instead of riptide's own.
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
+    /// One more flag for every riptide node bench starts, after its own (e.g.
+    /// --node-arg=--snapshot-amplification=0), to compare node settings. Repeatable.
+    #[arg(long = "node-arg", allow_hyphen_values = true)]
+    pub node_args: Vec<String>,
     /// Where benchmarks are stored (in DIR/bench/<UTC stamp>/).
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
@@ -86,6 +90,7 @@ fn sweep(args: &BenchArgs) -> Result<Sweep, Exit> {
         endpoints: args.endpoints.clone(),
         etcd_endpoints: args.etcd_endpoints.clone(),
         port: args.port,
+        node_args: args.node_args.clone(),
     })
 }
 
