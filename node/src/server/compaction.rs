@@ -5,8 +5,8 @@
 //!
 //! After `--snapshot-entries` applied entries or `--snapshot-bytes` of applied commands since the
 //! last snapshot (and once those commands are worth 1/`--snapshot-amplification` of the last
-//! snapshot's size: see [`SnapshotPolicy::due`]), the executor clones the state machine and hands the clone to
-//! [`Storage::begin_snapshot`]. The clone is O(1): the key-value store is built on persistent
+//! snapshot's size: see [`SnapshotPolicy::due`]), the executor clones the state machine and
+//! hands the clone to [`Storage::begin_snapshot`]. The clone is O(1): the key-value store is built on persistent
 //! maps (`imbl`) that share structure, so the Raft loop pays for a few pointer copies, and the
 //! maps it keeps changing copy only the paths they touch. The slow part (encoding the clone,
 //! writing the file, fsync, rename) runs on a background thread (the real node; the simulation
@@ -130,8 +130,11 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
     /// Starts a snapshot of the state machine if the policy says one is due.
     pub(super) fn maybe_snapshot(&mut self) -> anyhow::Result<()> {
         let compaction = &self.compaction;
+        if compaction.in_progress {
+            return Ok(());
+        }
         let last_bytes = self.raft.snapshot().map_or(0, |image| image.len());
-        if compaction.in_progress || !compaction.policy.due(&compaction.since, last_bytes) {
+        if !compaction.policy.due(&compaction.since, last_bytes) {
             return Ok(());
         }
         let log = self.raft.log();
