@@ -94,6 +94,12 @@ pub struct Args {
     /// wait; snapshots come every --snapshot-entries whatever the state's size).
     #[arg(long, default_value_t = DEFAULT_SNAPSHOT_AMPLIFICATION)]
     pub snapshot_amplification: u64,
+    /// Worker threads of the network runtime, which reads and writes every peer and client
+    /// connection (the Raft loop has a thread of its own). One thread saves cross-thread wakeups
+    /// and speeds up writes on a 2-core machine; two serve more linearizable reads (see the
+    /// README's bench section).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub net_threads: u64,
     /// Most bytes of snapshot in one InstallSnapshot message (a large state moves in chunks).
     #[arg(long, default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=8 * 1024 * 1024))]
     pub snapshot_chunk_bytes: u64,
@@ -191,6 +197,7 @@ pub fn run(args: Args) -> ExitCode {
             amplification: args.snapshot_amplification,
         },
         snapshot_chunk_bytes: args.snapshot_chunk_bytes as usize,
+        net_threads: args.net_threads as usize,
         max_sessions: args.max_sessions as usize,
         unsafe_bugs: args.unsafe_bugs,
         read_mode: args.read_mode,

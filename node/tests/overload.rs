@@ -35,11 +35,17 @@ struct Node {
 impl Node {
     /// Starts a single-node cluster on `ip` (a free port) and waits until it leads.
     fn start(ip: [u8; 4]) -> Node {
+        Node::start_with(ip, &[])
+    }
+
+    /// [`Node::start`] with more flags for the node.
+    fn start_with(ip: [u8; 4], flags: &[&str]) -> Node {
         let addr = free_addr(ip);
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("node.log");
         let child = Command::new(env!("CARGO_BIN_EXE_riptide-node"))
             .args(["--id", "1", "--listen", &addr.to_string(), "--log", "warn"])
+            .args(flags)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .stdin(Stdio::null())
@@ -204,7 +210,38 @@ fn one_connection_past_its_in_flight_bound_gets_unavailable_and_every_answer() {
 /// after it, and everything the abandoned connections held is given back.
 #[test]
 fn a_flood_from_many_connections_leaves_the_node_serving() {
-    let node = Node::start([127, 83, 0, 2]);
+    survives_a_flood(Node::start([127, 83, 0, 2]));
+}
+
+/// The same flood on a node whose network runtime has one worker thread (`--net-threads 1`):
+/// every connection, the flood's and the status queries', shares that thread.
+#[test]
+fn a_flood_on_one_network_thread_leaves_the_node_serving() {
+    survives_a_flood(Node::start_with([127, 83, 0, 4], &["--net-threads", "1"]));
+}
+
+/// `--net-threads 0` would leave no thread to serve: the node refuses to start and says so.
+#[test]
+fn zero_network_threads_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_riptide-node"))
+        .args([
+            "--id",
+            "1",
+            "--listen",
+            "127.83.0.5:7000",
+            "--net-threads",
+            "0",
+        ])
+        .arg("--data-dir")
+        .arg(tempfile::tempdir().unwrap().path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--net-threads"), "stderr:\n{err}");
+}
+
+fn survives_a_flood(node: Node) {
     let baseline_fds = node.open_fds();
     let flood = Flood::start(&node);
     let mut asked = 0;

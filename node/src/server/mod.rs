@@ -64,7 +64,7 @@ pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
     let store = node_storage::NodeStorage::new(store, opts.data_dir.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(opts.net_threads)
         .enable_all()
         .thread_name("riptide-net")
         .build()

@@ -255,6 +255,8 @@ pub struct NodeOptions {
     pub snapshot: SnapshotPolicy,
     /// Most bytes of snapshot image in one InstallSnapshot message.
     pub snapshot_chunk_bytes: usize,
+    /// Worker threads of the network runtime (`--net-threads`).
+    pub net_threads: usize,
     /// Most client sessions the state machine keeps (least recently used expire first).
     pub max_sessions: usize,
     pub unsafe_bugs: Vec<UnsafeBug>,
