@@ -40,6 +40,10 @@ pub enum Error {
     )]
     IptablesFailed { command: String, stderr: String },
 
+    /// The delay fault could not hold packets (no NFQUEUE in the kernel, no permission).
+    #[error("the delay fault cannot slow links here: {what}; use the other network faults (partition, loss) instead")]
+    DelayUnavailable { what: String },
+
     /// An iptables command was about to run outside the run's own network namespace.
     #[error(
         "refusing to run iptables from a thread outside the run's network namespace (it would \

@@ -35,6 +35,7 @@ pub enum FaultName {
     Pause,
     Partition,
     Loss,
+    Delay,
     PowerCut,
     Corrupt,
     Restart,
@@ -51,6 +52,7 @@ impl From<Family> for FaultName {
             Family::Pause => FaultName::Pause,
             Family::Partition => FaultName::Partition,
             Family::Loss => FaultName::Loss,
+            Family::Delay => FaultName::Delay,
             Family::PowerCut => FaultName::PowerCut,
             Family::Corrupt => FaultName::Corrupt,
             Family::Restart => FaultName::Restart,
@@ -121,6 +123,10 @@ pub struct NemesisEvent {
     /// The loss probability.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+    /// For a delay: the longest delay of a link, in ms (each link's own is its rule's
+    /// `--queue-num`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_delay_ms: Option<u16>,
     /// For a power cut: what the disks keep of their unsynced writes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cut: Option<crate::disk::CutMode>,
@@ -162,6 +168,7 @@ impl NemesisEvent {
             pids: BTreeMap::new(),
             restarted: BTreeMap::new(),
             probability: None,
+            max_delay_ms: None,
             cut: None,
             disks: BTreeMap::new(),
             transfer: None,
@@ -207,6 +214,16 @@ impl NemesisEvent {
                 event.target = Some(*target);
                 event.nodes = nodes.clone();
                 event.probability = Some(*probability);
+            }
+            Plan::Delay {
+                target,
+                nodes,
+                max_ms,
+                ..
+            } => {
+                event.target = Some(*target);
+                event.nodes = nodes.clone();
+                event.max_delay_ms = Some(*max_ms);
             }
             // Who leads, and so who takes over, is known only when it starts.
             Plan::TransferLeader { .. } => {}

@@ -46,6 +46,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
+use crate::delay::Delayer;
 use crate::error::{Error, Result};
 use crate::sandbox::{NetnsId, Sandbox};
 use crate::{node_ip, NodeId};
@@ -53,6 +54,10 @@ use crate::{node_ip, NodeId};
 /// The run's own iptables chain. Inside the run's namespace the name cannot collide with anything
 /// on the host.
 pub const CHAIN: &str = "riptide";
+
+/// The chain of the delay fault's NFQUEUE rules, hooked into INPUT *after* [`CHAIN`]: a packet
+/// a partition drops is dropped, whatever delay its link has. Created at the first delay.
+pub const DELAY_CHAIN: &str = "riptide-delay";
 
 /// The environment variable that overrides which `iptables` binary [`Firewall::install`] uses.
 pub const IPTABLES_ENV: &str = "RIPTIDE_IPTABLES";
@@ -69,6 +74,9 @@ pub enum RuleKind {
     Drop,
     /// Drop each packet independently with this probability (0 < p ≤ 1).
     Loss(f64),
+    /// Hold every packet this many ms (1..=[`crate::delay::MAX_DELAY_MS`]) before it goes on:
+    /// NFQUEUE to the queue of that number, in [`DELAY_CHAIN`].
+    Delay(u16),
 }
 
 /// One directed link cut: packets from `src` arriving at `dst` are dropped (all, or some).
@@ -100,17 +108,35 @@ impl Rule {
             "-d".to_string(),
             self.dst.to_string(),
         ];
-        if let RuleKind::Loss(p) = self.kind {
-            argv.extend(["-m", "statistic", "--mode", "random", "--probability"].map(String::from));
-            argv.push(p.to_string());
+        match self.kind {
+            RuleKind::Drop => argv.extend(["-j", "DROP"].map(String::from)),
+            RuleKind::Loss(p) => {
+                argv.extend(
+                    ["-m", "statistic", "--mode", "random", "--probability"].map(String::from),
+                );
+                argv.push(p.to_string());
+                argv.extend(["-j", "DROP"].map(String::from));
+            }
+            RuleKind::Delay(ms) => {
+                argv.extend(["-j", "NFQUEUE", "--queue-num"].map(String::from));
+                argv.push(ms.to_string());
+                argv.push("--queue-bypass".to_string());
+            }
         }
-        argv.extend(["-j", "DROP"].map(String::from));
         argv
     }
 
-    /// The rule as appended to the run's chain: `-A riptide -s A -d B ... -j DROP`.
+    /// The chain the rule goes in: [`DELAY_CHAIN`] for a delay, [`CHAIN`] for the rest.
+    pub fn chain(&self) -> &'static str {
+        match self.kind {
+            RuleKind::Delay(_) => DELAY_CHAIN,
+            RuleKind::Drop | RuleKind::Loss(_) => CHAIN,
+        }
+    }
+
+    /// The rule as appended to its chain: `-A riptide -s A -d B ... -j DROP`.
     pub fn append_spec(&self) -> Vec<String> {
-        let mut argv = vec!["-A".to_string(), CHAIN.to_string()];
+        let mut argv = vec!["-A".to_string(), self.chain().to_string()];
         argv.extend(self.matcher());
         argv
     }
@@ -144,6 +170,8 @@ pub struct Firewall {
     netns: NetnsId,
     /// The rules currently in the chain, in the order applied.
     applied: Mutex<Vec<Rule>>,
+    /// The delay thread and [`DELAY_CHAIN`], once a delay rule has been applied.
+    delayer: Mutex<Option<Delayer>>,
 }
 
 impl Firewall {
@@ -182,6 +210,7 @@ impl Firewall {
             iptables_restore,
             netns: sandbox.netns(),
             applied: Mutex::new(Vec::new()),
+            delayer: Mutex::new(None),
         };
         firewall.iptables(&["-N", CHAIN])?;
         firewall.iptables(&["-I", "INPUT", "-j", CHAIN])?;
@@ -196,6 +225,7 @@ impl Firewall {
         if rules.is_empty() {
             return Ok(Vec::new());
         }
+        self.prepare_delays(rules)?;
         let mut script = String::from("*filter\n");
         for rule in rules {
             script.push_str(&rule.append_spec().join(" "));
@@ -236,11 +266,41 @@ impl Firewall {
         Ok(rules.iter().map(Rule::command).collect())
     }
 
-    /// Heals every link: flushes the chain. Returns the command, for the history.
+    /// Before a delay rule sends packets to its queue: the delay thread started, its chain
+    /// created and hooked into INPUT after the run's chain, and every queue of `rules` bound.
+    fn prepare_delays(&self, rules: &[Rule]) -> Result<()> {
+        let delays: Vec<u16> = rules
+            .iter()
+            .filter_map(|r| match r.kind {
+                RuleKind::Delay(ms) => Some(ms),
+                _ => None,
+            })
+            .collect();
+        if delays.is_empty() {
+            return Ok(());
+        }
+        let mut delayer = self.delayer.lock().expect("poisoned");
+        if delayer.is_none() {
+            self.check_namespace()?;
+            let started = Delayer::start()?;
+            self.iptables(&["-N", DELAY_CHAIN])?;
+            self.iptables(&["-A", "INPUT", "-j", DELAY_CHAIN])?;
+            *delayer = Some(started);
+        }
+        delayer.as_ref().expect("started above").ensure(&delays)
+    }
+
+    /// Heals every link: flushes the chain (and the delay chain, if a delay was ever applied).
+    /// Returns the command, for the history.
     pub fn heal(&self) -> Result<String> {
         self.iptables(&["-F", CHAIN])?;
+        let mut command = heal_command();
+        if self.delayer.lock().expect("poisoned").is_some() {
+            self.iptables(&["-F", DELAY_CHAIN])?;
+            command.push_str(&format!("; iptables -F {DELAY_CHAIN}"));
+        }
         self.applied.lock().expect("poisoned").clear();
-        Ok(heal_command())
+        Ok(command)
     }
 
     /// The rules currently in the chain, as this firewall applied them.
@@ -296,6 +356,19 @@ impl Drop for Firewall {
         if self.check_namespace().is_err() {
             tracing::debug!("firewall dropped outside its namespace; its rules go with it");
             return;
+        }
+        // The delay chain first, then the thread: held packets leave once no rule sends more.
+        if let Some(delayer) = self.delayer.lock().expect("poisoned").take() {
+            for args in [
+                &["-F", DELAY_CHAIN][..],
+                &["-D", "INPUT", "-j", DELAY_CHAIN][..],
+                &["-X", DELAY_CHAIN][..],
+            ] {
+                if let Err(e) = self.iptables(args) {
+                    tracing::warn!("cleaning up the run's delay chain: {e}");
+                }
+            }
+            drop(delayer);
         }
         for args in [
             &["-F", CHAIN][..],

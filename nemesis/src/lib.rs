@@ -2,7 +2,7 @@
 //!
 //! A Jepsen-style test is only as good as its nemesis: the part that breaks things while clients
 //! work, so the checker can see whether the system under test kept its promises. This crate breaks
-//! a riptide cluster in nine ways and records every break:
+//! a riptide cluster in ten ways and records every break:
 //!
 //! | fault | how | what the nodes see |
 //! |---|---|---|
@@ -10,6 +10,7 @@
 //! | `pause` | `SIGSTOP`, later `SIGCONT` | a frozen node: connects hang in the backlog, requests time out, then it wakes up stale |
 //! | `partition` | iptables `DROP` on (source, destination) node addresses | silence: packets vanish, connects time out, the cluster splits |
 //! | `loss` | iptables `statistic` match, random drops | a bad network: retransmissions, slow links, occasional timeouts |
+//! | `delay` | iptables `NFQUEUE` to a thread of the runner ([`delay`]) that holds each link's packets 1..=MS ms (seeded per link), in order | a slow, uneven network: late heartbeats, votes that race, AppendEntries that arrive after the leader moved on |
 //! | `power-cut` | `SIGKILL`, then the disk (riptide-faultfs) drops what was not fsynced; restart later | a power failure: unsynced writes, creates and renames gone |
 //! | `corrupt` | `SIGKILL`, flip bits in or truncate one synced file of the data dir; restart later | bit rot: the node must repair safely or refuse to start |
 //! | `restart` | `SIGKILL`, and start again at once on the same data dir | a crash a supervisor restarts: back within milliseconds, often mid-election |
@@ -106,6 +107,7 @@
 //! the node protocol: the leader comes from a [`ClusterView`] that the runner implements, and
 //! waiting for the cluster to recover after [`Nemesis::heal_all`] is the runner's job.
 
+pub mod delay;
 pub mod disk;
 pub mod error;
 pub mod event;

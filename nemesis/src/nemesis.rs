@@ -363,7 +363,7 @@ impl Nemesis {
             // Started above, without the lock; these arms are only for completeness.
             Plan::TransferLeader { draw } => self.transfer_leader(*draw, &mut event),
             Plan::Membership { .. } => {}
-            Plan::Partition(_) | Plan::Loss { .. } => {
+            Plan::Partition(_) | Plan::Loss { .. } | Plan::Delay { .. } => {
                 let firewall = self.firewall_for(&plan)?;
                 match firewall.apply(&plan.rules()) {
                     Ok(commands) => event.rules = commands,
@@ -485,7 +485,7 @@ impl Nemesis {
             // Restarted at its start, or leadership moved: nothing is left to undo.
             Plan::Restart { .. } | Plan::TransferLeader { .. } => {}
             Plan::Membership { .. } => unreachable!("stopped above"),
-            Plan::Partition(_) | Plan::Loss { .. } => {
+            Plan::Partition(_) | Plan::Loss { .. } | Plan::Delay { .. } => {
                 match self.firewall.as_ref().map(Firewall::heal) {
                     Some(Ok(command)) => event.rules = vec![command],
                     Some(Err(e)) => event.add_error(e),

@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 use crate::firewall::{Rule, RuleKind};
 use crate::partition::{self, Grudge, Partition, PartitionKind};
 use crate::spec::{
-    minority_size, Change, Class, Family, FaultSpec, NemesisSpec, Target, DEFAULT_LOSS_PROBABILITY,
+    minority_size, Change, Class, Family, FaultSpec, NemesisSpec, Target, DEFAULT_DELAY_MS,
+    DEFAULT_LOSS_PROBABILITY,
 };
 use crate::NodeId;
 
@@ -46,6 +47,16 @@ pub enum Plan {
         target: Target,
         nodes: Vec<NodeId>,
         probability: f64,
+        links: Grudge,
+    },
+    /// Slow every link to or from `nodes` (`links` says which): each directed link holds its
+    /// packets back for its own time in 1..=`max_ms` ms, drawn from `seed` and the link's two
+    /// ends ([`link_delay`]). Flushed at the stop.
+    Delay {
+        target: Target,
+        nodes: Vec<NodeId>,
+        max_ms: u16,
+        seed: u64,
         links: Grudge,
     },
     /// SIGKILL `nodes`, drop what their disks had not synced (`cut`); restart them at the stop.
@@ -96,6 +107,7 @@ impl Plan {
             Plan::Pause { .. } => Family::Pause,
             Plan::Partition(_) => Family::Partition,
             Plan::Loss { .. } => Family::Loss,
+            Plan::Delay { .. } => Family::Delay,
             Plan::PowerCut { .. } => Family::PowerCut,
             Plan::Corrupt { .. } => Family::Corrupt,
             Plan::TransferLeader { .. } => Family::TransferLeader,
@@ -130,6 +142,7 @@ impl Plan {
             | Plan::Corrupt { nodes, .. } => nodes,
             Plan::Partition(_)
             | Plan::Loss { .. }
+            | Plan::Delay { .. }
             | Plan::TransferLeader { .. }
             | Plan::Membership { .. } => &[],
         }
@@ -142,6 +155,7 @@ impl Plan {
             | Plan::Restart { target, .. }
             | Plan::Pause { target, .. }
             | Plan::Loss { target, .. }
+            | Plan::Delay { target, .. }
             | Plan::PowerCut { target, .. }
             | Plan::Corrupt { target, .. } => *target == Target::Leader,
             Plan::Partition(p) => p.kind == PartitionKind::IsolateLeader,
@@ -182,6 +196,18 @@ impl Plan {
                 probability,
                 links: loss_links(&[leader], nodes),
             },
+            Plan::Delay {
+                target,
+                max_ms,
+                seed,
+                ..
+            } => Plan::Delay {
+                target,
+                nodes: vec![leader],
+                max_ms,
+                seed,
+                links: loss_links(&[leader], nodes),
+            },
             Plan::PowerCut { target, cut, .. } => Plan::PowerCut {
                 target,
                 nodes: vec![leader],
@@ -204,6 +230,19 @@ impl Plan {
             Plan::Loss {
                 probability, links, ..
             } => links.rules(RuleKind::Loss(*probability)),
+            Plan::Delay {
+                max_ms,
+                seed,
+                links,
+                ..
+            } => links
+                .rules(RuleKind::Drop)
+                .into_iter()
+                .map(|rule| Rule {
+                    kind: RuleKind::Delay(link_delay(*seed, &rule, *max_ms)),
+                    ..rule
+                })
+                .collect(),
             Plan::Kill { .. }
             | Plan::Restart { .. }
             | Plan::Pause { .. }
@@ -249,7 +288,7 @@ impl Schedule {
                 | FaultSpec::Restart(_) => 1,
                 // A minority must be damaged while a majority keeps good disks.
                 FaultSpec::Corrupt(_) => 3,
-                FaultSpec::Loss(_) | FaultSpec::TransferLeader => 2,
+                FaultSpec::Loss(_) | FaultSpec::Delay(_) | FaultSpec::TransferLeader => 2,
                 // A shrink must leave a cluster that still has a majority to lose.
                 FaultSpec::Membership(_) => 3,
                 FaultSpec::Partition(Some(kind)) => kind.min_nodes(),
@@ -335,6 +374,17 @@ impl Schedule {
                 }
             }
             FaultSpec::Loss(probability) => self.loss(probability),
+            FaultSpec::Delay(max_ms) => {
+                let target = self.random_target();
+                let nodes = self.pick(target);
+                Plan::Delay {
+                    target,
+                    links: loss_links(&nodes, &self.nodes),
+                    nodes,
+                    max_ms: max_ms.unwrap_or(DEFAULT_DELAY_MS),
+                    seed: self.rng.gen(),
+                }
+            }
             FaultSpec::PowerCut(target) => self.power_cut(target),
             FaultSpec::Corrupt(target) => self.corrupt(target),
             FaultSpec::TransferLeader => Plan::TransferLeader {
@@ -433,6 +483,19 @@ impl Iterator for Schedule {
     fn next(&mut self) -> Option<Plan> {
         self.next_plan()
     }
+}
+
+/// The delay of one directed link of a delay plan, in 1..=`max_ms` ms: a hash of the plan's
+/// seed and the link's two addresses, so that it needs no RNG and stays the same when the
+/// leader is swapped in.
+pub fn link_delay(seed: u64, link: &Rule, max_ms: u16) -> u16 {
+    let ends = (u64::from(u32::from(link.src)) << 32) | u64::from(u32::from(link.dst));
+    // splitmix64's finaliser: every input bit moves every output bit.
+    let mut z = seed ^ ends.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    1 + (z % u64::from(max_ms.max(1))) as u16
 }
 
 /// Every directed link with an end among `targets`.
@@ -611,6 +674,79 @@ mod tests {
             };
             assert_eq!(probability, 0.5);
         }
+    }
+
+    #[test]
+    fn delay_slows_every_link_of_its_nodes_each_by_its_own_seeded_time() {
+        let plans: Vec<Plan> = schedule(9, "delay:40", 5).take(30).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for plan in &plans {
+            let Plan::Delay {
+                nodes,
+                max_ms,
+                links,
+                ..
+            } = plan
+            else {
+                panic!("{plan:?}")
+            };
+            assert_eq!(*max_ms, 40);
+            let rules = plan.rules();
+            // Every directed link with an end among the targets, and no other.
+            assert_eq!(rules.len(), links.rules(RuleKind::Drop).len());
+            let k = nodes.len();
+            assert_eq!(rules.len(), 2 * (k * (5 - k) + k * (k - 1) / 2));
+            for rule in &rules {
+                let RuleKind::Delay(ms) = rule.kind else {
+                    panic!("{rule:?}")
+                };
+                assert!((1..=40).contains(&ms), "{ms}");
+                seen.insert(ms);
+            }
+        }
+        assert!(seen.len() > 10, "links draw different delays: {seen:?}");
+        let again: Vec<Vec<Rule>> = schedule(9, "delay:40", 5)
+            .take(30)
+            .map(|p| p.rules())
+            .collect();
+        let first: Vec<Vec<Rule>> = plans.iter().map(Plan::rules).collect();
+        assert_eq!(
+            first, again,
+            "the same seed slows the same links by the same times"
+        );
+    }
+
+    #[test]
+    fn a_delay_aimed_at_the_leader_keeps_its_times_per_link() {
+        let nodes = [1, 2, 3];
+        let plan = schedule(3, "delay", 3).next().unwrap();
+        let Plan::Delay { max_ms, seed, .. } = plan.clone() else {
+            unreachable!()
+        };
+        assert_eq!(max_ms, DEFAULT_DELAY_MS);
+        let aimed = plan.with_leader(Some(2), &nodes);
+        let rules = aimed.rules();
+        assert_eq!(rules.len(), 4, "the leader's two peers, both ways");
+        for rule in rules {
+            assert!(
+                rule.src == crate::node_ip(2) || rule.dst == crate::node_ip(2),
+                "{rule:?}"
+            );
+            assert_eq!(rule.kind, RuleKind::Delay(link_delay(seed, &rule, max_ms)));
+        }
+        let one = Rule {
+            src: crate::node_ip(1),
+            dst: crate::node_ip(2),
+            kind: RuleKind::Drop,
+        };
+        assert_eq!(link_delay(5, &one, 1), 1, "a max of 1 ms is 1 ms");
+        assert_ne!(
+            (1..=20)
+                .map(|s| link_delay(s, &one, 5000))
+                .collect::<Vec<_>>(),
+            vec![link_delay(1, &one, 5000); 20],
+            "the seed moves the delay"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! | `pause` / `pause:TARGET` | SIGSTOP nodes, SIGCONT them at the next stop |
 //! | `partition` / `partition:KIND` | cut node-to-node links with iptables |
 //! | `loss` / `loss:P` | drop packets at random with probability P (default 0.2) on the target nodes' links |
+//! | `delay` / `delay:MS` | hold every packet of the target nodes' links back for a time drawn per link from 1..=MS ms (default 100), in order ([`crate::delay`]) |
 //! | `power-cut` / `power-cut:TARGET` | SIGKILL nodes and drop what their disks had not synced (FUSE, `riptide-faultfs`); restart them at the next stop |
 //! | `corrupt` / `corrupt:TARGET` | SIGKILL nodes, flip bits in or truncate one synced file of their data dir, restart them at the next stop (at most a minority of disks per run; TARGET one, minority, leader or random) |
 //! | `restart` / `restart:TARGET` | SIGKILL nodes and start them again at once on the same data dir (a crash a supervisor restarts: the node is back within milliseconds, often in the middle of the election its death caused) |
@@ -31,6 +32,12 @@ use crate::partition::PartitionKind;
 /// The default loss probability: high enough that Raft sees retransmissions and the occasional
 /// timeout, low enough that TCP still makes progress and the cluster stays available.
 pub const DEFAULT_LOSS_PROBABILITY: f64 = 0.2;
+
+/// The default longest delay of the `delay` fault, in ms: per direction, so a round trip may
+/// take up to twice that. Below the nodes' 150 ms election timeout for one direction, and a
+/// round trip of the default's worst is above it: heartbeats come late, votes race, and a
+/// leader may lose followers that still hear it.
+pub const DEFAULT_DELAY_MS: u16 = 100;
 
 /// Which nodes a process fault (or packet loss) hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -107,6 +114,8 @@ pub enum Family {
     Pause,
     Partition,
     Loss,
+    /// Slow links: packets held back in userspace ([`crate::delay`]).
+    Delay,
     /// SIGKILL, then the disk forgets what was not synced.
     PowerCut,
     /// SIGKILL, then one synced file of the data dir is damaged.
@@ -144,12 +153,13 @@ impl Family {
         Family::Restart,
     ];
 
-    /// Every family, `transfer-leader` and `membership` included.
-    pub const EVERY: [Family; 9] = [
+    /// Every family, `transfer-leader`, `membership` and `delay` included.
+    pub const EVERY: [Family; 10] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
         Family::Loss,
+        Family::Delay,
         Family::PowerCut,
         Family::Corrupt,
         Family::Restart,
@@ -164,6 +174,7 @@ impl Family {
             Family::Pause => "pause",
             Family::Partition => "partition",
             Family::Loss => "loss",
+            Family::Delay => "delay",
             Family::PowerCut => "power-cut",
             Family::Corrupt => "corrupt",
             Family::Restart => "restart",
@@ -174,7 +185,7 @@ impl Family {
 
     /// Whether the family needs iptables inside the sandbox.
     pub fn needs_network(self) -> bool {
-        matches!(self, Family::Partition | Family::Loss)
+        matches!(self, Family::Partition | Family::Loss | Family::Delay)
     }
 
     /// Whether the family is of the process class for `--nemesis-overlap`, the network faults
@@ -187,7 +198,7 @@ impl Family {
     /// The family's class for `--nemesis-overlap`.
     pub fn class(self) -> Class {
         match self {
-            Family::Partition | Family::Loss => Class::Network,
+            Family::Partition | Family::Loss | Family::Delay => Class::Network,
             Family::Membership => Class::Membership,
             _ => Class::Process,
         }
@@ -209,6 +220,8 @@ pub enum FaultSpec {
     Partition(Option<PartitionKind>),
     /// Loss probability; `None` means [`DEFAULT_LOSS_PROBABILITY`].
     Loss(Option<f64>),
+    /// The longest delay per link in ms; `None` means [`DEFAULT_DELAY_MS`].
+    Delay(Option<u16>),
     PowerCut(Option<Target>),
     Corrupt(Option<Target>),
     Restart(Option<Target>),
@@ -226,6 +239,7 @@ impl FaultSpec {
             FaultSpec::Pause(_) => Family::Pause,
             FaultSpec::Partition(_) => Family::Partition,
             FaultSpec::Loss(_) => Family::Loss,
+            FaultSpec::Delay(_) => Family::Delay,
             FaultSpec::PowerCut(_) => Family::PowerCut,
             FaultSpec::Corrupt(_) => Family::Corrupt,
             FaultSpec::Restart(_) => Family::Restart,
@@ -256,6 +270,7 @@ impl fmt::Display for FaultSpec {
             | FaultSpec::Restart(Some(t)) => write!(f, ":{t}"),
             FaultSpec::Partition(Some(k)) => write!(f, ":{k}"),
             FaultSpec::Loss(Some(p)) => write!(f, ":{p}"),
+            FaultSpec::Delay(Some(ms)) => write!(f, ":{ms}"),
             FaultSpec::Membership(Some(c)) => write!(f, ":{c}"),
             _ => Ok(()),
         }
@@ -353,7 +368,7 @@ impl From<NemesisSpec> for String {
 
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
-                     power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], all, none; CHANGE: grow, shrink, replace; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], all, none; CHANGE: grow, shrink, replace; TARGET: one, minority, majority, all, leader, random; KIND: one, \
                      majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
 
 impl FromStr for NemesisSpec {
@@ -382,6 +397,7 @@ impl FromStr for NemesisSpec {
                 ("pause", _) => vec![FaultSpec::Pause(parse_opt(option).map_err(bad)?)],
                 ("partition", _) => vec![FaultSpec::Partition(parse_opt(option).map_err(bad)?)],
                 ("loss", _) => vec![FaultSpec::Loss(parse_probability(option).map_err(bad)?)],
+                ("delay", _) => vec![FaultSpec::Delay(parse_delay(option).map_err(bad)?)],
                 ("power-cut", _) => vec![FaultSpec::PowerCut(parse_opt(option).map_err(bad)?)],
                 ("corrupt", _) => vec![FaultSpec::Corrupt(parse_corrupt(option).map_err(bad)?)],
                 ("restart", _) => vec![FaultSpec::Restart(parse_opt(option).map_err(bad)?)],
@@ -421,6 +437,19 @@ fn parse_corrupt(option: Option<&str>) -> std::result::Result<Option<Target>, St
              (and power-cut:all for every node at once)"
         )),
         target => Ok(target),
+    }
+}
+
+fn parse_delay(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
+    let Some(text) = option else {
+        return Ok(None);
+    };
+    let max = crate::delay::MAX_DELAY_MS;
+    match text.trim_end_matches("ms").parse::<u16>() {
+        Ok(ms) if (1..=max).contains(&ms) => Ok(Some(ms)),
+        _ => Err(format!(
+            "delay `{text}` must be the longest delay per link in ms, 1 to {max}, e.g. delay:100"
+        )),
     }
 }
 
@@ -520,6 +549,37 @@ mod tests {
         }
         let err = "kill,smash".parse::<NemesisSpec>().unwrap_err().to_string();
         assert!(err.contains("transfer-leader"), "{err}");
+    }
+
+    #[test]
+    fn delay_parses_with_its_longest_delay_and_refuses_what_is_out_of_range() {
+        assert_eq!(parse("delay").faults(), [FaultSpec::Delay(None)]);
+        assert_eq!(parse("delay:50").faults(), [FaultSpec::Delay(Some(50))]);
+        assert_eq!(parse("delay:250ms").faults(), [FaultSpec::Delay(Some(250))]);
+        assert_eq!(parse("delay:250ms").to_string(), "delay:250");
+        assert_eq!(parse("kill,delay:20").to_string(), "kill,delay:20");
+        assert!(parse("delay").needs_network());
+        assert_eq!(Family::Delay.class(), Class::Network);
+        assert!(Family::EVERY.contains(&Family::Delay));
+        assert!(
+            !Family::ALL.contains(&Family::Delay),
+            "opt-in, like loss's cousins"
+        );
+        for text in [
+            "delay:0",
+            "delay:5001",
+            "delay:70000",
+            "delay:x",
+            "delay:-5",
+            "delay:",
+        ] {
+            let err = text.parse::<NemesisSpec>().unwrap_err().to_string();
+            assert!(
+                err.contains("must be the longest delay per link in ms, 1 to 5000"),
+                "{text}: {err}"
+            );
+        }
+        assert!("delay:5000".parse::<NemesisSpec>().is_ok());
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
             sb,
             &supervisor,
             7,
-            "kill,pause,partition,loss,restart",
+            "kill,pause,partition,loss,delay,restart",
             Duration::from_millis(150),
             Arc::new(NoLeader),
         );
@@ -100,7 +100,22 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
                         .rules
                         .iter()
                         .all(|r| r.starts_with("iptables -A riptide")));
-                    assert_eq!(stop.rules, ["iptables -F riptide"]);
+                    // After a delay, a heal flushes the delay chain too.
+                    let [heal] = &stop.rules[..] else {
+                        panic!("{stop:?}")
+                    };
+                    assert!(heal.starts_with("iptables -F riptide"), "{heal}");
+                }
+                FaultName::Delay => {
+                    assert!(!start.rules.is_empty());
+                    assert!(start.rules.iter().all(|r| {
+                        r.starts_with("iptables -A riptide-delay ") && r.contains("-j NFQUEUE")
+                    }));
+                    assert_eq!(
+                        stop.rules,
+                        ["iptables -F riptide; iptables -F riptide-delay"]
+                    );
+                    assert_eq!(start.value()["max_delay_ms"], 100);
                 }
                 FaultName::Kill => {
                     assert_eq!(

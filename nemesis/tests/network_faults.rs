@@ -273,3 +273,125 @@ fn a_missing_or_broken_iptables_is_one_line_with_the_fix() {
         );
     });
 }
+
+/// Sends `count` numbered datagrams from `from` to node `dst` and returns, per datagram that
+/// arrived at `to` within a second, its number and how long after the first send it came.
+fn udp_arrivals(from: &UdpSocket, to: &UdpSocket, dst: NodeId, count: u8) -> Vec<(u8, Duration)> {
+    let began = std::time::Instant::now();
+    for i in 0..count {
+        from.send_to(&[i], (node_ip(dst), PORT)).unwrap();
+    }
+    to.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut arrivals = Vec::new();
+    let mut buf = [0u8; 4];
+    while arrivals.len() < usize::from(count) {
+        match to.recv_from(&mut buf) {
+            Ok(_) => arrivals.push((buf[0], began.elapsed())),
+            Err(_) => break,
+        }
+    }
+    arrivals
+}
+
+#[test]
+fn delay_holds_one_links_packets_in_order_and_a_partition_still_drops_them() {
+    isolated(|sb| {
+        let firewall = common::firewall(sb);
+        let udp_1 = UdpSocket::bind((node_ip(1), PORT)).unwrap();
+        let udp_2 = UdpSocket::bind((node_ip(2), PORT)).unwrap();
+        let rule = Rule::between(1, 2, RuleKind::Delay(80));
+        assert_eq!(
+            firewall.apply(&[rule]).unwrap(),
+            [
+                "iptables -A riptide-delay -s 127.0.0.11 -d 127.0.0.12 -j NFQUEUE --queue-num 80 \
+              --queue-bypass"
+            ]
+        );
+        let slow = udp_arrivals(&udp_1, &udp_2, 2, 10);
+        let order: Vec<u8> = slow.iter().map(|(i, _)| *i).collect();
+        assert_eq!(order, (0..10).collect::<Vec<u8>>(), "all arrive, in order");
+        assert!(
+            slow.iter().all(|(_, t)| *t >= Duration::from_millis(80)),
+            "each held 80 ms: {slow:?}"
+        );
+        let fast = udp_arrivals(&udp_2, &udp_1, 1, 10);
+        assert_eq!(fast.len(), 10);
+        assert!(
+            fast.iter().all(|(_, t)| *t < Duration::from_millis(60)),
+            "the other direction is not slowed: {fast:?}"
+        );
+
+        // A cut on the same link wins over its delay (the drop chain comes first).
+        firewall
+            .apply(&[Rule::between(1, 2, RuleKind::Drop)])
+            .unwrap();
+        assert!(udp_arrivals(&udp_1, &udp_2, 2, 3).is_empty(), "cut");
+
+        assert_eq!(
+            firewall.heal().unwrap(),
+            "iptables -F riptide; iptables -F riptide-delay"
+        );
+        let healed = udp_arrivals(&udp_1, &udp_2, 2, 10);
+        assert_eq!(healed.len(), 10);
+        assert!(
+            healed.iter().all(|(_, t)| *t < Duration::from_millis(60)),
+            "healed: {healed:?}"
+        );
+    });
+}
+
+#[test]
+fn delay_slows_a_tcp_round_trip_by_the_sum_of_both_directions() {
+    use std::io::{Read, Write};
+    isolated(|sb| {
+        let firewall = common::firewall(sb);
+        let listener = std::net::TcpListener::bind((node_ip(2), PORT)).unwrap();
+        let echo = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1];
+            while conn.read_exact(&mut buf).is_ok() {
+                conn.write_all(&buf).unwrap();
+            }
+        });
+        let mut conn = std::net::TcpStream::connect_timeout(
+            &SocketAddrV4::new(node_ip(2), PORT).into(),
+            CONNECT_TIMEOUT,
+        )
+        .unwrap();
+        conn.set_nodelay(true).unwrap();
+        let round_trip = |conn: &mut std::net::TcpStream| {
+            let began = std::time::Instant::now();
+            conn.write_all(b"x").unwrap();
+            let mut buf = [0u8; 1];
+            conn.read_exact(&mut buf).unwrap();
+            began.elapsed()
+        };
+        assert!(round_trip(&mut conn) < Duration::from_millis(30));
+        // The client is 127.0.0.1 here, so delay both ways between it and node 2.
+        let client = CLIENT_IP;
+        let rules = [
+            Rule {
+                src: client,
+                dst: node_ip(2),
+                kind: RuleKind::Delay(30),
+            },
+            Rule {
+                src: node_ip(2),
+                dst: client,
+                kind: RuleKind::Delay(50),
+            },
+        ];
+        firewall.apply(&rules).unwrap();
+        // The established connection slows at once: no reconnect needed.
+        let slow = round_trip(&mut conn);
+        assert!(
+            slow >= Duration::from_millis(80) && slow < Duration::from_millis(400),
+            "{slow:?}"
+        );
+        firewall.heal().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(round_trip(&mut conn) < Duration::from_millis(30));
+        drop(conn);
+        echo.join().unwrap();
+    });
+}

@@ -188,6 +188,7 @@ pub mod colors {
             "pause" => "#1e88e5",
             "partition" => "#fb8c00",
             "loss" => "#00897b",
+            "delay" => "#039be5",
             "power-cut" => "#6d4c41",
             "corrupt" => "#d81b60",
             "restart" => "#5e35b1",

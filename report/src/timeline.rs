@@ -385,6 +385,7 @@ mod tests {
             "pause",
             "partition",
             "loss",
+            "delay",
             "power-cut",
             "corrupt",
             "restart",
