@@ -12,8 +12,9 @@
 //! # How a delay is applied
 //!
 //! - A rule of kind [`crate::firewall::RuleKind::Delay`] is `-s A -d B -j NFQUEUE --queue-num D
-//!   --queue-bypass`, in a chain of its own hooked into INPUT after the run's drop chain (so that a
-//!   partition still drops what it cuts). The queue number *is* the delay in ms: every packet in
+//!   --queue-bypass`, in a chain of its own hooked into OUTPUT: the packet is held as it leaves,
+//!   and meets the run's drop chain in INPUT only when it arrives, so a partition drops what it
+//!   cuts, even a packet that was already held when the cut came. The queue number *is* the delay in ms: every packet in
 //!   queue `D` waits `D` ms, and a queue is first in, first out, so a link's packets leave in the
 //!   order they came (TCP sees a slow link, not a reordering one; packets of *different* links do
 //!   overtake each other, as on a real network).

@@ -55,8 +55,10 @@ use crate::{node_ip, NodeId};
 /// on the host.
 pub const CHAIN: &str = "riptide";
 
-/// The chain of the delay fault's NFQUEUE rules, hooked into INPUT *after* [`CHAIN`]: a packet
-/// a partition drops is dropped, whatever delay its link has. Created at the first delay.
+/// The chain of the delay fault's NFQUEUE rules, hooked into OUTPUT: a packet is held as it
+/// leaves its sender and meets [`CHAIN`] (in INPUT) only when it arrives, so a partition drops
+/// what it cuts whatever delay its link has, the packets already in flight when the cut came
+/// included (as a cable pulled mid-flight would). Created at the first delay.
 pub const DELAY_CHAIN: &str = "riptide-delay";
 
 /// The environment variable that overrides which `iptables` binary [`Firewall::install`] uses.
@@ -225,8 +227,24 @@ impl Firewall {
         if rules.is_empty() {
             return Ok(Vec::new());
         }
+        self.restore(rules, false)
+    }
+
+    /// Replaces every cut of the run's chain by `rules` in one iptables-restore transaction:
+    /// no link is open for a moment in between (a flush then an append would let a deposed
+    /// leader's heartbeat through). Delays stay. Returns the commands, the flush first.
+    pub fn recut(&self, rules: &[Rule]) -> Result<Vec<String>> {
+        let mut commands = vec![heal_command()];
+        commands.extend(self.restore(rules, true)?);
+        Ok(commands)
+    }
+
+    fn restore(&self, rules: &[Rule], flush_first: bool) -> Result<Vec<String>> {
         self.prepare_delays(rules)?;
         let mut script = String::from("*filter\n");
+        if flush_first {
+            script.push_str(&format!("-F {CHAIN}\n"));
+        }
         for rule in rules {
             script.push_str(&rule.append_spec().join(" "));
             script.push('\n');
@@ -234,9 +252,17 @@ impl Firewall {
         script.push_str("COMMIT\n");
         self.check_namespace()?;
         let command_line = format!(
-            "iptables-restore -w --noflush (with {} rules, the first `{}`)",
+            "iptables-restore -w --noflush (with {} rules{}{})",
             rules.len(),
-            rules[0].append_spec().join(" ")
+            if flush_first {
+                ", after -F riptide"
+            } else {
+                ""
+            },
+            rules
+                .first()
+                .map(|r| format!(", the first `{}`", r.append_spec().join(" ")))
+                .unwrap_or_default()
         );
         let mut child = Command::new(&self.iptables_restore)
             .args(["-w", "--noflush"])
@@ -259,15 +285,17 @@ impl Firewall {
                 stderr: one_line(&out.stderr),
             });
         }
-        self.applied
-            .lock()
-            .expect("poisoned")
-            .extend_from_slice(rules);
+        let mut applied = self.applied.lock().expect("poisoned");
+        if flush_first {
+            applied.retain(|r| r.chain() != CHAIN);
+        }
+        applied.extend_from_slice(rules);
+        drop(applied);
         Ok(rules.iter().map(Rule::command).collect())
     }
 
     /// Before a delay rule sends packets to its queue: the delay thread started, its chain
-    /// created and hooked into INPUT after the run's chain, and every queue of `rules` bound.
+    /// created and hooked into OUTPUT, and every queue of `rules` bound.
     fn prepare_delays(&self, rules: &[Rule]) -> Result<()> {
         let delays: Vec<u16> = rules
             .iter()
@@ -284,7 +312,7 @@ impl Firewall {
             self.check_namespace()?;
             let started = Delayer::start()?;
             self.iptables(&["-N", DELAY_CHAIN])?;
-            self.iptables(&["-A", "INPUT", "-j", DELAY_CHAIN])?;
+            self.iptables(&["-A", "OUTPUT", "-j", DELAY_CHAIN])?;
             *delayer = Some(started);
         }
         delayer.as_ref().expect("started above").ensure(&delays)
@@ -361,7 +389,7 @@ impl Drop for Firewall {
         if let Some(delayer) = self.delayer.lock().expect("poisoned").take() {
             for args in [
                 &["-F", DELAY_CHAIN][..],
-                &["-D", "INPUT", "-j", DELAY_CHAIN][..],
+                &["-D", "OUTPUT", "-j", DELAY_CHAIN][..],
                 &["-X", DELAY_CHAIN][..],
             ] {
                 if let Err(e) = self.iptables(args) {

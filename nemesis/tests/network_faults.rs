@@ -321,7 +321,7 @@ fn delay_holds_one_links_packets_in_order_and_a_partition_still_drops_them() {
             "the other direction is not slowed: {fast:?}"
         );
 
-        // A cut on the same link wins over its delay (the drop chain comes first).
+        // A cut on the same link wins over its delay (held in OUTPUT, dropped in INPUT).
         firewall
             .apply(&[Rule::between(1, 2, RuleKind::Drop)])
             .unwrap();
@@ -337,6 +337,50 @@ fn delay_holds_one_links_packets_in_order_and_a_partition_still_drops_them() {
             healed.iter().all(|(_, t)| *t < Duration::from_millis(60)),
             "healed: {healed:?}"
         );
+    });
+}
+
+#[test]
+fn a_cut_drops_the_packets_a_delay_holds_and_recut_swaps_cuts_keeping_delays() {
+    isolated(|sb| {
+        let firewall = common::firewall(sb);
+        let udp_1 = UdpSocket::bind((node_ip(1), PORT)).unwrap();
+        let udp_2 = UdpSocket::bind((node_ip(2), PORT)).unwrap();
+        let udp_3 = UdpSocket::bind((node_ip(3), PORT)).unwrap();
+        firewall
+            .apply(&[
+                Rule::between(1, 2, RuleKind::Delay(300)),
+                Rule::between(1, 3, RuleKind::Drop),
+            ])
+            .unwrap();
+        // Five packets are in flight (held) on 1 -> 2 when the cut comes: none arrives.
+        for i in 0..5u8 {
+            udp_1.send_to(&[i], (node_ip(2), PORT)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let commands = firewall
+            .recut(&[Rule::between(1, 2, RuleKind::Drop)])
+            .unwrap();
+        assert_eq!(commands[0], "iptables -F riptide");
+        assert_eq!(
+            commands[1],
+            "iptables -A riptide -s 127.0.0.11 -d 127.0.0.12 -j DROP"
+        );
+        udp_2
+            .set_read_timeout(Some(Duration::from_millis(600)))
+            .unwrap();
+        let mut buf = [0u8; 4];
+        assert!(
+            udp_2.recv_from(&mut buf).is_err(),
+            "a packet held when its link was cut arrived"
+        );
+        // The old cut 1 -> 3 is gone in the same step; the delay rule stayed.
+        let to_3 = udp_arrivals(&udp_1, &udp_3, 3, 3);
+        assert_eq!(to_3.len(), 3, "recut replaced the old cut");
+        let kinds: Vec<RuleKind> = firewall.rules().iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [RuleKind::Delay(300), RuleKind::Drop]);
+        firewall.heal().unwrap();
+        assert_eq!(udp_arrivals(&udp_1, &udp_2, 2, 3).len(), 3, "healed");
     });
 }
 
