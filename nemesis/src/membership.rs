@@ -14,6 +14,7 @@
 //! | `shrink` | a voter drawn at random (the leader too) is removed; it keeps running, cut off from the configuration, and must not disrupt the cluster | the removed node is killed and wiped, and a new node joins and is promoted |
 //! | `replace` | a new node joins as a learner and is swapped in for a voter drawn at random, in one joint change | the removed node is killed and wiped |
 //! | `stranded` | a new node joins as a learner; a partition leaves the leader with one other voter and the new node; at once, that leader alone is asked to swap the new node in for a voter on the far side ([`crate::nemesis`]'s `stranded` module says why) | the partition is healed; the removed node, if the change went through, is killed and wiped |
+//! | `disjoint` | with an even number of voters (an odd count first loses a voter, killed and wiped), a new node joins as a learner; the leader is cut off with it and asked to promote it; the other voters' links are slowed, and the moment one of them is elected, a cut moves ⌊n/2⌋−1 of its voters to the old leader's side before its first entries reach them, and the new leader is asked to remove the old one ([`crate::nemesis`]'s `disjoint` module says why) | the cuts and delays are healed, the removed node (if any) is killed and wiped, leftover learners removed, and voters added back to the planned count |
 //!
 //! A removed node never comes back under its id: a node with wiped data and an old id could vote
 //! a second time in a term it voted in before. New nodes take fresh ids, the next above every
@@ -35,29 +36,39 @@ pub enum Change {
     Replace,
     /// A replace asked of a leader just cut off from a majority of the old voters.
     Stranded,
+    /// Two single-server changes asked of two leaders of an even-sized configuration, the
+    /// second before it has committed in its term (the 2015 bug's scenario, [`crate::nemesis`]'s
+    /// `disjoint.rs`).
+    Disjoint,
 }
 
 impl Change {
     /// Every change, in the order the schedule draws from.
-    pub const ALL: [Change; 4] = [
+    pub const ALL: [Change; 5] = [
         Change::Grow,
         Change::Shrink,
         Change::Replace,
         Change::Stranded,
+        Change::Disjoint,
     ];
 
-    /// What an unpinned `membership` draws from, uniformly: `stranded` half the time, the others
-    /// a sixth each. `stranded` is the one change that holds a configuration open in its joint
-    /// phase (a healthy leader's lasts one round trip), where the worst membership bugs live,
-    /// and a 60 s run has room for only about one membership fault; the others exercise the
-    /// plumbing every change needs (and `grow` and `shrink` a joint change each too).
-    pub const DRAWN: [Change; 6] = [
+    /// What an unpinned `membership` draws from, uniformly: `stranded` and `disjoint` a third
+    /// of the time each, the others a ninth each. `stranded` holds a configuration open in its
+    /// joint phase (a healthy leader's lasts one round trip) and `disjoint` holds a new
+    /// leader's term uncommitted: the two windows where the worst membership bugs live, which a
+    /// change drawn at random almost never meets, and a 60 s run has room for only about one
+    /// membership fault. The others exercise the plumbing every change needs (and `grow` and
+    /// `shrink` a joint change each too).
+    pub const DRAWN: [Change; 9] = [
         Change::Grow,
         Change::Shrink,
         Change::Replace,
         Change::Stranded,
         Change::Stranded,
         Change::Stranded,
+        Change::Disjoint,
+        Change::Disjoint,
+        Change::Disjoint,
     ];
 
     /// The name on the command line (`membership:grow`) and in the history.
@@ -67,13 +78,14 @@ impl Change {
             Change::Shrink => "shrink",
             Change::Replace => "replace",
             Change::Stranded => "stranded",
+            Change::Disjoint => "disjoint",
         }
     }
 
     /// Whether the change cuts links too (and so needs the firewall, and is of the network class
     /// as well for `--nemesis-overlap`).
     pub fn cuts_links(self) -> bool {
-        self == Change::Stranded
+        matches!(self, Change::Stranded | Change::Disjoint)
     }
 }
 
@@ -91,7 +103,9 @@ impl FromStr for Change {
             .into_iter()
             .find(|c| c.name() == s)
             .ok_or_else(|| {
-                format!("unknown membership change `{s}` (grow, shrink, replace, stranded)")
+                format!(
+                    "unknown membership change `{s}` (grow, shrink, replace, stranded, disjoint)"
+                )
             })
     }
 }

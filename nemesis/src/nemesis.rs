@@ -80,6 +80,8 @@ struct State {
 
 #[path = "cluster_view.rs"]
 mod cluster_view;
+#[path = "disjoint.rs"]
+mod disjoint;
 #[path = "disk_faults.rs"]
 mod disk_faults;
 pub use cluster_view::{ClusterView, NoLeader, Shutdown};

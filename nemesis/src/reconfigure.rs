@@ -41,10 +41,11 @@ impl Nemesis {
             None => record.fail(ChangeOutcome::Skipped, NO_OPERATOR.to_string()),
             Some(operator) => match change {
                 Change::Grow => self.grow(operator, &mut record, event),
-                Change::Shrink | Change::Replace | Change::Stranded => {
+                Change::Shrink | Change::Replace | Change::Stranded | Change::Disjoint => {
                     let victim = match change {
                         Change::Shrink => self.shrink(operator, draw, &mut record),
                         Change::Replace => self.replace(operator, draw, &mut record, event),
+                        Change::Disjoint => self.disjoin(operator, draw, &mut record, event),
                         _ => self.strand(operator, draw, &mut record, event),
                     };
                     if let Some(victim) = victim {
@@ -74,6 +75,10 @@ impl Nemesis {
             self.unstrand(operator, removed, &mut record, event);
             return self.finish(record, event);
         }
+        if change == Change::Disjoint {
+            self.undisjoin(operator, removed, &mut record, event);
+            return self.finish(record, event);
+        }
         for &id in removed.keys() {
             self.wipe(operator, id, &mut record, event);
         }
@@ -95,7 +100,7 @@ impl Nemesis {
                 }
             }
             Change::Shrink => self.grow(operator, &mut record, event),
-            Change::Replace | Change::Stranded => {}
+            Change::Replace | Change::Stranded | Change::Disjoint => {}
         }
         self.finish(record, event);
     }
@@ -175,7 +180,12 @@ impl Nemesis {
 
     /// A new node joins: started empty, added as a learner, promoted once caught up. If it
     /// cannot be promoted it is removed again and wiped.
-    fn grow(&self, operator: &dyn Operator, record: &mut MembershipRecord, ev: &mut NemesisEvent) {
+    pub(super) fn grow(
+        &self,
+        operator: &dyn Operator,
+        record: &mut MembershipRecord,
+        ev: &mut NemesisEvent,
+    ) {
         let Some(id) = self.join(operator, record, ev) else {
             return;
         };
@@ -296,7 +306,7 @@ impl Nemesis {
 
     /// Asks for one change; updates the members from the answer (or, if unknown, from the
     /// leader). True if it was done.
-    fn ask(
+    pub(super) fn ask(
         &self,
         operator: &dyn Operator,
         change: MemberChange,

@@ -863,21 +863,21 @@ mod tests {
                 "{change} never drawn"
             );
         }
-        let stranded = a
-            .iter()
-            .filter(|p| {
-                matches!(
-                    p,
-                    Plan::Membership {
-                        change: Change::Stranded,
-                        ..
-                    }
-                )
-            })
-            .count();
+        let count = |wanted: Change| {
+            a.iter()
+                .filter(|p| matches!(p, Plan::Membership { change, .. } if *change == wanted))
+                .count()
+        };
+        for aimed in [Change::Stranded, Change::Disjoint] {
+            let n = count(aimed);
+            assert!(
+                n > 60 / 5,
+                "{aimed} is drawn a third of the time: {n} of 60"
+            );
+        }
         assert!(
-            stranded > 60 / 3,
-            "stranded is drawn half the time: {stranded} of 60"
+            count(Change::Grow) < 60 / 5,
+            "the plain changes a ninth each"
         );
         let pinned: Vec<Plan> = schedule(9, "membership:shrink", 5).take(10).collect();
         assert!(pinned.iter().all(|p| matches!(

@@ -368,7 +368,7 @@ impl From<NemesisSpec> for String {
 
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
-                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], all, none; CHANGE: grow, shrink, replace; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], all, none; CHANGE: grow, shrink, replace, stranded, disjoint; TARGET: one, minority, majority, all, leader, random; KIND: one, \
                      majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
 
 impl FromStr for NemesisSpec {

@@ -57,7 +57,8 @@ impl Client {
     }
 
     /// Sends `op` to node `at` alone, never following a hint elsewhere, until `deadline`: a
-    /// refusal the node marks retryable is retried every 50 ms; a node that is not the leader,
+    /// refusal the node marks retryable is retried every 50 ms while a try still fits before the
+    /// deadline (then that refusal is the answer); a node that is not the leader,
     /// or cannot be reached, is a definite refusal. For a fault that must ask one particular
     /// leader (the nemesis's `stranded` change), not whoever leads by the time it answers.
     pub async fn admin_at(&mut self, at: NodeId, op: AdminOp, deadline: Instant) -> AdminOutcome {
@@ -67,8 +68,12 @@ impl Client {
                 .await;
             let outcome = outcome_of(attempt, at);
             match &outcome {
-                AdminOutcome::Refused { retry: true, .. } if Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                // No time left for another try: the refusal is the answer (a try cut off by the
+                // deadline would only say "unknown").
+                AdminOutcome::Refused { retry: true, .. }
+                    if Instant::now() + RETRY_PAUSE < deadline =>
+                {
+                    tokio::time::sleep(RETRY_PAUSE).await;
                 }
                 _ => return outcome,
             }
@@ -77,19 +82,25 @@ impl Client {
 
     /// [`Client::admin`] until the request is done, definitely refused, or unknown: a refusal
     /// the leader marks retryable (a learner still catching up, another change in flight, a
-    /// leader new to its term, no leader yet) is retried every 100 ms until `deadline`.
+    /// leader new to its term, no leader yet) is retried every 100 ms while a try still fits
+    /// before `deadline` (then that refusal is the answer).
     pub async fn admin_until(&mut self, op: AdminOp, deadline: Instant) -> AdminOutcome {
         loop {
             let outcome = self.admin(op.clone()).await;
             match &outcome {
-                AdminOutcome::Refused { retry: true, .. } if Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                AdminOutcome::Refused { retry: true, .. }
+                    if Instant::now() + 2 * RETRY_PAUSE < deadline =>
+                {
+                    tokio::time::sleep(2 * RETRY_PAUSE).await;
                 }
                 _ => return outcome,
             }
         }
     }
 }
+
+/// The pause between tries of a refusal the node marks retryable.
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What one attempt at node `at` says of an admin request, with no hint followed: not the
 /// leader, or not sent, is a definite refusal.
