@@ -3,7 +3,8 @@
 //! nodes take fresh ids, removed ones are killed and wiped, the clients follow, the planned
 //! voters are back for the final reads, and the run stays valid. And `membership:stranded`: a
 //! correct leader cut off with C_new's majority commits nothing, and `joint-one-majority` is
-//! caught. Skipped (with a message) when not root, like every `riptide test` run.
+//! caught; `membership:disjoint`: a correct new leader refuses a change before it has committed
+//! in its term, and `single-server-change-unsafe` is caught. Skipped (with a message) when not root, like every `riptide test` run.
 
 mod common;
 
@@ -108,18 +109,18 @@ fn membership_changes_under_kills_and_partitions_keep_the_run_valid_and_end_with
     assert!(timeline.contains("membership"), "the timeline shows them");
 }
 
-/// One 5-node run of `--nemesis membership:stranded` (a short interval, so several strandings);
-/// its exit code, stdout and the stranded starts' values.
-fn stranded_run(bug: Option<&str>) -> (Option<i32>, String, Vec<Value>) {
+/// One 5-node run of `--nemesis membership:CHANGE` (a short interval, so several of them); its
+/// exit code, stdout and the values of that change's starts.
+fn change_run(
+    change: &str,
+    interval: &str,
+    bug: Option<&str>,
+) -> (Option<i32>, String, Vec<Value>) {
     let results = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(riptide_bin());
     cmd.args(["test", "--nodes", "5", "--time-limit", "16"])
-        .args([
-            "--nemesis",
-            "membership:stranded",
-            "--nemesis-interval",
-            "3",
-        ])
+        .args(["--nemesis", &format!("membership:{change}")])
+        .args(["--nemesis-interval", interval])
         .args(["--seed", "1", "--no-progress", "--results-dir"])
         .arg(results.path());
     if let Some(bug) = bug {
@@ -132,9 +133,13 @@ fn stranded_run(bug: Option<&str>) -> (Option<i32>, String, Vec<Value>) {
         .into_iter()
         .filter(|op| op["process"] == "nemesis" && op["f"] == "start")
         .map(|op| op["value"].clone())
-        .filter(|v| v["change"] == "stranded")
+        .filter(|v| v["change"] == change)
         .collect();
     (out.status.code(), stdout, starts)
+}
+
+fn stranded_run(bug: Option<&str>) -> (Option<i32>, String, Vec<Value>) {
+    change_run("stranded", "3", bug)
 }
 
 #[test]
@@ -164,5 +169,42 @@ fn a_leader_stranded_with_c_news_majority_commits_only_with_the_bug_and_the_bug_
     assert!(
         starts.iter().any(|s| s["outcome"] == "done"),
         "a stranded change committed: {starts:#?}"
+    );
+}
+
+#[test]
+fn two_disjoint_single_server_changes_commit_only_with_the_2015_bug_and_it_is_caught() {
+    if skip_without_root() {
+        return;
+    }
+    // The correct new leader has not committed in its term: it refuses to remove the old
+    // leader, saying so, and the run is valid.
+    let (code, stdout, starts) = change_run("disjoint", "5", None);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("verdict   VALID"), "{stdout}");
+    assert!(!starts.is_empty(), "{stdout}");
+    for start in &starts {
+        assert_ne!(start["outcome"], "done", "{start}");
+        let note = start["note"].as_str().unwrap();
+        assert!(note.contains("removed and wiped: 4 voters"), "{start}");
+        assert!(
+            note.contains("moved to"),
+            "the second cut was made: {start}"
+        );
+        let reason = start["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("has not yet committed an entry of its term"),
+            "{start}"
+        );
+    }
+    // A leader that changes the configuration before committing in its term commits C − L1
+    // with half of the voters, and the old leader's side elects it again under C + N: two
+    // leaders, and the checker sees them.
+    let (code, stdout, starts) = change_run("disjoint", "5", Some("single-server-change-unsafe"));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("verdict   INVALID"), "{stdout}");
+    assert!(
+        starts.iter().any(|s| s["outcome"] == "done"),
+        "a disjoint change committed: {starts:#?}"
     );
 }
