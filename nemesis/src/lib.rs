@@ -15,7 +15,7 @@
 //! | `corrupt` | `SIGKILL`, flip bits in or truncate one synced file of the data dir; restart later | bit rot: the node must repair safely or refuse to start |
 //! | `restart` | `SIGKILL`, and start again at once on the same data dir | a crash a supervisor restarts: back within milliseconds, often mid-election |
 //! | `transfer-leader` | ask the leader (admin request) to hand leadership to another node, drawn at random | a planned leadership change: the old leader steps down, the target campaigns at once |
-//! | `membership` | grow, shrink or replace voters through admin requests: fresh nodes join as learners and are promoted, removed ones are killed and wiped ([`membership`]); `stranded` asks a replace of a leader just cut off with a majority of C_new but not of C_old | joint consensus under load and in its joint phase, a removed leader stepping down, removed nodes that keep running, clients following members they never knew |
+//! | `membership` | grow, shrink or replace voters through admin requests: fresh nodes join as learners and are promoted, removed ones are killed and wiped ([`membership`]); `stranded` asks a replace of a leader just cut off with a majority of C_new but not of C_old; `disjoint` asks two leaders of an even-sized configuration for two single-server changes with disjoint majorities, the second before it has committed in its term | joint consensus under load and in its joint phase, a removed leader stepping down, removed nodes that keep running, clients following members they never knew |
 //!
 //! # The parts, one module each
 //!

@@ -248,8 +248,8 @@ impl FaultSpec {
         }
     }
 
-    /// Whether the item needs iptables inside the sandbox: partition and loss, and a membership
-    /// fault that may draw `stranded` (which cuts links).
+    /// Whether the item needs iptables inside the sandbox: partition, loss and delay, and a
+    /// membership fault that may draw `stranded` or `disjoint` (which cut links).
     pub fn needs_network(&self) -> bool {
         match self {
             FaultSpec::Membership(None) => true,
@@ -490,6 +490,7 @@ mod tests {
             "kill,transfer-leader,partition",
             "membership",
             "membership:replace,kill,partition",
+            "membership:disjoint,kill",
         ] {
             assert_eq!(parse(text).to_string(), text);
         }
@@ -509,6 +510,11 @@ mod tests {
         assert_eq!(Family::Loss.class(), Class::Network);
         assert!(parse("membership").needs_network());
         assert!(parse("membership:stranded").needs_network());
+        assert!(parse("membership:disjoint").needs_network());
+        assert_eq!(
+            parse("membership:disjoint").faults(),
+            [FaultSpec::Membership(Some(Change::Disjoint))]
+        );
         assert!(!parse("membership:grow,membership:shrink,membership:replace").needs_network());
         assert!(Family::EVERY.contains(&Family::Membership));
         let err = "membership:swap"

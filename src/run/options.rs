@@ -81,9 +81,9 @@ pub struct TestArgs {
     /// Seed for every random choice (workload, faults, election timeouts); random if not given.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Faults: none, all, or a comma list of kill, pause, partition, loss, power-cut, corrupt,
-    /// restart, transfer-leader, membership[:grow|shrink|replace|stranded] (see README; transfer-leader
-    /// and membership are not part of all). Default: all
+    /// Faults: none, all, or a comma list of kill, pause, partition, loss, delay[:MS], power-cut,
+    /// corrupt, restart, transfer-leader, membership[:grow|shrink|replace|stranded|disjoint] (see
+    /// README; delay, transfer-leader and membership are not part of all). Default: all
     /// where iptables, network namespaces and FUSE work; without iptables no partition or loss,
     /// without FUSE no power-cut (a note says what to install).
     #[arg(long)]
