@@ -17,7 +17,8 @@
 //!
 //! # What it does, with m voters (m even, at least 4)
 //!
-//! 1. An odd count first loses a voter (drawn among the followers): removed, killed, wiped.
+//! 1. An odd count first loses a voter (drawn among the followers, dead ones first): removed,
+//!    killed, wiped.
 //! 2. A new node N joins as a learner and is given [`CATCH_UP`] to receive the log.
 //! 3. m/2−1 voters other than the leader L1 are drawn to be moved later, and every link *into*
 //!    them is slowed by [`DELAY_MS`] for [`LAG`]: their logs now trail by the entries in flight.
@@ -55,6 +56,7 @@ use crate::membership::{
     drawn_member, ChangeAnswer, ChangeOutcome, MemberChange, MembershipRecord, Operator,
 };
 use crate::partition::Grudge;
+use crate::supervisor::NodeState;
 use crate::NodeId;
 
 /// How long the far side's links hold each packet, each way: long enough for the nemesis to see
@@ -65,6 +67,9 @@ pub const DELAY_MS: u16 = 100;
 /// How long the links into the voters to be moved are slowed before the first cut: a few times
 /// [`DELAY_MS`], so that their logs trail the leader's by the entries still in flight.
 const LAG: Duration = Duration::from_millis(3 * DELAY_MS as u64);
+
+/// How long a start waits for a leader to be known (after a kill of the leader, say).
+const LEADER_WAIT: Duration = Duration::from_secs(3);
 
 /// How long the far side is given to elect a leader.
 const ELECTION_WAIT: Duration = Duration::from_secs(5);
@@ -142,8 +147,9 @@ impl Nemesis {
             record.fail(ChangeOutcome::Skipped, why.to_string());
             return None;
         }
-        let Some(leader) = self.view.leader() else {
-            record.fail(ChangeOutcome::Skipped, "no leader known".to_string());
+        let Some(leader) = self.await_leader() else {
+            let why = format!("no leader known within {LEADER_WAIT:?}");
+            record.fail(ChangeOutcome::Skipped, why);
             return None;
         };
         self.make_even(operator, draw, leader, record, event)?;
@@ -192,7 +198,22 @@ impl Nemesis {
         self.remove_at(operator, new, old, record).then_some(old)
     }
 
-    /// Step 1: an odd number of voters loses one, drawn among the followers, killed and wiped.
+    /// The leader, waited for up to [`LEADER_WAIT`] (a kill of the leader in place is over in an
+    /// election).
+    fn await_leader(&self) -> Option<NodeId> {
+        let deadline = Instant::now() + LEADER_WAIT;
+        loop {
+            let leader = self.view.leader();
+            if leader.is_some() || Instant::now() >= deadline {
+                return leader;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Step 1: an odd number of voters loses one, drawn among the followers that are not
+    /// running first (the operator's case: the dead machine goes; and a live one would leave a
+    /// dead voter in the electorate, which needs every one of its m−1 voters), killed and wiped.
     /// `None` (recorded) if the count cannot be made even with at least 4 voters.
     fn make_even(
         &self,
@@ -216,7 +237,16 @@ impl Nemesis {
             return Some(());
         }
         let followers: Vec<NodeId> = voters.iter().copied().filter(|&v| v != leader).collect();
-        let gone = drawn_member(draw, &followers)?;
+        let dead: Vec<NodeId> = followers
+            .iter()
+            .copied()
+            .filter(|&id| {
+                self.supervisor
+                    .status(id)
+                    .is_ok_and(|s| s.state != NodeState::Running)
+            })
+            .collect();
+        let gone = drawn_member(draw, if dead.is_empty() { &followers } else { &dead })?;
         if !self.ask(operator, MemberChange::Remove(gone), record) {
             return None;
         }
