@@ -48,7 +48,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::stranded::CATCH_UP;
+use super::stranded::{names, CATCH_UP};
 use super::Nemesis;
 use crate::event::NemesisEvent;
 use crate::firewall::RuleKind;
@@ -385,14 +385,6 @@ fn answer_text(answer: &ChangeAnswer) -> String {
         ChangeAnswer::Done { voters } => format!("done (voters {voters:?})"),
         ChangeAnswer::Refused(why) => format!("refused ({why})"),
         ChangeAnswer::Unknown(_) => "no answer (as expected: it cannot commit)".to_string(),
-    }
-}
-
-fn names<'a>(ids: impl Iterator<Item = &'a NodeId>) -> String {
-    let names: Vec<String> = ids.map(|id| format!("n{id}")).collect();
-    match names.is_empty() {
-        true => "nobody".to_string(),
-        false => names.join(", "),
     }
 }
 

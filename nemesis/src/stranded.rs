@@ -201,7 +201,8 @@ impl Nemesis {
     }
 }
 
-fn names<'a>(ids: impl Iterator<Item = &'a NodeId>) -> String {
+/// `n1, n3`, or `nobody`: node ids as notes name them.
+pub(super) fn names<'a>(ids: impl Iterator<Item = &'a NodeId>) -> String {
     let names: Vec<String> = ids.map(|id| format!("n{id}")).collect();
     match names.is_empty() {
         true => "nobody".to_string(),
