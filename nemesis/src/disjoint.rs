@@ -49,6 +49,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::stranded::{names, CATCH_UP};
+use super::turns::LEADER_WAIT;
 use super::Nemesis;
 use crate::event::NemesisEvent;
 use crate::firewall::RuleKind;
@@ -67,9 +68,6 @@ pub const DELAY_MS: u16 = 100;
 /// How long the links into the voters to be moved are slowed before the first cut: a few times
 /// [`DELAY_MS`], so that their logs trail the leader's by the entries still in flight.
 const LAG: Duration = Duration::from_millis(3 * DELAY_MS as u64);
-
-/// How long a start waits for a leader to be known (after a kill of the leader, say).
-const LEADER_WAIT: Duration = Duration::from_secs(3);
 
 /// How long the far side is given to elect a leader.
 const ELECTION_WAIT: Duration = Duration::from_secs(5);
@@ -196,19 +194,6 @@ impl Nemesis {
         ));
         record.removed = Some(old);
         self.remove_at(operator, new, old, record).then_some(old)
-    }
-
-    /// The leader, waited for up to [`LEADER_WAIT`] (a kill of the leader in place is over in an
-    /// election).
-    fn await_leader(&self) -> Option<NodeId> {
-        let deadline = Instant::now() + LEADER_WAIT;
-        loop {
-            let leader = self.view.leader();
-            if leader.is_some() || Instant::now() >= deadline {
-                return leader;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
     }
 
     /// Step 1: an odd number of voters loses one, drawn among the followers that are not

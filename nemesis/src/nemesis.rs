@@ -26,7 +26,6 @@ use crate::membership::Operator;
 use crate::schedule::{Plan, Schedule};
 use crate::spec::{Family, NemesisSpec};
 use crate::supervisor::{NodeState, Pid, Supervisor};
-use crate::waits::Waits;
 use crate::NodeId;
 
 /// The default `--nemesis-interval`: long enough for a Raft cluster to elect a leader and serve a
@@ -65,7 +64,10 @@ pub struct Nemesis {
 }
 
 struct State {
+    /// What comes next: every fault, or with `overlap` and a mixed spec every fault but the
+    /// membership changes, which come from `lane` (see `turns.rs`).
     schedule: Schedule,
+    lane: Option<Schedule>,
     /// The faults in place, oldest first: at most one, or with `overlap` two of different
     /// classes.
     active: Vec<Active>,
@@ -91,12 +93,9 @@ mod reconfigure;
 mod stranded;
 #[path = "transfer.rs"]
 mod transfer;
+#[path = "turns.rs"]
+mod turns;
 pub use transfer::TransferAnswer;
-
-/// How many times the overlapping loop redraws a plan whose class is already in place before it
-/// gives up for this turn (and stops the oldest fault instead). The draws stay a pure function of
-/// the seed.
-const OVERLAP_REDRAWS: usize = 8;
 
 /// The fault in place, and the nodes it really reached (with their pids).
 struct Active {
@@ -122,7 +121,11 @@ impl Nemesis {
             });
         }
         let nodes = supervisor.ids();
-        let schedule = Schedule::new(config.seed, &config.spec, &nodes)?;
+        let mut schedule = Schedule::new(config.seed, &config.spec, &nodes)?;
+        let lane = match config.overlap {
+            true => schedule.split_membership(config.seed),
+            false => None,
+        };
         let next_id = nodes.iter().max().map_or(1, |max| max + 1);
         Ok(Nemesis {
             config,
@@ -133,6 +136,7 @@ impl Nemesis {
             operator: None,
             state: Mutex::new(State {
                 schedule,
+                lane,
                 active: Vec::new(),
                 damaged: Default::default(),
                 members: nodes.clone(),
@@ -180,120 +184,6 @@ impl Nemesis {
     /// Every fault in place, oldest first.
     pub fn active_plans(&self) -> Vec<Plan> {
         self.lock().active.iter().map(|a| a.plan.clone()).collect()
-    }
-
-    /// The loop: every `interval`, start the next fault or stop the active one, reporting each to
-    /// `record`. Returns when `shutdown` is triggered, after stopping the active faults.
-    ///
-    /// With `overlap`, faults roll instead of taking turns: every interval either a fault starts
-    /// (if fewer than two are in place) or the oldest stops, so that after the first interval
-    /// two faults of different classes ([`crate::Class`]: process, network, membership) are
-    /// usually in place together, each for two intervals, staggered by one. Compound faults are where many real bugs live: a partition that leaves
-    /// some nodes behind, then the leader killed, then the partition healed before the leader
-    /// returns, makes the stale nodes stand for election.
-    pub fn run(&self, shutdown: &Shutdown, record: &mut dyn FnMut(NemesisEvent)) {
-        if self.config.overlap {
-            return self.run_overlapping(shutdown, record);
-        }
-        let mut waits = self.waits();
-        while !shutdown.wait(waits.next_wait()) {
-            match self.start_next() {
-                Ok(Some(event)) => record(event),
-                Ok(None) => {}
-                Err(e) => tracing::warn!("nemesis: {e}"),
-            }
-            if shutdown.wait(waits.next_wait()) {
-                break;
-            }
-            if let Some(event) = self.stop_active() {
-                record(event);
-            }
-        }
-        if let Some(event) = self.stop_active() {
-            record(event);
-        }
-    }
-
-    fn waits(&self) -> Waits {
-        Waits::new(self.config.seed, self.config.interval, self.config.jitter)
-    }
-
-    fn run_overlapping(&self, shutdown: &Shutdown, record: &mut dyn FnMut(NemesisEvent)) {
-        let mut waits = self.waits();
-        while !shutdown.wait(waits.next_wait()) {
-            let active = self.lock().active.len();
-            let started = if active < 2 {
-                match self.start_next() {
-                    Ok(event) => event,
-                    Err(e) => {
-                        tracing::warn!("nemesis: {e}");
-                        None
-                    }
-                }
-            } else {
-                None
-            };
-            match started {
-                Some(event) => record(event),
-                None => {
-                    if let Some(event) = self.stop_active() {
-                        record(event);
-                    }
-                }
-            }
-        }
-        while let Some(event) = self.stop_active() {
-            record(event);
-        }
-    }
-
-    /// Starts the schedule's next fault (the leader asked from the cluster view if it matters).
-    /// `None` if the spec is empty, or, with `overlap`, if no fault of a class not yet in place
-    /// came up in a few draws.
-    pub fn start_next(&self) -> Result<Option<NemesisEvent>> {
-        let plan = {
-            let mut state = self.lock();
-            let members = state.members.clone();
-            state.schedule.set_nodes(&members);
-            match (state.active.first(), self.config.overlap) {
-                (None, _) => state.schedule.next_plan(),
-                (Some(active), false) => {
-                    return Err(Error::FaultActive {
-                        new: "new".to_string(),
-                        active: active.plan.family().to_string(),
-                    });
-                }
-                (Some(_), true) => {
-                    let mut found = None;
-                    for _ in 0..OVERLAP_REDRAWS {
-                        match state.schedule.next_plan() {
-                            Some(plan)
-                                if !state.active.iter().any(|a| a.plan.clashes_with(&plan)) =>
-                            {
-                                found = Some(plan);
-                                break;
-                            }
-                            Some(_) => continue,
-                            None => break,
-                        }
-                    }
-                    found
-                }
-            }
-        };
-        let Some(plan) = plan else {
-            return Ok(None);
-        };
-        if !plan.needs_leader() {
-            return self.start(plan).map(Some);
-        }
-        let members = self.members();
-        let leader = self.view.leader().filter(|l| members.contains(l));
-        let mut event = self.start(plan.with_leader(leader, &members))?;
-        if leader.is_none() {
-            event.note = Some("no leader known: a random node stood in".to_string());
-        }
-        Ok(Some(event))
     }
 
     /// Starts this fault now. Partial failures (a node that already died, a rule that did not
@@ -424,18 +314,21 @@ impl Nemesis {
     /// Stops the oldest active fault: restarts the killed nodes, resumes the paused ones, or
     /// flushes the rules. `None` if no fault is active.
     pub fn stop_active(&self) -> Option<NemesisEvent> {
+        self.stop_first(|_| true)
+    }
+
+    /// Stops the oldest fault in place that `which` picks (as [`Nemesis::stop_active`] does).
+    fn stop_first(&self, which: impl Fn(&Plan) -> bool) -> Option<NemesisEvent> {
         let began = std::time::Instant::now();
-        let mut event = self.stop_oldest()?;
+        let mut event = self.stop_oldest(which)?;
         event.took_ms = Some(began.elapsed().as_millis() as u64);
         Some(event)
     }
 
-    fn stop_oldest(&self) -> Option<NemesisEvent> {
+    fn stop_oldest(&self, which: impl Fn(&Plan) -> bool) -> Option<NemesisEvent> {
         let mut state = self.lock();
-        if state.active.is_empty() {
-            return None;
-        }
-        let Active { plan, done } = state.active.remove(0);
+        let index = state.active.iter().position(|a| which(&a.plan))?;
+        let Active { plan, done } = state.active.remove(index);
         let mut event = NemesisEvent::describe(&plan, Phase::Stop);
         if let Plan::Membership {
             change, stop_draw, ..

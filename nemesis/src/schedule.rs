@@ -30,6 +30,10 @@ use crate::NodeId;
 /// faults of a seed. (The value is "nemesis" in ASCII.)
 pub const NEMESIS_STREAM: u64 = 0x006e_656d_6573_6973;
 
+/// The ChaCha stream of the membership lane's schedule ([`Schedule::split_membership`]): "members"
+/// in ASCII.
+pub const MEMBERSHIP_STREAM: u64 = 0x006d_656d_6265_7273;
+
 /// One fault, decided but not yet applied.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "fault", rename_all = "kebab-case")]
@@ -146,6 +150,12 @@ impl Plan {
             | Plan::TransferLeader { .. }
             | Plan::Membership { .. } => &[],
         }
+    }
+
+    /// Whether the plan is an aimed membership change (`stranded`, `disjoint`), which stops the
+    /// faults in place before it starts (see the nemesis loop's docs, `turns.rs`).
+    pub fn takes_the_field(&self) -> bool {
+        matches!(self, Plan::Membership { change, .. } if change.cuts_links())
     }
 
     /// Whether the plan's nodes depend on who leads (the stand-in must be replaced).
@@ -312,6 +322,27 @@ impl Schedule {
             rng,
             faults: spec.faults().to_vec(),
             nodes,
+        })
+    }
+
+    /// Takes the membership items out into a schedule of their own, drawn from `seed` on
+    /// [`MEMBERSHIP_STREAM`]: the overlapping loop's membership lane. `None` (and nothing taken)
+    /// if the spec has no membership item, or nothing else.
+    pub fn split_membership(&mut self, seed: u64) -> Option<Schedule> {
+        let (changes, others): (Vec<FaultSpec>, Vec<FaultSpec>) = self
+            .faults
+            .iter()
+            .partition(|f| matches!(f, FaultSpec::Membership(_)));
+        if changes.is_empty() || others.is_empty() {
+            return None;
+        }
+        self.faults = others;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(MEMBERSHIP_STREAM);
+        Some(Schedule {
+            rng,
+            faults: changes,
+            nodes: self.nodes.clone(),
         })
     }
 
@@ -525,6 +556,28 @@ mod tests {
         let a: Vec<Plan> = schedule(42, "all", 5).take(200).collect();
         let b: Vec<Plan> = schedule(42, "all", 5).take(200).collect();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn split_membership_takes_the_changes_into_a_lane_of_their_own() {
+        let mut rolling = schedule(9, "membership,kill,partition", 5);
+        let mut lane = rolling.split_membership(9).unwrap();
+        let changes: Vec<Plan> = lane.by_ref().take(200).collect();
+        assert!(changes.iter().all(|p| p.family() == Family::Membership));
+        let aimed = changes.iter().filter(|p| p.takes_the_field()).count();
+        assert!((100..170).contains(&aimed), "two in three aimed: {aimed}");
+        let others: Vec<Plan> = rolling.take(200).collect();
+        assert!(others.iter().all(|p| p.family() != Family::Membership));
+        assert!(others.iter().any(|p| p.family() == Family::Kill));
+        // Seeded: the same seed gives the same lane.
+        let mut again = schedule(9, "membership,kill,partition", 5);
+        let replay: Vec<Plan> = again.split_membership(9).unwrap().take(200).collect();
+        assert_eq!(changes, replay);
+        // Nothing to split from a spec of changes alone, or of no changes.
+        assert!(schedule(9, "membership", 5).split_membership(9).is_none());
+        let mut kills = schedule(9, "kill", 5);
+        assert!(kills.split_membership(9).is_none());
+        assert!(kills.next().is_some());
     }
 
     #[test]

@@ -39,6 +39,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::turns::LEADER_WAIT;
 use super::Nemesis;
 use crate::event::NemesisEvent;
 use crate::firewall::RuleKind;
@@ -111,10 +112,11 @@ impl Nemesis {
             record.fail(ChangeOutcome::Skipped, why.to_string());
             return None;
         };
-        if self.view.leader().is_none() {
+        if self.await_leader().is_none() {
             // No leader (a kill or a partition holds a majority): nobody to strand, and no new
             // node to start for nothing.
-            record.fail(ChangeOutcome::Skipped, "no leader known".to_string());
+            let why = format!("no leader known within {LEADER_WAIT:?}");
+            record.fail(ChangeOutcome::Skipped, why);
             return None;
         }
         let add = self.join(operator, record, event)?;

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use common::{ask_when_ready, echo_node, isolated, node_connects, track};
 use riptide_nemesis::{
-    Change, ChangeAnswer, ChangeOutcome, ClusterView, Configuration, Grudge, MemberChange, Nemesis,
-    NemesisConfig, NodeSpec, NodeState, Operator, Phase, Plan, Sandbox, Supervisor, Target,
+    Change, ChangeAnswer, ChangeOutcome, ClusterView, Configuration, FaultName, Grudge,
+    MemberChange, Nemesis, NemesisConfig, NodeSpec, NodeState, Operator, Phase, Plan, Sandbox,
+    Supervisor, Target,
 };
 
 const PORT: u16 = 7400;
@@ -234,7 +235,7 @@ fn other_faults_draw_from_the_members_of_the_moment() {
         assert_eq!(nemesis.members(), [2, 3, 4]);
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..30 {
-            let event = nemesis.start_next().unwrap().unwrap();
+            let event = nemesis.start_next().unwrap().pop().unwrap();
             seen.extend(event.nodes.iter().copied());
             let stop = nemesis.stop_active().unwrap();
             stop.pids.values().for_each(|&p| {
@@ -453,11 +454,97 @@ fn a_stranded_change_with_no_leader_starts_no_node() {
         let start = nemesis.start(membership(Change::Stranded, 0)).unwrap();
         let record = start.membership.unwrap();
         assert_eq!(record.outcome, ChangeOutcome::Skipped);
-        assert_eq!(record.reason.as_deref(), Some("no leader known"));
+        assert_eq!(record.reason.as_deref(), Some("no leader known within 3s"));
         assert!(start.rules.is_empty() && start.pids.is_empty());
         assert!(operator.asked.lock().unwrap().is_empty());
         assert_eq!(supervisor.ids(), [1, 2, 3]);
         let _ = nemesis.heal_all();
+        supervisor.shutdown();
+    });
+}
+
+#[test]
+fn an_aimed_change_stops_the_faults_in_its_way_and_runs_alone_in_the_membership_lane() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(5, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
+        *operator.leader.lock().unwrap() = Some(2);
+        let nemesis = nemesis(
+            sb,
+            &supervisor,
+            "membership:stranded,kill",
+            operator.clone(),
+        );
+        let killed = supervisor.pid(3).unwrap();
+        let kill = Plan::Kill {
+            target: Target::One,
+            nodes: vec![3],
+        };
+        nemesis.start(kill).unwrap();
+        let loss = Plan::Loss {
+            target: Target::One,
+            nodes: vec![4],
+            probability: 0.5,
+            links: Grudge::new(),
+        };
+        nemesis.start(loss).unwrap();
+
+        // The lane's turn: its stranded change clashes with the loss and needs the leader the
+        // kill could hold; both are stopped first, and the rolling faults skip this interval.
+        let events = nemesis.roll();
+        let faults: Vec<_> = events.iter().map(|e| (e.fault, e.f)).collect();
+        assert_eq!(faults.len(), 3, "{faults:?}");
+        for stop in &events[..2] {
+            assert_eq!(stop.f, Phase::Stop);
+            let note = stop.note.as_deref().unwrap_or_default();
+            assert!(
+                note.contains("stopped early: the stranded change needs the whole cluster"),
+                "{note}"
+            );
+        }
+        let restarted = events[0].pids[&3];
+        track(restarted);
+        assert_ne!(restarted, killed);
+        assert_eq!(supervisor.status(3).unwrap().state, NodeState::Running);
+        let start = &events[2];
+        assert_eq!(start.f, Phase::Start);
+        track(start.pids[&6]);
+        let record = start.membership.clone().unwrap();
+        assert_eq!(record.outcome, ChangeOutcome::Done, "{:?}", record.reason);
+        assert!(matches!(
+            nemesis.active_plans()[..],
+            [Plan::Membership { .. }]
+        ));
+
+        // The next interval: the lane stops its change, and the rolling faults come back.
+        let events = nemesis.roll();
+        let faults: Vec<_> = events.iter().map(|e| (e.fault, e.f)).collect();
+        assert_eq!(
+            faults,
+            [
+                (FaultName::Membership, Phase::Stop),
+                (FaultName::Kill, Phase::Start)
+            ]
+        );
+        events[1].pids.values().for_each(|&p| {
+            track(p);
+        });
+        // And the one after: the lane's next stranded change clears that kill away again.
+        let events = nemesis.roll();
+        let faults: Vec<_> = events.iter().map(|e| (e.fault, e.f)).collect();
+        assert_eq!(
+            faults,
+            [
+                (FaultName::Kill, Phase::Stop),
+                (FaultName::Membership, Phase::Start)
+            ]
+        );
+        for event in events.iter().chain(&nemesis.heal_all()) {
+            event.pids.values().for_each(|&p| {
+                track(p);
+            });
+        }
         supervisor.shutdown();
     });
 }

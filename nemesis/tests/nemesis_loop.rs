@@ -249,7 +249,7 @@ fn the_same_seed_replays_the_same_faults() {
         );
         let mut seen = Vec::new();
         for _ in 0..12 {
-            let start = nemesis.start_next().unwrap().unwrap();
+            let start = nemesis.start_next().unwrap().pop().unwrap();
             let stop = nemesis.stop_active().unwrap();
             for pid in start.pids.values().chain(stop.pids.values()) {
                 track(*pid);
@@ -288,7 +288,7 @@ fn leader_targets_hit_the_node_the_cluster_view_names() {
             Duration::ZERO,
             leader.clone(),
         );
-        let start = net.start_next().unwrap().unwrap();
+        let start = net.start_next().unwrap().pop().unwrap();
         assert_eq!(start.groups, vec![vec![2], vec![1, 3]]);
         assert_eq!(start.rules.len(), 4);
         assert!(start.rules.iter().all(|r| r.contains("127.0.0.12")));
@@ -300,7 +300,7 @@ fn leader_targets_hit_the_node_the_cluster_view_names() {
 
         let kill = nemesis(sb, &supervisor, 1, "kill:leader", Duration::ZERO, leader);
         let old = supervisor.pid(2).unwrap();
-        let start = kill.start_next().unwrap().unwrap();
+        let start = kill.start_next().unwrap().pop().unwrap();
         assert_eq!(start.nodes, [2]);
         assert_eq!(start.pids[&2], old);
         assert!(common::is_dead(old));
@@ -326,7 +326,7 @@ fn heal_all_undoes_whatever_is_in_place_even_after_a_panic() {
             Duration::ZERO,
             Arc::new(NoLeader),
         );
-        nemesis.start_next().unwrap().unwrap();
+        nemesis.start_next().unwrap().pop().unwrap();
         let healed = nemesis.heal_all();
         assert_eq!(healed.len(), 1);
         assert_eq!(
@@ -432,7 +432,7 @@ fn transfer_moves(
     let mut moves = Vec::new();
     for _ in 0..10 {
         let before = view.leader();
-        let start = nem.start_next().unwrap().unwrap();
+        let start = nem.start_next().unwrap().pop().unwrap();
         let t = start
             .transfer
             .clone()
@@ -481,7 +481,7 @@ fn transfer_leader_moves_leadership_to_another_node_seeded_and_records_it() {
             Duration::ZERO,
             nobody.clone(),
         );
-        let t = none.start_next().unwrap().unwrap().transfer.unwrap();
+        let t = none.start_next().unwrap().pop().unwrap().transfer.unwrap();
         assert_eq!(
             (t.from, t.to, t.outcome),
             (None, None, TransferOutcome::NoLeader)
@@ -506,7 +506,7 @@ fn transfer_leader_moves_leadership_to_another_node_seeded_and_records_it() {
             Duration::ZERO,
             refusing,
         );
-        let start = refused.start_next().unwrap().unwrap();
+        let start = refused.start_next().unwrap().pop().unwrap();
         let t = start.transfer.clone().unwrap();
         assert_eq!((t.from, t.outcome), (Some(2), TransferOutcome::Refused));
         assert_ne!(t.to, Some(2));
@@ -524,7 +524,13 @@ fn transfer_leader_moves_leadership_to_another_node_seeded_and_records_it() {
             Duration::ZERO,
             Arc::new(|| Some(3)),
         );
-        let t = closure.start_next().unwrap().unwrap().transfer.unwrap();
+        let t = closure
+            .start_next()
+            .unwrap()
+            .pop()
+            .unwrap()
+            .transfer
+            .unwrap();
         assert_eq!((t.from, t.outcome), (Some(3), TransferOutcome::Refused));
         assert!(t.reason.unwrap().contains("cannot transfer leadership"));
         closure.stop_active().unwrap();

@@ -1,0 +1,241 @@
+//! The nemesis loop, as part of [`super::Nemesis`]: how faults take turns, or roll with
+//! `overlap`, and which fault comes next.
+//!
+//! # The membership lane
+//!
+//! With `overlap`, a spec that mixes membership changes with other faults runs the changes in a
+//! lane of their own, as an operator's replacements come on their own cadence whatever else
+//! fails: every interval the lane starts a change (if none is in place) or stops the one in
+//! place, while the process and network faults roll beside it as before. The lane draws from a
+//! schedule of its own ([`crate::Schedule::split_membership`]), so its changes never depend on
+//! the other draws. Without the lane, membership took one start in three of a rolling loop that
+//! has room for about three starts a minute: one change a run, too few for the aimed changes
+//! below to come up in a short campaign.
+//!
+//! # Aimed changes take the field
+//!
+//! The membership changes that aim at a window (`stranded`, `disjoint`: [`Plan::takes_the_field`])
+//! build their own partition around the leader, and they need the whole cluster for it: every
+//! voter running, a leader elected, no other cut in place. With `overlap` the loop would
+//! otherwise meet them in one of two ways: redrawn, because a partition holds the network class
+//! they need; or started and skipped at once, because a kill or a pause holds the leader. In a
+//! mixed schedule (`membership,kill,partition --nemesis-overlap`) that was most of them, and
+//! they are what catches the membership bugs. So when one comes up it is not redrawn: the
+//! faults in place are stopped first, each with its own stop event (noted as stopped early),
+//! and the change then waits for a leader. It runs alone: the rolling faults skip the interval
+//! it starts in, and come back when the lane stops it. (A kill during its window would hide
+//! the two leaders it is there to show.) Started by hand ([`Nemesis::start_next`] on a spec
+//! without the lane), it leaves room for a process fault on top of it.
+
+use std::time::Duration;
+
+use super::{Nemesis, NemesisEvent, Shutdown};
+use crate::error::{Error, Result};
+use crate::schedule::Plan;
+use crate::spec::Family;
+use crate::waits::Waits;
+
+/// How many times the overlapping loop redraws a plan whose class is already in place before it
+/// gives up for this turn (and stops the oldest fault instead). The draws stay a pure function of
+/// the seed.
+const OVERLAP_REDRAWS: usize = 8;
+
+/// How long an aimed change waits for a leader to be known (after the faults it stopped, or a
+/// kill of the leader: one election).
+pub(super) const LEADER_WAIT: Duration = Duration::from_secs(3);
+
+impl Nemesis {
+    /// The loop: every `interval`, start the next fault or stop the active one, reporting each to
+    /// `record`. Returns when `shutdown` is triggered, after stopping the active faults.
+    ///
+    /// With `overlap`, faults roll instead of taking turns: every interval either a fault starts
+    /// (if fewer than two are in place) or the oldest stops, so that after the first interval
+    /// two faults of different classes ([`crate::Class`]: process, network, membership) are
+    /// usually in place together, each for two intervals, staggered by one. Compound faults are
+    /// where many real bugs live: a partition that leaves some nodes behind, then the leader
+    /// killed, then the partition healed before the leader returns, makes the stale nodes stand
+    /// for election. An aimed membership change takes the field (see the module docs).
+    pub fn run(&self, shutdown: &Shutdown, record: &mut dyn FnMut(NemesisEvent)) {
+        if self.config.overlap {
+            return self.run_overlapping(shutdown, record);
+        }
+        let mut waits = self.waits();
+        while !shutdown.wait(waits.next_wait()) {
+            match self.start_next() {
+                Ok(events) => events.into_iter().for_each(&mut *record),
+                Err(e) => tracing::warn!("nemesis: {e}"),
+            }
+            if shutdown.wait(waits.next_wait()) {
+                break;
+            }
+            if let Some(event) = self.stop_active() {
+                record(event);
+            }
+        }
+        if let Some(event) = self.stop_active() {
+            record(event);
+        }
+    }
+
+    fn waits(&self) -> Waits {
+        Waits::new(self.config.seed, self.config.interval, self.config.jitter)
+    }
+
+    fn run_overlapping(&self, shutdown: &Shutdown, record: &mut dyn FnMut(NemesisEvent)) {
+        let mut waits = self.waits();
+        while !shutdown.wait(waits.next_wait()) {
+            self.roll().into_iter().for_each(&mut *record);
+        }
+        while let Some(event) = self.stop_active() {
+            record(event);
+        }
+    }
+
+    /// One interval of the overlapping loop, its events in the order they happened: the
+    /// membership lane's turn (if the spec has one), then the rolling faults' turn, which waits
+    /// for the next interval when the lane has just started an aimed change.
+    pub fn roll(&self) -> Vec<NemesisEvent> {
+        let mut events = Vec::new();
+        if self.lock().lane.is_some() {
+            let (lane, aimed) = self.lane_turn();
+            events.extend(lane);
+            if aimed {
+                return events;
+            }
+        }
+        events.extend(self.rolling_turn());
+        events
+    }
+
+    /// One interval of the rolling faults: a start if fewer than two are in place (the
+    /// membership lane's change not counted), else, or if none fits, the oldest stopped.
+    fn rolling_turn(&self) -> Vec<NemesisEvent> {
+        let lane = self.lock().lane.is_some();
+        let rolling = |plan: &Plan| !lane || plan.family() != Family::Membership;
+        let in_place = self.active_plans().iter().filter(|p| rolling(p)).count();
+        let started = if in_place < 2 {
+            self.start_next().unwrap_or_else(|e| {
+                tracing::warn!("nemesis: {e}");
+                Vec::new()
+            })
+        } else {
+            Vec::new()
+        };
+        if started.is_empty() {
+            return self.stop_first(rolling).into_iter().collect();
+        }
+        started
+    }
+
+    /// One interval of the membership lane: the change in place stopped, or the lane's next one
+    /// started (after the faults an aimed change stops). True with the events if it started an
+    /// aimed change.
+    fn lane_turn(&self) -> (Vec<NemesisEvent>, bool) {
+        if let Some(stop) = self.stop_first(|plan| plan.family() == Family::Membership) {
+            return (vec![stop], false);
+        }
+        let plan = {
+            let mut state = self.lock();
+            let members = state.members.clone();
+            state.lane.as_mut().and_then(|lane| {
+                lane.set_nodes(&members);
+                lane.next_plan()
+            })
+        };
+        let Some(plan) = plan else {
+            return (Vec::new(), false);
+        };
+        let aimed = plan.takes_the_field();
+        match self.start_drawn(plan) {
+            Ok(events) => (events, aimed),
+            Err(e) => {
+                tracing::warn!("nemesis: {e}");
+                (Vec::new(), false)
+            }
+        }
+    }
+
+    /// Starts the schedule's next fault (the leader asked from the cluster view if it matters).
+    /// Returns the events in the order they happened: the stops of the faults an aimed change
+    /// cleared out of its way (see the module docs), then the start. Empty if the spec is empty,
+    /// or, with `overlap`, if no fault of a class not yet in place came up in a few draws.
+    pub fn start_next(&self) -> Result<Vec<NemesisEvent>> {
+        match self.draw_next()? {
+            Some(plan) => self.start_drawn(plan),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Starts a plan the schedule (or the lane) drew: the faults in its way stopped first if it
+    /// takes the field, the live leader swapped in if it matters.
+    fn start_drawn(&self, plan: Plan) -> Result<Vec<NemesisEvent>> {
+        let mut events = Vec::new();
+        if let Plan::Membership { change, .. } = &plan {
+            if plan.takes_the_field() {
+                while let Some(mut stop) = self.stop_active() {
+                    stop.add_note(format!(
+                        "stopped early: the {change} change needs the whole cluster"
+                    ));
+                    events.push(stop);
+                }
+            }
+        }
+        if !plan.needs_leader() {
+            events.push(self.start(plan)?);
+            return Ok(events);
+        }
+        let members = self.members();
+        let leader = self.view.leader().filter(|l| members.contains(l));
+        let mut event = self.start(plan.with_leader(leader, &members))?;
+        if leader.is_none() {
+            event.note = Some("no leader known: a random node stood in".to_string());
+        }
+        events.push(event);
+        Ok(events)
+    }
+
+    /// The next plan to start: any, with nothing in place; without `overlap`, an error while a
+    /// fault is in place; with it, the first of a few draws that does not clash with the faults
+    /// in place (or takes the field).
+    fn draw_next(&self) -> Result<Option<Plan>> {
+        let mut state = self.lock();
+        let members = state.members.clone();
+        state.schedule.set_nodes(&members);
+        match (state.active.first(), self.config.overlap) {
+            (None, _) => Ok(state.schedule.next_plan()),
+            (Some(active), false) => Err(Error::FaultActive {
+                new: "new".to_string(),
+                active: active.plan.family().to_string(),
+            }),
+            (Some(_), true) => {
+                let in_place: Vec<Plan> = state.active.iter().map(|a| a.plan.clone()).collect();
+                // One aimed change at a time: a second would cut the first short.
+                let aimed_in_place = in_place.iter().any(Plan::takes_the_field);
+                let fits = |plan: &Plan| {
+                    (plan.takes_the_field() && !aimed_in_place)
+                        || !in_place.iter().any(|p| p.clashes_with(plan))
+                };
+                for _ in 0..OVERLAP_REDRAWS {
+                    match state.schedule.next_plan() {
+                        Some(plan) if fits(&plan) => return Ok(Some(plan)),
+                        Some(_) => continue,
+                        None => break,
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// The leader, waited for up to [`LEADER_WAIT`].
+    pub(super) fn await_leader(&self) -> Option<crate::NodeId> {
+        let deadline = std::time::Instant::now() + LEADER_WAIT;
+        loop {
+            let leader = self.view.leader();
+            if leader.is_some() || std::time::Instant::now() >= deadline {
+                return leader;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
