@@ -183,7 +183,7 @@ fn without_fuse_all_runs_without_power_cuts_and_a_named_power_cut_is_refused() {
     let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("note:")).collect();
     assert_eq!(notes.len(), 1, "{stderr}");
     assert!(
-        notes[0].contains("running --nemesis kill,pause,partition,loss,corrupt,restart")
+        notes[0].contains("running --nemesis kill,pause,partition,loss,corrupt,restart,transfer-leader,membership")
             && notes[0].contains("/nonexistent/fuse is missing"),
         "{}",
         notes[0]

@@ -197,13 +197,13 @@ fn without_nemesis_a_run_has_every_fault_where_iptables_and_namespaces_work() {
     let test = json(&dir.join("test.json"));
     assert_eq!(
         test["test"]["nemesis"],
-        "kill,pause,partition,loss,power-cut,corrupt,restart"
+        "kill,pause,partition,loss,power-cut,corrupt,restart,transfer-leader,membership"
     );
     assert!(
         test["rerun"]
             .as_str()
             .unwrap()
-            .contains("--nemesis kill,pause,partition,loss,power-cut,corrupt,restart"),
+            .contains("--nemesis kill,pause,partition,loss,power-cut,corrupt,restart,transfer-leader,membership"),
         "the rerun names the faults: {test:#}"
     );
     assert!(!faults_started(&dir).is_empty(), "faults were started");
@@ -234,15 +234,18 @@ fn without_iptables_the_default_falls_back_to_kill_and_pause_with_a_note() {
     let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("note:")).collect();
     assert_eq!(notes.len(), 1, "one note: {stderr}");
     assert!(
-        notes[0].contains("running --nemesis kill,pause,power-cut,corrupt,restart")
-            && notes[0].contains("apt-get install iptables"),
+        notes[0].contains(
+            "running --nemesis kill,pause,power-cut,corrupt,restart,transfer-leader,\
+             membership:grow,membership:shrink,membership:replace"
+        ) && notes[0].contains("apt-get install iptables"),
         "what runs and what to install: {}",
         notes[0]
     );
     let dir = run_dir(results.path());
     assert_eq!(
         json(&dir.join("test.json"))["test"]["nemesis"],
-        "kill,pause,power-cut,corrupt,restart"
+        "kill,pause,power-cut,corrupt,restart,transfer-leader,\
+         membership:grow,membership:shrink,membership:replace"
     );
     let started = faults_started(&dir);
     assert!(!started.is_empty(), "the process and disk faults still run");

@@ -573,6 +573,13 @@ mod tests {
         let mut again = schedule(9, "membership,kill,partition", 5);
         let replay: Vec<Plan> = again.split_membership(9).unwrap().take(200).collect();
         assert_eq!(changes, replay);
+        // `all` has membership and transfer-leader: its changes take the lane, the rest roll.
+        let mut all = schedule(9, "all", 5);
+        let lane = all.split_membership(9).unwrap();
+        assert!(lane.faults.iter().all(|f| f.family() == Family::Membership));
+        let rolling: Vec<Plan> = all.take(300).collect();
+        assert!(rolling.iter().all(|p| p.family() != Family::Membership));
+        assert!(rolling.iter().any(|p| p.family() == Family::TransferLeader));
         // Nothing to split from a spec of changes alone, or of no changes.
         assert!(schedule(9, "membership", 5).split_membership(9).is_none());
         let mut kills = schedule(9, "kill", 5);

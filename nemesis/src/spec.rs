@@ -14,7 +14,7 @@
 //! | `restart` / `restart:TARGET` | SIGKILL nodes and start them again at once on the same data dir (a crash a supervisor restarts: the node is back within milliseconds, often in the middle of the election its death caused) |
 //! | `transfer-leader` | ask the leader to hand leadership to another node, drawn at random (no option; nothing to undo at the stop) |
 //! | `membership` / `membership:CHANGE` | grow, shrink or replace voters through the leader's admin requests, new nodes with fresh ids, removed ones killed and wiped; the stop brings the voter count back (CHANGE: `grow`, `shrink`, `replace`; see [`crate::membership`]) |
-//! | `all` | `kill,pause,partition,loss,power-cut,corrupt,restart` (without `power-cut` where FUSE is not available; `transfer-leader` is not part of it) |
+//! | `all` | `kill,pause,partition,loss,power-cut,corrupt,restart,transfer-leader,membership` (without `power-cut` where FUSE is not available; `delay` is not part of it) |
 //! | `none` | no faults |
 //!
 //! TARGET is one of `one`, `minority`, `majority`, `all`, `leader`, `random`; without one, each
@@ -141,9 +141,9 @@ pub enum Class {
 }
 
 impl Family {
-    /// The families `all` expands to. `transfer-leader` is left out, so that `all` (and the
-    /// default schedules drawn from it) stays what it was; see [`Family::EVERY`].
-    pub const ALL: [Family; 7] = [
+    /// The families `all` expands to: every one but `delay` (see [`Family::EVERY`]), which
+    /// needs the runner's NFQUEUE threads and is asked for by name.
+    pub const ALL: [Family; 9] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
@@ -151,6 +151,8 @@ impl Family {
         Family::PowerCut,
         Family::Corrupt,
         Family::Restart,
+        Family::TransferLeader,
+        Family::Membership,
     ];
 
     /// Every family, `transfer-leader`, `membership` and `delay` included.
@@ -301,6 +303,8 @@ impl NemesisSpec {
                 FaultSpec::PowerCut(None),
                 FaultSpec::Corrupt(None),
                 FaultSpec::Restart(None),
+                FaultSpec::TransferLeader,
+                FaultSpec::Membership(None),
             ],
         }
     }
@@ -337,16 +341,28 @@ impl NemesisSpec {
         }
     }
 
-    /// The same spec without partition and loss: what a run without iptables can still do.
+    /// The same spec without partition, loss and delay: what a run without iptables can still
+    /// do. An unpinned `membership` keeps the changes that cut no links (`grow`, `shrink`,
+    /// `replace`), pinned one by one so that each is drawn as often as the others.
     pub fn without_network(&self) -> NemesisSpec {
-        NemesisSpec {
-            faults: self
-                .faults
-                .iter()
-                .copied()
-                .filter(|f| !f.needs_network())
-                .collect(),
+        let mut faults = Vec::new();
+        for fault in &self.faults {
+            let kept = match fault {
+                FaultSpec::Membership(None) => Change::ALL
+                    .into_iter()
+                    .filter(|c| !c.cuts_links())
+                    .map(|c| FaultSpec::Membership(Some(c)))
+                    .collect(),
+                other if other.needs_network() => Vec::new(),
+                other => vec![*other],
+            };
+            for fault in kept {
+                if !faults.contains(&fault) {
+                    faults.push(fault);
+                }
+            }
         }
+        NemesisSpec { faults }
     }
 }
 
@@ -536,11 +552,11 @@ mod tests {
         );
         assert!(!parse("transfer-leader").needs_network());
         assert!(Family::TransferLeader.stops_processes(), "process class");
-        assert!(!parse("all")
+        assert!(parse("all")
             .faults()
             .iter()
             .any(|f| f.family() == Family::TransferLeader));
-        assert!(!Family::ALL.contains(&Family::TransferLeader));
+        assert!(Family::ALL.contains(&Family::TransferLeader));
         assert!(Family::EVERY.contains(&Family::TransferLeader));
         for text in [
             "transfer-leader:x",
@@ -593,7 +609,7 @@ mod tests {
         assert_eq!(parse("all"), NemesisSpec::all());
         assert_eq!(
             parse("all").to_string(),
-            "kill,pause,partition,loss,power-cut,corrupt,restart"
+            "kill,pause,partition,loss,power-cut,corrupt,restart,transfer-leader,membership"
         );
         assert!(parse("none").is_empty());
         assert_eq!(parse("none").to_string(), "none");
@@ -606,13 +622,13 @@ mod tests {
         assert!(!parse("kill,pause").needs_network());
         assert_eq!(
             parse("all").without_network(),
-            parse("kill,pause,power-cut,corrupt,restart")
+            parse("kill,pause,power-cut,corrupt,restart,transfer-leader,membership:grow,membership:shrink,membership:replace")
         );
         assert!(parse("kill,power-cut:all").needs_fuse());
         assert!(!parse("kill,corrupt").needs_fuse());
         assert_eq!(
             parse("all").without_power_cut().to_string(),
-            "kill,pause,partition,loss,corrupt,restart"
+            "kill,pause,partition,loss,corrupt,restart,transfer-leader,membership"
         );
     }
 

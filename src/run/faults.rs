@@ -107,7 +107,8 @@ pub fn fall_back(plan: &mut RunPlan, reason: &riptide_nemesis::Error) -> bool {
 /// The note: which faults run, why the others do not, and how to get them.
 fn fallback_note(narrowed: &str, reason: &riptide_nemesis::Error) -> String {
     format!(
-        "no --nemesis given, running --nemesis {narrowed}: partition and loss are off because {reason}"
+        "no --nemesis given, running --nemesis {narrowed}: partition, loss and the membership \
+         changes that cut links (stranded, disjoint) are off because {reason}"
     )
 }
 
@@ -140,10 +141,14 @@ mod tests {
         assert!(!p.nemesis_given);
         assert_eq!(
             p.test.nemesis,
-            "kill,pause,partition,loss,power-cut,corrupt,restart"
+            "kill,pause,partition,loss,power-cut,corrupt,restart,transfer-leader,membership"
         );
         assert!(fall_back(&mut p, &no_iptables()));
-        assert_eq!(p.test.nemesis, "kill,pause,power-cut,corrupt,restart");
+        assert_eq!(
+            p.test.nemesis,
+            "kill,pause,power-cut,corrupt,restart,transfer-leader,\
+             membership:grow,membership:shrink,membership:replace"
+        );
         assert!(!p.nemesis.needs_network());
         let note = fallback_note("kill,pause", &no_iptables());
         assert!(note.contains("apt-get install iptables"), "{note}");
@@ -153,7 +158,10 @@ mod tests {
     fn without_a_sandbox_all_loses_its_power_cuts_but_a_named_one_is_refused() {
         let mut p = plan(&["--nemesis", "all"]);
         check_disks(&mut p, None).unwrap();
-        assert_eq!(p.test.nemesis, "kill,pause,partition,loss,corrupt,restart");
+        assert_eq!(
+            p.test.nemesis,
+            "kill,pause,partition,loss,corrupt,restart,transfer-leader,membership"
+        );
         assert!(!p.nemesis.needs_fuse());
         let mut p = plan(&["--nemesis", "kill,power-cut:all"]);
         let err = check_disks(&mut p, None).unwrap_err();
