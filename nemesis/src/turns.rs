@@ -180,9 +180,19 @@ impl Nemesis {
                 }
             }
         }
+        match self.start_with_leader(plan) {
+            Ok(event) => events.push(event),
+            // The stops happened: they are returned to be recorded, the failed start logged.
+            Err(e) if !events.is_empty() => tracing::warn!("nemesis: {e}"),
+            Err(e) => return Err(e),
+        }
+        Ok(events)
+    }
+
+    /// Starts the plan with the live leader swapped in if its nodes depend on who leads.
+    fn start_with_leader(&self, plan: Plan) -> Result<NemesisEvent> {
         if !plan.needs_leader() {
-            events.push(self.start(plan)?);
-            return Ok(events);
+            return self.start(plan);
         }
         let members = self.members();
         let leader = self.view.leader().filter(|l| members.contains(l));
@@ -190,8 +200,7 @@ impl Nemesis {
         if leader.is_none() {
             event.note = Some("no leader known: a random node stood in".to_string());
         }
-        events.push(event);
-        Ok(events)
+        Ok(event)
     }
 
     /// The next plan to start: any, with nothing in place; without `overlap`, an error while a

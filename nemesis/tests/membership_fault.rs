@@ -16,8 +16,8 @@ use std::time::Duration;
 use common::{ask_when_ready, echo_node, isolated, node_connects, track};
 use riptide_nemesis::{
     Change, ChangeAnswer, ChangeOutcome, ClusterView, Configuration, FaultName, Grudge,
-    MemberChange, Nemesis, NemesisConfig, NodeSpec, NodeState, Operator, Phase, Plan, Sandbox,
-    Supervisor, Target,
+    MemberChange, Nemesis, NemesisConfig, NemesisEvent, NodeSpec, NodeState, Operator, Phase, Plan,
+    Sandbox, Supervisor, Target,
 };
 
 const PORT: u16 = 7400;
@@ -493,7 +493,7 @@ fn an_aimed_change_stops_the_faults_in_its_way_and_runs_alone_in_the_membership_
         // The lane's turn: its stranded change clashes with the loss and needs the leader the
         // kill could hold; both are stopped first, and the rolling faults skip this interval.
         let events = nemesis.roll();
-        let faults: Vec<_> = events.iter().map(|e| (e.fault, e.f)).collect();
+        let faults = faults_of(&events);
         assert_eq!(faults.len(), 3, "{faults:?}");
         for stop in &events[..2] {
             assert_eq!(stop.f, Phase::Stop);
@@ -519,7 +519,7 @@ fn an_aimed_change_stops_the_faults_in_its_way_and_runs_alone_in_the_membership_
 
         // The next interval: the lane stops its change, and the rolling faults come back.
         let events = nemesis.roll();
-        let faults: Vec<_> = events.iter().map(|e| (e.fault, e.f)).collect();
+        let faults = faults_of(&events);
         assert_eq!(
             faults,
             [
@@ -532,7 +532,7 @@ fn an_aimed_change_stops_the_faults_in_its_way_and_runs_alone_in_the_membership_
         });
         // And the one after: the lane's next stranded change clears that kill away again.
         let events = nemesis.roll();
-        let faults: Vec<_> = events.iter().map(|e| (e.fault, e.f)).collect();
+        let faults = faults_of(&events);
         assert_eq!(
             faults,
             [
@@ -547,4 +547,9 @@ fn an_aimed_change_stops_the_faults_in_its_way_and_runs_alone_in_the_membership_
         }
         supervisor.shutdown();
     });
+}
+
+/// Each event's fault and phase, in order.
+fn faults_of(events: &[NemesisEvent]) -> Vec<(FaultName, Phase)> {
+    events.iter().map(|e| (e.fault, e.f)).collect()
 }
