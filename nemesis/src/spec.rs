@@ -13,7 +13,7 @@
 //! | `corrupt` / `corrupt:TARGET` | SIGKILL nodes, flip bits in or truncate one synced file of their data dir, restart them at the next stop (at most a minority of disks per run; TARGET one, minority, leader or random) |
 //! | `restart` / `restart:TARGET` | SIGKILL nodes and start them again at once on the same data dir (a crash a supervisor restarts: the node is back within milliseconds, often in the middle of the election its death caused) |
 //! | `transfer-leader` | ask the leader to hand leadership to another node, drawn at random (no option; nothing to undo at the stop) |
-//! | `membership` / `membership:CHANGE` | grow, shrink or replace voters through the leader's admin requests, new nodes with fresh ids, removed ones killed and wiped; the stop brings the voter count back (CHANGE: `grow`, `shrink`, `replace`; see [`crate::membership`]) |
+//! | `membership` / `membership:CHANGE` | grow, shrink or replace voters through the leader's admin requests, new nodes with fresh ids, removed ones killed and wiped; the stop brings the voter count back (CHANGE: `grow`, `shrink`, `replace`, `stranded`, `disjoint`; see [`crate::membership`]) |
 //! | `all` | `kill,pause,partition,loss,power-cut,corrupt,restart,transfer-leader,membership` (without `power-cut` where FUSE is not available; `delay` is not part of it) |
 //! | `none` | no faults |
 //!
@@ -319,7 +319,7 @@ impl NemesisSpec {
         self.faults.is_empty()
     }
 
-    /// Whether any item needs iptables (partition, loss, a membership fault that may strand).
+    /// Whether any item needs iptables (partition, loss, delay, a membership fault that may cut links).
     pub fn needs_network(&self) -> bool {
         self.faults.iter().any(|f| f.needs_network())
     }

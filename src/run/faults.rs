@@ -7,7 +7,7 @@
 //!   message says what to install.
 //! - no `--nemesis`: the run asks for `all` ([`super::options::DEFAULT_NEMESIS`]). If the
 //!   sandbox cannot be entered or iptables does not work in it, the run goes on with the same
-//!   spec without its network faults (`kill,pause`) and prints one note with the reason and its
+//!   spec without its network faults ([`riptide_nemesis::NemesisSpec::without_network`]) and prints one note with the reason and its
 //!   fix ([`fall_back`]). `test.json` records the faults the run really had.
 //!
 //! `power-cut` needs riptide-faultfs: `/dev/fuse`, root (or `fusermount3`) and the run's

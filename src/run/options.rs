@@ -13,8 +13,8 @@ use riptide_workload::WorkloadKind;
 use super::keep_data::KeepData;
 use crate::exit::Exit;
 
-/// The faults of a run without `--nemesis`: all of them, narrowed to kill,pause where the
-/// machine lacks iptables or network namespaces (`super::faults`).
+/// The faults of a run without `--nemesis`: all of them, narrowed to those that need no network
+/// where the machine lacks iptables or network namespaces (`super::faults`).
 pub const DEFAULT_NEMESIS: &str = "all";
 
 /// `--concurrency`: a number of workers, or `Kn` for K per node.
@@ -83,9 +83,9 @@ pub struct TestArgs {
     pub seed: Option<u64>,
     /// Faults: none, all, or a comma list of kill, pause, partition, loss, delay[:MS], power-cut,
     /// corrupt, restart, transfer-leader, membership[:grow|shrink|replace|stranded|disjoint] (see
-    /// README; delay, transfer-leader and membership are not part of all). Default: all
-    /// where iptables, network namespaces and FUSE work; without iptables no partition or loss,
-    /// without FUSE no power-cut (a note says what to install).
+    /// README; all is every one of them but delay). Default: all where iptables, network
+    /// namespaces and FUSE work; without iptables no partition, loss or membership
+    /// stranded/disjoint, without FUSE no power-cut (a note says what to install).
     #[arg(long)]
     pub nemesis: Option<String>,
     /// Seconds between a fault's start and stop, and between a stop and the next start.
