@@ -344,12 +344,36 @@ impl Clients for ResponseChannels {
     }
 }
 
+/// When the loop's first tick falls: one tick from now, or, when `on_the_clock`, at the next
+/// multiple of `tick` since the Unix epoch, after which every tick stays on the clock's grid.
+///
+/// That is what makes `fixed-election-timeout` the bug it is in the implementations it comes
+/// from. There a follower's election timer fires a fixed time after the last heartbeat, and a
+/// leader's heartbeat reaches every follower within microseconds, so they all stand at once.
+/// This node counts its timeout in ticks, and ticks started when the process did: their phases
+/// differ by up to a tick (10 ms), a hundred loopback round trips, so even with one fixed
+/// timeout the first node to stand wins before another stands. With every node's ticks on the
+/// same grid they stand on the same tick, each votes for itself, and the split repeats.
+fn first_tick(now: Instant, tick: Duration, on_the_clock: bool) -> Instant {
+    if !on_the_clock || tick.is_zero() {
+        return now + tick;
+    }
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let into_tick = Duration::from_nanos((since_epoch.as_nanos() % tick.as_nanos()) as u64);
+    now + (tick - into_tick)
+}
+
 /// The real node's executor.
 pub type NodeExecutor = Executor<NodeStorage, PeerLinks, ResponseChannels>;
 
 pub struct RaftLoop {
     executor: NodeExecutor,
     tick: Duration,
+    /// Ticks fall on multiples of `tick` of the wall clock, the same instants on every node of
+    /// one machine (`--unsafe-bug fixed-election-timeout`, see [`first_tick`]).
+    ticks_on_the_clock: bool,
     term: TermCell,
 }
 
@@ -377,6 +401,7 @@ impl RaftLoop {
         RaftLoop {
             executor,
             tick: Duration::from_millis(opts.tick_ms),
+            ticks_on_the_clock: opts.has_bug(super::UnsafeBug::FixedElectionTimeout),
             term,
         }
     }
@@ -388,7 +413,7 @@ impl RaftLoop {
 
     /// Runs until every event sender is gone (the network shut down) or storage fails.
     pub fn run(mut self, events: Receiver<Event>) -> anyhow::Result<()> {
-        let mut next_tick = Instant::now() + self.tick;
+        let mut next_tick = first_tick(Instant::now(), self.tick, self.ticks_on_the_clock);
         self.process_ready()?;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -445,6 +470,29 @@ impl RaftLoop {
 mod tests {
     use super::*;
     use tokio::sync::Semaphore;
+
+    /// `fixed-election-timeout` puts every node's ticks on the wall clock's grid of 10 ms, so
+    /// that nodes started at different moments tick together; the correct node ticks one tick
+    /// after it starts, whatever the clock says.
+    #[test]
+    fn ticks_on_the_clock_fall_on_multiples_of_the_tick_since_the_epoch() {
+        let tick = Duration::from_millis(10);
+        for _ in 0..20 {
+            let now = Instant::now();
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            let first = first_tick(now, tick, true);
+            let wait = first - now;
+            assert!(wait <= tick, "{wait:?}");
+            let at = (wall + wait).as_nanos() % tick.as_nanos();
+            // Within 1 ms of the grid: the two clocks were read microseconds apart.
+            let off = at.min(tick.as_nanos() - at);
+            assert!(off < 1_000_000, "{off} ns off the grid");
+            assert_eq!(first_tick(now, tick, false), now + tick);
+            std::thread::sleep(Duration::from_micros(1_700));
+        }
+    }
 
     /// Answer slots and in-flight places enough for every test request.
     struct Replies {
