@@ -127,3 +127,58 @@ fn a_healthy_run_is_available_and_a_frozen_majority_with_no_fault_recorded_is_no
     let (from, to) = (stretch[0].as_f64().unwrap(), stretch[1].as_f64().unwrap());
     assert!(to - from >= 3.0, "a stretch of the outage: {stretch}");
 }
+
+/// A cluster that elects no leader at all is the cluster's liveness failure, not a crash of
+/// the bench: every node runs (a wrapper gives them election timeouts of ten minutes), the
+/// run goes on without a leader after its 15 s wait, every client op is refused, and the run
+/// is stored complete and INVALID for being unavailable, with a linearizable history.
+#[test]
+fn a_cluster_that_never_elects_is_judged_unavailable_not_crashed() {
+    if !is_root() {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let wrapper = results.path().join("never-elects");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {} node \"$@\" --election-timeout-min-ms 600000 --election-timeout-max-ms 600100\n",
+            riptide_bin().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut args = args(results.path(), "4");
+    args.extend(
+        [
+            "--node-bin",
+            wrapper.to_str().unwrap(),
+            "--recovery-timeout",
+            "2",
+        ]
+        .map(String::from),
+    );
+    let out = Command::new(riptide_bin()).args(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("no leader was elected within 15s") && stderr.contains("the run goes on"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("UNAVAILABLE"), "{stdout}");
+    let r = latest(results.path());
+    assert_eq!(r["verdict"], "invalid", "{r:#}");
+    assert_eq!(
+        r["checker"]["verdict"], "valid",
+        "nothing was served to be wrong"
+    );
+    assert_eq!(r["availability"]["available"], false, "{r:#}");
+    let dir = results
+        .path()
+        .join(std::fs::read_link(results.path().join("latest")).unwrap());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("test.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "complete", "{manifest:#}");
+}

@@ -195,9 +195,33 @@ impl ClusterPlan {
     }
 }
 
+/// Every node process is running, but within the timeout no node led (or not every node
+/// answered a status request): [`wait_for_leader`]'s error when no node exited. A run tells it
+/// from a node that died (`downcast_ref`): it is the cluster's liveness at stake, not the
+/// bench's.
+#[derive(Debug)]
+pub struct NoLeader {
+    pub timeout: Duration,
+    pub logs: PathBuf,
+}
+
+impl std::fmt::Display for NoLeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no leader was elected within {:?}; see the node logs in {}",
+            self.timeout,
+            self.logs.display()
+        )
+    }
+}
+
+impl std::error::Error for NoLeader {}
+
 /// Waits until some node leads and every node of `addrs` answers a status request. Returns the
 /// leader. If one of those node processes exits meanwhile, says so with the tail of its log
-/// (nodes not in `addrs`, such as one that refused to start, are not waited for).
+/// (nodes not in `addrs`, such as one that refused to start, are not waited for); if the time
+/// runs out with every node running, the error is a [`NoLeader`].
 pub fn wait_for_leader(
     addrs: &[(NodeId, SocketAddr)],
     supervisor: &Supervisor,
@@ -236,10 +260,10 @@ pub fn wait_for_leader(
             }
         }
         if Instant::now() >= deadline {
-            anyhow::bail!(
-                "no leader was elected within {timeout:?}; see the node logs in {}",
-                logs.display()
-            );
+            return Err(anyhow::Error::new(NoLeader {
+                timeout,
+                logs: logs.to_path_buf(),
+            }));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
