@@ -18,6 +18,13 @@ use crate::membership::{
 use crate::supervisor::{NodeState, Pid};
 use crate::NodeId;
 
+/// Why a grow, shrink or replace is skipped when no node leads (every voter paused, powered
+/// off, cut off): its requests would wait out their timeouts and the read-back of the
+/// configuration after them, half a minute in which the nemesis thread, and with it every other
+/// fault of the run, stood still.
+const NO_LEADER: &str =
+    "no leader known: a change now would only wait out its timeouts; the next one is drawn at the next interval";
+
 /// How long [`Nemesis::heal_all`] keeps working to bring the voters back to the planned count.
 const RESTORE_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -39,6 +46,10 @@ impl Nemesis {
         let mut record = MembershipRecord::new(change);
         match self.operator.as_deref() {
             None => record.fail(ChangeOutcome::Skipped, NO_OPERATOR.to_string()),
+            // The aimed changes wait for a leader themselves (they stopped the faults in place).
+            Some(_) if !change.cuts_links() && self.view.leader().is_none() => {
+                record.fail(ChangeOutcome::Skipped, NO_LEADER.to_string())
+            }
             Some(operator) => match change {
                 Change::Grow => self.grow(operator, &mut record, event),
                 Change::Shrink | Change::Replace | Change::Stranded | Change::Disjoint => {

@@ -463,6 +463,50 @@ fn a_stranded_change_with_no_leader_starts_no_node() {
     });
 }
 
+/// With no leader (every voter paused or powered off), a grow, shrink or replace is skipped at
+/// once: asked anyway, its requests and the read-back after them held the nemesis thread, and
+/// every other fault of the run, for half a minute.
+#[test]
+fn a_plain_change_with_no_leader_is_skipped_at_once_and_asks_nothing() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3]);
+        *operator.leader.lock().unwrap() = None;
+        let nemesis = nemesis(sb, &supervisor, "membership", operator.clone());
+        for change in [Change::Grow, Change::Shrink, Change::Replace] {
+            let began = std::time::Instant::now();
+            let start = nemesis.start(membership(change, 0)).unwrap();
+            assert!(
+                began.elapsed() < Duration::from_secs(1),
+                "{change}: at once"
+            );
+            let record = start.membership.clone().unwrap();
+            assert_eq!(record.outcome, ChangeOutcome::Skipped, "{change}");
+            assert!(
+                record
+                    .reason
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("no leader known"),
+                "{change}: {:?}",
+                record.reason
+            );
+            assert!(start.pids.is_empty(), "{change}: no node started");
+            let _ = nemesis.stop_active();
+        }
+        assert!(operator.asked.lock().unwrap().is_empty());
+        assert_eq!(nemesis.members(), [1, 2, 3]);
+        assert_eq!(supervisor.ids(), [1, 2, 3]);
+        // With a leader again, the same change goes ahead.
+        *operator.leader.lock().unwrap() = Some(1);
+        let start = nemesis.start(membership(Change::Shrink, 0)).unwrap();
+        assert_eq!(start.membership.unwrap().outcome, ChangeOutcome::Done);
+        let _ = nemesis.heal_all();
+        supervisor.shutdown();
+    });
+}
+
 #[test]
 fn an_aimed_change_stops_the_faults_in_its_way_and_runs_alone_in_the_membership_lane() {
     isolated(|sb| {
