@@ -4,15 +4,17 @@
 //! completed is linearizable, and the rest timed out. So every run is also judged on
 //! availability, from its history alone ([`judge`]):
 //!
-//! 1. **Fault-free windows.** Between faults (from the start of the run, or `grace` seconds
-//!    after a fault stopped, to the next fault's start), cut into slices of [`SLICE_S`]
-//!    seconds, the cluster must serve at least `threshold` of the client ops invoked in each
-//!    slice. *Served* means the cluster gave a definite answer: `ok`, or `fail` because a cas
-//!    found another value or no key. A timeout, a lost connection, "no leader", "unavailable"
-//!    are not served. Slices, not whole windows: an outage makes clients wait out their
-//!    timeouts, so it holds few ops, and a whole window's share would hide it among the ops of
-//!    the healthy seconds. A slice shorter than half a slice, or with fewer than [`MIN_OPS`]
-//!    completed ops, is not judged.
+//! 1. **Windows a majority can serve.** Between faults (from the start of the run, or `grace`
+//!    seconds after a fault stopped, to the next fault's start), and wherever the faults in
+//!    place leave a strict majority of the voters untouched (`grace` seconds after each start
+//!    and stop; see [`windows`] for which faults count and how), cut into slices of
+//!    [`SLICE_S`] seconds, the cluster must serve at least `threshold` of the client ops
+//!    invoked in each slice. *Served* means the cluster gave a definite answer: `ok`, or `fail`
+//!    because a cas found another value or no key. A timeout, a lost connection, "no leader",
+//!    "unavailable" are not served. Slices, not whole windows: an outage makes clients wait out
+//!    their timeouts, so it holds few ops, and a whole window's share would hide it among the
+//!    ops of the healthy seconds. A slice shorter than half a slice, or with fewer than
+//!    [`MIN_OPS`] completed ops, is not judged.
 //! 2. **After the last heal** the first `ok` op must come within `recovery` seconds.
 //! 3. **Final reads**: every key read once more at the end must get an answer.
 //!
@@ -23,6 +25,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Outcome, RunHistory, FINAL_READ_BASE};
+
+mod windows;
 
 /// Fault-free windows are judged in slices of this many seconds.
 pub const SLICE_S: f64 = 3.0;
@@ -38,6 +42,11 @@ pub struct LivenessRule {
     pub grace_s: f64,
     /// Seconds after the last heal within which the first ok op must come.
     pub recovery_s: f64,
+    /// The cluster's voters, for the stretches where only a minority is faulted
+    /// ([`windows`]); 0 (unknown, and in results from before) judges only the stretches with
+    /// no fault in place.
+    #[serde(default)]
+    pub nodes: usize,
 }
 
 impl Default for LivenessRule {
@@ -46,6 +55,7 @@ impl Default for LivenessRule {
             threshold: 0.25,
             grace_s: 3.0,
             recovery_s: 15.0,
+            nodes: 0,
         }
     }
 }
@@ -57,6 +67,10 @@ pub struct Window {
     pub end_s: f64,
     pub ops: usize,
     pub served: usize,
+    /// The nodes the faults in place took out meanwhile, a minority (absent: no fault in
+    /// place; empty: faults that take out nobody, such as a leadership transfer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faulted: Option<Vec<u64>>,
 }
 
 impl Window {
@@ -97,9 +111,16 @@ impl Availability {
             .iter()
             .map(Window::share)
             .fold(1.0f64, f64::min);
+        let minority = self.windows.iter().filter(|w| w.faulted.is_some()).count();
+        let slices = match minority {
+            0 => format!("{} fault-free slice(s)", self.windows.len()),
+            m => format!(
+                "{} fault-free slice(s) and {m} with a minority faulted",
+                self.windows.len() - m
+            ),
+        };
         let mut line = format!(
-            "ok: {} fault-free slice(s) of {SLICE_S} s judged, the worst served {:.0}%; final reads {}/{} answered",
-            self.windows.len(),
+            "ok: {slices} of {SLICE_S} s judged, the worst served {:.0}%; final reads {}/{} answered",
             worst * 100.0,
             self.final_reads_answered,
             self.final_reads
@@ -152,7 +173,7 @@ pub fn judge(run: &RunHistory, rule: LivenessRule) -> Availability {
         first_ok_after_heal_s: None,
         rule,
     };
-    let windows = fault_free(run, workload_end, ns(rule.grace_s));
+    let windows = windows::judged(run, workload_end, ns(rule.grace_s), rule.nodes);
     judge_slices(&clients, windows, rule, &mut a);
     after_heal(run, rule, &mut a);
     if a.final_reads_answered < a.final_reads {
@@ -172,7 +193,7 @@ pub fn judge(run: &RunHistory, rule: LivenessRule) -> Availability {
 /// run of consecutive slices below the threshold becomes one reason and one unavailable span.
 fn judge_slices(
     clients: &[&crate::history::Op],
-    windows: Vec<(u64, u64)>,
+    windows: Vec<windows::Stretch>,
     rule: LivenessRule,
     a: &mut Availability,
 ) {
@@ -181,10 +202,11 @@ fn judge_slices(
         return;
     }
     let mut failed: Vec<Window> = Vec::new();
-    for (start, end) in windows
-        .into_iter()
-        .flat_map(|(a, b)| slices(a, b, (SLICE_S * 1e9) as u64))
-    {
+    for (start, end, faulted) in windows.into_iter().flat_map(|(a, b, faulted)| {
+        slices(a, b, (SLICE_S * 1e9) as u64)
+            .into_iter()
+            .map(move |(s, e)| (s, e, faulted.clone()))
+    }) {
         let in_window: Vec<&&crate::history::Op> = clients
             .iter()
             .filter(|o| o.invoke_ns >= start && o.invoke_ns < end && o.complete_ns.is_some())
@@ -197,11 +219,14 @@ fn judge_slices(
             end_s: secs(end),
             ops: in_window.len(),
             served: in_window.iter().filter(|o| served(o)).count(),
+            faulted,
         };
         if w.share() < rule.threshold {
             match failed.last_mut() {
                 // Consecutive slices below the threshold are one outage.
-                Some(last) if (last.end_s - w.start_s).abs() < 1e-9 => {
+                Some(last)
+                    if (last.end_s - w.start_s).abs() < 1e-9 && last.faulted == w.faulted =>
+                {
                     last.end_s = w.end_s;
                     last.ops += w.ops;
                     last.served += w.served;
@@ -212,8 +237,20 @@ fn judge_slices(
         a.windows.push(w);
     }
     for w in failed {
+        let faults = match w.faulted.as_deref() {
+            None => "with no fault in place".to_string(),
+            Some([]) => "with faults in place that take out no node".to_string(),
+            Some(nodes) => format!(
+                "with only {} faulted (a majority up and connected)",
+                nodes
+                    .iter()
+                    .map(|n| format!("n{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         a.reasons.push(format!(
-            "between {:.1} s and {:.1} s, with no fault in place, the cluster served {} of {} ops ({:.0}%, below {:.0}%)",
+            "between {:.1} s and {:.1} s, {faults}, the cluster served {} of {} ops ({:.0}%, below {:.0}%)",
             w.start_s,
             w.end_s,
             w.served,
@@ -278,29 +315,6 @@ fn slices(a: u64, b: u64, slice: u64) -> Vec<(u64, u64)> {
         from = to;
     }
     out
-}
-
-/// The stretches of `[0, end]` with no fault in place, each starting `grace` after the fault
-/// before it stopped (the run's start needs no grace).
-fn fault_free(run: &RunHistory, end: u64, grace: u64) -> Vec<(u64, u64)> {
-    let mut faults: Vec<(u64, u64)> = run
-        .faults
-        .iter()
-        .map(|f| (f.start_ns, f.stop_ns.unwrap_or(u64::MAX)))
-        .collect();
-    faults.sort_unstable();
-    let mut windows = Vec::new();
-    let mut from = 0u64;
-    for (start, stop) in faults {
-        if start > from {
-            windows.push((from, start.min(end)));
-        }
-        from = from.max(stop.saturating_add(grace));
-    }
-    if from < end {
-        windows.push((from, end));
-    }
-    windows.into_iter().filter(|(a, b)| b > a).collect()
 }
 
 #[cfg(test)]

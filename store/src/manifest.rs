@@ -109,6 +109,7 @@ impl TestPlan {
             } else {
                 default.recovery_s
             },
+            nodes: self.nodes,
         }
     }
 
