@@ -22,9 +22,11 @@ use crate::exit::Exit;
 /// The faults of the zoo's schedule: every family, with extra weight on the leader, where most
 /// of the zoo's bugs live (a deposed, isolated, paused or killed leader), and every node losing
 /// power at once, which is what the durability bugs need (`no-fsync`, `vote-not-synced`,
-/// `no-dir-fsync`: an acknowledged write survives only if a majority really synced it).
-pub const ZOO_NEMESIS: &str =
-    "kill,pause,partition,loss,kill:leader,pause:leader,partition:isolate-leader,power-cut:all";
+/// `no-dir-fsync`: an acknowledged write survives only if a majority really synced it), and
+/// membership changes in a lane of their own beside the rolling faults (with
+/// `--nemesis-overlap`), whose aimed changes are what `joint-one-majority` and
+/// `single-server-change-unsafe` need.
+pub const ZOO_NEMESIS: &str = "kill,pause,partition,loss,kill:leader,pause:leader,partition:isolate-leader,power-cut:all,membership";
 
 /// What every zoo run gets unless the options after `--` give the same flag: the one default
 /// schedule, tuned so that it catches as many of the zoo's bugs as it can (see the README's
