@@ -113,14 +113,18 @@ impl Availability {
             .fold(1.0f64, f64::min);
         let minority = self.windows.iter().filter(|w| w.faulted.is_some()).count();
         let slices = match minority {
-            0 => format!("{} fault-free slice(s)", self.windows.len()),
+            0 => format!(
+                "{} fault-free slice(s) of {SLICE_S} s judged",
+                self.windows.len()
+            ),
             m => format!(
-                "{} fault-free slice(s) and {m} with a minority faulted",
+                "{} slice(s) of {SLICE_S} s judged ({} fault-free, {m} with a minority faulted)",
+                self.windows.len(),
                 self.windows.len() - m
             ),
         };
         let mut line = format!(
-            "ok: {slices} of {SLICE_S} s judged, the worst served {:.0}%; final reads {}/{} answered",
+            "ok: {slices}, the worst served {:.0}%; final reads {}/{} answered",
             worst * 100.0,
             self.final_reads_answered,
             self.final_reads
