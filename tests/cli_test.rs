@@ -334,6 +334,16 @@ fn bad_input_gets_one_clear_line_and_exit_254() {
         ),
         (vec!["test", "--keep-data", "sometimes"], "on-failure"),
         (
+            vec![
+                "test",
+                "--op-timeout-ms",
+                "1000",
+                "--op-timeout-long-ms",
+                "500",
+            ],
+            "--op-timeout-long-ms 500 must be longer than --op-timeout-ms 1000",
+        ),
+        (
             vec!["test", "--results-dir", "/nonexistent/riptide/results"],
             "does not exist",
         ),

@@ -105,6 +105,12 @@ pub struct TestArgs {
     /// (writes) or fail (reads).
     #[arg(long, default_value_t = 1000)]
     pub op_timeout_ms: u64,
+    /// Every second client waits this long for an answer instead of --op-timeout-ms: a mix of
+    /// impatient clients, which give up (and with --retry-indeterminate resend) early, and
+    /// patient ones, which still see an answer that comes late (a deposed leader's, a healed
+    /// node's). 0: every client waits --op-timeout-ms.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub op_timeout_long_ms: u64,
     /// Each node snapshots its state machine after this many applied entries and discards the log
     /// it covers; small values (e.g. 50) make snapshots and InstallSnapshot happen many times a
     /// minute. 0: never by count.
@@ -259,6 +265,12 @@ impl TestArgs {
         if self.op_timeout_ms < 10 {
             return Err(Exit::bad_args("--op-timeout-ms must be at least 10"));
         }
+        if self.op_timeout_long_ms != 0 && self.op_timeout_long_ms <= self.op_timeout_ms {
+            return Err(Exit::bad_args(format!(
+                "--op-timeout-long-ms {} must be longer than --op-timeout-ms {} (or 0 for none)",
+                self.op_timeout_long_ms, self.op_timeout_ms
+            )));
+        }
         if self.port == 0 {
             return Err(Exit::bad_args("--port must be a fixed port number, not 0"));
         }
@@ -309,6 +321,7 @@ impl TestArgs {
             nemesis_overlap: self.nemesis_overlap,
             nemesis_jitter,
             op_timeout_ms: self.op_timeout_ms,
+            op_timeout_long_ms: self.op_timeout_long_ms,
             unsafe_bugs: unsafe_bugs.iter().map(|b| b.name().to_string()).collect(),
             port: self.port,
             check_time_limit_s,

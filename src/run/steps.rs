@@ -251,6 +251,8 @@ fn drive_workload(session: &Session, nemesis: Option<&Nemesis>, live: &LiveCheck
         concurrency: plan.test.concurrency,
         rate: plan.test.rate,
         op_timeout: Duration::from_millis(plan.test.op_timeout_ms),
+        op_timeout_long: (plan.test.op_timeout_long_ms > 0)
+            .then(|| Duration::from_millis(plan.test.op_timeout_long_ms)),
         bind: Some(CLIENT_ADDR),
         workload: plan.workload,
         retry_indeterminate: plan.test.retry_indeterminate,

@@ -38,6 +38,9 @@ pub struct TestPlan {
     #[serde(default, skip_serializing_if = "is_zero_f64")]
     pub nemesis_jitter: f64,
     pub op_timeout_ms: u64,
+    /// `--op-timeout-long-ms`: every second client's timeout (0: none).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub op_timeout_long_ms: u64,
     pub unsafe_bugs: Vec<String>,
     pub port: u16,
     pub check_time_limit_s: f64,
@@ -69,6 +72,10 @@ pub struct TestPlan {
 }
 
 fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }
 
@@ -149,6 +156,9 @@ impl TestPlan {
                 "--liveness-threshold {} --liveness-grace {}",
                 l.threshold, l.grace_s
             ));
+        }
+        if self.op_timeout_long_ms > 0 {
+            args.push(format!("--op-timeout-long-ms {}", self.op_timeout_long_ms));
         }
         if self.retry_indeterminate > 0 {
             args.push(format!(
@@ -303,6 +313,27 @@ mod tests {
         let json = serde_json::to_string(&plan).unwrap();
         let back: TestPlan = serde_json::from_str(&json).unwrap();
         assert_eq!(back.nemesis_jitter, 0.75);
+    }
+
+    #[test]
+    fn the_rerun_command_carries_the_patient_clients_timeout_only_when_set() {
+        let mut plan = TestPlan {
+            op_timeout_ms: 1000,
+            ..TestPlan::default()
+        };
+        assert!(!plan.rerun_command().contains("--op-timeout-long-ms"));
+        assert!(!serde_json::to_string(&plan)
+            .unwrap()
+            .contains("op_timeout_long_ms"));
+        plan.op_timeout_long_ms = 6000;
+        let rerun = plan.rerun_command();
+        assert!(
+            rerun.contains("--op-timeout-ms 1000") && rerun.contains("--op-timeout-long-ms 6000"),
+            "{rerun}"
+        );
+        let json = serde_json::to_string(&plan).unwrap();
+        let back: TestPlan = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.op_timeout_long_ms, 6000);
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct DriverOptions {
     /// Total operations per second; 0 means as fast as the workers can go.
     pub rate: f64,
     pub op_timeout: Duration,
+    /// Every second worker's op timeout instead of `op_timeout` (patient clients beside
+    /// impatient ones); `None`: every worker waits `op_timeout`.
+    pub op_timeout_long: Option<Duration>,
     pub bind: Option<IpAddr>,
     pub workload: WorkloadKind,
     /// Retries of a write whose outcome is unknown ([`Client::retry_indeterminate`]).
@@ -79,7 +82,10 @@ pub async fn run_workers(
         let client_opts = ClientOptions {
             nodes: opts.nodes.clone(),
             home,
-            op_timeout: opts.op_timeout,
+            op_timeout: match opts.op_timeout_long {
+                Some(long) if worker % 2 == 1 => long,
+                _ => opts.op_timeout,
+            },
             bind: opts.bind,
         };
         let (generator, history, stop, pacer) = (
