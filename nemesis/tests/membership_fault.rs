@@ -507,6 +507,45 @@ fn a_plain_change_with_no_leader_is_skipped_at_once_and_asks_nothing() {
     });
 }
 
+/// With most voters dead for good (say, they refused to start after a power cut), no leader
+/// can restore the planned voters: the restore says so at once instead of waiting out its
+/// deadline before the final reads.
+#[test]
+fn the_restore_gives_up_at_once_when_at_most_half_the_voters_run() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3]);
+        let nemesis = nemesis(sb, &supervisor, "membership", operator.clone());
+        // After a shrink of n3, n1 dies on its own: one of the two voters runs.
+        let start = nemesis.start(membership(Change::Shrink, 2)).unwrap();
+        assert_eq!(start.membership.unwrap().outcome, ChangeOutcome::Done);
+        assert_eq!(nemesis.members(), [1, 2]);
+        let pid = supervisor.status(1).unwrap().pid.unwrap();
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        std::thread::sleep(Duration::from_millis(200));
+        // The shrink's own stop is refused, so two voters are left to restore from.
+        *operator.refuse.lock().unwrap() = Some("no leader".to_string());
+        let began = std::time::Instant::now();
+        let events = nemesis.heal_all();
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            began.elapsed()
+        );
+        let restore = events.last().expect("a restore event");
+        let record = restore.membership.clone().unwrap();
+        assert_eq!(record.outcome, ChangeOutcome::Refused, "{record:?}");
+        assert_eq!(
+            record.reason.as_deref(),
+            Some("only 1 of the 2 voters are running: no leader can be elected to restore the planned voters")
+        );
+        assert!(restore.note.is_none(), "not restored: {:?}", restore.note);
+        assert_eq!(operator.voters(), [1, 2]);
+        supervisor.shutdown();
+    });
+}
+
 #[test]
 fn an_aimed_change_stops_the_faults_in_its_way_and_runs_alone_in_the_membership_lane() {
     isolated(|sb| {
