@@ -406,8 +406,10 @@ impl Nemesis {
         events
     }
 
-    /// [`Nemesis::heal_all`] without the membership restore: what `Drop` does.
-    fn heal_faults(&self) -> Vec<NemesisEvent> {
+    /// [`Nemesis::heal_all`] without the membership restore: what `Drop` does, and what a runner
+    /// calls first when it restarts the nodes that exited on their own before the restore
+    /// ([`Nemesis::restore_membership`]), so that the restore finds the whole cluster.
+    pub fn heal_faults(&self) -> Vec<NemesisEvent> {
         let mut events: Vec<NemesisEvent> = std::iter::from_fn(|| self.stop_active()).collect();
         let _state = self.lock();
         let mut sweep = NemesisEvent::new(Phase::Stop, FaultName::Heal);

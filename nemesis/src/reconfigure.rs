@@ -141,7 +141,7 @@ impl Nemesis {
     /// After every fault has stopped: learners left over removed, voters added or removed until
     /// their count is the planned one, nodes outside the configuration wiped. `None` if nothing
     /// was to do (or the spec has no membership fault).
-    pub(super) fn restore_membership(&self) -> Option<NemesisEvent> {
+    pub fn restore_membership(&self) -> Option<NemesisEvent> {
         let operator = self.operator.as_deref()?;
         if !self.spec_changes_membership() {
             return None;

@@ -333,11 +333,17 @@ fn heal(
         let _ = thread.join();
     }
     if let Some(nemesis) = nemesis {
-        for event in nemesis.heal_all() {
+        for event in nemesis.heal_faults() {
             session.history.nemesis(event.f.as_str(), event.value());
         }
     }
+    // Before the voters' restore, which needs a leader: nodes that exited on their own (a
+    // bug's crash, a refused restart) are back first, or the restore works with a cluster
+    // short of them and may wait out its whole deadline.
     let refused = restart_exited(session);
+    if let Some(event) = nemesis.and_then(Nemesis::restore_membership) {
+        session.history.nemesis(event.f.as_str(), event.value());
+    }
     let up: Vec<(NodeId, SocketAddr)> = session
         .roster
         .nodes()
