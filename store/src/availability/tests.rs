@@ -39,16 +39,9 @@ impl Builder {
         }
     }
 
+    /// A kill of n2 from `start` to `stop` seconds.
     fn fault(&mut self, start: f64, stop: f64) {
-        let ns = |s: f64| (s * 1e9) as u64;
-        self.line(format!(
-            r#"{{"time":{},"process":"nemesis","type":"info","f":"start","value":{{"fault":"kill","nodes":[2]}}}}"#,
-            ns(start)
-        ));
-        self.line(format!(
-            r#"{{"time":{},"process":"nemesis","type":"info","f":"stop","value":{{"fault":"kill","nodes":[2]}}}}"#,
-            ns(stop)
-        ));
+        self.fault_with(start, stop, r#"{"fault":"kill","nodes":[2]}"#);
     }
 
     fn final_reads(&mut self, at: f64, answered: usize, missing: usize) {
