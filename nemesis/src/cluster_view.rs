@@ -1,4 +1,5 @@
-//! What the nemesis needs from outside: the live cluster's leader and leadership transfers
+//! What the nemesis needs from outside: the live cluster's leader, leadership transfers and
+//! the nodes' slow-apply hook
 //! ([`ClusterView`], which the runner implements with the node protocol), and the stop signal
 //! shared with the runner ([`Shutdown`]).
 
@@ -18,6 +19,14 @@ pub trait ClusterView: Send + Sync {
     fn transfer_leader(&self, to: NodeId) -> TransferAnswer {
         TransferAnswer::Refused(format!(
             "this cluster view cannot transfer leadership (to node {to})"
+        ))
+    }
+
+    /// Asks node `node` to hold each committed entry back `delay_ms` before it applies it
+    /// (0: apply at once again), for `slow-apply`. The default refuses.
+    fn slow_apply(&self, node: NodeId, delay_ms: u64) -> Result<(), String> {
+        Err(format!(
+            "this cluster view cannot slow a state machine (n{node}, {delay_ms} ms)"
         ))
     }
 }

@@ -41,6 +41,7 @@ pub enum FaultName {
     Restart,
     TransferLeader,
     Membership,
+    SlowApply,
     /// [`Nemesis::heal_all`] undoing what was still in place at the end.
     Heal,
 }
@@ -58,6 +59,7 @@ impl From<Family> for FaultName {
             Family::Restart => FaultName::Restart,
             Family::TransferLeader => FaultName::TransferLeader,
             Family::Membership => FaultName::Membership,
+            Family::SlowApply => FaultName::SlowApply,
         }
     }
 }
@@ -127,6 +129,9 @@ pub struct NemesisEvent {
     /// `--queue-num`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_delay_ms: Option<u16>,
+    /// For a slow-apply: the delay between commit and apply, in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_delay_ms: Option<u16>,
     /// For a power cut: what the disks keep of their unsynced writes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cut: Option<crate::disk::CutMode>,
@@ -134,7 +139,8 @@ pub struct NemesisEvent {
     /// done (file, offset, bits); at a stop, node → why it refused to start, if it did.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub disks: BTreeMap<NodeId, serde_json::Value>,
-    /// For a transfer-leader start: who led, who was asked to take over, and what came of it
+    /// For a transfer-leader start, or the handover of a slow-apply start: who led, who was
+    /// asked to take over, and what came of it
     /// (`"from"`, `"to"`, `"outcome"`, `"reason"` in the value).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<Transfer>,
@@ -169,6 +175,7 @@ impl NemesisEvent {
             restarted: BTreeMap::new(),
             probability: None,
             max_delay_ms: None,
+            apply_delay_ms: None,
             cut: None,
             disks: BTreeMap::new(),
             transfer: None,
@@ -224,6 +231,15 @@ impl NemesisEvent {
                 event.target = Some(*target);
                 event.nodes = nodes.clone();
                 event.max_delay_ms = Some(*max_ms);
+            }
+            Plan::SlowApply {
+                target,
+                nodes,
+                delay_ms,
+            } => {
+                event.target = Some(*target);
+                event.nodes = nodes.clone();
+                event.apply_delay_ms = Some(*delay_ms);
             }
             // Who leads, and so who takes over, is known only when it starts.
             Plan::TransferLeader { .. } => {}

@@ -89,6 +89,8 @@ mod disk_faults;
 pub use cluster_view::{ClusterView, NoLeader, Shutdown};
 #[path = "reconfigure.rs"]
 mod reconfigure;
+#[path = "slow_apply.rs"]
+mod slow_apply;
 #[path = "stranded.rs"]
 mod stranded;
 #[path = "transfer.rs"]
@@ -212,14 +214,23 @@ impl Nemesis {
             });
             return Ok(event);
         }
-        if let Plan::TransferLeader { draw } = plan {
-            // The transfer takes up to the client's timeout: not under the lock, which the
-            // progress bar takes to show the fault in place. Only this thread starts faults.
+        if matches!(plan, Plan::TransferLeader { .. } | Plan::SlowApply { .. }) {
+            // A transfer takes up to the client's timeout, a slowed node's answer as much:
+            // not under the lock, which the progress bar takes to show the fault in place.
+            // Only this thread starts faults.
             drop(state);
             let mut event = NemesisEvent::describe(&plan, Phase::Start);
-            self.transfer_leader(draw, &mut event);
+            let done = match &plan {
+                Plan::SlowApply {
+                    nodes, delay_ms, ..
+                } => self.slow_apply_start(nodes, *delay_ms, &mut event),
+                Plan::TransferLeader { draw } => {
+                    self.transfer_leader(*draw, &mut event);
+                    BTreeMap::new()
+                }
+                _ => unreachable!("matched above"),
+            };
             tracing::info!(value = %event.value(), "nemesis start");
-            let done = BTreeMap::new();
             self.lock().active.push(Active { plan, done });
             return Ok(event);
         }
@@ -254,7 +265,7 @@ impl Nemesis {
             }
             // Started above, without the lock; these arms are only for completeness.
             Plan::TransferLeader { draw } => self.transfer_leader(*draw, &mut event),
-            Plan::Membership { .. } => {}
+            Plan::Membership { .. } | Plan::SlowApply { .. } => {}
             Plan::Partition(_) | Plan::Loss { .. } | Plan::Delay { .. } => {
                 let firewall = self.firewall_for(&plan)?;
                 match firewall.apply(&plan.rules()) {
@@ -339,6 +350,12 @@ impl Nemesis {
             tracing::info!(value = %event.value(), "nemesis stop");
             return Some(event);
         }
+        if let Plan::SlowApply { .. } = plan {
+            drop(state);
+            self.slow_apply_stop(&done, &mut event);
+            tracing::info!(value = %event.value(), "nemesis stop");
+            return Some(event);
+        }
         // Nodes the membership fault removed meanwhile are not brought back.
         let members = state.members.clone();
         let (done, gone): (BTreeMap<NodeId, Pid>, BTreeMap<NodeId, Pid>) = done
@@ -379,7 +396,7 @@ impl Nemesis {
             }
             // Restarted at its start, or leadership moved: nothing is left to undo.
             Plan::Restart { .. } | Plan::TransferLeader { .. } => {}
-            Plan::Membership { .. } => unreachable!("stopped above"),
+            Plan::Membership { .. } | Plan::SlowApply { .. } => unreachable!("stopped above"),
             Plan::Partition(_) | Plan::Loss { .. } | Plan::Delay { .. } => {
                 match self.firewall.as_ref().map(Firewall::heal) {
                     Some(Ok(command)) => event.rules = vec![command],

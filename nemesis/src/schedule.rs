@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 use crate::firewall::{Rule, RuleKind};
 use crate::partition::{self, Grudge, Partition, PartitionKind};
 use crate::spec::{
-    minority_size, Change, Class, Family, FaultSpec, NemesisSpec, Target, DEFAULT_DELAY_MS,
-    DEFAULT_LOSS_PROBABILITY,
+    minority_size, Change, Class, Family, FaultSpec, NemesisSpec, Target, DEFAULT_APPLY_DELAY_MS,
+    DEFAULT_DELAY_MS, DEFAULT_LOSS_PROBABILITY,
 };
 use crate::NodeId;
 
@@ -79,6 +79,14 @@ pub enum Plan {
     /// Ask the leader to hand leadership to another node: the one `draw` picks among the others
     /// when the fault starts ([`transfer_target`]). Nothing to undo at the stop.
     TransferLeader { draw: u64 },
+    /// Slow the state machines of `nodes`: each committed entry applies `delay_ms` after the
+    /// node learns it committed (the node's `slow-apply` admin hook); back to at once at the
+    /// stop.
+    SlowApply {
+        target: Target,
+        nodes: Vec<NodeId>,
+        delay_ms: u16,
+    },
     /// Grow, shrink or replace the voters ([`crate::membership`]): `draw` picks the voter the
     /// start removes, `stop_draw` the one a grow's stop removes, among the members then.
     Membership {
@@ -86,6 +94,19 @@ pub enum Plan {
         draw: u64,
         stop_draw: u64,
     },
+}
+
+/// `picked` with `leader` replaced by the first node of `nodes` not picked (the drawn nodes
+/// as they are if the leader is not among them, or if every node is).
+fn spare_the_leader(mut picked: Vec<NodeId>, leader: NodeId, nodes: &[NodeId]) -> Vec<NodeId> {
+    let Some(at) = picked.iter().position(|&n| n == leader) else {
+        return picked;
+    };
+    if let Some(&spare) = nodes.iter().find(|n| !picked.contains(n)) {
+        picked[at] = spare;
+        picked.sort_unstable();
+    }
+    picked
 }
 
 /// The node a transfer-leader plan hands leadership to: `draw` modulo the number of candidates,
@@ -116,6 +137,7 @@ impl Plan {
             Plan::Corrupt { .. } => Family::Corrupt,
             Plan::TransferLeader { .. } => Family::TransferLeader,
             Plan::Membership { .. } => Family::Membership,
+            Plan::SlowApply { .. } => Family::SlowApply,
         }
     }
 
@@ -148,6 +170,7 @@ impl Plan {
             | Plan::Loss { .. }
             | Plan::Delay { .. }
             | Plan::TransferLeader { .. }
+            | Plan::SlowApply { .. }
             | Plan::Membership { .. } => &[],
         }
     }
@@ -168,14 +191,17 @@ impl Plan {
             | Plan::Delay { target, .. }
             | Plan::PowerCut { target, .. }
             | Plan::Corrupt { target, .. } => *target == Target::Leader,
+            // Followers only: the leader is swapped out for another node.
+            Plan::SlowApply { .. } => true,
             Plan::Partition(p) => p.kind == PartitionKind::IsolateLeader,
             // Ask the leader itself when they start; there is no stand-in to replace.
             Plan::TransferLeader { .. } | Plan::Membership { .. } => false,
         }
     }
 
-    /// The plan with the live leader in place of the stand-in the schedule drew. With no leader
-    /// (or one that is not among `nodes`), the stand-in stays: a random node.
+    /// The plan with the live leader in place of the stand-in the schedule drew (for slow-apply:
+    /// with the leader swapped out of the nodes drawn). With no leader (or one that is not among
+    /// `nodes`), the stand-in stays: a random node.
     pub fn with_leader(self, leader: Option<NodeId>, nodes: &[NodeId]) -> Plan {
         let Some(leader) = leader.filter(|l| nodes.contains(l)) else {
             return self;
@@ -228,6 +254,15 @@ impl Plan {
                 nodes: vec![leader],
                 seed,
             },
+            Plan::SlowApply {
+                target,
+                nodes: slowed,
+                delay_ms,
+            } => Plan::SlowApply {
+                target,
+                nodes: spare_the_leader(slowed, leader, nodes),
+                delay_ms,
+            },
             Plan::Partition(p) => Plan::Partition(partition::isolate(p.kind, leader, nodes)),
             plan @ (Plan::TransferLeader { .. } | Plan::Membership { .. }) => plan,
         }
@@ -259,6 +294,7 @@ impl Plan {
             | Plan::PowerCut { .. }
             | Plan::Corrupt { .. }
             | Plan::TransferLeader { .. }
+            | Plan::SlowApply { .. }
             | Plan::Membership { .. } => Vec::new(),
         }
     }
@@ -295,7 +331,8 @@ impl Schedule {
                 FaultSpec::Kill(_)
                 | FaultSpec::Pause(_)
                 | FaultSpec::PowerCut(_)
-                | FaultSpec::Restart(_) => 1,
+                | FaultSpec::Restart(_)
+                | FaultSpec::SlowApply(_) => 1,
                 // A minority must be damaged while a majority keeps good disks.
                 FaultSpec::Corrupt(_) => 3,
                 FaultSpec::Loss(_) | FaultSpec::Delay(_) | FaultSpec::TransferLeader => 2,
@@ -414,6 +451,18 @@ impl Schedule {
                     nodes,
                     max_ms: max_ms.unwrap_or(DEFAULT_DELAY_MS),
                     seed: self.rng.gen(),
+                }
+            }
+            FaultSpec::SlowApply(delay_ms) => {
+                // Followers that lag, which leadership is then handed to (`slow_apply.rs`): a
+                // slowed majority or all would slow the leader too, which hides the lag.
+                let target = *[Target::One, Target::Minority]
+                    .choose(&mut self.rng)
+                    .expect("not empty");
+                Plan::SlowApply {
+                    target,
+                    nodes: self.pick(target),
+                    delay_ms: delay_ms.unwrap_or(DEFAULT_APPLY_DELAY_MS),
                 }
             }
             FaultSpec::PowerCut(target) => self.power_cut(target),
@@ -843,6 +892,46 @@ mod tests {
         assert!(plans.iter().any(|p| p.family() == Family::Corrupt));
         let err = Schedule::new(1, &"corrupt".parse().unwrap(), &[1, 2]).unwrap_err();
         assert!(err.to_string().contains("at least 3 nodes"), "{err}");
+    }
+
+    #[test]
+    fn slow_apply_slows_one_or_a_minority_of_the_followers() {
+        let plans: Vec<Plan> = schedule(4, "slow-apply:300", 5).take(200).collect();
+        assert_eq!(
+            plans,
+            schedule(4, "slow-apply:300", 5)
+                .take(200)
+                .collect::<Vec<_>>()
+        );
+        let mut sizes = std::collections::BTreeSet::new();
+        for plan in plans {
+            let Plan::SlowApply {
+                nodes, delay_ms, ..
+            } = plan.clone()
+            else {
+                panic!("not in the spec: {plan:?}");
+            };
+            assert_eq!(delay_ms, 300);
+            assert!(plan.needs_leader(), "the leader is always swapped out");
+            let Plan::SlowApply { nodes: aimed, .. } = plan.with_leader(Some(3), &[1, 2, 3, 4, 5])
+            else {
+                unreachable!()
+            };
+            assert_eq!(aimed.len(), nodes.len());
+            assert!(!aimed.contains(&3), "{nodes:?} became {aimed:?}");
+            assert!(
+                nodes.iter().all(|n| *n == 3 || aimed.contains(n)),
+                "the others stay"
+            );
+            sizes.insert(nodes.len());
+        }
+        assert_eq!(sizes, [1, 2].into(), "one, or a minority of 5");
+        assert_eq!(
+            spare_the_leader(vec![1, 2], 2, &[1, 2]),
+            [1, 2],
+            "no node to spare"
+        );
+        assert_eq!(spare_the_leader(vec![1, 4], 2, &[1, 2, 4]), [1, 4]);
     }
 
     #[test]

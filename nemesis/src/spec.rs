@@ -39,6 +39,14 @@ pub const DEFAULT_LOSS_PROBABILITY: f64 = 0.2;
 /// leader may lose followers that still hear it.
 pub const DEFAULT_DELAY_MS: u16 = 100;
 
+/// The `slow-apply` delay between commit and apply when none is given: long enough for a new
+/// leader's first reads to land in it, short enough that writes on a slowed leader still answer
+/// within a client's timeout.
+pub const DEFAULT_APPLY_DELAY_MS: u16 = 500;
+
+/// The longest `slow-apply:MS` accepted.
+pub const MAX_APPLY_DELAY_MS: u16 = 10_000;
+
 /// Which nodes a process fault (or packet loss) hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -126,6 +134,9 @@ pub enum Family {
     TransferLeader,
     /// Grow, shrink or replace the voters ([`crate::membership`]). Not part of `all`.
     Membership,
+    /// Slow state machines: committed entries wait before they apply (the node's test hook,
+    /// an admin request). Not part of `all`.
+    SlowApply,
 }
 
 /// The classes of `--nemesis-overlap`: with overlap, one fault of each class may be in place at
@@ -138,6 +149,8 @@ pub enum Class {
     Network,
     /// Changes of the configuration, which operators make while machines fail.
     Membership,
+    /// Slow state machines (`slow-apply`), which lag behind while leadership moves.
+    StateMachine,
 }
 
 impl Family {
@@ -155,8 +168,8 @@ impl Family {
         Family::Membership,
     ];
 
-    /// Every family, `transfer-leader`, `membership` and `delay` included.
-    pub const EVERY: [Family; 10] = [
+    /// Every family, `transfer-leader`, `membership`, `delay` and `slow-apply` included.
+    pub const EVERY: [Family; 11] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
@@ -167,6 +180,7 @@ impl Family {
         Family::Restart,
         Family::TransferLeader,
         Family::Membership,
+        Family::SlowApply,
     ];
 
     /// The family's name on the command line and in the history.
@@ -182,6 +196,7 @@ impl Family {
             Family::Restart => "restart",
             Family::TransferLeader => "transfer-leader",
             Family::Membership => "membership",
+            Family::SlowApply => "slow-apply",
         }
     }
 
@@ -202,6 +217,7 @@ impl Family {
         match self {
             Family::Partition | Family::Loss | Family::Delay => Class::Network,
             Family::Membership => Class::Membership,
+            Family::SlowApply => Class::StateMachine,
             _ => Class::Process,
         }
     }
@@ -231,6 +247,8 @@ pub enum FaultSpec {
     TransferLeader,
     /// The change; `None` draws one of [`Change::DRAWN`] each time.
     Membership(Option<Change>),
+    /// The delay between commit and apply in ms; `None` means [`DEFAULT_APPLY_DELAY_MS`].
+    SlowApply(Option<u16>),
 }
 
 impl FaultSpec {
@@ -247,6 +265,7 @@ impl FaultSpec {
             FaultSpec::Restart(_) => Family::Restart,
             FaultSpec::TransferLeader => Family::TransferLeader,
             FaultSpec::Membership(_) => Family::Membership,
+            FaultSpec::SlowApply(_) => Family::SlowApply,
         }
     }
 
@@ -272,7 +291,7 @@ impl fmt::Display for FaultSpec {
             | FaultSpec::Restart(Some(t)) => write!(f, ":{t}"),
             FaultSpec::Partition(Some(k)) => write!(f, ":{k}"),
             FaultSpec::Loss(Some(p)) => write!(f, ":{p}"),
-            FaultSpec::Delay(Some(ms)) => write!(f, ":{ms}"),
+            FaultSpec::Delay(Some(ms)) | FaultSpec::SlowApply(Some(ms)) => write!(f, ":{ms}"),
             FaultSpec::Membership(Some(c)) => write!(f, ":{c}"),
             _ => Ok(()),
         }
@@ -384,7 +403,7 @@ impl From<NemesisSpec> for String {
 
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
-                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], all, none; CHANGE: grow, shrink, replace, stranded, disjoint; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], slow-apply[:MS], all, none; CHANGE: grow, shrink, replace, stranded, disjoint; TARGET: one, minority, majority, all, leader, random; KIND: one, \
                      majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
 
 impl FromStr for NemesisSpec {
@@ -419,6 +438,11 @@ impl FromStr for NemesisSpec {
                 ("restart", _) => vec![FaultSpec::Restart(parse_opt(option).map_err(bad)?)],
                 ("transfer-leader", None) => vec![FaultSpec::TransferLeader],
                 ("membership", _) => vec![FaultSpec::Membership(parse_opt(option).map_err(bad)?)],
+                ("slow-apply", _) => {
+                    vec![FaultSpec::SlowApply(
+                        parse_apply_delay(option).map_err(bad)?,
+                    )]
+                }
                 ("none" | "all" | "transfer-leader", Some(_)) => {
                     return Err(bad(format!("`{name}` takes no option; {VALID}")))
                 }
@@ -453,6 +477,20 @@ fn parse_corrupt(option: Option<&str>) -> std::result::Result<Option<Target>, St
              (and power-cut:all for every node at once)"
         )),
         target => Ok(target),
+    }
+}
+
+fn parse_apply_delay(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
+    let Some(text) = option else {
+        return Ok(None);
+    };
+    let max = MAX_APPLY_DELAY_MS;
+    match text.trim_end_matches("ms").parse::<u16>() {
+        Ok(ms) if (1..=max).contains(&ms) => Ok(Some(ms)),
+        _ => Err(format!(
+            "slow-apply `{text}` must be the delay between commit and apply in ms, 1 to {max}, \
+             e.g. slow-apply:500"
+        )),
     }
 }
 
@@ -582,6 +620,22 @@ mod tests {
         assert_eq!(parse("kill,delay:20").to_string(), "kill,delay:20");
         assert!(parse("delay").needs_network());
         assert_eq!(Family::Delay.class(), Class::Network);
+        assert_eq!(parse("slow-apply").faults(), [FaultSpec::SlowApply(None)]);
+        assert_eq!(
+            parse("slow-apply:250ms").faults(),
+            [FaultSpec::SlowApply(Some(250))]
+        );
+        assert_eq!(parse("slow-apply:250").to_string(), "slow-apply:250");
+        assert_eq!(Family::SlowApply.class(), Class::StateMachine);
+        assert!(!Family::ALL.contains(&Family::SlowApply));
+        assert!(!parse("slow-apply").needs_network());
+        for bad in ["slow-apply:0", "slow-apply:x", "slow-apply:10001"] {
+            let err = bad.parse::<NemesisSpec>().unwrap_err().to_string();
+            assert!(
+                err.contains("between commit and apply in ms, 1 to 10000"),
+                "{err}"
+            );
+        }
         assert!(Family::EVERY.contains(&Family::Delay));
         assert!(
             !Family::ALL.contains(&Family::Delay),

@@ -5,6 +5,7 @@
 use super::Nemesis;
 use crate::event::{NemesisEvent, Transfer, TransferOutcome};
 use crate::schedule::transfer_target;
+use crate::NodeId;
 
 /// What a [`super::ClusterView`] says came of a leadership transfer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +27,7 @@ impl Nemesis {
         let from = self.view.leader().filter(|l| members.contains(l));
         let to = from.and_then(|from| transfer_target(draw, from, &members));
         let (outcome, reason) = match (from, to) {
-            (Some(_), Some(to)) => match self.view.transfer_leader(to) {
-                TransferAnswer::Done => (TransferOutcome::Done, None),
-                TransferAnswer::Refused(why) => (TransferOutcome::Refused, Some(why)),
-                TransferAnswer::Unknown(why) => (TransferOutcome::Unknown, Some(why)),
-            },
+            (Some(_), Some(to)) => self.ask_transfer(to),
             (Some(_), None) => (
                 TransferOutcome::Refused,
                 Some("no other node to hand leadership to".to_string()),
@@ -47,5 +44,14 @@ impl Nemesis {
             outcome,
             reason,
         });
+    }
+
+    /// Asks the cluster to hand leadership to `to`; what came of it, and why if not done.
+    pub(super) fn ask_transfer(&self, to: NodeId) -> (TransferOutcome, Option<String>) {
+        match self.view.transfer_leader(to) {
+            TransferAnswer::Done => (TransferOutcome::Done, None),
+            TransferAnswer::Refused(why) => (TransferOutcome::Refused, Some(why)),
+            TransferAnswer::Unknown(why) => (TransferOutcome::Unknown, Some(why)),
+        }
     }
 }

@@ -196,8 +196,9 @@ impl Nemesis {
         }
         let members = self.members();
         let leader = self.view.leader().filter(|l| members.contains(l));
+        let spares_the_leader = matches!(plan, Plan::SlowApply { .. });
         let mut event = self.start(plan.with_leader(leader, &members))?;
-        if leader.is_none() {
+        if leader.is_none() && !spares_the_leader {
             event.note = Some("no leader known: a random node stood in".to_string());
         }
         Ok(event)

@@ -149,6 +149,7 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
                 FaultName::PowerCut
                 | FaultName::Corrupt
                 | FaultName::TransferLeader
+                | FaultName::SlowApply
                 | FaultName::Membership => {
                     panic!("not in this spec")
                 }

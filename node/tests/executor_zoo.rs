@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use riptide_node::kv::KvStore;
 use riptide_node::protocol::{
-    ClientOp, ClientRequest, ClientResponse, ClientResult, Reply, WriteOp,
+    AdminOp, ClientOp, ClientRequest, ClientResponse, ClientResult, Reply, WriteOp,
 };
 use riptide_node::raft::{Body, Config, InstallRequest, Message, Raft, RaftLog, SnapshotImage};
 use riptide_node::server::executor::{Clients, Executor, Network, SnapshotProgress, Storage};
@@ -226,6 +226,71 @@ fn read_before_apply_answers_below_the_read_index_a_stale_value() {
     assert_eq!(c.nodes[&2].raft().log().applied_index(), 2);
     // x=2 was acknowledged before the read began: "1" is a stale read.
     assert_eq!(c.answer(2, read), Some(value("1")));
+}
+
+/// The same read on a cluster with no apply budget, where node 2's state machine is slowed by
+/// the `slow-apply` admin hook instead (1 s: 100 ticks): x=1 applied before the delay, x=2
+/// acknowledged by node 1 after it. Node 2 then leads with x=2 committed but held back.
+fn read_on_a_new_leader_with_a_slowed_state_machine(bugs: &[UnsafeBug]) -> (Cluster, u64) {
+    let mut c = Cluster::new(bugs, None);
+    c.elect(1);
+    c.put(1, 1, "x", "1");
+    c.deliver_all();
+    // A heartbeat tells node 2 that x=1 committed.
+    for _ in 0..20 {
+        if c.nodes[&2].raft().log().applied_index() == 2 {
+            break;
+        }
+        c.tick(1, 1);
+    }
+    assert_eq!(c.nodes[&2].kv().get("x"), Some("1".to_string()));
+    let slow = ClientOp::Admin(AdminOp::SlowApply { delay_ms: 1_000 });
+    c.request(2, 2, slow);
+    assert!(
+        matches!(c.answer(2, 2), Some(ClientResult::Admin(_))),
+        "answered at once"
+    );
+    assert_eq!(c.nodes[&2].raft().apply_delay(), 100);
+    c.put(1, 3, "x", "2");
+    c.deliver_all();
+    c.tick(1, 1);
+    assert_eq!(c.answer(1, 3), Some(ClientResult::Ok(Reply::Done)));
+    c.cut.insert(1);
+    c.elect(2);
+    c.deliver_all();
+    let log = c.nodes[&2].raft().log();
+    assert!(
+        log.commit_index() > 3,
+        "x=2 (index 3) is committed on node 2"
+    );
+    assert_eq!(log.applied_index(), 2, "but only x=1 is applied");
+    c.request(2, 4, ClientOp::Get { key: "x".into() });
+    c.deliver_all();
+    (c, 4)
+}
+
+#[test]
+fn under_slow_apply_a_confirmed_read_waits_for_the_delay() {
+    let (mut c, read) = read_on_a_new_leader_with_a_slowed_state_machine(&[]);
+    assert_eq!(c.answer(2, read), None, "x=2 is held back");
+    c.tick(2, 100);
+    assert_eq!(c.answer(2, read), Some(value("2")));
+}
+
+#[test]
+fn under_slow_apply_read_before_apply_answers_a_stale_value() {
+    let bugs = [UnsafeBug::ReadBeforeApply];
+    let (mut c, read) = read_on_a_new_leader_with_a_slowed_state_machine(&bugs);
+    assert_eq!(
+        c.answer(2, read),
+        Some(value("1")),
+        "x=2 was acknowledged: stale"
+    );
+    // Turned off, the delay releases what it held at once.
+    let fast = ClientOp::Admin(AdminOp::SlowApply { delay_ms: 0 });
+    c.request(2, 5, fast);
+    c.tick(2, 1);
+    assert_eq!(c.nodes[&2].kv().get("x"), Some("2".to_string()));
 }
 
 /// Node 1 leads term 1 and, cut off, appends y=1 (index 3) and y=2 (index 4), whose clients

@@ -126,6 +126,11 @@ pub enum AdminOp {
     /// tells it to campaign at once. Abandoned (a definite `ChangeRefused`) if `to` is not
     /// leading within an election timeout; writes then resume.
     TransferLeader { to: NodeId },
+    /// A test hook for the bench's `slow-apply` fault, local to the node asked (not
+    /// replicated, forgotten on restart): its state machine applies each committed entry no
+    /// sooner than `delay_ms` after the node learned that it committed (0: at once again).
+    /// Answered `Admin(done)` at once, by any node.
+    SlowApply { delay_ms: u64 },
 }
 
 impl AdminOp {
@@ -140,6 +145,7 @@ impl AdminOp {
                 None => format!("replace {remove} by {add}"),
             },
             AdminOp::TransferLeader { to } => format!("transfer-leader to {to}"),
+            AdminOp::SlowApply { delay_ms } => format!("slow-apply {delay_ms} ms"),
         }
     }
 }

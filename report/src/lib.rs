@@ -194,6 +194,7 @@ pub mod colors {
             "restart" => "#5e35b1",
             "transfer-leader" => "#c0ca33",
             "membership" => "#546e7a",
+            "slow-apply" => "#7cb342",
             _ => "#757575",
         }
     }

@@ -391,6 +391,7 @@ mod tests {
             "restart",
             "transfer-leader",
             "membership",
+            "slow-apply",
         ];
         for name in faults {
             let color = crate::colors::fault(name);

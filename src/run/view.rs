@@ -1,6 +1,6 @@
 //! The nemesis's view of the run's cluster, and its hands on it ([`RunView`]): who leads (the
-//! status probe), leadership transfers and membership changes (a client's admin requests),
-//! new nodes' specs and disks, and the wiping of removed ones.
+//! status probe), leadership transfers, the slow-apply hook and membership changes (a client's
+//! admin requests), new nodes' specs and disks, and the wiping of removed ones.
 //!
 //! Every membership change that commits updates the run's [`Roster`], the members the
 //! workload's clients follow: a node removed stops getting requests, a node added starts.
@@ -24,6 +24,9 @@ pub(super) const CLIENT_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// How long the nemesis waits for a leadership transfer: longer than the election timeout
 /// within which the leader abandons one the target did not take over.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a node may take to answer the slow-apply hook (it answers at once unless paused).
+const SLOW_APPLY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long one admin request of a membership change may take: a joint change commits twice.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -138,6 +141,18 @@ impl ClusterView for RunView {
             }
             AdminOutcome::Refused { reason, .. } => TransferAnswer::Refused(reason),
             AdminOutcome::Unknown(reason) => TransferAnswer::Unknown(reason),
+        }
+    }
+
+    fn slow_apply(&self, node: NodeId, delay_ms: u64) -> Result<(), String> {
+        // Asked of the node itself (any role answers it, at once); a paused one makes it wait.
+        let mut client = self.client(Some(node), SLOW_APPLY_TIMEOUT);
+        let deadline = tokio::time::Instant::now() + SLOW_APPLY_TIMEOUT;
+        let op = AdminOp::SlowApply { delay_ms };
+        match self.block_on(client.admin_at(node, op, deadline))? {
+            AdminOutcome::Done(_) => Ok(()),
+            AdminOutcome::Refused { reason, .. } => Err(reason),
+            AdminOutcome::Unknown(reason) => Err(reason),
         }
     }
 }

@@ -239,7 +239,8 @@ fn nodes_text(v: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// `kill n3`, `partition majority n2,n4 | n1,n3,n5`, `loss 20% n1`, `transfer-leader n1→n3`.
+/// `kill n3`, `partition majority n2,n4 | n1,n3,n5`, `loss 20% n1`, `transfer-leader n1→n3`,
+/// `slow-apply 500 ms n2`.
 pub fn fault_label(fault: &str, v: &Value) -> String {
     if fault == "transfer-leader" {
         return transfer_label(v);
@@ -262,6 +263,9 @@ pub fn fault_label(fault: &str, v: &Value) -> String {
     }
     if let Some(p) = v.get("probability").and_then(Value::as_f64) {
         label.push_str(&format!(" {:.0}%", p * 100.0));
+    }
+    if let Some(ms) = v.get("apply_delay_ms").and_then(Value::as_u64) {
+        label.push_str(&format!(" {ms} ms"));
     }
     // A power cut's mode after its nodes: what their disks kept of the unsynced writes.
     let cut = match v.pointer("/cut/mode").and_then(Value::as_str) {
@@ -474,5 +478,11 @@ mod tests {
             fault_label("transfer-leader", &serde_json::json!({})),
             "transfer-leader"
         );
+    }
+
+    #[test]
+    fn a_slow_apply_is_labelled_with_its_delay_and_nodes() {
+        let v = serde_json::json!({"fault": "slow-apply", "nodes": [2, 4], "apply_delay_ms": 500});
+        assert_eq!(fault_label("slow-apply", &v), "slow-apply 500 ms n2,n4");
     }
 }

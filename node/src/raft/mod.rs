@@ -42,6 +42,8 @@
 //!   C_new steps down once it commits. See `docs/membership.md`.
 //! - **Leadership transfer** (thesis §3.10, [`transfer`]): the leader stops taking proposals,
 //!   brings the target up to date and sends it TimeoutNow; abandoned after an election timeout.
+//! - **A slow state machine, on purpose** ([`apply_delay`]): committed entries held back a
+//!   number of ticks before they are handed out to apply, for the bench's `slow-apply` fault.
 //!
 //! # Not implemented (yet)
 //!
@@ -52,6 +54,7 @@
 //! is revoked for the rest of its term, so lease reads fall back to ReadIndex); the
 //! client-protocol admin requests and `--join` live in the server (`node/src/server/`).
 
+pub mod apply_delay;
 pub mod change;
 pub mod config;
 pub mod election;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::apply_delay::ApplyDelay;
 use super::config::Config;
 use super::lease::Lease;
 use super::log::RaftLog;
@@ -70,6 +71,8 @@ pub struct Raft {
     /// Committed entries the state machine may still take before the next tick (with
     /// [`Config::apply_per_tick`]).
     pub(super) apply_budget: u32,
+    /// The slow-apply fault's delay between commit and apply ([`super::apply_delay`]).
+    pub(super) apply_delay: ApplyDelay,
     rng: ChaCha8Rng,
     hard_state_dirty: bool,
     pub(super) outbox: Vec<Message>,
@@ -127,6 +130,7 @@ impl Raft {
             heartbeat_elapsed: 0,
             clock: 0,
             apply_budget: 0,
+            apply_delay: ApplyDelay::default(),
             rng,
             hard_state_dirty: false,
             outbox: Vec::new(),

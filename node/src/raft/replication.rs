@@ -302,16 +302,19 @@ impl Raft {
         self.after_commit();
     }
 
-    /// The committed entries to apply now: none after a safety violation, at most the budget
-    /// with [`Config::apply_per_tick`], else all.
+    /// The committed entries to apply now: none after a safety violation; of the rest, those the
+    /// [`super::apply_delay`] releases, at most the budget with [`Config::apply_per_tick`].
     pub(super) fn take_committed(&mut self) -> Vec<Entry> {
         if self.violation.is_some() {
             return Vec::new();
         }
+        let (commit, applied) = (self.log.commit_index(), self.log.applied_index());
+        let due = self.apply_delay.appliable(commit, applied, self.clock);
         let Some(_) = self.config.apply_per_tick else {
-            return self.log.take_committed();
+            return self.log.take_committed_at_most(due);
         };
-        let entries = self.log.take_committed_at_most(self.apply_budget as usize);
+        let budget = due.min(self.apply_budget as usize);
+        let entries = self.log.take_committed_at_most(budget);
         self.apply_budget -= entries.len() as u32;
         entries
     }

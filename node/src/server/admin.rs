@@ -1,5 +1,6 @@
 //! The admin requests of the client protocol ([`AdminOp`]): membership changes and leadership
-//! transfer, carried out by the core and answered only once they are done.
+//! transfer, carried out by the core and answered only once they are done; and the
+//! `slow-apply` test hook, answered at once.
 //!
 //! # When an answer comes
 //!
@@ -57,6 +58,9 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
     /// An admin request: hands it to the core, and answers at once if the core refused it.
     pub(super) fn start_admin(&mut self, request_id: u64, op: AdminOp, reply: C::Reply) {
         let term = self.raft.term();
+        if let AdminOp::SlowApply { delay_ms } = op {
+            return self.slow_apply(request_id, delay_ms, reply);
+        }
         let started = match &op {
             AdminOp::TransferLeader { to } => match self.raft.transfer_leadership(*to) {
                 Ok(()) => Ok(Awaited::Transfer {
@@ -99,8 +103,8 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
                 },
                 addr.as_ref(),
             ),
-            AdminOp::TransferLeader { to } => {
-                let why = format!("transfer to {to} is not a membership change");
+            AdminOp::TransferLeader { .. } | AdminOp::SlowApply { .. } => {
+                let why = format!("{} is not a membership change", op.describe());
                 return Err(refused(why, false));
             }
         };
@@ -212,6 +216,20 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             return Outcome::Unknown(format!("no leader heard of for {ticks} ticks"));
         }
         Outcome::Waiting
+    }
+
+    /// The slow-apply hook: sets the core's apply delay, rounded up to whole ticks, and answers
+    /// at once.
+    fn slow_apply(&mut self, request_id: u64, delay_ms: u64, reply: C::Reply) {
+        let ticks = delay_ms.div_ceil(self.tick_ms.max(1));
+        self.raft.set_apply_delay(ticks);
+        tracing::info!(
+            delay_ms,
+            ticks,
+            "slow-apply: committed entries wait before they apply"
+        );
+        let done = ClientResult::Admin(self.admin_done());
+        self.clients.answer(reply, response(request_id, done));
     }
 
     /// The answer to a completed request: the committed configuration and the leader.

@@ -83,6 +83,9 @@ use crate::types::{Entry, HardState, Index, Membership, NodeId, Payload, Snapsho
 /// 64 KiB is far more than an AppendEntries of one entry adds to its command.
 pub const MAX_COMMAND_BYTES: usize = MAX_FRAME_BYTES - 64 * 1024;
 
+/// The node's tick unless told otherwise ([`Executor::with_tick_ms`]; `--tick-ms`).
+pub const DEFAULT_TICK_MS: u64 = 10;
+
 /// Durable storage of the hard state, the log and snapshots, with the contract
 /// [`crate::storage`] states. Snapshot images are in the storage's file format
 /// ([`crate::storage::Snapshot`]), so that every node can read what any other sends.
@@ -193,6 +196,8 @@ pub struct Executor<S, N, C: Clients> {
     applied: Option<Vec<Entry>>,
     /// Peer connections the transport refused (`status.refused_peers`).
     pub(super) refused_peers: Arc<AtomicU64>,
+    /// The length of one core tick, for admin requests given in milliseconds.
+    pub(super) tick_ms: u64,
 }
 
 impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
@@ -227,7 +232,15 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             answer_by_index: bugs.contains(&UnsafeBug::AnswerByIndex),
             applied: None,
             refused_peers: Arc::default(),
+            tick_ms: DEFAULT_TICK_MS,
         }
+    }
+
+    /// Sets the length of one tick (default [`DEFAULT_TICK_MS`]), for admin requests given in
+    /// milliseconds.
+    pub fn with_tick_ms(mut self, tick_ms: u64) -> Self {
+        self.tick_ms = tick_ms.max(1);
+        self
     }
 
     /// Starts from a state machine restored from a snapshot (the core's log starts after it).

@@ -396,7 +396,8 @@ impl RaftLoop {
             addrs,
             &opts.unsafe_bugs,
         )
-        .with_state(kv);
+        .with_state(kv)
+        .with_tick_ms(opts.tick_ms);
         executor.set_snapshot_policy(opts.snapshot);
         RaftLoop {
             executor,

@@ -268,6 +268,14 @@ fn faults_that_take_a_majority_or_no_set_of_nodes_leave_their_stretch_unjudged()
             a.reasons
         );
     }
+    // Slowed state machines are faulted nodes: a minority slowed must not stop the cluster.
+    let slow = r#"{"fault":"slow-apply","nodes":[2,5],"apply_delay_ms":500}"#;
+    let a = under_fault(slow, false).judge_nodes(5);
+    assert!(
+        a.reasons[0].contains("with only n2, n5 faulted"),
+        "{:?}",
+        a.reasons
+    );
     // A partition whose larger side is a majority: the smaller side is what is faulted.
     let cut = r#"{"fault":"partition","groups":[[2,4],[1,3,5]],"nodes":[1,2,3,4,5]}"#;
     let a = under_fault(cut, false).judge_nodes(5);

@@ -11,8 +11,8 @@
 //! Each stretch runs from one fault event (a start or a stop) to the next and is judged from
 //! `grace` after its first event, which covers what the change legitimately costs: an election,
 //! clients moving to the new leader, a restarted node replaying its log. The run's first stretch
-//! needs no grace. A membership change counts the voter it removed as faulted, and a
-//! leadership transfer nobody. A fault whose reach is not a set of nodes (an aimed membership
+//! needs no grace. A membership change counts the voter it removed as faulted, a slow-apply its
+//! slowed nodes, and a leadership transfer nobody. A fault whose reach is not a set of nodes (an aimed membership
 //! change, one of unknown outcome, a partition with no majority side, a kind this code does not
 //! know) leaves its stretches unjudged, as does every fault when the cluster's size is unknown. A node that
 //! refused to start again after a fault (a damaged data dir) counts as faulted to the end.
@@ -92,7 +92,8 @@ fn reach(f: &FaultWindow) -> Option<BTreeSet<u64>> {
             .map(|a| a.iter().filter_map(Value::as_u64).collect())
     };
     match f.fault.as_str() {
-        "kill" | "restart" | "pause" | "power-cut" | "corrupt" | "loss" => {
+        // A slowed state machine is up but lags by its delay, which a client's timeout covers.
+        "kill" | "restart" | "pause" | "power-cut" | "corrupt" | "loss" | "slow-apply" => {
             ids(f.detail.get("nodes")?)
         }
         "partition" => {
