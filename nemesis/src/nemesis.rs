@@ -198,6 +198,25 @@ impl Nemesis {
         Ok(event)
     }
 
+    /// Starts a transfer-leader or slow-apply plan, whose requests to the cluster take time,
+    /// without holding the lock.
+    fn start_unlocked(&self, plan: Plan) -> NemesisEvent {
+        let mut event = NemesisEvent::describe(&plan, Phase::Start);
+        let done = match &plan {
+            Plan::SlowApply {
+                nodes, delay_ms, ..
+            } => self.slow_apply_start(nodes, *delay_ms, &mut event),
+            Plan::TransferLeader { draw } => {
+                self.transfer_leader(*draw, &mut event);
+                BTreeMap::new()
+            }
+            _ => unreachable!("only transfer-leader and slow-apply start unlocked"),
+        };
+        tracing::info!(value = %event.value(), "nemesis start");
+        self.lock().active.push(Active { plan, done });
+        event
+    }
+
     fn start_now(&self, plan: Plan) -> Result<NemesisEvent> {
         let mut state = self.lock();
         self.check_clash(&state, &plan)?;
@@ -219,20 +238,7 @@ impl Nemesis {
             // not under the lock, which the progress bar takes to show the fault in place.
             // Only this thread starts faults.
             drop(state);
-            let mut event = NemesisEvent::describe(&plan, Phase::Start);
-            let done = match &plan {
-                Plan::SlowApply {
-                    nodes, delay_ms, ..
-                } => self.slow_apply_start(nodes, *delay_ms, &mut event),
-                Plan::TransferLeader { draw } => {
-                    self.transfer_leader(*draw, &mut event);
-                    BTreeMap::new()
-                }
-                _ => unreachable!("matched above"),
-            };
-            tracing::info!(value = %event.value(), "nemesis start");
-            self.lock().active.push(Active { plan, done });
-            return Ok(event);
+            return Ok(self.start_unlocked(plan));
         }
         let mut event = NemesisEvent::describe(&plan, Phase::Start);
         let mut done = BTreeMap::new();

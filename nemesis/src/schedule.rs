@@ -453,18 +453,7 @@ impl Schedule {
                     seed: self.rng.gen(),
                 }
             }
-            FaultSpec::SlowApply(delay_ms) => {
-                // Followers that lag, which leadership is then handed to (`slow_apply.rs`): a
-                // slowed majority or all would slow the leader too, which hides the lag.
-                let target = *[Target::One, Target::Minority]
-                    .choose(&mut self.rng)
-                    .expect("not empty");
-                Plan::SlowApply {
-                    target,
-                    nodes: self.pick(target),
-                    delay_ms: delay_ms.unwrap_or(DEFAULT_APPLY_DELAY_MS),
-                }
-            }
+            FaultSpec::SlowApply(delay_ms) => self.slow_apply(delay_ms),
             FaultSpec::PowerCut(target) => self.power_cut(target),
             FaultSpec::Corrupt(target) => self.corrupt(target),
             FaultSpec::TransferLeader => Plan::TransferLeader {
@@ -530,6 +519,20 @@ impl Schedule {
             target,
             nodes,
             seed,
+        }
+    }
+
+    /// A slow-apply plan: followers that lag, which leadership is then handed to
+    /// (`slow_apply.rs`); a slowed majority or all would slow the leader too, which hides the
+    /// lag.
+    fn slow_apply(&mut self, delay_ms: Option<u16>) -> Plan {
+        let target = *[Target::One, Target::Minority]
+            .choose(&mut self.rng)
+            .expect("not empty");
+        Plan::SlowApply {
+            target,
+            nodes: self.pick(target),
+            delay_ms: delay_ms.unwrap_or(DEFAULT_APPLY_DELAY_MS),
         }
     }
 
