@@ -425,3 +425,44 @@ fn a_follower_down_while_a_node_joined_catches_up_when_that_node_leads() {
         assert!(!log.contains("refused a peer connection"), "{log}");
     });
 }
+
+/// The runner's status probe knows the roster, and the roster can miss a member that leads (a
+/// change of unknown outcome that committed later). The probe follows the members' leader hints
+/// to it, at the address their configuration carries. (Found by `riptide zoo`: after a
+/// `stranded` replace committed under a node the roster lacked, the recovery wait found no
+/// leader for its whole timeout and correct clusters were judged unavailable.)
+#[test]
+fn the_status_probe_finds_a_leader_the_roster_never_knew() {
+    isolated(|| {
+        let cluster = TestCluster::start(3);
+        cluster.wait_for_leader(Duration::from_secs(10));
+        join(&cluster, 4, &[1, 2, 3]);
+        let out = admin_ok(&["add-node", "4"]);
+        assert!(out.contains("promote 4: done"), "{out}");
+        let out = admin_ok(&["transfer-leader", "4"]);
+        assert!(out.contains("transfer-leader to 4: done"), "{out}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let stale_roster = cluster.nodes();
+        assert_eq!(stale_roster.len(), 3);
+        loop {
+            // Settled once every old member names node 4 as leader.
+            let settled = stale_roster
+                .iter()
+                .all(|(_, a)| common::status(*a).is_some_and(|s| s.leader == Some(4)));
+            if settled {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the members never named n4");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let found =
+            riptide::cluster::status::leader_status(&stale_roster, Duration::from_millis(200));
+        let found = found.expect("the probe must follow the hints to n4");
+        assert_eq!((found.id, found.role), (4, Role::Leader));
+        assert_eq!(
+            riptide::cluster::status::leader(&stale_roster, Duration::from_millis(200))
+                .map(|(id, _)| id),
+            Some(4)
+        );
+    });
+}

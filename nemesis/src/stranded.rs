@@ -169,7 +169,8 @@ impl Nemesis {
         (!self.members().contains(&sides.victim)).then_some(sides.victim)
     }
 
-    /// A `stranded` stop: the partition healed, then the removed voter (if any) wiped.
+    /// A `stranded` stop: the partition healed, the members read again if the change was not
+    /// known to go through, then the removed voter (if any) wiped.
     pub(super) fn unstrand(
         &self,
         operator: &dyn Operator,
@@ -181,6 +182,15 @@ impl Nemesis {
             Some(Ok(command)) => event.rules = vec![command],
             Some(Err(e)) => event.add_error(e),
             None => {}
+        }
+        if removed.is_empty() {
+            // A change of unknown outcome may still commit now: the near side holds C_old,new,
+            // and one of its nodes (the new one, perhaps) can win the next election and commit
+            // it. Read the configuration again once it settled, so that the members (and the
+            // run's roster) know who is in.
+            if let Some(config) = operator.configuration() {
+                self.lock().members = config.voters;
+            }
         }
         for &id in removed.keys() {
             self.wipe(operator, id, record, event);

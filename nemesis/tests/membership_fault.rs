@@ -36,6 +36,10 @@ struct Scripted {
     /// carries them out, `Some(why)` answers that the outcome is unknown.
     asked_at: Mutex<Vec<(u64, MemberChange)>>,
     stranded_unknown: Mutex<Option<String>>,
+    /// With `stranded_unknown`: the change stays in flight (every other change refused) until
+    /// [`Scripted::commit_pending`], as C_old,new on a stranded leader's side until the heal.
+    pending: Mutex<Option<MemberChange>>,
+    hold_unknown: Mutex<bool>,
 }
 
 /// The cluster view: names the leader the scripted operator has.
@@ -61,7 +65,20 @@ impl Scripted {
             leader: Arc::new(Mutex::new(voters.first().copied())),
             asked_at: Mutex::new(Vec::new()),
             stranded_unknown: Mutex::new(None),
+            pending: Mutex::new(None),
+            hold_unknown: Mutex::new(false),
         })
+    }
+
+    /// The change held in flight commits (a node of the healed near side won an election).
+    fn commit_pending(&self) {
+        let change = self
+            .pending
+            .lock()
+            .unwrap()
+            .take()
+            .expect("a change in flight");
+        self.apply(change);
     }
 
     fn voters(&self) -> Vec<u64> {
@@ -80,6 +97,39 @@ impl Operator for Scripted {
         if let Some(why) = self.refuse.lock().unwrap().clone() {
             return ChangeAnswer::Refused(why);
         }
+        if self.pending.lock().unwrap().is_some() {
+            return ChangeAnswer::Refused("a configuration change is in flight".into());
+        }
+        self.apply(change)
+    }
+
+    fn change_at(&self, at: u64, change: MemberChange, _timeout: Duration) -> ChangeAnswer {
+        self.asked_at.lock().unwrap().push((at, change));
+        if *self.leader.lock().unwrap() != Some(at) {
+            return ChangeAnswer::Refused(format!("node {at} is not the leader"));
+        }
+        if let Some(why) = self.stranded_unknown.lock().unwrap().clone() {
+            if *self.hold_unknown.lock().unwrap() {
+                *self.pending.lock().unwrap() = Some(change);
+            }
+            return ChangeAnswer::Unknown(why);
+        }
+        self.change(change)
+    }
+
+    fn configuration(&self) -> Option<Configuration> {
+        Some(self.config.lock().unwrap().clone())
+    }
+
+    fn wipe(&self, id: u64) -> Result<(), String> {
+        self.wiped.lock().unwrap().push(id);
+        Ok(())
+    }
+}
+
+impl Scripted {
+    /// Carries `change` out on the configuration.
+    fn apply(&self, change: MemberChange) -> ChangeAnswer {
         let mut c = self.config.lock().unwrap();
         match change {
             MemberChange::AddLearner(id) => c.learners.push(id),
@@ -101,26 +151,6 @@ impl Operator for Scripted {
         ChangeAnswer::Done {
             voters: c.voters.clone(),
         }
-    }
-
-    fn change_at(&self, at: u64, change: MemberChange, _timeout: Duration) -> ChangeAnswer {
-        self.asked_at.lock().unwrap().push((at, change));
-        if *self.leader.lock().unwrap() != Some(at) {
-            return ChangeAnswer::Refused(format!("node {at} is not the leader"));
-        }
-        if let Some(why) = self.stranded_unknown.lock().unwrap().clone() {
-            return ChangeAnswer::Unknown(why);
-        }
-        self.change(change)
-    }
-
-    fn configuration(&self) -> Option<Configuration> {
-        Some(self.config.lock().unwrap().clone())
-    }
-
-    fn wipe(&self, id: u64) -> Result<(), String> {
-        self.wiped.lock().unwrap().push(id);
-        Ok(())
     }
 }
 
@@ -438,6 +468,40 @@ fn a_stranded_change_a_correct_leader_cannot_commit_removes_the_new_node_again()
         let stop = nemesis.stop_active().unwrap();
         assert_eq!(stop.rules, ["iptables -F riptide"]);
         assert!(stop.membership.unwrap().wiped.is_empty());
+        let _ = nemesis.heal_all();
+        supervisor.shutdown();
+    });
+}
+
+/// A stranded change a correct leader could not answer may still commit once the partition
+/// heals (the near side holds C_old,new, and one of its nodes wins the next election). The
+/// stop reads the configuration again, so that the members know the new node and the next
+/// faults aim at the cluster as it is. (Found by `riptide zoo`: the members, and the run's
+/// roster, lacked a new node that went on to lead.)
+#[test]
+fn a_stranded_change_that_commits_after_the_heal_is_in_the_members_after_the_stop() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = cluster(3, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3]);
+        *operator.stranded_unknown.lock().unwrap() = Some("timed out".into());
+        *operator.hold_unknown.lock().unwrap() = true;
+        let nemesis = nemesis(sb, &supervisor, "membership,partition", operator.clone());
+
+        let start = nemesis.start(membership(Change::Stranded, 0)).unwrap();
+        track(start.pids[&4]);
+        let record = start.membership.clone().unwrap();
+        assert_eq!(record.outcome, ChangeOutcome::Unknown);
+        let victim = record.removed.unwrap();
+        // The new node could not be taken back out while the change was in flight.
+        assert_eq!(nemesis.members(), [1, 2, 3]);
+        assert_eq!(supervisor.status(4).unwrap().state, NodeState::Running);
+        operator.commit_pending();
+        let stop = nemesis.stop_active().unwrap();
+        let mut expected: Vec<u64> = [1, 2, 3, 4].into_iter().filter(|&v| v != victim).collect();
+        expected.sort_unstable();
+        assert_eq!(nemesis.members(), expected);
+        assert_eq!(stop.membership.unwrap().voters, expected);
         let _ = nemesis.heal_all();
         supervisor.shutdown();
     });
