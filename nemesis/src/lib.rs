@@ -115,6 +115,7 @@ pub mod firewall;
 pub mod membership;
 pub mod nemesis;
 pub mod partition;
+mod plan;
 pub mod sandbox;
 pub mod schedule;
 mod spawner;
