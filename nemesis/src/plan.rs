@@ -74,7 +74,11 @@ pub enum Plan {
 
 /// `picked` with `leader` replaced by the first node of `nodes` not picked (the drawn nodes
 /// as they are if the leader is not among them, or if every node is).
-pub(crate) fn spare_the_leader(mut picked: Vec<NodeId>, leader: NodeId, nodes: &[NodeId]) -> Vec<NodeId> {
+pub(crate) fn spare_the_leader(
+    mut picked: Vec<NodeId>,
+    leader: NodeId,
+    nodes: &[NodeId],
+) -> Vec<NodeId> {
     let Some(at) = picked.iter().position(|&n| n == leader) else {
         return picked;
     };

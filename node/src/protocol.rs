@@ -6,8 +6,8 @@
 
 pub use riptide_proto::{
     decode, encode, AdminDone, AdminOp, ClientOp, ClientRequest, ClientResponse, ClientResult,
-    FailReason, Hello, LeaderHint, MembershipStatus, Reply, Role, SnapshotStatus, StateDigest,
-    Status, WriteOp, MAX_FRAME_BYTES,
+    FailReason, Hello, LeaderHint, MembershipStatus, ReorderStatus, Reply, Role, SnapshotStatus,
+    StateDigest, Status, WriteOp, MAX_FRAME_BYTES,
 };
 
 #[cfg(test)]

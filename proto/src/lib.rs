@@ -78,6 +78,6 @@ pub use frame::{decode, encode, Frame, MAX_FRAME_BYTES};
 pub use ids::{Index, NodeId, Term};
 pub use message::{
     AdminDone, AdminOp, ClientOp, ClientRequest, ClientResponse, ClientResult, FailReason, Hello,
-    LeaderHint, MembershipStatus, PeerAdmission, PeerProof, Reply, Role, SnapshotStatus,
-    StateDigest, Status, WriteOp,
+    LeaderHint, MembershipStatus, PeerAdmission, PeerProof, ReorderStatus, Reply, Role,
+    SnapshotStatus, StateDigest, Status, WriteOp,
 };

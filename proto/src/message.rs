@@ -131,6 +131,12 @@ pub enum AdminOp {
     /// sooner than `delay_ms` after the node learned that it committed (0: at once again).
     /// Answered `Admin(done)` at once, by any node.
     SlowApply { delay_ms: u64 },
+    /// A test hook for the bench's `reorder` fault, local to the node asked (forgotten on
+    /// restart): each peer message it sends is, with probability one half, held back for a
+    /// random time up to `max_delay_ms` (so that later ones overtake it on the link) or sent
+    /// at once and again that much later (a duplicate that arrives late), drawn from `seed`.
+    /// 0 sends everything at once again. Answered `Admin(done)` at once, by any node.
+    Reorder { max_delay_ms: u64, seed: u64 },
 }
 
 impl AdminOp {
@@ -146,6 +152,7 @@ impl AdminOp {
             },
             AdminOp::TransferLeader { to } => format!("transfer-leader to {to}"),
             AdminOp::SlowApply { delay_ms } => format!("slow-apply {delay_ms} ms"),
+            AdminOp::Reorder { max_delay_ms, .. } => format!("reorder up to {max_delay_ms} ms"),
         }
     }
 }
@@ -320,6 +327,19 @@ pub struct Status {
     /// The configuration in force on this node: voters, learners, the joint state.
     #[serde(default)]
     pub membership: MembershipStatus,
+    /// The `reorder` test hook on this node's outbound peer links: its setting and what it did.
+    #[serde(default)]
+    pub reorder: ReorderStatus,
+}
+
+/// What a node's `status` says about its `reorder` hook (all zero: never turned on).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReorderStatus {
+    /// The longest hold now (0: off).
+    pub max_delay_ms: u64,
+    /// Peer messages held back, and peer messages sent twice, since the process started.
+    pub held: u64,
+    pub copied: u64,
 }
 
 /// What a node's `status` says about its snapshots.

@@ -38,6 +38,7 @@ fn a_status() -> Status {
         refused_peers: 0,
         safety_violation: None,
         membership: Default::default(),
+        reorder: Default::default(),
     }
 }
 

@@ -254,6 +254,7 @@ fn leader_status() -> Status {
         refused_peers: 0,
         safety_violation: None,
         membership: MembershipStatus::default(),
+        reorder: Default::default(),
     }
 }
 
@@ -262,7 +263,7 @@ fn status_and_digest_answers() {
     pin(
         response(ClientResult::Status(Box::new(leader_status()))),
         &format!(
-            "{RESP} 81 a6 53 74 61 74 75 73 8c a2 69 64 01 a4 72 6f 6c 65 a6 4c 65 61 64 65 72 \
+            "{RESP} 81 a6 53 74 61 74 75 73 8d a2 69 64 01 a4 72 6f 6c 65 a6 4c 65 61 64 65 72 \
              a4 74 65 72 6d 03 a6 6c 65 61 64 65 72 01 ac 63 6f 6d 6d 69 74 5f 69 6e 64 65 78 05 \
              ad 61 70 70 6c 69 65 64 5f 69 6e 64 65 78 05 ae 6c 61 73 74 5f 6c 6f 67 5f 69 6e 64 65 78 06 \
              af 66 69 72 73 74 5f 6c 6f 67 5f 69 6e 64 65 78 01 a8 73 6e 61 70 73 68 6f 74 88 \
@@ -273,7 +274,9 @@ fn status_and_digest_answers() {
              b0 73 61 66 65 74 79 5f 76 69 6f 6c 61 74 69 6f 6e c0 \
              aa 6d 65 6d 62 65 72 73 68 69 70 85 a6 76 6f 74 65 72 73 90 \
              a8 6c 65 61 72 6e 65 72 73 90 a8 6f 75 74 67 6f 69 6e 67 90 \
-             a9 61 64 64 72 65 73 73 65 73 80 a8 63 68 61 6e 67 69 6e 67 c2"
+             a9 61 64 64 72 65 73 73 65 73 80 a8 63 68 61 6e 67 69 6e 67 c2 \
+             a7 72 65 6f 72 64 65 72 83 ac 6d 61 78 5f 64 65 6c 61 79 5f 6d 73 00 \
+             a4 68 65 6c 64 00 a6 63 6f 70 69 65 64 00"
         ),
     );
     pin(

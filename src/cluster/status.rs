@@ -100,6 +100,7 @@ mod tests {
             refused_peers: 0,
             safety_violation: None,
             membership,
+            reorder: Default::default(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The admin requests of the client protocol ([`AdminOp`]): membership changes and leadership
 //! transfer, carried out by the core and answered only once they are done; and the
-//! `slow-apply` test hook, answered at once.
+//! `slow-apply` and `reorder` test hooks, answered at once.
 //!
 //! # When an answer comes
 //!
@@ -61,6 +61,9 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
         if let AdminOp::SlowApply { delay_ms } = op {
             return self.slow_apply(request_id, delay_ms, reply);
         }
+        if let AdminOp::Reorder { max_delay_ms, seed } = op {
+            return self.reorder(request_id, max_delay_ms, seed, reply);
+        }
         let started = match &op {
             AdminOp::TransferLeader { to } => match self.raft.transfer_leadership(*to) {
                 Ok(()) => Ok(Awaited::Transfer {
@@ -103,7 +106,9 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
                 },
                 addr.as_ref(),
             ),
-            AdminOp::TransferLeader { .. } | AdminOp::SlowApply { .. } => {
+            AdminOp::TransferLeader { .. }
+            | AdminOp::SlowApply { .. }
+            | AdminOp::Reorder { .. } => {
                 let why = format!("{} is not a membership change", op.describe());
                 return Err(refused(why, false));
             }
@@ -227,6 +232,25 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             delay_ms,
             ticks,
             "slow-apply: committed entries wait before they apply"
+        );
+        let done = ClientResult::Admin(self.admin_done());
+        self.clients.answer(reply, response(request_id, done));
+    }
+
+    /// The reorder hook of the transport ([`super::reorder`]): set, and answered at once; a
+    /// definite refusal where there is none (the simulation's network).
+    fn reorder(&mut self, request_id: u64, max_delay_ms: u64, seed: u64, reply: C::Reply) {
+        let Some(hook) = &self.reorder else {
+            let why = "this node's network has no reorder hook".to_string();
+            return self
+                .clients
+                .answer(reply, response(request_id, refused(why, false)));
+        };
+        hook.set(max_delay_ms, seed);
+        tracing::info!(
+            max_delay_ms,
+            seed,
+            "reorder: peer messages are held back and sent twice at random"
         );
         let done = ClientResult::Admin(self.admin_done());
         self.clients.answer(reply, response(request_id, done));

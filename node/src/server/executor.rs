@@ -196,6 +196,8 @@ pub struct Executor<S, N, C: Clients> {
     applied: Option<Vec<Entry>>,
     /// Peer connections the transport refused (`status.refused_peers`).
     pub(super) refused_peers: Arc<AtomicU64>,
+    /// The transport's `reorder` hook (none in the simulation).
+    pub(super) reorder: Option<Arc<super::reorder::Reorder>>,
     /// The length of one core tick, for admin requests given in milliseconds.
     pub(super) tick_ms: u64,
 }
@@ -232,6 +234,7 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
             answer_by_index: bugs.contains(&UnsafeBug::AnswerByIndex),
             applied: None,
             refused_peers: Arc::default(),
+            reorder: None,
             tick_ms: DEFAULT_TICK_MS,
         }
     }

@@ -26,6 +26,7 @@ pub mod node_storage;
 pub mod options;
 pub mod peer_gate;
 pub mod raft_loop;
+pub mod reorder;
 mod status;
 pub mod transport;
 
@@ -82,12 +83,14 @@ pub fn run(opts: NodeOptions, term: TermCell) -> anyhow::Result<()> {
     tracing::info!("listening on {}", opts.listen);
     let opener =
         transport::LinkOpener::new(runtime.handle().clone(), gate.clone(), opts.listen.ip());
+    let reorder = opener.reorder().clone();
     let links = raft_loop::PeerLinks::open(opener, &opts);
     let refused_peers = gate.refused_counter();
     runtime.spawn(transport::accept_loop(listener, opts.id, gate, events_tx));
 
     let mut state = raft_loop::RaftLoop::new(raft, store, kv, links, &opts, term);
     state.count_refused_peers(refused_peers);
+    state.hook_reorder(reorder);
     let handle = std::thread::Builder::new()
         .name("riptide-raft".into())
         .spawn(move || state.run(events_rx))

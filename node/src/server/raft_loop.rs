@@ -412,6 +412,11 @@ impl RaftLoop {
         self.executor.refused_peers = counter;
     }
 
+    /// Lets the `Reorder` admin request set this hook of the transport, and `status` report it.
+    pub fn hook_reorder(&mut self, reorder: Arc<super::reorder::Reorder>) {
+        self.executor.reorder = Some(reorder);
+    }
+
     /// Runs until every event sender is gone (the network shut down) or storage fails.
     pub fn run(mut self, events: Receiver<Event>) -> anyhow::Result<()> {
         let mut next_tick = first_tick(Instant::now(), self.tick, self.ticks_on_the_clock);

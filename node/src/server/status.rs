@@ -57,6 +57,11 @@ impl<S: Storage, N: Network, C: Clients> Executor<S, N, C> {
                 self.raft.membership(),
                 self.raft.change_in_flight(),
             ),
+            reorder: self
+                .reorder
+                .as_ref()
+                .map(|r| r.status())
+                .unwrap_or_default(),
         }
     }
 }

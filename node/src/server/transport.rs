@@ -41,6 +41,7 @@ use tokio::sync::Semaphore;
 use super::options::NodeOptions;
 use super::peer_gate::{PeerGate, PeerHello, Refusal, REFUSED_BACKOFF};
 use super::raft_loop::{queued_bytes, ClientReply, EventSender, PeerLink, Refused};
+use super::reorder::{LateQueue, LinkShuffle, Outgoing, Reorder};
 use crate::protocol::{ClientRequest, ClientResponse, ClientResult, FailReason, Hello};
 use crate::raft::Message;
 use crate::types::NodeId;
@@ -371,6 +372,8 @@ pub struct LinkOpener {
     runtime: tokio::runtime::Handle,
     gate: Arc<PeerGate>,
     own_ip: IpAddr,
+    /// The reorder hook every link follows.
+    reorder: Arc<Reorder>,
 }
 
 impl LinkOpener {
@@ -379,7 +382,13 @@ impl LinkOpener {
             runtime,
             gate,
             own_ip,
+            reorder: Arc::default(),
         }
+    }
+
+    /// The reorder hook every link follows (the `Reorder` admin request sets it).
+    pub fn reorder(&self) -> &Arc<Reorder> {
+        &self.reorder
     }
 
     /// The gate inbound peer connections pass.
@@ -401,7 +410,8 @@ impl LinkOpener {
             peer,
             addr,
         };
-        self.runtime.spawn(send_to_peer(link, queue));
+        let shuffle = LinkShuffle::new(self.reorder.clone(), peer);
+        self.runtime.spawn(send_to_peer(link, queue, shuffle));
         PeerLink {
             addr: addr.to_string(),
             tx,
@@ -507,13 +517,37 @@ impl OutboundLink {
 }
 
 /// Keeps a connection to one peer and writes its messages, re-dialling with backoff when it breaks.
-/// Messages that arrive while the link is down are dropped: Raft resends what matters.
-async fn send_to_peer(link: OutboundLink, mut rx: PeerQueue) {
+/// Messages that arrive while the link is down are dropped: Raft resends what matters. With the
+/// [`reorder`](super::reorder) hook on, some wait in `late` and go out after later ones.
+async fn send_to_peer(link: OutboundLink, mut rx: PeerQueue, mut shuffle: LinkShuffle) {
     let peer = link.peer;
     let mut backoff = BACKOFF_MIN;
     let mut retry_at = tokio::time::Instant::now();
     let mut sink: Option<FrameWriter<OwnedWriteHalf>> = None;
-    while let Some(first) = rx.recv().await {
+    let mut late = LateQueue::default();
+    let mut batch: Vec<Message> = Vec::new();
+    loop {
+        batch.clear();
+        let first = match late.next_due() {
+            None => rx.recv().await.map(Outgoing::Fresh),
+            Some(due) => tokio::select! {
+                msg = rx.recv() => msg.map(Outgoing::Fresh),
+                _ = tokio::time::sleep_until(due) => late.pop_due().map(Outgoing::Late),
+            },
+        };
+        let Some(first) = first else {
+            break; // the link was dropped
+        };
+        late.route(first, &mut shuffle, &mut batch);
+        while let Some(msg) = rx.try_recv() {
+            late.route(Outgoing::Fresh(msg), &mut shuffle, &mut batch);
+        }
+        while let Some(msg) = late.pop_due() {
+            batch.push(msg);
+        }
+        if batch.is_empty() {
+            continue;
+        }
         if sink.is_none() {
             if tokio::time::Instant::now() < retry_at {
                 continue; // still backing off: drop
@@ -533,11 +567,11 @@ async fn send_to_peer(link: OutboundLink, mut rx: PeerQueue) {
         let Some(framed) = sink.as_mut() else {
             continue;
         };
-        let mut result = framed.feed(&first).await;
-        while result.is_ok() {
-            match rx.try_recv() {
-                Some(msg) => result = framed.feed(&msg).await,
-                None => break,
+        let mut result = Ok(());
+        for msg in &batch {
+            result = framed.feed(msg).await;
+            if result.is_err() {
+                break;
             }
         }
         if result.is_ok() {

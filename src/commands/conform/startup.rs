@@ -150,6 +150,7 @@ mod tests {
             refused_peers: 0,
             safety_violation: None,
             membership: Default::default(),
+            reorder: Default::default(),
         }
     }
 
