@@ -29,6 +29,16 @@ pub trait ClusterView: Send + Sync {
             "this cluster view cannot slow a state machine (n{node}, {delay_ms} ms)"
         ))
     }
+
+    /// Asks node `node` to hold back and duplicate its peer messages at random, up to
+    /// `max_delay_ms` late, its draws from `seed` (0: send at once again), for `reorder`. The
+    /// default refuses.
+    fn reorder(&self, node: NodeId, max_delay_ms: u64, seed: u64) -> Result<(), String> {
+        let _ = seed;
+        Err(format!(
+            "this cluster view cannot reorder peer messages (n{node}, {max_delay_ms} ms)"
+        ))
+    }
 }
 
 /// A view that never knows the leader: leader targets fall back to a random node.

@@ -42,6 +42,7 @@ pub enum FaultName {
     TransferLeader,
     Membership,
     SlowApply,
+    Reorder,
     /// [`Nemesis::heal_all`] undoing what was still in place at the end.
     Heal,
 }
@@ -60,6 +61,7 @@ impl From<Family> for FaultName {
             Family::TransferLeader => FaultName::TransferLeader,
             Family::Membership => FaultName::Membership,
             Family::SlowApply => FaultName::SlowApply,
+            Family::Reorder => FaultName::Reorder,
         }
     }
 }
@@ -241,6 +243,8 @@ impl NemesisEvent {
                 event.nodes = nodes.clone();
                 event.apply_delay_ms = Some(*delay_ms);
             }
+            // The members are known only when it starts.
+            Plan::Reorder { max_delay_ms, .. } => event.max_delay_ms = Some(*max_delay_ms),
             // Who leads, and so who takes over, is known only when it starts.
             Plan::TransferLeader { .. } => {}
             Plan::Membership { change, .. } => {

@@ -89,6 +89,8 @@ mod disk_faults;
 pub use cluster_view::{ClusterView, NoLeader, Shutdown};
 #[path = "reconfigure.rs"]
 mod reconfigure;
+#[path = "reorder.rs"]
+mod reorder;
 #[path = "slow_apply.rs"]
 mod slow_apply;
 #[path = "stranded.rs"]
@@ -198,7 +200,7 @@ impl Nemesis {
         Ok(event)
     }
 
-    /// Starts a transfer-leader or slow-apply plan, whose requests to the cluster take time,
+    /// Starts a transfer-leader, slow-apply or reorder plan, whose requests to the cluster take time,
     /// without holding the lock.
     fn start_unlocked(&self, plan: Plan) -> NemesisEvent {
         let mut event = NemesisEvent::describe(&plan, Phase::Start);
@@ -206,11 +208,14 @@ impl Nemesis {
             Plan::SlowApply {
                 nodes, delay_ms, ..
             } => self.slow_apply_start(nodes, *delay_ms, &mut event),
+            Plan::Reorder { max_delay_ms, seed } => {
+                self.reorder_start(*max_delay_ms, *seed, &mut event)
+            }
             Plan::TransferLeader { draw } => {
                 self.transfer_leader(*draw, &mut event);
                 BTreeMap::new()
             }
-            _ => unreachable!("only transfer-leader and slow-apply start unlocked"),
+            _ => unreachable!("only transfer-leader, slow-apply and reorder start unlocked"),
         };
         tracing::info!(value = %event.value(), "nemesis start");
         self.lock().active.push(Active { plan, done });
@@ -233,7 +238,10 @@ impl Nemesis {
             });
             return Ok(event);
         }
-        if matches!(plan, Plan::TransferLeader { .. } | Plan::SlowApply { .. }) {
+        if matches!(
+            plan,
+            Plan::TransferLeader { .. } | Plan::SlowApply { .. } | Plan::Reorder { .. }
+        ) {
             // A transfer takes up to the client's timeout, a slowed node's answer as much:
             // not under the lock, which the progress bar takes to show the fault in place.
             // Only this thread starts faults.
@@ -271,7 +279,7 @@ impl Nemesis {
             }
             // Started above, without the lock; these arms are only for completeness.
             Plan::TransferLeader { draw } => self.transfer_leader(*draw, &mut event),
-            Plan::Membership { .. } | Plan::SlowApply { .. } => {}
+            Plan::Membership { .. } | Plan::SlowApply { .. } | Plan::Reorder { .. } => {}
             Plan::Partition(_) | Plan::Loss { .. } | Plan::Delay { .. } => {
                 let firewall = self.firewall_for(&plan)?;
                 match firewall.apply(&plan.rules()) {
@@ -356,6 +364,12 @@ impl Nemesis {
             tracing::info!(value = %event.value(), "nemesis stop");
             return Some(event);
         }
+        if let Plan::Reorder { .. } = plan {
+            drop(state);
+            self.reorder_stop(&done, &mut event);
+            tracing::info!(value = %event.value(), "nemesis stop");
+            return Some(event);
+        }
         if let Plan::SlowApply { .. } = plan {
             drop(state);
             self.slow_apply_stop(&done, &mut event);
@@ -402,7 +416,9 @@ impl Nemesis {
             }
             // Restarted at its start, or leadership moved: nothing is left to undo.
             Plan::Restart { .. } | Plan::TransferLeader { .. } => {}
-            Plan::Membership { .. } | Plan::SlowApply { .. } => unreachable!("stopped above"),
+            Plan::Membership { .. } | Plan::SlowApply { .. } | Plan::Reorder { .. } => {
+                unreachable!("stopped above")
+            }
             Plan::Partition(_) | Plan::Loss { .. } | Plan::Delay { .. } => {
                 match self.firewall.as_ref().map(Firewall::heal) {
                     Some(Ok(command)) => event.rules = vec![command],

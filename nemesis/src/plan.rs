@@ -63,6 +63,10 @@ pub enum Plan {
         nodes: Vec<NodeId>,
         delay_ms: u16,
     },
+    /// Have every member's transport hold back and duplicate peer messages at random, up to
+    /// `max_delay_ms` late (the node's `reorder` admin hook, its draws from `seed` and the node
+    /// id); the members are those of the moment it starts. Sent at once again at the stop.
+    Reorder { max_delay_ms: u16, seed: u64 },
     /// Grow, shrink or replace the voters ([`crate::membership`]): `draw` picks the voter the
     /// start removes, `stop_draw` the one a grow's stop removes, among the members then.
     Membership {
@@ -118,6 +122,7 @@ impl Plan {
             Plan::TransferLeader { .. } => Family::TransferLeader,
             Plan::Membership { .. } => Family::Membership,
             Plan::SlowApply { .. } => Family::SlowApply,
+            Plan::Reorder { .. } => Family::Reorder,
         }
     }
 
@@ -151,6 +156,7 @@ impl Plan {
             | Plan::Delay { .. }
             | Plan::TransferLeader { .. }
             | Plan::SlowApply { .. }
+            | Plan::Reorder { .. }
             | Plan::Membership { .. } => &[],
         }
     }
@@ -176,6 +182,8 @@ impl Plan {
             Plan::Partition(p) => p.kind == PartitionKind::IsolateLeader,
             // Ask the leader itself when they start; there is no stand-in to replace.
             Plan::TransferLeader { .. } | Plan::Membership { .. } => false,
+            // Every member, whoever leads.
+            Plan::Reorder { .. } => false,
         }
     }
 
@@ -244,7 +252,9 @@ impl Plan {
                 delay_ms,
             },
             Plan::Partition(p) => Plan::Partition(partition::isolate(p.kind, leader, nodes)),
-            plan @ (Plan::TransferLeader { .. } | Plan::Membership { .. }) => plan,
+            plan @ (Plan::TransferLeader { .. }
+            | Plan::Membership { .. }
+            | Plan::Reorder { .. }) => plan,
         }
     }
 
@@ -275,6 +285,7 @@ impl Plan {
             | Plan::Corrupt { .. }
             | Plan::TransferLeader { .. }
             | Plan::SlowApply { .. }
+            | Plan::Reorder { .. }
             | Plan::Membership { .. } => Vec::new(),
         }
     }

@@ -21,7 +21,7 @@ use crate::firewall::Rule;
 use crate::partition::{self, Grudge, PartitionKind};
 use crate::spec::{
     minority_size, Change, FaultSpec, NemesisSpec, Target, DEFAULT_APPLY_DELAY_MS,
-    DEFAULT_DELAY_MS, DEFAULT_LOSS_PROBABILITY,
+    DEFAULT_DELAY_MS, DEFAULT_LOSS_PROBABILITY, DEFAULT_REORDER_MS,
 };
 use crate::NodeId;
 
@@ -69,6 +69,8 @@ impl Schedule {
                 | FaultSpec::PowerCut(_)
                 | FaultSpec::Restart(_)
                 | FaultSpec::SlowApply(_) => 1,
+                // A peer to send messages to.
+                FaultSpec::Reorder(_) => 2,
                 // A minority must be damaged while a majority keeps good disks.
                 FaultSpec::Corrupt(_) => 3,
                 FaultSpec::Loss(_) | FaultSpec::Delay(_) | FaultSpec::TransferLeader => 2,
@@ -190,6 +192,10 @@ impl Schedule {
                 }
             }
             FaultSpec::SlowApply(delay_ms) => self.slow_apply(delay_ms),
+            FaultSpec::Reorder(max_ms) => Plan::Reorder {
+                max_delay_ms: max_ms.unwrap_or(DEFAULT_REORDER_MS),
+                seed: self.rng.gen(),
+            },
             FaultSpec::PowerCut(target) => self.power_cut(target),
             FaultSpec::Corrupt(target) => self.corrupt(target),
             FaultSpec::TransferLeader => Plan::TransferLeader {
@@ -634,6 +640,31 @@ mod tests {
         assert!(plans.iter().any(|p| p.family() == Family::Corrupt));
         let err = Schedule::new(1, &"corrupt".parse().unwrap(), &[1, 2]).unwrap_err();
         assert!(err.to_string().contains("at least 3 nodes"), "{err}");
+    }
+
+    #[test]
+    fn reorder_holds_every_member_with_a_fresh_seed_each_time() {
+        let plans: Vec<Plan> = schedule(4, "reorder:30", 5).take(50).collect();
+        assert_eq!(
+            plans,
+            schedule(4, "reorder:30", 5).take(50).collect::<Vec<_>>()
+        );
+        let mut seeds = std::collections::BTreeSet::new();
+        for plan in &plans {
+            let Plan::Reorder { max_delay_ms, seed } = plan else {
+                panic!("not in the spec: {plan:?}");
+            };
+            assert_eq!(*max_delay_ms, 30);
+            seeds.insert(*seed);
+            assert!(!plan.needs_leader() && plan.stopped_nodes().is_empty());
+            assert!(plan.rules().is_empty());
+        }
+        assert_eq!(seeds.len(), 50);
+        let Some(Plan::Reorder { max_delay_ms, .. }) = schedule(4, "reorder", 5).next() else {
+            panic!("a reorder plan");
+        };
+        assert_eq!(max_delay_ms, DEFAULT_REORDER_MS);
+        assert!(Schedule::new(1, &"reorder".parse().unwrap(), &[1]).is_err());
     }
 
     #[test]

@@ -47,6 +47,14 @@ pub const DEFAULT_APPLY_DELAY_MS: u16 = 500;
 /// The longest `slow-apply:MS` accepted.
 pub const MAX_APPLY_DELAY_MS: u16 = 10_000;
 
+/// The `reorder` fault's longest hold when none is given, in ms: many AppendEntries later than
+/// the ones that overtake them at 500 writes/s, and below the 150 ms election timeout, so that
+/// a held heartbeat alone does not start an election.
+pub const DEFAULT_REORDER_MS: u16 = 50;
+
+/// The longest `reorder:MS` accepted (the node's own bound, `MAX_REORDER_MS`, is higher).
+pub const MAX_REORDER_MS: u16 = 5_000;
+
 /// Which nodes a process fault (or packet loss) hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -137,6 +145,9 @@ pub enum Family {
     /// Slow state machines: committed entries wait before they apply (the node's test hook,
     /// an admin request). Not part of `all`.
     SlowApply,
+    /// Peer messages held back and sent twice by the nodes' transport, so that they arrive
+    /// late and out of order (the node's test hook, an admin request). Not part of `all`.
+    Reorder,
 }
 
 /// The classes of `--nemesis-overlap`: with overlap, one fault of each class may be in place at
@@ -151,6 +162,9 @@ pub enum Class {
     Membership,
     /// Slow state machines (`slow-apply`), which lag behind while leadership moves.
     StateMachine,
+    /// The nodes' own transport reordering peer messages (`reorder`), which overlaps with
+    /// every other fault (iptables faults included).
+    Transport,
 }
 
 impl Family {
@@ -168,8 +182,9 @@ impl Family {
         Family::Membership,
     ];
 
-    /// Every family, `transfer-leader`, `membership`, `delay` and `slow-apply` included.
-    pub const EVERY: [Family; 11] = [
+    /// Every family, `transfer-leader`, `membership`, `delay`, `slow-apply` and `reorder`
+    /// included.
+    pub const EVERY: [Family; 12] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
@@ -181,6 +196,7 @@ impl Family {
         Family::TransferLeader,
         Family::Membership,
         Family::SlowApply,
+        Family::Reorder,
     ];
 
     /// The family's name on the command line and in the history.
@@ -197,6 +213,7 @@ impl Family {
             Family::TransferLeader => "transfer-leader",
             Family::Membership => "membership",
             Family::SlowApply => "slow-apply",
+            Family::Reorder => "reorder",
         }
     }
 
@@ -218,6 +235,7 @@ impl Family {
             Family::Partition | Family::Loss | Family::Delay => Class::Network,
             Family::Membership => Class::Membership,
             Family::SlowApply => Class::StateMachine,
+            Family::Reorder => Class::Transport,
             _ => Class::Process,
         }
     }
@@ -249,6 +267,8 @@ pub enum FaultSpec {
     Membership(Option<Change>),
     /// The delay between commit and apply in ms; `None` means [`DEFAULT_APPLY_DELAY_MS`].
     SlowApply(Option<u16>),
+    /// The longest hold of a peer message in ms; `None` means [`DEFAULT_REORDER_MS`].
+    Reorder(Option<u16>),
 }
 
 impl FaultSpec {
@@ -266,6 +286,7 @@ impl FaultSpec {
             FaultSpec::TransferLeader => Family::TransferLeader,
             FaultSpec::Membership(_) => Family::Membership,
             FaultSpec::SlowApply(_) => Family::SlowApply,
+            FaultSpec::Reorder(_) => Family::Reorder,
         }
     }
 
@@ -291,7 +312,9 @@ impl fmt::Display for FaultSpec {
             | FaultSpec::Restart(Some(t)) => write!(f, ":{t}"),
             FaultSpec::Partition(Some(k)) => write!(f, ":{k}"),
             FaultSpec::Loss(Some(p)) => write!(f, ":{p}"),
-            FaultSpec::Delay(Some(ms)) | FaultSpec::SlowApply(Some(ms)) => write!(f, ":{ms}"),
+            FaultSpec::Delay(Some(ms))
+            | FaultSpec::SlowApply(Some(ms))
+            | FaultSpec::Reorder(Some(ms)) => write!(f, ":{ms}"),
             FaultSpec::Membership(Some(c)) => write!(f, ":{c}"),
             _ => Ok(()),
         }
@@ -403,7 +426,7 @@ impl From<NemesisSpec> for String {
 
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
-                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], slow-apply[:MS], all, none; CHANGE: grow, shrink, replace, stranded, disjoint; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], slow-apply[:MS], reorder[:MAX_MS], all, none; CHANGE: grow, shrink, replace, stranded, disjoint; TARGET: one, minority, majority, all, leader, random; KIND: one, \
                      majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
 
 impl FromStr for NemesisSpec {
@@ -443,6 +466,7 @@ impl FromStr for NemesisSpec {
                         parse_apply_delay(option).map_err(bad)?,
                     )]
                 }
+                ("reorder", _) => vec![FaultSpec::Reorder(parse_reorder(option).map_err(bad)?)],
                 ("none" | "all" | "transfer-leader", Some(_)) => {
                     return Err(bad(format!("`{name}` takes no option; {VALID}")))
                 }
@@ -477,6 +501,20 @@ fn parse_corrupt(option: Option<&str>) -> std::result::Result<Option<Target>, St
              (and power-cut:all for every node at once)"
         )),
         target => Ok(target),
+    }
+}
+
+fn parse_reorder(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
+    let Some(text) = option else {
+        return Ok(None);
+    };
+    let max = MAX_REORDER_MS;
+    match text.trim_end_matches("ms").parse::<u16>() {
+        Ok(ms) if (1..=max).contains(&ms) => Ok(Some(ms)),
+        _ => Err(format!(
+            "reorder `{text}` must be the longest hold of a peer message in ms, 1 to {max}, \
+             e.g. reorder:50"
+        )),
     }
 }
 
@@ -633,6 +671,26 @@ mod tests {
             let err = bad.parse::<NemesisSpec>().unwrap_err().to_string();
             assert!(
                 err.contains("between commit and apply in ms, 1 to 10000"),
+                "{err}"
+            );
+        }
+        assert_eq!(parse("reorder").faults(), [FaultSpec::Reorder(None)]);
+        assert_eq!(
+            parse("reorder:20ms").faults(),
+            [FaultSpec::Reorder(Some(20))]
+        );
+        assert_eq!(parse("reorder:20").to_string(), "reorder:20");
+        assert_eq!(Family::Reorder.class(), Class::Transport);
+        assert!(!Family::ALL.contains(&Family::Reorder));
+        assert!(Family::EVERY.contains(&Family::Reorder));
+        assert!(
+            !parse("reorder").needs_network(),
+            "the node's own hook: no iptables"
+        );
+        for bad in ["reorder:0", "reorder:soon", "reorder:5001"] {
+            let err = bad.parse::<NemesisSpec>().unwrap_err().to_string();
+            assert!(
+                err.contains("longest hold of a peer message in ms, 1 to 5000"),
                 "{err}"
             );
         }

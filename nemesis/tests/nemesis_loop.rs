@@ -150,6 +150,7 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
                 | FaultName::Corrupt
                 | FaultName::TransferLeader
                 | FaultName::SlowApply
+                | FaultName::Reorder
                 | FaultName::Membership => {
                     panic!("not in this spec")
                 }

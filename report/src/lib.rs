@@ -195,6 +195,7 @@ pub mod colors {
             "transfer-leader" => "#c0ca33",
             "membership" => "#546e7a",
             "slow-apply" => "#7cb342",
+            "reorder" => "#ff7043",
             _ => "#757575",
         }
     }

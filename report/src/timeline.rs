@@ -392,6 +392,7 @@ mod tests {
             "transfer-leader",
             "membership",
             "slow-apply",
+            "reorder",
         ];
         for name in faults {
             let color = crate::colors::fault(name);

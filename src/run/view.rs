@@ -1,5 +1,5 @@
 //! The nemesis's view of the run's cluster, and its hands on it ([`RunView`]): who leads (the
-//! status probe), leadership transfers, the slow-apply hook and membership changes (a client's
+//! status probe), leadership transfers, the slow-apply and reorder hooks and membership changes (a client's
 //! admin requests), new nodes' specs and disks, and the wiping of removed ones.
 //!
 //! Every membership change that commits updates the run's [`Roster`], the members the
@@ -25,8 +25,9 @@ pub(super) const CLIENT_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// within which the leader abandons one the target did not take over.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// How long a node may take to answer the slow-apply hook (it answers at once unless paused).
-const SLOW_APPLY_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a node may take to answer the slow-apply or reorder hook (it answers at once
+/// unless paused).
+const HOOK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long one admin request of a membership change may take: a joint change commits twice.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -145,10 +146,19 @@ impl ClusterView for RunView {
     }
 
     fn slow_apply(&self, node: NodeId, delay_ms: u64) -> Result<(), String> {
-        // Asked of the node itself (any role answers it, at once); a paused one makes it wait.
-        let mut client = self.client(Some(node), SLOW_APPLY_TIMEOUT);
-        let deadline = tokio::time::Instant::now() + SLOW_APPLY_TIMEOUT;
-        let op = AdminOp::SlowApply { delay_ms };
+        self.hook(node, AdminOp::SlowApply { delay_ms })
+    }
+
+    fn reorder(&self, node: NodeId, max_delay_ms: u64, seed: u64) -> Result<(), String> {
+        self.hook(node, AdminOp::Reorder { max_delay_ms, seed })
+    }
+}
+
+impl RunView {
+    /// An admin hook asked of node `node` itself, which answers at once (unless paused).
+    fn hook(&self, node: NodeId, op: AdminOp) -> Result<(), String> {
+        let mut client = self.client(Some(node), HOOK_TIMEOUT);
+        let deadline = tokio::time::Instant::now() + HOOK_TIMEOUT;
         match self.block_on(client.admin_at(node, op, deadline))? {
             AdminOutcome::Done(_) => Ok(()),
             AdminOutcome::Refused { reason, .. } => Err(reason),

@@ -240,7 +240,7 @@ fn nodes_text(v: &Value) -> String {
 }
 
 /// `kill n3`, `partition majority n2,n4 | n1,n3,n5`, `loss 20% n1`, `transfer-leader n1→n3`,
-/// `slow-apply 500 ms n2`.
+/// `slow-apply 500 ms n2`, `reorder ≤50 ms n1,n2,n3`.
 pub fn fault_label(fault: &str, v: &Value) -> String {
     if fault == "transfer-leader" {
         return transfer_label(v);
@@ -266,6 +266,11 @@ pub fn fault_label(fault: &str, v: &Value) -> String {
     }
     if let Some(ms) = v.get("apply_delay_ms").and_then(Value::as_u64) {
         label.push_str(&format!(" {ms} ms"));
+    }
+    if fault == "reorder" {
+        if let Some(ms) = v.get("max_delay_ms").and_then(Value::as_u64) {
+            label.push_str(&format!(" ≤{ms} ms"));
+        }
     }
     // A power cut's mode after its nodes: what their disks kept of the unsynced writes.
     let cut = match v.pointer("/cut/mode").and_then(Value::as_str) {
@@ -478,6 +483,12 @@ mod tests {
             fault_label("transfer-leader", &serde_json::json!({})),
             "transfer-leader"
         );
+    }
+
+    #[test]
+    fn a_reorder_is_labelled_with_its_longest_hold_and_nodes() {
+        let v = serde_json::json!({"fault": "reorder", "nodes": [1, 2, 3], "max_delay_ms": 50});
+        assert_eq!(fault_label("reorder", &v), "reorder ≤50 ms n1,n2,n3");
     }
 
     #[test]
