@@ -27,8 +27,10 @@ use crate::exit::Exit;
 /// `--nemesis-overlap`), whose aimed changes are what `joint-one-majority` and
 /// `single-server-change-unsafe` need; and leadership transfers, leader changes without a
 /// timeout, whose clients follow the new leader at once; and slowed state machines on followers
-/// that then take the lead (`slow-apply`), the lag `read-before-apply` needs.
-pub const ZOO_NEMESIS: &str = "kill,pause,partition,loss,kill:leader,pause:leader,partition:isolate-leader,power-cut:all,membership,transfer-leader,slow-apply";
+/// that then take the lead (`slow-apply`), the lag `read-before-apply` needs; and peer messages
+/// held back and duplicated by every node's transport (`reorder`, a class of its own, so it
+/// overlaps with the rest), the late AppendEntries `truncate-on-match` needs.
+pub const ZOO_NEMESIS: &str = "kill,pause,partition,loss,kill:leader,pause:leader,partition:isolate-leader,power-cut:all,membership,transfer-leader,slow-apply,reorder";
 
 /// What every zoo run gets unless the options after `--` give the same flag: the one default
 /// schedule, tuned so that it catches as many of the zoo's bugs as it can (see the README's
