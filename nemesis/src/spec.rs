@@ -505,30 +505,35 @@ fn parse_corrupt(option: Option<&str>) -> std::result::Result<Option<Target>, St
 }
 
 fn parse_reorder(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
-    let Some(text) = option else {
-        return Ok(None);
-    };
-    let max = MAX_REORDER_MS;
-    match text.trim_end_matches("ms").parse::<u16>() {
-        Ok(ms) if (1..=max).contains(&ms) => Ok(Some(ms)),
-        _ => Err(format!(
+    parse_ms(option, MAX_REORDER_MS, |text, max| {
+        format!(
             "reorder `{text}` must be the longest hold of a peer message in ms, 1 to {max}, \
              e.g. reorder:50"
-        )),
-    }
+        )
+    })
 }
 
 fn parse_apply_delay(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
+    parse_ms(option, MAX_APPLY_DELAY_MS, |text, max| {
+        format!(
+            "slow-apply `{text}` must be the delay between commit and apply in ms, 1 to {max}, \
+             e.g. slow-apply:500"
+        )
+    })
+}
+
+/// An option of whole milliseconds, 1 to `max` (a trailing `ms` allowed); `None` if absent.
+fn parse_ms(
+    option: Option<&str>,
+    max: u16,
+    error: impl Fn(&str, u16) -> String,
+) -> std::result::Result<Option<u16>, String> {
     let Some(text) = option else {
         return Ok(None);
     };
-    let max = MAX_APPLY_DELAY_MS;
     match text.trim_end_matches("ms").parse::<u16>() {
         Ok(ms) if (1..=max).contains(&ms) => Ok(Some(ms)),
-        _ => Err(format!(
-            "slow-apply `{text}` must be the delay between commit and apply in ms, 1 to {max}, \
-             e.g. slow-apply:500"
-        )),
+        _ => Err(error(text, max)),
     }
 }
 
