@@ -43,6 +43,7 @@ pub enum FaultName {
     Membership,
     SlowApply,
     Reorder,
+    Stall,
     /// [`Nemesis::heal_all`] undoing what was still in place at the end.
     Heal,
 }
@@ -62,6 +63,7 @@ impl From<Family> for FaultName {
             Family::Membership => FaultName::Membership,
             Family::SlowApply => FaultName::SlowApply,
             Family::Reorder => FaultName::Reorder,
+            Family::Stall => FaultName::Stall,
         }
     }
 }
@@ -134,6 +136,9 @@ pub struct NemesisEvent {
     /// For a slow-apply: the delay between commit and apply, in ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply_delay_ms: Option<u16>,
+    /// For a stall: how long the woken leader runs, still cut off, before the heal, in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awake_ms: Option<u16>,
     /// For a power cut: what the disks keep of their unsynced writes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cut: Option<crate::disk::CutMode>,
@@ -178,6 +183,7 @@ impl NemesisEvent {
             probability: None,
             max_delay_ms: None,
             apply_delay_ms: None,
+            awake_ms: None,
             cut: None,
             disks: BTreeMap::new(),
             transfer: None,
@@ -242,6 +248,16 @@ impl NemesisEvent {
                 event.target = Some(*target);
                 event.nodes = nodes.clone();
                 event.apply_delay_ms = Some(*delay_ms);
+            }
+            Plan::Stall {
+                nodes,
+                awake_ms,
+                cut,
+            } => {
+                event.target = Some(Target::Leader);
+                event.nodes = nodes.clone();
+                event.groups = cut.groups.clone();
+                event.awake_ms = Some(*awake_ms);
             }
             // The members are known only when it starts.
             Plan::Reorder { max_delay_ms, .. } => event.max_delay_ms = Some(*max_delay_ms),

@@ -93,6 +93,8 @@ mod reconfigure;
 mod reorder;
 #[path = "slow_apply.rs"]
 mod slow_apply;
+#[path = "stall.rs"]
+mod stall;
 #[path = "stranded.rs"]
 mod stranded;
 #[path = "transfer.rs"]
@@ -269,6 +271,7 @@ impl Nemesis {
                 event.pids = done.clone();
             }
             Plan::Restart { nodes, .. } => self.crash_and_restart(nodes, &mut event),
+            Plan::Stall { nodes, .. } => self.stall_start(&plan, nodes, &mut event, &mut done)?,
             Plan::PowerCut { nodes, cut, .. } => {
                 self.cut_power(nodes, *cut, &mut event, &mut done)?;
                 event.pids = done.clone();
@@ -355,24 +358,21 @@ impl Nemesis {
         let index = state.active.iter().position(|a| which(&a.plan))?;
         let Active { plan, done } = state.active.remove(index);
         let mut event = NemesisEvent::describe(&plan, Phase::Stop);
-        if let Plan::Membership {
-            change, stop_draw, ..
-        } = plan
-        {
+        // Stops that ask the cluster, and take time: not under the lock.
+        let asks = match plan {
+            Plan::Membership {
+                change, stop_draw, ..
+            } => Some(Some((change, stop_draw))),
+            Plan::Reorder { .. } | Plan::SlowApply { .. } => Some(None),
+            _ => None,
+        };
+        if let Some(membership) = asks {
             drop(state);
-            self.membership_stop(change, stop_draw, &done, &mut event);
-            tracing::info!(value = %event.value(), "nemesis stop");
-            return Some(event);
-        }
-        if let Plan::Reorder { .. } = plan {
-            drop(state);
-            self.reorder_stop(&done, &mut event);
-            tracing::info!(value = %event.value(), "nemesis stop");
-            return Some(event);
-        }
-        if let Plan::SlowApply { .. } = plan {
-            drop(state);
-            self.slow_apply_stop(&done, &mut event);
+            match membership {
+                Some((change, draw)) => self.membership_stop(change, draw, &done, &mut event),
+                None if plan.family() == Family::Reorder => self.reorder_stop(&done, &mut event),
+                None => self.slow_apply_stop(&done, &mut event),
+            }
             tracing::info!(value = %event.value(), "nemesis stop");
             return Some(event);
         }
@@ -389,16 +389,7 @@ impl Nemesis {
             ));
         }
         match &plan {
-            Plan::Pause { .. } => {
-                for &id in done.keys() {
-                    match self.supervisor.resume(id) {
-                        Ok(pid) => {
-                            event.pids.insert(id, pid);
-                        }
-                        Err(e) => event.add_error(e),
-                    }
-                }
-            }
+            Plan::Pause { .. } => self.resume_paused(&done, &mut event),
             Plan::Kill { .. } | Plan::PowerCut { .. } | Plan::Corrupt { .. } => {
                 for &id in done.keys() {
                     match self.supervisor.restart(id) {
@@ -413,6 +404,11 @@ impl Nemesis {
                     let ids: Vec<NodeId> = done.keys().copied().collect();
                     event.disks = self.refusals(&ids);
                 }
+            }
+            Plan::Stall { awake_ms, .. } => {
+                // The woken node runs alone for a while: not under the lock.
+                drop(state);
+                self.stall_stop(*awake_ms, &done, &mut event);
             }
             // Restarted at its start, or leadership moved: nothing is left to undo.
             Plan::Restart { .. } | Plan::TransferLeader { .. } => {}

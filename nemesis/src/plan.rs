@@ -67,6 +67,14 @@ pub enum Plan {
     /// `max_delay_ms` late (the node's `reorder` admin hook, its draws from `seed` and the node
     /// id); the members are those of the moment it starts. Sent at once again at the stop.
     Reorder { max_delay_ms: u16, seed: u64 },
+    /// Cut the leader (`nodes`, one) off from its peers as `cut` says and SIGSTOP it; at the
+    /// stop SIGCONT it, let it run `awake_ms` still cut off, then flush the rules
+    /// ([`crate::stall`]).
+    Stall {
+        nodes: Vec<NodeId>,
+        awake_ms: u16,
+        cut: Partition,
+    },
     /// Grow, shrink or replace the voters ([`crate::membership`]): `draw` picks the voter the
     /// start removes, `stop_draw` the one a grow's stop removes, among the members then.
     Membership {
@@ -123,15 +131,21 @@ impl Plan {
             Plan::Membership { .. } => Family::Membership,
             Plan::SlowApply { .. } => Family::SlowApply,
             Plan::Reorder { .. } => Family::Reorder,
+            Plan::Stall { .. } => Family::Stall,
         }
     }
 
     /// The classes the plan occupies for `--nemesis-overlap`: its family's, and for a membership
-    /// change that cuts links (`stranded`) the network class too, since its stop flushes the
-    /// run's chain.
+    /// change that cuts links (`stranded`) and for a stall the network class too, since their
+    /// stops flush the run's chain.
     pub fn classes(&self) -> Vec<Class> {
         let mut classes = vec![self.family().class()];
-        if matches!(self, Plan::Membership { change, .. } if change.cuts_links()) {
+        let cuts_links = match self {
+            Plan::Membership { change, .. } => change.cuts_links(),
+            Plan::Stall { .. } => true,
+            _ => false,
+        };
+        if cuts_links {
             classes.push(Class::Network);
         }
         classes
@@ -149,6 +163,7 @@ impl Plan {
             Plan::Kill { nodes, .. }
             | Plan::Restart { nodes, .. }
             | Plan::Pause { nodes, .. }
+            | Plan::Stall { nodes, .. }
             | Plan::PowerCut { nodes, .. }
             | Plan::Corrupt { nodes, .. } => nodes,
             Plan::Partition(_)
@@ -165,6 +180,12 @@ impl Plan {
     /// faults in place before it starts (see the nemesis loop's docs, `turns.rs`).
     pub fn takes_the_field(&self) -> bool {
         matches!(self, Plan::Membership { change, .. } if change.cuts_links())
+    }
+
+    /// Whether the plan stops the rolling faults in its way instead of being redrawn (a stall:
+    /// see the nemesis loop's docs, `turns.rs`).
+    pub fn clears_the_leader(&self) -> bool {
+        matches!(self, Plan::Stall { .. })
     }
 
     /// Whether the plan's nodes depend on who leads (the stand-in must be replaced).
@@ -184,6 +205,7 @@ impl Plan {
             Plan::TransferLeader { .. } | Plan::Membership { .. } => false,
             // Every member, whoever leads.
             Plan::Reorder { .. } => false,
+            Plan::Stall { .. } => true,
         }
     }
 
@@ -252,6 +274,11 @@ impl Plan {
                 delay_ms,
             },
             Plan::Partition(p) => Plan::Partition(partition::isolate(p.kind, leader, nodes)),
+            Plan::Stall { awake_ms, cut, .. } => Plan::Stall {
+                nodes: vec![leader],
+                awake_ms,
+                cut: partition::isolate(cut.kind, leader, nodes),
+            },
             plan @ (Plan::TransferLeader { .. }
             | Plan::Membership { .. }
             | Plan::Reorder { .. }) => plan,
@@ -261,7 +288,7 @@ impl Plan {
     /// The iptables rules a network plan applies (none for kill and pause).
     pub fn rules(&self) -> Vec<Rule> {
         match self {
-            Plan::Partition(p) => p.grudge.rules(RuleKind::Drop),
+            Plan::Partition(p) | Plan::Stall { cut: p, .. } => p.grudge.rules(RuleKind::Drop),
             Plan::Loss {
                 probability, links, ..
             } => links.rules(RuleKind::Loss(*probability)),

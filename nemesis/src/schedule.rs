@@ -21,7 +21,7 @@ use crate::firewall::Rule;
 use crate::partition::{self, Grudge, PartitionKind};
 use crate::spec::{
     minority_size, Change, FaultSpec, NemesisSpec, Target, DEFAULT_APPLY_DELAY_MS,
-    DEFAULT_DELAY_MS, DEFAULT_LOSS_PROBABILITY, DEFAULT_REORDER_MS,
+    DEFAULT_DELAY_MS, DEFAULT_LOSS_PROBABILITY, DEFAULT_REORDER_MS, DEFAULT_STALL_AWAKE_MS,
 };
 use crate::NodeId;
 
@@ -69,8 +69,8 @@ impl Schedule {
                 | FaultSpec::PowerCut(_)
                 | FaultSpec::Restart(_)
                 | FaultSpec::SlowApply(_) => 1,
-                // A peer to send messages to.
-                FaultSpec::Reorder(_) => 2,
+                // A peer to send messages to; a peer to be cut off from.
+                FaultSpec::Reorder(_) | FaultSpec::Stall(_) => 2,
                 // A minority must be damaged while a majority keeps good disks.
                 FaultSpec::Corrupt(_) => 3,
                 FaultSpec::Loss(_) | FaultSpec::Delay(_) | FaultSpec::TransferLeader => 2,
@@ -196,6 +196,7 @@ impl Schedule {
                 max_delay_ms: max_ms.unwrap_or(DEFAULT_REORDER_MS),
                 seed: self.rng.gen(),
             },
+            FaultSpec::Stall(awake_ms) => self.stall(awake_ms),
             FaultSpec::PowerCut(target) => self.power_cut(target),
             FaultSpec::Corrupt(target) => self.corrupt(target),
             FaultSpec::TransferLeader => Plan::TransferLeader {
@@ -212,6 +213,16 @@ impl Schedule {
             },
         };
         Some(plan)
+    }
+
+    /// A stall of the leader, once the nemesis knows it (a random stand-in until then).
+    fn stall(&mut self, awake_ms: Option<u16>) -> Plan {
+        let nodes = self.pick(Target::Leader);
+        Plan::Stall {
+            cut: partition::isolate(PartitionKind::IsolateLeader, nodes[0], &self.nodes),
+            nodes,
+            awake_ms: awake_ms.unwrap_or(DEFAULT_STALL_AWAKE_MS),
+        }
     }
 
     fn loss(&mut self, probability: Option<f64>) -> Plan {
@@ -665,6 +676,45 @@ mod tests {
         };
         assert_eq!(max_delay_ms, DEFAULT_REORDER_MS);
         assert!(Schedule::new(1, &"reorder".parse().unwrap(), &[1]).is_err());
+    }
+
+    #[test]
+    fn a_stall_cuts_the_leader_off_from_every_other_node_and_holds_both_rolling_classes() {
+        let plans: Vec<Plan> = schedule(6, "stall", 5).take(20).collect();
+        for plan in &plans {
+            let Plan::Stall {
+                nodes,
+                awake_ms,
+                cut,
+            } = plan
+            else {
+                panic!("not in the spec: {plan:?}");
+            };
+            assert_eq!(*awake_ms, DEFAULT_STALL_AWAKE_MS);
+            assert_eq!(nodes.len(), 1);
+            assert_eq!(cut.groups[0], *nodes);
+            assert!(plan.needs_leader() && plan.clears_the_leader());
+            assert_eq!(plan.stopped_nodes(), nodes.as_slice());
+            assert_eq!(plan.rules().len(), 2 * 4, "both ways to each of 4 others");
+            assert_eq!(plan.classes(), [Class::Process, Class::Network]);
+        }
+        let led = plans[0].clone().with_leader(Some(4), &[1, 2, 3, 4, 5]);
+        let Plan::Stall { nodes, cut, .. } = &led else {
+            panic!("still a stall: {led:?}");
+        };
+        assert_eq!(
+            (nodes.as_slice(), cut.groups.clone()),
+            (&[4][..], vec![vec![4], vec![1, 2, 3, 5]])
+        );
+        assert!(led
+            .rules()
+            .iter()
+            .all(|r| r.command().contains("127.0.0.14")));
+        let Some(Plan::Stall { awake_ms, .. }) = schedule(1, "stall:300", 3).next() else {
+            panic!("a stall plan");
+        };
+        assert_eq!(awake_ms, 300);
+        assert!(Schedule::new(1, &"stall".parse().unwrap(), &[1]).is_err());
     }
 
     #[test]

@@ -52,6 +52,14 @@ pub const MAX_APPLY_DELAY_MS: u16 = 10_000;
 /// a held heartbeat alone does not start an election.
 pub const DEFAULT_REORDER_MS: u16 = 50;
 
+/// How long a stalled leader runs, woken but still cut off, before the heal (`stall`): longer
+/// than any lease a node may hold (the lease-read-unsafe bug's is twice the longest election
+/// timeout, 600 ms by default).
+pub const DEFAULT_STALL_AWAKE_MS: u16 = 1_000;
+
+/// The longest `stall:AWAKE_MS` accepted.
+pub const MAX_STALL_AWAKE_MS: u16 = 10_000;
+
 /// The longest `reorder:MS` accepted (the node's own bound, `MAX_REORDER_MS`, is higher).
 pub const MAX_REORDER_MS: u16 = 5_000;
 
@@ -148,6 +156,9 @@ pub enum Family {
     /// Peer messages held back and sent twice by the nodes' transport, so that they arrive
     /// late and out of order (the node's test hook, an admin request). Not part of `all`.
     Reorder,
+    /// The leader cut off from its peers and frozen (SIGSTOP); woken (SIGCONT) while still cut
+    /// off, and healed only some time after ([`crate::stall`]). Not part of `all`.
+    Stall,
 }
 
 /// The classes of `--nemesis-overlap`: with overlap, one fault of each class may be in place at
@@ -182,9 +193,9 @@ impl Family {
         Family::Membership,
     ];
 
-    /// Every family, `transfer-leader`, `membership`, `delay`, `slow-apply` and `reorder`
-    /// included.
-    pub const EVERY: [Family; 12] = [
+    /// Every family, `transfer-leader`, `membership`, `delay`, `slow-apply`, `reorder` and
+    /// `stall` included.
+    pub const EVERY: [Family; 13] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
@@ -197,6 +208,7 @@ impl Family {
         Family::Membership,
         Family::SlowApply,
         Family::Reorder,
+        Family::Stall,
     ];
 
     /// The family's name on the command line and in the history.
@@ -214,12 +226,16 @@ impl Family {
             Family::Membership => "membership",
             Family::SlowApply => "slow-apply",
             Family::Reorder => "reorder",
+            Family::Stall => "stall",
         }
     }
 
     /// Whether the family needs iptables inside the sandbox.
     pub fn needs_network(self) -> bool {
-        matches!(self, Family::Partition | Family::Loss | Family::Delay)
+        matches!(
+            self,
+            Family::Partition | Family::Loss | Family::Delay | Family::Stall
+        )
     }
 
     /// Whether the family is of the process class for `--nemesis-overlap`, the network faults
@@ -269,6 +285,9 @@ pub enum FaultSpec {
     SlowApply(Option<u16>),
     /// The longest hold of a peer message in ms; `None` means [`DEFAULT_REORDER_MS`].
     Reorder(Option<u16>),
+    /// How long the stalled leader runs, woken but still cut off, before the heal, in ms;
+    /// `None` means [`DEFAULT_STALL_AWAKE_MS`].
+    Stall(Option<u16>),
 }
 
 impl FaultSpec {
@@ -287,6 +306,7 @@ impl FaultSpec {
             FaultSpec::Membership(_) => Family::Membership,
             FaultSpec::SlowApply(_) => Family::SlowApply,
             FaultSpec::Reorder(_) => Family::Reorder,
+            FaultSpec::Stall(_) => Family::Stall,
         }
     }
 
@@ -314,7 +334,8 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Loss(Some(p)) => write!(f, ":{p}"),
             FaultSpec::Delay(Some(ms))
             | FaultSpec::SlowApply(Some(ms))
-            | FaultSpec::Reorder(Some(ms)) => write!(f, ":{ms}"),
+            | FaultSpec::Reorder(Some(ms))
+            | FaultSpec::Stall(Some(ms)) => write!(f, ":{ms}"),
             FaultSpec::Membership(Some(c)) => write!(f, ":{c}"),
             _ => Ok(()),
         }
@@ -426,7 +447,7 @@ impl From<NemesisSpec> for String {
 
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
-                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], slow-apply[:MS], reorder[:MAX_MS], all, none; CHANGE: grow, shrink, replace, stranded, disjoint; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], slow-apply[:MS], reorder[:MAX_MS], stall[:AWAKE_MS], all, none; CHANGE: grow, shrink, replace, stranded, disjoint; TARGET: one, minority, majority, all, leader, random; KIND: one, \
                      majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
 
 impl FromStr for NemesisSpec {
@@ -467,6 +488,7 @@ impl FromStr for NemesisSpec {
                     )]
                 }
                 ("reorder", _) => vec![FaultSpec::Reorder(parse_reorder(option).map_err(bad)?)],
+                ("stall", _) => vec![FaultSpec::Stall(parse_stall(option).map_err(bad)?)],
                 ("none" | "all" | "transfer-leader", Some(_)) => {
                     return Err(bad(format!("`{name}` takes no option; {VALID}")))
                 }
@@ -509,6 +531,15 @@ fn parse_reorder(option: Option<&str>) -> std::result::Result<Option<u16>, Strin
         format!(
             "reorder `{text}` must be the longest hold of a peer message in ms, 1 to {max}, \
              e.g. reorder:50"
+        )
+    })
+}
+
+fn parse_stall(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
+    parse_ms(option, MAX_STALL_AWAKE_MS, |text, max| {
+        format!(
+            "stall `{text}` must be how long the woken leader stays cut off in ms, 1 to {max}, \
+             e.g. stall:1000"
         )
     })
 }
@@ -696,6 +727,20 @@ mod tests {
             let err = bad.parse::<NemesisSpec>().unwrap_err().to_string();
             assert!(
                 err.contains("longest hold of a peer message in ms, 1 to 5000"),
+                "{err}"
+            );
+        }
+        assert_eq!(parse("stall").faults(), [FaultSpec::Stall(None)]);
+        assert_eq!(parse("stall:2500").faults(), [FaultSpec::Stall(Some(2500))]);
+        assert_eq!(parse("stall:2500").to_string(), "stall:2500");
+        assert_eq!(Family::Stall.class(), Class::Process);
+        assert!(!Family::ALL.contains(&Family::Stall));
+        assert!(Family::EVERY.contains(&Family::Stall));
+        assert!(parse("stall").needs_network(), "its cut is iptables rules");
+        for bad in ["stall:0", "stall:later", "stall:10001"] {
+            let err = bad.parse::<NemesisSpec>().unwrap_err().to_string();
+            assert!(
+                err.contains("how long the woken leader stays cut off in ms, 1 to 10000"),
                 "{err}"
             );
         }

@@ -26,6 +26,14 @@
 //! it starts in, and come back when the lane stops it. (A kill during its window would hide
 //! the two leaders it is there to show.) Started by hand ([`Nemesis::start_next`] on a spec
 //! without the lane), it leaves room for a process fault on top of it.
+//!
+//! # A stall clears the leader
+//!
+//! A `stall` ([`crate::stall`]) holds both rolling classes, process and network, so with
+//! `overlap` it would fit only in the rare interval with nothing in place, and would hardly ever
+//! start. When one comes up it is not redrawn either: the rolling faults in its way are stopped
+//! first (each noted as stopped early), as for an aimed change, but the membership lane's
+//! change, a slow-apply and a reorder stay (none of them clashes with it).
 
 use std::time::Duration;
 
@@ -180,6 +188,15 @@ impl Nemesis {
                 }
             }
         }
+        if plan.clears_the_leader() {
+            while let Some(mut stop) = self.stop_first(|p| p.clashes_with(&plan)) {
+                stop.add_note(format!(
+                    "stopped early: a {} needs the leader and the links to itself",
+                    plan.family()
+                ));
+                events.push(stop);
+            }
+        }
         match self.start_with_leader(plan) {
             Ok(event) => events.push(event),
             // The stops happened: they are returned to be recorded, the failed start logged.
@@ -222,7 +239,7 @@ impl Nemesis {
                 // One aimed change at a time: a second would cut the first short.
                 let aimed_in_place = in_place.iter().any(Plan::takes_the_field);
                 let fits = |plan: &Plan| {
-                    (plan.takes_the_field() && !aimed_in_place)
+                    ((plan.takes_the_field() || plan.clears_the_leader()) && !aimed_in_place)
                         || !in_place.iter().any(|p| p.clashes_with(plan))
                 };
                 for _ in 0..OVERLAP_REDRAWS {

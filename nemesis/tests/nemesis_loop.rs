@@ -94,7 +94,7 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
             assert_eq!(start.error, None, "{start:?}");
             assert_eq!(stop.error, None, "{stop:?}");
             match start.fault {
-                FaultName::Partition | FaultName::Loss => {
+                FaultName::Partition | FaultName::Loss | FaultName::Stall => {
                     assert!(!start.rules.is_empty());
                     assert!(start
                         .rules

@@ -196,6 +196,7 @@ pub mod colors {
             "membership" => "#546e7a",
             "slow-apply" => "#7cb342",
             "reorder" => "#ff7043",
+            "stall" => "#283593",
             _ => "#757575",
         }
     }

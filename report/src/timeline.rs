@@ -393,6 +393,7 @@ mod tests {
             "membership",
             "slow-apply",
             "reorder",
+            "stall",
         ];
         for name in faults {
             let color = crate::colors::fault(name);

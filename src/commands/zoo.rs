@@ -29,8 +29,10 @@ use crate::exit::Exit;
 /// timeout, whose clients follow the new leader at once; and slowed state machines on followers
 /// that then take the lead (`slow-apply`), the lag `read-before-apply` needs; and peer messages
 /// held back and duplicated by every node's transport (`reorder`, a class of its own, so it
-/// overlaps with the rest), the late AppendEntries `truncate-on-match` needs.
-pub const ZOO_NEMESIS: &str = "kill,pause,partition,loss,kill:leader,pause:leader,partition:isolate-leader,power-cut:all,membership,transfer-leader,slow-apply,reorder";
+/// overlaps with the rest), the late AppendEntries `truncate-on-match` needs; and leaders
+/// frozen while cut off and woken still cut off (`stall`), whose clocks did not run while a
+/// new leader took writes: the stale lease `lease-read-unsafe` serves.
+pub const ZOO_NEMESIS: &str = "kill,pause,partition,loss,kill:leader,pause:leader,partition:isolate-leader,power-cut:all,membership,transfer-leader,slow-apply,reorder,stall";
 
 /// What every zoo run gets unless the options after `--` give the same flag: the one default
 /// schedule, tuned so that it catches as many of the zoo's bugs as it can (see the README's

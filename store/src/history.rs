@@ -240,7 +240,7 @@ fn nodes_text(v: &Value) -> String {
 }
 
 /// `kill n3`, `partition majority n2,n4 | n1,n3,n5`, `loss 20% n1`, `transfer-leader n1→n3`,
-/// `slow-apply 500 ms n2`, `reorder ≤50 ms n1,n2,n3`.
+/// `slow-apply 500 ms n2`, `reorder ≤50 ms n1,n2,n3`, `stall n3 (woken cut off 1000 ms)`.
 pub fn fault_label(fault: &str, v: &Value) -> String {
     if fault == "transfer-leader" {
         return transfer_label(v);
@@ -285,6 +285,9 @@ pub fn fault_label(fault: &str, v: &Value) -> String {
         label.push_str(&nodes);
     }
     label.push_str(cut);
+    if let Some(ms) = v.get("awake_ms").and_then(Value::as_u64) {
+        label.push_str(&format!(" (woken cut off {ms} ms)"));
+    }
     label
 }
 
@@ -489,6 +492,8 @@ mod tests {
     fn a_reorder_is_labelled_with_its_longest_hold_and_nodes() {
         let v = serde_json::json!({"fault": "reorder", "nodes": [1, 2, 3], "max_delay_ms": 50});
         assert_eq!(fault_label("reorder", &v), "reorder ≤50 ms n1,n2,n3");
+        let v = serde_json::json!({"fault": "stall", "nodes": [3], "awake_ms": 1000});
+        assert_eq!(fault_label("stall", &v), "stall n3 (woken cut off 1000 ms)");
     }
 
     #[test]

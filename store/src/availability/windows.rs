@@ -93,9 +93,9 @@ fn reach(f: &FaultWindow) -> Option<BTreeSet<u64>> {
     };
     match f.fault.as_str() {
         // A slowed state machine is up but lags by its delay, which a client's timeout covers.
-        "kill" | "restart" | "pause" | "power-cut" | "corrupt" | "loss" | "slow-apply" => {
-            ids(f.detail.get("nodes")?)
-        }
+        // A stalled leader is frozen, then cut off: one node out, as for a pause.
+        "kill" | "restart" | "pause" | "power-cut" | "corrupt" | "loss" | "slow-apply"
+        | "stall" => ids(f.detail.get("nodes")?),
         "partition" => {
             let groups: Vec<BTreeSet<u64>> = f
                 .detail
