@@ -13,7 +13,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ask_when_ready, echo_node, isolated, node_connects, track};
+use common::{echo_node, isolated, node_connects, track};
 use riptide_nemesis::{
     Change, ChangeAnswer, ChangeOutcome, ClusterView, Configuration, FaultName, Grudge,
     MemberChange, Nemesis, NemesisConfig, NemesisEvent, NodeSpec, NodeState, Operator, Phase, Plan,
@@ -154,17 +154,6 @@ impl Scripted {
     }
 }
 
-fn cluster(n: u64, dir: &std::path::Path) -> Arc<Supervisor> {
-    let supervisor = Arc::new(Supervisor::new().unwrap());
-    for id in 1..=n {
-        track(supervisor.spawn(echo_node(id, PORT, dir)).unwrap());
-    }
-    for id in 1..=n {
-        ask_when_ready(id, PORT, "pid");
-    }
-    supervisor
-}
-
 fn nemesis(
     sb: &Sandbox,
     supervisor: &Arc<Supervisor>,
@@ -196,7 +185,7 @@ fn membership(plan_change: Change, draw: u64) -> Plan {
 fn every_change_starts_and_stops_back_to_the_planned_count_with_fresh_ids_and_wiped_nodes() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(5, dir.path());
+        let supervisor = common::echo_cluster(5, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
         let nemesis = nemesis(sb, &supervisor, "membership", operator.clone());
 
@@ -256,7 +245,7 @@ fn every_change_starts_and_stops_back_to_the_planned_count_with_fresh_ids_and_wi
 fn other_faults_draw_from_the_members_of_the_moment() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3]);
         let nemesis = nemesis(sb, &supervisor, "kill,pause", operator.clone());
         let start = nemesis.start(membership(Change::Replace, 0)).unwrap();
@@ -282,7 +271,7 @@ fn other_faults_draw_from_the_members_of_the_moment() {
 fn a_kill_of_a_node_removed_meanwhile_is_not_undone_and_heal_restores_the_planned_voters() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(5, dir.path());
+        let supervisor = common::echo_cluster(5, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
         let nemesis = nemesis(sb, &supervisor, "membership,kill", operator.clone());
 
@@ -341,7 +330,7 @@ fn a_kill_of_a_node_removed_meanwhile_is_not_undone_and_heal_restores_the_planne
 fn a_refused_change_is_recorded_and_leaves_the_members_as_they_were() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3]);
         let nemesis = nemesis(sb, &supervisor, "membership", operator.clone());
         *operator.refuse.lock().unwrap() = Some("a change is already in flight".into());
@@ -381,7 +370,7 @@ fn a_refused_change_is_recorded_and_leaves_the_members_as_they_were() {
 fn stranded_cuts_the_leader_off_with_c_news_majority_asks_it_alone_and_heals_at_the_stop() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(5, dir.path());
+        let supervisor = common::echo_cluster(5, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
         *operator.leader.lock().unwrap() = Some(2);
         let nemesis = nemesis(sb, &supervisor, "membership:stranded", operator.clone());
@@ -437,7 +426,7 @@ fn stranded_cuts_the_leader_off_with_c_news_majority_asks_it_alone_and_heals_at_
 fn a_stranded_change_a_correct_leader_cannot_commit_removes_the_new_node_again() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3]);
         *operator.stranded_unknown.lock().unwrap() = Some("the leader lost its leadership".into());
         let nemesis = nemesis(sb, &supervisor, "membership,partition", operator.clone());
@@ -482,7 +471,7 @@ fn a_stranded_change_a_correct_leader_cannot_commit_removes_the_new_node_again()
 fn a_stranded_change_that_commits_after_the_heal_is_in_the_members_after_the_stop() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3]);
         *operator.stranded_unknown.lock().unwrap() = Some("timed out".into());
         *operator.hold_unknown.lock().unwrap() = true;
@@ -511,7 +500,7 @@ fn a_stranded_change_that_commits_after_the_heal_is_in_the_members_after_the_sto
 fn a_stranded_change_with_no_leader_starts_no_node() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3]);
         *operator.leader.lock().unwrap() = None;
         let nemesis = nemesis(sb, &supervisor, "membership:stranded", operator.clone());
@@ -534,7 +523,7 @@ fn a_stranded_change_with_no_leader_starts_no_node() {
 fn a_plain_change_with_no_leader_is_skipped_at_once_and_asks_nothing() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3]);
         *operator.leader.lock().unwrap() = None;
         let nemesis = nemesis(sb, &supervisor, "membership", operator.clone());
@@ -578,7 +567,7 @@ fn a_plain_change_with_no_leader_is_skipped_at_once_and_asks_nothing() {
 fn the_restore_gives_up_at_once_when_at_most_half_the_voters_run() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3]);
         let nemesis = nemesis(sb, &supervisor, "membership", operator.clone());
         // After a shrink of n3, n1 dies on its own: one of the two voters runs.
@@ -614,7 +603,7 @@ fn the_restore_gives_up_at_once_when_at_most_half_the_voters_run() {
 fn an_aimed_change_stops_the_faults_in_its_way_and_runs_alone_in_the_membership_lane() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(5, dir.path());
+        let supervisor = common::echo_cluster(5, PORT, dir.path());
         let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
         *operator.leader.lock().unwrap() = Some(2);
         let nemesis = nemesis(

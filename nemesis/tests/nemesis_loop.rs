@@ -6,25 +6,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{ask_when_ready, echo_node, isolated, node_connects, track};
+use common::{ask_when_ready, isolated, node_connects, track};
 use riptide_nemesis::{
     ClusterView, FaultName, Nemesis, NemesisConfig, NemesisEvent, NoLeader, NodeState, Phase, Plan,
     Sandbox, Shutdown, Supervisor, Target, TransferAnswer, TransferOutcome,
 };
 
 const PORT: u16 = 7300;
-
-/// A supervisor running `n` stand-in nodes, all answering.
-fn cluster(n: u64, dir: &std::path::Path) -> Arc<Supervisor> {
-    let supervisor = Arc::new(Supervisor::new().unwrap());
-    for id in 1..=n {
-        track(supervisor.spawn(echo_node(id, PORT, dir)).unwrap());
-    }
-    for id in 1..=n {
-        ask_when_ready(id, PORT, "pid");
-    }
-    supervisor
-}
 
 fn nemesis(
     sb: &Sandbox,
@@ -65,7 +53,7 @@ fn assert_all_healed(nemesis: &Nemesis) {
 fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let nemesis = nemesis(
             sb,
             &supervisor,
@@ -172,7 +160,7 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
 fn overlapping_faults_pair_a_process_fault_with_a_network_fault_and_heal() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let config = NemesisConfig {
             seed: 5,
             spec: "kill,pause,partition,loss".parse().unwrap(),
@@ -240,7 +228,7 @@ fn overlapping_faults_pair_a_process_fault_with_a_network_fault_and_heal() {
 fn the_same_seed_replays_the_same_faults() {
     let replay = |sb: &Sandbox| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let nemesis = nemesis(
             sb,
             &supervisor,
@@ -280,7 +268,7 @@ fn the_same_seed_replays_the_same_faults() {
 fn leader_targets_hit_the_node_the_cluster_view_names() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let leader: Arc<dyn ClusterView> = Arc::new(|| Some(2));
         let net = nemesis(
             sb,
@@ -317,7 +305,7 @@ fn leader_targets_hit_the_node_the_cluster_view_names() {
 fn heal_all_undoes_whatever_is_in_place_even_after_a_panic() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
 
         // A fault in place when the run ends: heal_all stops it and reports it.
         let nemesis = nemesis(
@@ -468,7 +456,7 @@ fn transfer_moves(
 fn transfer_leader_moves_leadership_to_another_node_seeded_and_records_it() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let first = transfer_moves(sb, &supervisor, 5);
         assert_eq!(first, transfer_moves(sb, &supervisor, 5));
         let targets: std::collections::BTreeSet<_> = first.iter().map(|m| m.1).collect();
@@ -544,7 +532,7 @@ fn transfer_leader_moves_leadership_to_another_node_seeded_and_records_it() {
 fn transfer_leader_is_a_process_fault_for_overlap() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let config = NemesisConfig {
             seed: 1,
             spec: "transfer-leader,kill,partition".parse().unwrap(),

@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ask_when_ready, echo_node, isolated, track};
+use common::{isolated, track};
 use riptide_nemesis::{ClusterView, FaultName, Nemesis, NemesisConfig, Phase, Supervisor};
 
 const PORT: u16 = 7600;
@@ -34,15 +34,6 @@ impl ClusterView for Hooks {
     }
 }
 
-fn cluster(n: u64, dir: &std::path::Path) -> Arc<Supervisor> {
-    let supervisor = Arc::new(Supervisor::new().unwrap());
-    for id in 1..=n {
-        track(supervisor.spawn(echo_node(id, PORT, dir)).unwrap());
-        ask_when_ready(id, PORT, "pid");
-    }
-    supervisor
-}
-
 fn nemesis(supervisor: &Arc<Supervisor>, seed: u64, spec: &str, view: Arc<Hooks>) -> Nemesis {
     let config = NemesisConfig {
         seed,
@@ -58,7 +49,7 @@ fn nemesis(supervisor: &Arc<Supervisor>, seed: u64, spec: &str, view: Arc<Hooks>
 fn reorder_asks_every_member_with_a_seed_of_its_own_and_the_stop_turns_it_off() {
     isolated(|_| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let view = Arc::new(Hooks::default());
         let nem = nemesis(&supervisor, 3, "reorder:40", view.clone());
         let start = nem.start_next().unwrap().pop().unwrap();
@@ -107,7 +98,7 @@ fn reorder_asks_every_member_with_a_seed_of_its_own_and_the_stop_turns_it_off() 
 fn a_node_restarted_meanwhile_is_left_alone_and_a_refusal_is_an_error() {
     isolated(|_| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let view = Arc::new(Hooks {
             refuse: Some(3),
             ..Default::default()
@@ -136,7 +127,7 @@ fn a_node_restarted_meanwhile_is_left_alone_and_a_refusal_is_an_error() {
 fn reorder_overlaps_with_the_faults_of_every_other_class() {
     isolated(|_| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let view = Arc::new(Hooks::default());
         let nem = nemesis(&supervisor, 2, "reorder,pause", view.clone());
         let mut faults = std::collections::BTreeSet::new();

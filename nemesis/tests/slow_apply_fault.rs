@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ask_when_ready, echo_node, isolated, track};
+use common::{isolated, track};
 use riptide_nemesis::{
     ClusterView, FaultName, Nemesis, NemesisConfig, NemesisEvent, Phase, Supervisor,
     TransferAnswer, TransferOutcome,
@@ -44,15 +44,6 @@ impl ClusterView for Hooks {
     }
 }
 
-fn cluster(n: u64, dir: &std::path::Path) -> Arc<Supervisor> {
-    let supervisor = Arc::new(Supervisor::new().unwrap());
-    for id in 1..=n {
-        track(supervisor.spawn(echo_node(id, PORT, dir)).unwrap());
-        ask_when_ready(id, PORT, "pid");
-    }
-    supervisor
-}
-
 fn nemesis(supervisor: &Arc<Supervisor>, seed: u64, spec: &str, view: Arc<Hooks>) -> Nemesis {
     let config = NemesisConfig {
         seed,
@@ -80,7 +71,7 @@ fn start_until(nem: &Nemesis, wanted: impl Fn(&NemesisEvent) -> bool) -> Nemesis
 fn slow_apply_asks_each_node_for_the_delay_and_the_stop_takes_it_back() {
     isolated(|_| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let view = Arc::new(Hooks::default());
         let nem = nemesis(&supervisor, 3, "slow-apply:300", view.clone());
         let start = nem.start_next().unwrap().pop().unwrap();
@@ -111,7 +102,7 @@ fn slow_apply_asks_each_node_for_the_delay_and_the_stop_takes_it_back() {
 fn a_node_restarted_meanwhile_is_not_asked_again_and_a_refusal_is_an_error() {
     isolated(|_| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(5, dir.path());
+        let supervisor = common::echo_cluster(5, PORT, dir.path());
         let view = Arc::new(Hooks::default());
         let nem = nemesis(&supervisor, 1, "slow-apply", view.clone());
         let start = start_until(&nem, |start| start.nodes.len() >= 2);
@@ -157,7 +148,7 @@ fn a_node_restarted_meanwhile_is_not_asked_again_and_a_refusal_is_an_error() {
 fn a_slowed_follower_takes_the_lead_and_the_leader_is_never_slowed() {
     isolated(|_| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(5, dir.path());
+        let supervisor = common::echo_cluster(5, PORT, dir.path());
         let view = Arc::new(Hooks::default());
         let nem = nemesis(&supervisor, 7, "slow-apply", view.clone());
         for _ in 0..10 {

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{ask, ask_when_ready, echo_node, isolated, node_connects, track};
+use common::{ask, isolated, node_connects};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use riptide_nemesis::partition::partition;
@@ -17,17 +17,6 @@ use riptide_nemesis::{
 };
 
 const PORT: u16 = 7600;
-
-fn cluster(n: u64, dir: &std::path::Path) -> Arc<Supervisor> {
-    let supervisor = Arc::new(Supervisor::new().unwrap());
-    for id in 1..=n {
-        track(supervisor.spawn(echo_node(id, PORT, dir)).unwrap());
-    }
-    for id in 1..=n {
-        ask_when_ready(id, PORT, "pid");
-    }
-    supervisor
-}
 
 fn nemesis(sb: &Sandbox, supervisor: &Arc<Supervisor>, spec: &str, overlap: bool) -> Nemesis {
     let config = NemesisConfig {
@@ -46,7 +35,7 @@ fn nemesis(sb: &Sandbox, supervisor: &Arc<Supervisor>, spec: &str, overlap: bool
 fn a_stall_freezes_the_leader_cut_off_and_wakes_it_still_cut_off_until_the_heal() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let stall = nemesis(sb, &supervisor, "stall:600", false);
         let pid = supervisor.pid(2).unwrap();
 
@@ -98,7 +87,7 @@ fn a_stall_freezes_the_leader_cut_off_and_wakes_it_still_cut_off_until_the_heal(
 fn with_overlap_a_stall_stops_the_rolling_faults_in_its_way_instead_of_being_redrawn() {
     isolated(|sb| {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = cluster(3, dir.path());
+        let supervisor = common::echo_cluster(3, PORT, dir.path());
         let stall = nemesis(sb, &supervisor, "stall:50", true);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let cut = partition(PartitionKind::One, &[1, 2, 3], &mut rng, None).unwrap();

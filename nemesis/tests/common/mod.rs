@@ -216,3 +216,19 @@ pub fn ask_when_ready(id: NodeId, port: u16, request: &str) -> String {
         }
     }
 }
+
+/// A supervisor running stand-in nodes 1..=`n` on `port`, each answering before this returns.
+pub fn echo_cluster(
+    n: u64,
+    port: u16,
+    dir: &std::path::Path,
+) -> std::sync::Arc<riptide_nemesis::Supervisor> {
+    let supervisor = std::sync::Arc::new(riptide_nemesis::Supervisor::new().unwrap());
+    for id in 1..=n {
+        track(supervisor.spawn(echo_node(id, port, dir)).unwrap());
+    }
+    for id in 1..=n {
+        ask_when_ready(id, port, "pid");
+    }
+    supervisor
+}
