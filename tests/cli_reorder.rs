@@ -56,4 +56,13 @@ fn reordered_peer_messages_and_leader_kills_keep_the_correct_node_valid() {
         let nodes = value["nodes"].as_array().unwrap();
         assert!(nodes.len() >= 2, "{value}");
     }
+    // The stops say what the nodes' hooks did: at 500 writes/s, hundreds of messages each.
+    let stops: Vec<&serde_json::Value> = reorders.iter().filter(|op| op["f"] == "stop").collect();
+    let held: u64 = stops
+        .iter()
+        .filter_map(|op| op["value"]["reordered"].as_object())
+        .flat_map(|nodes| nodes.values())
+        .map(|counts| counts["held"].as_u64().unwrap() + counts["copied"].as_u64().unwrap())
+        .sum();
+    assert!(held > 100, "the fault barely acted: {stops:#?}");
 }

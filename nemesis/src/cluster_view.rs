@@ -39,6 +39,13 @@ pub trait ClusterView: Send + Sync {
             "this cluster view cannot reorder peer messages (n{node}, {max_delay_ms} ms)"
         ))
     }
+
+    /// What node `node`'s reorder hook did since it was last turned on: messages held back
+    /// and messages sent twice (its `status`). `None` if it cannot be asked; the default.
+    fn reorder_counts(&self, node: NodeId) -> Option<(u64, u64)> {
+        let _ = node;
+        None
+    }
 }
 
 /// A view that never knows the leader: leader targets fall back to a random node.

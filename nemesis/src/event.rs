@@ -82,6 +82,15 @@ pub enum TransferOutcome {
     NoLeader,
 }
 
+/// What one node's reorder hook did while the fault was in place (at its stop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Reordered {
+    /// Peer messages sent late.
+    pub held: u64,
+    /// Peer messages sent at once and again late.
+    pub copied: u64,
+}
+
 /// A transfer-leader start, as recorded: `from` is null if no leader was known (and `to` then
 /// too: nothing was asked).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -136,6 +145,10 @@ pub struct NemesisEvent {
     /// For a slow-apply: the delay between commit and apply, in ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply_delay_ms: Option<u16>,
+    /// For a reorder stop: node → what its hook did (from its status, before it was turned
+    /// off), so that the history says whether the fault acted.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub reordered: BTreeMap<NodeId, Reordered>,
     /// For a stall: how long the woken leader runs, still cut off, before the heal, in ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awake_ms: Option<u16>,
@@ -184,6 +197,7 @@ impl NemesisEvent {
             max_delay_ms: None,
             apply_delay_ms: None,
             awake_ms: None,
+            reordered: BTreeMap::new(),
             cut: None,
             disks: BTreeMap::new(),
             transfer: None,

@@ -125,7 +125,7 @@ pub mod waits;
 
 pub use disk::{CutMode, Damage, DamageKind, Disks, PlainDisks};
 pub use error::{Error, Result};
-pub use event::{Transfer, TransferOutcome};
+pub use event::{Reordered, Transfer, TransferOutcome};
 pub use firewall::{Firewall, Rule, RuleKind};
 pub use membership::{
     Change, ChangeAnswer, ChangeOutcome, Configuration, MemberChange, MembershipRecord, Operator,

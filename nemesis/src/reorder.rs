@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use super::Nemesis;
-use crate::event::NemesisEvent;
+use crate::event::{NemesisEvent, Reordered};
 use crate::supervisor::Pid;
 use crate::NodeId;
 
@@ -44,7 +44,8 @@ impl Nemesis {
     }
 
     /// A reorder stop: each node that took it asked to send at once again, unless it restarted
-    /// meanwhile (a new pid: it forgot the setting).
+    /// meanwhile (a new pid: it forgot the setting); what each did goes into the event's
+    /// `reordered` first.
     pub(super) fn reorder_stop(
         &self,
         reordering: &BTreeMap<NodeId, Pid>,
@@ -55,6 +56,9 @@ impl Nemesis {
             if self.supervisor.pid(id) != Some(pid) {
                 event.add_note(format!("n{id} restarted meanwhile: it forgot the setting"));
                 continue;
+            }
+            if let Some((held, copied)) = self.view.reorder_counts(id) {
+                event.reordered.insert(id, Reordered { held, copied });
             }
             match self.view.reorder(id, 0, 0) {
                 Ok(()) => {

@@ -32,6 +32,11 @@ impl ClusterView for Hooks {
             false => Ok(()),
         }
     }
+
+    /// Node n held 10·n messages and copied n; node 3 cannot say.
+    fn reorder_counts(&self, node: u64) -> Option<(u64, u64)> {
+        (node != 3).then_some((10 * node, node))
+    }
 }
 
 fn nemesis(supervisor: &Arc<Supervisor>, seed: u64, spec: &str, view: Arc<Hooks>) -> Nemesis {
@@ -79,6 +84,15 @@ fn reorder_asks_every_member_with_a_seed_of_its_own_and_the_stop_turns_it_off() 
             (start.nodes.clone(), start.pids.clone())
         );
         assert!(stop.error.is_none() && stop.note.is_none(), "{stop:?}");
+        // What each node's hook did, as its status says; n3's status was not to be had.
+        let reordered = &stop.value()["reordered"];
+        assert_eq!(reordered["1"], serde_json::json!({"held": 10, "copied": 1}));
+        assert_eq!(reordered["2"], serde_json::json!({"held": 20, "copied": 2}));
+        assert!(reordered.get("3").is_none(), "{reordered}");
+        assert!(
+            start.value().get("reordered").is_none(),
+            "only the stop says"
+        );
         assert_eq!(
             view.asked.lock().unwrap()[3..],
             [(1, 0, 0), (2, 0, 0), (3, 0, 0)]

@@ -337,7 +337,8 @@ pub struct Status {
 pub struct ReorderStatus {
     /// The longest hold now (0: off).
     pub max_delay_ms: u64,
-    /// Peer messages held back, and peer messages sent twice, since the process started.
+    /// Peer messages held back, and peer messages sent twice, since the hook was last turned on
+    /// (they stay once it is off, to say what it did).
     pub held: u64,
     pub copied: u64,
 }

@@ -152,6 +152,11 @@ impl ClusterView for RunView {
     fn reorder(&self, node: NodeId, max_delay_ms: u64, seed: u64) -> Result<(), String> {
         self.hook(node, AdminOp::Reorder { max_delay_ms, seed })
     }
+
+    fn reorder_counts(&self, node: NodeId) -> Option<(u64, u64)> {
+        let status = status::status(self.addr(node), PROBE_TIMEOUT).ok()?;
+        Some((status.reorder.held, status.reorder.copied))
+    }
 }
 
 impl RunView {

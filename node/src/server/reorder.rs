@@ -25,7 +25,8 @@
 //! and otherwise sent at once. The draws come from a ChaCha stream per link, seeded by the
 //! request's seed and the peer's id, so a run's `test.json` seed fixes them (the timing of a
 //! real cluster still varies). Turning it off (`max_delay_ms` 0) sends held messages as they
-//! fall due and holds nothing new. The counters say what it did, in `status.reordered`.
+//! fall due and holds nothing new. The counters say what it did since it was last turned on, in
+//! `status.reorder`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,14 +52,19 @@ pub struct Reorder {
     seed: AtomicU64,
     /// Bumped by every [`Reorder::set`]: each link re-seeds its stream when it changes.
     generation: AtomicU64,
-    /// Messages held back, and messages sent twice, since the node started.
+    /// Messages held back, and messages sent twice, since the hook was last turned on.
     held: AtomicU64,
     copied: AtomicU64,
 }
 
 impl Reorder {
-    /// Turns the hook on (`max_delay_ms` > 0, at most [`MAX_REORDER_MS`]) or off (0).
+    /// Turns the hook on (`max_delay_ms` > 0, at most [`MAX_REORDER_MS`]; the counts start
+    /// again from zero) or off (0; the counts stay, to say what it did).
     pub fn set(&self, max_delay_ms: u64, seed: u64) {
+        if max_delay_ms > 0 {
+            self.held.store(0, Ordering::Relaxed);
+            self.copied.store(0, Ordering::Relaxed);
+        }
         self.max_delay_ms
             .store(max_delay_ms.min(MAX_REORDER_MS), Ordering::Release);
         self.seed.store(seed, Ordering::Release);
@@ -230,6 +236,11 @@ mod tests {
             .iter()
             .all(|d| *d >= Duration::from_millis(1) && *d <= Duration::from_millis(40)));
         assert_eq!(shared.counts(), (held.len() as u64, copied as u64));
+        // Off, the counts stay (what the fault did); on again, they start from zero.
+        shared.set(0, 0);
+        assert_eq!(shared.counts(), (held.len() as u64, copied as u64));
+        shared.set(40, 9);
+        assert_eq!(shared.counts(), (0, 0));
     }
 
     #[test]
