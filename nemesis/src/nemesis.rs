@@ -271,7 +271,7 @@ impl Nemesis {
                 event.pids = done.clone();
             }
             Plan::Restart { nodes, .. } => self.crash_and_restart(nodes, &mut event),
-            Plan::Stall { nodes, .. } => self.stall_start(&plan, nodes, &mut event, &mut done)?,
+            Plan::Stall { .. } => self.stall_start(&plan, &mut event, &mut done)?,
             Plan::PowerCut { nodes, cut, .. } => {
                 self.cut_power(nodes, *cut, &mut event, &mut done)?;
                 event.pids = done.clone();
@@ -359,19 +359,14 @@ impl Nemesis {
         let Active { plan, done } = state.active.remove(index);
         let mut event = NemesisEvent::describe(&plan, Phase::Stop);
         // Stops that ask the cluster, and take time: not under the lock.
-        let asks = match plan {
-            Plan::Membership {
-                change, stop_draw, ..
-            } => Some(Some((change, stop_draw))),
-            Plan::Reorder { .. } | Plan::SlowApply { .. } => Some(None),
-            _ => None,
-        };
-        if let Some(membership) = asks {
+        if let Plan::Membership { .. } | Plan::Reorder { .. } | Plan::SlowApply { .. } = plan {
             drop(state);
-            match membership {
-                Some((change, draw)) => self.membership_stop(change, draw, &done, &mut event),
-                None if plan.family() == Family::Reorder => self.reorder_stop(&done, &mut event),
-                None => self.slow_apply_stop(&done, &mut event),
+            match plan {
+                Plan::Membership {
+                    change, stop_draw, ..
+                } => self.membership_stop(change, stop_draw, &done, &mut event),
+                Plan::Reorder { .. } => self.reorder_stop(&done, &mut event),
+                _ => self.slow_apply_stop(&done, &mut event),
             }
             tracing::info!(value = %event.value(), "nemesis stop");
             return Some(event);

@@ -29,18 +29,17 @@ use crate::supervisor::Pid;
 use crate::NodeId;
 
 impl Nemesis {
-    /// A stall's start: `nodes` paused (into `done` and the event's `pids`), then cut off by
-    /// `rules`. A node that cannot be paused is noted and not cut off either: a running leader
+    /// A stall's start: the plan's node paused (into `done` and the event's `pids`), then cut
+    /// off by the plan's rules. A node that cannot be paused is noted and not cut off either: a running leader
     /// that is merely isolated is what `partition:isolate-leader` does.
     pub(super) fn stall_start(
         &self,
         plan: &Plan,
-        nodes: &[NodeId],
         event: &mut NemesisEvent,
         done: &mut BTreeMap<NodeId, Pid>,
     ) -> Result<()> {
         let firewall = self.firewall_for(plan)?;
-        for &id in nodes {
+        for &id in plan.stopped_nodes() {
             match self.supervisor.pause(id) {
                 Ok(pid) => {
                     done.insert(id, pid);
