@@ -120,6 +120,7 @@ pub mod sandbox;
 pub mod schedule;
 mod spawner;
 pub mod spec;
+mod spec_options;
 pub mod supervisor;
 pub mod waits;
 

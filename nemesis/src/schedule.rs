@@ -2,7 +2,7 @@
 //!
 //! A [`Schedule`] is an endless sequence of [`Plan`]s and a pure function of (seed, spec, node
 //! ids): the same three give the same faults in the same order, on every machine. Each plan picks
-//! one item of the spec uniformly, then fills in what the item leaves open (target, partition kind)
+//! one item of the spec, uniformly or by the items' weights (`stall*3`), then fills in what the item leaves open (target, partition kind)
 //! and draws the nodes, all from one ChaCha RNG.
 //!
 //! The only input from the live cluster is the leader, for the `leader` target and the
@@ -49,6 +49,8 @@ const CORRUPT_TARGETS: [Target; 4] = [
 pub struct Schedule {
     rng: ChaCha8Rng,
     faults: Vec<FaultSpec>,
+    /// One per item of `faults` (see [`NemesisSpec::weights`]).
+    weights: Vec<u32>,
     nodes: Vec<NodeId>,
 }
 
@@ -96,6 +98,7 @@ impl Schedule {
         Ok(Schedule {
             rng,
             faults: spec.faults().to_vec(),
+            weights: spec.weights().to_vec(),
             nodes,
         })
     }
@@ -104,19 +107,24 @@ impl Schedule {
     /// [`MEMBERSHIP_STREAM`]: the overlapping loop's membership lane. `None` (and nothing taken)
     /// if the spec has no membership item, or nothing else.
     pub fn split_membership(&mut self, seed: u64) -> Option<Schedule> {
-        let (changes, others): (Vec<FaultSpec>, Vec<FaultSpec>) = self
+        type Weighted = Vec<(FaultSpec, u32)>;
+        let (changes, others): (Weighted, Weighted) = self
             .faults
             .iter()
-            .partition(|f| matches!(f, FaultSpec::Membership(_)));
+            .copied()
+            .zip(self.weights.iter().copied())
+            .partition(|(f, _)| matches!(f, FaultSpec::Membership(_)));
         if changes.is_empty() || others.is_empty() {
             return None;
         }
-        self.faults = others;
+        (self.faults, self.weights) = others.into_iter().unzip();
+        let (changes, weights) = changes.into_iter().unzip();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(MEMBERSHIP_STREAM);
         Some(Schedule {
             rng,
             faults: changes,
+            weights,
             nodes: self.nodes.clone(),
         })
     }
@@ -140,7 +148,7 @@ impl Schedule {
 
     /// The next fault, or `None` if the spec is empty.
     pub fn next_plan(&mut self) -> Option<Plan> {
-        let fault = *self.faults.choose(&mut self.rng)?;
+        let fault = self.draw_item()?;
         let plan = match fault {
             FaultSpec::Kill(target) => {
                 let target = target.unwrap_or_else(|| self.random_target());
@@ -213,6 +221,24 @@ impl Schedule {
             },
         };
         Some(plan)
+    }
+
+    /// The spec item of the next plan: uniform over the items when none carries a weight (one
+    /// `choose`, the draw every seed made before weights existed), else item i with
+    /// probability weight(i) / total.
+    fn draw_item(&mut self) -> Option<FaultSpec> {
+        if self.weights.iter().all(|&w| w == 1) {
+            return self.faults.choose(&mut self.rng).copied();
+        }
+        let total: u32 = self.weights.iter().sum();
+        let mut k = self.rng.gen_range(0..total);
+        for (fault, &weight) in self.faults.iter().zip(&self.weights) {
+            if k < weight {
+                return Some(*fault);
+            }
+            k -= weight;
+        }
+        None
     }
 
     /// A stall of the leader, once the nemesis knows it (a random stand-in until then).
@@ -364,6 +390,51 @@ mod tests {
         let a: Vec<Plan> = schedule(42, "all", 5).take(200).collect();
         let b: Vec<Plan> = schedule(42, "all", 5).take(200).collect();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn weights_draw_items_in_proportion() {
+        let plans: Vec<Plan> = schedule(5, "kill,pause,stall*6", 3).take(4000).collect();
+        let stalls = plans.iter().filter(|p| p.family() == Family::Stall).count();
+        let kills = plans.iter().filter(|p| p.family() == Family::Kill).count();
+        // Expected 3000 and 500; binomial sd about 27 and 21.
+        assert!((2850..=3150).contains(&stalls), "{stalls} stalls in 4000");
+        assert!((400..=600).contains(&kills), "{kills} kills in 4000");
+        let a: Vec<Plan> = schedule(5, "kill,pause,stall*6", 3).take(100).collect();
+        assert_eq!(a, plans[..100], "weighted draws are seeded too");
+    }
+
+    #[test]
+    fn a_spec_without_weights_draws_its_items_with_one_choose_as_always() {
+        // The draw every seed made before weights existed: one `choose` over the items. A
+        // reorder plan then draws its seed and nothing else, so the stream is known.
+        let spec = "reorder:1,reorder:2,reorder:3,reorder:4,reorder:5";
+        let drawn: Vec<Plan> = schedule(11, spec, 3).take(50).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        rng.set_stream(NEMESIS_STREAM);
+        let items: Vec<u16> = (1..=5).collect();
+        for plan in drawn {
+            let ms = *items.choose(&mut rng).unwrap();
+            let seed: u64 = rng.gen();
+            assert_eq!(
+                plan,
+                Plan::Reorder {
+                    max_delay_ms: ms,
+                    seed
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn the_membership_lane_keeps_its_weights_and_the_rolling_faults_theirs() {
+        let mut rolling = schedule(3, "membership:grow*3,membership:shrink,kill,stall*3", 5);
+        let lane = rolling.split_membership(3).unwrap();
+        assert_eq!(lane.weights, [3, 1]);
+        assert_eq!(rolling.weights, [1, 3]);
+        let plans: Vec<Plan> = rolling.take(2000).collect();
+        let stalls = plans.iter().filter(|p| p.family() == Family::Stall).count();
+        assert!((1400..=1600).contains(&stalls), "{stalls} stalls in 2000");
     }
 
     #[test]

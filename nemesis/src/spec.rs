@@ -21,6 +21,16 @@
 //! fault draws a target at random. KIND is a [`PartitionKind`] name; without one, each partition
 //! draws a kind at random among those the cluster is big enough for. Items may repeat
 //! (`partition:one,partition:bridge`); each start picks one item uniformly.
+//!
+//! # Weights
+//!
+//! An item may end in `*WEIGHT` (1 to [`MAX_WEIGHT`]): it is then drawn WEIGHT times as often
+//! as an item without one (`kill,partition,stall*3`: a stall in 3 of 5 starts). A fault that
+//! alone catches one bug but is one item among a dozen comes up about once a run; a weight
+//! makes it come up several times without changing the others' options. `all*2` weighs every
+//! item of `all`. An item given twice keeps the larger weight (`all,kill*3`: every family of
+//! `all` once, `kill` three times). A spec without weights draws exactly as before weights
+//! existed, so its seeds give the faults they always gave.
 
 use std::fmt;
 use std::str::FromStr;
@@ -28,6 +38,10 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 pub use crate::membership::Change;
 use crate::partition::PartitionKind;
+use crate::spec_options::{
+    parse_apply_delay, parse_corrupt, parse_delay, parse_opt, parse_probability, parse_reorder,
+    parse_stall, parse_weight,
+};
 
 /// The default loss probability: high enough that Raft sees retransmissions and the occasional
 /// timeout, low enough that TCP still makes progress and the cluster stays available.
@@ -347,7 +361,12 @@ impl fmt::Display for FaultSpec {
 #[serde(into = "String")]
 pub struct NemesisSpec {
     faults: Vec<FaultSpec>,
+    /// One per item of `faults`: how many times as often it is drawn as a weight-1 item.
+    weights: Vec<u32>,
 }
+
+/// The heaviest `*WEIGHT` an item may carry.
+pub const MAX_WEIGHT: u32 = 20;
 
 impl NemesisSpec {
     /// No faults.
@@ -357,19 +376,39 @@ impl NemesisSpec {
 
     /// Every family, nothing pinned.
     pub fn all() -> NemesisSpec {
-        NemesisSpec {
-            faults: vec![
-                FaultSpec::Kill(None),
-                FaultSpec::Pause(None),
-                FaultSpec::Partition(None),
-                FaultSpec::Loss(None),
-                FaultSpec::PowerCut(None),
-                FaultSpec::Corrupt(None),
-                FaultSpec::Restart(None),
-                FaultSpec::TransferLeader,
-                FaultSpec::Membership(None),
-            ],
+        NemesisSpec::unweighted(vec![
+            FaultSpec::Kill(None),
+            FaultSpec::Pause(None),
+            FaultSpec::Partition(None),
+            FaultSpec::Loss(None),
+            FaultSpec::PowerCut(None),
+            FaultSpec::Corrupt(None),
+            FaultSpec::Restart(None),
+            FaultSpec::TransferLeader,
+            FaultSpec::Membership(None),
+        ])
+    }
+
+    /// `faults`, each of weight 1.
+    fn unweighted(faults: Vec<FaultSpec>) -> NemesisSpec {
+        let weights = vec![1; faults.len()];
+        NemesisSpec { faults, weights }
+    }
+
+    /// Adds `fault` with `weight`; an item already there keeps the larger of the two weights.
+    fn add(&mut self, fault: FaultSpec, weight: u32) {
+        match self.faults.iter().position(|f| *f == fault) {
+            Some(i) => self.weights[i] = self.weights[i].max(weight),
+            None => {
+                self.faults.push(fault);
+                self.weights.push(weight);
+            }
         }
+    }
+
+    /// The items' weights, one per item of [`NemesisSpec::faults`] (1 where none was given).
+    pub fn weights(&self) -> &[u32] {
+        &self.weights
     }
 
     /// The items, in the order given.
@@ -394,22 +433,21 @@ impl NemesisSpec {
 
     /// The same spec without `power-cut`: what a run without FUSE can still do.
     pub fn without_power_cut(&self) -> NemesisSpec {
-        NemesisSpec {
-            faults: self
-                .faults
-                .iter()
-                .copied()
-                .filter(|f| f.family() != Family::PowerCut)
-                .collect(),
+        let mut spec = NemesisSpec::none();
+        for (fault, weight) in self.faults.iter().zip(&self.weights) {
+            if fault.family() != Family::PowerCut {
+                spec.add(*fault, *weight);
+            }
         }
+        spec
     }
 
     /// The same spec without partition, loss and delay: what a run without iptables can still
     /// do. An unpinned `membership` keeps the changes that cut no links (`grow`, `shrink`,
     /// `replace`), pinned one by one so that each is drawn as often as the others.
     pub fn without_network(&self) -> NemesisSpec {
-        let mut faults = Vec::new();
-        for fault in &self.faults {
+        let mut spec = NemesisSpec::none();
+        for (fault, weight) in self.faults.iter().zip(&self.weights) {
             let kept = match fault {
                 FaultSpec::Membership(None) => Change::ALL
                     .into_iter()
@@ -420,12 +458,10 @@ impl NemesisSpec {
                 other => vec![*other],
             };
             for fault in kept {
-                if !faults.contains(&fault) {
-                    faults.push(fault);
-                }
+                spec.add(fault, *weight);
             }
         }
-        NemesisSpec { faults }
+        spec
     }
 }
 
@@ -434,7 +470,15 @@ impl fmt::Display for NemesisSpec {
         if self.faults.is_empty() {
             return f.write_str("none");
         }
-        let items: Vec<String> = self.faults.iter().map(ToString::to_string).collect();
+        let items: Vec<String> = self
+            .faults
+            .iter()
+            .zip(&self.weights)
+            .map(|(fault, weight)| match weight {
+                1 => fault.to_string(),
+                w => format!("{fault}*{w}"),
+            })
+            .collect();
         f.write_str(&items.join(","))
     }
 }
@@ -448,7 +492,8 @@ impl From<NemesisSpec> for String {
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
                      delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], slow-apply[:MS], reorder[:MAX_MS], stall[:AWAKE_MS], all, none; CHANGE: grow, shrink, replace, stranded, disjoint; TARGET: one, minority, majority, all, leader, random; KIND: one, \
-                     majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric";
+                     majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric; \
+                     any item may end in *WEIGHT (1 to 20), e.g. stall*3";
 
 impl FromStr for NemesisSpec {
     type Err = Error;
@@ -458,15 +503,22 @@ impl FromStr for NemesisSpec {
             spec: s.to_string(),
             reason,
         };
-        let mut faults: Vec<FaultSpec> = Vec::new();
+        let mut spec = NemesisSpec::none();
         let mut saw_none = false;
         for item in s.split(',').map(str::trim) {
+            let (item, weight) = match item.rsplit_once('*') {
+                Some((item, weight)) => (item.trim_end(), parse_weight(weight).map_err(bad)?),
+                None => (item, 1),
+            };
             let (name, option) = match item.split_once(':') {
                 Some((name, option)) => (name, Some(option)),
                 None => (item, None),
             };
             let parsed: Vec<FaultSpec> = match (name, option) {
                 ("", _) => return Err(bad(format!("empty fault name; {VALID}"))),
+                ("none", None) if weight > 1 => {
+                    return Err(bad(format!("`none` takes no weight; {VALID}")))
+                }
                 ("none", None) => {
                     saw_none = true;
                     Vec::new()
@@ -495,101 +547,13 @@ impl FromStr for NemesisSpec {
                 _ => return Err(bad(format!("unknown fault `{name}`; {VALID}"))),
             };
             for fault in parsed {
-                if !faults.contains(&fault) {
-                    faults.push(fault);
-                }
+                spec.add(fault, weight);
             }
         }
-        if saw_none && !faults.is_empty() {
+        if saw_none && !spec.is_empty() {
             return Err(bad("`none` cannot be combined with faults".to_string()));
         }
-        Ok(NemesisSpec { faults })
-    }
-}
-
-fn parse_opt<T: FromStr<Err = String>>(
-    option: Option<&str>,
-) -> std::result::Result<Option<T>, String> {
-    option.map(str::parse).transpose()
-}
-
-/// Corrupting a majority of disks can lose committed data in any Raft, so those targets are
-/// refused rather than blamed on the node.
-fn parse_corrupt(option: Option<&str>) -> std::result::Result<Option<Target>, String> {
-    match parse_opt::<Target>(option)? {
-        Some(t @ (Target::Majority | Target::All)) => Err(format!(
-            "corrupt:{t} would damage a majority of disks, which loses committed data in any Raft \
-             implementation; use corrupt:one, corrupt:minority, corrupt:leader or corrupt:random \
-             (and power-cut:all for every node at once)"
-        )),
-        target => Ok(target),
-    }
-}
-
-fn parse_reorder(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
-    parse_ms(option, MAX_REORDER_MS, |text, max| {
-        format!(
-            "reorder `{text}` must be the longest hold of a peer message in ms, 1 to {max}, \
-             e.g. reorder:50"
-        )
-    })
-}
-
-fn parse_stall(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
-    parse_ms(option, MAX_STALL_AWAKE_MS, |text, max| {
-        format!(
-            "stall `{text}` must be how long the woken leader stays cut off in ms, 1 to {max}, \
-             e.g. stall:1000"
-        )
-    })
-}
-
-fn parse_apply_delay(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
-    parse_ms(option, MAX_APPLY_DELAY_MS, |text, max| {
-        format!(
-            "slow-apply `{text}` must be the delay between commit and apply in ms, 1 to {max}, \
-             e.g. slow-apply:500"
-        )
-    })
-}
-
-/// An option of whole milliseconds, 1 to `max` (a trailing `ms` allowed); `None` if absent.
-fn parse_ms(
-    option: Option<&str>,
-    max: u16,
-    error: impl Fn(&str, u16) -> String,
-) -> std::result::Result<Option<u16>, String> {
-    let Some(text) = option else {
-        return Ok(None);
-    };
-    match text.trim_end_matches("ms").parse::<u16>() {
-        Ok(ms) if (1..=max).contains(&ms) => Ok(Some(ms)),
-        _ => Err(error(text, max)),
-    }
-}
-
-fn parse_delay(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
-    let Some(text) = option else {
-        return Ok(None);
-    };
-    let max = crate::delay::MAX_DELAY_MS;
-    match text.trim_end_matches("ms").parse::<u16>() {
-        Ok(ms) if (1..=max).contains(&ms) => Ok(Some(ms)),
-        _ => Err(format!(
-            "delay `{text}` must be the longest delay per link in ms, 1 to {max}, e.g. delay:100"
-        )),
-    }
-}
-
-fn parse_probability(option: Option<&str>) -> std::result::Result<Option<f64>, String> {
-    let Some(text) = option else {
-        return Ok(None);
-    };
-    match text.parse::<f64>() {
-        Ok(p) if p > 0.0 && p <= 1.0 => Ok(Some(p)),
-        _ => Err(format!(
-            "loss probability `{text}` must be a number in (0, 1], e.g. loss:0.2"
-        )),
+        Ok(spec)
     }
 }
 
@@ -776,6 +740,66 @@ mod tests {
         assert!(parse("none").is_empty());
         assert_eq!(parse("none").to_string(), "none");
         assert_eq!(parse("all,kill"), NemesisSpec::all(), "duplicates fold");
+    }
+
+    #[test]
+    fn weights_parse_print_back_and_keep_the_larger_on_a_repeat() {
+        let spec = parse("kill,stall*3,reorder:20*2");
+        assert_eq!(
+            spec.faults(),
+            [
+                FaultSpec::Kill(None),
+                FaultSpec::Stall(None),
+                FaultSpec::Reorder(Some(20))
+            ]
+        );
+        assert_eq!(spec.weights(), [1, 3, 2]);
+        assert_eq!(spec.to_string(), "kill,stall*3,reorder:20*2");
+        assert_eq!(parse(&spec.to_string()), spec, "the text reads back");
+        assert_eq!(parse("stall*1"), parse("stall"), "weight 1 is no weight");
+        let all_kill = parse("all,kill*3");
+        assert_eq!(all_kill.faults(), NemesisSpec::all().faults());
+        assert_eq!(all_kill.weights()[0], 3, "kill keeps the larger weight");
+        assert!(all_kill.weights()[1..].iter().all(|&w| w == 1));
+        assert_eq!(parse("kill*4,kill*2").weights(), [4]);
+        assert!(parse("all*2").weights().iter().all(|&w| w == 2));
+        assert_eq!(
+            parse("partition:bridge*5,loss:0.5*2").to_string(),
+            "partition:bridge*5,loss:0.5*2"
+        );
+    }
+
+    #[test]
+    fn bad_weights_say_what_a_weight_must_be() {
+        for text in ["stall*0", "stall*21", "stall*x", "stall*", "kill*2.5"] {
+            let err = text.parse::<NemesisSpec>().unwrap_err().to_string();
+            assert!(
+                err.contains("must be a whole number, 1 to 20") && err.contains("stall*3"),
+                "{text}: {err}"
+            );
+        }
+        let err = "none*2".parse::<NemesisSpec>().unwrap_err().to_string();
+        assert!(err.contains("`none` takes no weight"), "{err}");
+        let err = "stall:99999*2"
+            .parse::<NemesisSpec>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("stall `99999`"),
+            "the option is still checked: {err}"
+        );
+    }
+
+    #[test]
+    fn the_reduced_specs_keep_the_weights() {
+        assert_eq!(
+            parse("kill*2,loss*3,power-cut*4,membership*2").without_network(),
+            parse("kill*2,power-cut*4,membership:grow*2,membership:shrink*2,membership:replace*2")
+        );
+        assert_eq!(
+            parse("kill*2,loss*3,power-cut*4").without_power_cut(),
+            parse("kill*2,loss*3")
+        );
     }
 
     #[test]
