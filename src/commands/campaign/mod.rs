@@ -155,6 +155,17 @@ pub fn run(args: &CampaignArgs) -> Result<Done, Exit> {
     })
 }
 
+/// Creates the campaign `args` asks for, with no run done yet, and returns its folder: what
+/// `riptide zoo` does before its first run, so that its plan can name both campaigns and a
+/// stopped zoo can resume them (`run` with `resume` set to the folder).
+pub fn create(args: &CampaignArgs) -> Result<PathBuf, Exit> {
+    riptide_store::layout::prepare_results_dir(&args.results_dir)
+        .map_err(|e| Exit::bad_args(e.to_string()))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Exit::crashed(format!("cannot find riptide's own executable: {e}")))?;
+    start(args, &exe).map(|(dir, _)| dir)
+}
+
 /// A new campaign: its folder and its `campaign.json`.
 fn start(args: &CampaignArgs, exe: &Path) -> Result<(PathBuf, CampaignFile), Exit> {
     if args.runs == 0 {

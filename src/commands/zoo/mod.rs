@@ -13,11 +13,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use riptide_node::server::UnsafeBug;
-use riptide_store::campaign::{CampaignRun, RunOutcome};
+use riptide_store::campaign::{CampaignFile, CampaignRun, CampaignStatus, RunOutcome};
 use serde::{Deserialize, Serialize};
 
 use super::campaign::{self, CampaignArgs};
 use crate::exit::Exit;
+use plan::ZooPlan;
+
+mod plan;
 
 /// The faults of the zoo's schedule: every family, with extra weight on the leader, where most
 /// of the zoo's bugs live (a deposed, isolated, paused or killed leader), and every node losing
@@ -104,6 +107,14 @@ pub struct ZooArgs {
     /// Where runs, campaigns and the table are stored.
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
+    /// Continue a zoo that stopped part way, from its folder (`RESULTS/zoo/STAMP`, printed at
+    /// its start): the runs it lacks, with the options it was started with, then its table.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = ["runs", "clean_runs", "bugs", "seed", "results_dir", "test_args"]
+    )]
+    pub resume: Option<PathBuf>,
     /// More `riptide test` options after `--`; one the zoo also sets replaces the zoo's
     /// (`-- --nodes 3 --time-limit 30`); `--no-stop-on-invalid` and `--no-nemesis-overlap` turn
     /// the zoo's switches off.
@@ -142,9 +153,84 @@ pub struct ZooTable {
     /// The two campaigns, relative to the results dir.
     pub bugs_campaign: String,
     pub clean_campaign: String,
+    /// False while runs are missing (the zoo was stopped; `riptide zoo --resume` runs them):
+    /// the rows count the runs done so far.
+    #[serde(default = "complete_by_default")]
+    pub complete: bool,
+}
+
+/// Tables written before `complete` existed were written by a zoo that had finished.
+fn complete_by_default() -> bool {
+    true
 }
 
 pub fn zoo(args: ZooArgs) -> Result<u8, Exit> {
+    let (dir, results, plan) = match &args.resume {
+        Some(dir) => {
+            let results = plan::results_dir_of(dir)?;
+            let plan = ZooPlan::load(dir)?;
+            if finished(dir) {
+                return Err(Exit::bad_args(format!(
+                    "the zoo in {} is complete; nothing to resume (its table: {})",
+                    dir.display(),
+                    dir.join("zoo.md").display()
+                )));
+            }
+            (dir.clone(), results, plan)
+        }
+        None => begin(&args)?,
+    };
+    println!(
+        "riptide zoo: {} bugs x {} runs, the correct node x {}; stored in {} (riptide zoo \
+         --resume {} continues it if it stops)",
+        plan.bugs.len(),
+        plan.runs,
+        plan.clean_runs,
+        dir.display(),
+        dir.display()
+    );
+    let buggy = run_half(&results, &plan.bugs_campaign)?;
+    let clean = match &plan.clean_campaign {
+        Some(c) if buggy.status != CampaignStatus::Interrupted => Some(run_half(&results, c)?),
+        Some(c) => Some(load_half(&results, c)?),
+        None => None,
+    };
+    let complete = [Some(&buggy), clean.as_ref()]
+        .into_iter()
+        .flatten()
+        .all(|f| f.status == CampaignStatus::Complete);
+    let table = table(&plan, &buggy, clean.as_ref(), complete);
+    store(&dir, &table)?;
+    if let Err(err) = riptide_report::index::write_index(&results) {
+        eprintln!("riptide zoo: warning: cannot rewrite the index: {err:#}");
+    }
+    print!("\n{}", markdown(&table));
+    println!("zoo       {}", dir.display());
+    if !complete {
+        println!(
+            "the zoo stopped before its last run: riptide zoo --resume {} runs what is left",
+            dir.display()
+        );
+        return Ok(crate::exit::UNKNOWN);
+    }
+    let all_caught = table.bugs.iter().all(|b| b.caught == b.runs);
+    Ok(if all_caught && table.false_alarms == 0 {
+        0
+    } else {
+        1
+    })
+}
+
+/// Whether the zoo in `dir` has written its complete table.
+fn finished(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("zoo.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<ZooTable>(&text).ok())
+        .is_some_and(|t| t.complete)
+}
+
+/// A new zoo: its folder, its two campaigns (created, not yet run) and its plan, stored.
+fn begin(args: &ZooArgs) -> Result<(PathBuf, PathBuf, ZooPlan), Exit> {
     if args.runs == 0 {
         return Err(Exit::bad_args("--runs must be at least 1"));
     }
@@ -153,10 +239,9 @@ pub fn zoo(args: ZooArgs) -> Result<u8, Exit> {
     } else {
         args.bugs.clone()
     };
+    let names: Vec<String> = bugs.iter().map(|b| b.name().to_string()).collect();
     let clean_runs = args.clean_runs.unwrap_or(args.runs);
-    let started_at = riptide_store::layout::timestamp(riptide_store::layout::now_unix());
     let test_args = test_args(&args.test_args);
-    let names: Vec<&str> = bugs.iter().map(|b| b.name()).collect();
     let half = |name: &str, runs: u32, matrix: Vec<String>| CampaignArgs {
         runs,
         seed: Some(args.seed),
@@ -171,18 +256,18 @@ pub fn zoo(args: ZooArgs) -> Result<u8, Exit> {
         json: false,
         test_args: test_args.clone(),
     };
-    println!(
-        "riptide zoo: {} bugs x {} runs, the correct node x {clean_runs}",
-        names.len(),
-        args.runs
-    );
-    let buggy = campaign::run(&half(
+    let now = riptide_store::layout::now_unix();
+    let buggy = campaign::create(&half(
         "zoo-bugs",
         args.runs,
         vec![format!("unsafe-bug={}", names.join(","))],
     ))?;
     let clean = if clean_runs > 0 {
-        Some(campaign::run(&half("zoo-clean", clean_runs, Vec::new()))?)
+        Some(campaign::create(&half(
+            "zoo-clean",
+            clean_runs,
+            Vec::new(),
+        ))?)
     } else {
         None
     };
@@ -192,35 +277,80 @@ pub fn zoo(args: ZooArgs) -> Result<u8, Exit> {
             .display()
             .to_string()
     };
-    let clean_rows: &[CampaignRun] = clean.as_ref().map_or(&[], |c| &c.file.runs);
-    let (false_alarms, clean_anomalies, clean_inconclusive) = tally(clean_rows);
-    let table = ZooTable {
-        started_at,
+    let plan = ZooPlan {
+        started_at: riptide_store::layout::timestamp(now),
         seed: args.seed,
-        test_args,
-        bugs: names
-            .iter()
-            .map(|name| bug_row(name, &buggy.file.runs))
-            .collect(),
+        runs: args.runs,
         clean_runs,
+        bugs: names,
+        test_args,
+        bugs_campaign: relative(&buggy),
+        clean_campaign: clean.as_deref().map(relative),
+    };
+    let dir = riptide_store::layout::create_run_dir(&args.results_dir, ZOO_DIR, now)
+        .map_err(|e| Exit::crashed(format!("cannot create the zoo's folder: {e}")))?;
+    plan.store(&dir)?;
+    Ok((dir, args.results_dir.clone(), plan))
+}
+
+/// Runs what the campaign `relative` (to `results`) lacks, or reads it back if it is done.
+fn run_half(results: &Path, relative: &str) -> Result<CampaignFile, Exit> {
+    let file = load_half(results, relative)?;
+    if file.status == CampaignStatus::Complete {
+        println!("riptide zoo: {relative} is complete");
+        return Ok(file);
+    }
+    let resume = CampaignArgs {
+        runs: 0,
+        seed: None,
+        stop_on_invalid: false,
+        matrix: Vec::new(),
+        parallel: 1,
+        results_dir: results.to_path_buf(),
+        name: None,
+        resume: Some(results.join(relative)),
+        save_baseline: None,
+        junit: None,
+        json: false,
+        test_args: Vec::new(),
+    };
+    Ok(campaign::run(&resume)?.file)
+}
+
+fn load_half(results: &Path, relative: &str) -> Result<CampaignFile, Exit> {
+    CampaignFile::load(&results.join(relative)).map_err(|e| {
+        Exit::bad_args(format!(
+            "the zoo's campaign {relative} cannot be read ({e}); was it moved or pruned?"
+        ))
+    })
+}
+
+/// The table of the runs done so far.
+fn table(
+    plan: &ZooPlan,
+    buggy: &CampaignFile,
+    clean: Option<&CampaignFile>,
+    complete: bool,
+) -> ZooTable {
+    let clean_rows: &[CampaignRun] = clean.map_or(&[], |c| &c.runs);
+    let (false_alarms, clean_anomalies, clean_inconclusive) = tally(clean_rows);
+    ZooTable {
+        started_at: plan.started_at.clone(),
+        seed: plan.seed,
+        test_args: plan.test_args.clone(),
+        bugs: plan
+            .bugs
+            .iter()
+            .map(|name| bug_row(name, &buggy.runs))
+            .collect(),
+        clean_runs: clean_rows.len() as u32,
         false_alarms,
         clean_anomalies,
         clean_inconclusive,
-        bugs_campaign: relative(&buggy.dir),
-        clean_campaign: clean.as_ref().map_or(String::new(), |c| relative(&c.dir)),
-    };
-    let dir = store(&args.results_dir, &table)?;
-    if let Err(err) = riptide_report::index::write_index(&args.results_dir) {
-        eprintln!("riptide zoo: warning: cannot rewrite the index: {err:#}");
+        bugs_campaign: plan.bugs_campaign.clone(),
+        clean_campaign: plan.clean_campaign.clone().unwrap_or_default(),
+        complete,
     }
-    print!("\n{}", markdown(&table));
-    println!("zoo       {}", dir.display());
-    let all_caught = table.bugs.iter().all(|b| b.caught == b.runs);
-    Ok(if all_caught && table.false_alarms == 0 {
-        0
-    } else {
-        1
-    })
 }
 
 /// The row of `bug` from the bug campaign's runs.
@@ -286,6 +416,10 @@ pub fn markdown(t: &ZooTable) -> String {
         t.seed,
         t.test_args.join(" ")
     );
+    if !t.complete {
+        s += "**Incomplete**: the zoo stopped before its last run; the rows count the runs done \
+              so far (`riptide zoo --resume` runs the rest).\n\n";
+    }
     s += "| bug | caught | median s to first anomaly | worst s | anomalies (runs) | unknown or crashed |\n";
     s += "|---|---|---|---|---|---|\n";
     for b in &t.bugs {
@@ -319,17 +453,13 @@ pub fn markdown(t: &ZooTable) -> String {
     s
 }
 
-/// Writes `results/zoo/STAMP/zoo.json` and `zoo.md`; returns the folder.
-fn store(results: &Path, table: &ZooTable) -> Result<PathBuf, Exit> {
+/// Writes `zoo.json` and `zoo.md` into the zoo's folder (`results/zoo/STAMP/`).
+fn store(dir: &Path, table: &ZooTable) -> Result<(), Exit> {
     let crashed =
         |e: &dyn std::fmt::Display| Exit::crashed(format!("cannot store the zoo table: {e}"));
-    let dir =
-        riptide_store::layout::create_run_dir(results, ZOO_DIR, riptide_store::layout::now_unix())
-            .map_err(|e| crashed(&e))?;
     riptide_store::layout::write_json(&dir.join("zoo.json"), table).map_err(|e| crashed(&e))?;
     riptide_store::layout::write_atomic(&dir.join("zoo.md"), markdown(table).as_bytes())
-        .map_err(|e| crashed(&e))?;
-    Ok(dir)
+        .map_err(|e| crashed(&e))
 }
 
 /// `results/zoo/`: the zoo's tables, one folder per `riptide zoo`.
@@ -448,8 +578,15 @@ mod tests {
             clean_inconclusive: 0,
             bugs_campaign: "campaigns/zoo-bugs/x".into(),
             clean_campaign: "campaigns/zoo-clean/y".into(),
+            complete: true,
         };
         let md = markdown(&table);
+        assert!(!md.contains("Incomplete"), "{md}");
+        let partial = markdown(&ZooTable {
+            complete: false,
+            ..table.clone()
+        });
+        assert!(partial.contains("**Incomplete**"), "{partial}");
         assert!(
             md.contains(
                 "| `stale-read` | 3/4 | 9.0 | 60.0 | not-linearizable 2, unavailable 1 | 0 |"
