@@ -60,7 +60,7 @@
 //!     // 3. The nemesis, on a thread of its own, reporting into the history.
 //!     let firewall = if spec.needs_network() { Some(Firewall::install(&sandbox)?) } else { None };
 //!     let leader: Arc<dyn ClusterView> = Arc::new(|| None); // the runner asks the nodes' status
-//!     let config = NemesisConfig { seed: 42, spec, interval: DEFAULT_INTERVAL, overlap: false, jitter: 0.0 };
+//!     let config = NemesisConfig { seed: 42, spec, interval: DEFAULT_INTERVAL, overlap: false, jitter: 0.0, deck: false };
 //!     let nemesis = Arc::new(Nemesis::new(config, supervisor.clone(), firewall, leader)?);
 //!     let shutdown = Shutdown::new(); // trigger it on Ctrl-C and at the time limit
 //!     let thread = std::thread::spawn({

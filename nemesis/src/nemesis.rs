@@ -48,6 +48,9 @@ pub struct NemesisConfig {
     /// Vary every wait by up to this fraction of the interval, seeded (0: every wait is the
     /// interval). See [`crate::waits`].
     pub jitter: f64,
+    /// Deal the spec's items from a shuffled deck instead of drawing each afresh
+    /// ([`Schedule::dealt`]).
+    pub deck: bool,
 }
 
 /// The nemesis of one run. Share it as `Arc<Nemesis>`: the loop runs on its own thread, the
@@ -128,6 +131,9 @@ impl Nemesis {
         }
         let nodes = supervisor.ids();
         let mut schedule = Schedule::new(config.seed, &config.spec, &nodes)?;
+        if config.deck {
+            schedule = schedule.dealt();
+        }
         let lane = match config.overlap {
             true => schedule.split_membership(config.seed),
             false => None,
@@ -583,6 +589,7 @@ mod tests {
             interval: DEFAULT_INTERVAL,
             overlap: false,
             jitter: 0.0,
+            deck: false,
         };
         let err = Nemesis::new(config, supervisor, None, Arc::new(NoLeader)).unwrap_err();
         assert_eq!(

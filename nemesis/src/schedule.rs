@@ -5,6 +5,18 @@
 //! one item of the spec, uniformly or by the items' weights (`stall*3`), then fills in what the item leaves open (target, partition kind)
 //! and draws the nodes, all from one ChaCha RNG.
 //!
+//! # Independent draws or a deck
+//!
+//! By default every start draws its item afresh, so a run of ten starts over a dozen items
+//! leaves about four of them out (each is missed with probability (11/12)^10). With a deck
+//! ([`Schedule::dealt`], `--nemesis-deck`) the items are dealt like cards: each item goes into
+//! the deck as many times as its weight, the deck is shuffled (seeded), and the starts take the
+//! cards in order; only when the deck is empty is it refilled and shuffled again. Every item
+//! then comes up once per round of the deck, and a run of ten starts over twelve items misses
+//! two, not four. With `--nemesis-overlap` a card whose class is already in place is skipped,
+//! not thrown away: the next start takes the first card that fits and the skipped one stays on
+//! top for later ([`Schedule::next_plan_fitting`]).
+//!
 //! The only input from the live cluster is the leader, for the `leader` target and the
 //! `isolate-leader` partition. The schedule draws a stand-in node for those as for any other
 //! target, and the nemesis swaps in the real leader when the fault starts
@@ -52,6 +64,9 @@ pub struct Schedule {
     /// One per item of `faults` (see [`NemesisSpec::weights`]).
     weights: Vec<u32>,
     nodes: Vec<NodeId>,
+    /// With a deck: the cards (indices into `faults`) still to come this round, next first.
+    /// `None`: every plan draws its item afresh.
+    deck: Option<Vec<usize>>,
 }
 
 impl Schedule {
@@ -100,7 +115,14 @@ impl Schedule {
             faults: spec.faults().to_vec(),
             weights: spec.weights().to_vec(),
             nodes,
+            deck: None,
         })
+    }
+
+    /// The same schedule dealing its items from a deck (see the module docs).
+    pub fn dealt(mut self) -> Schedule {
+        self.deck = Some(Vec::new());
+        self
     }
 
     /// Takes the membership items out into a schedule of their own, drawn from `seed` on
@@ -118,6 +140,9 @@ impl Schedule {
             return None;
         }
         (self.faults, self.weights) = others.into_iter().unzip();
+        if let Some(deck) = &mut self.deck {
+            deck.clear();
+        }
         let (changes, weights) = changes.into_iter().unzip();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(MEMBERSHIP_STREAM);
@@ -126,6 +151,7 @@ impl Schedule {
             faults: changes,
             weights,
             nodes: self.nodes.clone(),
+            deck: self.deck.as_ref().map(|_| Vec::new()),
         })
     }
 
@@ -148,8 +174,66 @@ impl Schedule {
 
     /// The next fault, or `None` if the spec is empty.
     pub fn next_plan(&mut self) -> Option<Plan> {
-        let fault = self.draw_item()?;
-        let plan = match fault {
+        let fault = match self.deck.is_some() {
+            true => {
+                let card = self.deal(0)?;
+                self.faults[card]
+            }
+            false => self.draw_item()?,
+        };
+        Some(self.plan(fault))
+    }
+
+    /// The next fault that `fits` (the nemesis's test against the faults in place), or `None`
+    /// if none did. Independent draws: up to `tries` draws, the ones that do not fit thrown
+    /// away. A deck: the first card in order whose plan fits, at most one round of the deck
+    /// looked at; the cards passed over stay where they were.
+    pub fn next_plan_fitting(
+        &mut self,
+        fits: &dyn Fn(&Plan) -> bool,
+        tries: usize,
+    ) -> Option<Plan> {
+        if self.deck.is_none() {
+            return (0..tries)
+                .map_while(|_| self.next_plan())
+                .find(|plan| fits(plan));
+        }
+        self.refill()?;
+        let cards = self.deck.as_ref().map_or(0, Vec::len);
+        for position in 0..cards {
+            let card = self.deck.as_ref()?[position];
+            let plan = self.plan(self.faults[card]);
+            if fits(&plan) {
+                self.deal(position);
+                return Some(plan);
+            }
+        }
+        None
+    }
+
+    /// Takes the card at `position` off the deck (refilled first if empty). `None` if the spec
+    /// is empty.
+    fn deal(&mut self, position: usize) -> Option<usize> {
+        self.refill()?;
+        let deck = self.deck.as_mut()?;
+        (position < deck.len()).then(|| deck.remove(position))
+    }
+
+    /// An empty deck gets every item `weight` times, shuffled. `None` without a deck or items.
+    fn refill(&mut self) -> Option<()> {
+        let deck = self.deck.as_mut()?;
+        if deck.is_empty() {
+            for (i, &weight) in self.weights.iter().enumerate() {
+                deck.extend(std::iter::repeat(i).take(weight as usize));
+            }
+            deck.shuffle(&mut self.rng);
+        }
+        (!deck.is_empty()).then_some(())
+    }
+
+    /// The plan of `fault`: its open choices (target, kind, nodes) drawn.
+    fn plan(&mut self, fault: FaultSpec) -> Plan {
+        match fault {
             FaultSpec::Kill(target) => {
                 let target = target.unwrap_or_else(|| self.random_target());
                 Plan::Kill {
@@ -219,8 +303,7 @@ impl Schedule {
                 draw: self.rng.gen(),
                 stop_draw: self.rng.gen(),
             },
-        };
-        Some(plan)
+        }
     }
 
     /// The spec item of the next plan: uniform over the items when none carries a weight (one
@@ -423,6 +506,92 @@ mod tests {
                     seed
                 }
             );
+        }
+    }
+
+    /// The `reorder:MS` values of `plans` (the specs below are reorders only).
+    fn reorder_ms(plans: &[Plan]) -> Vec<u16> {
+        plans
+            .iter()
+            .map(|p| match p {
+                Plan::Reorder { max_delay_ms, .. } => *max_delay_ms,
+                other => panic!("not a reorder: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_deck_deals_every_item_as_often_as_its_weight_each_round() {
+        let spec = "reorder:1*2,reorder:2,reorder:3,reorder:4,reorder:5*3";
+        let plans: Vec<Plan> = schedule(8, spec, 3).dealt().take(8 * 50).collect();
+        let ms = reorder_ms(&plans);
+        for round in ms.chunks(8) {
+            let mut round = round.to_vec();
+            round.sort_unstable();
+            assert_eq!(round, [1, 1, 2, 3, 4, 5, 5, 5], "one round of the deck");
+        }
+        assert_ne!(ms[..8], ms[8..16], "each round shuffled anew");
+        let again: Vec<Plan> = schedule(8, spec, 3).dealt().take(8 * 50).collect();
+        assert_eq!(again, plans, "seeded");
+        let drawn: Vec<Plan> = schedule(8, spec, 3).take(8 * 50).collect();
+        let uneven = reorder_ms(&drawn)
+            .chunks(8)
+            .filter(|c| c.iter().filter(|&&m| m == 2).count() != 1)
+            .count();
+        assert!(
+            uneven > 10,
+            "independent draws are not dealt: {uneven} of 50"
+        );
+    }
+
+    #[test]
+    fn a_deck_passes_over_cards_that_do_not_fit_and_keeps_them() {
+        let mut deck = schedule(4, "reorder:1,reorder:2,reorder:3", 3).dealt();
+        let not_one = |p: &Plan| {
+            !matches!(
+                p,
+                Plan::Reorder {
+                    max_delay_ms: 1,
+                    ..
+                }
+            )
+        };
+        let a = deck.next_plan_fitting(&not_one, 8).unwrap();
+        let b = deck.next_plan_fitting(&not_one, 8).unwrap();
+        let mut dealt = reorder_ms(&[a, b]);
+        dealt.sort_unstable();
+        assert_eq!(dealt, [2, 3]);
+        assert_eq!(
+            deck.next_plan_fitting(&not_one, 8),
+            None,
+            "only the passed-over card is left, and it does not fit"
+        );
+        assert_eq!(
+            reorder_ms(&[deck.next_plan().unwrap()]),
+            [1],
+            "kept for later"
+        );
+        let round = reorder_ms(&deck.by_ref().take(3).collect::<Vec<_>>());
+        assert_eq!(round.iter().filter(|&&m| m == 1).count(), 1, "{round:?}");
+    }
+
+    #[test]
+    fn without_a_deck_fitting_draws_are_the_old_redraws() {
+        let spec = "reorder:1,reorder:2,reorder:3,reorder:4";
+        let small = |p: &Plan| {
+            matches!(
+                p,
+                Plan::Reorder {
+                    max_delay_ms: 1 | 2,
+                    ..
+                }
+            )
+        };
+        let mut fitting = schedule(6, spec, 3);
+        let mut by_hand = schedule(6, spec, 3);
+        for _ in 0..200 {
+            let expected = (0..3).map_while(|_| by_hand.next_plan()).find(|p| small(p));
+            assert_eq!(fitting.next_plan_fitting(&small, 3), expected);
         }
     }
 

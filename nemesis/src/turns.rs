@@ -45,7 +45,7 @@ use crate::waits::Waits;
 
 /// How many times the overlapping loop redraws a plan whose class is already in place before it
 /// gives up for this turn (and stops the oldest fault instead). The draws stay a pure function of
-/// the seed.
+/// the seed. (With a deck, a card that does not fit is passed over and kept, not redrawn.)
 const OVERLAP_REDRAWS: usize = 8;
 
 /// How long an aimed change waits for a leader to be known (after the faults it stopped, or a
@@ -242,14 +242,7 @@ impl Nemesis {
                     ((plan.takes_the_field() || plan.clears_the_leader()) && !aimed_in_place)
                         || !in_place.iter().any(|p| p.clashes_with(plan))
                 };
-                for _ in 0..OVERLAP_REDRAWS {
-                    match state.schedule.next_plan() {
-                        Some(plan) if fits(&plan) => return Ok(Some(plan)),
-                        Some(_) => continue,
-                        None => break,
-                    }
-                }
-                Ok(None)
+                Ok(state.schedule.next_plan_fitting(&fits, OVERLAP_REDRAWS))
             }
         }
     }

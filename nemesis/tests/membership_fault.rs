@@ -166,6 +166,7 @@ fn nemesis(
         interval: Duration::from_millis(50),
         overlap: true,
         jitter: 0.0,
+        deck: false,
     };
     let view = Arc::new(Leader(operator.leader.clone()));
     Nemesis::new(config, supervisor.clone(), Some(common::firewall(sb)), view)

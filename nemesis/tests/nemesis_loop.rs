@@ -28,6 +28,7 @@ fn nemesis(
         interval,
         overlap: false,
         jitter: 0.0,
+        deck: false,
     };
     let firewall = common::firewall(sb);
     Nemesis::new(config, supervisor.clone(), Some(firewall), view).unwrap()
@@ -167,6 +168,7 @@ fn overlapping_faults_pair_a_process_fault_with_a_network_fault_and_heal() {
             interval: Duration::from_millis(150),
             overlap: true,
             jitter: 0.0,
+            deck: false,
         };
         let firewall = common::firewall(sb);
         let nemesis = Nemesis::new(
@@ -539,6 +541,7 @@ fn transfer_leader_is_a_process_fault_for_overlap() {
             interval: Duration::ZERO,
             overlap: true,
             jitter: 0.0,
+            deck: false,
         };
         let firewall = common::firewall(sb);
         let view = Arc::new(MovingLeader::default());

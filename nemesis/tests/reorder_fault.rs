@@ -46,6 +46,7 @@ fn nemesis(supervisor: &Arc<Supervisor>, seed: u64, spec: &str, view: Arc<Hooks>
         interval: Duration::ZERO,
         overlap: true,
         jitter: 0.0,
+        deck: false,
     };
     Nemesis::new(config, supervisor.clone(), None, view).unwrap()
 }

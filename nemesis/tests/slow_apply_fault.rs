@@ -51,6 +51,7 @@ fn nemesis(supervisor: &Arc<Supervisor>, seed: u64, spec: &str, view: Arc<Hooks>
         interval: Duration::ZERO,
         overlap: false,
         jitter: 0.0,
+        deck: false,
     };
     Nemesis::new(config, supervisor.clone(), None, view).unwrap()
 }

@@ -25,6 +25,7 @@ fn nemesis(sb: &Sandbox, supervisor: &Arc<Supervisor>, spec: &str, overlap: bool
         interval: Duration::ZERO,
         overlap,
         jitter: 0.0,
+        deck: false,
     };
     // Node 2 leads.
     let view: Arc<dyn ClusterView> = Arc::new(|| Some(2));

@@ -102,6 +102,11 @@ pub struct TestArgs {
     /// a client's request times out, some outlast it. 0 to 0.9.
     #[arg(long, default_value_t = 0.0)]
     pub nemesis_jitter: f64,
+    /// Deal the --nemesis items from a seeded, shuffled deck (each item as many times as its
+    /// weight) instead of drawing each start afresh: every item comes up once before any comes
+    /// up again, so a short run leaves fewer of them out.
+    #[arg(long)]
+    pub nemesis_deck: bool,
     /// A client op that gets no answer within this many milliseconds is recorded as info
     /// (writes) or fail (reads).
     #[arg(long, default_value_t = 1000)]
@@ -321,6 +326,7 @@ impl TestArgs {
             nemesis_interval_s,
             nemesis_overlap: self.nemesis_overlap,
             nemesis_jitter,
+            nemesis_deck: self.nemesis_deck,
             op_timeout_ms: self.op_timeout_ms,
             op_timeout_long_ms: self.op_timeout_long_ms,
             unsafe_bugs: unsafe_bugs.iter().map(|b| b.name().to_string()).collect(),

@@ -218,6 +218,7 @@ fn start_faults(
         interval: Duration::from_secs_f64(plan.test.nemesis_interval_s),
         overlap: plan.test.nemesis_overlap,
         jitter: plan.test.nemesis_jitter,
+        deck: plan.test.nemesis_deck,
     };
     let nemesis = Nemesis::new(config, session.supervisor.clone(), firewall, view.clone())?
         .with_disks(session.disks.clone())

@@ -37,6 +37,9 @@ pub struct TestPlan {
     /// `--nemesis-jitter`: each nemesis wait varied by up to this fraction of the interval.
     #[serde(default, skip_serializing_if = "is_zero_f64")]
     pub nemesis_jitter: f64,
+    /// `--nemesis-deck`: the spec's items dealt from a shuffled deck, not drawn afresh.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nemesis_deck: bool,
     pub op_timeout_ms: u64,
     /// `--op-timeout-long-ms`: every second client's timeout (0: none).
     #[serde(default, skip_serializing_if = "is_zero_u64")]
@@ -144,6 +147,9 @@ impl TestPlan {
         }
         if self.nemesis_jitter > 0.0 {
             args.push(format!("--nemesis-jitter {}", self.nemesis_jitter));
+        }
+        if self.nemesis_deck {
+            args.push("--nemesis-deck".into());
         }
         if let Some(s) = &self.snapshot {
             args.push(format!(
@@ -313,6 +319,12 @@ mod tests {
         let json = serde_json::to_string(&plan).unwrap();
         let back: TestPlan = serde_json::from_str(&json).unwrap();
         assert_eq!(back.nemesis_jitter, 0.75);
+        assert!(!json.contains("nemesis_deck"), "left out while off: {json}");
+        assert!(!rerun.contains("--nemesis-deck"));
+        plan.nemesis_deck = true;
+        assert!(plan.rerun_command().contains(" --nemesis-deck"));
+        let back: TestPlan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+        assert!(back.nemesis_deck);
     }
 
     #[test]
