@@ -517,6 +517,33 @@ fn a_stranded_change_with_no_leader_starts_no_node() {
     });
 }
 
+/// With four voters the leader's side keeps two and the far side two: no majority anywhere, so
+/// the change could show nothing, and its requests would hold the nemesis thread for ~20 s.
+#[test]
+fn a_stranded_change_with_an_even_number_of_voters_starts_no_node() {
+    isolated(|sb| {
+        let dir = tempfile::tempdir().unwrap();
+        let supervisor = common::echo_cluster(4, PORT, dir.path());
+        let operator = Scripted::new(dir.path(), &[1, 2, 3, 4]);
+        let nemesis = nemesis(sb, &supervisor, "membership:stranded", operator.clone());
+        let began = std::time::Instant::now();
+        let start = nemesis.start(membership(Change::Stranded, 0)).unwrap();
+        assert!(began.elapsed() < Duration::from_secs(1), "at once");
+        let record = start.membership.unwrap();
+        assert_eq!(record.outcome, ChangeOutcome::Skipped);
+        let reason = record.reason.unwrap();
+        assert!(
+            reason.contains("4 voters, an even number") && reason.contains("no leader"),
+            "{reason}"
+        );
+        assert!(start.rules.is_empty() && start.pids.is_empty());
+        assert!(operator.asked.lock().unwrap().is_empty());
+        assert_eq!(supervisor.ids(), [1, 2, 3, 4]);
+        let _ = nemesis.heal_all();
+        supervisor.shutdown();
+    });
+}
+
 /// With no leader (every voter paused or powered off), a grow, shrink or replace is skipped at
 /// once: asked anyway, its requests and the read-back after them held the nemesis thread, and
 /// every other fault of the run, for half a minute.
