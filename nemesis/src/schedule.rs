@@ -224,7 +224,7 @@ impl Schedule {
         let deck = self.deck.as_mut()?;
         if deck.is_empty() {
             for (i, &weight) in self.weights.iter().enumerate() {
-                deck.extend(std::iter::repeat(i).take(weight as usize));
+                deck.extend(std::iter::repeat_n(i, weight as usize));
             }
             deck.shuffle(&mut self.rng);
         }

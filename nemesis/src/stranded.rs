@@ -120,7 +120,7 @@ impl Nemesis {
             return None;
         }
         let voters = self.members().len();
-        if voters % 2 == 0 {
+        if voters.is_multiple_of(2) {
             record.fail(ChangeOutcome::Skipped, even_voters(voters));
             return None;
         }

@@ -288,13 +288,7 @@ impl TestArgs {
         self.check_counts()?;
         let time_limit_s = positive("time-limit", self.time_limit)?;
         let nemesis_interval_s = positive("nemesis-interval", self.nemesis_interval)?;
-        let nemesis_jitter = self.nemesis_jitter;
-        if !(0.0..=riptide_nemesis::MAX_JITTER).contains(&nemesis_jitter) {
-            return Err(Exit::bad_args(format!(
-                "--nemesis-jitter {nemesis_jitter}: must be from 0 to {} (a fraction of --nemesis-interval)",
-                riptide_nemesis::MAX_JITTER
-            )));
-        }
+        let nemesis_jitter = checked_jitter(self.nemesis_jitter)?;
         let check_time_limit_s = positive("check-time-limit", self.check_time_limit)?;
         let recovery_timeout_s = positive("recovery-timeout", self.recovery_timeout)?;
         let nemesis = self.nemesis.as_deref().unwrap_or(DEFAULT_NEMESIS);
@@ -413,6 +407,17 @@ impl RunPlan {
     pub fn recovery_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.test.recovery_timeout_s)
     }
+}
+
+/// `--nemesis-jitter`, refused outside 0 to [`riptide_nemesis::MAX_JITTER`].
+fn checked_jitter(jitter: f64) -> Result<f64, Exit> {
+    if !(0.0..=riptide_nemesis::MAX_JITTER).contains(&jitter) {
+        return Err(Exit::bad_args(format!(
+            "--nemesis-jitter {jitter}: must be from 0 to {} (a fraction of --nemesis-interval)",
+            riptide_nemesis::MAX_JITTER
+        )));
+    }
+    Ok(jitter)
 }
 
 #[cfg(test)]

@@ -41,18 +41,20 @@ pub const ZOO_NEMESIS: &str = "kill,pause,partition,loss,kill:leader,pause:leade
 /// schedule, tuned so that it catches as many of the zoo's bugs as it can (see the README's
 /// bug zoo section for what each knob is for). 5 nodes for 60 s; the append workload (a read
 /// returns every append, so lost, duplicated and reordered writes all show); rolling faults
-/// (a process fault and a network fault at once) every 2 s, with seeded waits of 0.5 to 3.5 s
+/// (a process fault and a network fault at once) every 2 s, dealt from a deck so that each item
+/// comes up once before any comes up again, with seeded waits of 0.5 to 3.5 s
 /// so that some faults heal before a client's 2.5 s timeout and some outlast it; every second
 /// client patient (6 s), so that a late answer (a deposed leader's) still reaches one; 500 ops/s;
 /// keys that live for 500 ops; snapshots every 500 entries (so lagging followers receive
 /// them); clients that resend writes whose outcome is unknown (without them `no-dedup` is
 /// invisible); and the run ends at the first invalid key.
-pub const DEFAULT_TEST_ARGS: [(&str, Option<&str>); 14] = [
+pub const DEFAULT_TEST_ARGS: [(&str, Option<&str>); 15] = [
     ("--nodes", Some("5")),
     ("--time-limit", Some("60")),
     ("--workload", Some("append")),
     ("--nemesis", Some(ZOO_NEMESIS)),
     ("--nemesis-overlap", None),
+    ("--nemesis-deck", None),
     ("--nemesis-interval", Some("2")),
     ("--nemesis-jitter", Some("0.75")),
     ("--rate", Some("500")),
@@ -502,7 +504,7 @@ mod tests {
         assert_eq!(
             args,
             format!(
-                "--workload append --nemesis {ZOO_NEMESIS} --nemesis-overlap --nemesis-interval 2 \
+                "--workload append --nemesis {ZOO_NEMESIS} --nemesis-overlap --nemesis-deck --nemesis-interval 2 \
                  --nemesis-jitter 0.75 --rate 500 --op-timeout-ms 2500 --op-timeout-long-ms 6000 \
                  --ops-per-key 500 --snapshot-entries 500 --retry-indeterminate 3 --stop-on-invalid --nodes 3 \
                  --time-limit=20 --seed-free"
