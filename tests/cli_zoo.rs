@@ -40,14 +40,8 @@ fn the_zoo_catches_three_bugs_and_the_correct_node_raises_no_false_alarm() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let zoo = std::fs::read_dir(results.join("zoo"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let table: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(zoo.join("zoo.json")).unwrap()).unwrap();
+    let zoo = zoo_dir(&results);
+    let table = json(&zoo.join("zoo.json"));
     let bugs = table["bugs"].as_array().unwrap();
     let names: Vec<&str> = bugs.iter().map(|b| b["bug"].as_str().unwrap()).collect();
     assert_eq!(
