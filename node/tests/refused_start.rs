@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use riptide_node::storage::{LogStore, StorageOptions};
+use riptide_node::storage::{LogStore, Recovered, StorageOptions};
 use riptide_node::types::{Entry, HardState, Payload};
 
 /// Bytes of one command; every entry's record is then `8 + 17 + COMMAND` bytes.
@@ -45,6 +45,23 @@ fn data_dir(root: &Path) -> PathBuf {
     store.append(&entries(1, 60)).unwrap();
     store.sync().unwrap();
     dir
+}
+
+/// Opens `dir` once the store that last had it open is gone for good. Dropping a store closes
+/// its file, but a child that another test's thread is spawning at that moment holds a copy of
+/// the descriptor (and with it the `flock`) from its fork until its exec closes it, so a reopen
+/// in this process can briefly see the directory locked. Waits that window out (at most 10 s).
+fn reopen(dir: &Path) -> (LogStore, Recovered) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match LogStore::open(dir, StorageOptions::default()) {
+            Ok(opened) => return opened,
+            Err(riptide_node::storage::Error::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopening {}: {e}", dir.display()),
+        }
+    }
 }
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
@@ -158,7 +175,7 @@ fn a_torn_tail_is_cut_and_the_node_starts() {
     );
     // The cut left the segment at the end of its last whole record (and the node appended
     // after it), never in the middle of one.
-    let (_, recovered) = LogStore::open(&dir, StorageOptions::default()).unwrap();
+    let (_, recovered) = reopen(&dir);
     let last = recovered.entries.last().unwrap().index;
     assert!(last >= 59, "only the torn entry is gone: last {last}");
     assert_eq!(recovered.entries[..59], entries(1, 59)[..]);
@@ -168,7 +185,7 @@ fn a_torn_tail_is_cut_and_the_node_starts() {
 fn a_locked_data_dir_fails_with_exit_code_1_not_3() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = data_dir(tmp.path());
-    let (_holder, _) = LogStore::open(&dir, StorageOptions::default()).unwrap();
+    let (_holder, _) = reopen(&dir);
     let stderr = tmp.path().join("node.err");
     let child = start(&dir, free_addr([127, 85, 0, 3]), &stderr);
     let code = exit_code(child, &stderr);
