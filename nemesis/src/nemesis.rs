@@ -64,6 +64,9 @@ pub struct Nemesis {
     disks: Option<Arc<dyn Disks>>,
     operator: Option<Arc<dyn Operator>>,
     state: Mutex<State>,
+    /// Held by a rolling turn, and by the membership lane's turn that starts or stops an aimed
+    /// change, so that an aimed change finds and leaves the cluster to itself (`turns.rs`).
+    field: Mutex<()>,
 }
 
 struct State {
@@ -154,6 +157,7 @@ impl Nemesis {
                 members: nodes.clone(),
                 next_id,
             }),
+            field: Mutex::new(()),
             nodes,
         })
     }
@@ -252,7 +256,7 @@ impl Nemesis {
         ) {
             // A transfer takes up to the client's timeout, a slowed node's answer as much:
             // not under the lock, which the progress bar takes to show the fault in place.
-            // Only this thread starts faults.
+            // Only the rolling turns start these (the membership lane starts only changes).
             drop(state);
             return Ok(self.start_unlocked(plan));
         }
@@ -488,6 +492,11 @@ impl Nemesis {
             .ok_or_else(|| Error::NetworkFaultsUnavailable {
                 spec: plan.family().to_string(),
             })
+    }
+
+    /// The field, for a turn that must not run beside an aimed change's start or stop.
+    fn hold_field(&self) -> MutexGuard<'_, ()> {
+        self.field.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -17,6 +17,8 @@ use rand_chacha::ChaCha8Rng;
 
 /// The ChaCha stream of the waits ("waits" in ASCII), apart from the schedule's.
 const WAITS_STREAM: u64 = 0x0077_6169_7473;
+/// The stream of the membership lane's waits ("lane"), apart from the rolling faults'.
+const LANE_STREAM: u64 = 0x6c61_6e65;
 
 /// The largest jitter: a wait is never shorter than a tenth of the interval.
 pub const MAX_JITTER: f64 = 0.9;
@@ -32,8 +34,18 @@ pub struct Waits {
 impl Waits {
     /// Waits around `interval`, varied by up to `jitter` of it (clamped to `0..=MAX_JITTER`).
     pub fn new(seed: u64, interval: Duration, jitter: f64) -> Waits {
+        Waits::on_stream(WAITS_STREAM, seed, interval, jitter)
+    }
+
+    /// The membership lane's waits: the same interval and jitter as [`Waits::new`]'s, drawn
+    /// from a stream of their own, so the lane's cadence never shifts the rolling faults'.
+    pub fn lane(seed: u64, interval: Duration, jitter: f64) -> Waits {
+        Waits::on_stream(LANE_STREAM, seed, interval, jitter)
+    }
+
+    fn on_stream(stream: u64, seed: u64, interval: Duration, jitter: f64) -> Waits {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(WAITS_STREAM);
+        rng.set_stream(stream);
         let jitter = if jitter.is_finite() {
             jitter.clamp(0.0, MAX_JITTER)
         } else {
@@ -95,5 +107,13 @@ mod tests {
         assert!((0..500).all(|_| waits.next_wait() >= SECOND.mul_f64(0.1 - 1e-9)));
         let mut waits = Waits::new(1, SECOND, f64::NAN);
         assert_eq!(waits.next_wait(), SECOND);
+    }
+
+    #[test]
+    fn the_lane_waits_differ_from_the_rolling_waits_of_the_same_seed() {
+        let draw = |mut waits: Waits| (0..20).map(|_| waits.next_wait()).collect::<Vec<_>>();
+        let lane = draw(Waits::lane(3, SECOND, 0.5));
+        assert_eq!(lane, draw(Waits::lane(3, SECOND, 0.5)));
+        assert_ne!(lane, draw(Waits::new(3, SECOND, 0.5)));
     }
 }

@@ -17,7 +17,7 @@ use common::{echo_node, isolated, node_connects, track};
 use riptide_nemesis::{
     Change, ChangeAnswer, ChangeOutcome, ClusterView, Configuration, FaultName, Grudge,
     MemberChange, Nemesis, NemesisConfig, NemesisEvent, NodeSpec, NodeState, Operator, Phase, Plan,
-    Sandbox, Supervisor, Target,
+    Sandbox, Shutdown, Supervisor, Target,
 };
 
 const PORT: u16 = 7400;
@@ -40,6 +40,8 @@ struct Scripted {
     /// [`Scripted::commit_pending`], as C_old,new on a stranded leader's side until the heal.
     pending: Mutex<Option<MemberChange>>,
     hold_unknown: Mutex<bool>,
+    /// How long every change request takes to answer (an operator waiting on a slow cluster).
+    slow: Mutex<Duration>,
 }
 
 /// The cluster view: names the leader the scripted operator has.
@@ -67,6 +69,7 @@ impl Scripted {
             stranded_unknown: Mutex::new(None),
             pending: Mutex::new(None),
             hold_unknown: Mutex::new(false),
+            slow: Mutex::new(Duration::ZERO),
         })
     }
 
@@ -93,6 +96,7 @@ impl Operator for Scripted {
     }
 
     fn change(&self, change: MemberChange) -> ChangeAnswer {
+        std::thread::sleep(*self.slow.lock().unwrap());
         self.asked.lock().unwrap().push(change);
         if let Some(why) = self.refuse.lock().unwrap().clone() {
             return ChangeAnswer::Refused(why);
@@ -104,6 +108,7 @@ impl Operator for Scripted {
     }
 
     fn change_at(&self, at: u64, change: MemberChange, _timeout: Duration) -> ChangeAnswer {
+        std::thread::sleep(*self.slow.lock().unwrap());
         self.asked_at.lock().unwrap().push((at, change));
         if *self.leader.lock().unwrap() != Some(at) {
             return ChangeAnswer::Refused(format!("node {at} is not the leader"));
@@ -710,6 +715,104 @@ fn an_aimed_change_stops_the_faults_in_its_way_and_runs_alone_in_the_membership_
             });
         }
         supervisor.shutdown();
+    });
+}
+
+/// The real loop for `for_ms` on `spec` (interval 50 ms, with the membership lane), its
+/// events as recorded, then the heal's; every pid they name tracked.
+fn run_loop(sb: &Sandbox, spec: &str, slow: Duration, for_ms: u64) -> Vec<NemesisEvent> {
+    let dir = tempfile::tempdir().unwrap();
+    let supervisor = common::echo_cluster(5, PORT, dir.path());
+    let operator = Scripted::new(dir.path(), &[1, 2, 3, 4, 5]);
+    *operator.slow.lock().unwrap() = slow;
+    let nemesis = nemesis(sb, &supervisor, spec, operator.clone());
+    let shutdown = Shutdown::new();
+    let mut events: Vec<NemesisEvent> = Vec::new();
+    std::thread::scope(|s| {
+        let runner = s.spawn(|| nemesis.run(&shutdown, &mut |e| events.push(e)));
+        std::thread::sleep(Duration::from_millis(for_ms));
+        shutdown.trigger();
+        runner.join().unwrap();
+    });
+    events.extend(nemesis.heal_all());
+    for event in &events {
+        event
+            .pids
+            .values()
+            .chain(event.restarted.values())
+            .for_each(|&p| {
+                track(p);
+            });
+    }
+    supervisor.shutdown();
+    events
+}
+
+#[test]
+fn a_slow_change_in_the_lane_does_not_hold_back_the_rolling_faults() {
+    isolated(|sb| {
+        // Every change request takes 1.5 s: on one thread, 2 s would have room for one change
+        // and two rolling turns. On its own thread the lane holds back only itself.
+        let events = run_loop(
+            sb,
+            "membership:shrink,pause",
+            Duration::from_millis(1500),
+            2000,
+        );
+        let starts = |fault| {
+            events
+                .iter()
+                .filter(|e| e.fault == fault && e.f == Phase::Start)
+                .count()
+        };
+        assert!(
+            starts(FaultName::Membership) >= 1,
+            "{:?}",
+            faults_of(&events)
+        );
+        let pauses = starts(FaultName::Pause);
+        assert!(pauses >= 6, "{pauses} pauses: {:?}", faults_of(&events));
+    });
+}
+
+#[test]
+fn in_the_real_loop_no_rolling_fault_runs_beside_an_aimed_change() {
+    isolated(|sb| {
+        let events = run_loop(sb, "membership:stranded,pause", Duration::ZERO, 2500);
+        let faults = faults_of(&events);
+        let aimed = |e: &NemesisEvent| e.fault == FaultName::Membership;
+        assert!(
+            events.iter().any(|e| aimed(e) && e.f == Phase::Start),
+            "{faults:?}"
+        );
+        let mut aimed_in_place = false;
+        let mut paused = false;
+        for (fault, phase) in &faults {
+            match (fault, phase) {
+                (FaultName::Membership, Phase::Start) => {
+                    assert!(!paused, "a stranded start beside a pause: {faults:?}");
+                    aimed_in_place = true;
+                }
+                (FaultName::Membership, Phase::Stop) => aimed_in_place = false,
+                (FaultName::Pause, Phase::Start) => {
+                    assert!(
+                        !aimed_in_place,
+                        "a pause inside the aimed window: {faults:?}"
+                    );
+                    assert!(!paused, "two pauses at once: {faults:?}");
+                    paused = true;
+                }
+                (FaultName::Pause, Phase::Stop) => {
+                    assert!(paused, "a stop before its start: {faults:?}");
+                    paused = false;
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            faults.contains(&(FaultName::Pause, Phase::Start)),
+            "the rolling faults ran too: {faults:?}"
+        );
     });
 }
 
