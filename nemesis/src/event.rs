@@ -44,6 +44,7 @@ pub enum FaultName {
     SlowApply,
     Reorder,
     Stall,
+    StaleCandidate,
     /// [`Nemesis::heal_all`] undoing what was still in place at the end.
     Heal,
 }
@@ -64,6 +65,7 @@ impl From<Family> for FaultName {
             Family::SlowApply => FaultName::SlowApply,
             Family::Reorder => FaultName::Reorder,
             Family::Stall => FaultName::Stall,
+            Family::StaleCandidate => FaultName::StaleCandidate,
         }
     }
 }
@@ -152,6 +154,14 @@ pub struct NemesisEvent {
     /// For a stall: how long the woken leader runs, still cut off, before the heal, in ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awake_ms: Option<u16>,
+    /// For a stale candidate: how long the lagging node stays the only link between the
+    /// others after the leader's kill, in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_ms: Option<u16>,
+    /// For a stale candidate's stop: the leader it killed (its pid in `pids`, the restarted
+    /// one in `restarted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub killed_leader: Option<NodeId>,
     /// For a power cut: what the disks keep of their unsynced writes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cut: Option<crate::disk::CutMode>,
@@ -197,6 +207,8 @@ impl NemesisEvent {
             max_delay_ms: None,
             apply_delay_ms: None,
             awake_ms: None,
+            hold_ms: None,
+            killed_leader: None,
             reordered: BTreeMap::new(),
             cut: None,
             disks: BTreeMap::new(),
@@ -272,6 +284,15 @@ impl NemesisEvent {
                 event.nodes = nodes.clone();
                 event.groups = cut.groups.clone();
                 event.awake_ms = Some(*awake_ms);
+            }
+            Plan::StaleCandidate {
+                nodes,
+                hold_ms,
+                cut,
+            } => {
+                event.nodes = nodes.clone();
+                event.groups = cut.groups.clone();
+                event.hold_ms = Some(*hold_ms);
             }
             // The members are known only when it starts.
             Plan::Reorder { max_delay_ms, .. } => event.max_delay_ms = Some(*max_delay_ms),

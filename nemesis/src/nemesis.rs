@@ -99,6 +99,8 @@ mod reconfigure;
 mod reorder;
 #[path = "slow_apply.rs"]
 mod slow_apply;
+#[path = "stale_candidate.rs"]
+pub mod stale_candidate;
 #[path = "stall.rs"]
 mod stall;
 #[path = "stranded.rs"]
@@ -293,7 +295,10 @@ impl Nemesis {
             // Started above, without the lock; these arms are only for completeness.
             Plan::TransferLeader { draw } => self.transfer_leader(*draw, &mut event),
             Plan::Membership { .. } | Plan::SlowApply { .. } | Plan::Reorder { .. } => {}
-            Plan::Partition(_) | Plan::Loss { .. } | Plan::Delay { .. } => {
+            Plan::Partition(_)
+            | Plan::Loss { .. }
+            | Plan::Delay { .. }
+            | Plan::StaleCandidate { .. } => {
                 let firewall = self.firewall_for(&plan)?;
                 match firewall.apply(&plan.rules()) {
                     Ok(commands) => event.rules = commands,
@@ -414,6 +419,11 @@ impl Nemesis {
                 // The woken node runs alone for a while: not under the lock.
                 drop(state);
                 self.stall_stop(*awake_ms, &done, &mut event);
+            }
+            Plan::StaleCandidate { nodes, hold_ms, .. } => {
+                // The lagging node runs for election for a while: not under the lock.
+                drop(state);
+                self.stale_candidate_stop(nodes[0], *hold_ms, &members, &mut event);
             }
             // Restarted at its start, or leadership moved: nothing is left to undo.
             Plan::Restart { .. } | Plan::TransferLeader { .. } => {}

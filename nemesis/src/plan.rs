@@ -75,6 +75,14 @@ pub enum Plan {
         awake_ms: u16,
         cut: Partition,
     },
+    /// Cut `nodes` (one follower) off from its peers with `cut`; at the stop SIGKILL the leader
+    /// of the moment, leave the lagging node the only one the others hear for `hold_ms`, then
+    /// flush the rules and restart the leader ([`crate::nemesis::stale_candidate`]).
+    StaleCandidate {
+        nodes: Vec<NodeId>,
+        hold_ms: u16,
+        cut: Partition,
+    },
     /// Grow, shrink or replace the voters ([`crate::membership`]): `draw` picks the voter the
     /// start removes, `stop_draw` the one a grow's stop removes, among the members then.
     Membership {
@@ -132,17 +140,18 @@ impl Plan {
             Plan::SlowApply { .. } => Family::SlowApply,
             Plan::Reorder { .. } => Family::Reorder,
             Plan::Stall { .. } => Family::Stall,
+            Plan::StaleCandidate { .. } => Family::StaleCandidate,
         }
     }
 
     /// The classes the plan occupies for `--nemesis-overlap`: its family's, and for a membership
-    /// change that cuts links (`stranded`) and for a stall the network class too, since their
-    /// stops flush the run's chain.
+    /// change that cuts links (`stranded`), a stall and a stale candidate the network class too,
+    /// since their stops flush the run's chain.
     pub fn classes(&self) -> Vec<Class> {
         let mut classes = vec![self.family().class()];
         let cuts_links = match self {
             Plan::Membership { change, .. } => change.cuts_links(),
-            Plan::Stall { .. } => true,
+            Plan::Stall { .. } | Plan::StaleCandidate { .. } => true,
             _ => false,
         };
         if cuts_links {
@@ -172,6 +181,7 @@ impl Plan {
             | Plan::TransferLeader { .. }
             | Plan::SlowApply { .. }
             | Plan::Reorder { .. }
+            | Plan::StaleCandidate { .. }
             | Plan::Membership { .. } => &[],
         }
     }
@@ -182,10 +192,10 @@ impl Plan {
         matches!(self, Plan::Membership { change, .. } if change.cuts_links())
     }
 
-    /// Whether the plan stops the rolling faults in its way instead of being redrawn (a stall:
-    /// see the nemesis loop's docs, `turns.rs`).
+    /// Whether the plan stops the rolling faults in its way instead of being redrawn (a stall,
+    /// a stale candidate: see the nemesis loop's docs, `turns.rs`).
     pub fn clears_the_leader(&self) -> bool {
-        matches!(self, Plan::Stall { .. })
+        matches!(self, Plan::Stall { .. } | Plan::StaleCandidate { .. })
     }
 
     /// Whether the plan's nodes depend on who leads (the stand-in must be replaced).
@@ -199,7 +209,7 @@ impl Plan {
             | Plan::PowerCut { target, .. }
             | Plan::Corrupt { target, .. } => *target == Target::Leader,
             // Followers only: the leader is swapped out for another node.
-            Plan::SlowApply { .. } => true,
+            Plan::SlowApply { .. } | Plan::StaleCandidate { .. } => true,
             Plan::Partition(p) => p.kind == PartitionKind::IsolateLeader,
             // Ask the leader itself when they start; there is no stand-in to replace.
             Plan::TransferLeader { .. } | Plan::Membership { .. } => false,
@@ -279,6 +289,18 @@ impl Plan {
                 awake_ms,
                 cut: partition::isolate(cut.kind, leader, nodes),
             },
+            Plan::StaleCandidate {
+                nodes: drawn,
+                hold_ms,
+                cut,
+            } => {
+                let lagging = spare_the_leader(drawn, leader, nodes);
+                Plan::StaleCandidate {
+                    cut: partition::isolate(cut.kind, lagging[0], nodes),
+                    nodes: lagging,
+                    hold_ms,
+                }
+            }
             plan @ (Plan::TransferLeader { .. }
             | Plan::Membership { .. }
             | Plan::Reorder { .. }) => plan,
@@ -288,7 +310,9 @@ impl Plan {
     /// The iptables rules a network plan applies (none for kill and pause).
     pub fn rules(&self) -> Vec<Rule> {
         match self {
-            Plan::Partition(p) | Plan::Stall { cut: p, .. } => p.grudge.rules(RuleKind::Drop),
+            Plan::Partition(p)
+            | Plan::Stall { cut: p, .. }
+            | Plan::StaleCandidate { cut: p, .. } => p.grudge.rules(RuleKind::Drop),
             Plan::Loss {
                 probability, links, ..
             } => links.rules(RuleKind::Loss(*probability)),

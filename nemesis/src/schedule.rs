@@ -33,7 +33,8 @@ use crate::firewall::Rule;
 use crate::partition::{self, Grudge, PartitionKind};
 use crate::spec::{
     minority_size, Change, FaultSpec, NemesisSpec, Target, DEFAULT_APPLY_DELAY_MS,
-    DEFAULT_DELAY_MS, DEFAULT_LOSS_PROBABILITY, DEFAULT_REORDER_MS, DEFAULT_STALL_AWAKE_MS,
+    DEFAULT_DELAY_MS, DEFAULT_LOSS_PROBABILITY, DEFAULT_REORDER_MS, DEFAULT_STALE_HOLD_MS,
+    DEFAULT_STALL_AWAKE_MS,
 };
 use crate::NodeId;
 
@@ -88,8 +89,9 @@ impl Schedule {
                 | FaultSpec::SlowApply(_) => 1,
                 // A peer to send messages to; a peer to be cut off from.
                 FaultSpec::Reorder(_) | FaultSpec::Stall(_) => 2,
-                // A minority must be damaged while a majority keeps good disks.
-                FaultSpec::Corrupt(_) => 3,
+                // A minority must be damaged while a majority keeps good disks; a lagging node
+                // needs two others to be the only link between.
+                FaultSpec::Corrupt(_) | FaultSpec::StaleCandidate(_) => 3,
                 FaultSpec::Loss(_) | FaultSpec::Delay(_) | FaultSpec::TransferLeader => 2,
                 // A shrink must leave a cluster that still has a majority to lose.
                 FaultSpec::Membership(_) => 3,
@@ -289,6 +291,14 @@ impl Schedule {
                 seed: self.rng.gen(),
             },
             FaultSpec::Stall(awake_ms) => self.stall(awake_ms),
+            FaultSpec::StaleCandidate(hold_ms) => {
+                let nodes = self.pick(Target::One);
+                Plan::StaleCandidate {
+                    cut: partition::isolate(PartitionKind::One, nodes[0], &self.nodes),
+                    nodes,
+                    hold_ms: hold_ms.unwrap_or(DEFAULT_STALE_HOLD_MS),
+                }
+            }
             FaultSpec::PowerCut(target) => self.power_cut(target),
             FaultSpec::Corrupt(target) => self.corrupt(target),
             FaultSpec::TransferLeader => Plan::TransferLeader {
@@ -955,6 +965,53 @@ mod tests {
         };
         assert_eq!(awake_ms, 300);
         assert!(Schedule::new(1, &"stall".parse().unwrap(), &[1]).is_err());
+    }
+
+    #[test]
+    fn a_stale_candidate_cuts_a_follower_off_and_holds_both_rolling_classes() {
+        let plans: Vec<Plan> = schedule(2, "stale-candidate", 5).take(40).collect();
+        let mut lagging = std::collections::BTreeSet::new();
+        for plan in &plans {
+            let Plan::StaleCandidate {
+                nodes,
+                hold_ms,
+                cut,
+            } = plan
+            else {
+                panic!("not in the spec: {plan:?}");
+            };
+            assert_eq!(*hold_ms, DEFAULT_STALE_HOLD_MS);
+            assert_eq!(nodes.len(), 1);
+            assert_eq!(cut.groups[0], *nodes);
+            lagging.insert(nodes[0]);
+            assert!(plan.needs_leader() && plan.clears_the_leader());
+            assert!(
+                plan.stopped_nodes().is_empty(),
+                "nothing stops at the start"
+            );
+            assert_eq!(plan.rules().len(), 2 * 4, "both ways to each of 4 others");
+            assert_eq!(plan.classes(), [Class::Process, Class::Network]);
+        }
+        assert_eq!(lagging.len(), 5, "any node may be drawn: {lagging:?}");
+        // The leader is never the one cut off: another node takes its place.
+        for plan in &plans {
+            let Plan::StaleCandidate { nodes, cut, .. } =
+                plan.clone().with_leader(Some(2), &[1, 2, 3, 4, 5])
+            else {
+                panic!("still a stale candidate");
+            };
+            assert_ne!(nodes, [2]);
+            assert_eq!(cut.groups[0], nodes);
+            assert!(!cut.groups[0].contains(&2) && cut.groups[1].contains(&2));
+        }
+        let Some(Plan::StaleCandidate { hold_ms, .. }) =
+            schedule(1, "stale-candidate:400", 3).next()
+        else {
+            panic!("a stale-candidate plan");
+        };
+        assert_eq!(hold_ms, 400);
+        let err = Schedule::new(1, &"stale-candidate".parse().unwrap(), &[1, 2]).unwrap_err();
+        assert!(err.to_string().contains("stale-candidate"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! | `corrupt` / `corrupt:TARGET` | SIGKILL nodes, flip bits in or truncate one synced file of their data dir, restart them at the next stop (at most a minority of disks per run; TARGET one, minority, leader or random) |
 //! | `restart` / `restart:TARGET` | SIGKILL nodes and start them again at once on the same data dir (a crash a supervisor restarts: the node is back within milliseconds, often in the middle of the election its death caused) |
 //! | `transfer-leader` | ask the leader to hand leadership to another node, drawn at random (no option; nothing to undo at the stop) |
+//! | `stale-candidate` / `stale-candidate:HOLD_MS` | cut a follower off until it lags; then kill the leader and leave the lagging node the only one every other node hears, for HOLD_MS (default 1000), so that only a vote that ignores the election restriction can elect anyone ([`crate::nemesis::stale_candidate`]) |
 //! | `membership` / `membership:CHANGE` | grow, shrink or replace voters through the leader's admin requests, new nodes with fresh ids, removed ones killed and wiped; the stop brings the voter count back (CHANGE: `grow`, `shrink`, `replace`, `stranded`, `disjoint`; see [`crate::membership`]) |
 //! | `all` | `kill,pause,partition,loss,power-cut,corrupt,restart,transfer-leader,membership` (without `power-cut` where FUSE is not available; `delay` is not part of it) |
 //! | `none` | no faults |
@@ -40,7 +41,7 @@ pub use crate::membership::Change;
 use crate::partition::PartitionKind;
 use crate::spec_options::{
     parse_apply_delay, parse_corrupt, parse_delay, parse_opt, parse_probability, parse_reorder,
-    parse_stall, parse_weight,
+    parse_stale_hold, parse_stall, parse_weight,
 };
 
 /// The default loss probability: high enough that Raft sees retransmissions and the occasional
@@ -73,6 +74,14 @@ pub const DEFAULT_STALL_AWAKE_MS: u16 = 1_000;
 
 /// The longest `stall:AWAKE_MS` accepted.
 pub const MAX_STALL_AWAKE_MS: u16 = 10_000;
+
+/// How long `stale-candidate` leaves the lagging node the only link between the others, after
+/// the leader's kill: several election timeouts (150 to 300 ms), so that it runs for election
+/// more than once.
+pub const DEFAULT_STALE_HOLD_MS: u16 = 1_000;
+
+/// The longest `stale-candidate:HOLD_MS` accepted.
+pub const MAX_STALE_HOLD_MS: u16 = 10_000;
 
 /// The longest `reorder:MS` accepted (the node's own bound, `MAX_REORDER_MS`, is higher).
 pub const MAX_REORDER_MS: u16 = 5_000;
@@ -173,6 +182,9 @@ pub enum Family {
     /// The leader cut off from its peers and frozen (SIGSTOP); woken (SIGCONT) while still cut
     /// off, and healed only some time after ([`crate::stall`]). Not part of `all`.
     Stall,
+    /// A follower cut off until it lags, then the leader killed and the lagging node left the
+    /// only one the others hear ([`crate::nemesis::stale_candidate`]). Not part of `all`.
+    StaleCandidate,
 }
 
 /// The classes of `--nemesis-overlap`: with overlap, one fault of each class may be in place at
@@ -207,9 +219,9 @@ impl Family {
         Family::Membership,
     ];
 
-    /// Every family, `transfer-leader`, `membership`, `delay`, `slow-apply`, `reorder` and
-    /// `stall` included.
-    pub const EVERY: [Family; 13] = [
+    /// Every family, `transfer-leader`, `membership`, `delay`, `slow-apply`, `reorder`,
+    /// `stall` and `stale-candidate` included.
+    pub const EVERY: [Family; 14] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
@@ -223,6 +235,7 @@ impl Family {
         Family::SlowApply,
         Family::Reorder,
         Family::Stall,
+        Family::StaleCandidate,
     ];
 
     /// The family's name on the command line and in the history.
@@ -241,6 +254,7 @@ impl Family {
             Family::SlowApply => "slow-apply",
             Family::Reorder => "reorder",
             Family::Stall => "stall",
+            Family::StaleCandidate => "stale-candidate",
         }
     }
 
@@ -248,7 +262,11 @@ impl Family {
     pub fn needs_network(self) -> bool {
         matches!(
             self,
-            Family::Partition | Family::Loss | Family::Delay | Family::Stall
+            Family::Partition
+                | Family::Loss
+                | Family::Delay
+                | Family::Stall
+                | Family::StaleCandidate
         )
     }
 
@@ -302,6 +320,9 @@ pub enum FaultSpec {
     /// How long the stalled leader runs, woken but still cut off, before the heal, in ms;
     /// `None` means [`DEFAULT_STALL_AWAKE_MS`].
     Stall(Option<u16>),
+    /// How long the lagging node stays the only link between the others after the leader's
+    /// kill, in ms; `None` means [`DEFAULT_STALE_HOLD_MS`].
+    StaleCandidate(Option<u16>),
 }
 
 impl FaultSpec {
@@ -321,6 +342,7 @@ impl FaultSpec {
             FaultSpec::SlowApply(_) => Family::SlowApply,
             FaultSpec::Reorder(_) => Family::Reorder,
             FaultSpec::Stall(_) => Family::Stall,
+            FaultSpec::StaleCandidate(_) => Family::StaleCandidate,
         }
     }
 
@@ -349,7 +371,8 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Delay(Some(ms))
             | FaultSpec::SlowApply(Some(ms))
             | FaultSpec::Reorder(Some(ms))
-            | FaultSpec::Stall(Some(ms)) => write!(f, ":{ms}"),
+            | FaultSpec::Stall(Some(ms))
+            | FaultSpec::StaleCandidate(Some(ms)) => write!(f, ":{ms}"),
             FaultSpec::Membership(Some(c)) => write!(f, ":{c}"),
             _ => Ok(()),
         }
@@ -491,7 +514,7 @@ impl From<NemesisSpec> for String {
 
 /// What the parse errors list as valid.
 const VALID: &str = "valid: kill[:TARGET], pause[:TARGET], partition[:KIND], loss[:PROBABILITY], \
-                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], slow-apply[:MS], reorder[:MAX_MS], stall[:AWAKE_MS], all, none; CHANGE: grow, shrink, replace, stranded, disjoint; TARGET: one, minority, majority, all, leader, random; KIND: one, \
+                     delay[:MAX_MS], power-cut[:TARGET], corrupt[:TARGET], restart[:TARGET], transfer-leader, membership[:CHANGE], slow-apply[:MS], reorder[:MAX_MS], stall[:AWAKE_MS], stale-candidate[:HOLD_MS], all, none; CHANGE: grow, shrink, replace, stranded, disjoint; TARGET: one, minority, majority, all, leader, random; KIND: one, \
                      majority, majorities-ring, minority-third, isolate-leader, bridge, asymmetric; \
                      any item may end in *WEIGHT (1 to 20), e.g. stall*3";
 
@@ -541,6 +564,9 @@ impl FromStr for NemesisSpec {
                 }
                 ("reorder", _) => vec![FaultSpec::Reorder(parse_reorder(option).map_err(bad)?)],
                 ("stall", _) => vec![FaultSpec::Stall(parse_stall(option).map_err(bad)?)],
+                ("stale-candidate", _) => vec![FaultSpec::StaleCandidate(
+                    parse_stale_hold(option).map_err(bad)?,
+                )],
                 ("none" | "all" | "transfer-leader", Some(_)) => {
                     return Err(bad(format!("`{name}` takes no option; {VALID}")))
                 }
@@ -705,6 +731,29 @@ mod tests {
             let err = bad.parse::<NemesisSpec>().unwrap_err().to_string();
             assert!(
                 err.contains("how long the woken leader stays cut off in ms, 1 to 10000"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            parse("stale-candidate").faults(),
+            [FaultSpec::StaleCandidate(None)]
+        );
+        assert_eq!(
+            parse("stale-candidate:1500").to_string(),
+            "stale-candidate:1500"
+        );
+        assert_eq!(Family::StaleCandidate.class(), Class::Process);
+        assert!(!Family::ALL.contains(&Family::StaleCandidate));
+        assert!(Family::EVERY.contains(&Family::StaleCandidate));
+        assert!(parse("stale-candidate").needs_network());
+        for bad in [
+            "stale-candidate:0",
+            "stale-candidate:soon",
+            "stale-candidate:10001",
+        ] {
+            let err = bad.parse::<NemesisSpec>().unwrap_err().to_string();
+            assert!(
+                err.contains("stays the only link between the others in ms, 1 to 10000"),
                 "{err}"
             );
         }

@@ -3,7 +3,9 @@
 
 use std::str::FromStr;
 
-use crate::spec::{Target, MAX_APPLY_DELAY_MS, MAX_REORDER_MS, MAX_STALL_AWAKE_MS, MAX_WEIGHT};
+use crate::spec::{
+    Target, MAX_APPLY_DELAY_MS, MAX_REORDER_MS, MAX_STALE_HOLD_MS, MAX_STALL_AWAKE_MS, MAX_WEIGHT,
+};
 
 pub(crate) fn parse_opt<T: FromStr<Err = String>>(
     option: Option<&str>,
@@ -38,6 +40,15 @@ pub(crate) fn parse_stall(option: Option<&str>) -> std::result::Result<Option<u1
         format!(
             "stall `{text}` must be how long the woken leader stays cut off in ms, 1 to {max}, \
              e.g. stall:1000"
+        )
+    })
+}
+
+pub(crate) fn parse_stale_hold(option: Option<&str>) -> std::result::Result<Option<u16>, String> {
+    parse_ms(option, MAX_STALE_HOLD_MS, |text, max| {
+        format!(
+            "stale-candidate `{text}` must be how long the lagging node stays the only link \
+             between the others in ms, 1 to {max}, e.g. stale-candidate:1000"
         )
     })
 }

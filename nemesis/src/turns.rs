@@ -41,7 +41,8 @@
 //!
 //! # A stall clears the leader
 //!
-//! A `stall` ([`crate::stall`]) holds both rolling classes, process and network, so with
+//! A `stall` ([`crate::stall`]) and a `stale-candidate` ([`crate::nemesis::stale_candidate`]) hold both
+//! rolling classes, process and network, so with
 //! `overlap` it would fit only in the rare interval with nothing in place, and would hardly ever
 //! start. When one comes up it is not redrawn either: the rolling faults in its way are stopped
 //! first (each noted as stopped early), as for an aimed change, but the membership lane's

@@ -197,6 +197,7 @@ pub mod colors {
             "slow-apply" => "#7cb342",
             "reorder" => "#ff7043",
             "stall" => "#283593",
+            "stale-candidate" => "#00acc1",
             _ => "#757575",
         }
     }

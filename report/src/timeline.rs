@@ -394,6 +394,7 @@ mod tests {
             "slow-apply",
             "reorder",
             "stall",
+            "stale-candidate",
         ];
         for name in faults {
             let color = crate::colors::fault(name);

@@ -83,8 +83,9 @@ pub struct TestArgs {
     pub seed: Option<u64>,
     /// Faults: none, all, or a comma list of kill, pause, partition, loss, delay[:MS], power-cut,
     /// corrupt, restart, transfer-leader, membership[:grow|shrink|replace|stranded|disjoint],
-    /// slow-apply[:MS], reorder[:MAX_MS], stall[:AWAKE_MS] (see README; all is every one of
-    /// them but delay, slow-apply, reorder and stall). Default: all where iptables, network
+    /// slow-apply[:MS], reorder[:MAX_MS], stall[:AWAKE_MS], stale-candidate[:HOLD_MS] (see
+    /// README; all is every one of them but delay, slow-apply, reorder, stall and
+    /// stale-candidate). Default: all where iptables, network
     /// namespaces and FUSE work; without iptables no partition, loss or membership
     /// stranded/disjoint, without FUSE no power-cut (a note says what to install).
     #[arg(long)]

@@ -288,6 +288,9 @@ pub fn fault_label(fault: &str, v: &Value) -> String {
     if let Some(ms) = v.get("awake_ms").and_then(Value::as_u64) {
         label.push_str(&format!(" (woken cut off {ms} ms)"));
     }
+    if let Some(leader) = v.get("killed_leader").and_then(Value::as_u64) {
+        label.push_str(&format!(" (leader n{leader} killed)"));
+    }
     label
 }
 
@@ -494,6 +497,11 @@ mod tests {
         assert_eq!(fault_label("reorder", &v), "reorder ≤50 ms n1,n2,n3");
         let v = serde_json::json!({"fault": "stall", "nodes": [3], "awake_ms": 1000});
         assert_eq!(fault_label("stall", &v), "stall n3 (woken cut off 1000 ms)");
+        let v = serde_json::json!({"fault": "stale-candidate", "nodes": [2], "killed_leader": 4});
+        assert_eq!(
+            fault_label("stale-candidate", &v),
+            "stale-candidate n2 (leader n4 killed)"
+        );
     }
 
     #[test]

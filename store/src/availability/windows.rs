@@ -116,6 +116,9 @@ fn reach(f: &FaultWindow) -> Option<BTreeSet<u64>> {
         // A handover: nobody is taken out; the grace covers the new leader's first term.
         // Reordered peer messages take out nobody either: Raft must serve through them.
         "transfer-leader" | "reorder" => Some(BTreeSet::new()),
+        // A stale candidate's stop leaves no node a majority on purpose (the lagging one aside,
+        // which must not win): not judged until its stop is done.
+        "stale-candidate" => None,
         _ => None,
     }
 }
