@@ -140,6 +140,7 @@ fn the_loop_alternates_starts_and_stops_records_what_it_did_and_heals_at_the_end
                 | FaultName::TransferLeader
                 | FaultName::SlowApply
                 | FaultName::Reorder
+                | FaultName::StaleCandidate
                 | FaultName::Membership => {
                     panic!("not in this spec")
                 }
