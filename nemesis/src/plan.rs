@@ -109,6 +109,22 @@ pub(crate) fn spare_the_leader(
     picked
 }
 
+/// A stale-candidate plan whose lagging node is not `leader` (another node takes its place).
+fn stale_candidate_beside(
+    leader: NodeId,
+    drawn: Vec<NodeId>,
+    hold_ms: u16,
+    kind: PartitionKind,
+    nodes: &[NodeId],
+) -> Plan {
+    let lagging = spare_the_leader(drawn, leader, nodes);
+    Plan::StaleCandidate {
+        cut: partition::isolate(kind, lagging[0], nodes),
+        nodes: lagging,
+        hold_ms,
+    }
+}
+
 /// The node a transfer-leader plan hands leadership to: `draw` modulo the number of candidates,
 /// the sorted `nodes` other than `leader`. `None` if there is no other node.
 pub fn transfer_target(draw: u64, leader: NodeId, nodes: &[NodeId]) -> Option<NodeId> {
@@ -293,14 +309,7 @@ impl Plan {
                 nodes: drawn,
                 hold_ms,
                 cut,
-            } => {
-                let lagging = spare_the_leader(drawn, leader, nodes);
-                Plan::StaleCandidate {
-                    cut: partition::isolate(cut.kind, lagging[0], nodes),
-                    nodes: lagging,
-                    hold_ms,
-                }
-            }
+            } => stale_candidate_beside(leader, drawn, hold_ms, cut.kind, nodes),
             plan @ (Plan::TransferLeader { .. }
             | Plan::Membership { .. }
             | Plan::Reorder { .. }) => plan,

@@ -291,14 +291,7 @@ impl Schedule {
                 seed: self.rng.gen(),
             },
             FaultSpec::Stall(awake_ms) => self.stall(awake_ms),
-            FaultSpec::StaleCandidate(hold_ms) => {
-                let nodes = self.pick(Target::One);
-                Plan::StaleCandidate {
-                    cut: partition::isolate(PartitionKind::One, nodes[0], &self.nodes),
-                    nodes,
-                    hold_ms: hold_ms.unwrap_or(DEFAULT_STALE_HOLD_MS),
-                }
-            }
+            FaultSpec::StaleCandidate(hold_ms) => self.stale_candidate(hold_ms),
             FaultSpec::PowerCut(target) => self.power_cut(target),
             FaultSpec::Corrupt(target) => self.corrupt(target),
             FaultSpec::TransferLeader => Plan::TransferLeader {
@@ -341,6 +334,16 @@ impl Schedule {
             cut: partition::isolate(PartitionKind::IsolateLeader, nodes[0], &self.nodes),
             nodes,
             awake_ms: awake_ms.unwrap_or(DEFAULT_STALL_AWAKE_MS),
+        }
+    }
+
+    /// A stale candidate: a random follower to cut off (the leader swapped out once known).
+    fn stale_candidate(&mut self, hold_ms: Option<u16>) -> Plan {
+        let nodes = self.pick(Target::One);
+        Plan::StaleCandidate {
+            cut: partition::isolate(PartitionKind::One, nodes[0], &self.nodes),
+            nodes,
+            hold_ms: hold_ms.unwrap_or(DEFAULT_STALE_HOLD_MS),
         }
     }
 
